@@ -1,0 +1,251 @@
+//! The API's one error type. Every failure leaves as an RFC 9457
+//! `application/problem+json` document with a stable `code`, so clients can
+//! branch on the code and show the `detail` to people. Internal causes are
+//! logged here, once, and never sent to clients.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use ordo_domain::{FieldError, ValidationErrors};
+use ordo_service::ServiceError;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// The problem document (RFC 9457), with Ordo's extension members.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Problem {
+    /// `urn:ordo:problem:<code>`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Short summary of the kind of problem; the same for every occurrence.
+    pub title: &'static str,
+    /// The HTTP status code.
+    pub status: u16,
+    /// What went wrong this time, for people.
+    pub detail: String,
+    /// Stable machine-readable error code, e.g. `validation_failed`.
+    pub code: &'static str,
+    /// One entry per invalid field, when the input was at fault.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
+    /// On a version conflict: the version the entity is at now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub current_version: Option<i64>,
+}
+
+/// An error on its way to becoming a problem response.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    title: &'static str,
+    detail: String,
+    errors: Vec<FieldError>,
+    current_version: Option<i64>,
+}
+
+/// Which precondition a client used for an update: a `version` in the body
+/// answers a mismatch with 409, an `If-Match` header with 412 (RFC 9110).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PreconditionSource {
+    Body,
+    IfMatch,
+    None,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, title: &'static str, detail: impl Into<String>) -> Self {
+        Self { status, code, title, detail: detail.into(), errors: Vec::new(), current_version: None }
+    }
+
+    fn with_errors(mut self, errors: Vec<FieldError>) -> Self {
+        self.errors = errors;
+        self
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    pub fn code(&self) -> &'static str {
+        self.code
+    }
+
+    pub fn malformed_json(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "malformed_json", "Malformed JSON", detail)
+    }
+
+    /// The body is JSON but not of the expected shape: a wrong type, a
+    /// missing or unknown field.
+    pub fn invalid_body(field: String, message: String) -> Self {
+        let detail = format!("the request body does not match the expected shape: {message}");
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", "Invalid request body", detail)
+            .with_errors(vec![FieldError { field, code: "invalid_value", message }])
+    }
+
+    pub fn unsupported_media_type() -> Self {
+        Self::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "Unsupported media type",
+            "send the body as JSON with `Content-Type: application/json`",
+        )
+    }
+
+    pub fn payload_too_large(limit: Option<usize>) -> Self {
+        let detail = match limit {
+            Some(limit) => format!("the request body exceeds the limit of {limit} bytes"),
+            None => "the request body exceeds the server's limit".to_owned(),
+        };
+        Self::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "Payload too large", detail)
+    }
+
+    pub fn unreadable_body(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "unreadable_body", "Unreadable request body", detail)
+    }
+
+    pub fn validation(errors: ValidationErrors) -> Self {
+        let detail = match errors.errors() {
+            [one] => format!("{}: {}", one.field, one.message),
+            many => format!("{} fields are invalid", many.len()),
+        };
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", "Validation failed", detail)
+            .with_errors(errors.into_errors())
+    }
+
+    pub fn invalid_query(field: String, code: &'static str, message: String) -> Self {
+        let detail = if field.is_empty() { message.clone() } else { format!("{field}: {message}") };
+        Self::new(StatusCode::BAD_REQUEST, "invalid_query", "Invalid query parameters", detail)
+            .with_errors(vec![FieldError { field, code, message }])
+    }
+
+    pub fn invalid_id(value: &str) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_id", "Invalid id", format!("`{value}` is not a valid id (a UUID)"))
+    }
+
+    pub fn invalid_header(name: &str, detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_header", "Invalid header", format!("{name}: {}", detail.into()))
+    }
+
+    pub fn precondition_required() -> Self {
+        Self::new(
+            StatusCode::PRECONDITION_REQUIRED,
+            "precondition_required",
+            "Precondition required",
+            "send the version you last read, as `version` in the body or as `If-Match: \"<version>\"`, so a concurrent change is never overwritten",
+        )
+    }
+
+    pub fn route_not_found(path: &str) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", "Not found", format!("no route matches {path}"))
+    }
+
+    pub fn method_not_allowed() -> Self {
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "Method not allowed",
+            "this route does not support this method",
+        )
+    }
+
+    pub fn timeout() -> Self {
+        Self::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "request_timeout",
+            "Request timeout",
+            "the request took longer than the server allows; it may be retried",
+        )
+    }
+
+    pub fn unavailable(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "service_unavailable", "Service unavailable", detail)
+    }
+
+    pub fn internal() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "Internal error",
+            "an unexpected error occurred; it has been logged",
+        )
+    }
+
+    /// Maps a use-case error, given how the client stated its precondition.
+    pub fn from_service(error: ServiceError, precondition: PreconditionSource) -> Self {
+        match error {
+            ServiceError::Validation(errors) => Self::validation(errors),
+            ServiceError::NotFound { entity, id } => {
+                Self::new(StatusCode::NOT_FOUND, "not_found", "Not found", format!("{entity} {id} does not exist"))
+            }
+            ServiceError::Duplicate { code, field, message } => {
+                Self::new(StatusCode::CONFLICT, code, "Conflict", message.clone()).with_errors(vec![FieldError {
+                    field: field.into(),
+                    code,
+                    message,
+                }])
+            }
+            ServiceError::VersionMismatch { entity, expected, current } => {
+                let detail = format!("{entity} is at version {current}, not {expected}: read it again and retry");
+                let mut error = if precondition == PreconditionSource::IfMatch {
+                    Self::new(StatusCode::PRECONDITION_FAILED, "precondition_failed", "Precondition failed", detail)
+                } else {
+                    Self::new(StatusCode::CONFLICT, "version_conflict", "Version conflict", detail)
+                };
+                error.current_version = Some(current);
+                error
+            }
+            ServiceError::Archived { entity } => Self::new(
+                StatusCode::CONFLICT,
+                "archived",
+                "Archived",
+                format!("{entity} is archived and can no longer be changed"),
+            ),
+            ServiceError::Unavailable(source) => {
+                tracing::warn!(error = %source, cause = ?std::error::Error::source(&source), "database unavailable");
+                Self::unavailable("the database is unavailable; retry shortly")
+            }
+            ServiceError::Internal(source) => {
+                tracing::error!(error = %source, cause = ?std::error::Error::source(&source), "internal error");
+                Self::internal()
+            }
+        }
+    }
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(error: ServiceError) -> Self {
+        Self::from_service(error, PreconditionSource::None)
+    }
+}
+
+impl From<ValidationErrors> for ApiError {
+    fn from(errors: ValidationErrors) -> Self {
+        Self::validation(errors)
+    }
+}
+
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let problem = Problem {
+            kind: format!("urn:ordo:problem:{}", self.code),
+            title: self.title,
+            status: self.status.as_u16(),
+            detail: self.detail,
+            code: self.code,
+            errors: self.errors,
+            current_version: self.current_version,
+        };
+        let body = serde_json::to_vec(&problem).unwrap_or_default();
+        let mut response = (self.status, body).into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        response
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

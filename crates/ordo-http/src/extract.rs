@@ -1,0 +1,170 @@
+//! Request extractors that turn every kind of bad input into an [`ApiError`]
+//! problem response with the offending field named, instead of axum's plain
+//! text rejections.
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::StatusCode;
+use axum::http::header::{self, HeaderMap};
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+
+use crate::error::ApiError;
+
+/// A JSON body. Requires a JSON content type; reports syntax errors as 400
+/// and shape errors (wrong type, missing or unknown field) as 422 with the
+/// field's path.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Json<T>(pub(crate) T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        if !is_json(req.headers()) {
+            return Err(ApiError::unsupported_media_type());
+        }
+        let limit = req.extensions().get::<BodyLimit>().copied();
+        let bytes = Bytes::from_request(req, state).await.map_err(|r| body_rejection(&r, limit))?;
+        parse_json(&bytes).map(Json)
+    }
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    let Some(content_type) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let essence = content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+/// The request body limit in force, put in each request's extensions by the
+/// router so that a 413 can say what the limit is.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BodyLimit(pub usize);
+
+fn body_rejection(rejection: &BytesRejection, limit: Option<BodyLimit>) -> ApiError {
+    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::payload_too_large(limit.map(|l| l.0))
+    } else {
+        ApiError::unreadable_body(rejection.body_text())
+    }
+}
+
+/// Parses a JSON document into `T`, naming the failing field.
+pub(crate) fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        match inner.classify() {
+            serde_json::error::Category::Syntax
+            | serde_json::error::Category::Eof
+            | serde_json::error::Category::Io => {
+                ApiError::malformed_json(format!("the body is not valid JSON: {inner}"))
+            }
+            serde_json::error::Category::Data => {
+                ApiError::invalid_body(field_path(&path), strip_position(&inner.to_string()))
+            }
+        }
+    })?;
+    deserializer.end().map_err(|e| ApiError::malformed_json(format!("the body is not valid JSON: {e}")))?;
+    Ok(value)
+}
+
+/// serde_path_to_error writes `.` for the document root.
+fn field_path(path: &str) -> String {
+    if path == "." { String::new() } else { path.to_owned() }
+}
+
+/// serde_json appends " at line 1 column 42", which means nothing to a
+/// client that sent a compact document.
+fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(i) => message[..i].to_owned(),
+        None => message.to_owned(),
+    }
+}
+
+/// Query parameters. Unknown parameters are refused (a typo such as
+/// `?actve=true` must not silently list everything) and the failing
+/// parameter is named.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Query<T>(pub(crate) T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let query = parts.uri.query().unwrap_or_default();
+        let deserializer = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+        serde_path_to_error::deserialize(deserializer).map(Query).map_err(|e| {
+            let field = field_path(&e.path().to_string());
+            ApiError::invalid_query(field, "invalid_value", e.into_inner().to_string())
+        })
+    }
+}
+
+/// The `If-Match` precondition of an update.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum IfMatch {
+    /// `If-Match: *`: any current version.
+    Any,
+    /// `If-Match: "<version>"`, as sent in `ETag`.
+    Version(i64),
+}
+
+/// The `If-Match` header, if sent.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct OptionalIfMatch(pub(crate) Option<IfMatch>);
+
+impl<S: Send + Sync> FromRequestParts<S> for OptionalIfMatch {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let Some(value) = parts.headers.get(header::IF_MATCH) else {
+            return Ok(Self(None));
+        };
+        let invalid = || ApiError::invalid_header("If-Match", "expected `*` or one entity tag such as `\"3\"`");
+        let text = value.to_str().map_err(|_| invalid())?.trim();
+        if text == "*" {
+            return Ok(Self(Some(IfMatch::Any)));
+        }
+        // Versions are strong validators; a weak tag is accepted as the same
+        // version, as clients often echo what a proxy weakened.
+        let tag = text.strip_prefix("W/").unwrap_or(text);
+        let tag = tag.strip_prefix('"').and_then(|t| t.strip_suffix('"')).unwrap_or(tag);
+        let version = tag.parse::<i64>().map_err(|_| invalid())?;
+        Ok(Self(Some(IfMatch::Version(version))))
+    }
+}
+
+/// The entity tag of a version, for `ETag`.
+pub(crate) fn etag(version: i64) -> String {
+    format!("\"{version}\"")
+}
+
+/// Deserialises a field that may be absent (leave unchanged), `null`
+/// (clear) or a value (set) into `Option<Option<T>>`; use with
+/// `#[serde(default, deserialize_with = "nullable")]`.
+pub(crate) fn nullable<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    <Option<T> as serde::Deserialize>::deserialize(deserializer).map(Some)
+}
+
+/// An optional JSON body: `None` when the request has no body at all.
+impl<T: DeserializeOwned, S: Send + Sync> axum::extract::OptionalFromRequest<S> for Json<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Option<Self>, Self::Rejection> {
+        if req.headers().contains_key(header::CONTENT_TYPE) {
+            return <Self as FromRequest<S>>::from_request(req, state).await.map(Some);
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|r| body_rejection(&r, None))?;
+        if bytes.is_empty() { Ok(None) } else { Err(ApiError::unsupported_media_type()) }
+    }
+}

@@ -1,0 +1,128 @@
+//! Ordo's REST API over HTTP: the router, its middleware, the error mapping
+//! to problem documents, and one module per resource under [`routes`].
+//! Handlers parse requests into domain values, call a service and map the
+//! result; they hold no business rules and no SQL.
+//!
+//! The OpenAPI 3.1 document is generated from the handlers themselves
+//! (utoipa), so a route cannot exist without being documented: routes are
+//! registered through `OpenApiRouter::routes`, which records each one's path
+//! item as it adds it.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{HeaderValue, Uri, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use ordo_service::Services;
+use tokio::net::TcpListener;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_scalar::{Scalar, Servable};
+
+pub mod error;
+mod extract;
+mod routes;
+
+pub use error::{ApiError, Problem};
+
+/// Limits the API enforces on every request.
+#[derive(Debug, Clone, Copy)]
+pub struct HttpLimits {
+    /// Largest request body accepted, in bytes.
+    pub body_limit: usize,
+    /// Longest a request may take, body upload included.
+    pub request_timeout: Duration,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Ordo",
+        description = "Order-to-cash backend: catalog, customers, inventory, orders, payments, invoices and a ledger.\n\n\
+            Errors are `application/problem+json` (RFC 9457) with a stable `code`. Lists use keyset pagination: \
+            pass `next_cursor` back as `cursor`. Ids are UUIDv7 strings; money is integer minor units with an ISO 4217 code. \
+            Updates need the version last read, as `version` in the body or `If-Match`.",
+        license(name = "Apache-2.0")
+    ),
+    tags(
+        (name = "catalog", description = "Products and their prices"),
+        (name = "customers", description = "Customer accounts and addresses"),
+        (name = "health", description = "Liveness and readiness probes"),
+    ),
+    components(schemas(Problem, ordo_domain::FieldError))
+)]
+struct ApiDoc;
+
+/// The API's routes with their OpenAPI document, before middleware.
+fn api() -> (Router<Services>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(routes::health::routes())
+        .merge(routes::products::routes())
+        .merge(routes::customers::routes())
+        .split_for_parts()
+}
+
+/// The OpenAPI document describing every route of [`router`].
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api().1
+}
+
+/// The complete application: API routes, `/openapi.json`, `/docs`, and the
+/// middleware stack.
+pub fn router(services: Services, limits: HttpLimits) -> Router {
+    let (api, openapi) = api();
+    let spec: Arc<[u8]> = openapi.to_json().unwrap_or_default().into_bytes().into();
+    api.route(
+        "/openapi.json",
+        get(move || {
+            let spec = spec.clone();
+            async move { ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], spec.to_vec()) }
+        }),
+    )
+    .merge(Scalar::with_url("/docs", openapi))
+    .fallback(route_not_found)
+    .method_not_allowed_fallback(method_not_allowed)
+    .with_state(services)
+    .layer(middleware::from_fn_with_state(limits, enforce_limits))
+    .layer(DefaultBodyLimit::max(limits.body_limit))
+    .layer(PropagateRequestIdLayer::x_request_id())
+    .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| {
+        let request_id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or_default();
+        tracing::info_span!("request", method = %request.method(), uri = %request.uri().path(), request_id)
+    }))
+    .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+}
+
+/// Bounds the request's duration and tells extractors the body limit.
+async fn enforce_limits(State(limits): State<HttpLimits>, mut request: Request, next: Next) -> Response {
+    request.extensions_mut().insert(extract::BodyLimit(limits.body_limit));
+    match tokio::time::timeout(limits.request_timeout, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::timeout().into_response(),
+    }
+}
+
+async fn route_not_found(uri: Uri) -> ApiError {
+    ApiError::route_not_found(uri.path())
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::method_not_allowed()
+}
+
+/// Serves `router` on `listener` until `shutdown` completes, then stops
+/// accepting connections and waits for requests in flight to finish.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router).with_graceful_shutdown(shutdown).await
+}

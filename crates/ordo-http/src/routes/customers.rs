@@ -1,0 +1,281 @@
+//! `/v1/customers`: customer accounts and their addresses.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::IntoResponse;
+use chrono::{DateTime, Utc};
+use ordo_domain::customer::{self, Address, Customer, CustomerChanges, CustomerFilter, NewCustomer, RawAddress};
+use ordo_domain::page::{Page, PageRequest};
+use ordo_domain::{CustomerId, Email, ValidationErrors};
+use ordo_service::Services;
+use ordo_service::customers::CURSOR_SCOPE;
+use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::error::{ApiError, ApiResult, Problem};
+use crate::extract::{Json, OptionalIfMatch, Query};
+use crate::routes::{ArchiveRequest, entity_response, parse_id, parse_page, precondition};
+
+pub(crate) fn routes() -> OpenApiRouter<Services> {
+    OpenApiRouter::new()
+        .routes(routes!(create_customer, list_customers))
+        .routes(routes!(get_customer, update_customer))
+        .routes(routes!(archive_customer))
+}
+
+/// A postal address.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AddressInput {
+    recipient: Option<String>,
+    #[schema(example = "Hauptstraße 1")]
+    line1: String,
+    line2: Option<String>,
+    #[schema(example = "Berlin")]
+    city: String,
+    region: Option<String>,
+    #[schema(example = "10115")]
+    postal_code: Option<String>,
+    /// ISO 3166-1 alpha-2 code.
+    #[schema(example = "DE")]
+    country: String,
+}
+
+fn parse_addresses(errors: &mut ValidationErrors, input: &[AddressInput]) -> Option<Vec<Address>> {
+    let raw: Vec<RawAddress<'_>> = input
+        .iter()
+        .map(|a| RawAddress {
+            recipient: a.recipient.as_deref(),
+            line1: &a.line1,
+            line2: a.line2.as_deref(),
+            city: &a.city,
+            region: a.region.as_deref(),
+            postal_code: a.postal_code.as_deref(),
+            country: &a.country,
+        })
+        .collect();
+    match Address::parse_all(&raw) {
+        Ok(addresses) => Some(addresses),
+        Err(e) => {
+            errors.merge("addresses", e);
+            None
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CreateCustomer {
+    /// Unique; stored trimmed and lower-cased.
+    #[schema(example = "ann@example.com")]
+    email: String,
+    #[schema(example = "Ann Lee")]
+    name: String,
+    #[serde(default)]
+    addresses: Vec<AddressInput>,
+}
+
+impl TryFrom<CreateCustomer> for NewCustomer {
+    type Error = ValidationErrors;
+
+    fn try_from(body: CreateCustomer) -> Result<Self, Self::Error> {
+        let mut errors = ValidationErrors::new();
+        let email = errors.check("email", Email::parse(&body.email));
+        let name = errors.check("name", customer::parse_name(&body.name));
+        let addresses = parse_addresses(&mut errors, &body.addresses);
+        match (email, name, addresses) {
+            (Some(email), Some(name), Some(addresses)) if errors.is_empty() => {
+                Ok(NewCustomer { email, name, addresses })
+            }
+            _ => Err(errors),
+        }
+    }
+}
+
+/// Changes to a customer. Absent fields stay as they are.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct UpdateCustomer {
+    /// The version last read; required unless `If-Match` is sent.
+    version: Option<i64>,
+    email: Option<String>,
+    name: Option<String>,
+    /// Replaces all addresses.
+    addresses: Option<Vec<AddressInput>>,
+}
+
+impl TryFrom<UpdateCustomer> for CustomerChanges {
+    type Error = ValidationErrors;
+
+    fn try_from(body: UpdateCustomer) -> Result<Self, Self::Error> {
+        let mut errors = ValidationErrors::new();
+        let email = body.email.map(|e| errors.check("email", Email::parse(&e)));
+        let name = body.name.map(|n| errors.check("name", customer::parse_name(&n)));
+        let addresses = body.addresses.map(|a| parse_addresses(&mut errors, &a));
+        errors.into_result(|| CustomerChanges {
+            email: email.flatten(),
+            name: name.flatten(),
+            addresses: addresses.flatten(),
+        })
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct ListCustomers {
+    /// Page size, 1 to 500 (default 50).
+    limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    cursor: Option<String>,
+    /// Only the customer with this e-mail address (matched normalised).
+    email: Option<String>,
+    /// Only customers changed at or after this instant (RFC 3339).
+    updated_since: Option<DateTime<Utc>>,
+    /// List archived customers instead of live ones (default `false`).
+    archived: Option<bool>,
+}
+
+/// Create a customer.
+#[utoipa::path(
+    post,
+    path = "/v1/customers",
+    tag = "customers",
+    request_body = CreateCustomer,
+    responses(
+        (status = 201, description = "Created", body = Customer, headers(("Location" = String), ("ETag" = String))),
+        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "E-mail address taken (`email_taken`)", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid input", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn create_customer(
+    State(services): State<Services>,
+    Json(body): Json<CreateCustomer>,
+) -> ApiResult<impl IntoResponse> {
+    let new = NewCustomer::try_from(body)?;
+    let customer = services.customers.create_customer(new).await?;
+    let mut headers = HeaderMap::new();
+    if let Ok(location) = HeaderValue::from_str(&format!("/v1/customers/{}", customer.id)) {
+        headers.insert(header::LOCATION, location);
+    }
+    Ok((StatusCode::CREATED, headers, entity_response(customer.meta.version, customer)))
+}
+
+/// List customers, oldest first, with keyset pagination.
+#[utoipa::path(
+    get,
+    path = "/v1/customers",
+    tag = "customers",
+    params(ListCustomers),
+    responses(
+        (status = 200, description = "A page of customers", body = Page<Customer>),
+        (status = 400, description = "Invalid query", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn list_customers(
+    State(services): State<Services>,
+    Query(query): Query<ListCustomers>,
+) -> ApiResult<axum::Json<Page<Customer>>> {
+    let page: PageRequest = parse_page(CURSOR_SCOPE, query.limit, query.cursor.as_deref())?;
+    let email = query
+        .email
+        .as_deref()
+        .map(Email::parse)
+        .transpose()
+        .map_err(|e| ApiError::invalid_query("email".into(), e.code, e.message))?;
+    let filter =
+        CustomerFilter { email, updated_since: query.updated_since, archived: query.archived.unwrap_or(false) };
+    Ok(axum::Json(services.customers.list_customers(&filter, &page).await?))
+}
+
+/// Get a customer.
+#[utoipa::path(
+    get,
+    path = "/v1/customers/{id}",
+    tag = "customers",
+    params(("id" = String, Path, description = "Customer id")),
+    responses(
+        (status = 200, description = "The customer", body = Customer, headers(("ETag" = String))),
+        (status = 400, description = "Invalid id", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such customer", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn get_customer(State(services): State<Services>, Path(id): Path<String>) -> ApiResult<impl IntoResponse> {
+    let customer = services.customers.customer(parse_id::<CustomerId>(&id)?).await?;
+    Ok(entity_response(customer.meta.version, customer))
+}
+
+/// Update a customer, if it is still at the version the client read.
+#[utoipa::path(
+    patch,
+    path = "/v1/customers/{id}",
+    tag = "customers",
+    params(
+        ("id" = String, Path, description = "Customer id"),
+        ("If-Match" = Option<String>, Header, description = "`\"<version>\"` as read from `ETag`; alternative to `version` in the body"),
+    ),
+    request_body = UpdateCustomer,
+    responses(
+        (status = 200, description = "The updated customer", body = Customer, headers(("ETag" = String))),
+        (status = 400, description = "Malformed request", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such customer", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Stale `version` (`version_conflict`), archived (`archived`) or e-mail taken (`email_taken`)", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "Stale `If-Match` (`precondition_failed`)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid input", body = Problem, content_type = "application/problem+json"),
+        (status = 428, description = "Neither `version` nor `If-Match` sent", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn update_customer(
+    State(services): State<Services>,
+    Path(id): Path<String>,
+    OptionalIfMatch(if_match): OptionalIfMatch,
+    Json(body): Json<UpdateCustomer>,
+) -> ApiResult<impl IntoResponse> {
+    let id = parse_id::<CustomerId>(&id)?;
+    let (expected, source) = precondition(if_match, body.version, true)?;
+    let changes = CustomerChanges::try_from(body)?;
+    let customer = services
+        .customers
+        .update_customer(id, expected, changes)
+        .await
+        .map_err(|e| ApiError::from_service(e, source))?;
+    Ok(entity_response(customer.meta.version, customer))
+}
+
+/// Archive a customer: the account becomes read-only and leaves the
+/// default list. Archiving twice is harmless.
+#[utoipa::path(
+    post,
+    path = "/v1/customers/{id}/archive",
+    tag = "customers",
+    params(
+        ("id" = String, Path, description = "Customer id"),
+        ("If-Match" = Option<String>, Header, description = "Archive only if still at this version"),
+    ),
+    request_body(content = Option<ArchiveRequest>, description = "Optional; `version` archives only if still at this version"),
+    responses(
+        (status = 200, description = "The archived customer", body = Customer, headers(("ETag" = String))),
+        (status = 400, description = "Invalid id", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such customer", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Stale `version`", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "Stale `If-Match`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn archive_customer(
+    State(services): State<Services>,
+    Path(id): Path<String>,
+    OptionalIfMatch(if_match): OptionalIfMatch,
+    body: Option<Json<ArchiveRequest>>,
+) -> ApiResult<impl IntoResponse> {
+    let id = parse_id::<CustomerId>(&id)?;
+    let body_version = body.and_then(|Json(b)| b.version);
+    let (expected, source) = precondition(if_match, body_version, false)?;
+    let customer =
+        services.customers.archive_customer(id, expected).await.map_err(|e| ApiError::from_service(e, source))?;
+    Ok(entity_response(customer.meta.version, customer))
+}

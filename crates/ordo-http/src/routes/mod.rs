@@ -1,0 +1,65 @@
+//! One module per resource; each exports `routes()`. Shared request pieces
+//! (ids, pages, preconditions) live here.
+
+use std::str::FromStr;
+
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use ordo_domain::page::PageRequest;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::error::{ApiError, ApiResult, PreconditionSource};
+use crate::extract::{IfMatch, etag};
+
+pub(crate) mod customers;
+pub(crate) mod health;
+pub(crate) mod products;
+
+/// Optional body of an archive request.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ArchiveRequest {
+    /// Archive only if the entity is still at this version.
+    version: Option<i64>,
+}
+
+/// Parses an id from the path.
+pub(crate) fn parse_id<T: FromStr>(value: &str) -> ApiResult<T> {
+    value.parse().map_err(|_| ApiError::invalid_id(value))
+}
+
+/// Parses `limit` and `cursor` for the list named `scope`.
+pub(crate) fn parse_page(scope: &str, limit: Option<i64>, cursor: Option<&str>) -> ApiResult<PageRequest> {
+    PageRequest::parse(scope, limit, cursor)
+        .map_err(|(field, e)| ApiError::invalid_query(field.into(), e.code, e.message))
+}
+
+/// Resolves the version a client expects from `If-Match` and a body
+/// `version`. With `required`, one of them must be sent (428 otherwise).
+pub(crate) fn precondition(
+    if_match: Option<IfMatch>,
+    body_version: Option<i64>,
+    required: bool,
+) -> ApiResult<(Option<i64>, PreconditionSource)> {
+    match (if_match, body_version) {
+        (Some(IfMatch::Version(header)), Some(body)) if header != body => Err(ApiError::invalid_header(
+            "If-Match",
+            format!("names version {header} but the body names version {body}"),
+        )),
+        (Some(IfMatch::Version(v)), _) => Ok((Some(v), PreconditionSource::IfMatch)),
+        (Some(IfMatch::Any), Some(v)) | (None, Some(v)) => Ok((Some(v), PreconditionSource::Body)),
+        (Some(IfMatch::Any), None) => Ok((None, PreconditionSource::IfMatch)),
+        (None, None) if required => Err(ApiError::precondition_required()),
+        (None, None) => Ok((None, PreconditionSource::None)),
+    }
+}
+
+/// A JSON entity with its version as `ETag`.
+pub(crate) fn entity_response<T: Serialize>(version: i64, entity: T) -> Response {
+    let mut response = axum::Json(entity).into_response();
+    if let Ok(value) = HeaderValue::from_str(&etag(version)) {
+        response.headers_mut().insert(header::ETAG, value);
+    }
+    response
+}

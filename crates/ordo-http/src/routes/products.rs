@@ -1,0 +1,284 @@
+//! `/v1/products`: the catalog.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::IntoResponse;
+use chrono::{DateTime, Utc};
+use ordo_domain::catalog::{self, NewProduct, Prices, Product, ProductChanges, ProductFilter};
+use ordo_domain::page::{Page, PageRequest};
+use ordo_domain::sku::SkuPrefix;
+use ordo_domain::{ProductId, Sku, ValidationErrors};
+use ordo_service::Services;
+use ordo_service::catalog::CURSOR_SCOPE;
+use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::error::{ApiError, ApiResult, Problem};
+use crate::extract::{Json, OptionalIfMatch, Query, nullable};
+use crate::routes::{ArchiveRequest, entity_response, parse_id, parse_page, precondition};
+
+pub(crate) fn routes() -> OpenApiRouter<Services> {
+    OpenApiRouter::new()
+        .routes(routes!(create_product, list_products))
+        .routes(routes!(get_product, update_product))
+        .routes(routes!(archive_product))
+}
+
+/// A price in one currency.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PriceInput {
+    /// Amount in minor units (cents): 0 to 10^12.
+    #[schema(example = 1999)]
+    amount: i64,
+    /// ISO 4217 code.
+    #[schema(example = "EUR")]
+    currency: String,
+}
+
+fn parse_prices(errors: &mut ValidationErrors, prices: &[PriceInput]) -> Option<Prices> {
+    let raw: Vec<(i64, String)> = prices.iter().map(|p| (p.amount, p.currency.clone())).collect();
+    match Prices::parse(&raw) {
+        Ok(prices) => Some(prices),
+        Err(e) => {
+            errors.merge("prices", e);
+            None
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CreateProduct {
+    #[schema(example = "TEE-BLK-M")]
+    sku: String,
+    #[schema(example = "T-shirt, black, M")]
+    name: String,
+    description: Option<String>,
+    /// At most one price per currency.
+    #[serde(default)]
+    prices: Vec<PriceInput>,
+    /// Whether the product can be sold; defaults to `true`.
+    #[serde(default = "yes")]
+    active: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl TryFrom<CreateProduct> for NewProduct {
+    type Error = ValidationErrors;
+
+    fn try_from(body: CreateProduct) -> Result<Self, Self::Error> {
+        let mut errors = ValidationErrors::new();
+        let sku = errors.check("sku", Sku::parse(&body.sku));
+        let name = errors.check("name", catalog::parse_name(&body.name));
+        let description = errors.check("description", catalog::parse_description(body.description.as_deref()));
+        let prices = parse_prices(&mut errors, &body.prices);
+        match (sku, name, description, prices) {
+            (Some(sku), Some(name), Some(description), Some(prices)) if errors.is_empty() => {
+                Ok(NewProduct { sku, name, description, prices, active: body.active })
+            }
+            _ => Err(errors),
+        }
+    }
+}
+
+/// Changes to a product. Absent fields stay as they are. The SKU cannot
+/// change.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct UpdateProduct {
+    /// The version last read; required unless `If-Match` is sent.
+    version: Option<i64>,
+    name: Option<String>,
+    /// `null` clears the description.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    description: Option<Option<String>>,
+    /// Replaces all prices.
+    prices: Option<Vec<PriceInput>>,
+    active: Option<bool>,
+}
+
+impl TryFrom<UpdateProduct> for ProductChanges {
+    type Error = ValidationErrors;
+
+    fn try_from(body: UpdateProduct) -> Result<Self, Self::Error> {
+        let mut errors = ValidationErrors::new();
+        let name = body.name.map(|n| errors.check("name", catalog::parse_name(&n)));
+        let description =
+            body.description.map(|d| errors.check("description", catalog::parse_description(d.as_deref())));
+        let prices = body.prices.map(|p| parse_prices(&mut errors, &p));
+        errors.into_result(|| ProductChanges {
+            name: name.flatten(),
+            description: description.flatten(),
+            prices: prices.flatten(),
+            active: body.active,
+        })
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct ListProducts {
+    /// Page size, 1 to 500 (default 50).
+    limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    cursor: Option<String>,
+    /// Only active (`true`) or inactive (`false`) products.
+    active: Option<bool>,
+    /// Only SKUs starting with this prefix (case-sensitive).
+    sku_prefix: Option<String>,
+    /// Only products changed at or after this instant (RFC 3339).
+    updated_since: Option<DateTime<Utc>>,
+    /// List archived products instead of live ones (default `false`).
+    archived: Option<bool>,
+}
+
+/// Create a product.
+#[utoipa::path(
+    post,
+    path = "/v1/products",
+    tag = "catalog",
+    request_body = CreateProduct,
+    responses(
+        (status = 201, description = "Created", body = Product, headers(("Location" = String), ("ETag" = String))),
+        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "SKU taken (`sku_taken`)", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid input", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn create_product(
+    State(services): State<Services>,
+    Json(body): Json<CreateProduct>,
+) -> ApiResult<impl IntoResponse> {
+    let new = NewProduct::try_from(body)?;
+    let product = services.catalog.create_product(new).await?;
+    let mut headers = HeaderMap::new();
+    if let Ok(location) = HeaderValue::from_str(&format!("/v1/products/{}", product.id)) {
+        headers.insert(header::LOCATION, location);
+    }
+    Ok((StatusCode::CREATED, headers, entity_response(product.meta.version, product)))
+}
+
+/// List products, oldest first, with keyset pagination.
+#[utoipa::path(
+    get,
+    path = "/v1/products",
+    tag = "catalog",
+    params(ListProducts),
+    responses(
+        (status = 200, description = "A page of products", body = Page<Product>),
+        (status = 400, description = "Invalid query", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn list_products(
+    State(services): State<Services>,
+    Query(query): Query<ListProducts>,
+) -> ApiResult<axum::Json<Page<Product>>> {
+    let page: PageRequest = parse_page(CURSOR_SCOPE, query.limit, query.cursor.as_deref())?;
+    let sku_prefix = query
+        .sku_prefix
+        .as_deref()
+        .map(SkuPrefix::parse)
+        .transpose()
+        .map_err(|e| ApiError::invalid_query("sku_prefix".into(), e.code, e.message))?;
+    let filter = ProductFilter {
+        active: query.active,
+        sku_prefix,
+        updated_since: query.updated_since,
+        archived: query.archived.unwrap_or(false),
+    };
+    Ok(axum::Json(services.catalog.list_products(&filter, &page).await?))
+}
+
+/// Get a product.
+#[utoipa::path(
+    get,
+    path = "/v1/products/{id}",
+    tag = "catalog",
+    params(("id" = String, Path, description = "Product id")),
+    responses(
+        (status = 200, description = "The product", body = Product, headers(("ETag" = String))),
+        (status = 400, description = "Invalid id", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such product", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn get_product(State(services): State<Services>, Path(id): Path<String>) -> ApiResult<impl IntoResponse> {
+    let product = services.catalog.product(parse_id::<ProductId>(&id)?).await?;
+    Ok(entity_response(product.meta.version, product))
+}
+
+/// Update a product, if it is still at the version the client read.
+#[utoipa::path(
+    patch,
+    path = "/v1/products/{id}",
+    tag = "catalog",
+    params(
+        ("id" = String, Path, description = "Product id"),
+        ("If-Match" = Option<String>, Header, description = "`\"<version>\"` as read from `ETag`; alternative to `version` in the body"),
+    ),
+    request_body = UpdateProduct,
+    responses(
+        (status = 200, description = "The updated product", body = Product, headers(("ETag" = String))),
+        (status = 400, description = "Malformed request", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such product", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Stale `version` (`version_conflict`) or archived (`archived`)", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "Stale `If-Match` (`precondition_failed`)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid input", body = Problem, content_type = "application/problem+json"),
+        (status = 428, description = "Neither `version` nor `If-Match` sent", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn update_product(
+    State(services): State<Services>,
+    Path(id): Path<String>,
+    OptionalIfMatch(if_match): OptionalIfMatch,
+    Json(body): Json<UpdateProduct>,
+) -> ApiResult<impl IntoResponse> {
+    let id = parse_id::<ProductId>(&id)?;
+    let (expected, source) = precondition(if_match, body.version, true)?;
+    let changes = ProductChanges::try_from(body)?;
+    let product =
+        services.catalog.update_product(id, expected, changes).await.map_err(|e| ApiError::from_service(e, source))?;
+    Ok(entity_response(product.meta.version, product))
+}
+
+/// Archive a product: it can no longer be sold or changed, and leaves the
+/// default list. Archiving twice is harmless.
+#[utoipa::path(
+    post,
+    path = "/v1/products/{id}/archive",
+    tag = "catalog",
+    params(
+        ("id" = String, Path, description = "Product id"),
+        ("If-Match" = Option<String>, Header, description = "Archive only if still at this version"),
+    ),
+    request_body(content = Option<ArchiveRequest>, description = "Optional; `version` archives only if still at this version"),
+    responses(
+        (status = 200, description = "The archived product", body = Product, headers(("ETag" = String))),
+        (status = 400, description = "Invalid id", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such product", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Stale `version`", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "Stale `If-Match`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn archive_product(
+    State(services): State<Services>,
+    Path(id): Path<String>,
+    OptionalIfMatch(if_match): OptionalIfMatch,
+    body: Option<Json<ArchiveRequest>>,
+) -> ApiResult<impl IntoResponse> {
+    let id = parse_id::<ProductId>(&id)?;
+    let body_version = body.and_then(|Json(b)| b.version);
+    let (expected, source) = precondition(if_match, body_version, false)?;
+    let product =
+        services.catalog.archive_product(id, expected).await.map_err(|e| ApiError::from_service(e, source))?;
+    Ok(entity_response(product.meta.version, product))
+}

@@ -1,0 +1,67 @@
+//! What a use case can answer besides success. The HTTP layer maps each kind
+//! to one status and one stable error code.
+
+use ordo_domain::{RecordError, ValidationErrors};
+use ordo_store::{StoreError, UniqueKey};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error(transparent)]
+    Validation(#[from] ValidationErrors),
+
+    #[error("{entity} {id} not found")]
+    NotFound { entity: &'static str, id: String },
+
+    /// A unique key (SKU, e-mail address) is already taken.
+    #[error("{message}")]
+    Duplicate { code: &'static str, field: &'static str, message: String },
+
+    /// The entity changed since the version the client last read.
+    #[error("{entity} is at version {current}, not {expected}")]
+    VersionMismatch { entity: &'static str, expected: i64, current: i64 },
+
+    /// The entity is archived and read-only.
+    #[error("{entity} is archived and can no longer be changed")]
+    Archived { entity: &'static str },
+
+    /// The database is down or overloaded; the request may be retried.
+    #[error("database unavailable")]
+    Unavailable(#[source] StoreError),
+
+    /// A bug or an unexpected database failure.
+    #[error("internal error")]
+    Internal(#[source] StoreError),
+}
+
+pub type ServiceResult<T> = Result<T, ServiceError>;
+
+impl ServiceError {
+    pub(crate) fn not_found(entity: &'static str, id: impl std::fmt::Display) -> Self {
+        Self::NotFound { entity, id: id.to_string() }
+    }
+
+    pub(crate) fn from_record(entity: &'static str, error: RecordError) -> Self {
+        match error {
+            RecordError::Archived => Self::Archived { entity },
+        }
+    }
+}
+
+impl From<StoreError> for ServiceError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Duplicate(UniqueKey::ProductSku) => Self::Duplicate {
+                code: "sku_taken",
+                field: "sku",
+                message: "a product with this SKU already exists".into(),
+            },
+            StoreError::Duplicate(UniqueKey::CustomerEmail) => Self::Duplicate {
+                code: "email_taken",
+                field: "email",
+                message: "a customer with this e-mail address already exists".into(),
+            },
+            e @ StoreError::Unavailable(_) => Self::Unavailable(e),
+            e => Self::Internal(e),
+        }
+    }
+}

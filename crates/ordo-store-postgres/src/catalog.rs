@@ -1,0 +1,126 @@
+//! SQL of the catalog module.
+
+use async_trait::async_trait;
+use ordo_domain::catalog::{Prices, Product, ProductFilter};
+use ordo_domain::page::PageRequest;
+use ordo_domain::{Money, ProductId, RecordMeta, Sku, Timestamp};
+use ordo_store::{CatalogRepo, StoreResult};
+use sqlx::postgres::PgConnection;
+use sqlx::types::Json;
+use sqlx::{Postgres, QueryBuilder};
+use std::ops::DerefMut;
+use uuid::Uuid;
+
+use crate::{PgSession, corrupt, map_err};
+
+const COLUMNS: &str = "id, sku, name, description, prices, active, version, created_at, updated_at, archived_at";
+
+#[derive(sqlx::FromRow)]
+struct ProductRow {
+    id: Uuid,
+    sku: String,
+    name: String,
+    description: Option<String>,
+    prices: Json<Vec<Money>>,
+    active: bool,
+    version: i64,
+    created_at: Timestamp,
+    updated_at: Timestamp,
+    archived_at: Option<Timestamp>,
+}
+
+impl TryFrom<ProductRow> for Product {
+    type Error = ordo_store::StoreError;
+
+    fn try_from(row: ProductRow) -> Result<Self, Self::Error> {
+        Ok(Product {
+            id: ProductId::from_uuid(row.id),
+            sku: Sku::parse(&row.sku).map_err(|e| corrupt("products.sku", e.message))?,
+            name: row.name,
+            description: row.description,
+            prices: Prices::from_stored(row.prices.0),
+            active: row.active,
+            meta: RecordMeta {
+                version: row.version,
+                created_at: row.created_at,
+                updated_at: row.updated_at,
+                archived_at: row.archived_at,
+            },
+        })
+    }
+}
+
+#[async_trait]
+impl<C: DerefMut<Target = PgConnection> + Send> CatalogRepo for PgSession<C> {
+    async fn insert_product(&mut self, p: &Product) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO products (id, sku, name, description, prices, active, version, created_at, updated_at, archived_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(p.id.as_uuid())
+        .bind(p.sku.as_str())
+        .bind(&p.name)
+        .bind(&p.description)
+        .bind(Json(p.prices.as_slice()))
+        .bind(p.active)
+        .bind(p.meta.version)
+        .bind(p.meta.created_at)
+        .bind(p.meta.updated_at)
+        .bind(p.meta.archived_at)
+        .execute(self.conn())
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn product(&mut self, id: ProductId) -> StoreResult<Option<Product>> {
+        let row: Option<ProductRow> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM products WHERE id = $1"))
+            .bind(id.as_uuid())
+            .fetch_optional(self.conn())
+            .await
+            .map_err(map_err)?;
+        row.map(Product::try_from).transpose()
+    }
+
+    async fn update_product(&mut self, p: &Product, expected_version: i64) -> StoreResult<bool> {
+        let result = sqlx::query(
+            "UPDATE products
+                SET name = $3, description = $4, prices = $5, active = $6, version = $7, updated_at = $8, archived_at = $9
+              WHERE id = $1 AND version = $2",
+        )
+        .bind(p.id.as_uuid())
+        .bind(expected_version)
+        .bind(&p.name)
+        .bind(&p.description)
+        .bind(Json(p.prices.as_slice()))
+        .bind(p.active)
+        .bind(p.meta.version)
+        .bind(p.meta.updated_at)
+        .bind(p.meta.archived_at)
+        .execute(self.conn())
+        .await
+        .map_err(map_err)?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    async fn list_products(&mut self, filter: &ProductFilter, page: &PageRequest) -> StoreResult<Vec<Product>> {
+        let mut query = QueryBuilder::<Postgres>::new(format!("SELECT {COLUMNS} FROM products WHERE archived_at IS "));
+        query.push(if filter.archived { "NOT NULL" } else { "NULL" });
+        if let Some(after) = page.after {
+            query.push(" AND id > ").push_bind(after);
+        }
+        if let Some(active) = filter.active {
+            query.push(" AND active = ").push_bind(active);
+        }
+        if let Some(prefix) = &filter.sku_prefix {
+            query.push(" AND sku >= ").push_bind(&prefix.low);
+            query.push(" AND sku < ").push_bind(&prefix.high);
+        }
+        if let Some(since) = filter.updated_since {
+            query.push(" AND updated_at >= ").push_bind(since);
+        }
+        query.push(" ORDER BY id LIMIT ").push_bind(page.fetch_limit());
+        let rows: Vec<ProductRow> = query.build_query_as().fetch_all(self.conn()).await.map_err(map_err)?;
+        rows.into_iter().map(Product::try_from).collect()
+    }
+}

@@ -1,0 +1,210 @@
+//! Ordo's embedded SQLite backend: the zero-setup default, one node.
+//!
+//! SQLite allows one writer at a time, so the store keeps two pools: a single
+//! writer connection whose transactions start with `BEGIN IMMEDIATE` (taking
+//! the write lock up front, so a read-then-write transaction can never fail
+//! to upgrade), and a pool of read-only connections that WAL mode lets run
+//! alongside it. Writers queue in-process for the one connection instead of
+//! spinning on `SQLITE_BUSY`.
+
+use std::ops::DerefMut;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::DateTime;
+use ordo_domain::Timestamp;
+use ordo_store::{Backend, Database, Session, StoreError, StoreResult, Transaction, UniqueKey};
+use sqlx::Sqlite;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+mod catalog;
+mod customers;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// How an acknowledged commit is made durable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// `synchronous=FULL`: a commit survives power loss (the default).
+    Full,
+    /// `synchronous=NORMAL`: a commit survives a crash of Ordo but the last
+    /// transactions may be lost on power loss. Faster.
+    Normal,
+}
+
+/// How to open the database. Built by the binary from its configuration.
+#[derive(Debug, Clone)]
+pub struct SqliteOptions {
+    pub path: PathBuf,
+    /// Read-only connections next to the one writer.
+    pub max_readers: u32,
+    /// How long a request waits for a connection.
+    pub acquire_timeout: Duration,
+    /// How long a statement waits on a lock held by another process.
+    pub busy_timeout: Duration,
+    pub statement_cache_capacity: usize,
+    pub durability: Durability,
+}
+
+/// The SQLite store.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    writer: SqlitePool,
+    readers: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing) the database file and its parent folder,
+    /// in WAL mode.
+    pub async fn open(options: &SqliteOptions) -> StoreResult<Self> {
+        if let Some(parent) = options.path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|e| StoreError::Unavailable(Box::new(e)))?;
+        }
+        let base = SqliteConnectOptions::new()
+            .filename(&options.path)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(match options.durability {
+                Durability::Full => SqliteSynchronous::Full,
+                Durability::Normal => SqliteSynchronous::Normal,
+            })
+            .foreign_keys(true)
+            .busy_timeout(options.busy_timeout)
+            .statement_cache_capacity(options.statement_cache_capacity);
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .acquire_timeout(options.acquire_timeout)
+            .test_before_acquire(false)
+            .connect_with(base.clone().create_if_missing(true))
+            .await
+            .map_err(map_err)?;
+        let readers = SqlitePoolOptions::new()
+            .max_connections(options.max_readers.max(1))
+            .acquire_timeout(options.acquire_timeout)
+            .test_before_acquire(false)
+            .connect_with(base.read_only(true))
+            .await
+            .map_err(map_err)?;
+        Ok(Self { writer, readers })
+    }
+
+    /// The writer pool, for tests and tools that need raw access.
+    pub fn writer_pool(&self) -> &SqlitePool {
+        &self.writer
+    }
+}
+
+#[async_trait]
+impl Database for SqliteStore {
+    fn backend(&self) -> Backend {
+        Backend::Sqlite
+    }
+
+    async fn session(&self) -> StoreResult<Box<dyn Session>> {
+        let conn = self.readers.acquire().await.map_err(map_err)?;
+        Ok(Box::new(SqliteSession { conn }))
+    }
+
+    async fn begin(&self) -> StoreResult<Box<dyn Transaction>> {
+        let conn = self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(map_err)?;
+        Ok(Box::new(SqliteSession { conn }))
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.readers).await.map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn migrate(&self) -> StoreResult<()> {
+        MIGRATOR.run(&self.writer).await.map_err(|e| match e {
+            sqlx::migrate::MigrateError::Execute(e) => map_err(e),
+            e => StoreError::Other(Box::new(e)),
+        })
+    }
+
+    async fn pending_migrations(&self) -> StoreResult<usize> {
+        // Before the first migration the bookkeeping table does not exist.
+        let applied: Vec<i64> = match sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+            .fetch_all(&self.writer)
+            .await
+        {
+            Ok(versions) => versions,
+            Err(sqlx::Error::Database(e)) if e.message().contains("_sqlx_migrations") => Vec::new(),
+            Err(e) => return Err(map_err(e)),
+        };
+        Ok(MIGRATOR.iter().filter(|m| !applied.contains(&m.version)).count())
+    }
+
+    async fn close(&self) {
+        self.readers.close().await;
+        self.writer.close().await;
+    }
+}
+
+/// A connection, in a transaction or not.
+struct SqliteSession<C> {
+    conn: C,
+}
+
+impl<C: DerefMut<Target = SqliteConnection> + Send> SqliteSession<C> {
+    fn conn(&mut self) -> &mut SqliteConnection {
+        &mut self.conn
+    }
+}
+
+impl<C: DerefMut<Target = SqliteConnection> + Send> Session for SqliteSession<C> {}
+
+#[async_trait]
+impl Transaction for SqliteSession<sqlx::Transaction<'static, Sqlite>> {
+    async fn commit(self: Box<Self>) -> StoreResult<()> {
+        self.conn.commit().await.map_err(map_err)
+    }
+}
+
+/// Maps a driver error to the store's error kinds.
+fn map_err(e: sqlx::Error) -> StoreError {
+    match e {
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+            StoreError::Unavailable(Box::new(e))
+        }
+        sqlx::Error::Database(ref db) => {
+            if db.is_unique_violation() {
+                // SQLite names the columns, not the constraint:
+                // "UNIQUE constraint failed: products.sku".
+                let message = db.message();
+                if message.ends_with("products.sku") {
+                    return StoreError::Duplicate(UniqueKey::ProductSku);
+                }
+                if message.ends_with("customers.email") {
+                    return StoreError::Duplicate(UniqueKey::CustomerEmail);
+                }
+            }
+            // SQLITE_BUSY (5) and SQLITE_LOCKED (6), extended codes included:
+            // another process held the lock past the busy timeout.
+            let busy = db.code().and_then(|c| c.parse::<i32>().ok()).is_some_and(|c| matches!(c & 0xff, 5 | 6));
+            if busy { StoreError::Unavailable(Box::new(e)) } else { StoreError::Other(Box::new(e)) }
+        }
+        e => StoreError::Other(Box::new(e)),
+    }
+}
+
+fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(format!("{what}: {e}"))
+}
+
+/// Timestamps are stored as microseconds since the Unix epoch: exact, and
+/// ordered as integers.
+fn to_micros(ts: Timestamp) -> i64 {
+    ts.timestamp_micros()
+}
+
+fn from_micros(column: &str, micros: i64) -> StoreResult<Timestamp> {
+    DateTime::from_timestamp_micros(micros).ok_or_else(|| corrupt(column, format!("timestamp {micros} out of range")))
+}
+
+fn from_micros_opt(column: &str, micros: Option<i64>) -> StoreResult<Option<Timestamp>> {
+    micros.map(|m| from_micros(column, m)).transpose()
+}

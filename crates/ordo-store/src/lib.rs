@@ -1,0 +1,72 @@
+//! Ordo's storage interface: what the services need from a database, with no
+//! SQL in sight. Each backend crate (`ordo-store-sqlite`,
+//! `ordo-store-postgres`) implements these traits; only the binary picks one.
+//!
+//! A business module owns its tables and gets one repository trait here
+//! ([`CatalogRepo`], [`CustomerRepo`], ...). A [`Session`] is a connection
+//! that can run every module's repository, so work that must be atomic across
+//! modules runs in one [`Transaction`] that each module's functions take part
+//! in.
+
+use std::fmt;
+
+use async_trait::async_trait;
+
+mod catalog;
+mod customers;
+mod error;
+
+pub use catalog::CatalogRepo;
+pub use customers::CustomerRepo;
+pub use error::{StoreError, StoreResult, UniqueKey};
+
+/// Which kind of database a store runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Sqlite => "sqlite",
+            Self::Postgres => "postgres",
+        })
+    }
+}
+
+/// A database: hands out sessions and transactions.
+#[async_trait]
+pub trait Database: Send + Sync + fmt::Debug + 'static {
+    fn backend(&self) -> Backend;
+
+    /// A connection outside any transaction, for reads: each statement
+    /// commits on its own, with no BEGIN/COMMIT round trips.
+    async fn session(&self) -> StoreResult<Box<dyn Session>>;
+
+    /// A read-write transaction. Dropping it without [`Transaction::commit`]
+    /// rolls it back.
+    async fn begin(&self) -> StoreResult<Box<dyn Transaction>>;
+
+    /// Checks that the database answers.
+    async fn ping(&self) -> StoreResult<()>;
+
+    /// Applies pending migrations.
+    async fn migrate(&self) -> StoreResult<()>;
+
+    /// How many of this build's migrations the database has not applied.
+    async fn pending_migrations(&self) -> StoreResult<usize>;
+
+    /// Closes every connection, waiting for those in use to be returned.
+    async fn close(&self);
+}
+
+/// One connection that can run every module's repository.
+pub trait Session: CatalogRepo + CustomerRepo + Send {}
+
+/// A session inside a transaction.
+#[async_trait]
+pub trait Transaction: Session {
+    async fn commit(self: Box<Self>) -> StoreResult<()>;
+}

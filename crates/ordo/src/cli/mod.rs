@@ -1,0 +1,65 @@
+//! The command line: one file per subcommand.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{Config, Overrides};
+
+mod migrate;
+mod print_config;
+pub mod serve;
+
+/// Ordo: the order-to-cash backend.
+///
+/// Configuration is layered: built-in defaults, then the TOML file given by
+/// --config (or ORDO_CONFIG), then ORDO_* environment variables (for example
+/// ORDO_DATABASE_URL, ORDO_SERVER_LISTEN, ORDO_LOG), then flags.
+#[derive(Debug, Parser)]
+#[command(name = "ordo", version, propagate_version = true)]
+pub struct Cli {
+    /// TOML configuration file.
+    #[arg(long, global = true, env = "ORDO_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Database URL: sqlite://PATH (the default, sqlite://ordo-data/ordo.db) or postgres://USER:PASSWORD@HOST/DB.
+    #[arg(long, global = true, value_name = "URL")]
+    pub database_url: Option<String>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP API until SIGTERM or SIGINT, then drain requests in flight.
+    ///
+    /// On SQLite, migrations are applied on start; on PostgreSQL run
+    /// `ordo migrate` first or set ORDO_DATABASE_MIGRATE_ON_START=true.
+    Serve(serve::ServeArgs),
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Print the effective configuration as TOML, secrets redacted.
+    Config,
+}
+
+impl Cli {
+    fn overrides(&self, listen: Option<SocketAddr>) -> Overrides {
+        Overrides { database_url: self.database_url.clone(), listen }
+    }
+
+    /// Loads the configuration and runs the chosen subcommand.
+    pub async fn run(self) -> anyhow::Result<()> {
+        let listen = match &self.command {
+            Command::Serve(args) => args.listen,
+            _ => None,
+        };
+        let config = Config::load(self.config.as_deref(), &self.overrides(listen))?;
+        match self.command {
+            Command::Serve(_) => serve::run(&config).await,
+            Command::Migrate => migrate::run(&config).await,
+            Command::Config => print_config::run(&config),
+        }
+    }
+}

@@ -1,0 +1,269 @@
+//! Ordo's configuration: one typed tree, layered as code defaults, then an
+//! optional TOML file, then `ORDO_` environment variables, then command-line
+//! flags. Secrets are redacted whenever the tree is printed or logged.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::Path;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// The database used when none is configured: an embedded SQLite file.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://ordo-data/ordo.db";
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub database: DatabaseConfig,
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address and port to listen on (`ORDO_SERVER_LISTEN`).
+    pub listen: SocketAddr,
+    /// Longest a request may take, body upload included.
+    pub request_timeout_ms: u64,
+    /// Largest request body accepted.
+    pub body_limit_bytes: usize,
+    /// On SIGTERM/SIGINT, how long requests in flight may take to finish.
+    pub shutdown_timeout_ms: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            request_timeout_ms: 30_000,
+            body_limit_bytes: 1024 * 1024,
+            shutdown_timeout_ms: 30_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// `sqlite://path/to/file.db` or `postgres://user:password@host/db`
+    /// (`ORDO_DATABASE_URL`).
+    pub url: DatabaseUrl,
+    /// Connections per process (PostgreSQL) or read connections (SQLite).
+    pub max_connections: u32,
+    pub min_connections: u32,
+    /// How long a request waits for a free connection before a 503.
+    pub acquire_timeout_ms: u64,
+    /// Idle connections are closed after this long (PostgreSQL).
+    pub idle_timeout_ms: u64,
+    /// Prepared statements cached per connection; forced to 0 behind PgBouncer.
+    pub statement_cache_capacity: usize,
+    /// Server-side limit on one statement (PostgreSQL; not behind PgBouncer).
+    pub statement_timeout_ms: u64,
+    /// Connect through PgBouncer in transaction-pooling mode.
+    pub pgbouncer: bool,
+    /// Apply migrations when `ordo serve` starts. Defaults to `true` on
+    /// SQLite and `false` on PostgreSQL, where `ordo migrate` is the usual
+    /// step of a deployment.
+    pub migrate_on_start: Option<bool>,
+    /// SQLite durability: `full` (a commit survives power loss) or `normal`.
+    pub sqlite_synchronous: SqliteSynchronous,
+    /// How long SQLite waits on a lock held by another process.
+    pub sqlite_busy_timeout_ms: u64,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            url: DatabaseUrl(DEFAULT_DATABASE_URL.to_owned()),
+            max_connections: 16,
+            min_connections: 0,
+            acquire_timeout_ms: 5_000,
+            idle_timeout_ms: 600_000,
+            statement_cache_capacity: 256,
+            statement_timeout_ms: 30_000,
+            pgbouncer: false,
+            migrate_on_start: None,
+            sqlite_synchronous: SqliteSynchronous::Full,
+            sqlite_busy_timeout_ms: 5_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SqliteSynchronous {
+    Full,
+    Normal,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// `tracing` filter, e.g. `info` or `ordo=debug,sqlx=warn` (`ORDO_LOG`).
+    pub filter: String,
+    /// `text` for people, `json` for log pipelines (`ORDO_LOG_FORMAT`).
+    pub format: LogFormat,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self { filter: "info".to_owned(), format: LogFormat::Text }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// A database URL. It may carry a password, so `Debug`, `Display` and
+/// `Serialize` all print it redacted; only [`DatabaseUrl::expose`] gives the
+/// real value, to the code that connects.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    pub fn new(url: impl Into<String>) -> Self {
+        Self(url.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// The URL with any password replaced by `***`.
+    pub fn redacted(&self) -> String {
+        let Ok(mut url) = url::Url::parse(&self.0) else {
+            // Unparseable: it cannot be shown safely, so show only its scheme.
+            let scheme = self.0.split(':').next().unwrap_or_default();
+            return format!("{scheme}:***");
+        };
+        if url.password().is_some() {
+            let _ = url.set_password(Some("***"));
+        }
+        let secret_params = ["password", "sslpassword"];
+        if url.query_pairs().any(|(k, _)| secret_params.contains(&k.as_ref())) {
+            let pairs: Vec<(String, String)> = url
+                .query_pairs()
+                .map(|(k, v)| {
+                    let v = if secret_params.contains(&k.as_ref()) { "***".to_owned() } else { v.into_owned() };
+                    (k.into_owned(), v)
+                })
+                .collect();
+            url.query_pairs_mut().clear().extend_pairs(pairs);
+        }
+        url.to_string()
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+impl fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+impl Serialize for DatabaseUrl {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.redacted())
+    }
+}
+
+impl<'de> Deserialize<'de> for DatabaseUrl {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer).map(Self)
+    }
+}
+
+/// Overrides given on the command line, applied last.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub database_url: Option<String>,
+    pub listen: Option<SocketAddr>,
+}
+
+const SECTIONS: [&str; 3] = ["server", "database", "log"];
+
+/// Maps `ORDO_DATABASE_MAX_CONNECTIONS` (seen here as
+/// `database_max_connections`) to the key `database.max_connections`.
+/// Variables that name no section are ignored, so unrelated `ORDO_*`
+/// variables never break start-up.
+fn env_key(key: &str) -> Option<String> {
+    if key == "log" {
+        return Some("log.filter".to_owned());
+    }
+    SECTIONS.iter().find_map(|section| {
+        key.strip_prefix(section)
+            .and_then(|rest| rest.strip_prefix('_'))
+            .filter(|rest| !rest.is_empty())
+            .map(|rest| format!("{section}.{rest}"))
+    })
+}
+
+impl Config {
+    /// Loads the layered configuration. `file` is optional; a named file
+    /// that does not exist is an error rather than silently ignored.
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> anyhow::Result<Self> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = file {
+            anyhow::ensure!(path.is_file(), "configuration file {} does not exist", path.display());
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        figment = figment.merge(Env::prefixed("ORDO_").filter_map(|key| env_key(key.as_str()).map(Into::into)));
+        if let Some(url) = &overrides.database_url {
+            figment = figment.merge(("database.url", url));
+        }
+        if let Some(listen) = overrides.listen {
+            figment = figment.merge(("server.listen", listen.to_string()));
+        }
+        let config: Config = figment.extract().map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+        Ok(config)
+    }
+
+    /// The effective configuration as TOML, secrets redacted.
+    pub fn to_redacted_toml(&self) -> anyhow::Result<String> {
+        Ok(toml::to_string_pretty(self)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_keys_map_to_sections() {
+        assert_eq!(env_key("database_url").as_deref(), Some("database.url"));
+        assert_eq!(env_key("database_max_connections").as_deref(), Some("database.max_connections"));
+        assert_eq!(env_key("server_listen").as_deref(), Some("server.listen"));
+        assert_eq!(env_key("log").as_deref(), Some("log.filter"));
+        assert_eq!(env_key("log_format").as_deref(), Some("log.format"));
+        assert_eq!(env_key("test_postgres_url"), None);
+        assert_eq!(env_key("database"), None);
+    }
+
+    #[test]
+    fn database_passwords_are_redacted() {
+        let url = DatabaseUrl::new("postgres://ordo:s3cret@db.example:5432/ordo?sslmode=require&password=other");
+        let shown = url.redacted();
+        assert!(!shown.contains("s3cret") && !shown.contains("other"), "{shown}");
+        assert!(shown.contains("ordo:***@db.example"), "{shown}");
+        assert!(!format!("{url:?}").contains("s3cret"));
+        assert!(
+            !toml::to_string(&Config { database: DatabaseConfig { url, ..Default::default() }, ..Default::default() })
+                .unwrap()
+                .contains("s3cret")
+        );
+        assert_eq!(DatabaseUrl::new("not a url:pw").redacted(), "not a url:***");
+        assert_eq!(DatabaseUrl::new(DEFAULT_DATABASE_URL).redacted(), DEFAULT_DATABASE_URL);
+    }
+}

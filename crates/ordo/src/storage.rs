@@ -1,0 +1,75 @@
+//! Picks the storage backend from the database URL's scheme. This is the
+//! only place that names a concrete backend.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use ordo_store::Database;
+use ordo_store_postgres::{PgOptions, PgStore};
+use ordo_store_sqlite::{Durability, SqliteOptions, SqliteStore};
+
+use crate::config::{DatabaseConfig, SqliteSynchronous};
+
+/// Opens the configured database. SQLite files (and their folder) are
+/// created on first use; PostgreSQL connections are opened lazily.
+pub async fn open(config: &DatabaseConfig) -> anyhow::Result<Arc<dyn Database>> {
+    let url = config.url.expose();
+    let ms = Duration::from_millis;
+    if let Some(path) = sqlite_path(url) {
+        let options = SqliteOptions {
+            path,
+            max_readers: config.max_connections,
+            acquire_timeout: ms(config.acquire_timeout_ms),
+            busy_timeout: ms(config.sqlite_busy_timeout_ms),
+            statement_cache_capacity: config.statement_cache_capacity,
+            durability: match config.sqlite_synchronous {
+                SqliteSynchronous::Full => Durability::Full,
+                SqliteSynchronous::Normal => Durability::Normal,
+            },
+        };
+        let store = SqliteStore::open(&options)
+            .await
+            .with_context(|| format!("cannot open SQLite database {}", options.path.display()))?;
+        return Ok(Arc::new(store));
+    }
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let options = PgOptions {
+            url: url.to_owned(),
+            max_connections: config.max_connections,
+            min_connections: config.min_connections,
+            acquire_timeout: ms(config.acquire_timeout_ms),
+            idle_timeout: Some(ms(config.idle_timeout_ms)).filter(|d| !d.is_zero()),
+            statement_cache_capacity: config.statement_cache_capacity,
+            statement_timeout: Some(ms(config.statement_timeout_ms)).filter(|d| !d.is_zero()),
+            pgbouncer: config.pgbouncer,
+        };
+        // The error could quote the URL, password included; say only what is wrong.
+        let store =
+            PgStore::connect_lazy(&options).map_err(|_| anyhow::anyhow!("invalid PostgreSQL URL {}", config.url))?;
+        return Ok(Arc::new(store));
+    }
+    bail!("unsupported database URL {}: use sqlite://PATH or postgres://...", config.url)
+}
+
+/// The file path of a `sqlite://path` or `sqlite:path` URL.
+fn sqlite_path(url: &str) -> Option<PathBuf> {
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or_default();
+    (!path.is_empty()).then(|| PathBuf::from(path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_urls_name_a_file() {
+        assert_eq!(sqlite_path("sqlite://ordo-data/ordo.db"), Some(PathBuf::from("ordo-data/ordo.db")));
+        assert_eq!(sqlite_path("sqlite:///var/lib/ordo/ordo.db"), Some(PathBuf::from("/var/lib/ordo/ordo.db")));
+        assert_eq!(sqlite_path("sqlite:ordo.db?mode=rwc"), Some(PathBuf::from("ordo.db")));
+        assert_eq!(sqlite_path("sqlite://"), None);
+        assert_eq!(sqlite_path("postgres://localhost/ordo"), None);
+    }
+}
