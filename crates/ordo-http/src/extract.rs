@@ -64,6 +64,11 @@ pub(crate) fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiErro
             | serde_json::error::Category::Io => {
                 ApiError::malformed_json(format!("the body is not valid JSON: {inner}"))
             }
+            // A shape error can be reported before a syntax error further
+            // on; a document that is not JSON at all is a syntax problem.
+            serde_json::error::Category::Data if serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_err() => {
+                ApiError::malformed_json("the body is not valid JSON")
+            }
             serde_json::error::Category::Data => {
                 ApiError::invalid_body(field_path(&path), strip_position(&inner.to_string()))
             }

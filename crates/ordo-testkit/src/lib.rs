@@ -1,1 +1,284 @@
+//! Test support: a real Ordo server, bound to port 0 on a fresh database of
+//! either backend, and an HTTP client to call it.
+//!
+//! - SQLite: a new database file in a temporary folder per test.
+//! - PostgreSQL: a new database per test on the server named by
+//!   `ORDO_TEST_POSTGRES_URL` (an admin connection, e.g.
+//!   `postgres://postgres@127.0.0.1:5432/postgres`), dropped afterwards.
+//!   Without that variable PostgreSQL tests are skipped with a message on
+//!   stderr, unless `ORDO_TEST_REQUIRE_POSTGRES=1`, which makes them fail:
+//!   the test command and CI set it so that a run can never pass on SQLite
+//!   alone.
 
+use std::net::SocketAddr;
+
+use ordo::{Application, Config};
+use reqwest::header::{CONTENT_TYPE, HeaderMap};
+use serde_json::Value;
+use sqlx::Connection;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub use reqwest::{Method, StatusCode};
+
+/// The two storage backends every test runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs each named `async fn(TestApp)` once per backend, as
+/// `sqlite::name` and `postgres::name`.
+#[macro_export]
+macro_rules! backend_tests {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let app = $crate::TestApp::spawn($crate::Backend::Sqlite).await.expect("SQLite is always available");
+                    super::$name(app).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let Some(app) = $crate::TestApp::spawn($crate::Backend::Postgres).await else { return };
+                    super::$name(app).await;
+                }
+            )*
+        }
+    };
+}
+
+/// A database that exists for one test.
+#[derive(Debug)]
+pub struct TestDb {
+    pub backend: Backend,
+    /// The URL Ordo connects with.
+    pub url: String,
+    _dir: Option<tempfile::TempDir>,
+    /// For PostgreSQL: the admin URL and the database to drop afterwards.
+    drop_on_exit: Option<(String, String)>,
+}
+
+impl TestDb {
+    /// A fresh, empty database, or `None` if PostgreSQL is not configured
+    /// (and not required).
+    pub async fn create(backend: Backend) -> Option<Self> {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("temporary folder");
+                let url = format!("sqlite://{}", dir.path().join("ordo.db").display());
+                Some(Self { backend, url, _dir: Some(dir), drop_on_exit: None })
+            }
+            Backend::Postgres => {
+                let admin_url = match std::env::var("ORDO_TEST_POSTGRES_URL") {
+                    Ok(url) if !url.is_empty() => url,
+                    _ => {
+                        let required = std::env::var("ORDO_TEST_REQUIRE_POSTGRES").is_ok_and(|v| v == "1");
+                        assert!(!required, "ORDO_TEST_REQUIRE_POSTGRES=1 but ORDO_TEST_POSTGRES_URL is not set");
+                        eprintln!("SKIPPED: PostgreSQL test (set ORDO_TEST_POSTGRES_URL to run it)");
+                        return None;
+                    }
+                };
+                let name = format!("ordo_test_{}", uuid::Uuid::now_v7().simple());
+                let mut admin = sqlx::PgConnection::connect(&admin_url).await.expect("connect to ORDO_TEST_POSTGRES_URL");
+                sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.expect("create test database");
+                admin.close().await.ok();
+                let mut url = url::Url::parse(&admin_url).expect("ORDO_TEST_POSTGRES_URL is a URL");
+                url.set_path(&name);
+                Some(Self { backend, url: url.to_string(), _dir: None, drop_on_exit: Some((admin_url, name)) })
+            }
+        }
+    }
+
+    /// Ordo's configuration for this database: port 0, migrations on start.
+    pub fn config(&self) -> Config {
+        let mut config = Config::default();
+        config.server.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+        config.database.url = ordo::config::DatabaseUrl::new(self.url.clone());
+        config.database.migrate_on_start = Some(true);
+        config.database.max_connections = 5;
+        config
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let Some((admin_url, name)) = self.drop_on_exit.take() else { return };
+        // Drop runs outside async context: use a thread with its own runtime.
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+            runtime.block_on(async {
+                let mut admin = sqlx::PgConnection::connect(&admin_url).await.ok()?;
+                sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut admin).await.ok()?;
+                admin.close().await.ok()
+            })
+        })
+        .join();
+    }
+}
+
+/// A running Ordo server and a client for it.
+#[derive(Debug)]
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub client: reqwest::Client,
+    pub db: TestDb,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+impl TestApp {
+    /// Starts Ordo on a fresh database of `backend`; `None` when the
+    /// backend is not available (see the crate docs).
+    pub async fn spawn(backend: Backend) -> Option<Self> {
+        Self::spawn_with(backend, |_| {}).await
+    }
+
+    /// Like [`TestApp::spawn`], letting `adjust` change the configuration.
+    pub async fn spawn_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> Option<Self> {
+        let db = TestDb::create(backend).await?;
+        let mut config = db.config();
+        adjust(&mut config);
+        Some(Self::start(db, &config).await)
+    }
+
+    /// Starts Ordo on an existing test database.
+    pub async fn start(db: TestDb, config: &Config) -> Self {
+        let app = Application::build(config).await.expect("build application");
+        let addr = app.local_addr();
+        let (tx, rx) = oneshot::channel::<()>();
+        let server = tokio::spawn(app.run_until(async move {
+            let _ = rx.await;
+        }));
+        let client = reqwest::Client::builder().build().expect("HTTP client");
+        Self { addr, client, db, shutdown: Some(tx), server: Some(server) }
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.db.backend
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// Sends a request; `body`, when given, is sent as JSON.
+    pub async fn request(&self, method: Method, path: &str, body: Option<&Value>, headers: &[(&str, &str)]) -> TestResponse {
+        let mut request = self.client.request(method, self.url(path));
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        TestResponse::read(request.send().await.expect("request reaches the server")).await
+    }
+
+    pub async fn get(&self, path: &str) -> TestResponse {
+        self.request(Method::GET, path, None, &[]).await
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> TestResponse {
+        self.request(Method::POST, path, Some(body), &[]).await
+    }
+
+    pub async fn patch(&self, path: &str, body: &Value) -> TestResponse {
+        self.request(Method::PATCH, path, Some(body), &[]).await
+    }
+
+    /// Sends raw bytes with the given content type.
+    pub async fn send_raw(&self, method: Method, path: &str, content_type: Option<&str>, body: Vec<u8>) -> TestResponse {
+        let mut request = self.client.request(method, self.url(path)).body(body);
+        if let Some(content_type) = content_type {
+            request = request.header(CONTENT_TYPE, content_type);
+        }
+        TestResponse::read(request.send().await.expect("request reaches the server")).await
+    }
+
+    /// Stops the server gracefully and waits until it has drained, keeping
+    /// the database for a restart with [`TestApp::start`].
+    pub async fn stop(mut self) -> TestDb {
+        self.stop_server().await;
+        let placeholder = TestDb { backend: self.db.backend, url: String::new(), _dir: None, drop_on_exit: None };
+        std::mem::replace(&mut self.db, placeholder)
+    }
+
+    /// Signals shutdown without waiting; returns the server task.
+    pub fn begin_shutdown(&mut self) -> JoinHandle<anyhow::Result<()>> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        self.server.take().expect("server running")
+    }
+
+    async fn stop_server(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.expect("server task").expect("server stopped cleanly");
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// A response, fully read.
+#[derive(Debug)]
+pub struct TestResponse {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub text: String,
+}
+
+impl TestResponse {
+    async fn read(response: reqwest::Response) -> Self {
+        let status = response.status();
+        let headers = response.headers().clone();
+        let text = response.text().await.expect("response body");
+        Self { status, headers, text }
+    }
+
+    /// The body as JSON.
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("body is not JSON ({e}): {}", self.text))
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Asserts the status and returns the JSON body.
+    #[track_caller]
+    pub fn expect(&self, status: StatusCode) -> Value {
+        assert_eq!(self.status, status, "unexpected status; body: {}", self.text);
+        self.json()
+    }
+
+    /// Asserts a problem+json response with this status and code, and
+    /// returns the problem document.
+    #[track_caller]
+    pub fn expect_problem(&self, status: StatusCode, code: &str) -> Value {
+        assert_eq!(self.status, status, "unexpected status; body: {}", self.text);
+        assert_eq!(self.header("content-type"), Some("application/problem+json"), "problem content type");
+        let problem = self.json();
+        assert_eq!(problem["code"], code, "problem code; body: {}", self.text);
+        assert_eq!(problem["status"], status.as_u16());
+        assert_eq!(problem["type"], format!("urn:ordo:problem:{code}"));
+        assert!(problem["title"].as_str().is_some_and(|t| !t.is_empty()), "problem has a title");
+        assert!(problem["detail"].as_str().is_some_and(|d| !d.is_empty()), "problem has a detail");
+        problem
+    }
+}

@@ -1,0 +1,187 @@
+//! The `ordo` binary: help, configuration layering and redaction,
+//! migrations, and serving until SIGTERM.
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use ordo_testkit::{Backend, TestDb};
+
+fn ordo() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_ordo"));
+    // Start from a clean slate whatever the developer's shell exports.
+    for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("ORDO_")) {
+        command.env_remove(key);
+    }
+    command
+}
+
+fn run(command: &mut Command) -> Output {
+    command.output().expect("run ordo")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn help_describes_every_subcommand() {
+    let output = run(ordo().arg("--help"));
+    assert!(output.status.success());
+    let help = stdout(&output);
+    for word in ["serve", "migrate", "config", "ORDO_DATABASE_URL"] {
+        assert!(help.contains(word), "--help mentions {word}: {help}");
+    }
+    for sub in ["serve", "migrate", "config"] {
+        let output = run(ordo().args([sub, "--help"]));
+        assert!(output.status.success(), "{sub} --help");
+        assert!(stdout(&output).contains("Usage: ordo"), "{sub} --help has usage");
+    }
+}
+
+#[test]
+fn bad_arguments_fail_clearly() {
+    for args in [vec!["frobnicate"], vec!["serve", "--listen", "nowhere"], vec!["serve", "--bogus"], vec![]] {
+        let output = run(ordo().args(&args));
+        assert!(!output.status.success(), "{args:?} fails");
+        assert!(stderr(&output).contains("error") || stderr(&output).contains("Usage"), "{args:?}: {}", stderr(&output));
+    }
+    let output = run(ordo().args(["config", "--config", "/nonexistent/ordo.toml"]));
+    assert!(!output.status.success());
+    assert!(stderr(&output).contains("/nonexistent/ordo.toml"), "{}", stderr(&output));
+
+    let output = run(ordo().arg("config").env("ORDO_SERVER_LISTEN", "not-an-address"));
+    assert!(!output.status.success());
+    assert!(stderr(&output).to_lowercase().contains("listen"), "names the bad key: {}", stderr(&output));
+}
+
+#[test]
+fn config_layers_defaults_file_env_and_flags_and_redacts_secrets() {
+    let defaults = stdout(&run(ordo().arg("config")));
+    assert!(defaults.contains("listen = \"127.0.0.1:8080\""), "{defaults}");
+    assert!(defaults.contains("url = \"sqlite://ordo-data/ordo.db\""), "{defaults}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("ordo.toml");
+    std::fs::write(&file, "[server]\nlisten = \"0.0.0.0:9000\"\nrequest_timeout_ms = 1234\n[database]\nmax_connections = 3\n").unwrap();
+    let layered = run(ordo()
+        .args(["config", "--config"])
+        .arg(&file)
+        .env("ORDO_DATABASE_MAX_CONNECTIONS", "7")
+        .env("ORDO_DATABASE_URL", "postgres://ordo:hunter2@db.internal:5432/ordo")
+        .env("ORDO_LOG", "debug"));
+    assert!(layered.status.success(), "{}", stderr(&layered));
+    let text = stdout(&layered);
+    assert!(text.contains("listen = \"0.0.0.0:9000\""), "the file sets what env does not: {text}");
+    assert!(text.contains("request_timeout_ms = 1234"), "{text}");
+    assert!(text.contains("max_connections = 7"), "env overrides the file: {text}");
+    assert!(text.contains("filter = \"debug\""), "ORDO_LOG sets the log filter: {text}");
+    assert!(text.contains("postgres://ordo:***@db.internal:5432/ordo"), "{text}");
+    assert!(!text.contains("hunter2"), "the password never appears: {text}");
+
+    let flagged = run(ordo()
+        .args(["config", "--database-url", "sqlite://elsewhere.db"])
+        .env("ORDO_DATABASE_URL", "postgres://ordo:hunter2@db.internal/ordo"));
+    assert!(stdout(&flagged).contains("url = \"sqlite://elsewhere.db\""), "flags override env: {}", stdout(&flagged));
+
+    let bad_file = dir.path().join("typo.toml");
+    std::fs::write(&bad_file, "[server]\nlisten_addr = \"0.0.0.0:1\"\n").unwrap();
+    let typo = run(ordo().args(["config", "--config"]).arg(&bad_file));
+    assert!(!typo.status.success(), "unknown keys in the file are refused");
+    assert!(stderr(&typo).contains("listen_addr"), "{}", stderr(&typo));
+}
+
+#[tokio::test]
+async fn migrate_applies_migrations_once_on_both_backends() {
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        let Some(db) = TestDb::create(backend).await else { continue };
+        let first = run(ordo().args(["migrate", "--database-url", &db.url]));
+        assert!(first.status.success(), "{backend:?}: {}", stderr(&first));
+        assert!(stdout(&first).contains("up to date (2 migration(s) applied)"), "{backend:?}: {}", stdout(&first));
+        let second = run(ordo().args(["migrate", "--database-url", &db.url]));
+        assert!(stdout(&second).contains("(0 migration(s) applied)"), "{backend:?}: {}", stdout(&second));
+    }
+}
+
+#[test]
+fn migrations_have_the_same_names_on_both_backends() {
+    let names = |backend: &str| -> Vec<String> {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../ordo-store-{backend}/migrations"));
+        let mut names: Vec<String> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        names.sort();
+        names
+    };
+    let sqlite = names("sqlite");
+    assert!(!sqlite.is_empty());
+    assert_eq!(sqlite, names("postgres"));
+}
+
+/// Starts `ordo serve` on port 0 and returns the child and its URL.
+fn serve(command: &mut Command) -> (std::process::Child, String) {
+    let mut child = command
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start ordo serve");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("serve prints its URL: {line:?}"))
+        .to_owned();
+    (child, url)
+}
+
+fn terminate(child: &mut std::process::Child) -> (std::process::ExitStatus, String) {
+    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "ordo stops within 10 s of SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut logs = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut logs).unwrap();
+    (status, logs)
+}
+
+#[tokio::test]
+async fn serve_prints_its_url_and_stops_cleanly_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, url) = serve(ordo().current_dir(dir.path()));
+    let health = reqwest::get(format!("{url}/healthz")).await.unwrap();
+    assert_eq!(health.status(), 200);
+    assert!(dir.path().join("ordo-data/ordo.db").exists(), "the embedded default creates ordo-data/ordo.db");
+    let (status, logs) = terminate(&mut child);
+    assert!(status.success(), "exit status {status}: {logs}");
+    assert!(logs.contains("stopped"), "{logs}");
+}
+
+#[tokio::test]
+async fn database_passwords_never_reach_the_logs() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, url) = serve(
+        ordo()
+            .current_dir(dir.path())
+            .env("ORDO_DATABASE_URL", "postgres://ordo:hunter2@127.0.0.1:1/ordo")
+            .env("ORDO_DATABASE_ACQUIRE_TIMEOUT_MS", "300")
+            .env("ORDO_LOG", "debug"),
+    );
+    // Exercise the failure paths that log errors.
+    let ready = reqwest::get(format!("{url}/readyz")).await.unwrap();
+    assert_eq!(ready.status(), 503);
+    let list = reqwest::get(format!("{url}/v1/products")).await.unwrap();
+    assert_eq!(list.status(), 503);
+    let (_, logs) = terminate(&mut child);
+    assert!(logs.contains("ordo:***@127.0.0.1:1"), "the redacted URL is logged: {logs}");
+    assert!(!logs.contains("hunter2"), "the password is not: {logs}");
+}

@@ -1,0 +1,9 @@
+//! Integration tests: each starts the real server on port 0 over a fresh
+//! database and talks HTTP to it, once on SQLite and once on PostgreSQL.
+
+mod bad_input;
+mod cli;
+mod customers;
+mod openapi;
+mod products;
+mod server;

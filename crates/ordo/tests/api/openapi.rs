@@ -1,0 +1,108 @@
+//! The OpenAPI document describes every route the server serves, and the
+//! docs page renders it.
+
+use std::collections::BTreeSet;
+
+use ordo_testkit::{Backend, Method, StatusCode, TestApp};
+use serde_json::Value;
+
+async fn app() -> TestApp {
+    TestApp::spawn(Backend::Sqlite).await.unwrap()
+}
+
+fn operations(spec: &Value) -> BTreeSet<(String, String)> {
+    let mut ops = BTreeSet::new();
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            ops.insert((method.to_uppercase(), path.clone()));
+        }
+    }
+    ops
+}
+
+#[tokio::test]
+async fn document_is_openapi_3_1_and_lists_every_endpoint() {
+    let app = app().await;
+    let response = app.get("/openapi.json").await;
+    let spec = response.expect(StatusCode::OK);
+    assert_eq!(spec["openapi"], "3.1.0");
+    let expected: BTreeSet<(String, String)> = [
+        ("GET", "/healthz"),
+        ("GET", "/readyz"),
+        ("POST", "/v1/products"),
+        ("GET", "/v1/products"),
+        ("GET", "/v1/products/{id}"),
+        ("PATCH", "/v1/products/{id}"),
+        ("POST", "/v1/products/{id}/archive"),
+        ("POST", "/v1/customers"),
+        ("GET", "/v1/customers"),
+        ("GET", "/v1/customers/{id}"),
+        ("PATCH", "/v1/customers/{id}"),
+        ("POST", "/v1/customers/{id}/archive"),
+    ]
+    .into_iter()
+    .map(|(m, p)| (m.to_owned(), p.to_owned()))
+    .collect();
+    assert_eq!(operations(&spec), expected);
+    for (method, path) in &expected {
+        let op = &spec["paths"][path][method.to_lowercase()];
+        assert!(op["summary"].is_string() || op["description"].is_string(), "{method} {path} is described");
+        assert!(op["responses"].as_object().is_some_and(|r| !r.is_empty()), "{method} {path} documents responses");
+    }
+}
+
+#[tokio::test]
+async fn every_documented_operation_is_routed() {
+    let app = app().await;
+    let spec = app.get("/openapi.json").await.expect(StatusCode::OK);
+    let id = uuid::Uuid::now_v7().to_string();
+    for (method, path) in operations(&spec) {
+        let concrete = path.replace("{id}", &id);
+        let method: Method = method.parse().unwrap();
+        let response = app.send_raw(method.clone(), &concrete, Some("application/json"), b"{}".to_vec()).await;
+        let code = response.json()["code"].clone();
+        assert!(
+            response.status != StatusCode::METHOD_NOT_ALLOWED && !(response.status == StatusCode::NOT_FOUND && code == "not_found" && response.text.contains("no route")),
+            "{method} {concrete} is documented but not routed: {}",
+            response.text
+        );
+    }
+}
+
+#[tokio::test]
+async fn every_schema_reference_resolves() {
+    let app = app().await;
+    let spec = app.get("/openapi.json").await.expect(StatusCode::OK);
+    let schemas = spec["components"]["schemas"].as_object().unwrap();
+    for name in ["Problem", "FieldError", "Product", "Customer", "Address", "CreateProduct", "UpdateProduct", "CreateCustomer", "UpdateCustomer"] {
+        assert!(schemas.contains_key(name), "schema {name} is in the document");
+    }
+    fn walk(value: &Value, refs: &mut Vec<String>) {
+        match value {
+            Value::Object(map) => {
+                if let Some(Value::String(r)) = map.get("$ref") {
+                    refs.push(r.clone());
+                }
+                map.values().for_each(|v| walk(v, refs));
+            }
+            Value::Array(items) => items.iter().for_each(|v| walk(v, refs)),
+            _ => {}
+        }
+    }
+    let mut refs = Vec::new();
+    walk(&spec, &mut refs);
+    assert!(!refs.is_empty());
+    for r in refs {
+        let name = r.strip_prefix("#/components/schemas/").unwrap_or_else(|| panic!("unexpected ref {r}"));
+        assert!(schemas.contains_key(name), "{r} resolves");
+    }
+}
+
+#[tokio::test]
+async fn docs_page_is_served() {
+    let app = app().await;
+    let response = app.get("/docs").await;
+    assert_eq!(response.status, StatusCode::OK);
+    assert!(response.header("content-type").unwrap().starts_with("text/html"));
+    assert!(response.text.contains("<html") && response.text.contains("Ordo"), "the page embeds the document");
+}
