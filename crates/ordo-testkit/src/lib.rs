@@ -86,8 +86,12 @@ impl TestDb {
                     }
                 };
                 let name = format!("ordo_test_{}", uuid::Uuid::now_v7().simple());
-                let mut admin = sqlx::PgConnection::connect(&admin_url).await.expect("connect to ORDO_TEST_POSTGRES_URL");
-                sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.expect("create test database");
+                let mut admin =
+                    sqlx::PgConnection::connect(&admin_url).await.expect("connect to ORDO_TEST_POSTGRES_URL");
+                sqlx::query(&format!("CREATE DATABASE {name}"))
+                    .execute(&mut admin)
+                    .await
+                    .expect("create test database");
                 admin.close().await.ok();
                 let mut url = url::Url::parse(&admin_url).expect("ORDO_TEST_POSTGRES_URL is a URL");
                 url.set_path(&name);
@@ -169,7 +173,13 @@ impl TestApp {
     }
 
     /// Sends a request; `body`, when given, is sent as JSON.
-    pub async fn request(&self, method: Method, path: &str, body: Option<&Value>, headers: &[(&str, &str)]) -> TestResponse {
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        headers: &[(&str, &str)],
+    ) -> TestResponse {
         let mut request = self.client.request(method, self.url(path));
         if let Some(body) = body {
             request = request.json(body);
@@ -193,7 +203,13 @@ impl TestApp {
     }
 
     /// Sends raw bytes with the given content type.
-    pub async fn send_raw(&self, method: Method, path: &str, content_type: Option<&str>, body: Vec<u8>) -> TestResponse {
+    pub async fn send_raw(
+        &self,
+        method: Method,
+        path: &str,
+        content_type: Option<&str>,
+        body: Vec<u8>,
+    ) -> TestResponse {
         let mut request = self.client.request(method, self.url(path)).body(body);
         if let Some(content_type) = content_type {
             request = request.header(CONTENT_TYPE, content_type);

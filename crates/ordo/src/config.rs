@@ -219,7 +219,9 @@ impl Config {
             anyhow::ensure!(path.is_file(), "configuration file {} does not exist", path.display());
             figment = figment.merge(Toml::file_exact(path));
         }
-        figment = figment.merge(Env::prefixed("ORDO_").filter_map(|key| env_key(&key.as_str().to_ascii_lowercase()).map(Into::into)));
+        figment = figment.merge(
+            Env::prefixed("ORDO_").filter_map(|key| env_key(&key.as_str().to_ascii_lowercase()).map(Into::into)),
+        );
         if let Some(url) = &overrides.database_url {
             figment = figment.merge(("database.url", url));
         }

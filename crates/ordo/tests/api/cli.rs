@@ -48,7 +48,11 @@ fn bad_arguments_fail_clearly() {
     for args in [vec!["frobnicate"], vec!["serve", "--listen", "nowhere"], vec!["serve", "--bogus"], vec![]] {
         let output = run(ordo().args(&args));
         assert!(!output.status.success(), "{args:?} fails");
-        assert!(stderr(&output).contains("error") || stderr(&output).contains("Usage"), "{args:?}: {}", stderr(&output));
+        assert!(
+            stderr(&output).contains("error") || stderr(&output).contains("Usage"),
+            "{args:?}: {}",
+            stderr(&output)
+        );
     }
     let output = run(ordo().args(["config", "--config", "/nonexistent/ordo.toml"]));
     assert!(!output.status.success());
@@ -67,7 +71,11 @@ fn config_layers_defaults_file_env_and_flags_and_redacts_secrets() {
 
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("ordo.toml");
-    std::fs::write(&file, "[server]\nlisten = \"0.0.0.0:9000\"\nrequest_timeout_ms = 1234\n[database]\nmax_connections = 3\n").unwrap();
+    std::fs::write(
+        &file,
+        "[server]\nlisten = \"0.0.0.0:9000\"\nrequest_timeout_ms = 1234\n[database]\nmax_connections = 3\n",
+    )
+    .unwrap();
     let layered = run(ordo()
         .args(["config", "--config"])
         .arg(&file)
@@ -111,7 +119,8 @@ async fn migrate_applies_migrations_once_on_both_backends() {
 fn migrations_have_the_same_names_on_both_backends() {
     let names = |backend: &str| -> Vec<String> {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../ordo-store-{backend}/migrations"));
-        let mut names: Vec<String> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        let mut names: Vec<String> =
+            std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
         names.sort();
         names
     };

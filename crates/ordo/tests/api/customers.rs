@@ -44,7 +44,10 @@ async fn email_is_unique_whatever_its_case(app: TestApp) {
 }
 
 async fn updates_addresses_and_email_with_optimistic_concurrency(app: TestApp) {
-    let ann = app.post("/v1/customers", &json!({"email": "ann@example.com", "name": "Ann"})).await.expect(StatusCode::CREATED);
+    let ann = app
+        .post("/v1/customers", &json!({"email": "ann@example.com", "name": "Ann"}))
+        .await
+        .expect(StatusCode::CREATED);
     app.post("/v1/customers", &json!({"email": "bob@example.com", "name": "Bob"})).await.expect(StatusCode::CREATED);
     let path = format!("/v1/customers/{}", ann["id"].as_str().unwrap());
 
@@ -57,10 +60,14 @@ async fn updates_addresses_and_email_with_optimistic_concurrency(app: TestApp) {
     let taken = app.patch(&path, &json!({"version": 2, "email": "BOB@example.com"})).await;
     taken.expect_problem(StatusCode::CONFLICT, "email_taken");
 
-    let renamed = app.request(Method::PATCH, &path, Some(&json!({"email": "ann.lee@example.com"})), &[("if-match", "\"2\"")]).await;
+    let renamed = app
+        .request(Method::PATCH, &path, Some(&json!({"email": "ann.lee@example.com"})), &[("if-match", "\"2\"")])
+        .await;
     assert_eq!(renamed.expect(StatusCode::OK)["email"], "ann.lee@example.com");
 
-    app.patch(&path, &json!({"version": 2, "name": "Stale"})).await.expect_problem(StatusCode::CONFLICT, "version_conflict");
+    app.patch(&path, &json!({"version": 2, "name": "Stale"}))
+        .await
+        .expect_problem(StatusCode::CONFLICT, "version_conflict");
     let stored = app.get(&path).await.expect(StatusCode::OK);
     assert_eq!((stored["name"].as_str(), stored["version"].as_i64()), (Some("Ann"), Some(3)));
 }
@@ -71,11 +78,16 @@ async fn archives_and_lists_customers(app: TestApp) {
         let c = app.post("/v1/customers", &json!({"email": format!("{name}@example.com"), "name": name})).await;
         ids.push(c.expect(StatusCode::CREATED)["id"].as_str().unwrap().to_owned());
     }
-    let archived = app.request(Method::POST, &format!("/v1/customers/{}/archive", ids[1]), None, &[("if-match", "\"1\"")]).await;
+    let archived =
+        app.request(Method::POST, &format!("/v1/customers/{}/archive", ids[1]), None, &[("if-match", "\"1\"")]).await;
     assert!(archived.expect(StatusCode::OK)["archived_at"].is_string());
-    app.patch(&format!("/v1/customers/{}", ids[1]), &json!({"version": 2, "name": "B2"})).await.expect_problem(StatusCode::CONFLICT, "archived");
+    app.patch(&format!("/v1/customers/{}", ids[1]), &json!({"version": 2, "name": "B2"}))
+        .await
+        .expect_problem(StatusCode::CONFLICT, "archived");
 
-    let names = |v: Value| -> Vec<String> { v["items"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap().to_owned()).collect() };
+    let names = |v: Value| -> Vec<String> {
+        v["items"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap().to_owned()).collect()
+    };
     assert_eq!(names(app.get("/v1/customers").await.expect(StatusCode::OK)), ["A", "C"]);
     assert_eq!(names(app.get("/v1/customers?archived=true").await.expect(StatusCode::OK)), ["B"]);
 
@@ -93,11 +105,22 @@ async fn invalid_addresses_are_reported_per_field(app: TestApp) {
         "name": "",
         "addresses": [address(), {"line1": "", "city": "Paris", "country": "XX"}]
     });
-    let problem = app.post("/v1/customers", &body).await.expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
-    let fields: Vec<_> = problem["errors"].as_array().unwrap().iter().map(|e| (e["field"].as_str().unwrap(), e["code"].as_str().unwrap())).collect();
+    let problem =
+        app.post("/v1/customers", &body).await.expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    let fields: Vec<_> = problem["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["field"].as_str().unwrap(), e["code"].as_str().unwrap()))
+        .collect();
     assert_eq!(
         fields,
-        [("email", "invalid_email"), ("name", "required"), ("addresses[1].line1", "required"), ("addresses[1].country", "unknown_country")]
+        [
+            ("email", "invalid_email"),
+            ("name", "required"),
+            ("addresses[1].line1", "required"),
+            ("addresses[1].country", "unknown_country")
+        ]
     );
     assert_eq!(app.get("/v1/customers").await.expect(StatusCode::OK)["items"], json!([]));
 }

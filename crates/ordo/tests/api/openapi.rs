@@ -62,7 +62,10 @@ async fn every_documented_operation_is_routed() {
         let response = app.send_raw(method.clone(), &concrete, Some("application/json"), b"{}".to_vec()).await;
         let code = response.json()["code"].clone();
         assert!(
-            response.status != StatusCode::METHOD_NOT_ALLOWED && !(response.status == StatusCode::NOT_FOUND && code == "not_found" && response.text.contains("no route")),
+            response.status != StatusCode::METHOD_NOT_ALLOWED
+                && !(response.status == StatusCode::NOT_FOUND
+                    && code == "not_found"
+                    && response.text.contains("no route")),
             "{method} {concrete} is documented but not routed: {}",
             response.text
         );
@@ -74,7 +77,17 @@ async fn every_schema_reference_resolves() {
     let app = app().await;
     let spec = app.get("/openapi.json").await.expect(StatusCode::OK);
     let schemas = spec["components"]["schemas"].as_object().unwrap();
-    for name in ["Problem", "FieldError", "Product", "Customer", "Address", "CreateProduct", "UpdateProduct", "CreateCustomer", "UpdateCustomer"] {
+    for name in [
+        "Problem",
+        "FieldError",
+        "Product",
+        "Customer",
+        "Address",
+        "CreateProduct",
+        "UpdateProduct",
+        "CreateCustomer",
+        "UpdateCustomer",
+    ] {
         assert!(schemas.contains_key(name), "schema {name} is in the document");
     }
     fn walk(value: &Value, refs: &mut Vec<String>) {

@@ -20,9 +20,12 @@ backend_tests!(
 );
 
 pub(crate) async fn create(app: &TestApp, sku: &str) -> Value {
-    app.post("/v1/products", &json!({"sku": sku, "name": format!("Product {sku}"), "prices": [{"amount": 1000, "currency": "EUR"}]}))
-        .await
-        .expect(StatusCode::CREATED)
+    app.post(
+        "/v1/products",
+        &json!({"sku": sku, "name": format!("Product {sku}"), "prices": [{"amount": 1000, "currency": "EUR"}]}),
+    )
+    .await
+    .expect(StatusCode::CREATED)
 }
 
 async fn creates_and_reads_a_product(app: TestApp) {
@@ -105,7 +108,8 @@ async fn updates_with_if_match_and_answers_412_when_stale(app: TestApp) {
     let any = app.request(Method::PATCH, &path, Some(&json!({"name": "Beanie"})), &[("if-match", "*")]).await;
     assert_eq!(any.expect(StatusCode::OK)["version"], 3);
 
-    let disagree = app.request(Method::PATCH, &path, Some(&json!({"version": 2, "name": "X"})), &[("if-match", "\"3\"")]).await;
+    let disagree =
+        app.request(Method::PATCH, &path, Some(&json!({"version": 2, "name": "X"})), &[("if-match", "\"3\"")]).await;
     disagree.expect_problem(StatusCode::BAD_REQUEST, "invalid_header");
     let garbage = app.request(Method::PATCH, &path, Some(&json!({"name": "X"})), &[("if-match", "three")]).await;
     garbage.expect_problem(StatusCode::BAD_REQUEST, "invalid_header");
@@ -116,7 +120,9 @@ async fn updates_with_if_match_and_answers_412_when_stale(app: TestApp) {
 async fn update_without_precondition_is_428(app: TestApp) {
     let product = create(&app, "PEN-1").await;
     let path = format!("/v1/products/{}", product["id"].as_str().unwrap());
-    app.patch(&path, &json!({"name": "Pen"})).await.expect_problem(StatusCode::PRECONDITION_REQUIRED, "precondition_required");
+    app.patch(&path, &json!({"name": "Pen"}))
+        .await
+        .expect_problem(StatusCode::PRECONDITION_REQUIRED, "precondition_required");
     assert_eq!(app.get(&path).await.expect(StatusCode::OK)["name"], "Product PEN-1");
 }
 
@@ -127,7 +133,8 @@ async fn archives_once_and_refuses_later_changes(app: TestApp) {
     let stale = app.request(Method::POST, &format!("{path}/archive"), Some(&json!({"version": 7})), &[]).await;
     stale.expect_problem(StatusCode::CONFLICT, "version_conflict");
 
-    let archived = app.send_raw(Method::POST, &format!("{path}/archive"), None, Vec::new()).await.expect(StatusCode::OK);
+    let archived =
+        app.send_raw(Method::POST, &format!("{path}/archive"), None, Vec::new()).await.expect(StatusCode::OK);
     assert_eq!(archived["version"], 2);
     assert_eq!(archived["active"], false);
     assert!(archived["archived_at"].is_string());
@@ -147,7 +154,8 @@ async fn duplicate_sku_is_409_and_writes_nothing(app: TestApp) {
     let case_differs = app.post("/v1/products", &json!({"sku": "dup-1", "name": "Lower"})).await;
     case_differs.expect(StatusCode::CREATED);
     let list = app.get("/v1/products?limit=500").await.expect(StatusCode::OK);
-    let names: Vec<_> = list["items"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap().to_owned()).collect();
+    let names: Vec<_> =
+        list["items"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap().to_owned()).collect();
     assert_eq!(names, ["Product DUP-1", "Lower"]);
 }
 
@@ -178,8 +186,14 @@ async fn lists_every_product_once_across_pages(app: TestApp) {
     assert_eq!(default["next_cursor"], Value::Null);
 
     let customers_cursor = {
-        let c = app.post("/v1/customers", &json!({"email": "a@example.com", "name": "A"})).await.expect(StatusCode::CREATED);
-        let c2 = app.post("/v1/customers", &json!({"email": "b@example.com", "name": "B"})).await.expect(StatusCode::CREATED);
+        let c = app
+            .post("/v1/customers", &json!({"email": "a@example.com", "name": "A"}))
+            .await
+            .expect(StatusCode::CREATED);
+        let c2 = app
+            .post("/v1/customers", &json!({"email": "b@example.com", "name": "B"}))
+            .await
+            .expect(StatusCode::CREATED);
         assert!(c2["id"].is_string() && c["id"].is_string());
         app.get("/v1/customers?limit=1").await.expect(StatusCode::OK)["next_cursor"].as_str().unwrap().to_owned()
     };
@@ -202,11 +216,21 @@ async fn filters_by_active_sku_prefix_updated_since_and_archived(app: TestApp) {
         }
     };
     assert_eq!(skus(&app.get("/v1/products?sku_prefix=TEE-").await.expect(StatusCode::OK)), ["TEE-1", "TEE-2"]);
-    assert_eq!(skus(&app.get("/v1/products?sku_prefix=TE").await.expect(StatusCode::OK)), ["TEE-1", "TEE-2", "TEE_3", "TEA-1"]);
-    assert_eq!(skus(&app.get("/v1/products?sku_prefix=tee").await.expect(StatusCode::OK)), Vec::<String>::new(), "case-sensitive");
+    assert_eq!(
+        skus(&app.get("/v1/products?sku_prefix=TE").await.expect(StatusCode::OK)),
+        ["TEE-1", "TEE-2", "TEE_3", "TEA-1"]
+    );
+    assert_eq!(
+        skus(&app.get("/v1/products?sku_prefix=tee").await.expect(StatusCode::OK)),
+        Vec::<String>::new(),
+        "case-sensitive"
+    );
 
     let tee2 = id_of("TEE-2").await;
-    let checkpoint = app.get(&format!("/v1/products/{tee2}")).await.expect(StatusCode::OK)["updated_at"].as_str().unwrap().to_owned();
+    let checkpoint = app.get(&format!("/v1/products/{tee2}")).await.expect(StatusCode::OK)["updated_at"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     let since = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
     app.patch(&format!("/v1/products/{tee2}"), &json!({"version": 1, "active": false})).await.expect(StatusCode::OK);
@@ -214,7 +238,10 @@ async fn filters_by_active_sku_prefix_updated_since_and_archived(app: TestApp) {
     app.send_raw(Method::POST, &format!("/v1/products/{mug}/archive"), None, Vec::new()).await.expect(StatusCode::OK);
 
     assert_eq!(skus(&app.get("/v1/products?active=false").await.expect(StatusCode::OK)), ["TEE-2"]);
-    assert_eq!(skus(&app.get("/v1/products?active=true&sku_prefix=TEE").await.expect(StatusCode::OK)), ["TEE-1", "TEE_3"]);
+    assert_eq!(
+        skus(&app.get("/v1/products?active=true&sku_prefix=TEE").await.expect(StatusCode::OK)),
+        ["TEE-1", "TEE_3"]
+    );
     assert_eq!(skus(&app.get(&format!("/v1/products?updated_since={since}")).await.expect(StatusCode::OK)), ["TEE-2"]);
     assert!(checkpoint < since);
     assert_eq!(skus(&app.get("/v1/products?archived=true").await.expect(StatusCode::OK)), ["MUG-1"]);
@@ -230,7 +257,12 @@ async fn concurrent_updates_at_one_version_let_exactly_one_win(app: TestApp) {
     });
     let responses = join_all(attempts).await;
     let winners: Vec<_> = responses.iter().filter(|r| r.status == StatusCode::OK).collect();
-    assert_eq!(winners.len(), 1, "exactly one writer wins: {:?}", responses.iter().map(|r| r.status).collect::<Vec<_>>());
+    assert_eq!(
+        winners.len(),
+        1,
+        "exactly one writer wins: {:?}",
+        responses.iter().map(|r| r.status).collect::<Vec<_>>()
+    );
     for loser in responses.iter().filter(|r| r.status != StatusCode::OK) {
         loser.expect_problem(StatusCode::CONFLICT, "version_conflict");
     }
@@ -248,6 +280,7 @@ async fn acknowledged_products_survive_a_restart(app: TestApp) {
     let config = db.config();
     let app = TestApp::start(db, &config).await;
     let list = app.get("/v1/products").await.expect(StatusCode::OK);
-    let listed: HashSet<_> = list["items"].as_array().unwrap().iter().map(|p| p["id"].as_str().unwrap().to_owned()).collect();
+    let listed: HashSet<_> =
+        list["items"].as_array().unwrap().iter().map(|p| p["id"].as_str().unwrap().to_owned()).collect();
     assert_eq!(listed, ids);
 }
