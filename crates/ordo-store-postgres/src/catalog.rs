@@ -67,6 +67,7 @@ impl<C: DerefMut<Target = PgConnection> + Send> CatalogRepo for PgSession<C> {
         .bind(p.meta.created_at)
         .bind(p.meta.updated_at)
         .bind(p.meta.archived_at)
+        .persistent(self.persistent)
         .execute(self.conn())
         .await
         .map_err(map_err)?;
@@ -76,6 +77,7 @@ impl<C: DerefMut<Target = PgConnection> + Send> CatalogRepo for PgSession<C> {
     async fn product(&mut self, id: ProductId) -> StoreResult<Option<Product>> {
         let row: Option<ProductRow> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM products WHERE id = $1"))
             .bind(id.as_uuid())
+            .persistent(self.persistent)
             .fetch_optional(self.conn())
             .await
             .map_err(map_err)?;
@@ -97,6 +99,7 @@ impl<C: DerefMut<Target = PgConnection> + Send> CatalogRepo for PgSession<C> {
         .bind(p.meta.version)
         .bind(p.meta.updated_at)
         .bind(p.meta.archived_at)
+        .persistent(self.persistent)
         .execute(self.conn())
         .await
         .map_err(map_err)?;
@@ -120,7 +123,8 @@ impl<C: DerefMut<Target = PgConnection> + Send> CatalogRepo for PgSession<C> {
             query.push(" AND updated_at >= ").push_bind(since);
         }
         query.push(" ORDER BY id LIMIT ").push_bind(page.fetch_limit());
-        let rows: Vec<ProductRow> = query.build_query_as().fetch_all(self.conn()).await.map_err(map_err)?;
+        let rows: Vec<ProductRow> =
+            query.build_query_as().persistent(self.persistent).fetch_all(self.conn()).await.map_err(map_err)?;
         rows.into_iter().map(Product::try_from).collect()
     }
 }

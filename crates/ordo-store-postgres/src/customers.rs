@@ -61,6 +61,7 @@ impl<C: DerefMut<Target = PgConnection> + Send> CustomerRepo for PgSession<C> {
         .bind(c.meta.created_at)
         .bind(c.meta.updated_at)
         .bind(c.meta.archived_at)
+        .persistent(self.persistent)
         .execute(self.conn())
         .await
         .map_err(map_err)?;
@@ -70,6 +71,7 @@ impl<C: DerefMut<Target = PgConnection> + Send> CustomerRepo for PgSession<C> {
     async fn customer(&mut self, id: CustomerId) -> StoreResult<Option<Customer>> {
         let row: Option<CustomerRow> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM customers WHERE id = $1"))
             .bind(id.as_uuid())
+            .persistent(self.persistent)
             .fetch_optional(self.conn())
             .await
             .map_err(map_err)?;
@@ -90,6 +92,7 @@ impl<C: DerefMut<Target = PgConnection> + Send> CustomerRepo for PgSession<C> {
         .bind(c.meta.version)
         .bind(c.meta.updated_at)
         .bind(c.meta.archived_at)
+        .persistent(self.persistent)
         .execute(self.conn())
         .await
         .map_err(map_err)?;
@@ -109,7 +112,8 @@ impl<C: DerefMut<Target = PgConnection> + Send> CustomerRepo for PgSession<C> {
             query.push(" AND updated_at >= ").push_bind(since);
         }
         query.push(" ORDER BY id LIMIT ").push_bind(page.fetch_limit());
-        let rows: Vec<CustomerRow> = query.build_query_as().fetch_all(self.conn()).await.map_err(map_err)?;
+        let rows: Vec<CustomerRow> =
+            query.build_query_as().persistent(self.persistent).fetch_all(self.conn()).await.map_err(map_err)?;
         rows.into_iter().map(Customer::try_from).collect()
     }
 }

@@ -3,16 +3,19 @@
 //! each business module's SQL sits in its own file.
 //!
 //! PgBouncer in transaction mode is supported: with
-//! [`PgOptions::pgbouncer`] set, the statement cache is off (so only unnamed
-//! statements are used) and no session state is set on connections.
+//! [`PgOptions::pgbouncer`] set, every statement is unnamed (sqlx names, and
+//! so leaves behind on the server connection, every statement it marks
+//! persistent, even with its cache off), every statement runs inside a
+//! transaction (see [`PgStore::session`]'s implementation), and no session
+//! state is set on connections.
 
 use std::ops::DerefMut;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use ordo_store::{Backend, Database, Session, StoreError, StoreResult, Transaction, UniqueKey};
-use sqlx::Postgres;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
+use sqlx::{Postgres, Row};
 
 mod catalog;
 mod customers;
@@ -40,6 +43,9 @@ pub struct PgOptions {
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pool: PgPool,
+    /// Whether statements may be prepared once per connection and reused;
+    /// never behind PgBouncer.
+    persistent: bool,
 }
 
 impl PgStore {
@@ -68,7 +74,7 @@ impl PgStore {
             // broken connections surface as errors and are replaced instead.
             .test_before_acquire(false)
             .connect_lazy_with(connect);
-        Ok(Self { pool })
+        Ok(Self { pool, persistent: !options.pgbouncer })
     }
 
     /// The underlying pool, for tests and tools that need raw access.
@@ -84,17 +90,28 @@ impl Database for PgStore {
     }
 
     async fn session(&self) -> StoreResult<Box<dyn Session>> {
+        if !self.persistent {
+            // sqlx sends an unnamed statement's Parse and its Bind in two
+            // round trips, each ending in Sync; outside a transaction
+            // PgBouncer may route them to two server connections. A
+            // read-only transaction pins one server connection for the
+            // session; dropping it rolls back when the connection returns
+            // to the pool.
+            let conn = self.pool.begin_with("BEGIN READ ONLY").await.map_err(map_err)?;
+            return Ok(Box::new(PgSession { conn, persistent: false }));
+        }
         let conn = self.pool.acquire().await.map_err(map_err)?;
-        Ok(Box::new(PgSession { conn }))
+        Ok(Box::new(PgSession { conn, persistent: true }))
     }
 
     async fn begin(&self) -> StoreResult<Box<dyn Transaction>> {
         let conn = self.pool.begin().await.map_err(map_err)?;
-        Ok(Box::new(PgSession { conn }))
+        Ok(Box::new(PgSession { conn, persistent: self.persistent }))
     }
 
     async fn ping(&self) -> StoreResult<()> {
-        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(map_err)?;
+        // The simple-query protocol: one round trip, safe behind PgBouncer.
+        sqlx::raw_sql("SELECT 1").execute(&self.pool).await.map_err(map_err)?;
         Ok(())
     }
 
@@ -107,11 +124,12 @@ impl Database for PgStore {
 
     async fn pending_migrations(&self) -> StoreResult<usize> {
         // Before the first migration the bookkeeping table does not exist.
-        let applied: Vec<i64> = match sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+        // The simple-query protocol, as it is safe behind PgBouncer.
+        let applied: Vec<i64> = match sqlx::raw_sql("SELECT version FROM _sqlx_migrations WHERE success")
             .fetch_all(&self.pool)
             .await
         {
-            Ok(versions) => versions,
+            Ok(rows) => rows.iter().map(|row| row.try_get::<i64, _>(0)).collect::<Result<_, _>>().map_err(map_err)?,
             Err(sqlx::Error::Database(e)) if e.message().contains("_sqlx_migrations") => Vec::new(),
             Err(e) => return Err(map_err(e)),
         };
@@ -127,6 +145,8 @@ impl Database for PgStore {
 /// `sqlx::Transaction`, both of which dereference to a `PgConnection`.
 struct PgSession<C> {
     conn: C,
+    /// Passed to every query's `persistent`.
+    persistent: bool,
 }
 
 impl<C: DerefMut<Target = PgConnection> + Send> PgSession<C> {

@@ -152,8 +152,11 @@ impl TestApp {
         Some(Self::start(db, &config).await)
     }
 
-    /// Starts Ordo on an existing test database.
+    /// Starts Ordo on an existing test database. Logs go to the test's
+    /// captured output at the level in `ORDO_TEST_LOG` (default `warn`).
     pub async fn start(db: TestDb, config: &Config) -> Self {
+        let filter = std::env::var("ORDO_TEST_LOG").unwrap_or_else(|_| "warn".to_owned());
+        let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
         let app = Application::build(config).await.expect("build application");
         let addr = app.local_addr();
         let (tx, rx) = oneshot::channel::<()>();
@@ -296,5 +299,16 @@ impl TestResponse {
         assert!(problem["title"].as_str().is_some_and(|t| !t.is_empty()), "problem has a title");
         assert!(problem["detail"].as_str().is_some_and(|d| !d.is_empty()), "problem has a detail");
         problem
+    }
+}
+
+impl TestDb {
+    /// This PostgreSQL database's URL through another server address, e.g.
+    /// a PgBouncer given as `postgres://user@host:port/any`.
+    pub fn url_via(&self, server: &str) -> String {
+        let name = url::Url::parse(&self.url).expect("test database URL").path().trim_start_matches('/').to_owned();
+        let mut url = url::Url::parse(server).expect("server URL");
+        url.set_path(&name);
+        url.to_string()
     }
 }

@@ -5,5 +5,6 @@ mod bad_input;
 mod cli;
 mod customers;
 mod openapi;
+mod pgbouncer;
 mod products;
 mod server;
