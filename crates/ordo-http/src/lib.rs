@@ -9,10 +9,10 @@
 //! item as it adds it.
 
 use std::future::Future;
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderValue, Uri, header};
 use axum::middleware::{self, Next};
@@ -78,12 +78,13 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 /// middleware stack.
 pub fn router(services: Services, limits: HttpLimits) -> Router {
     let (api, openapi) = api();
-    let spec: Arc<[u8]> = openapi.to_json().unwrap_or_default().into_bytes().into();
+    // Serialised once; each request clones a reference-counted buffer.
+    let spec = Bytes::from(openapi.to_json().unwrap_or_default());
     api.route(
         "/openapi.json",
         get(move || {
             let spec = spec.clone();
-            async move { ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], spec.to_vec()) }
+            async move { ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], spec) }
         }),
     )
     .merge(Scalar::with_url("/docs", openapi))
