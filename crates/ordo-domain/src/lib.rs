@@ -10,8 +10,12 @@
 //! - [`page`]: keyset pagination (limits and opaque cursors).
 //! - [`catalog`], [`customer`]: the first business modules' entities.
 //! - [`record`]: version, timestamps and archiving shared by stored entities.
+//! - [`auth`]: roles, permissions and their matrix, API keys.
+//! - [`audit`]: audit events and the hash chain that seals them.
 //! - [`validation`]: per-field validation errors.
 
+pub mod audit;
+pub mod auth;
 pub mod catalog;
 pub mod customer;
 pub mod email;

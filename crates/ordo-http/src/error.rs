@@ -126,6 +126,35 @@ impl ApiError {
         Self::new(StatusCode::BAD_REQUEST, "invalid_header", "Invalid header", format!("{name}: {}", detail.into()))
     }
 
+    /// No key, or a key that is malformed, unknown, expired or revoked: the
+    /// same answer for each, so a client cannot probe which keys exist.
+    pub fn unauthenticated() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "Unauthenticated",
+            "send a valid API key as `Authorization: Bearer <key>`",
+        )
+    }
+
+    pub fn forbidden(role: ordo_domain::auth::Role, permission: ordo_domain::auth::Permission) -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "Forbidden",
+            format!("the {role} role does not have the `{}` permission", permission.scope()),
+        )
+    }
+
+    pub fn rate_limited(retry_after_secs: u64) -> Self {
+        Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "Too many requests",
+            format!("this key's rate limit is exhausted; retry in {retry_after_secs} s"),
+        )
+    }
+
     pub fn precondition_required() -> Self {
         Self::new(
             StatusCode::PRECONDITION_REQUIRED,
@@ -243,6 +272,9 @@ impl IntoResponse for ApiError {
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
         if self.status == StatusCode::SERVICE_UNAVAILABLE {
             headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        if self.status == StatusCode::UNAUTHORIZED {
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"ordo\""));
         }
         response
     }

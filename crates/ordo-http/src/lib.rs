@@ -9,28 +9,33 @@
 //! item as it adds it.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::http::{HeaderValue, Uri, header};
+use axum::http::{HeaderValue, Method, Uri, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use ordo_service::Services;
 use tokio::net::TcpListener;
+use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_scalar::{Scalar, Servable};
 
+mod auth;
 pub mod error;
 mod extract;
+pub mod rate_limit;
 mod routes;
 
 pub use error::{ApiError, Problem};
+pub use rate_limit::{InProcessRateLimiter, RateLimiter, RoleLimit, Unlimited};
 
 /// Limits the API enforces on every request.
 #[derive(Debug, Clone, Copy)]
@@ -39,6 +44,24 @@ pub struct HttpLimits {
     pub body_limit: usize,
     /// Longest a request may take, body upload included.
     pub request_timeout: Duration,
+}
+
+/// How the HTTP layer is set up.
+#[derive(Clone)]
+pub struct HttpSettings {
+    pub limits: HttpLimits,
+    /// Origins allowed to call the API from a browser; empty turns CORS off.
+    pub cors_allowed_origins: Vec<String>,
+    pub rate_limiter: Arc<dyn RateLimiter>,
+}
+
+impl std::fmt::Debug for HttpSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpSettings")
+            .field("limits", &self.limits)
+            .field("cors_allowed_origins", &self.cors_allowed_origins)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(OpenApi)]
@@ -54,11 +77,37 @@ pub struct HttpLimits {
     tags(
         (name = "catalog", description = "Products and their prices"),
         (name = "customers", description = "Customer accounts and addresses"),
+        (name = "audit", description = "The audit trail"),
         (name = "health", description = "Liveness and readiness probes"),
     ),
-    components(schemas(Problem, ordo_domain::FieldError))
+    components(schemas(Problem, ordo_domain::FieldError)),
+    modifiers(&SecuritySchemes)
 )]
 struct ApiDoc;
+
+/// Declares the bearer API key scheme, its scopes (one per permission) and
+/// the role matrix, generated from `ordo_domain::auth::MATRIX`.
+struct SecuritySchemes;
+
+impl utoipa::Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let description = format!(
+            "An API key, sent as `Authorization: Bearer <key>`. Each operation names the permission (scope) it needs; \
+             the roles that hold each permission:\n\n{}",
+            ordo_domain::auth::matrix_markdown()
+        );
+        let scheme = HttpBuilder::new()
+            .scheme(HttpAuthScheme::Bearer)
+            .bearer_format("ordo API key")
+            .description(Some(description))
+            .build();
+        openapi
+            .components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme("api_key", SecurityScheme::Http(scheme));
+    }
+}
 
 /// The API's routes with their OpenAPI document, before middleware.
 fn api() -> (Router<Services>, utoipa::openapi::OpenApi) {
@@ -66,6 +115,7 @@ fn api() -> (Router<Services>, utoipa::openapi::OpenApi) {
         .merge(routes::health::routes())
         .merge(routes::products::routes())
         .merge(routes::customers::routes())
+        .merge(routes::audit::routes())
         .split_for_parts()
 }
 
@@ -76,7 +126,9 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 
 /// The complete application: API routes, `/openapi.json`, `/docs`, and the
 /// middleware stack.
-pub fn router(services: Services, limits: HttpLimits) -> Router {
+pub fn router(services: Services, settings: &HttpSettings) -> Router {
+    let limits = settings.limits;
+    let auth_state = auth::AuthState { services: services.clone(), limiter: settings.rate_limiter.clone() };
     let (api, openapi) = api();
     // Serialised once; each request clones a reference-counted buffer.
     let spec = Bytes::from(openapi.to_json().unwrap_or_default());
@@ -91,7 +143,9 @@ pub fn router(services: Services, limits: HttpLimits) -> Router {
     .fallback(route_not_found)
     .method_not_allowed_fallback(method_not_allowed)
     .with_state(services)
+    .layer(middleware::from_fn_with_state(auth_state, auth::authenticate))
     .layer(middleware::from_fn_with_state(limits, enforce_limits))
+    .layer(cors(&settings.cors_allowed_origins))
     .layer(DefaultBodyLimit::max(limits.body_limit))
     .layer(PropagateRequestIdLayer::x_request_id())
     .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| {
@@ -99,6 +153,33 @@ pub fn router(services: Services, limits: HttpLimits) -> Router {
         tracing::info_span!("request", method = %request.method(), uri = %request.uri().path(), request_id)
     }))
     .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+}
+
+/// CORS for the configured origins; with none, no CORS headers at all, so
+/// browsers on other origins cannot call the API.
+fn cors(origins: &[String]) -> tower::util::Either<CorsLayer, tower::layer::util::Identity> {
+    if origins.is_empty() {
+        return tower::util::Either::Right(tower::layer::util::Identity::new());
+    }
+    let origins: Vec<HeaderValue> = origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect();
+    tower::util::Either::Left(
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(origins))
+            .allow_methods([Method::GET, Method::POST, Method::PATCH])
+            .allow_headers([
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+                header::IF_MATCH,
+                "idempotency-key".parse().expect("valid header name"),
+                "x-request-id".parse().expect("valid header name"),
+            ])
+            .expose_headers([
+                header::ETAG,
+                header::LOCATION,
+                header::RETRY_AFTER,
+                "x-request-id".parse().expect("valid header name"),
+            ]),
+    )
 }
 
 /// Bounds the request's duration and tells extractors the body limit.

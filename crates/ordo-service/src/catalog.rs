@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use ordo_domain::audit::Actor;
 use ordo_domain::catalog::{NewProduct, Product, ProductChanges, ProductFilter};
 use ordo_domain::page::{Page, PageRequest};
 use ordo_domain::{ProductId, RecordMeta, time};
@@ -10,7 +11,7 @@ use ordo_store::{Database, StoreResult, Transaction};
 use tracing::instrument;
 
 use crate::versioned::{Versioned, modify};
-use crate::{ServiceError, ServiceResult};
+use crate::{ServiceError, ServiceResult, audit};
 
 /// Names the products list in its cursors.
 pub const CURSOR_SCOPE: &str = "products";
@@ -26,10 +27,11 @@ impl CatalogService {
     }
 
     #[instrument(skip_all, fields(sku = %new.sku))]
-    pub async fn create_product(&self, new: NewProduct) -> ServiceResult<Product> {
+    pub async fn create_product(&self, actor: &Actor, new: NewProduct) -> ServiceResult<Product> {
         let product = Product::create(ProductId::generate(), new, time::now());
         let mut tx = self.db.begin().await?;
         tx.insert_product(&product).await?;
+        audit::record(tx.as_mut(), actor, "product.created", Product::ENTITY, product.id, None, &product).await?;
         tx.commit().await?;
         Ok(product)
     }
@@ -45,11 +47,12 @@ impl CatalogService {
     #[instrument(skip_all, fields(product.id = %id))]
     pub async fn update_product(
         &self,
+        actor: &Actor,
         id: ProductId,
         expected_version: Option<i64>,
         changes: ProductChanges,
     ) -> ServiceResult<Product> {
-        modify(self.db.as_ref(), id, expected_version, |product: &mut Product| {
+        modify(self.db.as_ref(), actor, "updated", id, expected_version, |product: &mut Product| {
             product.apply(changes, time::now()).map_err(|e| ServiceError::from_record(Product::ENTITY, e))
         })
         .await
@@ -58,8 +61,16 @@ impl CatalogService {
     /// Archives the product; archiving it again changes nothing.
     /// `expected_version`, when given, must match.
     #[instrument(skip_all, fields(product.id = %id))]
-    pub async fn archive_product(&self, id: ProductId, expected_version: Option<i64>) -> ServiceResult<Product> {
-        modify(self.db.as_ref(), id, expected_version, |product: &mut Product| Ok(product.archive(time::now()))).await
+    pub async fn archive_product(
+        &self,
+        actor: &Actor,
+        id: ProductId,
+        expected_version: Option<i64>,
+    ) -> ServiceResult<Product> {
+        modify(self.db.as_ref(), actor, "archived", id, expected_version, |product: &mut Product| {
+            Ok(product.archive(time::now()))
+        })
+        .await
     }
 
     #[instrument(skip_all)]
@@ -74,6 +85,10 @@ impl CatalogService {
 impl Versioned for Product {
     const ENTITY: &'static str = "product";
     type Id = ProductId;
+
+    fn id(&self) -> ProductId {
+        self.id
+    }
 
     fn meta(&self) -> &RecordMeta {
         &self.meta

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use ordo_domain::audit::Actor;
 use ordo_domain::customer::{Customer, CustomerChanges, CustomerFilter, NewCustomer};
 use ordo_domain::page::{Page, PageRequest};
 use ordo_domain::{CustomerId, RecordMeta, time};
@@ -10,7 +11,7 @@ use ordo_store::{Database, StoreResult, Transaction};
 use tracing::instrument;
 
 use crate::versioned::{Versioned, modify};
-use crate::{ServiceError, ServiceResult};
+use crate::{ServiceError, ServiceResult, audit};
 
 /// Names the customers list in its cursors.
 pub const CURSOR_SCOPE: &str = "customers";
@@ -26,10 +27,11 @@ impl CustomerService {
     }
 
     #[instrument(skip_all)]
-    pub async fn create_customer(&self, new: NewCustomer) -> ServiceResult<Customer> {
+    pub async fn create_customer(&self, actor: &Actor, new: NewCustomer) -> ServiceResult<Customer> {
         let customer = Customer::create(CustomerId::generate(), new, time::now());
         let mut tx = self.db.begin().await?;
         tx.insert_customer(&customer).await?;
+        audit::record(tx.as_mut(), actor, "customer.created", Customer::ENTITY, customer.id, None, &customer).await?;
         tx.commit().await?;
         Ok(customer)
     }
@@ -45,11 +47,12 @@ impl CustomerService {
     #[instrument(skip_all, fields(customer.id = %id))]
     pub async fn update_customer(
         &self,
+        actor: &Actor,
         id: CustomerId,
         expected_version: Option<i64>,
         changes: CustomerChanges,
     ) -> ServiceResult<Customer> {
-        modify(self.db.as_ref(), id, expected_version, |customer: &mut Customer| {
+        modify(self.db.as_ref(), actor, "updated", id, expected_version, |customer: &mut Customer| {
             customer.apply(changes, time::now()).map_err(|e| ServiceError::from_record(Customer::ENTITY, e))
         })
         .await
@@ -58,9 +61,16 @@ impl CustomerService {
     /// Archives the customer; archiving it again changes nothing.
     /// `expected_version`, when given, must match.
     #[instrument(skip_all, fields(customer.id = %id))]
-    pub async fn archive_customer(&self, id: CustomerId, expected_version: Option<i64>) -> ServiceResult<Customer> {
-        modify(self.db.as_ref(), id, expected_version, |customer: &mut Customer| Ok(customer.archive(time::now())))
-            .await
+    pub async fn archive_customer(
+        &self,
+        actor: &Actor,
+        id: CustomerId,
+        expected_version: Option<i64>,
+    ) -> ServiceResult<Customer> {
+        modify(self.db.as_ref(), actor, "archived", id, expected_version, |customer: &mut Customer| {
+            Ok(customer.archive(time::now()))
+        })
+        .await
     }
 
     #[instrument(skip_all)]
@@ -75,6 +85,10 @@ impl CustomerService {
 impl Versioned for Customer {
     const ENTITY: &'static str = "customer";
     type Id = CustomerId;
+
+    fn id(&self) -> CustomerId {
+        self.id
+    }
 
     fn meta(&self) -> &RecordMeta {
         &self.meta

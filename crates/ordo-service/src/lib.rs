@@ -4,12 +4,15 @@
 //! or of which database backs them.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use ordo_store::Database;
 
+pub mod audit;
 pub mod catalog;
 pub mod customers;
 mod error;
+pub mod keys;
 mod versioned;
 
 pub use error::{ServiceError, ServiceResult};
@@ -21,13 +24,30 @@ pub struct Services {
     pub db: Arc<dyn Database>,
     pub catalog: catalog::CatalogService,
     pub customers: customers::CustomerService,
+    pub keys: keys::KeyService,
+    pub audit: audit::AuditService,
+}
+
+/// Settings the services need from the configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct ServiceSettings {
+    /// How long an authenticated key is trusted without re-reading it.
+    pub key_cache_ttl: Duration,
+}
+
+impl Default for ServiceSettings {
+    fn default() -> Self {
+        Self { key_cache_ttl: Duration::from_secs(10) }
+    }
 }
 
 impl Services {
-    pub fn new(db: Arc<dyn Database>) -> Self {
+    pub fn new(db: Arc<dyn Database>, settings: ServiceSettings) -> Self {
         Self {
             catalog: catalog::CatalogService::new(db.clone()),
             customers: customers::CustomerService::new(db.clone()),
+            keys: keys::KeyService::new(db.clone(), settings.key_cache_ttl),
+            audit: audit::AuditService::new(db.clone()),
             db,
         }
     }

@@ -17,8 +17,10 @@ use ordo_store::{Backend, Database, Session, StoreError, StoreResult, Transactio
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::{Postgres, Row};
 
+mod audit;
 mod catalog;
 mod customers;
+mod keys;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -179,6 +181,7 @@ fn map_err(e: sqlx::Error) -> StoreError {
                 match db.constraint() {
                     Some("products_sku_key") => return StoreError::Duplicate(UniqueKey::ProductSku),
                     Some("customers_email_key") => return StoreError::Duplicate(UniqueKey::CustomerEmail),
+                    Some("audit_seals_pkey") => return StoreError::Duplicate(UniqueKey::AuditSegment),
                     _ => {}
                 }
             }

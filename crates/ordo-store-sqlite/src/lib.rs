@@ -20,8 +20,10 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+mod audit;
 mod catalog;
 mod customers;
+mod keys;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -180,6 +182,9 @@ fn map_err(e: sqlx::Error) -> StoreError {
                 }
                 if message.ends_with("customers.email") {
                     return StoreError::Duplicate(UniqueKey::CustomerEmail);
+                }
+                if message.ends_with("audit_seals.segment") {
+                    return StoreError::Duplicate(UniqueKey::AuditSegment);
                 }
             }
             // SQLITE_BUSY (5) and SQLITE_LOCKED (6), extended codes included:

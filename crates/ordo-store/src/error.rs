@@ -7,6 +7,8 @@
 pub enum UniqueKey {
     ProductSku,
     CustomerEmail,
+    /// Two sealers raced for the same segment number.
+    AuditSegment,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -12,13 +12,17 @@ use std::fmt;
 
 use async_trait::async_trait;
 
+mod audit;
 mod catalog;
 mod customers;
 mod error;
+mod keys;
 
+pub use audit::AuditRepo;
 pub use catalog::CatalogRepo;
 pub use customers::CustomerRepo;
 pub use error::{StoreError, StoreResult, UniqueKey};
+pub use keys::KeyRepo;
 
 /// Which kind of database a store runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,7 +67,7 @@ pub trait Database: Send + Sync + fmt::Debug + 'static {
 }
 
 /// One connection that can run every module's repository.
-pub trait Session: CatalogRepo + CustomerRepo + Send {}
+pub trait Session: CatalogRepo + CustomerRepo + KeyRepo + AuditRepo + Send {}
 
 /// A session inside a transaction.
 #[async_trait]

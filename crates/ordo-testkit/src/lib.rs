@@ -13,7 +13,9 @@
 use std::net::SocketAddr;
 
 use ordo::{Application, Config};
-use reqwest::header::{CONTENT_TYPE, HeaderMap};
+use ordo_domain::audit::Actor;
+use ordo_domain::auth::Role;
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap};
 use serde_json::Value;
 use sqlx::Connection;
 use tokio::sync::oneshot;
@@ -107,6 +109,8 @@ impl TestDb {
         config.database.url = ordo::config::DatabaseUrl::new(self.url.clone());
         config.database.migrate_on_start = Some(true);
         config.database.max_connections = 5;
+        // Tests seal the audit trail when they mean to.
+        config.audit.seal_interval_ms = 0;
         config
     }
 }
@@ -131,7 +135,13 @@ impl Drop for TestDb {
 #[derive(Debug)]
 pub struct TestApp {
     pub addr: SocketAddr,
+    /// Sends an admin key with every request.
     pub client: reqwest::Client,
+    /// Sends no key.
+    pub anonymous: reqwest::Client,
+    /// The admin key `client` sends.
+    pub admin_key: String,
+    pub services: ordo_service::Services,
     pub db: TestDb,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<anyhow::Result<()>>>,
@@ -159,12 +169,39 @@ impl TestApp {
         let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
         let app = Application::build(config).await.expect("build application");
         let addr = app.local_addr();
+        let services = app.services().clone();
+        // A database that is down (on purpose) gets a well-formed key that
+        // cannot be checked.
+        let admin_key = match services.keys.create_key(&Actor::system("testkit"), "test admin", Role::Admin, None).await
+        {
+            Ok((_, token)) => token.expose().to_owned(),
+            Err(_) => format!("ordo_{}_{}", uuid::Uuid::now_v7().simple(), "A".repeat(43)),
+        };
         let (tx, rx) = oneshot::channel::<()>();
         let server = tokio::spawn(app.run_until(async move {
             let _ = rx.await;
         }));
-        let client = reqwest::Client::builder().build().expect("HTTP client");
-        Self { addr, client, db, shutdown: Some(tx), server: Some(server) }
+        let client = Self::client_with_key(&admin_key);
+        let anonymous = reqwest::Client::builder().build().expect("HTTP client");
+        Self { addr, client, anonymous, admin_key, services, db, shutdown: Some(tx), server: Some(server) }
+    }
+
+    /// An HTTP client that sends `key` as its bearer token.
+    pub fn client_with_key(key: &str) -> reqwest::Client {
+        let mut headers = HeaderMap::new();
+        headers.insert(AUTHORIZATION, format!("Bearer {key}").parse().expect("header value"));
+        reqwest::Client::builder().default_headers(headers).build().expect("HTTP client")
+    }
+
+    /// Creates a key with `role` and returns its token.
+    pub async fn key_for(&self, role: Role) -> String {
+        let (_, token) = self
+            .services
+            .keys
+            .create_key(&Actor::system("testkit"), &format!("test {role}"), role, None)
+            .await
+            .expect("create a test key");
+        token.expose().to_owned()
     }
 
     pub fn backend(&self) -> Backend {
@@ -310,5 +347,32 @@ impl TestDb {
         let mut url = url::Url::parse(server).expect("server URL");
         url.set_path(&name);
         url.to_string()
+    }
+}
+
+impl TestDb {
+    /// Runs raw SQL directly on the database, behind Ordo's back (for
+    /// tamper tests).
+    pub async fn execute(&self, sql: &str) {
+        match self.backend {
+            Backend::Sqlite => {
+                let mut conn = sqlx::SqliteConnection::connect(&self.url).await.expect("open SQLite");
+                sqlx::raw_sql(sql).execute(&mut conn).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+                conn.close().await.ok();
+            }
+            Backend::Postgres => {
+                let mut conn = sqlx::PgConnection::connect(&self.url).await.expect("connect to PostgreSQL");
+                sqlx::raw_sql(sql).execute(&mut conn).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+                conn.close().await.ok();
+            }
+        }
+    }
+
+    /// A UUID as an SQL literal of this backend's id columns.
+    pub fn uuid_literal(&self, id: uuid::Uuid) -> String {
+        match self.backend {
+            Backend::Sqlite => format!("X'{}'", id.simple()),
+            Backend::Postgres => format!("'{id}'::uuid"),
+        }
     }
 }

@@ -7,8 +7,10 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use ordo_http::HttpLimits;
-use ordo_service::Services;
+use std::sync::Arc;
+
+use ordo_http::{HttpLimits, HttpSettings, InProcessRateLimiter, RateLimiter, RoleLimit, Unlimited};
+use ordo_service::{ServiceSettings, Services};
 use ordo_store::Backend;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -22,32 +24,53 @@ pub struct Application {
     router: axum::Router,
     services: Services,
     shutdown_timeout: Duration,
+    seal_interval: Duration,
+    seal_batch: i64,
+}
+
+/// Opens the configured database and builds the services over it. SQLite
+/// (and PostgreSQL when `migrate_on_start` is set) is migrated; otherwise a
+/// database that lacks migrations is refused.
+pub async fn open_services(config: &Config) -> anyhow::Result<Services> {
+    let db = storage::open(&config.database).await?;
+    let migrate = config.database.migrate_on_start.unwrap_or(db.backend() == Backend::Sqlite);
+    if migrate {
+        db.migrate().await.context("applying database migrations")?;
+    } else {
+        match db.pending_migrations().await {
+            Ok(0) => {}
+            Ok(n) => bail!(
+                "the database lacks {n} migration(s) this version needs: run `ordo migrate`, or start with ORDO_DATABASE_MIGRATE_ON_START=true"
+            ),
+            // Unreachable now: start anyway, /readyz says so until it is back.
+            Err(e) => tracing::warn!(error = %e, "cannot check migrations; the database is unreachable"),
+        }
+    }
+    let settings = ServiceSettings { key_cache_ttl: Duration::from_millis(config.auth.key_cache_ttl_ms) };
+    Ok(Services::new(db, settings))
 }
 
 impl Application {
     /// Opens the database, applies migrations if configured to, and binds
     /// the listener.
     pub async fn build(config: &Config) -> anyhow::Result<Self> {
-        let db = storage::open(&config.database).await?;
-        let migrate = config.database.migrate_on_start.unwrap_or(db.backend() == Backend::Sqlite);
-        if migrate {
-            db.migrate().await.context("applying database migrations")?;
+        let services = open_services(config).await?;
+        let rate_limiter: Arc<dyn RateLimiter> = if config.rate_limit.enabled {
+            let limits =
+                config.rate_limit.per_role().map(|(role, per_second, burst)| (role, RoleLimit { per_second, burst }));
+            Arc::new(InProcessRateLimiter::new(limits))
         } else {
-            match db.pending_migrations().await {
-                Ok(0) => {}
-                Ok(n) => bail!(
-                    "the database lacks {n} migration(s) this version needs: run `ordo migrate`, or start with ORDO_DATABASE_MIGRATE_ON_START=true"
-                ),
-                // Unreachable now: start anyway, /readyz says so until it is back.
-                Err(e) => tracing::warn!(error = %e, "cannot check migrations; the database is unreachable"),
-            }
-        }
-        let services = Services::new(db);
-        let limits = HttpLimits {
-            body_limit: config.server.body_limit_bytes,
-            request_timeout: Duration::from_millis(config.server.request_timeout_ms),
+            Arc::new(Unlimited)
         };
-        let router = ordo_http::router(services.clone(), limits);
+        let settings = HttpSettings {
+            limits: HttpLimits {
+                body_limit: config.server.body_limit_bytes,
+                request_timeout: Duration::from_millis(config.server.request_timeout_ms),
+            },
+            cors_allowed_origins: config.server.cors_allowed_origins.clone(),
+            rate_limiter,
+        };
+        let router = ordo_http::router(services.clone(), &settings);
         let listener = TcpListener::bind(config.server.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.server.listen))?;
@@ -56,6 +79,8 @@ impl Application {
             router,
             services,
             shutdown_timeout: Duration::from_millis(config.server.shutdown_timeout_ms),
+            seal_interval: Duration::from_millis(config.audit.seal_interval_ms),
+            seal_batch: config.audit.seal_batch,
         })
     }
 
@@ -76,6 +101,8 @@ impl Application {
             tracing::info!("shutting down: draining requests in flight");
             let _ = stopping_tx.send(true);
         };
+        let sealer = (!self.seal_interval.is_zero())
+            .then(|| tokio::spawn(seal_periodically(self.services.clone(), self.seal_interval, self.seal_batch)));
         let server = ordo_http::serve(self.listener, self.router, signal);
         let deadline = async move {
             let _ = stopping_rx.wait_for(|stopping| *stopping).await;
@@ -85,8 +112,35 @@ impl Application {
             result = server => result.context("HTTP server failed")?,
             () = deadline => tracing::warn!("shutdown timeout passed with requests still in flight; stopping anyway"),
         }
+        if let Some(sealer) = sealer {
+            sealer.abort();
+        }
+        // Seal what this process wrote, so a clean stop leaves nothing unsealed.
+        if !self.seal_interval.is_zero()
+            && let Err(e) = self.services.audit.seal_all(self.seal_batch).await
+        {
+            tracing::warn!(error = %e, "could not seal the audit trail on shutdown");
+        }
         self.services.db.close().await;
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+/// Seals new audit events into the hash chain every `interval`. Several
+/// processes may run this at once; sealing is serialised by the database.
+async fn seal_periodically(services: Services, interval: Duration, batch: i64) {
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        match services.audit.seal_all(batch).await {
+            Ok(seals) if !seals.is_empty() => {
+                let events: i64 = seals.iter().map(|s| s.event_count).sum();
+                tracing::debug!(segments = seals.len(), events, "sealed audit events");
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "could not seal audit events"),
+        }
     }
 }

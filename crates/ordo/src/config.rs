@@ -18,6 +18,9 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://ordo-data/ordo.db";
 pub struct Config {
     pub server: ServerConfig,
     pub database: DatabaseConfig,
+    pub auth: AuthConfig,
+    pub rate_limit: RateLimitConfig,
+    pub audit: AuditConfig,
     pub log: LogConfig,
 }
 
@@ -32,6 +35,8 @@ pub struct ServerConfig {
     pub body_limit_bytes: usize,
     /// On SIGTERM/SIGINT, how long requests in flight may take to finish.
     pub shutdown_timeout_ms: u64,
+    /// Origins allowed to call the API from a browser (CORS); empty: off.
+    pub cors_allowed_origins: Vec<String>,
 }
 
 impl Default for ServerConfig {
@@ -41,6 +46,7 @@ impl Default for ServerConfig {
             request_timeout_ms: 30_000,
             body_limit_bytes: 1024 * 1024,
             shutdown_timeout_ms: 30_000,
+            cors_allowed_origins: Vec::new(),
         }
     }
 }
@@ -89,6 +95,88 @@ impl Default for DatabaseConfig {
             sqlite_synchronous: SqliteSynchronous::Full,
             sqlite_busy_timeout_ms: 5_000,
         }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// How long a verified key is trusted without re-reading it: a key
+    /// revoked by another process stops working within this time.
+    pub key_cache_ttl_ms: u64,
+    /// On the first start of an SQLite database with no keys, create an
+    /// admin key, print it once and save it next to the database file.
+    pub bootstrap_admin: bool,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self { key_cache_ttl_ms: 10_000, bootstrap_admin: true }
+    }
+}
+
+/// Token buckets per API key, sized by the key's role. Kept per process.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RateLimitConfig {
+    pub enabled: bool,
+    pub admin_per_second: u32,
+    pub admin_burst: u32,
+    pub manager_per_second: u32,
+    pub manager_burst: u32,
+    pub clerk_per_second: u32,
+    pub clerk_burst: u32,
+    pub finance_per_second: u32,
+    pub finance_burst: u32,
+    pub viewer_per_second: u32,
+    pub viewer_burst: u32,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            admin_per_second: 200,
+            admin_burst: 400,
+            manager_per_second: 200,
+            manager_burst: 400,
+            clerk_per_second: 100,
+            clerk_burst: 200,
+            finance_per_second: 50,
+            finance_burst: 100,
+            viewer_per_second: 50,
+            viewer_burst: 100,
+        }
+    }
+}
+
+impl RateLimitConfig {
+    /// Each role's limit as `(per_second, burst)`.
+    pub fn per_role(&self) -> [(ordo_domain::auth::Role, u32, u32); 5] {
+        use ordo_domain::auth::Role;
+        [
+            (Role::Admin, self.admin_per_second, self.admin_burst),
+            (Role::Manager, self.manager_per_second, self.manager_burst),
+            (Role::Clerk, self.clerk_per_second, self.clerk_burst),
+            (Role::Finance, self.finance_per_second, self.finance_burst),
+            (Role::Viewer, self.viewer_per_second, self.viewer_burst),
+        ]
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuditConfig {
+    /// How often audit events are sealed into the hash chain (0: never;
+    /// then run `ordo audit seal`).
+    pub seal_interval_ms: u64,
+    /// Most events in one sealed segment.
+    pub seal_batch: i64,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        Self { seal_interval_ms: 10_000, seal_batch: 10_000 }
     }
 }
 
@@ -192,7 +280,7 @@ pub struct Overrides {
     pub listen: Option<SocketAddr>,
 }
 
-const SECTIONS: [&str; 3] = ["server", "database", "log"];
+const SECTIONS: [&str; 6] = ["server", "database", "auth", "rate_limit", "audit", "log"];
 
 /// Maps `ORDO_DATABASE_MAX_CONNECTIONS` (seen here as
 /// `database_max_connections`) to the key `database.max_connections`.
@@ -249,6 +337,8 @@ mod tests {
         assert_eq!(env_key("server_listen").as_deref(), Some("server.listen"));
         assert_eq!(env_key("log").as_deref(), Some("log.filter"));
         assert_eq!(env_key("log_format").as_deref(), Some("log.format"));
+        assert_eq!(env_key("rate_limit_clerk_burst").as_deref(), Some("rate_limit.clerk_burst"));
+        assert_eq!(env_key("audit_seal_interval_ms").as_deref(), Some("audit.seal_interval_ms"));
         assert_eq!(env_key("test_postgres_url"), None);
         assert_eq!(env_key("database"), None);
     }

@@ -54,7 +54,7 @@ pub async fn open(config: &DatabaseConfig) -> anyhow::Result<Arc<dyn Database>> 
 }
 
 /// The file path of a `sqlite://path` or `sqlite:path` URL.
-fn sqlite_path(url: &str) -> Option<PathBuf> {
+pub fn sqlite_path(url: &str) -> Option<PathBuf> {
     let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
     let path = rest.split('?').next().unwrap_or_default();
     (!path.is_empty()).then(|| PathBuf::from(path))

@@ -14,6 +14,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::auth::{Authorized, CustomersRead, CustomersWrite};
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{Json, OptionalIfMatch, Query};
 use crate::routes::{ArchiveRequest, entity_response, parse_id, parse_page, precondition};
@@ -144,6 +145,7 @@ pub(crate) struct ListCustomers {
     path = "/v1/customers",
     tag = "customers",
     request_body = CreateCustomer,
+    security(("api_key" = ["customers:write"])),
     responses(
         (status = 201, description = "Created", body = Customer, headers(("Location" = String), ("ETag" = String))),
         (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
@@ -151,14 +153,17 @@ pub(crate) struct ListCustomers {
         (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid input", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The role lacks the permission", body = Problem, content_type = "application/problem+json"),
     )
 )]
 async fn create_customer(
+    auth: Authorized<CustomersWrite>,
     State(services): State<Services>,
     Json(body): Json<CreateCustomer>,
 ) -> ApiResult<impl IntoResponse> {
     let new = NewCustomer::try_from(body)?;
-    let customer = services.customers.create_customer(new).await?;
+    let customer = services.customers.create_customer(&auth.actor(), new).await?;
     let mut headers = HeaderMap::new();
     if let Ok(location) = HeaderValue::from_str(&format!("/v1/customers/{}", customer.id)) {
         headers.insert(header::LOCATION, location);
@@ -172,12 +177,16 @@ async fn create_customer(
     path = "/v1/customers",
     tag = "customers",
     params(ListCustomers),
+    security(("api_key" = ["customers:read"])),
     responses(
         (status = 200, description = "A page of customers", body = Page<Customer>),
         (status = 400, description = "Invalid query", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The role lacks the permission", body = Problem, content_type = "application/problem+json"),
     )
 )]
 async fn list_customers(
+    _auth: Authorized<CustomersRead>,
     State(services): State<Services>,
     Query(query): Query<ListCustomers>,
 ) -> ApiResult<axum::Json<Page<Customer>>> {
@@ -199,13 +208,20 @@ async fn list_customers(
     path = "/v1/customers/{id}",
     tag = "customers",
     params(("id" = String, Path, description = "Customer id")),
+    security(("api_key" = ["customers:read"])),
     responses(
         (status = 200, description = "The customer", body = Customer, headers(("ETag" = String))),
         (status = 400, description = "Invalid id", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such customer", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The role lacks the permission", body = Problem, content_type = "application/problem+json"),
     )
 )]
-async fn get_customer(State(services): State<Services>, Path(id): Path<String>) -> ApiResult<impl IntoResponse> {
+async fn get_customer(
+    _auth: Authorized<CustomersRead>,
+    State(services): State<Services>,
+    Path(id): Path<String>,
+) -> ApiResult<impl IntoResponse> {
     let customer = services.customers.customer(parse_id::<CustomerId>(&id)?).await?;
     Ok(entity_response(customer.meta.version, customer))
 }
@@ -220,6 +236,7 @@ async fn get_customer(State(services): State<Services>, Path(id): Path<String>) 
         ("If-Match" = Option<String>, Header, description = "`\"<version>\"` as read from `ETag`; alternative to `version` in the body"),
     ),
     request_body = UpdateCustomer,
+    security(("api_key" = ["customers:write"])),
     responses(
         (status = 200, description = "The updated customer", body = Customer, headers(("ETag" = String))),
         (status = 400, description = "Malformed request", body = Problem, content_type = "application/problem+json"),
@@ -228,9 +245,12 @@ async fn get_customer(State(services): State<Services>, Path(id): Path<String>) 
         (status = 412, description = "Stale `If-Match` (`precondition_failed`)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid input", body = Problem, content_type = "application/problem+json"),
         (status = 428, description = "Neither `version` nor `If-Match` sent", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The role lacks the permission", body = Problem, content_type = "application/problem+json"),
     )
 )]
 async fn update_customer(
+    auth: Authorized<CustomersWrite>,
     State(services): State<Services>,
     Path(id): Path<String>,
     OptionalIfMatch(if_match): OptionalIfMatch,
@@ -241,7 +261,7 @@ async fn update_customer(
     let changes = CustomerChanges::try_from(body)?;
     let customer = services
         .customers
-        .update_customer(id, expected, changes)
+        .update_customer(&auth.actor(), id, expected, changes)
         .await
         .map_err(|e| ApiError::from_service(e, source))?;
     Ok(entity_response(customer.meta.version, customer))
@@ -258,15 +278,19 @@ async fn update_customer(
         ("If-Match" = Option<String>, Header, description = "Archive only if still at this version"),
     ),
     request_body(content = Option<ArchiveRequest>, description = "Optional; `version` archives only if still at this version"),
+    security(("api_key" = ["customers:write"])),
     responses(
         (status = 200, description = "The archived customer", body = Customer, headers(("ETag" = String))),
         (status = 400, description = "Invalid id", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such customer", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Stale `version`", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "Stale `If-Match`", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The role lacks the permission", body = Problem, content_type = "application/problem+json"),
     )
 )]
 async fn archive_customer(
+    auth: Authorized<CustomersWrite>,
     State(services): State<Services>,
     Path(id): Path<String>,
     OptionalIfMatch(if_match): OptionalIfMatch,
@@ -275,7 +299,10 @@ async fn archive_customer(
     let id = parse_id::<CustomerId>(&id)?;
     let body_version = body.and_then(|Json(b)| b.version);
     let (expected, source) = precondition(if_match, body_version, false)?;
-    let customer =
-        services.customers.archive_customer(id, expected).await.map_err(|e| ApiError::from_service(e, source))?;
+    let customer = services
+        .customers
+        .archive_customer(&auth.actor(), id, expected)
+        .await
+        .map_err(|e| ApiError::from_service(e, source))?;
     Ok(entity_response(customer.meta.version, customer))
 }

@@ -15,6 +15,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::auth::{Authorized, CatalogRead, CatalogWrite};
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{Json, OptionalIfMatch, Query, nullable};
 use crate::routes::{ArchiveRequest, entity_response, parse_id, parse_page, precondition};
@@ -146,6 +147,7 @@ pub(crate) struct ListProducts {
     path = "/v1/products",
     tag = "catalog",
     request_body = CreateProduct,
+    security(("api_key" = ["catalog:write"])),
     responses(
         (status = 201, description = "Created", body = Product, headers(("Location" = String), ("ETag" = String))),
         (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
@@ -153,14 +155,17 @@ pub(crate) struct ListProducts {
         (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid input", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The role lacks the permission", body = Problem, content_type = "application/problem+json"),
     )
 )]
 async fn create_product(
+    auth: Authorized<CatalogWrite>,
     State(services): State<Services>,
     Json(body): Json<CreateProduct>,
 ) -> ApiResult<impl IntoResponse> {
     let new = NewProduct::try_from(body)?;
-    let product = services.catalog.create_product(new).await?;
+    let product = services.catalog.create_product(&auth.actor(), new).await?;
     let mut headers = HeaderMap::new();
     if let Ok(location) = HeaderValue::from_str(&format!("/v1/products/{}", product.id)) {
         headers.insert(header::LOCATION, location);
@@ -174,12 +179,16 @@ async fn create_product(
     path = "/v1/products",
     tag = "catalog",
     params(ListProducts),
+    security(("api_key" = ["catalog:read"])),
     responses(
         (status = 200, description = "A page of products", body = Page<Product>),
         (status = 400, description = "Invalid query", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The role lacks the permission", body = Problem, content_type = "application/problem+json"),
     )
 )]
 async fn list_products(
+    _auth: Authorized<CatalogRead>,
     State(services): State<Services>,
     Query(query): Query<ListProducts>,
 ) -> ApiResult<axum::Json<Page<Product>>> {
@@ -205,13 +214,20 @@ async fn list_products(
     path = "/v1/products/{id}",
     tag = "catalog",
     params(("id" = String, Path, description = "Product id")),
+    security(("api_key" = ["catalog:read"])),
     responses(
         (status = 200, description = "The product", body = Product, headers(("ETag" = String))),
         (status = 400, description = "Invalid id", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such product", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The role lacks the permission", body = Problem, content_type = "application/problem+json"),
     )
 )]
-async fn get_product(State(services): State<Services>, Path(id): Path<String>) -> ApiResult<impl IntoResponse> {
+async fn get_product(
+    _auth: Authorized<CatalogRead>,
+    State(services): State<Services>,
+    Path(id): Path<String>,
+) -> ApiResult<impl IntoResponse> {
     let product = services.catalog.product(parse_id::<ProductId>(&id)?).await?;
     Ok(entity_response(product.meta.version, product))
 }
@@ -226,6 +242,7 @@ async fn get_product(State(services): State<Services>, Path(id): Path<String>) -
         ("If-Match" = Option<String>, Header, description = "`\"<version>\"` as read from `ETag`; alternative to `version` in the body"),
     ),
     request_body = UpdateProduct,
+    security(("api_key" = ["catalog:write"])),
     responses(
         (status = 200, description = "The updated product", body = Product, headers(("ETag" = String))),
         (status = 400, description = "Malformed request", body = Problem, content_type = "application/problem+json"),
@@ -234,9 +251,12 @@ async fn get_product(State(services): State<Services>, Path(id): Path<String>) -
         (status = 412, description = "Stale `If-Match` (`precondition_failed`)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid input", body = Problem, content_type = "application/problem+json"),
         (status = 428, description = "Neither `version` nor `If-Match` sent", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The role lacks the permission", body = Problem, content_type = "application/problem+json"),
     )
 )]
 async fn update_product(
+    auth: Authorized<CatalogWrite>,
     State(services): State<Services>,
     Path(id): Path<String>,
     OptionalIfMatch(if_match): OptionalIfMatch,
@@ -245,8 +265,11 @@ async fn update_product(
     let id = parse_id::<ProductId>(&id)?;
     let (expected, source) = precondition(if_match, body.version, true)?;
     let changes = ProductChanges::try_from(body)?;
-    let product =
-        services.catalog.update_product(id, expected, changes).await.map_err(|e| ApiError::from_service(e, source))?;
+    let product = services
+        .catalog
+        .update_product(&auth.actor(), id, expected, changes)
+        .await
+        .map_err(|e| ApiError::from_service(e, source))?;
     Ok(entity_response(product.meta.version, product))
 }
 
@@ -261,15 +284,19 @@ async fn update_product(
         ("If-Match" = Option<String>, Header, description = "Archive only if still at this version"),
     ),
     request_body(content = Option<ArchiveRequest>, description = "Optional; `version` archives only if still at this version"),
+    security(("api_key" = ["catalog:write"])),
     responses(
         (status = 200, description = "The archived product", body = Product, headers(("ETag" = String))),
         (status = 400, description = "Invalid id", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such product", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Stale `version`", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "Stale `If-Match`", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The role lacks the permission", body = Problem, content_type = "application/problem+json"),
     )
 )]
 async fn archive_product(
+    auth: Authorized<CatalogWrite>,
     State(services): State<Services>,
     Path(id): Path<String>,
     OptionalIfMatch(if_match): OptionalIfMatch,
@@ -278,7 +305,10 @@ async fn archive_product(
     let id = parse_id::<ProductId>(&id)?;
     let body_version = body.and_then(|Json(b)| b.version);
     let (expected, source) = precondition(if_match, body_version, false)?;
-    let product =
-        services.catalog.archive_product(id, expected).await.map_err(|e| ApiError::from_service(e, source))?;
+    let product = services
+        .catalog
+        .archive_product(&auth.actor(), id, expected)
+        .await
+        .map_err(|e| ApiError::from_service(e, source))?;
     Ok(entity_response(product.meta.version, product))
 }

@@ -7,6 +7,8 @@ use clap::{Parser, Subcommand};
 
 use crate::config::{Config, Overrides};
 
+mod audit;
+mod keys;
 mod migrate;
 mod print_config;
 pub mod serve;
@@ -42,6 +44,12 @@ pub enum Command {
     Migrate,
     /// Print the effective configuration as TOML, secrets redacted.
     Config,
+    /// Manage API keys.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
+    /// Seal and verify the audit trail.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
 }
 
 impl Cli {
@@ -60,6 +68,14 @@ impl Cli {
             Command::Serve(_) => serve::run(&config).await,
             Command::Migrate => migrate::run(&config).await,
             Command::Config => print_config::run(&config),
+            Command::Keys(command) => {
+                crate::telemetry::init(&config.log)?;
+                keys::run(&config, command).await
+            }
+            Command::Audit(command) => {
+                crate::telemetry::init(&config.log)?;
+                audit::run(&config, command).await
+            }
         }
     }
 }

@@ -2,11 +2,15 @@
 
 use std::net::SocketAddr;
 
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
 use clap::Args;
+use ordo_store::Backend;
 
 use crate::app::Application;
 use crate::config::Config;
-use crate::telemetry;
+use crate::{storage, telemetry};
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -20,10 +24,46 @@ pub(super) async fn run(config: &Config) -> anyhow::Result<()> {
     telemetry::init(&config.log)?;
     tracing::info!(database = %config.database.url, "starting");
     let app = Application::build(config).await?;
+    if config.auth.bootstrap_admin && app.services().db.backend() == Backend::Sqlite {
+        bootstrap_admin_key(config, &app).await?;
+    }
     let url = format!("http://{}", app.local_addr());
     println!("Ordo is listening on {url} (API docs: {url}/docs)");
     tracing::info!(%url, backend = %app.services().db.backend(), "listening");
     app.run_until(shutdown_signal()).await
+}
+
+/// On the first start of an embedded database with no keys: creates an
+/// admin key, prints it once and saves it, readable only by this user, next
+/// to the database file.
+#[allow(clippy::print_stdout)] // the key is shown to the person starting Ordo
+async fn bootstrap_admin_key(config: &Config, app: &Application) -> anyhow::Result<()> {
+    let Some((_, token)) = app.services().keys.bootstrap_admin().await.context("creating the first admin key")? else {
+        return Ok(());
+    };
+    let folder = storage::sqlite_path(config.database.url.expose())
+        .and_then(|p| p.parent().map(Path::to_path_buf))
+        .unwrap_or_else(|| PathBuf::from("."));
+    let file = folder.join("admin-key");
+    write_private(&file, &format!("{}\n", token.expose()))
+        .with_context(|| format!("saving the admin key to {}", file.display()))?;
+    println!("Created the first admin API key (shown once; saved to {}):", file.display());
+    println!("  {}", token.expose());
+    Ok(())
+}
+
+/// Writes `contents` to a new file only its owner can read (0600).
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    // A file left from an earlier database holds a key that no longer works.
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    std::io::Write::write_all(&mut options.open(path)?, contents.as_bytes())
 }
 
 /// Completes on SIGINT (Ctrl-C) or SIGTERM.

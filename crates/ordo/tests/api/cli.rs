@@ -109,7 +109,7 @@ async fn migrate_applies_migrations_once_on_both_backends() {
         let Some(db) = TestDb::create(backend).await else { continue };
         let first = run(ordo().args(["migrate", "--database-url", &db.url]));
         assert!(first.status.success(), "{backend:?}: {}", stderr(&first));
-        assert!(stdout(&first).contains("up to date (2 migration(s) applied)"), "{backend:?}: {}", stdout(&first));
+        assert!(stdout(&first).contains("up to date (4 migration(s) applied)"), "{backend:?}: {}", stdout(&first));
         let second = run(ordo().args(["migrate", "--database-url", &db.url]));
         assert!(stdout(&second).contains("(0 migration(s) applied)"), "{backend:?}: {}", stdout(&second));
     }
@@ -129,22 +129,26 @@ fn migrations_have_the_same_names_on_both_backends() {
     assert_eq!(sqlite, names("postgres"));
 }
 
-/// Starts `ordo serve` on port 0 and returns the child and its URL.
-fn serve(command: &mut Command) -> (std::process::Child, String) {
+/// Starts `ordo serve` on port 0 and returns the child, its URL and what it
+/// printed. The caller stops it with [`terminate`], which waits for it.
+#[allow(clippy::zombie_processes)]
+fn serve(command: &mut Command) -> (std::process::Child, String, String) {
     let mut child = command
         .args(["serve", "--listen", "127.0.0.1:0"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("start ordo serve");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let url = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap_or_else(|| panic!("serve prints its URL: {line:?}"))
-        .to_owned();
-    (child, url)
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut printed = String::new();
+    loop {
+        let mut line = String::new();
+        assert!(stdout.read_line(&mut line).unwrap() > 0, "serve prints its URL: {printed:?}");
+        printed.push_str(&line);
+        if let Some(url) = line.split_whitespace().find(|w| w.starts_with("http://")) {
+            return (child, url.to_owned(), printed);
+        }
+    }
 }
 
 fn terminate(child: &mut std::process::Child) -> (std::process::ExitStatus, String) {
@@ -166,19 +170,35 @@ fn terminate(child: &mut std::process::Child) -> (std::process::ExitStatus, Stri
 #[tokio::test]
 async fn serve_prints_its_url_and_stops_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut child, url) = serve(ordo().current_dir(dir.path()));
+    let (mut child, url, printed) = serve(ordo().current_dir(dir.path()));
     let health = reqwest::get(format!("{url}/healthz")).await.unwrap();
     assert_eq!(health.status(), 200);
     assert!(dir.path().join("ordo-data/ordo.db").exists(), "the embedded default creates ordo-data/ordo.db");
+
+    // The first start creates an admin key, prints it and saves it privately.
+    let key_file = dir.path().join("ordo-data/admin-key");
+    let key = std::fs::read_to_string(&key_file).unwrap().trim().to_owned();
+    assert!(printed.contains(&key), "the key is printed once: {printed}");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777, 0o600);
+    let client = ordo_testkit::TestApp::client_with_key(&key);
+    assert_eq!(client.get(format!("{url}/v1/products")).send().await.unwrap().status(), 200, "the printed key works");
+    assert_eq!(reqwest::get(format!("{url}/v1/products")).await.unwrap().status(), 401, "no key, no access");
     let (status, logs) = terminate(&mut child);
     assert!(status.success(), "exit status {status}: {logs}");
     assert!(logs.contains("stopped"), "{logs}");
+    assert!(!logs.contains(&key), "the key never reaches the logs");
+
+    // A second start creates no new key.
+    let (mut child, _, printed) = serve(ordo().current_dir(dir.path()));
+    assert!(!printed.contains("admin API key"), "{printed}");
+    terminate(&mut child);
 }
 
 #[tokio::test]
 async fn database_passwords_never_reach_the_logs() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut child, url) = serve(
+    let (mut child, url, _) = serve(
         ordo()
             .current_dir(dir.path())
             .env("ORDO_DATABASE_URL", "postgres://ordo:hunter2@127.0.0.1:1/ordo")
@@ -188,9 +208,12 @@ async fn database_passwords_never_reach_the_logs() {
     // Exercise the failure paths that log errors.
     let ready = reqwest::get(format!("{url}/readyz")).await.unwrap();
     assert_eq!(ready.status(), 503);
-    let list = reqwest::get(format!("{url}/v1/products")).await.unwrap();
+    // A well-formed key must be looked up, which fails while the database is down.
+    let key = format!("ordo_{}_{}", uuid::Uuid::now_v7().simple(), "A".repeat(43));
+    let list = ordo_testkit::TestApp::client_with_key(&key).get(format!("{url}/v1/products")).send().await.unwrap();
     assert_eq!(list.status(), 503);
     let (_, logs) = terminate(&mut child);
     assert!(logs.contains("ordo:***@127.0.0.1:1"), "the redacted URL is logged: {logs}");
     assert!(!logs.contains("hunter2"), "the password is not: {logs}");
+    assert!(!logs.contains(&key[40..]), "nor the presented key's secret: {logs}");
 }

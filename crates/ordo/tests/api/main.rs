@@ -1,10 +1,12 @@
 //! Integration tests: each starts the real server on port 0 over a fresh
 //! database and talks HTTP to it, once on SQLite and once on PostgreSQL.
 
+mod audit;
 mod bad_input;
 mod cli;
 mod customers;
 mod openapi;
 mod pgbouncer;
 mod products;
+mod security;
 mod server;

@@ -39,6 +39,7 @@ async fn document_is_openapi_3_1_and_lists_every_endpoint() {
         ("GET", "/v1/customers/{id}"),
         ("PATCH", "/v1/customers/{id}"),
         ("POST", "/v1/customers/{id}/archive"),
+        ("GET", "/v1/audit-events"),
     ]
     .into_iter()
     .map(|(m, p)| (m.to_owned(), p.to_owned()))

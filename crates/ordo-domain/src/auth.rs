@@ -1,0 +1,304 @@
+//! Who may do what: roles, permissions, the permission matrix, and API keys.
+
+use std::fmt;
+use std::str::FromStr;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::time::Timestamp;
+
+/// The roles of the people and systems that use an order system.
+///
+/// - `admin`: everything, including reading the audit trail; manages keys
+///   (through the CLI).
+/// - `manager`: runs the business: changes the catalog and customers, reads
+///   the audit trail.
+/// - `clerk`: day-to-day order desk: maintains customers, reads the catalog.
+/// - `finance`: reads everything and the audit trail, changes nothing in the
+///   catalog or customers (payments and the ledger will be theirs).
+/// - `viewer`: reads business data only; dashboards and read-only
+///   integrations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Admin,
+    Manager,
+    Clerk,
+    Finance,
+    Viewer,
+}
+
+impl Role {
+    pub const ALL: [Role; 5] = [Role::Admin, Role::Manager, Role::Clerk, Role::Finance, Role::Viewer];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Manager => "manager",
+            Role::Clerk => "clerk",
+            Role::Finance => "finance",
+            Role::Viewer => "viewer",
+        }
+    }
+
+    /// Whether this role holds `permission`, per [`MATRIX`].
+    pub fn allows(self, permission: Permission) -> bool {
+        MATRIX.iter().any(|(p, roles)| *p == permission && roles.contains(&self))
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Role {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Role::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| format!("unknown role `{s}`; expected one of admin, manager, clerk, finance, viewer"))
+    }
+}
+
+/// An operation a route performs, named as an OAuth-style scope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Permission {
+    CatalogRead,
+    CatalogWrite,
+    CustomersRead,
+    CustomersWrite,
+    AuditRead,
+}
+
+impl Permission {
+    pub const ALL: [Permission; 5] = [
+        Permission::CatalogRead,
+        Permission::CatalogWrite,
+        Permission::CustomersRead,
+        Permission::CustomersWrite,
+        Permission::AuditRead,
+    ];
+
+    /// The scope string used in the OpenAPI document, e.g. `catalog:write`.
+    pub fn scope(self) -> &'static str {
+        match self {
+            Permission::CatalogRead => "catalog:read",
+            Permission::CatalogWrite => "catalog:write",
+            Permission::CustomersRead => "customers:read",
+            Permission::CustomersWrite => "customers:write",
+            Permission::AuditRead => "audit:read",
+        }
+    }
+
+    pub fn from_scope(scope: &str) -> Option<Self> {
+        Permission::ALL.into_iter().find(|p| p.scope() == scope)
+    }
+}
+
+use Role::{Admin, Clerk, Finance, Manager, Viewer};
+
+/// The permission matrix: the one place that says which role may perform
+/// which operation. The README's table and the OpenAPI security scheme are
+/// generated from (and tested against) it.
+pub const MATRIX: [(Permission, &[Role]); 5] = [
+    (Permission::CatalogRead, &[Admin, Manager, Clerk, Finance, Viewer]),
+    (Permission::CatalogWrite, &[Admin, Manager]),
+    (Permission::CustomersRead, &[Admin, Manager, Clerk, Finance, Viewer]),
+    (Permission::CustomersWrite, &[Admin, Manager, Clerk]),
+    (Permission::AuditRead, &[Admin, Manager, Finance]),
+];
+
+/// The matrix as a Markdown table, for the README and the API description.
+pub fn matrix_markdown() -> String {
+    let mut table = String::from("| operation |");
+    for role in Role::ALL {
+        table.push_str(&format!(" {role} |"));
+    }
+    table.push_str("\n|---|");
+    table.push_str(&"---|".repeat(Role::ALL.len()));
+    for permission in Permission::ALL {
+        table.push_str(&format!("\n| `{}` |", permission.scope()));
+        for role in Role::ALL {
+            table.push_str(if role.allows(permission) { " yes |" } else { " no |" });
+        }
+    }
+    table.push('\n');
+    table
+}
+
+/// Identifies an API key; the public half of a key's token.
+pub type ApiKeyId = Uuid;
+
+/// An API key as stored: never the secret, only its SHA-256.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct ApiKey {
+    pub id: Uuid,
+    pub name: String,
+    pub role: Role,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    #[serde(skip)]
+    #[schema(ignore)]
+    pub secret_hash: [u8; 32],
+}
+
+const TOKEN_PREFIX: &str = "ordo_";
+
+/// A key's bearer token: `ordo_<id as 32 hex digits>_<secret>`. The secret
+/// is 32 random bytes (256 bits), base64url. Only its SHA-256 is stored: a
+/// fast hash is right for a secret this random (no dictionary to try).
+pub struct Token(String);
+
+impl Token {
+    /// Builds the token for `id` from 32 random bytes.
+    pub fn new(id: ApiKeyId, random: &[u8; 32]) -> Self {
+        Self(format!("{TOKEN_PREFIX}{}_{}", id.simple(), URL_SAFE_NO_PAD.encode(random)))
+    }
+
+    /// The token, to show its owner once.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// Splits a presented token into the key id and the secret's hash.
+    pub fn parse(presented: &str) -> Option<(ApiKeyId, [u8; 32])> {
+        let rest = presented.strip_prefix(TOKEN_PREFIX)?;
+        let (id, secret) = rest.split_once('_')?;
+        if id.len() != 32 || secret.len() != 43 {
+            return None;
+        }
+        let id = Uuid::try_parse(id).ok()?;
+        Some((id, hash_secret(secret)))
+    }
+
+    /// The SHA-256 of this token's secret, as stored.
+    pub fn secret_hash(&self) -> [u8; 32] {
+        Self::parse(&self.0).map(|(_, hash)| hash).unwrap_or_default()
+    }
+}
+
+impl fmt::Debug for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Token(***)")
+    }
+}
+
+fn hash_secret(secret: &str) -> [u8; 32] {
+    Sha256::digest(secret.as_bytes()).into()
+}
+
+/// Why a presented key was refused. Clients are told only that it was
+/// refused, never which of these applied (that would reveal that it exists).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyRejection {
+    Malformed,
+    Unknown,
+    WrongSecret,
+    Expired,
+    Revoked,
+}
+
+impl ApiKey {
+    /// Checks a presented secret hash (in constant time) and the key's
+    /// validity at `now`.
+    pub fn verify(&self, presented_hash: &[u8; 32], now: Timestamp) -> Result<(), KeyRejection> {
+        if !bool::from(self.secret_hash.ct_eq(presented_hash)) {
+            return Err(KeyRejection::WrongSecret);
+        }
+        if self.revoked_at.is_some_and(|t| t <= now) {
+            return Err(KeyRejection::Revoked);
+        }
+        if self.expires_at.is_some_and(|t| t <= now) {
+            return Err(KeyRejection::Expired);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::time::now;
+
+    fn key(token: &Token, id: ApiKeyId) -> ApiKey {
+        ApiKey {
+            id,
+            name: "ci".into(),
+            role: Role::Clerk,
+            created_at: now(),
+            last_used_at: None,
+            expires_at: None,
+            revoked_at: None,
+            secret_hash: token.secret_hash(),
+        }
+    }
+
+    #[test]
+    fn tokens_round_trip_and_verify() {
+        let id = Uuid::now_v7();
+        let token = Token::new(id, &[7; 32]);
+        assert!(token.expose().starts_with("ordo_"));
+        assert!(!format!("{token:?}").contains(&token.expose()[5..]), "Debug hides the token");
+        let (parsed_id, hash) = Token::parse(token.expose()).unwrap();
+        assert_eq!(parsed_id, id);
+        let stored = key(&token, id);
+        assert_eq!(stored.verify(&hash, now()), Ok(()));
+        let other = Token::new(id, &[8; 32]);
+        assert_eq!(stored.verify(&other.secret_hash(), now()), Err(KeyRejection::WrongSecret));
+    }
+
+    #[test]
+    fn malformed_tokens_do_not_parse() {
+        let good = Token::new(Uuid::now_v7(), &[1; 32]);
+        for bad in [
+            "",
+            "ordo_",
+            "Bearer x",
+            "ordo_abc_def",
+            &good.expose()[..good.expose().len() - 1],
+            &good.expose().replace("ordo_", "odro_"),
+        ] {
+            assert!(Token::parse(bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn expired_and_revoked_keys_are_refused() {
+        let id = Uuid::now_v7();
+        let token = Token::new(id, &[3; 32]);
+        let mut stored = key(&token, id);
+        let hash = token.secret_hash();
+        stored.expires_at = Some(now() - chrono::Duration::seconds(1));
+        assert_eq!(stored.verify(&hash, now()), Err(KeyRejection::Expired));
+        stored.expires_at = None;
+        stored.revoked_at = Some(now());
+        assert_eq!(stored.verify(&hash, now()), Err(KeyRejection::Revoked));
+    }
+
+    #[test]
+    fn matrix_is_total_and_admin_holds_everything() {
+        for permission in Permission::ALL {
+            assert!(MATRIX.iter().any(|(p, _)| *p == permission), "{permission:?} is in the matrix");
+            assert!(Role::Admin.allows(permission));
+            assert_eq!(Permission::from_scope(permission.scope()), Some(permission));
+        }
+        assert!(!Role::Viewer.allows(Permission::CatalogWrite));
+        assert!(!Role::Clerk.allows(Permission::AuditRead));
+        assert!(Role::Clerk.allows(Permission::CustomersWrite));
+        assert_eq!("finance".parse::<Role>(), Ok(Role::Finance));
+        assert!("root".parse::<Role>().is_err());
+    }
+}

@@ -1,0 +1,223 @@
+//! SQL of the audit trail.
+
+use std::ops::DerefMut;
+
+use async_trait::async_trait;
+use ordo_domain::Timestamp;
+use ordo_domain::audit::{AuditEvent, AuditFilter, AuditSeal};
+use ordo_domain::page::PageRequest;
+use ordo_store::{AuditRepo, StoreResult};
+use serde_json::Value;
+use sqlx::sqlite::SqliteConnection;
+use sqlx::types::Json;
+use sqlx::{QueryBuilder, Sqlite};
+use uuid::Uuid;
+
+use crate::{SqliteSession, from_micros, map_err, to_micros};
+
+const COLUMNS: &str = "id, occurred_at, actor_key_id, actor_name, action, entity_type, entity_id, request_id, before, after, hash, segment, seq";
+
+#[derive(sqlx::FromRow)]
+struct EventRow {
+    id: Uuid,
+    occurred_at: i64,
+    actor_key_id: Option<Uuid>,
+    actor_name: String,
+    action: String,
+    entity_type: String,
+    entity_id: String,
+    request_id: Option<String>,
+    before: Option<Json<Value>>,
+    after: Option<Json<Value>>,
+    hash: String,
+    segment: Option<i64>,
+    seq: Option<i64>,
+}
+
+impl EventRow {
+    fn into_event(self) -> StoreResult<(AuditEvent, Option<i64>)> {
+        let event = AuditEvent {
+            id: self.id,
+            occurred_at: from_micros("occurred_at", self.occurred_at)?,
+            actor_key_id: self.actor_key_id,
+            actor_name: self.actor_name,
+            action: self.action,
+            entity_type: self.entity_type,
+            entity_id: self.entity_id,
+            request_id: self.request_id,
+            before: self.before.map(|j| j.0),
+            after: self.after.map(|j| j.0),
+            hash: self.hash,
+            segment: self.segment,
+        };
+        Ok((event, self.seq))
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct SealRow {
+    segment: i64,
+    sealed_at: i64,
+    event_count: i64,
+    first_event_id: Uuid,
+    last_event_id: Uuid,
+    previous_hash: String,
+    hash: String,
+}
+
+impl TryFrom<SealRow> for AuditSeal {
+    type Error = ordo_store::StoreError;
+
+    fn try_from(row: SealRow) -> StoreResult<Self> {
+        Ok(AuditSeal {
+            segment: row.segment,
+            sealed_at: from_micros("sealed_at", row.sealed_at)?,
+            event_count: row.event_count,
+            first_event_id: row.first_event_id,
+            last_event_id: row.last_event_id,
+            previous_hash: row.previous_hash,
+            hash: row.hash,
+        })
+    }
+}
+
+const SEAL_COLUMNS: &str = "segment, sealed_at, event_count, first_event_id, last_event_id, previous_hash, hash";
+
+impl<C: DerefMut<Target = SqliteConnection> + Send> SqliteSession<C> {
+    async fn events(&mut self, sql: &str, bind: Option<Timestamp>) -> StoreResult<Vec<AuditEvent>> {
+        let mut query = sqlx::query_as::<_, EventRow>(sql);
+        if let Some(ts) = bind {
+            query = query.bind(to_micros(ts));
+        }
+        let rows = query.fetch_all(self.conn()).await.map_err(map_err)?;
+        rows.into_iter().map(|r| r.into_event().map(|(e, _)| e)).collect()
+    }
+}
+
+#[async_trait]
+impl<C: DerefMut<Target = SqliteConnection> + Send> AuditRepo for SqliteSession<C> {
+    async fn insert_audit_event(&mut self, e: &AuditEvent) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO audit_events (id, occurred_at, actor_key_id, actor_name, action, entity_type, entity_id, request_id, before, after, hash)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        )
+        .bind(e.id)
+        .bind(to_micros(e.occurred_at))
+        .bind(e.actor_key_id)
+        .bind(&e.actor_name)
+        .bind(&e.action)
+        .bind(&e.entity_type)
+        .bind(&e.entity_id)
+        .bind(&e.request_id)
+        .bind(e.before.as_ref().map(Json))
+        .bind(e.after.as_ref().map(Json))
+        .bind(&e.hash)
+
+        .execute(self.conn())
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn list_audit_events(&mut self, filter: &AuditFilter, page: &PageRequest) -> StoreResult<Vec<AuditEvent>> {
+        let mut query = QueryBuilder::<Sqlite>::new(format!("SELECT {COLUMNS} FROM audit_events WHERE TRUE"));
+        if let Some(after) = page.after {
+            query.push(" AND id > ").push_bind(after);
+        }
+        if let Some(entity_type) = &filter.entity_type {
+            query.push(" AND entity_type = ").push_bind(entity_type);
+        }
+        if let Some(entity_id) = &filter.entity_id {
+            query.push(" AND entity_id = ").push_bind(entity_id);
+        }
+        if let Some(actor) = filter.actor_key_id {
+            query.push(" AND actor_key_id = ").push_bind(actor);
+        }
+        if let Some(from) = filter.from {
+            query.push(" AND occurred_at >= ").push_bind(to_micros(from));
+        }
+        if let Some(to) = filter.to {
+            query.push(" AND occurred_at < ").push_bind(to_micros(to));
+        }
+        query.push(" ORDER BY id LIMIT ").push_bind(page.fetch_limit());
+        let rows: Vec<EventRow> = query.build_query_as().fetch_all(self.conn()).await.map_err(map_err)?;
+        rows.into_iter().map(|r| r.into_event().map(|(e, _)| e)).collect()
+    }
+
+    async fn latest_audit_seal(&mut self) -> StoreResult<Option<AuditSeal>> {
+        let row: Option<SealRow> =
+            sqlx::query_as(&format!("SELECT {SEAL_COLUMNS} FROM audit_seals ORDER BY segment DESC LIMIT 1"))
+                .fetch_optional(self.conn())
+                .await
+                .map_err(map_err)?;
+        row.map(AuditSeal::try_from).transpose()
+    }
+
+    async fn unsealed_audit_events(&mut self, limit: i64) -> StoreResult<Vec<AuditEvent>> {
+        self.events(
+            &format!("SELECT {COLUMNS} FROM audit_events WHERE segment IS NULL ORDER BY id LIMIT {limit}"),
+            None,
+        )
+        .await
+    }
+
+    async fn unsealed_audit_events_before(&mut self, before: Timestamp) -> StoreResult<Vec<AuditEvent>> {
+        self.events(
+            &format!("SELECT {COLUMNS} FROM audit_events WHERE segment IS NULL AND occurred_at < $1 ORDER BY id"),
+            Some(before),
+        )
+        .await
+    }
+
+    async fn assign_audit_segment(&mut self, segment: i64, ids: &[Uuid]) -> StoreResult<u64> {
+        // One statement per event: SQLite runs them in-process, inside the
+        // caller's transaction, without network round trips.
+        let mut assigned = 0;
+        for (seq, id) in (1_i64..).zip(ids) {
+            let result =
+                sqlx::query("UPDATE audit_events SET segment = $1, seq = $2 WHERE id = $3 AND segment IS NULL")
+                    .bind(segment)
+                    .bind(seq)
+                    .bind(id)
+                    .execute(self.conn())
+                    .await
+                    .map_err(map_err)?;
+            assigned += result.rows_affected();
+        }
+        Ok(assigned)
+    }
+
+    async fn insert_audit_seal(&mut self, seal: &AuditSeal) -> StoreResult<()> {
+        sqlx::query(&format!("INSERT INTO audit_seals ({SEAL_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"))
+            .bind(seal.segment)
+            .bind(to_micros(seal.sealed_at))
+            .bind(seal.event_count)
+            .bind(seal.first_event_id)
+            .bind(seal.last_event_id)
+            .bind(&seal.previous_hash)
+            .bind(&seal.hash)
+            .execute(self.conn())
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn audit_seals(&mut self) -> StoreResult<Vec<AuditSeal>> {
+        let rows: Vec<SealRow> = sqlx::query_as(&format!("SELECT {SEAL_COLUMNS} FROM audit_seals ORDER BY segment"))
+            .fetch_all(self.conn())
+            .await
+            .map_err(map_err)?;
+        rows.into_iter().map(AuditSeal::try_from).collect()
+    }
+
+    async fn audit_segment_events(&mut self, segment: i64) -> StoreResult<Vec<(AuditEvent, Option<i64>)>> {
+        let rows: Vec<EventRow> = sqlx::query_as(&format!(
+            "SELECT {COLUMNS} FROM audit_events WHERE segment = $1 ORDER BY seq IS NULL, seq, id"
+        ))
+        .bind(segment)
+        .fetch_all(self.conn())
+        .await
+        .map_err(map_err)?;
+        rows.into_iter().map(EventRow::into_event).collect()
+    }
+}
