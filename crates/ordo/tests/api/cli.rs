@@ -217,3 +217,59 @@ async fn database_passwords_never_reach_the_logs() {
     assert!(!logs.contains("hunter2"), "the password is not: {logs}");
     assert!(!logs.contains(&key[40..]), "nor the presented key's secret: {logs}");
 }
+
+#[tokio::test]
+async fn keys_and_audit_commands_manage_keys_and_verify_the_chain() {
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        let Some(db) = TestDb::create(backend).await else { continue };
+        if backend == Backend::Postgres {
+            assert!(run(ordo().args(["migrate", "--database-url", &db.url])).status.success());
+        }
+        let with_db = |args: &[&str]| {
+            let mut command = ordo();
+            command.args(args).args(["--database-url", &db.url]);
+            command
+        };
+        let created = run(&mut with_db(&["keys", "create", "--name", "storefront", "--role", "clerk"]));
+        assert!(created.status.success(), "{backend:?}: {}", stderr(&created));
+        let text = stdout(&created);
+        let key = text.lines().find_map(|l| l.strip_prefix("key:")).unwrap().trim().to_owned();
+        let id = text.lines().find_map(|l| l.strip_prefix("id:")).unwrap().trim().to_owned();
+        assert!(key.starts_with("ordo_"), "{text}");
+
+        let listed = stdout(&run(&mut with_db(&["keys", "list"])));
+        assert!(listed.contains(&id) && listed.contains("clerk") && listed.contains("active"), "{listed}");
+        assert!(!listed.contains(&key[38..]), "list never shows secrets: {listed}");
+
+        let revoked = run(&mut with_db(&["keys", "revoke", &id]));
+        assert!(revoked.status.success(), "{}", stderr(&revoked));
+        assert!(stdout(&run(&mut with_db(&["keys", "list"]))).contains("revoked"));
+
+        for bad in [
+            vec!["keys", "create", "--name", "x", "--role", "root"],
+            vec!["keys", "create", "--role", "clerk"],
+            vec!["keys", "create", "--name", "x", "--role", "clerk", "--expires-in-days", "0"],
+            vec!["keys", "revoke", "not-a-uuid"],
+            vec!["keys", "revoke", "01a20976-77f7-77e2-9fa5-1613ef23a7b0"],
+        ] {
+            let output = run(&mut with_db(&bad));
+            assert!(!output.status.success(), "{bad:?} fails");
+            assert!(stderr(&output).contains("error"), "{bad:?}: {}", stderr(&output));
+        }
+
+        let sealed = run(&mut with_db(&["audit", "seal"]));
+        assert!(stdout(&sealed).contains("sealed 2 event(s)"), "{backend:?}: {}", stdout(&sealed));
+        let verified = run(&mut with_db(&["audit", "verify"]));
+        assert!(verified.status.success(), "{}", stdout(&verified));
+        assert!(stdout(&verified).contains("ok: the audit trail is intact"));
+
+        db.execute("UPDATE audit_events SET action = 'api_key.forged'").await;
+        let tampered = run(&mut with_db(&["audit", "verify"]));
+        assert!(!tampered.status.success(), "tampering makes verify fail");
+        assert!(
+            stdout(&tampered).contains("TAMPERED") && stdout(&tampered).contains("event_altered"),
+            "{}",
+            stdout(&tampered)
+        );
+    }
+}

@@ -120,3 +120,16 @@ async fn docs_page_is_served() {
     assert!(response.header("content-type").unwrap().starts_with("text/html"));
     assert!(response.text.contains("<html") && response.text.contains("Ordo"), "the page embeds the document");
 }
+
+#[tokio::test]
+async fn the_permission_matrix_is_documented_in_the_api_and_the_readme() {
+    let app = app().await;
+    let spec = app.get("/openapi.json").await.expect(StatusCode::OK);
+    let scheme = &spec["components"]["securitySchemes"]["api_key"];
+    assert_eq!(scheme["scheme"], "bearer");
+    let matrix = ordo_domain::auth::matrix_markdown();
+    assert!(scheme["description"].as_str().unwrap().contains(&matrix), "the OpenAPI scheme shows the matrix");
+    let readme =
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md")).unwrap();
+    assert!(readme.contains(&matrix), "the README shows the matrix generated from the code:\n{matrix}");
+}

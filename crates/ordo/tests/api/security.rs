@@ -75,6 +75,10 @@ async fn refused_keys_all_get_the_same_401(app: TestApp) {
     let revoked_id = uuid::Uuid::parse_str(&revoked[5..37]).unwrap();
     let viewer = TestApp::client_with_key(&revoked);
     assert_eq!(viewer.get(app.url("/v1/products")).send().await.unwrap().status(), 200, "works before revocation");
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let keys = app.services.keys.list_keys().await.unwrap();
+    let used = keys.iter().find(|k| k.id == revoked_id).unwrap();
+    assert!(used.last_used_at.is_some(), "the key's last use is recorded");
     app.services.keys.revoke_key(&ordo_domain::audit::Actor::system("test"), revoked_id).await.unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(400)).await;
 
