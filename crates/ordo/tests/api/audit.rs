@@ -14,6 +14,7 @@ backend_tests!(
     a_deleted_event_is_detected,
     an_event_inserted_into_a_sealed_segment_is_detected,
     a_backdated_unsealed_event_is_detected,
+    concurrent_sealers_never_fork_the_chain,
 );
 
 async fn events(app: &TestApp, query: &str) -> Vec<Value> {
@@ -195,4 +196,29 @@ async fn a_backdated_unsealed_event_is_detected(app: TestApp) {
         .await;
     let report = app.services.audit.verify().await.unwrap();
     assert_eq!(report.tamper, Some(Tamper::EventInserted { segment: None, event_id: forged }));
+}
+
+async fn concurrent_sealers_never_fork_the_chain(app: TestApp) {
+    let writers = (0..4).map(|w| {
+        let app = &app;
+        async move { write_events(app, &format!("W{w}"), 10).await }
+    });
+    let sealers = (0..4).map(|_| {
+        let audit = app.services.audit.clone();
+        async move {
+            let mut seals = 0;
+            for _ in 0..20 {
+                seals += audit.seal_all(3).await.expect("sealing never fails, it yields").len();
+            }
+            seals
+        }
+    });
+    let (_, seal_counts) =
+        futures::future::join(futures::future::join_all(writers), futures::future::join_all(sealers)).await;
+    app.services.audit.seal_all(3).await.unwrap();
+    let report = app.services.audit.verify().await.unwrap();
+    assert_eq!(report.tamper, None, "{report:?}");
+    assert_eq!(report.unsealed_events, 0);
+    assert_eq!(report.sealed_events, 41, "1 key event and 40 products, each sealed exactly once");
+    assert!(seal_counts.iter().sum::<usize>() >= 1);
 }
