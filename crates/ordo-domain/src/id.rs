@@ -68,3 +68,7 @@ entity_id!(
     /// Identifies a customer.
     CustomerId
 );
+entity_id!(
+    /// Identifies an order.
+    OrderId
+);

@@ -12,6 +12,8 @@
 //! - [`record`]: version, timestamps and archiving shared by stored entities.
 //! - [`auth`]: roles, permissions and their matrix, API keys.
 //! - [`audit`]: audit events and the hash chain that seals them.
+//! - [`inventory`], [`market`], [`order`]: stock and its allocation rule,
+//!   markets and tax, orders and their lifecycle state machine.
 //! - [`validation`]: per-field validation errors.
 
 pub mod audit;
@@ -20,7 +22,10 @@ pub mod catalog;
 pub mod customer;
 pub mod email;
 pub mod id;
+pub mod inventory;
+pub mod market;
 pub mod money;
+pub mod order;
 pub mod page;
 pub mod record;
 pub mod sku;
@@ -28,7 +33,7 @@ pub mod time;
 pub mod validation;
 
 pub use email::Email;
-pub use id::{CustomerId, ProductId};
+pub use id::{CustomerId, OrderId, ProductId};
 pub use money::{Currency, Money};
 pub use page::{Cursor, Page, PageRequest};
 pub use record::{RecordError, RecordMeta};

@@ -1,0 +1,476 @@
+//! Orders: pricing at placement (prices frozen from the catalog, tax per
+//! the market), and the lifecycle as an explicit state machine.
+//!
+//! ```text
+//! placed ──confirm──▶ confirmed ──fulfil──▶ partially_fulfilled ──fulfil──▶ fulfilled ──complete──▶ completed
+//!   │  (paid: reserved for payment, later)      └──────────fulfil (all)──────────▲
+//!   └──cancel──▶ cancelled ◀──cancel── confirmed
+//! ```
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::customer::Address;
+use crate::id::{CustomerId, OrderId, ProductId};
+use crate::inventory::{LocationId, MAX_QUANTITY};
+use crate::market::Market;
+use crate::money::Currency;
+use crate::sku::Sku;
+use crate::time::Timestamp;
+use crate::validation::{FieldError, ValidationErrors};
+
+/// Most lines one order may have.
+pub const MAX_LINES: usize = 200;
+
+/// Where an order is in its lifecycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OrderStatus {
+    Placed,
+    /// Payment authorised (set by the payment workflow, not yet built).
+    Paid,
+    Confirmed,
+    PartiallyFulfilled,
+    Fulfilled,
+    Completed,
+    Cancelled,
+}
+
+impl OrderStatus {
+    pub const ALL: [OrderStatus; 7] = [
+        OrderStatus::Placed,
+        OrderStatus::Paid,
+        OrderStatus::Confirmed,
+        OrderStatus::PartiallyFulfilled,
+        OrderStatus::Fulfilled,
+        OrderStatus::Completed,
+        OrderStatus::Cancelled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrderStatus::Placed => "placed",
+            OrderStatus::Paid => "paid",
+            OrderStatus::Confirmed => "confirmed",
+            OrderStatus::PartiallyFulfilled => "partially_fulfilled",
+            OrderStatus::Fulfilled => "fulfilled",
+            OrderStatus::Completed => "completed",
+            OrderStatus::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == value)
+    }
+}
+
+/// What a client (or, later, a workflow) asks an order to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrderAction {
+    Confirm,
+    Fulfil,
+    Complete,
+    Cancel,
+}
+
+impl OrderAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrderAction::Confirm => "confirm",
+            OrderAction::Fulfil => "fulfil",
+            OrderAction::Complete => "complete",
+            OrderAction::Cancel => "cancel",
+        }
+    }
+}
+
+/// An action the order's current status does not allow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("cannot {} an order that is {}", action.as_str(), current.as_str())]
+pub struct IllegalTransition {
+    pub current: OrderStatus,
+    pub action: OrderAction,
+}
+
+/// The state machine: the status after `action`, given whether every line
+/// will then be fully shipped (only relevant to [`OrderAction::Fulfil`]).
+pub fn next_status(current: OrderStatus, action: OrderAction, fully_shipped: bool) -> Result<OrderStatus, IllegalTransition> {
+    use OrderStatus::*;
+    let next = match (action, current) {
+        (OrderAction::Confirm, Placed | Paid) => Confirmed,
+        (OrderAction::Cancel, Placed | Paid | Confirmed) => Cancelled,
+        (OrderAction::Fulfil, Confirmed | PartiallyFulfilled) if fully_shipped => Fulfilled,
+        (OrderAction::Fulfil, Confirmed | PartiallyFulfilled) => PartiallyFulfilled,
+        (OrderAction::Complete, Fulfilled) => Completed,
+        _ => return Err(IllegalTransition { current, action }),
+    };
+    Ok(next)
+}
+
+/// Units of a line reserved at one location.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Allocation {
+    pub location_id: Uuid,
+    pub quantity: i64,
+    /// Of those, units already shipped.
+    pub shipped: i64,
+}
+
+/// One line of an order, priced when the order was placed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct OrderLine {
+    /// 1, 2, 3, ... in the order the client sent the lines.
+    pub line: i32,
+    #[schema(value_type = String)]
+    pub sku: Sku,
+    #[schema(value_type = String, format = Uuid)]
+    pub product_id: ProductId,
+    /// The product's name when the order was placed.
+    pub name: String,
+    pub quantity: i64,
+    pub shipped_quantity: i64,
+    /// Net unit price in minor units, frozen from the catalog.
+    pub unit_price: i64,
+    /// `unit_price × quantity`.
+    pub subtotal: i64,
+    /// Tax on `subtotal` at the market's rate, rounded half away from zero.
+    pub tax: i64,
+    pub total: i64,
+    /// Where the line's units are reserved, by the allocation rule.
+    pub allocations: Vec<Allocation>,
+}
+
+/// An order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Order {
+    pub id: OrderId,
+    pub customer_id: CustomerId,
+    /// The market's code.
+    pub market: String,
+    #[schema(value_type = String, example = "EUR")]
+    pub currency: Currency,
+    /// Tax rate applied, in basis points, frozen from the market.
+    pub tax_rate_bp: i64,
+    pub status: OrderStatus,
+    pub lines: Vec<OrderLine>,
+    pub shipping_address: Address,
+    pub subtotal: i64,
+    pub tax: i64,
+    pub total: i64,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A requested line: a SKU and a quantity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LineRequest {
+    pub sku: Sku,
+    pub quantity: i64,
+}
+
+/// A line quantity: 1 to [`MAX_QUANTITY`].
+pub fn parse_quantity(quantity: i64) -> Result<i64, FieldError> {
+    if (1..=MAX_QUANTITY).contains(&quantity) {
+        Ok(quantity)
+    } else {
+        Err(FieldError::new("out_of_range", format!("a quantity is 1 to {MAX_QUANTITY}")))
+    }
+}
+
+/// Checks the lines of an order request: 1 to [`MAX_LINES`], valid SKUs and
+/// quantities, each SKU once.
+pub fn parse_lines(raw: &[(String, i64)]) -> Result<Vec<LineRequest>, ValidationErrors> {
+    let mut errors = ValidationErrors::new();
+    if raw.is_empty() || raw.len() > MAX_LINES {
+        errors.add("", "out_of_range", format!("an order has 1 to {MAX_LINES} lines"));
+        return Err(errors);
+    }
+    let mut lines: Vec<LineRequest> = Vec::with_capacity(raw.len());
+    for (i, (sku, quantity)) in raw.iter().enumerate() {
+        let sku = errors.check(&format!("[{i}].sku"), Sku::parse(sku));
+        let quantity = errors.check(&format!("[{i}].quantity"), parse_quantity(*quantity));
+        if let (Some(sku), Some(quantity)) = (sku, quantity) {
+            if lines.iter().any(|l| l.sku == sku) {
+                errors.add(format!("[{i}].sku"), "duplicate_line", format!("{sku} appears twice; order it once with the total quantity"));
+            } else {
+                lines.push(LineRequest { sku, quantity });
+            }
+        }
+    }
+    errors.into_result(|| lines)
+}
+
+/// A catalog product as placement sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SellableProduct {
+    pub id: ProductId,
+    pub sku: Sku,
+    pub name: String,
+    /// Its price in the market's currency, if it has one.
+    pub unit_price: Option<i64>,
+    /// Active and not archived.
+    pub sellable: bool,
+}
+
+/// Why lines cannot be priced.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PricingError {
+    #[error("unknown or unsellable SKUs: {0:?}")]
+    Unsellable(Vec<Sku>),
+    #[error("no price in the market's currency for: {0:?}")]
+    NoPrice(Vec<Sku>),
+}
+
+/// Prices the requested lines from the catalog in the market: frozen unit
+/// prices, per-line tax, and totals. `allocations` gives each line's
+/// reservation, in line order.
+pub fn price_lines(
+    market: &Market,
+    requested: &[LineRequest],
+    products: &[SellableProduct],
+) -> Result<Vec<OrderLine>, PricingError> {
+    let find = |sku: &Sku| products.iter().find(|p| &p.sku == sku);
+    let unsellable: Vec<Sku> =
+        requested.iter().filter(|l| !find(&l.sku).is_some_and(|p| p.sellable)).map(|l| l.sku.clone()).collect();
+    if !unsellable.is_empty() {
+        return Err(PricingError::Unsellable(unsellable));
+    }
+    let unpriced: Vec<Sku> =
+        requested.iter().filter(|l| find(&l.sku).and_then(|p| p.unit_price).is_none()).map(|l| l.sku.clone()).collect();
+    if !unpriced.is_empty() {
+        return Err(PricingError::NoPrice(unpriced));
+    }
+    Ok(requested
+        .iter()
+        .zip(1..)
+        .filter_map(|(line, number)| {
+            let product = find(&line.sku)?;
+            let unit_price = product.unit_price?;
+            // Prices are at most 10^12 and quantities 10^6: no overflow.
+            let subtotal = unit_price * line.quantity;
+            let tax = market.tax_on(subtotal);
+            Some(OrderLine {
+                line: number,
+                sku: line.sku.clone(),
+                product_id: product.id,
+                name: product.name.clone(),
+                quantity: line.quantity,
+                shipped_quantity: 0,
+                unit_price,
+                subtotal,
+                tax,
+                total: subtotal + tax,
+                allocations: Vec::new(),
+            })
+        })
+        .collect())
+}
+
+/// Stock to move when an order changes: `reserved -= release` and
+/// `on_hand -= ship` for `sku` at `location_id`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StockRelease {
+    pub sku: Sku,
+    pub location_id: LocationId,
+    /// Units no longer reserved.
+    pub release: i64,
+    /// Of those, units that left the building (shipped).
+    pub ship: i64,
+}
+
+/// Why a fulfilment was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FulfilError {
+    #[error(transparent)]
+    Illegal(#[from] IllegalTransition),
+    #[error("invalid shipment")]
+    Invalid(ValidationErrors),
+}
+
+impl Order {
+    /// A new order from priced, allocated lines.
+    pub fn place(
+        id: OrderId,
+        customer_id: CustomerId,
+        market: &Market,
+        lines: Vec<OrderLine>,
+        shipping_address: Address,
+        now: Timestamp,
+    ) -> Self {
+        let subtotal = lines.iter().map(|l| l.subtotal).sum();
+        let tax = lines.iter().map(|l| l.tax).sum();
+        let total = lines.iter().map(|l| l.total).sum();
+        Self {
+            id,
+            customer_id,
+            market: market.code.clone(),
+            currency: market.currency,
+            tax_rate_bp: market.tax_rate_bp,
+            status: OrderStatus::Placed,
+            lines,
+            shipping_address,
+            subtotal,
+            tax,
+            total,
+            version: 1,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    fn advance(&mut self, status: OrderStatus, now: Timestamp) {
+        self.status = status;
+        self.version += 1;
+        self.updated_at = now;
+    }
+
+    pub fn confirm(&mut self, now: Timestamp) -> Result<(), IllegalTransition> {
+        let next = next_status(self.status, OrderAction::Confirm, false)?;
+        self.advance(next, now);
+        Ok(())
+    }
+
+    pub fn complete(&mut self, now: Timestamp) -> Result<(), IllegalTransition> {
+        let next = next_status(self.status, OrderAction::Complete, false)?;
+        self.advance(next, now);
+        Ok(())
+    }
+
+    /// Cancels the order; returns the reservations to release.
+    pub fn cancel(&mut self, now: Timestamp) -> Result<Vec<StockRelease>, IllegalTransition> {
+        let next = next_status(self.status, OrderAction::Cancel, false)?;
+        let releases = self
+            .lines
+            .iter()
+            .flat_map(|line| {
+                line.allocations.iter().filter(|a| a.quantity > a.shipped).map(|a| StockRelease {
+                    sku: line.sku.clone(),
+                    location_id: a.location_id,
+                    release: a.quantity - a.shipped,
+                    ship: 0,
+                })
+            })
+            .collect();
+        self.advance(next, now);
+        Ok(releases)
+    }
+
+    /// Ships `quantities` (line number, units) and returns the reserved stock
+    /// they take, location by location in allocation order.
+    pub fn fulfil(&mut self, shipments: &[(i32, i64)], now: Timestamp) -> Result<Vec<StockRelease>, FulfilError> {
+        let mut errors = ValidationErrors::new();
+        if shipments.is_empty() {
+            errors.add("lines", "required", "name at least one line to ship");
+        }
+        for (i, (line_no, quantity)) in shipments.iter().enumerate() {
+            match self.lines.iter().find(|l| l.line == *line_no) {
+                None => errors.add(format!("lines[{i}].line"), "unknown_line", format!("the order has no line {line_no}")),
+                Some(line) => {
+                    let open = line.quantity - line.shipped_quantity;
+                    if *quantity < 1 || *quantity > open {
+                        errors.add(format!("lines[{i}].quantity"), "out_of_range", format!("line {line_no} has {open} unit(s) left to ship"));
+                    }
+                }
+            }
+            if shipments[..i].iter().any(|(other, _)| other == line_no) {
+                errors.add(format!("lines[{i}].line"), "duplicate_line", format!("line {line_no} appears twice"));
+            }
+        }
+        let fully_shipped = self
+            .lines
+            .iter()
+            .all(|l| l.shipped_quantity + shipments.iter().filter(|(n, _)| *n == l.line).map(|(_, q)| q).sum::<i64>() == l.quantity);
+        let next = next_status(self.status, OrderAction::Fulfil, fully_shipped)?;
+        if !errors.is_empty() {
+            return Err(FulfilError::Invalid(errors));
+        }
+        let mut moves = Vec::new();
+        for (line_no, quantity) in shipments {
+            let Some(line) = self.lines.iter_mut().find(|l| l.line == *line_no) else { continue };
+            let mut left = *quantity;
+            for allocation in &mut line.allocations {
+                let take = (allocation.quantity - allocation.shipped).min(left);
+                if take > 0 {
+                    allocation.shipped += take;
+                    left -= take;
+                    moves.push(StockRelease { sku: line.sku.clone(), location_id: allocation.location_id, release: take, ship: take });
+                }
+            }
+            line.shipped_quantity += quantity;
+        }
+        self.advance(next, now);
+        Ok(moves)
+    }
+}
+
+/// One entry of an order's timeline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct OrderEvent {
+    pub id: Uuid,
+    #[schema(value_type = String, format = Uuid)]
+    pub order_id: OrderId,
+    pub occurred_at: DateTime<Utc>,
+    /// `placed`, `confirmed`, `fulfilled`, `partially_fulfilled`, `completed`, `cancelled`.
+    pub kind: String,
+    pub from_status: Option<OrderStatus>,
+    pub to_status: OrderStatus,
+    /// Who acted.
+    pub actor_name: String,
+    /// For fulfilments: the lines and units shipped.
+    pub detail: Option<serde_json::Value>,
+}
+
+/// Filters for listing orders.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OrderFilter {
+    pub status: Option<OrderStatus>,
+    pub customer_id: Option<CustomerId>,
+    pub created_from: Option<Timestamp>,
+    pub created_to: Option<Timestamp>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use OrderAction::*;
+    use OrderStatus::*;
+
+    #[test]
+    fn the_state_machine_allows_only_its_edges() {
+        let allowed = [
+            (Placed, Confirm, Confirmed),
+            (Paid, Confirm, Confirmed),
+            (Placed, Cancel, Cancelled),
+            (Paid, Cancel, Cancelled),
+            (Confirmed, Cancel, Cancelled),
+            (Confirmed, Fulfil, PartiallyFulfilled),
+            (PartiallyFulfilled, Fulfil, PartiallyFulfilled),
+            (Fulfilled, Complete, Completed),
+        ];
+        for current in OrderStatus::ALL {
+            for action in [Confirm, Fulfil, Complete, Cancel] {
+                let expected = allowed.iter().find(|(c, a, _)| *c == current && *a == action).map(|(_, _, n)| *n);
+                assert_eq!(next_status(current, action, false).ok(), expected, "{current:?} {action:?}");
+            }
+        }
+        assert_eq!(next_status(Confirmed, Fulfil, true), Ok(Fulfilled));
+        assert_eq!(next_status(PartiallyFulfilled, Fulfil, true), Ok(Fulfilled));
+        let err = next_status(Cancelled, Confirm, false).unwrap_err();
+        assert_eq!(err.to_string(), "cannot confirm an order that is cancelled");
+    }
+
+    #[test]
+    fn lines_are_validated_and_deduplicated() {
+        let raw = vec![("A".to_owned(), 1), ("B".to_owned(), 0), ("A".to_owned(), 2), ("bad sku".to_owned(), 1), ("C".to_owned(), 2_000_000)];
+        let errors = parse_lines(&raw).unwrap_err();
+        let got: Vec<_> = errors.errors().iter().map(|e| (e.field.as_str(), e.code)).collect();
+        assert_eq!(
+            got,
+            [("[1].quantity", "out_of_range"), ("[2].sku", "duplicate_line"), ("[3].sku", "invalid_sku"), ("[4].quantity", "out_of_range")]
+        );
+        assert!(parse_lines(&[]).is_err());
+    }
+}
