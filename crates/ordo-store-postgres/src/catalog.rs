@@ -106,6 +106,17 @@ impl<C: DerefMut<Target = PgConnection> + Send> CatalogRepo for PgSession<C> {
         Ok(result.rows_affected() == 1)
     }
 
+    async fn products_by_sku(&mut self, skus: &[Sku]) -> StoreResult<Vec<Product>> {
+        let skus: Vec<&str> = skus.iter().map(Sku::as_str).collect();
+        let rows: Vec<ProductRow> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM products WHERE sku = ANY($1)"))
+            .bind(&skus)
+            .persistent(self.persistent)
+            .fetch_all(self.conn())
+            .await
+            .map_err(map_err)?;
+        rows.into_iter().map(Product::try_from).collect()
+    }
+
     async fn list_products(&mut self, filter: &ProductFilter, page: &PageRequest) -> StoreResult<Vec<Product>> {
         let mut query = QueryBuilder::<Postgres>::new(format!("SELECT {COLUMNS} FROM products WHERE archived_at IS "));
         query.push(if filter.archived { "NOT NULL" } else { "NULL" });

@@ -20,7 +20,10 @@ use sqlx::{Postgres, Row};
 mod audit;
 mod catalog;
 mod customers;
+mod inventory;
 mod keys;
+mod markets;
+mod orders;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -182,6 +185,8 @@ fn map_err(e: sqlx::Error) -> StoreError {
                     Some("products_sku_key") => return StoreError::Duplicate(UniqueKey::ProductSku),
                     Some("customers_email_key") => return StoreError::Duplicate(UniqueKey::CustomerEmail),
                     Some("audit_seals_pkey") => return StoreError::Duplicate(UniqueKey::AuditSegment),
+                    Some("markets_pkey") => return StoreError::Duplicate(UniqueKey::MarketCode),
+                    Some("locations_code_key") => return StoreError::Duplicate(UniqueKey::LocationCode),
                     _ => {}
                 }
             }

@@ -103,6 +103,17 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> CatalogRepo for SqliteSessio
         Ok(result.rows_affected() == 1)
     }
 
+    async fn products_by_sku(&mut self, skus: &[Sku]) -> StoreResult<Vec<Product>> {
+        let mut query = QueryBuilder::<Sqlite>::new(format!("SELECT {COLUMNS} FROM products WHERE sku IN ("));
+        let mut separated = query.separated(", ");
+        for sku in skus {
+            separated.push_bind(sku.as_str());
+        }
+        query.push(")");
+        let rows: Vec<ProductRow> = query.build_query_as().fetch_all(self.conn()).await.map_err(map_err)?;
+        rows.into_iter().map(Product::try_from).collect()
+    }
+
     async fn list_products(&mut self, filter: &ProductFilter, page: &PageRequest) -> StoreResult<Vec<Product>> {
         let mut query = QueryBuilder::<Sqlite>::new(format!("SELECT {COLUMNS} FROM products WHERE archived_at IS "));
         query.push(if filter.archived { "NOT NULL" } else { "NULL" });

@@ -23,7 +23,10 @@ use sqlx::sqlite::{
 mod audit;
 mod catalog;
 mod customers;
+mod inventory;
 mod keys;
+mod markets;
+mod orders;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -185,6 +188,12 @@ fn map_err(e: sqlx::Error) -> StoreError {
                 }
                 if message.ends_with("audit_seals.segment") {
                     return StoreError::Duplicate(UniqueKey::AuditSegment);
+                }
+                if message.ends_with("markets.code") {
+                    return StoreError::Duplicate(UniqueKey::MarketCode);
+                }
+                if message.ends_with("locations.code") {
+                    return StoreError::Duplicate(UniqueKey::LocationCode);
                 }
             }
             // SQLITE_BUSY (5) and SQLITE_LOCKED (6), extended codes included:

@@ -19,6 +19,9 @@ pub trait CatalogRepo: Send {
     /// `expected_version`; returns whether it was.
     async fn update_product(&mut self, product: &Product, expected_version: i64) -> StoreResult<bool>;
 
+    /// The products with these SKUs (those that exist).
+    async fn products_by_sku(&mut self, skus: &[ordo_domain::Sku]) -> StoreResult<Vec<Product>>;
+
     /// Up to `page.fetch_limit()` products after `page.after`, in id order.
     async fn list_products(&mut self, filter: &ProductFilter, page: &PageRequest) -> StoreResult<Vec<Product>>;
 }

@@ -9,6 +9,8 @@ pub enum UniqueKey {
     CustomerEmail,
     /// Two sealers raced for the same segment number.
     AuditSegment,
+    MarketCode,
+    LocationCode,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -16,13 +16,19 @@ mod audit;
 mod catalog;
 mod customers;
 mod error;
+mod inventory;
 mod keys;
+mod markets;
+mod orders;
 
 pub use audit::AuditRepo;
 pub use catalog::CatalogRepo;
 pub use customers::CustomerRepo;
 pub use error::{StoreError, StoreResult, UniqueKey};
+pub use inventory::{InventoryRepo, RankedStock, StockMove};
 pub use keys::KeyRepo;
+pub use markets::MarketRepo;
+pub use orders::OrderRepo;
 
 /// Which kind of database a store runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,7 +73,10 @@ pub trait Database: Send + Sync + fmt::Debug + 'static {
 }
 
 /// One connection that can run every module's repository.
-pub trait Session: CatalogRepo + CustomerRepo + KeyRepo + AuditRepo + Send {}
+pub trait Session:
+    CatalogRepo + CustomerRepo + KeyRepo + AuditRepo + MarketRepo + InventoryRepo + OrderRepo + Send
+{
+}
 
 /// A session inside a transaction.
 #[async_trait]
