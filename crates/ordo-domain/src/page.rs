@@ -75,6 +75,21 @@ impl Cursor {
     }
 }
 
+impl Cursor {
+    /// A cursor over a list keyed by text (such as SKUs) rather than ids.
+    pub fn encode_key(scope: &str, key: &str) -> String {
+        URL_SAFE_NO_PAD.encode(format!("{scope}:{key}"))
+    }
+
+    /// The text key of a cursor made by [`Cursor::encode_key`].
+    pub fn decode_key(scope: &str, cursor: &str) -> Result<String, FieldError> {
+        let invalid = || FieldError::new("invalid_cursor", "the cursor is not one this list returned");
+        let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| invalid())?;
+        let text = String::from_utf8(bytes).map_err(|_| invalid())?;
+        text.strip_prefix(scope).and_then(|rest| rest.strip_prefix(':')).map(str::to_owned).ok_or_else(invalid)
+    }
+}
+
 /// One page of a list.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Page<T> {

@@ -24,6 +24,14 @@ pub enum ServiceError {
     #[error("{entity} is archived and can no longer be changed")]
     Archived { entity: &'static str },
 
+    /// Not enough stock for these SKUs; nothing was reserved.
+    #[error("insufficient stock for {}", skus.join(", "))]
+    InsufficientStock { skus: Vec<String> },
+
+    /// The order's status does not allow the action.
+    #[error("cannot {action} an order that is {current}")]
+    IllegalTransition { current: &'static str, action: &'static str },
+
     /// The database is down or overloaded; the request may be retried.
     #[error("database unavailable")]
     Unavailable(#[source] StoreError),
@@ -47,6 +55,12 @@ impl ServiceError {
     }
 }
 
+impl From<ordo_domain::order::IllegalTransition> for ServiceError {
+    fn from(e: ordo_domain::order::IllegalTransition) -> Self {
+        Self::IllegalTransition { current: e.current.as_str(), action: e.action.as_str() }
+    }
+}
+
 impl From<StoreError> for ServiceError {
     fn from(error: StoreError) -> Self {
         match error {
@@ -59,6 +73,16 @@ impl From<StoreError> for ServiceError {
                 code: "email_taken",
                 field: "email",
                 message: "a customer with this e-mail address already exists".into(),
+            },
+            StoreError::Duplicate(UniqueKey::MarketCode) => Self::Duplicate {
+                code: "market_exists",
+                field: "code",
+                message: "a market with this code already exists".into(),
+            },
+            StoreError::Duplicate(UniqueKey::LocationCode) => Self::Duplicate {
+                code: "location_code_taken",
+                field: "code",
+                message: "a location with this code already exists".into(),
             },
             e @ StoreError::Unavailable(_) => Self::Unavailable(e),
             e => Self::Internal(e),

@@ -12,7 +12,10 @@ pub mod audit;
 pub mod catalog;
 pub mod customers;
 mod error;
+pub mod inventory;
 pub mod keys;
+pub mod markets;
+pub mod orders;
 mod versioned;
 
 pub use error::{ServiceError, ServiceResult};
@@ -26,6 +29,9 @@ pub struct Services {
     pub customers: customers::CustomerService,
     pub keys: keys::KeyService,
     pub audit: audit::AuditService,
+    pub markets: markets::MarketService,
+    pub inventory: inventory::InventoryService,
+    pub orders: orders::OrderService,
 }
 
 /// Settings the services need from the configuration.
@@ -48,6 +54,9 @@ impl Services {
             customers: customers::CustomerService::new(db.clone()),
             keys: keys::KeyService::new(db.clone(), settings.key_cache_ttl),
             audit: audit::AuditService::new(db.clone()),
+            markets: markets::MarketService::new(db.clone()),
+            inventory: inventory::InventoryService::new(db.clone()),
+            orders: orders::OrderService::new(db.clone()),
             db,
         }
     }

@@ -16,7 +16,7 @@ use crate::{ServiceError, ServiceResult};
 pub(crate) trait Versioned: Serialize + Sized + Send + Sync {
     /// Names the entity in errors, e.g. `product`.
     const ENTITY: &'static str;
-    type Id: Copy + std::fmt::Display + Send + Sync;
+    type Id: Clone + std::fmt::Display + Send + Sync;
 
     fn id(&self) -> Self::Id;
     fn meta(&self) -> &RecordMeta;
@@ -38,7 +38,7 @@ pub(crate) async fn modify<T: Versioned>(
     change: impl FnOnce(&mut T) -> ServiceResult<bool> + Send,
 ) -> ServiceResult<T> {
     let mut tx = db.begin().await?;
-    let mut entity = T::load(tx.as_mut(), id).await?.ok_or_else(|| ServiceError::not_found(T::ENTITY, id))?;
+    let mut entity = T::load(tx.as_mut(), id.clone()).await?.ok_or_else(|| ServiceError::not_found(T::ENTITY, &id))?;
     let before = crate::audit::snapshot(&entity);
     let stored_version = entity.meta().version;
     if let Some(expected) = expected_version.filter(|v| *v != stored_version) {
@@ -49,7 +49,7 @@ pub(crate) async fn modify<T: Versioned>(
     }
     if !entity.store(tx.as_mut(), stored_version).await? {
         // A concurrent writer committed between our read and our write.
-        let current = T::load(tx.as_mut(), id).await?.map_or(stored_version + 1, |e| e.meta().version);
+        let current = T::load(tx.as_mut(), id.clone()).await?.map_or(stored_version + 1, |e| e.meta().version);
         return Err(ServiceError::VersionMismatch { entity: T::ENTITY, expected: stored_version, current });
     }
     crate::audit::record(

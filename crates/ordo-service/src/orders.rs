@@ -1,0 +1,264 @@
+//! Order use cases: placement that can never oversell, the lifecycle, and
+//! queries.
+//!
+//! Placement runs in one transaction: it checks the customer, the market and
+//! the catalog, locks the SKUs' stock rows in a fixed order (SKU, then
+//! allocation order) so concurrent orders cannot deadlock, allocates each
+//! line by the domain's rule, reserves with guarded updates, and writes the
+//! order, its lines, its timeline entry and its audit event. If any line is
+//! short, nothing is written.
+
+use std::sync::Arc;
+
+use ordo_domain::audit::Actor;
+use ordo_domain::customer::Address;
+use ordo_domain::inventory::allocate;
+use ordo_domain::order::{
+    Allocation, FulfilError, LineRequest, Order, OrderEvent, OrderFilter, OrderStatus, PricingError, SellableProduct,
+    StockRelease, price_lines,
+};
+use ordo_domain::page::{Page, PageRequest};
+use ordo_domain::{CustomerId, OrderId, Sku, ValidationErrors, time};
+use ordo_store::{Database, StockMove, Transaction};
+use serde_json::json;
+use tracing::instrument;
+use uuid::Uuid;
+
+use crate::{ServiceError, ServiceResult, audit};
+
+/// Names the orders list in its cursors.
+pub const CURSOR_SCOPE: &str = "orders";
+const ENTITY: &str = "order";
+
+/// A validated order request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlaceOrder {
+    pub customer_id: CustomerId,
+    pub market: String,
+    pub lines: Vec<LineRequest>,
+    pub shipping_address: Address,
+}
+
+#[derive(Debug, Clone)]
+pub struct OrderService {
+    db: Arc<dyn Database>,
+}
+
+impl OrderService {
+    pub fn new(db: Arc<dyn Database>) -> Self {
+        Self { db }
+    }
+
+    #[instrument(skip_all, fields(lines = request.lines.len()))]
+    pub async fn place_order(&self, actor: &Actor, request: PlaceOrder) -> ServiceResult<Order> {
+        let mut tx = self.db.begin().await?;
+
+        let mut errors = ValidationErrors::new();
+        let customer = tx.customer(request.customer_id).await?;
+        if customer.as_ref().is_none_or(|c| c.meta.is_archived()) {
+            errors.add("customer_id", "unknown_customer", "no such active customer");
+        }
+        let market = tx.market(&request.market).await?.filter(|m| !m.meta.is_archived());
+        let Some(market) = market else {
+            errors.add("market", "unknown_market", format!("no market `{}`", request.market));
+            return Err(errors.into());
+        };
+        let skus: Vec<Sku> = request.lines.iter().map(|l| l.sku.clone()).collect();
+        let products: Vec<SellableProduct> = tx
+            .products_by_sku(&skus)
+            .await?
+            .into_iter()
+            .map(|p| SellableProduct {
+                id: p.id,
+                unit_price: p.prices.get(market.currency).map(|m| m.amount),
+                sellable: p.active && !p.meta.is_archived(),
+                sku: p.sku,
+                name: p.name,
+            })
+            .collect();
+        let lines = match price_lines(&market, &request.lines, &products) {
+            Ok(lines) => lines,
+            Err(e) => {
+                let (code, problem, bad) = match e {
+                    PricingError::Unsellable(skus) => ("unknown_sku", "is not an active product", skus),
+                    PricingError::NoPrice(skus) => ("currency_mismatch", "has no price in the market's currency", skus),
+                };
+                for (i, line) in request.lines.iter().enumerate() {
+                    if bad.contains(&line.sku) {
+                        errors.add(format!("lines[{i}].sku"), code, format!("{} {problem} ({})", line.sku, market.currency));
+                    }
+                }
+                return Err(errors.into());
+            }
+        };
+        if !errors.is_empty() {
+            return Err(errors.into());
+        }
+
+        let lines = reserve(tx.as_mut(), lines).await?;
+        let order = Order::place(OrderId::generate(), request.customer_id, &market, lines, request.shipping_address, time::now());
+        tx.insert_order(&order).await?;
+        let event = timeline_event(&order, "placed", None, actor, None);
+        tx.insert_order_event(&event).await?;
+        audit::record(tx.as_mut(), actor, "order.placed", ENTITY, order.id, None, &order).await?;
+        tx.commit().await?;
+        Ok(order)
+    }
+
+    pub async fn order(&self, id: OrderId) -> ServiceResult<Order> {
+        let mut session = self.db.session().await?;
+        session.order(id).await?.ok_or_else(|| ServiceError::not_found(ENTITY, id))
+    }
+
+    pub async fn list_orders(&self, filter: &OrderFilter, page: &PageRequest) -> ServiceResult<Page<Order>> {
+        let mut session = self.db.session().await?;
+        let rows = session.list_orders(filter, page).await?;
+        Ok(Page::from_rows(CURSOR_SCOPE, page, rows, |o| *o.id.as_uuid()))
+    }
+
+    pub async fn events(&self, id: OrderId) -> ServiceResult<Vec<OrderEvent>> {
+        let mut session = self.db.session().await?;
+        if session.order(id).await?.is_none() {
+            return Err(ServiceError::not_found(ENTITY, id));
+        }
+        Ok(session.order_events(id).await?)
+    }
+
+    pub async fn confirm(&self, actor: &Actor, id: OrderId, expected_version: Option<i64>) -> ServiceResult<Order> {
+        self.transition(actor, id, expected_version, "confirmed", None, |order| Ok(order.confirm(time::now()).map(|()| Vec::new())?))
+            .await
+    }
+
+    pub async fn complete(&self, actor: &Actor, id: OrderId, expected_version: Option<i64>) -> ServiceResult<Order> {
+        self.transition(actor, id, expected_version, "completed", None, |order| Ok(order.complete(time::now()).map(|()| Vec::new())?))
+            .await
+    }
+
+    /// Cancels the order and releases its reservations.
+    pub async fn cancel(&self, actor: &Actor, id: OrderId, expected_version: Option<i64>) -> ServiceResult<Order> {
+        self.transition(actor, id, expected_version, "cancelled", None, |order| Ok(order.cancel(time::now())?)).await
+    }
+
+    /// Ships `(line, quantity)` pairs, committing their reserved stock.
+    pub async fn fulfil(
+        &self,
+        actor: &Actor,
+        id: OrderId,
+        expected_version: Option<i64>,
+        shipments: Vec<(i32, i64)>,
+    ) -> ServiceResult<Order> {
+        let detail = json!({"lines": shipments.iter().map(|(line, quantity)| json!({"line": line, "quantity": quantity})).collect::<Vec<_>>()});
+        self.transition(actor, id, expected_version, "", Some(detail), move |order| {
+            order.fulfil(&shipments, time::now()).map_err(|e| match e {
+                FulfilError::Illegal(e) => e.into(),
+                FulfilError::Invalid(errors) => ServiceError::Validation(errors),
+            })
+        })
+        .await
+    }
+
+    /// Loads the order, checks its version, applies `change` (which returns
+    /// the stock to release), and writes order, stock, timeline and audit in
+    /// one transaction. The guarded order update comes first, so of two
+    /// racing transitions only the winner touches stock.
+    async fn transition(
+        &self,
+        actor: &Actor,
+        id: OrderId,
+        expected_version: Option<i64>,
+        kind: &str,
+        detail: Option<serde_json::Value>,
+        change: impl FnOnce(&mut Order) -> ServiceResult<Vec<StockRelease>> + Send,
+    ) -> ServiceResult<Order> {
+        let mut tx = self.db.begin().await?;
+        let mut order = tx.order(id).await?.ok_or_else(|| ServiceError::not_found(ENTITY, id))?;
+        let stored_version = order.version;
+        if let Some(expected) = expected_version.filter(|v| *v != stored_version) {
+            return Err(ServiceError::VersionMismatch { entity: ENTITY, expected, current: stored_version });
+        }
+        let before = audit::snapshot(&order);
+        let from = order.status;
+        let releases = change(&mut order)?;
+        if !tx.update_order(&order, stored_version).await? {
+            let current = tx.order(id).await?.map_or(stored_version + 1, |o| o.version);
+            return Err(ServiceError::VersionMismatch { entity: ENTITY, expected: stored_version, current });
+        }
+        if !releases.is_empty() {
+            let moves: Vec<(StockMove, i64)> = releases
+                .into_iter()
+                .map(|r| (StockMove { sku: r.sku, location_id: r.location_id, quantity: r.release }, r.ship))
+                .collect();
+            let released = tx.release_stock(&moves).await?;
+            if released != moves.len() as u64 {
+                return Err(ServiceError::Internal(ordo_store::StoreError::Corrupt(format!(
+                    "order {id}: {released} of {} reservations found",
+                    moves.len()
+                ))));
+            }
+        }
+        let kind = if kind.is_empty() { order.status.as_str() } else { kind };
+        let event = timeline_event(&order, kind, Some(from), actor, detail);
+        tx.insert_order_event(&event).await?;
+        audit::record(tx.as_mut(), actor, &format!("order.{kind}"), ENTITY, id, Some(before), &order).await?;
+        tx.commit().await?;
+        Ok(order)
+    }
+}
+
+/// Allocates and reserves every line's quantity, or fails naming the short
+/// SKUs. Stock rows are locked in SKU order before any is changed.
+async fn reserve(
+    tx: &mut dyn Transaction,
+    mut lines: Vec<ordo_domain::order::OrderLine>,
+) -> ServiceResult<Vec<ordo_domain::order::OrderLine>> {
+    let mut skus: Vec<Sku> = lines.iter().map(|l| l.sku.clone()).collect();
+    skus.sort();
+    let stock = tx.lock_available_stock(&skus).await?;
+    let mut short = Vec::new();
+    let mut moves = Vec::new();
+    for line in &mut lines {
+        let candidates: Vec<(Uuid, i64)> =
+            stock.iter().filter(|s| s.level.sku == line.sku).map(|s| (s.level.location_id, s.level.available)).collect();
+        match allocate(&candidates, line.quantity) {
+            Some(split) => {
+                for &(location_id, quantity) in &split {
+                    moves.push(StockMove { sku: line.sku.clone(), location_id, quantity });
+                }
+                line.allocations =
+                    split.into_iter().map(|(location_id, quantity)| Allocation { location_id, quantity, shipped: 0 }).collect();
+            }
+            None => short.push(line.sku.to_string()),
+        }
+    }
+    if !short.is_empty() {
+        short.sort();
+        return Err(ServiceError::InsufficientStock { skus: short });
+    }
+    moves.sort_by(|a, b| (&a.sku, a.location_id).cmp(&(&b.sku, b.location_id)));
+    if tx.reserve_stock(&moves).await? != moves.len() as u64 {
+        // Cannot happen while the rows are locked; refuse rather than oversell.
+        let mut skus: Vec<String> = moves.iter().map(|m| m.sku.to_string()).collect();
+        skus.dedup();
+        return Err(ServiceError::InsufficientStock { skus });
+    }
+    Ok(lines)
+}
+
+fn timeline_event(
+    order: &Order,
+    kind: &str,
+    from: Option<OrderStatus>,
+    actor: &Actor,
+    detail: Option<serde_json::Value>,
+) -> OrderEvent {
+    OrderEvent {
+        id: Uuid::now_v7(),
+        order_id: order.id,
+        occurred_at: order.updated_at,
+        kind: kind.to_owned(),
+        from_status: from,
+        to_status: order.status,
+        actor_name: actor.name.clone(),
+        detail,
+    }
+}
