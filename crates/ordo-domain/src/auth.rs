@@ -18,9 +18,11 @@ use crate::time::Timestamp;
 ///
 /// - `admin`: everything, including reading the audit trail; manages keys
 ///   (through the CLI).
-/// - `manager`: runs the business: changes the catalog and customers, reads
-///   the audit trail.
-/// - `clerk`: day-to-day order desk: maintains customers, reads the catalog.
+/// - `manager`: runs the business: changes the catalog, markets, customers,
+///   stock and orders, reads the audit trail.
+/// - `clerk`: day-to-day order desk and warehouse: maintains customers,
+///   places and moves orders along, books stock; reads the catalog and
+///   markets.
 /// - `finance`: reads everything and the audit trail, changes nothing in the
 ///   catalog or customers (payments and the ledger will be theirs).
 /// - `viewer`: reads business data only; dashboards and read-only
@@ -78,15 +80,27 @@ pub enum Permission {
     CatalogWrite,
     CustomersRead,
     CustomersWrite,
+    MarketsRead,
+    MarketsWrite,
+    InventoryRead,
+    InventoryWrite,
+    OrdersRead,
+    OrdersWrite,
     AuditRead,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 5] = [
+    pub const ALL: [Permission; 11] = [
         Permission::CatalogRead,
         Permission::CatalogWrite,
         Permission::CustomersRead,
         Permission::CustomersWrite,
+        Permission::MarketsRead,
+        Permission::MarketsWrite,
+        Permission::InventoryRead,
+        Permission::InventoryWrite,
+        Permission::OrdersRead,
+        Permission::OrdersWrite,
         Permission::AuditRead,
     ];
 
@@ -97,6 +111,12 @@ impl Permission {
             Permission::CatalogWrite => "catalog:write",
             Permission::CustomersRead => "customers:read",
             Permission::CustomersWrite => "customers:write",
+            Permission::MarketsRead => "markets:read",
+            Permission::MarketsWrite => "markets:write",
+            Permission::InventoryRead => "inventory:read",
+            Permission::InventoryWrite => "inventory:write",
+            Permission::OrdersRead => "orders:read",
+            Permission::OrdersWrite => "orders:write",
             Permission::AuditRead => "audit:read",
         }
     }
@@ -111,11 +131,17 @@ use Role::{Admin, Clerk, Finance, Manager, Viewer};
 /// The permission matrix: the one place that says which role may perform
 /// which operation. The README's table and the OpenAPI security scheme are
 /// generated from (and tested against) it.
-pub const MATRIX: [(Permission, &[Role]); 5] = [
+pub const MATRIX: [(Permission, &[Role]); 11] = [
     (Permission::CatalogRead, &[Admin, Manager, Clerk, Finance, Viewer]),
     (Permission::CatalogWrite, &[Admin, Manager]),
     (Permission::CustomersRead, &[Admin, Manager, Clerk, Finance, Viewer]),
     (Permission::CustomersWrite, &[Admin, Manager, Clerk]),
+    (Permission::MarketsRead, &[Admin, Manager, Clerk, Finance, Viewer]),
+    (Permission::MarketsWrite, &[Admin, Manager]),
+    (Permission::InventoryRead, &[Admin, Manager, Clerk, Finance, Viewer]),
+    (Permission::InventoryWrite, &[Admin, Manager, Clerk]),
+    (Permission::OrdersRead, &[Admin, Manager, Clerk, Finance, Viewer]),
+    (Permission::OrdersWrite, &[Admin, Manager, Clerk]),
     (Permission::AuditRead, &[Admin, Manager, Finance]),
 ];
 

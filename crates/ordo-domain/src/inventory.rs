@@ -130,7 +130,8 @@ pub fn parse_adjustment(delta: i64) -> Result<i64, FieldError> {
 /// A location code: 1 to 32 characters `A-Z 0-9 - _`, upper-cased.
 pub fn parse_location_code(value: &str) -> Result<String, FieldError> {
     let code = value.trim().to_ascii_uppercase();
-    let valid = (1..=32).contains(&code.len()) && code.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '-' || c == '_');
+    let valid = (1..=32).contains(&code.len())
+        && code.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '-' || c == '_');
     if valid { Ok(code) } else { Err(FieldError::new("invalid_location_code", "use 1 to 32 letters, digits, - and _")) }
 }
 

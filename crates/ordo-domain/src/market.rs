@@ -56,7 +56,11 @@ pub fn parse_code(value: &str) -> Result<String, FieldError> {
     let valid = (2..=16).contains(&code.len())
         && code.starts_with(|c: char| c.is_ascii_uppercase())
         && code.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '-');
-    if valid { Ok(code) } else { Err(FieldError::new("invalid_market_code", "use 2 to 16 letters, digits and -, starting with a letter")) }
+    if valid {
+        Ok(code)
+    } else {
+        Err(FieldError::new("invalid_market_code", "use 2 to 16 letters, digits and -, starting with a letter"))
+    }
 }
 
 pub fn parse_name(value: &str) -> Result<String, FieldError> {
@@ -76,7 +80,8 @@ pub fn parse_tax_rate(bp: i64) -> Result<i64, FieldError> {
 pub fn parse_locale(value: &str) -> Result<String, FieldError> {
     let locale = value.trim();
     let mut parts = locale.split('-');
-    let first_ok = parts.next().is_some_and(|p| (2..=3).contains(&p.len()) && p.chars().all(|c| c.is_ascii_alphabetic()));
+    let first_ok =
+        parts.next().is_some_and(|p| (2..=3).contains(&p.len()) && p.chars().all(|c| c.is_ascii_alphabetic()));
     let rest_ok = parts.all(|p| (1..=8).contains(&p.len()) && p.chars().all(|c| c.is_ascii_alphanumeric()));
     if first_ok && rest_ok && locale.len() <= 35 {
         Ok(locale.to_owned())

@@ -96,7 +96,11 @@ pub struct IllegalTransition {
 
 /// The state machine: the status after `action`, given whether every line
 /// will then be fully shipped (only relevant to [`OrderAction::Fulfil`]).
-pub fn next_status(current: OrderStatus, action: OrderAction, fully_shipped: bool) -> Result<OrderStatus, IllegalTransition> {
+pub fn next_status(
+    current: OrderStatus,
+    action: OrderAction,
+    fully_shipped: bool,
+) -> Result<OrderStatus, IllegalTransition> {
     use OrderStatus::*;
     let next = match (action, current) {
         (OrderAction::Confirm, Placed | Paid) => Confirmed,
@@ -194,7 +198,11 @@ pub fn parse_lines(raw: &[(String, i64)]) -> Result<Vec<LineRequest>, Validation
         let quantity = errors.check(&format!("[{i}].quantity"), parse_quantity(*quantity));
         if let (Some(sku), Some(quantity)) = (sku, quantity) {
             if lines.iter().any(|l| l.sku == sku) {
-                errors.add(format!("[{i}].sku"), "duplicate_line", format!("{sku} appears twice; order it once with the total quantity"));
+                errors.add(
+                    format!("[{i}].sku"),
+                    "duplicate_line",
+                    format!("{sku} appears twice; order it once with the total quantity"),
+                );
             } else {
                 lines.push(LineRequest { sku, quantity });
             }
@@ -367,11 +375,17 @@ impl Order {
         }
         for (i, (line_no, quantity)) in shipments.iter().enumerate() {
             match self.lines.iter().find(|l| l.line == *line_no) {
-                None => errors.add(format!("lines[{i}].line"), "unknown_line", format!("the order has no line {line_no}")),
+                None => {
+                    errors.add(format!("lines[{i}].line"), "unknown_line", format!("the order has no line {line_no}"));
+                }
                 Some(line) => {
                     let open = line.quantity - line.shipped_quantity;
                     if *quantity < 1 || *quantity > open {
-                        errors.add(format!("lines[{i}].quantity"), "out_of_range", format!("line {line_no} has {open} unit(s) left to ship"));
+                        errors.add(
+                            format!("lines[{i}].quantity"),
+                            "out_of_range",
+                            format!("line {line_no} has {open} unit(s) left to ship"),
+                        );
                     }
                 }
             }
@@ -379,10 +393,10 @@ impl Order {
                 errors.add(format!("lines[{i}].line"), "duplicate_line", format!("line {line_no} appears twice"));
             }
         }
-        let fully_shipped = self
-            .lines
-            .iter()
-            .all(|l| l.shipped_quantity + shipments.iter().filter(|(n, _)| *n == l.line).map(|(_, q)| q).sum::<i64>() == l.quantity);
+        let fully_shipped = self.lines.iter().all(|l| {
+            l.shipped_quantity + shipments.iter().filter(|(n, _)| *n == l.line).map(|(_, q)| q).sum::<i64>()
+                == l.quantity
+        });
         let next = next_status(self.status, OrderAction::Fulfil, fully_shipped)?;
         if !errors.is_empty() {
             return Err(FulfilError::Invalid(errors));
@@ -396,7 +410,12 @@ impl Order {
                 if take > 0 {
                     allocation.shipped += take;
                     left -= take;
-                    moves.push(StockRelease { sku: line.sku.clone(), location_id: allocation.location_id, release: take, ship: take });
+                    moves.push(StockRelease {
+                        sku: line.sku.clone(),
+                        location_id: allocation.location_id,
+                        release: take,
+                        ship: take,
+                    });
                 }
             }
             line.shipped_quantity += quantity;
@@ -464,12 +483,23 @@ mod tests {
 
     #[test]
     fn lines_are_validated_and_deduplicated() {
-        let raw = vec![("A".to_owned(), 1), ("B".to_owned(), 0), ("A".to_owned(), 2), ("bad sku".to_owned(), 1), ("C".to_owned(), 2_000_000)];
+        let raw = vec![
+            ("A".to_owned(), 1),
+            ("B".to_owned(), 0),
+            ("A".to_owned(), 2),
+            ("bad sku".to_owned(), 1),
+            ("C".to_owned(), 2_000_000),
+        ];
         let errors = parse_lines(&raw).unwrap_err();
         let got: Vec<_> = errors.errors().iter().map(|e| (e.field.as_str(), e.code)).collect();
         assert_eq!(
             got,
-            [("[1].quantity", "out_of_range"), ("[2].sku", "duplicate_line"), ("[3].sku", "invalid_sku"), ("[4].quantity", "out_of_range")]
+            [
+                ("[1].quantity", "out_of_range"),
+                ("[2].sku", "duplicate_line"),
+                ("[3].sku", "invalid_sku"),
+                ("[4].quantity", "out_of_range")
+            ]
         );
         assert!(parse_lines(&[]).is_err());
     }

@@ -84,7 +84,19 @@ macro_rules! requirements {
     };
 }
 
-requirements!(CatalogRead, CatalogWrite, CustomersRead, CustomersWrite, AuditRead);
+requirements!(
+    CatalogRead,
+    CatalogWrite,
+    CustomersRead,
+    CustomersWrite,
+    MarketsRead,
+    MarketsWrite,
+    InventoryRead,
+    InventoryWrite,
+    OrdersRead,
+    OrdersWrite,
+    AuditRead,
+);
 
 /// The caller, authorised for `R`.
 #[derive(Debug)]

@@ -229,6 +229,29 @@ impl ApiError {
                 "Archived",
                 format!("{entity} is archived and can no longer be changed"),
             ),
+            ServiceError::InsufficientStock { skus } => {
+                let errors = skus
+                    .iter()
+                    .map(|sku| FieldError {
+                        field: sku.clone(),
+                        code: "insufficient_stock",
+                        message: format!("not enough stock of {sku}"),
+                    })
+                    .collect();
+                Self::new(
+                    StatusCode::CONFLICT,
+                    "insufficient_stock",
+                    "Insufficient stock",
+                    format!("not enough stock of {}", skus.join(", ")),
+                )
+                .with_errors(errors)
+            }
+            ServiceError::IllegalTransition { current, action } => Self::new(
+                StatusCode::CONFLICT,
+                "illegal_transition",
+                "Illegal transition",
+                format!("cannot {action} an order that is {current}"),
+            ),
             ServiceError::Unavailable(source) => {
                 tracing::warn!(error = %source, cause = ?std::error::Error::source(&source), "database unavailable");
                 Self::unavailable("the database is unavailable; retry shortly")

@@ -77,6 +77,9 @@ impl std::fmt::Debug for HttpSettings {
     tags(
         (name = "catalog", description = "Products and their prices"),
         (name = "customers", description = "Customer accounts and addresses"),
+        (name = "markets", description = "Markets: currency, tax rate and locale"),
+        (name = "inventory", description = "Stock locations, stock levels, receipts and adjustments"),
+        (name = "orders", description = "Order placement, lifecycle and timeline"),
         (name = "audit", description = "The audit trail"),
         (name = "health", description = "Liveness and readiness probes"),
     ),
@@ -115,6 +118,9 @@ fn api() -> (Router<Services>, utoipa::openapi::OpenApi) {
         .merge(routes::health::routes())
         .merge(routes::products::routes())
         .merge(routes::customers::routes())
+        .merge(routes::markets::routes())
+        .merge(routes::inventory::routes())
+        .merge(routes::orders::routes())
         .merge(routes::audit::routes())
         .split_for_parts()
 }

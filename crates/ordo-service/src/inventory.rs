@@ -101,7 +101,12 @@ impl InventoryService {
     }
 
     /// Stock per SKU, by SKU, `limit` SKUs per page.
-    pub async fn list_stock(&self, prefix: Option<&SkuPrefix>, after: Option<&str>, limit: u32) -> ServiceResult<StockPage> {
+    pub async fn list_stock(
+        &self,
+        prefix: Option<&SkuPrefix>,
+        after: Option<&str>,
+        limit: u32,
+    ) -> ServiceResult<StockPage> {
         let mut session = self.db.session().await?;
         let range = prefix.map(|p| (p.low.as_str(), p.high.as_str()));
         let rows = session.list_stock(after, range, i64::from(limit) + 1).await?;

@@ -45,9 +45,16 @@ impl MarketService {
         expected_version: Option<i64>,
         changes: MarketChanges,
     ) -> ServiceResult<Market> {
-        modify(self.db.as_ref(), actor, "updated", MarketCode(code.to_owned()), expected_version, |market: &mut Market| {
-            market.apply(changes, time::now()).map_err(|e| ServiceError::from_record(Market::ENTITY, e))
-        })
+        modify(
+            self.db.as_ref(),
+            actor,
+            "updated",
+            MarketCode(code.to_owned()),
+            expected_version,
+            |market: &mut Market| {
+                market.apply(changes, time::now()).map_err(|e| ServiceError::from_record(Market::ENTITY, e))
+            },
+        )
         .await
     }
 

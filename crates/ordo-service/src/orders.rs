@@ -85,7 +85,11 @@ impl OrderService {
                 };
                 for (i, line) in request.lines.iter().enumerate() {
                     if bad.contains(&line.sku) {
-                        errors.add(format!("lines[{i}].sku"), code, format!("{} {problem} ({})", line.sku, market.currency));
+                        errors.add(
+                            format!("lines[{i}].sku"),
+                            code,
+                            format!("{} {problem} ({})", line.sku, market.currency),
+                        );
                     }
                 }
                 return Err(errors.into());
@@ -96,7 +100,14 @@ impl OrderService {
         }
 
         let lines = reserve(tx.as_mut(), lines).await?;
-        let order = Order::place(OrderId::generate(), request.customer_id, &market, lines, request.shipping_address, time::now());
+        let order = Order::place(
+            OrderId::generate(),
+            request.customer_id,
+            &market,
+            lines,
+            request.shipping_address,
+            time::now(),
+        );
         tx.insert_order(&order).await?;
         let event = timeline_event(&order, "placed", None, actor, None);
         tx.insert_order_event(&event).await?;
@@ -125,13 +136,17 @@ impl OrderService {
     }
 
     pub async fn confirm(&self, actor: &Actor, id: OrderId, expected_version: Option<i64>) -> ServiceResult<Order> {
-        self.transition(actor, id, expected_version, "confirmed", None, |order| Ok(order.confirm(time::now()).map(|()| Vec::new())?))
-            .await
+        self.transition(actor, id, expected_version, "confirmed", None, |order| {
+            Ok(order.confirm(time::now()).map(|()| Vec::new())?)
+        })
+        .await
     }
 
     pub async fn complete(&self, actor: &Actor, id: OrderId, expected_version: Option<i64>) -> ServiceResult<Order> {
-        self.transition(actor, id, expected_version, "completed", None, |order| Ok(order.complete(time::now()).map(|()| Vec::new())?))
-            .await
+        self.transition(actor, id, expected_version, "completed", None, |order| {
+            Ok(order.complete(time::now()).map(|()| Vec::new())?)
+        })
+        .await
     }
 
     /// Cancels the order and releases its reservations.
@@ -217,15 +232,20 @@ async fn reserve(
     let mut short = Vec::new();
     let mut moves = Vec::new();
     for line in &mut lines {
-        let candidates: Vec<(Uuid, i64)> =
-            stock.iter().filter(|s| s.level.sku == line.sku).map(|s| (s.level.location_id, s.level.available)).collect();
+        let candidates: Vec<(Uuid, i64)> = stock
+            .iter()
+            .filter(|s| s.level.sku == line.sku)
+            .map(|s| (s.level.location_id, s.level.available))
+            .collect();
         match allocate(&candidates, line.quantity) {
             Some(split) => {
                 for &(location_id, quantity) in &split {
                     moves.push(StockMove { sku: line.sku.clone(), location_id, quantity });
                 }
-                line.allocations =
-                    split.into_iter().map(|(location_id, quantity)| Allocation { location_id, quantity, shipped: 0 }).collect();
+                line.allocations = split
+                    .into_iter()
+                    .map(|(location_id, quantity)| Allocation { location_id, quantity, shipped: 0 })
+                    .collect();
             }
             None => short.push(line.sku.to_string()),
         }

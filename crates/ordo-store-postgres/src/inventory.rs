@@ -82,12 +82,13 @@ impl<C: DerefMut<Target = PgConnection> + Send> InventoryRepo for PgSession<C> {
     }
 
     async fn location(&mut self, id: LocationId) -> StoreResult<Option<Location>> {
-        let row: Option<LocationRow> = sqlx::query_as(&format!("SELECT {LOCATION_COLUMNS} FROM locations WHERE id = $1"))
-            .bind(id)
-            .persistent(self.persistent)
-            .fetch_optional(self.conn())
-            .await
-            .map_err(map_err)?;
+        let row: Option<LocationRow> =
+            sqlx::query_as(&format!("SELECT {LOCATION_COLUMNS} FROM locations WHERE id = $1"))
+                .bind(id)
+                .persistent(self.persistent)
+                .fetch_optional(self.conn())
+                .await
+                .map_err(map_err)?;
         Ok(row.map(Location::from))
     }
 
@@ -102,22 +103,26 @@ impl<C: DerefMut<Target = PgConnection> + Send> InventoryRepo for PgSession<C> {
     }
 
     async fn change_on_hand(&mut self, sku: &Sku, location: LocationId, delta: i64) -> StoreResult<Option<StockLevel>> {
-        let row: Option<StockRow> = sqlx::query_as(
-            "INSERT INTO stock_levels AS s (sku, location_id, on_hand, reserved, updated_at)
-             SELECT $1, $2, $3, 0, $4 WHERE $3 >= 0
-             ON CONFLICT (sku, location_id) DO UPDATE
-                SET on_hand = s.on_hand + $3, updated_at = $4
-              WHERE s.on_hand + $3 >= s.reserved
-             RETURNING sku, location_id, on_hand, reserved",
-        )
-        .bind(sku.as_str())
-        .bind(location)
-        .bind(delta)
-        .bind(time::now())
-        .persistent(self.persistent)
-        .fetch_optional(self.conn())
-        .await
-        .map_err(map_err)?;
+        // Additions may create the row; removals need one, and may not take
+        // on-hand below what is reserved (nor, so, below zero).
+        let sql = if delta >= 0 {
+            "INSERT INTO stock_levels AS s (sku, location_id, on_hand, reserved, updated_at) VALUES ($1, $2, $3, 0, $4)
+             ON CONFLICT (sku, location_id) DO UPDATE SET on_hand = s.on_hand + $3, updated_at = $4
+             RETURNING sku, location_id, on_hand, reserved"
+        } else {
+            "UPDATE stock_levels SET on_hand = on_hand + $3, updated_at = $4
+              WHERE sku = $1 AND location_id = $2 AND on_hand + $3 >= reserved
+             RETURNING sku, location_id, on_hand, reserved"
+        };
+        let row: Option<StockRow> = sqlx::query_as(sql)
+            .bind(sku.as_str())
+            .bind(location)
+            .bind(delta)
+            .bind(time::now())
+            .persistent(self.persistent)
+            .fetch_optional(self.conn())
+            .await
+            .map_err(map_err)?;
         row.map(StockLevel::try_from).transpose()
     }
 
@@ -134,7 +139,12 @@ impl<C: DerefMut<Target = PgConnection> + Send> InventoryRepo for PgSession<C> {
         rows.into_iter().map(StockLevel::try_from).collect()
     }
 
-    async fn list_stock(&mut self, after_sku: Option<&str>, prefix: Option<(&str, &str)>, limit: i64) -> StoreResult<Vec<StockLevel>> {
+    async fn list_stock(
+        &mut self,
+        after_sku: Option<&str>,
+        prefix: Option<(&str, &str)>,
+        limit: i64,
+    ) -> StoreResult<Vec<StockLevel>> {
         let (low, high) = prefix.unwrap_or(("", "\u{10FFFF}"));
         let rows: Vec<StockRow> = sqlx::query_as(&format!(
             "SELECT s.sku, s.location_id, s.on_hand, s.reserved FROM stock_levels s JOIN locations l ON l.id = s.location_id

@@ -16,8 +16,7 @@ use uuid::Uuid;
 
 use crate::{PgSession, corrupt, map_err};
 
-const ORDER_COLUMNS: &str =
-    "id, customer_id, market, currency, tax_rate_bp, status, shipping_address, subtotal, tax, total, version, created_at, updated_at";
+const ORDER_COLUMNS: &str = "id, customer_id, market, currency, tax_rate_bp, status, shipping_address, subtotal, tax, total, version, created_at, updated_at";
 const LINE_COLUMNS: &str =
     "order_id, line, sku, product_id, name, quantity, shipped_quantity, unit_price, subtotal, tax, total, allocations";
 
@@ -114,12 +113,14 @@ fn assemble(orders: Vec<OrderRow>, lines: Vec<LineRow>) -> StoreResult<Vec<Order
 
 impl<C: DerefMut<Target = PgConnection> + Send> PgSession<C> {
     async fn lines_of(&mut self, ids: &[Uuid]) -> StoreResult<Vec<LineRow>> {
-        sqlx::query_as(&format!("SELECT {LINE_COLUMNS} FROM order_lines WHERE order_id = ANY($1) ORDER BY order_id, line"))
-            .bind(ids)
-            .persistent(self.persistent)
-            .fetch_all(self.conn())
-            .await
-            .map_err(map_err)
+        sqlx::query_as(&format!(
+            "SELECT {LINE_COLUMNS} FROM order_lines WHERE order_id = ANY($1) ORDER BY order_id, line"
+        ))
+        .bind(ids)
+        .persistent(self.persistent)
+        .fetch_all(self.conn())
+        .await
+        .map_err(map_err)
     }
 }
 
@@ -178,16 +179,17 @@ impl<C: DerefMut<Target = PgConnection> + Send> OrderRepo for PgSession<C> {
     }
 
     async fn update_order(&mut self, o: &Order, expected_version: i64) -> StoreResult<bool> {
-        let result = sqlx::query("UPDATE orders SET status = $3, version = $4, updated_at = $5 WHERE id = $1 AND version = $2")
-            .bind(o.id.as_uuid())
-            .bind(expected_version)
-            .bind(o.status.as_str())
-            .bind(o.version)
-            .bind(o.updated_at)
-            .persistent(self.persistent)
-            .execute(self.conn())
-            .await
-            .map_err(map_err)?;
+        let result =
+            sqlx::query("UPDATE orders SET status = $3, version = $4, updated_at = $5 WHERE id = $1 AND version = $2")
+                .bind(o.id.as_uuid())
+                .bind(expected_version)
+                .bind(o.status.as_str())
+                .bind(o.version)
+                .bind(o.updated_at)
+                .persistent(self.persistent)
+                .execute(self.conn())
+                .await
+                .map_err(map_err)?;
         if result.rows_affected() != 1 {
             return Ok(false);
         }
@@ -262,15 +264,16 @@ impl<C: DerefMut<Target = PgConnection> + Send> OrderRepo for PgSession<C> {
 
     async fn order_events(&mut self, id: OrderId) -> StoreResult<Vec<OrderEvent>> {
         #[allow(clippy::type_complexity)]
-        let rows: Vec<(Uuid, Uuid, Timestamp, String, Option<String>, String, String, Option<Json<Value>>)> = sqlx::query_as(
-            "SELECT id, order_id, occurred_at, kind, from_status, to_status, actor_name, detail
+        let rows: Vec<(Uuid, Uuid, Timestamp, String, Option<String>, String, String, Option<Json<Value>>)> =
+            sqlx::query_as(
+                "SELECT id, order_id, occurred_at, kind, from_status, to_status, actor_name, detail
                FROM order_events WHERE order_id = $1 ORDER BY id",
-        )
-        .bind(id.as_uuid())
-        .persistent(self.persistent)
-        .fetch_all(self.conn())
-        .await
-        .map_err(map_err)?;
+            )
+            .bind(id.as_uuid())
+            .persistent(self.persistent)
+            .fetch_all(self.conn())
+            .await
+            .map_err(map_err)?;
         rows.into_iter()
             .map(|(id, order_id, occurred_at, kind, from, to, actor_name, detail)| {
                 Ok(OrderEvent {

@@ -11,13 +11,12 @@ use ordo_store::{OrderRepo, StoreResult};
 use serde_json::Value;
 use sqlx::sqlite::SqliteConnection;
 use sqlx::types::Json;
-use sqlx::{Sqlite, QueryBuilder};
+use sqlx::{QueryBuilder, Sqlite};
 use uuid::Uuid;
 
 use crate::{SqliteSession, corrupt, from_micros, map_err, to_micros};
 
-const ORDER_COLUMNS: &str =
-    "id, customer_id, market, currency, tax_rate_bp, status, shipping_address, subtotal, tax, total, version, created_at, updated_at";
+const ORDER_COLUMNS: &str = "id, customer_id, market, currency, tax_rate_bp, status, shipping_address, subtotal, tax, total, version, created_at, updated_at";
 const LINE_COLUMNS: &str =
     "order_id, line, sku, product_id, name, quantity, shipped_quantity, unit_price, subtotal, tax, total, allocations";
 
@@ -114,7 +113,8 @@ fn assemble(orders: Vec<OrderRow>, lines: Vec<LineRow>) -> StoreResult<Vec<Order
 
 impl<C: DerefMut<Target = SqliteConnection> + Send> SqliteSession<C> {
     async fn lines_of(&mut self, ids: &[Uuid]) -> StoreResult<Vec<LineRow>> {
-        let mut query = QueryBuilder::<Sqlite>::new(format!("SELECT {LINE_COLUMNS} FROM order_lines WHERE order_id IN ("));
+        let mut query =
+            QueryBuilder::<Sqlite>::new(format!("SELECT {LINE_COLUMNS} FROM order_lines WHERE order_id IN ("));
         let mut separated = query.separated(", ");
         for id in ids {
             separated.push_bind(*id);
@@ -177,27 +177,30 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> OrderRepo for SqliteSession<
     }
 
     async fn update_order(&mut self, o: &Order, expected_version: i64) -> StoreResult<bool> {
-        let result = sqlx::query("UPDATE orders SET status = $3, version = $4, updated_at = $5 WHERE id = $1 AND version = $2")
-            .bind(o.id.as_uuid())
-            .bind(expected_version)
-            .bind(o.status.as_str())
-            .bind(o.version)
-            .bind(to_micros(o.updated_at))
-            .execute(self.conn())
-            .await
-            .map_err(map_err)?;
+        let result =
+            sqlx::query("UPDATE orders SET status = $3, version = $4, updated_at = $5 WHERE id = $1 AND version = $2")
+                .bind(o.id.as_uuid())
+                .bind(expected_version)
+                .bind(o.status.as_str())
+                .bind(o.version)
+                .bind(to_micros(o.updated_at))
+                .execute(self.conn())
+                .await
+                .map_err(map_err)?;
         if result.rows_affected() != 1 {
             return Ok(false);
         }
         for line in &o.lines {
-            sqlx::query("UPDATE order_lines SET shipped_quantity = $3, allocations = $4 WHERE order_id = $1 AND line = $2")
-                .bind(o.id.as_uuid())
-                .bind(line.line)
-                .bind(line.shipped_quantity)
-                .bind(Json(&line.allocations))
-                .execute(self.conn())
-                .await
-                .map_err(map_err)?;
+            sqlx::query(
+                "UPDATE order_lines SET shipped_quantity = $3, allocations = $4 WHERE order_id = $1 AND line = $2",
+            )
+            .bind(o.id.as_uuid())
+            .bind(line.line)
+            .bind(line.shipped_quantity)
+            .bind(Json(&line.allocations))
+            .execute(self.conn())
+            .await
+            .map_err(map_err)?;
         }
         Ok(true)
     }
@@ -220,8 +223,7 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> OrderRepo for SqliteSession<
             query.push(" AND created_at < ").push_bind(to_micros(to));
         }
         query.push(" ORDER BY id LIMIT ").push_bind(page.fetch_limit());
-        let orders: Vec<OrderRow> =
-            query.build_query_as().fetch_all(self.conn()).await.map_err(map_err)?;
+        let orders: Vec<OrderRow> = query.build_query_as().fetch_all(self.conn()).await.map_err(map_err)?;
         if orders.is_empty() {
             return Ok(Vec::new());
         }

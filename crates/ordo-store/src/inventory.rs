@@ -44,7 +44,12 @@ pub trait InventoryRepo: Send {
 
     /// Stock rows of up to `limit` SKUs after `after_sku` (optionally within
     /// a prefix range), ordered by SKU then allocation order.
-    async fn list_stock(&mut self, after_sku: Option<&str>, prefix: Option<(&str, &str)>, limit: i64) -> StoreResult<Vec<StockLevel>>;
+    async fn list_stock(
+        &mut self,
+        after_sku: Option<&str>,
+        prefix: Option<(&str, &str)>,
+        limit: i64,
+    ) -> StoreResult<Vec<StockLevel>>;
 
     /// Locks the stock rows with available units of `skus` (sorted) for the
     /// rest of the transaction, always in the same order (SKU, then

@@ -30,18 +30,18 @@ pub(crate) fn routes() -> OpenApiRouter<Services> {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct AddressInput {
-    recipient: Option<String>,
+    pub(crate) recipient: Option<String>,
     #[schema(example = "Hauptstraße 1")]
-    line1: String,
-    line2: Option<String>,
+    pub(crate) line1: String,
+    pub(crate) line2: Option<String>,
     #[schema(example = "Berlin")]
-    city: String,
-    region: Option<String>,
+    pub(crate) city: String,
+    pub(crate) region: Option<String>,
     #[schema(example = "10115")]
-    postal_code: Option<String>,
+    pub(crate) postal_code: Option<String>,
     /// ISO 3166-1 alpha-2 code.
     #[schema(example = "DE")]
-    country: String,
+    pub(crate) country: String,
 }
 
 fn parse_addresses(errors: &mut ValidationErrors, input: &[AddressInput]) -> Option<Vec<Address>> {

@@ -15,14 +15,17 @@ use crate::extract::{IfMatch, etag};
 pub(crate) mod audit;
 pub(crate) mod customers;
 pub(crate) mod health;
+pub(crate) mod inventory;
+pub(crate) mod markets;
+pub(crate) mod orders;
 pub(crate) mod products;
 
 /// Optional body of an archive request.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ArchiveRequest {
-    /// Archive only if the entity is still at this version.
-    version: Option<i64>,
+    /// Act only if the entity is still at this version.
+    pub(crate) version: Option<i64>,
 }
 
 /// Parses an id from the path.
@@ -54,6 +57,16 @@ pub(crate) fn precondition(
         (None, None) if required => Err(ApiError::precondition_required()),
         (None, None) => Ok((None, PreconditionSource::None)),
     }
+}
+
+/// 201 Created with `Location`, and the entity with its version as `ETag`.
+pub(crate) fn created_response<T: Serialize>(location: &str, version: i64, entity: T) -> Response {
+    let mut response = entity_response(version, entity);
+    *response.status_mut() = axum::http::StatusCode::CREATED;
+    if let Ok(value) = HeaderValue::from_str(location) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    response
 }
 
 /// A JSON entity with its version as `ETag`.

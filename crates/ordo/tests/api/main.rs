@@ -6,6 +6,7 @@ mod bad_input;
 mod cli;
 mod customers;
 mod openapi;
+mod orders;
 mod pgbouncer;
 mod products;
 mod security;

@@ -1,0 +1,311 @@
+//! `/v1/locations` and `/v1/stock`: where stock is, how much, and how it
+//! moves in (receipts) or is corrected (adjustments).
+
+use axum::extract::{Path, State};
+use axum::response::IntoResponse;
+use ordo_domain::inventory::{self, Location, NewLocation, ReasonCode, SkuStock, StockChange, StockLevel};
+use ordo_domain::page::{Cursor, DEFAULT_LIMIT, MAX_LIMIT};
+use ordo_domain::sku::SkuPrefix;
+use ordo_domain::validation::optional_text;
+use ordo_domain::{Sku, ValidationErrors};
+use ordo_service::Services;
+use ordo_service::inventory::{CURSOR_SCOPE, StockPage};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use crate::auth::{Authorized, InventoryRead, InventoryWrite};
+use crate::error::{ApiError, ApiResult, Problem};
+use crate::extract::{Json, Query};
+use crate::routes::{created_response, entity_response, parse_id};
+
+pub(crate) fn routes() -> OpenApiRouter<Services> {
+    OpenApiRouter::new()
+        .routes(routes!(create_location, list_locations))
+        .routes(routes!(get_location))
+        .routes(routes!(receive_stock))
+        .routes(routes!(adjust_stock))
+        .routes(routes!(list_stock))
+        .routes(routes!(get_stock))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CreateLocation {
+    /// Unique, 1 to 32 letters, digits, `-` and `_`; upper-cased.
+    #[schema(example = "BER-1")]
+    code: String,
+    #[schema(example = "Berlin warehouse")]
+    name: String,
+    /// Allocation order: orders take stock from the lowest number first (default 100).
+    #[serde(default = "default_priority")]
+    priority: i32,
+}
+
+fn default_priority() -> i32 {
+    100
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct LocationList {
+    /// In allocation order.
+    items: Vec<Location>,
+}
+
+/// A receipt: goods in.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Receipt {
+    #[schema(example = "TEE-BLK-M")]
+    sku: String,
+    location_id: Uuid,
+    /// 1 to 1 000 000 units.
+    quantity: i64,
+    /// Defaults to `received`.
+    reason: Option<ReasonCode>,
+    note: Option<String>,
+}
+
+/// An adjustment: a correction of on-hand stock.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Adjustment {
+    #[schema(example = "TEE-BLK-M")]
+    sku: String,
+    location_id: Uuid,
+    /// Units added (positive) or removed (negative); not zero.
+    delta: i64,
+    reason: ReasonCode,
+    note: Option<String>,
+}
+
+fn stock_change(
+    sku: &str,
+    location_id: Uuid,
+    delta: Result<i64, ordo_domain::FieldError>,
+    delta_field: &str,
+    reason: ReasonCode,
+    note: Option<&str>,
+) -> Result<StockChange, ValidationErrors> {
+    let mut errors = ValidationErrors::new();
+    let sku = errors.check("sku", Sku::parse(sku));
+    let delta = errors.check(delta_field, delta);
+    let note = errors.check("note", optional_text(note.unwrap_or_default(), 500));
+    match (sku, delta, note) {
+        (Some(sku), Some(delta), Some(note)) => {
+            Ok(StockChange { sku, location_id, delta, reason, note: (!note.is_empty()).then_some(note) })
+        }
+        _ => Err(errors),
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct ListStock {
+    /// SKUs per page, 1 to 500 (default 50).
+    limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    cursor: Option<String>,
+    /// Only SKUs starting with this prefix.
+    sku_prefix: Option<String>,
+}
+
+/// Create a stock location.
+#[utoipa::path(
+    post,
+    path = "/v1/locations",
+    tag = "inventory",
+    request_body = CreateLocation,
+    security(("api_key" = ["inventory:write"])),
+    responses(
+        (status = 201, description = "Created", body = Location),
+        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The role lacks the permission", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Code taken (`location_code_taken`)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid input", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn create_location(
+    auth: Authorized<InventoryWrite>,
+    State(services): State<Services>,
+    Json(body): Json<CreateLocation>,
+) -> ApiResult<impl IntoResponse> {
+    let mut errors = ValidationErrors::new();
+    let code = errors.check("code", inventory::parse_location_code(&body.code));
+    let name = errors.check("name", inventory::parse_location_name(&body.name));
+    let (Some(code), Some(name)) = (code, name) else { return Err(errors.into()) };
+    let location =
+        services.inventory.create_location(&auth.actor(), NewLocation { code, name, priority: body.priority }).await?;
+    Ok(created_response(&format!("/v1/locations/{}", location.id), location.meta.version, location))
+}
+
+/// List stock locations in allocation order.
+#[utoipa::path(
+    get,
+    path = "/v1/locations",
+    tag = "inventory",
+    security(("api_key" = ["inventory:read"])),
+    responses(
+        (status = 200, description = "Every location", body = LocationList),
+        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn list_locations(
+    _auth: Authorized<InventoryRead>,
+    State(services): State<Services>,
+) -> ApiResult<axum::Json<LocationList>> {
+    Ok(axum::Json(LocationList { items: services.inventory.list_locations().await? }))
+}
+
+/// Get a stock location.
+#[utoipa::path(
+    get,
+    path = "/v1/locations/{id}",
+    tag = "inventory",
+    params(("id" = String, Path, description = "Location id")),
+    security(("api_key" = ["inventory:read"])),
+    responses(
+        (status = 200, description = "The location", body = Location),
+        (status = 400, description = "Invalid id", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such location", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn get_location(
+    _auth: Authorized<InventoryRead>,
+    State(services): State<Services>,
+    Path(id): Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    let location = services.inventory.location(parse_id(&id)?).await?;
+    Ok(entity_response(location.meta.version, location))
+}
+
+/// Receive stock: add units at a location (audited).
+#[utoipa::path(
+    post,
+    path = "/v1/stock/receipts",
+    tag = "inventory",
+    request_body = Receipt,
+    security(("api_key" = ["inventory:write"])),
+    responses(
+        (status = 201, description = "The new stock level", body = StockLevel),
+        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The role lacks the permission", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid input or unknown location", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn receive_stock(
+    auth: Authorized<InventoryWrite>,
+    State(services): State<Services>,
+    Json(body): Json<Receipt>,
+) -> ApiResult<impl IntoResponse> {
+    let quantity = inventory::parse_receipt_quantity(body.quantity);
+    let change = stock_change(
+        &body.sku,
+        body.location_id,
+        quantity,
+        "quantity",
+        body.reason.unwrap_or(ReasonCode::Received),
+        body.note.as_deref(),
+    )?;
+    let level = services.inventory.change_stock(&auth.actor(), "received", change).await?;
+    Ok((axum::http::StatusCode::CREATED, axum::Json(level)))
+}
+
+/// Adjust stock: correct on-hand units at a location (audited). Refused
+/// with 409 `insufficient_stock` if it would go below zero or below what is
+/// reserved.
+#[utoipa::path(
+    post,
+    path = "/v1/stock/adjustments",
+    tag = "inventory",
+    request_body = Adjustment,
+    security(("api_key" = ["inventory:write"])),
+    responses(
+        (status = 201, description = "The new stock level", body = StockLevel),
+        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The role lacks the permission", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Would go below zero or below reserved (`insufficient_stock`)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid input or unknown location", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn adjust_stock(
+    auth: Authorized<InventoryWrite>,
+    State(services): State<Services>,
+    Json(body): Json<Adjustment>,
+) -> ApiResult<impl IntoResponse> {
+    let delta = inventory::parse_adjustment(body.delta);
+    let change = stock_change(&body.sku, body.location_id, delta, "delta", body.reason, body.note.as_deref())?;
+    let level = services.inventory.change_stock(&auth.actor(), "adjusted", change).await?;
+    Ok((axum::http::StatusCode::CREATED, axum::Json(level)))
+}
+
+/// List stock per SKU across locations, by SKU, with keyset pagination.
+#[utoipa::path(
+    get,
+    path = "/v1/stock",
+    tag = "inventory",
+    params(ListStock),
+    security(("api_key" = ["inventory:read"])),
+    responses(
+        (status = 200, description = "A page of SKUs' stock", body = StockPage),
+        (status = 400, description = "Invalid query", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn list_stock(
+    _auth: Authorized<InventoryRead>,
+    State(services): State<Services>,
+    Query(query): Query<ListStock>,
+) -> ApiResult<axum::Json<StockPage>> {
+    let limit = match query.limit {
+        None => DEFAULT_LIMIT,
+        Some(n) if (1..=i64::from(MAX_LIMIT)).contains(&n) => n as u32,
+        Some(_) => {
+            return Err(ApiError::invalid_query(
+                "limit".into(),
+                "out_of_range",
+                format!("limit must be between 1 and {MAX_LIMIT}"),
+            ));
+        }
+    };
+    let after = match query.cursor.as_deref().filter(|c| !c.is_empty()) {
+        None => None,
+        Some(cursor) => Some(
+            Cursor::decode_key(CURSOR_SCOPE, cursor)
+                .map_err(|e| ApiError::invalid_query("cursor".into(), e.code, e.message))?,
+        ),
+    };
+    let prefix = query
+        .sku_prefix
+        .as_deref()
+        .map(SkuPrefix::parse)
+        .transpose()
+        .map_err(|e| ApiError::invalid_query("sku_prefix".into(), e.code, e.message))?;
+    Ok(axum::Json(services.inventory.list_stock(prefix.as_ref(), after.as_deref(), limit).await?))
+}
+
+/// Stock of one SKU: totals and per location.
+#[utoipa::path(
+    get,
+    path = "/v1/stock/{sku}",
+    tag = "inventory",
+    params(("sku" = String, Path, description = "SKU")),
+    security(("api_key" = ["inventory:read"])),
+    responses(
+        (status = 200, description = "The SKU's stock", body = SkuStock),
+        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No stock recorded for the SKU", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn get_stock(
+    _auth: Authorized<InventoryRead>,
+    State(services): State<Services>,
+    Path(sku): Path<String>,
+) -> ApiResult<axum::Json<SkuStock>> {
+    let sku = Sku::parse(&sku).map_err(|e| ApiError::validation(ValidationErrors::single("sku", e.code, e.message)))?;
+    Ok(axum::Json(services.inventory.stock_of(&sku).await?))
+}

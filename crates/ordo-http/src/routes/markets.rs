@@ -1,0 +1,192 @@
+//! `/v1/markets`: markets as configuration (currency, tax rate, locale).
+
+use axum::extract::{Path, State};
+use axum::response::IntoResponse;
+use ordo_domain::market::{self, Market, MarketChanges, NewMarket};
+use ordo_domain::{Currency, ValidationErrors};
+use ordo_service::Services;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::auth::{Authorized, MarketsRead, MarketsWrite};
+use crate::error::{ApiError, ApiResult, Problem};
+use crate::extract::{Json, OptionalIfMatch};
+use crate::routes::{created_response, entity_response, precondition};
+
+pub(crate) fn routes() -> OpenApiRouter<Services> {
+    OpenApiRouter::new().routes(routes!(create_market, list_markets)).routes(routes!(get_market, update_market))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CreateMarket {
+    /// 2 to 16 letters, digits and `-`; upper-cased.
+    #[schema(example = "DE")]
+    code: String,
+    #[schema(example = "Germany")]
+    name: String,
+    /// ISO 4217 currency of the market's orders; never changes.
+    #[schema(example = "EUR")]
+    currency: String,
+    /// Tax rate in basis points (1900 = 19 %), 0 to 10000.
+    #[schema(example = 1900)]
+    tax_rate_bp: i64,
+    /// BCP 47 locale, e.g. `de-DE`.
+    #[schema(example = "de-DE")]
+    locale: String,
+}
+
+impl TryFrom<CreateMarket> for NewMarket {
+    type Error = ValidationErrors;
+
+    fn try_from(body: CreateMarket) -> Result<Self, Self::Error> {
+        let mut errors = ValidationErrors::new();
+        let code = errors.check("code", market::parse_code(&body.code));
+        let name = errors.check("name", market::parse_name(&body.name));
+        let currency = errors.check("currency", Currency::parse(&body.currency));
+        let tax_rate_bp = errors.check("tax_rate_bp", market::parse_tax_rate(body.tax_rate_bp));
+        let locale = errors.check("locale", market::parse_locale(&body.locale));
+        match (code, name, currency, tax_rate_bp, locale) {
+            (Some(code), Some(name), Some(currency), Some(tax_rate_bp), Some(locale)) => {
+                Ok(NewMarket { code, name, currency, tax_rate_bp, locale })
+            }
+            _ => Err(errors),
+        }
+    }
+}
+
+/// Changes to a market. The code and currency never change.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct UpdateMarket {
+    /// The version last read; required unless `If-Match` is sent.
+    version: Option<i64>,
+    name: Option<String>,
+    /// Applies to orders placed from now on.
+    tax_rate_bp: Option<i64>,
+    locale: Option<String>,
+}
+
+impl TryFrom<UpdateMarket> for MarketChanges {
+    type Error = ValidationErrors;
+
+    fn try_from(body: UpdateMarket) -> Result<Self, Self::Error> {
+        let mut errors = ValidationErrors::new();
+        let name = body.name.map(|n| errors.check("name", market::parse_name(&n)));
+        let tax_rate_bp = body.tax_rate_bp.map(|r| errors.check("tax_rate_bp", market::parse_tax_rate(r)));
+        let locale = body.locale.map(|l| errors.check("locale", market::parse_locale(&l)));
+        errors.into_result(|| MarketChanges {
+            name: name.flatten(),
+            tax_rate_bp: tax_rate_bp.flatten(),
+            locale: locale.flatten(),
+        })
+    }
+}
+
+/// Every market.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct MarketList {
+    items: Vec<Market>,
+}
+
+/// Create a market.
+#[utoipa::path(
+    post,
+    path = "/v1/markets",
+    tag = "markets",
+    request_body = CreateMarket,
+    security(("api_key" = ["markets:write"])),
+    responses(
+        (status = 201, description = "Created", body = Market),
+        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The role lacks the permission", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Code taken (`market_exists`)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid input", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn create_market(
+    auth: Authorized<MarketsWrite>,
+    State(services): State<Services>,
+    Json(body): Json<CreateMarket>,
+) -> ApiResult<impl IntoResponse> {
+    let market = services.markets.create_market(&auth.actor(), NewMarket::try_from(body)?).await?;
+    Ok(created_response(&format!("/v1/markets/{}", market.code), market.meta.version, market))
+}
+
+/// List every market, by code.
+#[utoipa::path(
+    get,
+    path = "/v1/markets",
+    tag = "markets",
+    security(("api_key" = ["markets:read"])),
+    responses(
+        (status = 200, description = "Every market", body = MarketList),
+        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn list_markets(
+    _auth: Authorized<MarketsRead>,
+    State(services): State<Services>,
+) -> ApiResult<axum::Json<MarketList>> {
+    Ok(axum::Json(MarketList { items: services.markets.list_markets().await? }))
+}
+
+/// Get a market.
+#[utoipa::path(
+    get,
+    path = "/v1/markets/{code}",
+    tag = "markets",
+    params(("code" = String, Path, description = "Market code")),
+    security(("api_key" = ["markets:read"])),
+    responses(
+        (status = 200, description = "The market", body = Market),
+        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such market", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn get_market(
+    _auth: Authorized<MarketsRead>,
+    State(services): State<Services>,
+    Path(code): Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    let market = services.markets.market(&code.to_ascii_uppercase()).await?;
+    Ok(entity_response(market.meta.version, market))
+}
+
+/// Update a market's name, tax rate or locale.
+#[utoipa::path(
+    patch,
+    path = "/v1/markets/{code}",
+    tag = "markets",
+    params(("code" = String, Path, description = "Market code"), ("If-Match" = Option<String>, Header, description = "`\"<version>\"`")),
+    request_body = UpdateMarket,
+    security(("api_key" = ["markets:write"])),
+    responses(
+        (status = 200, description = "The updated market", body = Market),
+        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The role lacks the permission", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such market", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Stale `version`", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "Stale `If-Match`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid input", body = Problem, content_type = "application/problem+json"),
+        (status = 428, description = "No precondition", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn update_market(
+    auth: Authorized<MarketsWrite>,
+    State(services): State<Services>,
+    Path(code): Path<String>,
+    OptionalIfMatch(if_match): OptionalIfMatch,
+    Json(body): Json<UpdateMarket>,
+) -> ApiResult<impl IntoResponse> {
+    let (expected, source) = precondition(if_match, body.version, true)?;
+    let changes = MarketChanges::try_from(body)?;
+    let market = services
+        .markets
+        .update_market(&auth.actor(), &code.to_ascii_uppercase(), expected, changes)
+        .await
+        .map_err(|e| ApiError::from_service(e, source))?;
+    Ok(entity_response(market.meta.version, market))
+}

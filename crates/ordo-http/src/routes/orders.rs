@@ -1,0 +1,375 @@
+//! `/v1/orders`: placement, the lifecycle, queries and the timeline.
+
+use axum::extract::{Path, State};
+use axum::response::IntoResponse;
+use chrono::{DateTime, Utc};
+use ordo_domain::customer::{Address, RawAddress};
+use ordo_domain::order::{self, Order, OrderEvent, OrderFilter, OrderStatus};
+use ordo_domain::page::Page;
+use ordo_domain::{CustomerId, OrderId, ValidationErrors};
+use ordo_service::Services;
+use ordo_service::orders::{CURSOR_SCOPE, PlaceOrder};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::auth::{Authorized, OrdersRead, OrdersWrite};
+use crate::error::{ApiError, ApiResult, Problem};
+use crate::extract::{Json, OptionalIfMatch, Query};
+use crate::routes::customers::AddressInput;
+use crate::routes::{ArchiveRequest, created_response, entity_response, parse_id, parse_page, precondition};
+
+pub(crate) fn routes() -> OpenApiRouter<Services> {
+    OpenApiRouter::new()
+        .routes(routes!(place_order, list_orders))
+        .routes(routes!(get_order))
+        .routes(routes!(order_events))
+        .routes(routes!(confirm_order))
+        .routes(routes!(fulfil_order))
+        .routes(routes!(complete_order))
+        .routes(routes!(cancel_order))
+}
+
+/// One requested line.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct LineInput {
+    #[schema(example = "TEE-BLK-M")]
+    sku: String,
+    /// 1 to 1 000 000.
+    #[schema(example = 2)]
+    quantity: i64,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PlaceOrderRequest {
+    #[schema(value_type = String, format = Uuid)]
+    customer_id: String,
+    /// Market code; the order is priced in its currency at its tax rate.
+    #[schema(example = "DE")]
+    market: String,
+    /// 1 to 200 lines, each SKU once.
+    lines: Vec<LineInput>,
+    shipping_address: AddressInput,
+}
+
+impl TryFrom<PlaceOrderRequest> for PlaceOrder {
+    type Error = ValidationErrors;
+
+    fn try_from(body: PlaceOrderRequest) -> Result<Self, Self::Error> {
+        let mut errors = ValidationErrors::new();
+        let customer_id = body
+            .customer_id
+            .parse::<CustomerId>()
+            .map_err(|_| errors.add("customer_id", "invalid_id", "not a UUID"))
+            .ok();
+        let raw: Vec<(String, i64)> = body.lines.into_iter().map(|l| (l.sku, l.quantity)).collect();
+        let lines = order::parse_lines(&raw).map_err(|e| errors.merge("lines", e)).ok();
+        let a = &body.shipping_address;
+        let address = Address::parse(&RawAddress {
+            recipient: a.recipient.as_deref(),
+            line1: &a.line1,
+            line2: a.line2.as_deref(),
+            city: &a.city,
+            region: a.region.as_deref(),
+            postal_code: a.postal_code.as_deref(),
+            country: &a.country,
+        })
+        .map_err(|e| errors.merge("shipping_address", e))
+        .ok();
+        match (customer_id, lines, address) {
+            (Some(customer_id), Some(lines), Some(shipping_address)) if errors.is_empty() => {
+                Ok(PlaceOrder { customer_id, market: body.market.trim().to_ascii_uppercase(), lines, shipping_address })
+            }
+            _ => Err(errors),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct ListOrders {
+    /// Page size, 1 to 500 (default 50).
+    limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    cursor: Option<String>,
+    /// Only orders in this status.
+    status: Option<OrderStatus>,
+    /// Only this customer's orders.
+    customer_id: Option<uuid::Uuid>,
+    /// Only orders placed at or after this instant (RFC 3339).
+    created_from: Option<DateTime<Utc>>,
+    /// Only orders placed before this instant (RFC 3339).
+    created_to: Option<DateTime<Utc>>,
+}
+
+/// One shipped line.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ShipmentLine {
+    /// The line number.
+    line: i32,
+    /// Units shipped now.
+    quantity: i64,
+}
+
+/// A (partial) fulfilment.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FulfilRequest {
+    /// The version last read; required unless `If-Match` is sent.
+    version: Option<i64>,
+    lines: Vec<ShipmentLine>,
+}
+
+/// An order's timeline.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Timeline {
+    items: Vec<OrderEvent>,
+}
+
+/// Place an order: prices frozen from the catalog in the market's currency,
+/// tax per line, stock reserved atomically. If any line is short, nothing is
+/// written and the answer is 409 `insufficient_stock` naming the SKUs.
+#[utoipa::path(
+    post,
+    path = "/v1/orders",
+    tag = "orders",
+    request_body = PlaceOrderRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Retry safely: the same key and body replay the first answer")),
+    security(("api_key" = ["orders:write"])),
+    responses(
+        (status = 201, description = "Placed", body = Order),
+        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The role lacks the permission", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not enough stock (`insufficient_stock`) or the idempotency key is in use (`idempotency_in_flight`)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid input: unknown customer, market or SKU, no price in the market's currency, bad quantities or address; or an idempotency key reused with another body", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn place_order(
+    auth: Authorized<OrdersWrite>,
+    State(services): State<Services>,
+    Json(body): Json<PlaceOrderRequest>,
+) -> ApiResult<impl IntoResponse> {
+    let request = PlaceOrder::try_from(body)?;
+    let order = services.orders.place_order(&auth.actor(), request).await?;
+    Ok(created_response(&format!("/v1/orders/{}", order.id), order.version, order))
+}
+
+/// List orders, oldest first, with keyset pagination.
+#[utoipa::path(
+    get,
+    path = "/v1/orders",
+    tag = "orders",
+    params(ListOrders),
+    security(("api_key" = ["orders:read"])),
+    responses(
+        (status = 200, description = "A page of orders with their lines", body = Page<Order>),
+        (status = 400, description = "Invalid query", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn list_orders(
+    _auth: Authorized<OrdersRead>,
+    State(services): State<Services>,
+    Query(query): Query<ListOrders>,
+) -> ApiResult<axum::Json<Page<Order>>> {
+    let page = parse_page(CURSOR_SCOPE, query.limit, query.cursor.as_deref())?;
+    let filter = OrderFilter {
+        status: query.status,
+        customer_id: query.customer_id.map(CustomerId::from_uuid),
+        created_from: query.created_from,
+        created_to: query.created_to,
+    };
+    Ok(axum::Json(services.orders.list_orders(&filter, &page).await?))
+}
+
+/// Get an order with its lines.
+#[utoipa::path(
+    get,
+    path = "/v1/orders/{id}",
+    tag = "orders",
+    params(("id" = String, Path, description = "Order id")),
+    security(("api_key" = ["orders:read"])),
+    responses(
+        (status = 200, description = "The order", body = Order),
+        (status = 400, description = "Invalid id", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such order", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn get_order(
+    _auth: Authorized<OrdersRead>,
+    State(services): State<Services>,
+    Path(id): Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    let order = services.orders.order(parse_id::<OrderId>(&id)?).await?;
+    Ok(entity_response(order.version, order))
+}
+
+/// The order's timeline, oldest first.
+#[utoipa::path(
+    get,
+    path = "/v1/orders/{id}/events",
+    tag = "orders",
+    params(("id" = String, Path, description = "Order id")),
+    security(("api_key" = ["orders:read"])),
+    responses(
+        (status = 200, description = "The timeline", body = Timeline),
+        (status = 400, description = "Invalid id", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such order", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn order_events(
+    _auth: Authorized<OrdersRead>,
+    State(services): State<Services>,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<Timeline>> {
+    Ok(axum::Json(Timeline { items: services.orders.events(parse_id::<OrderId>(&id)?).await? }))
+}
+
+/// Which lifecycle step a route takes.
+#[derive(Debug, Clone, Copy)]
+enum Step {
+    Confirm,
+    Complete,
+    Cancel,
+}
+
+async fn step(
+    services: &Services,
+    auth: &Authorized<OrdersWrite>,
+    id: &str,
+    if_match: Option<crate::extract::IfMatch>,
+    body: Option<Json<ArchiveRequest>>,
+    step: Step,
+) -> ApiResult<axum::response::Response> {
+    let id = parse_id::<OrderId>(id)?;
+    let (expected, source) = precondition(if_match, body.and_then(|Json(b)| b.version), true)?;
+    let actor = auth.actor();
+    let result = match step {
+        Step::Confirm => services.orders.confirm(&actor, id, expected).await,
+        Step::Complete => services.orders.complete(&actor, id, expected).await,
+        Step::Cancel => services.orders.cancel(&actor, id, expected).await,
+    };
+    let order = result.map_err(|e| ApiError::from_service(e, source))?;
+    Ok(entity_response(order.version, order))
+}
+
+/// Confirm a placed order.
+#[utoipa::path(
+    post,
+    path = "/v1/orders/{id}/confirm",
+    tag = "orders",
+    params(("id" = String, Path, description = "Order id"), ("If-Match" = Option<String>, Header, description = "`\"<version>\"`")),
+    request_body(content = Option<ArchiveRequest>, description = "`version`, unless `If-Match` is sent"),
+    security(("api_key" = ["orders:write"])),
+    responses(
+        (status = 200, description = "The confirmed order", body = Order),
+        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such order", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not allowed in the current status (`illegal_transition`) or stale version", body = Problem, content_type = "application/problem+json"),
+        (status = 428, description = "No version sent", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn confirm_order(
+    auth: Authorized<OrdersWrite>,
+    State(services): State<Services>,
+    Path(id): Path<String>,
+    OptionalIfMatch(if_match): OptionalIfMatch,
+    body: Option<Json<ArchiveRequest>>,
+) -> ApiResult<impl IntoResponse> {
+    step(&services, &auth, &id, if_match, body, Step::Confirm).await
+}
+
+/// Complete a fulfilled order.
+#[utoipa::path(
+    post,
+    path = "/v1/orders/{id}/complete",
+    tag = "orders",
+    params(("id" = String, Path, description = "Order id"), ("If-Match" = Option<String>, Header, description = "`\"<version>\"`")),
+    request_body(content = Option<ArchiveRequest>, description = "`version`, unless `If-Match` is sent"),
+    security(("api_key" = ["orders:write"])),
+    responses(
+        (status = 200, description = "The completed order", body = Order),
+        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such order", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not allowed in the current status (`illegal_transition`) or stale version", body = Problem, content_type = "application/problem+json"),
+        (status = 428, description = "No version sent", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn complete_order(
+    auth: Authorized<OrdersWrite>,
+    State(services): State<Services>,
+    Path(id): Path<String>,
+    OptionalIfMatch(if_match): OptionalIfMatch,
+    body: Option<Json<ArchiveRequest>>,
+) -> ApiResult<impl IntoResponse> {
+    step(&services, &auth, &id, if_match, body, Step::Complete).await
+}
+
+/// Cancel a placed or confirmed order, releasing its reserved stock.
+#[utoipa::path(
+    post,
+    path = "/v1/orders/{id}/cancel",
+    tag = "orders",
+    params(("id" = String, Path, description = "Order id"), ("If-Match" = Option<String>, Header, description = "`\"<version>\"`")),
+    request_body(content = Option<ArchiveRequest>, description = "`version`, unless `If-Match` is sent"),
+    security(("api_key" = ["orders:write"])),
+    responses(
+        (status = 200, description = "The cancelled order", body = Order),
+        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such order", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not allowed in the current status (`illegal_transition`) or stale version", body = Problem, content_type = "application/problem+json"),
+        (status = 428, description = "No version sent", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn cancel_order(
+    auth: Authorized<OrdersWrite>,
+    State(services): State<Services>,
+    Path(id): Path<String>,
+    OptionalIfMatch(if_match): OptionalIfMatch,
+    body: Option<Json<ArchiveRequest>>,
+) -> ApiResult<impl IntoResponse> {
+    step(&services, &auth, &id, if_match, body, Step::Cancel).await
+}
+
+/// Ship some or all of a confirmed order's lines: the shipped units leave
+/// reserved and on-hand stock.
+#[utoipa::path(
+    post,
+    path = "/v1/orders/{id}/fulfil",
+    tag = "orders",
+    params(("id" = String, Path, description = "Order id"), ("If-Match" = Option<String>, Header, description = "`\"<version>\"`")),
+    request_body = FulfilRequest,
+    security(("api_key" = ["orders:write"])),
+    responses(
+        (status = 200, description = "The order, partially_fulfilled or fulfilled", body = Order),
+        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such order", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not allowed in the current status (`illegal_transition`) or stale version", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Unknown lines or more units than are left to ship", body = Problem, content_type = "application/problem+json"),
+        (status = 428, description = "No version sent", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn fulfil_order(
+    auth: Authorized<OrdersWrite>,
+    State(services): State<Services>,
+    Path(id): Path<String>,
+    OptionalIfMatch(if_match): OptionalIfMatch,
+    Json(body): Json<FulfilRequest>,
+) -> ApiResult<impl IntoResponse> {
+    let id = parse_id::<OrderId>(&id)?;
+    let (expected, source) = precondition(if_match, body.version, true)?;
+    let shipments = body.lines.iter().map(|l| (l.line, l.quantity)).collect();
+    let order = services
+        .orders
+        .fulfil(&auth.actor(), id, expected, shipments)
+        .await
+        .map_err(|e| ApiError::from_service(e, source))?;
+    Ok(entity_response(order.version, order))
+}
