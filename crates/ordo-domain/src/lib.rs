@@ -22,6 +22,7 @@ pub mod catalog;
 pub mod customer;
 pub mod email;
 pub mod id;
+pub mod idempotency;
 pub mod inventory;
 pub mod market;
 pub mod money;

@@ -155,6 +155,24 @@ impl ApiError {
         )
     }
 
+    pub fn idempotency_mismatch() -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "idempotency_key_reused",
+            "Idempotency key reused",
+            "this Idempotency-Key was used for a different request; use a new key for a new request",
+        )
+    }
+
+    pub fn idempotency_in_flight() -> Self {
+        Self::new(
+            StatusCode::CONFLICT,
+            "idempotency_in_flight",
+            "Request in flight",
+            "a request with this Idempotency-Key is still being processed; retry shortly",
+        )
+    }
+
     pub fn precondition_required() -> Self {
         Self::new(
             StatusCode::PRECONDITION_REQUIRED,

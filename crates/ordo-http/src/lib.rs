@@ -31,6 +31,7 @@ use utoipa_scalar::{Scalar, Servable};
 mod auth;
 pub mod error;
 mod extract;
+mod idempotency;
 pub mod rate_limit;
 mod routes;
 
@@ -148,7 +149,8 @@ pub fn router(services: Services, settings: &HttpSettings) -> Router {
     .merge(Scalar::with_url("/docs", openapi))
     .fallback(route_not_found)
     .method_not_allowed_fallback(method_not_allowed)
-    .with_state(services)
+    .with_state(services.clone())
+    .layer(middleware::from_fn_with_state(services, idempotency::idempotency))
     .layer(middleware::from_fn_with_state(auth_state, auth::authenticate))
     .layer(middleware::from_fn_with_state(limits, enforce_limits))
     .layer(cors(&settings.cors_allowed_origins))

@@ -12,6 +12,7 @@ pub mod audit;
 pub mod catalog;
 pub mod customers;
 mod error;
+pub mod idempotency;
 pub mod inventory;
 pub mod keys;
 pub mod markets;
@@ -32,6 +33,7 @@ pub struct Services {
     pub markets: markets::MarketService,
     pub inventory: inventory::InventoryService,
     pub orders: orders::OrderService,
+    pub idempotency: idempotency::IdempotencyService,
 }
 
 /// Settings the services need from the configuration.
@@ -39,11 +41,20 @@ pub struct Services {
 pub struct ServiceSettings {
     /// How long an authenticated key is trusted without re-reading it.
     pub key_cache_ttl: Duration,
+    /// How long idempotency keys are remembered.
+    pub idempotency_ttl: Duration,
+    /// How long a request may hold its idempotency key before a retry may
+    /// take it over.
+    pub idempotency_lock: Duration,
 }
 
 impl Default for ServiceSettings {
     fn default() -> Self {
-        Self { key_cache_ttl: Duration::from_secs(10) }
+        Self {
+            key_cache_ttl: Duration::from_secs(10),
+            idempotency_ttl: Duration::from_secs(24 * 3600),
+            idempotency_lock: Duration::from_secs(60),
+        }
     }
 }
 
@@ -57,6 +68,11 @@ impl Services {
             markets: markets::MarketService::new(db.clone()),
             inventory: inventory::InventoryService::new(db.clone()),
             orders: orders::OrderService::new(db.clone()),
+            idempotency: idempotency::IdempotencyService::new(
+                db.clone(),
+                settings.idempotency_ttl,
+                settings.idempotency_lock,
+            ),
             db,
         }
     }

@@ -20,6 +20,7 @@ use sqlx::{Postgres, Row};
 mod audit;
 mod catalog;
 mod customers;
+mod idempotency;
 mod inventory;
 mod keys;
 mod markets;

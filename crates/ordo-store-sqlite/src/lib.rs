@@ -23,6 +23,7 @@ use sqlx::sqlite::{
 mod audit;
 mod catalog;
 mod customers;
+mod idempotency;
 mod inventory;
 mod keys;
 mod markets;

@@ -16,6 +16,7 @@ mod audit;
 mod catalog;
 mod customers;
 mod error;
+mod idempotency;
 mod inventory;
 mod keys;
 mod markets;
@@ -25,6 +26,7 @@ pub use audit::AuditRepo;
 pub use catalog::CatalogRepo;
 pub use customers::CustomerRepo;
 pub use error::{StoreError, StoreResult, UniqueKey};
+pub use idempotency::IdempotencyRepo;
 pub use inventory::{InventoryRepo, RankedStock, StockMove};
 pub use keys::KeyRepo;
 pub use markets::MarketRepo;
@@ -74,7 +76,7 @@ pub trait Database: Send + Sync + fmt::Debug + 'static {
 
 /// One connection that can run every module's repository.
 pub trait Session:
-    CatalogRepo + CustomerRepo + KeyRepo + AuditRepo + MarketRepo + InventoryRepo + OrderRepo + Send
+    CatalogRepo + CustomerRepo + KeyRepo + AuditRepo + MarketRepo + InventoryRepo + OrderRepo + IdempotencyRepo + Send
 {
 }
 

@@ -26,6 +26,7 @@ pub struct Application {
     shutdown_timeout: Duration,
     seal_interval: Duration,
     seal_batch: i64,
+    sweep_interval: Duration,
 }
 
 /// Opens the configured database and builds the services over it. SQLite
@@ -46,7 +47,12 @@ pub async fn open_services(config: &Config) -> anyhow::Result<Services> {
             Err(e) => tracing::warn!(error = %e, "cannot check migrations; the database is unreachable"),
         }
     }
-    let settings = ServiceSettings { key_cache_ttl: Duration::from_millis(config.auth.key_cache_ttl_ms) };
+    let settings = ServiceSettings {
+        key_cache_ttl: Duration::from_millis(config.auth.key_cache_ttl_ms),
+        idempotency_ttl: Duration::from_millis(config.idempotency.ttl_ms),
+        // A request holds its key at most twice as long as it may run.
+        idempotency_lock: Duration::from_millis(config.server.request_timeout_ms.saturating_mul(2)),
+    };
     Ok(Services::new(db, settings))
 }
 
@@ -81,6 +87,7 @@ impl Application {
             shutdown_timeout: Duration::from_millis(config.server.shutdown_timeout_ms),
             seal_interval: Duration::from_millis(config.audit.seal_interval_ms),
             seal_batch: config.audit.seal_batch,
+            sweep_interval: Duration::from_millis(config.idempotency.sweep_interval_ms),
         })
     }
 
@@ -103,6 +110,8 @@ impl Application {
         };
         let sealer = (!self.seal_interval.is_zero())
             .then(|| tokio::spawn(seal_periodically(self.services.clone(), self.seal_interval, self.seal_batch)));
+        let sweeper = (!self.sweep_interval.is_zero())
+            .then(|| tokio::spawn(sweep_periodically(self.services.clone(), self.sweep_interval)));
         let server = ordo_http::serve(self.listener, self.router, signal);
         let deadline = async move {
             let _ = stopping_rx.wait_for(|stopping| *stopping).await;
@@ -112,8 +121,8 @@ impl Application {
             result = server => result.context("HTTP server failed")?,
             () = deadline => tracing::warn!("shutdown timeout passed with requests still in flight; stopping anyway"),
         }
-        if let Some(sealer) = sealer {
-            sealer.abort();
+        for task in [sealer, sweeper].into_iter().flatten() {
+            task.abort();
         }
         // Seal what this process wrote, so a clean stop leaves nothing unsealed.
         if !self.seal_interval.is_zero()
@@ -141,6 +150,20 @@ async fn seal_periodically(services: Services, interval: Duration, batch: i64) {
             }
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "could not seal audit events"),
+        }
+    }
+}
+
+/// Deletes expired idempotency keys every `interval`.
+async fn sweep_periodically(services: Services, interval: Duration) {
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        match services.idempotency.sweep().await {
+            Ok(swept) if swept > 0 => tracing::debug!(swept, "swept expired idempotency keys"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "could not sweep idempotency keys"),
         }
     }
 }

@@ -21,6 +21,7 @@ pub struct Config {
     pub auth: AuthConfig,
     pub rate_limit: RateLimitConfig,
     pub audit: AuditConfig,
+    pub idempotency: IdempotencyConfig,
     pub log: LogConfig,
 }
 
@@ -180,6 +181,21 @@ impl Default for AuditConfig {
     }
 }
 
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IdempotencyConfig {
+    /// How long an `Idempotency-Key` is remembered (24 h).
+    pub ttl_ms: u64,
+    /// How often expired keys are swept.
+    pub sweep_interval_ms: u64,
+}
+
+impl Default for IdempotencyConfig {
+    fn default() -> Self {
+        Self { ttl_ms: 24 * 3600 * 1000, sweep_interval_ms: 600_000 }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SqliteSynchronous {
@@ -280,7 +296,7 @@ pub struct Overrides {
     pub listen: Option<SocketAddr>,
 }
 
-const SECTIONS: [&str; 6] = ["server", "database", "auth", "rate_limit", "audit", "log"];
+const SECTIONS: [&str; 7] = ["server", "database", "auth", "rate_limit", "audit", "idempotency", "log"];
 
 /// Maps `ORDO_DATABASE_MAX_CONNECTIONS` (seen here as
 /// `database_max_connections`) to the key `database.max_connections`.

@@ -109,7 +109,12 @@ async fn migrate_applies_migrations_once_on_both_backends() {
         let Some(db) = TestDb::create(backend).await else { continue };
         let first = run(ordo().args(["migrate", "--database-url", &db.url]));
         assert!(first.status.success(), "{backend:?}: {}", stderr(&first));
-        assert!(stdout(&first).contains("up to date (7 migration(s) applied)"), "{backend:?}: {}", stdout(&first));
+        let migrations =
+            std::fs::read_dir(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../ordo-store-sqlite/migrations"))
+                .unwrap()
+                .count();
+        let expected = format!("up to date ({migrations} migration(s) applied)");
+        assert!(stdout(&first).contains(&expected), "{backend:?}: {}", stdout(&first));
         let second = run(ordo().args(["migrate", "--database-url", &db.url]));
         assert!(stdout(&second).contains("(0 migration(s) applied)"), "{backend:?}: {}", stdout(&second));
     }

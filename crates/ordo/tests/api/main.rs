@@ -5,6 +5,7 @@ mod audit;
 mod bad_input;
 mod cli;
 mod customers;
+mod idempotency;
 mod openapi;
 mod orders;
 mod pgbouncer;

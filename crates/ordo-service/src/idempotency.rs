@@ -1,0 +1,101 @@
+//! Idempotency keys: claiming a key for a request, recording its answer,
+//! and sweeping expired keys.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ordo_domain::idempotency::{Claim, IdempotencyRecord, StoredResponse};
+use ordo_domain::time;
+use ordo_store::Database;
+use uuid::Uuid;
+
+use crate::ServiceResult;
+
+#[derive(Debug, Clone)]
+pub struct IdempotencyService {
+    db: Arc<dyn Database>,
+    /// How long a key is remembered.
+    ttl: chrono::Duration,
+    /// How long an in-flight request may hold its key before a retry may
+    /// take it over (the request's process is presumed dead by then).
+    lock: chrono::Duration,
+}
+
+impl IdempotencyService {
+    pub fn new(db: Arc<dyn Database>, ttl: Duration, lock: Duration) -> Self {
+        let ttl = chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::days(1));
+        let lock = chrono::Duration::from_std(lock).unwrap_or(chrono::Duration::minutes(1));
+        Self { db, ttl, lock }
+    }
+
+    /// Decides what to do with a request carrying `key`.
+    pub async fn claim(&self, principal: Uuid, key: &str, request_hash: &str) -> ServiceResult<Claim> {
+        let now = time::now();
+        let record = IdempotencyRecord {
+            principal,
+            key: key.to_owned(),
+            request_hash: request_hash.to_owned(),
+            response: None,
+            created_at: now,
+            expires_at: now + self.ttl,
+            locked_until: now + self.lock,
+        };
+        let mut tx = self.db.begin().await?;
+        if tx.insert_idempotency_key(&record).await? {
+            tx.commit().await?;
+            return Ok(Claim::Proceed);
+        }
+        let Some(existing) = tx.idempotency_key(principal, key).await? else {
+            // Swept between the two statements: the next attempt inserts.
+            return Ok(Claim::InFlight);
+        };
+        let claim = if existing.expires_at <= now {
+            self.take_over(tx.as_mut(), &record, &existing).await?
+        } else if existing.request_hash != request_hash {
+            Claim::Mismatch
+        } else if let Some(response) = existing.response {
+            Claim::Replay(response)
+        } else if existing.locked_until > now {
+            Claim::InFlight
+        } else {
+            self.take_over(tx.as_mut(), &record, &existing).await?
+        };
+        tx.commit().await?;
+        Ok(claim)
+    }
+
+    async fn take_over(
+        &self,
+        tx: &mut dyn ordo_store::Transaction,
+        record: &IdempotencyRecord,
+        existing: &IdempotencyRecord,
+    ) -> ServiceResult<Claim> {
+        let taken = tx.replace_idempotency_key(record, existing.created_at, existing.locked_until).await?;
+        Ok(if taken { Claim::Proceed } else { Claim::InFlight })
+    }
+
+    /// Records the answer of the request that holds `key`.
+    pub async fn complete(&self, principal: Uuid, key: &str, response: &StoredResponse) -> ServiceResult<()> {
+        let mut tx = self.db.begin().await?;
+        tx.complete_idempotency_key(principal, key, response).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Lets go of `key` so that the request may be retried (it failed with
+    /// an error worth retrying).
+    pub async fn release(&self, principal: Uuid, key: &str) -> ServiceResult<()> {
+        let mut tx = self.db.begin().await?;
+        tx.delete_idempotency_key(principal, key).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Deletes expired keys; returns how many.
+    pub async fn sweep(&self) -> ServiceResult<u64> {
+        let mut tx = self.db.begin().await?;
+        let swept = tx.sweep_idempotency_keys(time::now()).await?;
+        tx.commit().await?;
+        Ok(swept)
+    }
+}

@@ -1,0 +1,147 @@
+//! SQL of idempotency keys.
+
+use std::ops::DerefMut;
+
+use async_trait::async_trait;
+use ordo_domain::Timestamp;
+use ordo_domain::idempotency::{IdempotencyRecord, StoredResponse};
+use ordo_store::{IdempotencyRepo, StoreResult};
+use sqlx::sqlite::SqliteConnection;
+use uuid::Uuid;
+
+use crate::{SqliteSession, from_micros, map_err, to_micros};
+
+const COLUMNS: &str = "principal, key, request_hash, response_status, response_type, response_location, response_body, created_at, expires_at, locked_until";
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    principal: Uuid,
+    key: String,
+    request_hash: String,
+    response_status: Option<i32>,
+    response_type: Option<String>,
+    response_location: Option<String>,
+    response_body: Option<Vec<u8>>,
+    created_at: i64,
+    expires_at: i64,
+    locked_until: i64,
+}
+
+impl TryFrom<Row> for IdempotencyRecord {
+    type Error = ordo_store::StoreError;
+
+    fn try_from(row: Row) -> StoreResult<Self> {
+        Ok(IdempotencyRecord {
+            principal: row.principal,
+            key: row.key,
+            request_hash: row.request_hash,
+            response: row.response_status.map(|status| StoredResponse {
+                status: u16::try_from(status).unwrap_or(500),
+                content_type: row.response_type,
+                location: row.response_location,
+                body: row.response_body.unwrap_or_default(),
+            }),
+            created_at: from_micros("created_at", row.created_at)?,
+            expires_at: from_micros("expires_at", row.expires_at)?,
+            locked_until: from_micros("locked_until", row.locked_until)?,
+        })
+    }
+}
+
+#[async_trait]
+impl<C: DerefMut<Target = SqliteConnection> + Send> IdempotencyRepo for SqliteSession<C> {
+    async fn insert_idempotency_key(&mut self, r: &IdempotencyRecord) -> StoreResult<bool> {
+        let result = sqlx::query(
+            "INSERT INTO idempotency_keys (principal, key, request_hash, created_at, expires_at, locked_until)
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+        )
+        .bind(r.principal)
+        .bind(&r.key)
+        .bind(&r.request_hash)
+        .bind(to_micros(r.created_at))
+        .bind(to_micros(r.expires_at))
+        .bind(to_micros(r.locked_until))
+        .execute(self.conn())
+        .await
+        .map_err(map_err)?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    async fn idempotency_key(&mut self, principal: Uuid, key: &str) -> StoreResult<Option<IdempotencyRecord>> {
+        let row: Option<Row> =
+            sqlx::query_as(&format!("SELECT {COLUMNS} FROM idempotency_keys WHERE principal = $1 AND key = $2"))
+                .bind(principal)
+                .bind(key)
+                .fetch_optional(self.conn())
+                .await
+                .map_err(map_err)?;
+        row.map(IdempotencyRecord::try_from).transpose()
+    }
+
+    async fn replace_idempotency_key(
+        &mut self,
+        r: &IdempotencyRecord,
+        seen_created_at: Timestamp,
+        seen_locked_until: Timestamp,
+    ) -> StoreResult<bool> {
+        let result = sqlx::query(
+            "UPDATE idempotency_keys
+                SET request_hash = $3, response_status = NULL, response_type = NULL, response_location = NULL,
+                    response_body = NULL, created_at = $4, expires_at = $5, locked_until = $6
+              WHERE principal = $1 AND key = $2 AND created_at = $7 AND locked_until = $8",
+        )
+        .bind(r.principal)
+        .bind(&r.key)
+        .bind(&r.request_hash)
+        .bind(to_micros(r.created_at))
+        .bind(to_micros(r.expires_at))
+        .bind(to_micros(r.locked_until))
+        .bind(to_micros(seen_created_at))
+        .bind(to_micros(seen_locked_until))
+        .execute(self.conn())
+        .await
+        .map_err(map_err)?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    async fn complete_idempotency_key(
+        &mut self,
+        principal: Uuid,
+        key: &str,
+        response: &StoredResponse,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE idempotency_keys SET response_status = $3, response_type = $4, response_location = $5, response_body = $6
+              WHERE principal = $1 AND key = $2",
+        )
+        .bind(principal)
+        .bind(key)
+        .bind(i32::from(response.status))
+        .bind(&response.content_type)
+        .bind(&response.location)
+        .bind(&response.body)
+        .execute(self.conn())
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn delete_idempotency_key(&mut self, principal: Uuid, key: &str) -> StoreResult<()> {
+        sqlx::query("DELETE FROM idempotency_keys WHERE principal = $1 AND key = $2")
+            .bind(principal)
+            .bind(key)
+            .execute(self.conn())
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn sweep_idempotency_keys(&mut self, now: Timestamp) -> StoreResult<u64> {
+        let result = sqlx::query("DELETE FROM idempotency_keys WHERE expires_at < $1")
+            .bind(to_micros(now))
+            .execute(self.conn())
+            .await
+            .map_err(map_err)?;
+        Ok(result.rows_affected())
+    }
+}

@@ -1,0 +1,118 @@
+//! `Idempotency-Key`: a retried request never acts twice.
+
+use futures::future::join_all;
+use ordo_domain::auth::Role;
+use ordo_testkit::{Method, StatusCode, TestApp, backend_tests};
+use serde_json::json;
+
+use crate::orders::{order_body, shop};
+
+backend_tests!(
+    a_retry_replays_the_first_answer_and_acts_once,
+    a_reused_key_with_another_body_is_422,
+    racing_duplicates_create_exactly_one_order,
+    keys_are_per_api_key_and_expire,
+);
+
+async fn place(app: &TestApp, key: &str, body: &serde_json::Value) -> ordo_testkit::TestResponse {
+    app.request(Method::POST, "/v1/orders", Some(body), &[("idempotency-key", key)]).await
+}
+
+async fn order_count(app: &TestApp) -> usize {
+    app.get("/v1/orders?limit=500").await.expect(StatusCode::OK)["items"].as_array().unwrap().len()
+}
+
+async fn a_retry_replays_the_first_answer_and_acts_once(app: TestApp) {
+    let shop = shop(&app).await;
+    let body = order_body(&shop, json!([{"sku": "TEE", "quantity": 2}]));
+    let first = place(&app, "order-1", &body).await;
+    let order = first.expect(StatusCode::CREATED);
+    assert_eq!(first.header("idempotent-replayed"), None);
+    let retry = place(&app, "order-1", &body).await;
+    assert_eq!(retry.expect(StatusCode::CREATED), order, "the same body");
+    assert_eq!(retry.header("idempotent-replayed"), Some("true"));
+    assert_eq!(retry.header("location"), first.header("location"));
+    assert_eq!(order_count(&app).await, 1, "acted once");
+    let tee = app.get("/v1/stock/TEE").await.expect(StatusCode::OK);
+    assert_eq!(tee["reserved"], 2, "reserved once");
+
+    // Answers that refused the request replay too.
+    let short = order_body(&shop, json!([{"sku": "MUG", "quantity": 99}]));
+    place(&app, "order-2", &short).await.expect_problem(StatusCode::CONFLICT, "insufficient_stock");
+    let again = place(&app, "order-2", &short).await;
+    again.expect_problem(StatusCode::CONFLICT, "insufficient_stock");
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+
+    // Other creating POSTs honour keys as well.
+    let customer = json!({"email": "idem@example.com", "name": "Idem"});
+    let a = app
+        .request(Method::POST, "/v1/customers", Some(&customer), &[("idempotency-key", "cust-1")])
+        .await
+        .expect(StatusCode::CREATED);
+    let b = app
+        .request(Method::POST, "/v1/customers", Some(&customer), &[("idempotency-key", "cust-1")])
+        .await
+        .expect(StatusCode::CREATED);
+    assert_eq!(a, b, "not 409 email_taken: the retry is a replay");
+
+    let bad = app.request(Method::POST, "/v1/orders", Some(&body), &[("idempotency-key", "has space")]).await;
+    bad.expect_problem(StatusCode::BAD_REQUEST, "invalid_header");
+}
+
+async fn a_reused_key_with_another_body_is_422(app: TestApp) {
+    let shop = shop(&app).await;
+    place(&app, "k", &order_body(&shop, json!([{"sku": "TEE", "quantity": 1}]))).await.expect(StatusCode::CREATED);
+    let other = place(&app, "k", &order_body(&shop, json!([{"sku": "TEE", "quantity": 2}]))).await;
+    other.expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused");
+    assert_eq!(order_count(&app).await, 1);
+}
+
+async fn racing_duplicates_create_exactly_one_order(app: TestApp) {
+    let shop = shop(&app).await;
+    for round in 0..5 {
+        let body = order_body(&shop, json!([{"sku": "TEE", "quantity": 1}]));
+        let key = format!("race-{round}");
+        let responses = join_all((0..4).map(|_| place(&app, &key, &body))).await;
+        let statuses: Vec<u16> = responses.iter().map(|r| r.status.as_u16()).collect();
+        assert!(statuses.iter().all(|s| *s == 201 || *s == 409), "{statuses:?}");
+        for conflict in responses.iter().filter(|r| r.status == StatusCode::CONFLICT) {
+            assert_eq!(conflict.json()["code"], "idempotency_in_flight");
+        }
+        let ids: std::collections::HashSet<String> = responses
+            .iter()
+            .filter(|r| r.status == StatusCode::CREATED)
+            .map(|r| r.json()["id"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(ids.len(), 1, "every success names the same order: {statuses:?}");
+    }
+    assert_eq!(order_count(&app).await, 5, "exactly one order per key");
+}
+
+async fn keys_are_per_api_key_and_expire(app: TestApp) {
+    let backend = app.backend();
+    drop(app);
+    let Some(app) = TestApp::spawn_with(backend, |c| {
+        c.idempotency.ttl_ms = 300;
+        c.idempotency.sweep_interval_ms = 0;
+    })
+    .await
+    else {
+        return;
+    };
+    let shop = shop(&app).await;
+    let body = order_body(&shop, json!([{"sku": "TEE", "quantity": 1}]));
+    place(&app, "shared", &body).await.expect(StatusCode::CREATED);
+    let clerk = TestApp::client_with_key(&app.key_for(Role::Clerk).await);
+    let other = clerk.post(app.url("/v1/orders")).header("idempotency-key", "shared").json(&body).send().await.unwrap();
+    assert_eq!(other.status(), StatusCode::CREATED, "another API key's `shared` is another key");
+    assert!(other.headers().get("idempotent-replayed").is_none());
+    assert_eq!(order_count(&app).await, 2);
+
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    let after_expiry = place(&app, "shared", &body).await;
+    after_expiry.expect(StatusCode::CREATED);
+    assert_eq!(after_expiry.header("idempotent-replayed"), None, "an expired key is forgotten");
+    assert_eq!(order_count(&app).await, 3);
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    assert_eq!(app.services.idempotency.sweep().await.unwrap(), 2, "the expired keys are swept");
+}
