@@ -22,6 +22,25 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub use reqwest::{Method, StatusCode};
+pub use statements::statements_for;
+
+mod statements;
+
+/// Logs at `ORDO_TEST_LOG` (default `warn`) to the test's captured output,
+/// and counts SQL statements per request (see [`statements_for`]).
+fn init_tracing() {
+    use tracing_subscriber::Layer;
+    use tracing_subscriber::filter::{EnvFilter, Targets};
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let filter = std::env::var("ORDO_TEST_LOG").unwrap_or_else(|_| "warn".to_owned());
+    let counting =
+        Targets::new().with_target("sqlx::query", tracing::Level::TRACE).with_target("ordo_http", tracing::Level::INFO);
+    let _ = tracing_subscriber::registry()
+        .with(tracing_subscriber::fmt::layer().with_test_writer().with_filter(EnvFilter::new(filter)))
+        .with(statements::counter().with_filter(counting))
+        .try_init();
+}
 
 /// The two storage backends every test runs against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -165,8 +184,7 @@ impl TestApp {
     /// Starts Ordo on an existing test database. Logs go to the test's
     /// captured output at the level in `ORDO_TEST_LOG` (default `warn`).
     pub async fn start(db: TestDb, config: &Config) -> Self {
-        let filter = std::env::var("ORDO_TEST_LOG").unwrap_or_else(|_| "warn".to_owned());
-        let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
+        init_tracing();
         let app = Application::build(config).await.expect("build application");
         let addr = app.local_addr();
         let services = app.services().clone();

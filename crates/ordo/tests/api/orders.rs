@@ -434,3 +434,79 @@ async fn cancel_racing_fulfil_lets_exactly_one_win(app: TestApp) {
         app.get("/v1/orders?status=fulfilled").await.expect(StatusCode::OK)["items"].as_array().unwrap().len();
     assert_eq!(shipped, fulfilled as i64);
 }
+
+/// Places an order with a request id and returns how many SQL statements
+/// the placement ran.
+async fn placement_statements(app: &TestApp, shop: &Shop, request_id: &str, lines: Value) -> usize {
+    app.request(Method::POST, "/v1/orders", Some(&order_body(shop, lines)), &[("x-request-id", request_id)])
+        .await
+        .expect(StatusCode::CREATED);
+    ordo_testkit::statements_for(request_id)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_of_500_orders_costs_a_constant_number_of_statements() {
+    for backend in [ordo_testkit::Backend::Sqlite, ordo_testkit::Backend::Postgres] {
+        let Some(app) = TestApp::spawn(backend).await else { continue };
+        let shop = shop(&app).await;
+        receive(&app, "MUG", &shop.near, 2000).await;
+        receive(&app, "TEE", &shop.near, 2000).await;
+        // Round trips per placement are counted, and do not grow with lines.
+        let one_line =
+            placement_statements(&app, &shop, &format!("{backend:?}-place-1"), json!([{"sku": "MUG", "quantity": 1}]))
+                .await;
+        let two_lines = placement_statements(
+            &app,
+            &shop,
+            &format!("{backend:?}-place-2"),
+            json!([{"sku": "MUG", "quantity": 1}, {"sku": "TEE", "quantity": 1}]),
+        )
+        .await;
+        assert!(one_line > 0, "statements are counted");
+        match backend {
+            // One statement reserves every line.
+            ordo_testkit::Backend::Postgres => {
+                assert_eq!(one_line, two_lines, "placement costs the same round trips whatever the lines");
+            }
+            // One in-process statement per reserved line: no network round trip.
+            ordo_testkit::Backend::Sqlite => assert_eq!(two_lines, one_line + 1),
+        }
+        assert!(one_line <= 12, "{backend:?}: placement runs {one_line} statements");
+        eprintln!("{backend:?}: placing an order runs {one_line} SQL statements");
+
+        for i in 0..498 {
+            let lines = if i % 2 == 0 {
+                json!([{"sku": "MUG", "quantity": 1}])
+            } else {
+                json!([{"sku": "MUG", "quantity": 1}, {"sku": "TEE", "quantity": 2}])
+            };
+            app.post("/v1/orders", &order_body(&shop, lines)).await.expect(StatusCode::CREATED);
+        }
+        let count = |limit: usize| {
+            let app = &app;
+            async move {
+                let request_id = format!("{backend:?}-list-{limit}");
+                let page = app
+                    .request(Method::GET, &format!("/v1/orders?limit={limit}"), None, &[("x-request-id", &request_id)])
+                    .await
+                    .expect(StatusCode::OK);
+                assert_eq!(page["items"].as_array().unwrap().len(), limit);
+                assert!(page["items"].as_array().unwrap().iter().all(|o| !o["lines"].as_array().unwrap().is_empty()));
+                ordo_testkit::statements_for(&request_id)
+            }
+        };
+        let (five, five_hundred) = (count(5).await, count(500).await);
+        assert_eq!(five, five_hundred, "{backend:?}: a page costs the same statements whatever its size");
+        assert!(five_hundred <= 3, "{backend:?}: orders and their lines in {five_hundred} statements");
+        let get_id = format!("{backend:?}-get");
+        let first =
+            app.get("/v1/orders?limit=1").await.expect(StatusCode::OK)["items"][0]["id"].as_str().unwrap().to_owned();
+        app.request(Method::GET, &format!("/v1/orders/{first}"), None, &[("x-request-id", &get_id)])
+            .await
+            .expect(StatusCode::OK);
+        assert!(
+            ordo_testkit::statements_for(&get_id) <= 3,
+            "an order with its lines in a bounded number of statements"
+        );
+    }
+}
