@@ -67,7 +67,7 @@ impl Services {
             audit: audit::AuditService::new(db.clone()),
             markets: markets::MarketService::new(db.clone()),
             inventory: inventory::InventoryService::new(db.clone()),
-            orders: orders::OrderService::new(db.clone()),
+            orders: orders::OrderService::new(db.clone(), settings.idempotency_ttl),
             idempotency: idempotency::IdempotencyService::new(
                 db.clone(),
                 settings.idempotency_ttl,

@@ -19,7 +19,7 @@ use ordo_domain::order::{
 };
 use ordo_domain::page::{Page, PageRequest};
 use ordo_domain::{CustomerId, OrderId, Sku, ValidationErrors, time};
-use ordo_store::{Database, StockMove, Transaction};
+use ordo_store::{Database, StockMove, StoreError, Transaction, UniqueKey};
 use serde_json::json;
 use tracing::instrument;
 use uuid::Uuid;
@@ -37,20 +37,64 @@ pub struct PlaceOrder {
     pub market: String,
     pub lines: Vec<LineRequest>,
     pub shipping_address: Address,
+    /// The request's `Idempotency-Key`, stored with the order so that a
+    /// retry can never place it twice, even if the replay record is lost.
+    pub idempotency_key: Option<String>,
 }
 
 #[derive(Debug, Clone)]
 pub struct OrderService {
     db: Arc<dyn Database>,
+    /// How long an order's idempotency key stays bound to it.
+    idempotency_ttl: chrono::Duration,
 }
 
 impl OrderService {
-    pub fn new(db: Arc<dyn Database>) -> Self {
-        Self { db }
+    pub fn new(db: Arc<dyn Database>, idempotency_ttl: std::time::Duration) -> Self {
+        let idempotency_ttl = chrono::Duration::from_std(idempotency_ttl).unwrap_or(chrono::Duration::days(1));
+        Self { db, idempotency_ttl }
     }
 
     #[instrument(skip_all, fields(lines = request.lines.len()))]
     pub async fn place_order(&self, actor: &Actor, request: PlaceOrder) -> ServiceResult<Order> {
+        let idempotency = actor.key_id.zip(request.idempotency_key.clone());
+        match self.try_place(actor, &request, idempotency.as_ref().map(|(p, k)| (*p, k.as_str()))).await {
+            Err(ServiceError::Internal(StoreError::Duplicate(UniqueKey::OrderIdempotencyKey))) => {}
+            other => return other,
+        }
+        // This key already placed an order: answer with it, unless the key
+        // has expired, in which case it is released and the order placed.
+        let Some((principal, key)) = idempotency else {
+            return Err(ServiceError::Internal(StoreError::Corrupt("idempotency conflict without a key".into())));
+        };
+        let mut session = self.db.session().await?;
+        let existing = session.order_by_idempotency_key(principal, &key).await?;
+        drop(session);
+        let cutoff = time::now() - self.idempotency_ttl;
+        match existing {
+            Some(order) if order.created_at >= cutoff => Ok(order),
+            _ => {
+                self.forget_idempotency_keys().await?;
+                self.try_place(actor, &request, Some((principal, &key))).await
+            }
+        }
+    }
+
+    /// Unbinds expired idempotency keys from their orders; returns how many.
+    pub async fn forget_idempotency_keys(&self) -> ServiceResult<u64> {
+        let mut tx = self.db.begin().await?;
+        let forgotten = tx.forget_order_idempotency_keys(time::now() - self.idempotency_ttl).await?;
+        tx.commit().await?;
+        Ok(forgotten)
+    }
+
+    async fn try_place(
+        &self,
+        actor: &Actor,
+        request: &PlaceOrder,
+        idempotency: Option<(Uuid, &str)>,
+    ) -> ServiceResult<Order> {
+        let request = request.clone();
         let mut tx = self.db.begin().await?;
 
         let mut errors = ValidationErrors::new();
@@ -108,7 +152,9 @@ impl OrderService {
             request.shipping_address,
             time::now(),
         );
-        tx.insert_order(&order).await?;
+        // A taken idempotency key maps to `Internal(Duplicate(..))`, which
+        // place_order recognises.
+        tx.insert_order(&order, idempotency).await?;
         let event = timeline_event(&order, "placed", None, actor, None);
         tx.insert_order_event(&event).await?;
         audit::record(tx.as_mut(), actor, "order.placed", ENTITY, order.id, None, &order).await?;

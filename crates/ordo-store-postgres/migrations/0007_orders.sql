@@ -12,12 +12,19 @@ CREATE TABLE orders (
     total            bigint NOT NULL,
     version          bigint NOT NULL CHECK (version > 0),
     created_at       timestamptz NOT NULL,
-    updated_at       timestamptz NOT NULL
+    updated_at       timestamptz NOT NULL,
+    -- The Idempotency-Key the order was placed with, per API key: even if
+    -- the stored answer is lost (a crash between commit and recording it),
+    -- a retry finds this order instead of placing another.
+    idempotency_principal uuid,
+    idempotency_key  text
 );
 
 CREATE INDEX orders_customer_idx ON orders (customer_id, id);
 CREATE INDEX orders_status_idx ON orders (status, id);
 CREATE INDEX orders_created_at_idx ON orders (created_at);
+CREATE UNIQUE INDEX orders_idempotency_key ON orders (idempotency_principal, idempotency_key) WHERE idempotency_key IS NOT NULL;
+CREATE INDEX orders_idempotency_created_idx ON orders (created_at) WHERE idempotency_key IS NOT NULL;
 
 CREATE TABLE order_lines (
     order_id         uuid NOT NULL REFERENCES orders (id),

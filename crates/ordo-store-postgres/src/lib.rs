@@ -188,6 +188,7 @@ fn map_err(e: sqlx::Error) -> StoreError {
                     Some("audit_seals_pkey") => return StoreError::Duplicate(UniqueKey::AuditSegment),
                     Some("markets_pkey") => return StoreError::Duplicate(UniqueKey::MarketCode),
                     Some("locations_code_key") => return StoreError::Duplicate(UniqueKey::LocationCode),
+                    Some("orders_idempotency_key") => return StoreError::Duplicate(UniqueKey::OrderIdempotencyKey),
                     _ => {}
                 }
             }

@@ -193,6 +193,9 @@ fn map_err(e: sqlx::Error) -> StoreError {
                 if message.ends_with("markets.code") {
                     return StoreError::Duplicate(UniqueKey::MarketCode);
                 }
+                if message.ends_with("orders.idempotency_key") {
+                    return StoreError::Duplicate(UniqueKey::OrderIdempotencyKey);
+                }
                 if message.ends_with("locations.code") {
                     return StoreError::Duplicate(UniqueKey::LocationCode);
                 }

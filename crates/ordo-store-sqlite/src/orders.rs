@@ -126,9 +126,10 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> SqliteSession<C> {
 
 #[async_trait]
 impl<C: DerefMut<Target = SqliteConnection> + Send> OrderRepo for SqliteSession<C> {
-    async fn insert_order(&mut self, o: &Order) -> StoreResult<()> {
+    async fn insert_order(&mut self, o: &Order, idempotency: Option<(Uuid, &str)>) -> StoreResult<()> {
         sqlx::query(&format!(
-            "INSERT INTO orders ({ORDER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+            "INSERT INTO orders ({ORDER_COLUMNS}, idempotency_principal, idempotency_key)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
         ))
         .bind(o.id.as_uuid())
         .bind(o.customer_id.as_uuid())
@@ -143,6 +144,8 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> OrderRepo for SqliteSession<
         .bind(o.version)
         .bind(to_micros(o.created_at))
         .bind(to_micros(o.updated_at))
+        .bind(idempotency.map(|(principal, _)| principal))
+        .bind(idempotency.map(|(_, key)| key))
         .execute(self.conn())
         .await
         .map_err(map_err)?;
@@ -174,6 +177,32 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> OrderRepo for SqliteSession<
         let Some(row) = row else { return Ok(None) };
         let lines = self.lines_of(&[row.id]).await?;
         Ok(assemble(vec![row], lines)?.pop())
+    }
+
+    async fn order_by_idempotency_key(&mut self, principal: Uuid, key: &str) -> StoreResult<Option<Order>> {
+        let id: Option<Uuid> =
+            sqlx::query_scalar("SELECT id FROM orders WHERE idempotency_principal = $1 AND idempotency_key = $2")
+                .bind(principal)
+                .bind(key)
+                .fetch_optional(self.conn())
+                .await
+                .map_err(map_err)?;
+        match id {
+            Some(id) => self.order(OrderId::from_uuid(id)).await,
+            None => Ok(None),
+        }
+    }
+
+    async fn forget_order_idempotency_keys(&mut self, before: ordo_domain::Timestamp) -> StoreResult<u64> {
+        let result = sqlx::query(
+            "UPDATE orders SET idempotency_principal = NULL, idempotency_key = NULL
+              WHERE idempotency_key IS NOT NULL AND created_at < $1",
+        )
+        .bind(to_micros(before))
+        .execute(self.conn())
+        .await
+        .map_err(map_err)?;
+        Ok(result.rows_affected())
     }
 
     async fn update_order(&mut self, o: &Order, expected_version: i64) -> StoreResult<bool> {

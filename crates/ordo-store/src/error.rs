@@ -11,6 +11,8 @@ pub enum UniqueKey {
     AuditSegment,
     MarketCode,
     LocationCode,
+    /// An idempotency key already placed an order.
+    OrderIdempotencyKey,
 }
 
 #[derive(Debug, thiserror::Error)]

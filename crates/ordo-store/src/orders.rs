@@ -5,12 +5,24 @@ use ordo_domain::OrderId;
 use ordo_domain::order::{Order, OrderEvent, OrderFilter};
 use ordo_domain::page::PageRequest;
 
+use uuid::Uuid;
+
 use crate::StoreResult;
 
 #[async_trait]
 pub trait OrderRepo: Send {
-    /// Inserts the order and its lines.
-    async fn insert_order(&mut self, order: &Order) -> StoreResult<()>;
+    /// Inserts the order and its lines, with the idempotency key it was
+    /// placed with, if any; [`crate::StoreError::Duplicate`] with
+    /// [`crate::UniqueKey::OrderIdempotencyKey`] if that key already placed
+    /// an order.
+    async fn insert_order(&mut self, order: &Order, idempotency: Option<(Uuid, &str)>) -> StoreResult<()>;
+
+    /// The order placed with this idempotency key.
+    async fn order_by_idempotency_key(&mut self, principal: Uuid, key: &str) -> StoreResult<Option<Order>>;
+
+    /// Forgets the idempotency keys of orders placed before `before`, so the
+    /// keys can be used again once expired. Returns how many.
+    async fn forget_order_idempotency_keys(&mut self, before: ordo_domain::Timestamp) -> StoreResult<u64>;
 
     /// The order with its lines, in two statements.
     async fn order(&mut self, id: OrderId) -> StoreResult<Option<Order>>;

@@ -165,5 +165,8 @@ async fn sweep_periodically(services: Services, interval: Duration) {
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "could not sweep idempotency keys"),
         }
+        if let Err(e) = services.orders.forget_idempotency_keys().await {
+            tracing::warn!(error = %e, "could not release expired order idempotency keys");
+        }
     }
 }

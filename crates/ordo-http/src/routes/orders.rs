@@ -80,9 +80,13 @@ impl TryFrom<PlaceOrderRequest> for PlaceOrder {
         .map_err(|e| errors.merge("shipping_address", e))
         .ok();
         match (customer_id, lines, address) {
-            (Some(customer_id), Some(lines), Some(shipping_address)) if errors.is_empty() => {
-                Ok(PlaceOrder { customer_id, market: body.market.trim().to_ascii_uppercase(), lines, shipping_address })
-            }
+            (Some(customer_id), Some(lines), Some(shipping_address)) if errors.is_empty() => Ok(PlaceOrder {
+                customer_id,
+                market: body.market.trim().to_ascii_uppercase(),
+                lines,
+                shipping_address,
+                idempotency_key: None,
+            }),
             _ => Err(errors),
         }
     }
@@ -152,9 +156,12 @@ pub(crate) struct Timeline {
 async fn place_order(
     auth: Authorized<OrdersWrite>,
     State(services): State<Services>,
+    headers: axum::http::HeaderMap,
     Json(body): Json<PlaceOrderRequest>,
 ) -> ApiResult<impl IntoResponse> {
-    let request = PlaceOrder::try_from(body)?;
+    let mut request = PlaceOrder::try_from(body)?;
+    // Checked by the idempotency middleware before this handler runs.
+    request.idempotency_key = headers.get(crate::idempotency::HEADER).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let order = services.orders.place_order(&auth.actor(), request).await?;
     Ok(created_response(&format!("/v1/orders/{}", order.id), order.version, order))
 }

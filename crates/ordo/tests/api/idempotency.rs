@@ -11,6 +11,7 @@ backend_tests!(
     a_retry_replays_the_first_answer_and_acts_once,
     a_reused_key_with_another_body_is_422,
     racing_duplicates_create_exactly_one_order,
+    a_lost_replay_record_still_never_places_twice,
     keys_are_per_api_key_and_expire,
 );
 
@@ -115,4 +116,17 @@ async fn keys_are_per_api_key_and_expire(app: TestApp) {
     assert_eq!(order_count(&app).await, 3);
     tokio::time::sleep(std::time::Duration::from_millis(400)).await;
     assert_eq!(app.services.idempotency.sweep().await.unwrap(), 2, "the expired keys are swept");
+}
+
+async fn a_lost_replay_record_still_never_places_twice(app: TestApp) {
+    let shop = shop(&app).await;
+    let body = order_body(&shop, json!([{"sku": "TEE", "quantity": 1}]));
+    let first = place(&app, "crash-1", &body).await.expect(StatusCode::CREATED);
+    // As if the process died between committing the order and recording
+    // its answer: the replay record is gone.
+    app.db.execute("DELETE FROM idempotency_keys").await;
+    let retry = place(&app, "crash-1", &body).await.expect(StatusCode::CREATED);
+    assert_eq!(retry, first, "the retry finds the order the key placed");
+    assert_eq!(order_count(&app).await, 1);
+    assert_eq!(app.get("/v1/stock/TEE").await.expect(StatusCode::OK)["reserved"], 1, "stock reserved once");
 }
