@@ -1,7 +1,8 @@
 //! Counts the SQL statements each request runs, by request id, from sqlx's
 //! own statement log (`sqlx::query` events), so tests can assert that a
 //! query costs a bounded number of statements (no N+1) without touching the
-//! code under test.
+//! code under test. A new SQLite connection's set-up (`PRAGMA ...`) is not
+//! counted: it depends on the pool's state, not on the query.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -37,6 +38,23 @@ impl Visit for RequestIdVisitor {
     }
 }
 
+/// The statement sqlx logged (its `db.statement` field).
+struct StatementVisitor(String);
+
+impl Visit for StatementVisitor {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == "db.statement" || (self.0.is_empty() && field.name() == "message") {
+            self.0 = value.to_owned();
+        }
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "db.statement" || (self.0.is_empty() && field.name() == "message") {
+            self.0 = format!("{value:?}").trim_matches('"').to_owned();
+        }
+    }
+}
+
 impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for StatementCounter {
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
         let mut visitor = RequestIdVisitor(None);
@@ -48,6 +66,11 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for StatementCounter {
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
         if event.metadata().target() != "sqlx::query" {
+            return;
+        }
+        let mut statement = StatementVisitor(String::new());
+        event.record(&mut statement);
+        if statement.0.trim_start().to_ascii_uppercase().starts_with("PRAGMA") {
             return;
         }
         let Some(scope) = ctx.event_scope(event) else { return };
