@@ -18,6 +18,7 @@ mod customers;
 mod error;
 mod idempotency;
 mod inventory;
+mod jobs;
 mod keys;
 mod markets;
 mod orders;
@@ -28,6 +29,7 @@ pub use customers::CustomerRepo;
 pub use error::{StoreError, StoreResult, UniqueKey};
 pub use idempotency::IdempotencyRepo;
 pub use inventory::{InventoryRepo, RankedStock, StockMove};
+pub use jobs::{CancelOutcome, JobRepo};
 pub use keys::KeyRepo;
 pub use markets::MarketRepo;
 pub use orders::OrderRepo;
@@ -76,7 +78,16 @@ pub trait Database: Send + Sync + fmt::Debug + 'static {
 
 /// One connection that can run every module's repository.
 pub trait Session:
-    CatalogRepo + CustomerRepo + KeyRepo + AuditRepo + MarketRepo + InventoryRepo + OrderRepo + IdempotencyRepo + Send
+    CatalogRepo
+    + CustomerRepo
+    + KeyRepo
+    + AuditRepo
+    + MarketRepo
+    + InventoryRepo
+    + OrderRepo
+    + IdempotencyRepo
+    + JobRepo
+    + Send
 {
 }
 
