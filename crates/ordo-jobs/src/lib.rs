@@ -1,0 +1,239 @@
+//! Ordo's durable job queue.
+//!
+//! - [`Job`]: a serialisable struct with its name, queue, priority, attempts
+//!   and backoff as constants, and a `run` method. Handlers must be
+//!   idempotent: a job runs at least once.
+//! - [`enqueue`]: inside the caller's transaction (the transactional outbox:
+//!   the job exists if and only if the change that asked for it committed),
+//!   or [`Queue::enqueue`] on its own.
+//! - [`Worker`]: claims due jobs in batches, runs them concurrently under a
+//!   lease renewed by heartbeat, and finishes each only with its attempt's
+//!   fencing token, so a job whose lease was lost and rescued can never
+//!   complete twice. Failures retry with exponential backoff and full
+//!   jitter; after the last attempt a job is dead, kept with its error and
+//!   attempt history. Expired leases (a crashed worker) are rescued. On
+//!   shutdown a worker stops claiming, lets jobs in flight finish within a
+//!   deadline, and hands back the rest.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use ordo_domain::job::{NewJob, backoff};
+use ordo_domain::time;
+use ordo_store::{Database, StoreError, Transaction};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::sync::Notify;
+use uuid::Uuid;
+
+mod worker;
+
+pub use worker::{Worker, WorkerConfig};
+
+/// Why a job's attempt failed.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct JobError {
+    pub message: String,
+    /// `false`: do not retry; the job is dead at once.
+    pub retryable: bool,
+}
+
+impl JobError {
+    pub fn retry(message: impl Into<String>) -> Self {
+        Self { message: message.into(), retryable: true }
+    }
+
+    pub fn fatal(message: impl Into<String>) -> Self {
+        Self { message: message.into(), retryable: false }
+    }
+}
+
+impl From<StoreError> for JobError {
+    fn from(e: StoreError) -> Self {
+        Self::retry(format!("{e}: {}", std::error::Error::source(&e).map(|s| s.to_string()).unwrap_or_default()))
+    }
+}
+
+/// What a running job may do besides its work.
+#[derive(Debug, Clone)]
+pub struct JobRun {
+    pub id: Uuid,
+    pub attempt: i32,
+    pub attempt_id: Uuid,
+    db: Arc<dyn Database>,
+}
+
+impl JobRun {
+    /// Records progress (0 to 100, and a message), visible through the API.
+    pub async fn progress(&self, percent: i16, message: Option<&str>) -> Result<(), JobError> {
+        let mut tx = self.db.begin().await?;
+        tx.set_job_progress(self.id, self.attempt_id, percent.clamp(0, 100), message).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// A kind of background job.
+#[async_trait]
+pub trait Job: Serialize + DeserializeOwned + Send + Sync + 'static {
+    /// Unique name; picks the handler when the job is claimed.
+    const NAME: &'static str;
+    const QUEUE: &'static str = "default";
+    /// Higher runs first.
+    const PRIORITY: i16 = 0;
+    const MAX_ATTEMPTS: i32 = 20;
+    /// Backoff for retry `n` is random in `[0, min(CAP, BASE × 2^(n-1)))`.
+    const BACKOFF_BASE: Duration = Duration::from_secs(1);
+    const BACKOFF_CAP: Duration = Duration::from_secs(3600);
+
+    /// What the handler needs (services, clients...), shared by all jobs a
+    /// worker runs.
+    type Context: Send + Sync + 'static;
+
+    /// While a job with this name and key is pending, enqueueing another is
+    /// a no-op.
+    fn unique_key(&self) -> Option<String> {
+        None
+    }
+
+    async fn run(&self, ctx: &Self::Context, run: &JobRun) -> Result<(), JobError>;
+}
+
+/// Options for one enqueue.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct EnqueueOptions {
+    /// Run no earlier than this (a scheduled job).
+    pub run_at: Option<ordo_domain::Timestamp>,
+}
+
+/// Enqueues `job` in the caller's transaction. Returns its id, or `None`
+/// when a pending job with the same unique key exists.
+pub async fn enqueue<J: Job>(
+    tx: &mut dyn Transaction,
+    job: &J,
+    options: EnqueueOptions,
+) -> Result<Option<Uuid>, StoreError> {
+    let new = NewJob {
+        id: Uuid::now_v7(),
+        queue: J::QUEUE.to_owned(),
+        name: J::NAME.to_owned(),
+        payload: serde_json::to_value(job).map_err(|e| StoreError::Other(Box::new(e)))?,
+        priority: J::PRIORITY,
+        max_attempts: J::MAX_ATTEMPTS,
+        run_at: options.run_at.unwrap_or_else(time::now),
+        unique_key: job.unique_key(),
+    };
+    Ok(tx.enqueue_job(&new).await?.then_some(new.id))
+}
+
+/// Enqueues outside other work, and wakes this process's workers.
+#[derive(Debug, Clone)]
+pub struct Queue {
+    db: Arc<dyn Database>,
+    wake: Arc<Notify>,
+}
+
+impl Queue {
+    pub fn new(db: Arc<dyn Database>) -> Self {
+        Self { db, wake: Arc::new(Notify::new()) }
+    }
+
+    /// Enqueues `job` in its own transaction.
+    pub async fn enqueue<J: Job>(&self, job: &J, options: EnqueueOptions) -> Result<Option<Uuid>, StoreError> {
+        let mut tx = self.db.begin().await?;
+        let id = enqueue(tx.as_mut(), job, options).await?;
+        tx.commit().await?;
+        self.wake();
+        Ok(id)
+    }
+
+    /// Tells this process's workers that jobs may be waiting (after a
+    /// transaction that enqueued some committed).
+    pub fn wake(&self) {
+        self.wake.notify_waiters();
+    }
+
+    pub(crate) fn waker(&self) -> Arc<Notify> {
+        self.wake.clone()
+    }
+
+    pub(crate) fn db(&self) -> &Arc<dyn Database> {
+        &self.db
+    }
+}
+
+/// Runs one job type's handler on a stored payload.
+#[async_trait]
+trait Handler<C>: Send + Sync {
+    async fn handle(&self, payload: serde_json::Value, ctx: &C, run: &JobRun) -> Result<(), JobError>;
+    fn retry_delay(&self, attempt: i32) -> Duration;
+}
+
+struct TypedHandler<J>(std::marker::PhantomData<fn() -> J>);
+
+#[async_trait]
+impl<J: Job> Handler<J::Context> for TypedHandler<J> {
+    async fn handle(&self, payload: serde_json::Value, ctx: &J::Context, run: &JobRun) -> Result<(), JobError> {
+        let job: J =
+            serde_json::from_value(payload).map_err(|e| JobError::fatal(format!("unreadable payload: {e}")))?;
+        job.run(ctx, run).await
+    }
+
+    fn retry_delay(&self, attempt: i32) -> Duration {
+        backoff(attempt, J::BACKOFF_BASE, J::BACKOFF_CAP, random_unit())
+    }
+}
+
+/// A uniformly random number in `[0, 1)`.
+fn random_unit() -> f64 {
+    let mut bytes = [0u8; 8];
+    if getrandom::fill(&mut bytes).is_err() {
+        return 0.5;
+    }
+    (u64::from_le_bytes(bytes) >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// Every job type a worker can run, registered in one place.
+pub struct Registry<C> {
+    handlers: HashMap<&'static str, Arc<dyn Handler<C>>>,
+    queues: Vec<String>,
+}
+
+impl<C: Send + Sync + 'static> Default for Registry<C> {
+    fn default() -> Self {
+        Self { handlers: HashMap::new(), queues: Vec::new() }
+    }
+}
+
+impl<C> std::fmt::Debug for Registry<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry").field("jobs", &self.handlers.keys().collect::<Vec<_>>()).finish()
+    }
+}
+
+impl<C: Send + Sync + 'static> Registry<C> {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Registers `J`; its queue is served by workers using this registry.
+    #[must_use]
+    pub fn register<J: Job<Context = C>>(mut self) -> Self {
+        self.handlers.insert(J::NAME, Arc::new(TypedHandler::<J>(std::marker::PhantomData)));
+        if !self.queues.iter().any(|q| q == J::QUEUE) {
+            self.queues.push(J::QUEUE.to_owned());
+        }
+        self
+    }
+
+    pub fn queues(&self) -> &[String] {
+        &self.queues
+    }
+}
+
+/// Completes when `shutdown` does, for workers' select loops.
+pub(crate) type Shutdown = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;

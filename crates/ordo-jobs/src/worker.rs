@@ -1,0 +1,324 @@
+//! The worker loop: claim, run, heartbeat, rescue, drain.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ordo_domain::job::{JobAttempt, JobRecord};
+use ordo_domain::time;
+use ordo_store::{Database, StoreError};
+use tokio::sync::Semaphore;
+use tokio::task::{AbortHandle, JoinSet};
+use uuid::Uuid;
+
+use crate::{Handler, JobRun, Queue, Registry, Shutdown};
+
+/// How a worker runs.
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// Names this worker in leases and attempt history.
+    pub id: String,
+    /// Jobs run at once.
+    pub concurrency: usize,
+    /// How long a claim holds a job without a heartbeat. A crashed worker's
+    /// jobs run again this long after its last heartbeat.
+    pub lease: Duration,
+    /// How often leases are renewed and expired ones rescued.
+    pub heartbeat: Duration,
+    /// How often to look for due jobs when nothing wakes the worker.
+    pub poll_interval: Duration,
+    /// On shutdown, how long jobs in flight may take before they are handed
+    /// back.
+    pub shutdown_timeout: Duration,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        Self {
+            id: format!("worker-{}-{}", std::process::id(), Uuid::now_v7().simple()),
+            concurrency: 8,
+            lease: Duration::from_secs(30),
+            heartbeat: Duration::from_secs(10),
+            poll_interval: Duration::from_secs(1),
+            shutdown_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Runs registered jobs until shut down.
+pub struct Worker<C> {
+    queue: Queue,
+    registry: Arc<Registry<C>>,
+    context: Arc<C>,
+    config: WorkerConfig,
+}
+
+impl<C> std::fmt::Debug for Worker<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Worker").field("config", &self.config).field("registry", &self.registry).finish_non_exhaustive()
+    }
+}
+
+/// A job this worker holds.
+struct Held {
+    attempt_id: Uuid,
+    abort: AbortHandle,
+}
+
+impl<C: Send + Sync + 'static> Worker<C> {
+    pub fn new(queue: Queue, registry: Registry<C>, context: Arc<C>, config: WorkerConfig) -> Self {
+        Self { queue, registry: Arc::new(registry), context, config }
+    }
+
+    fn db(&self) -> &Arc<dyn Database> {
+        self.queue.db()
+    }
+
+    /// Claims and runs jobs until `shutdown` completes, then drains.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) {
+        let mut shutdown: Shutdown = Box::pin(shutdown);
+        let slots = Arc::new(Semaphore::new(self.config.concurrency.max(1)));
+        let mut tasks: JoinSet<Uuid> = JoinSet::new();
+        let mut held: HashMap<Uuid, Held> = HashMap::new();
+        let mut heartbeat = tokio::time::interval(self.config.heartbeat);
+        heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let wake = self.queue.waker();
+        tracing::info!(worker = %self.config.id, queues = ?self.registry.queues(), "worker started");
+        loop {
+            let free = slots.available_permits();
+            let mut claimed_all = false;
+            if free > 0 {
+                match self.claim(free).await {
+                    Ok(jobs) => {
+                        claimed_all = jobs.len() == free;
+                        for job in jobs {
+                            let Ok(permit) = slots.clone().try_acquire_owned() else { break };
+                            self.start(job, permit, &mut tasks, &mut held);
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "could not claim jobs"),
+                }
+            }
+            let poll =
+                if claimed_all && slots.available_permits() > 0 { Duration::ZERO } else { self.config.poll_interval };
+            tokio::select! {
+                () = &mut shutdown => break,
+                _ = heartbeat.tick() => self.beat(&mut held).await,
+                Some(done) = tasks.join_next(), if !tasks.is_empty() => forget(&mut held, &done),
+                () = wake.notified() => {}
+                () = tokio::time::sleep(poll) => {}
+            }
+        }
+        self.drain(tasks, held, heartbeat).await;
+    }
+
+    async fn claim(&self, limit: usize) -> Result<Vec<JobRecord>, StoreError> {
+        let now = time::now();
+        let lease_until = now + chrono::Duration::from_std(self.config.lease).unwrap_or(chrono::Duration::seconds(30));
+        let mut tx = self.db().begin().await?;
+        let jobs = tx.claim_jobs(self.registry.queues(), &self.config.id, limit as i64, lease_until, now).await?;
+        tx.commit().await?;
+        Ok(jobs)
+    }
+
+    fn start(
+        &self,
+        job: JobRecord,
+        permit: tokio::sync::OwnedSemaphorePermit,
+        tasks: &mut JoinSet<Uuid>,
+        held: &mut HashMap<Uuid, Held>,
+    ) {
+        let Some(attempt_id) = job.attempt_id else { return };
+        let id = job.id;
+        let handler = self.registry.handlers.get(job.name.as_str()).cloned();
+        let context = self.context.clone();
+        let db = self.db().clone();
+        let worker = self.config.id.clone();
+        let abort = tasks.spawn(async move {
+            let _permit = permit;
+            execute(db, handler, context, job, worker).await;
+            id
+        });
+        held.insert(id, Held { attempt_id, abort });
+    }
+
+    /// Renews leases of held jobs (stopping any whose lease was lost or that
+    /// were cancelled) and rescues other workers' expired ones.
+    async fn beat(&self, held: &mut HashMap<Uuid, Held>) {
+        if !held.is_empty() {
+            let pairs: Vec<(Uuid, Uuid)> = held.iter().map(|(id, h)| (*id, h.attempt_id)).collect();
+            match self.renew(&pairs).await {
+                Ok(still) => {
+                    let still: HashMap<Uuid, bool> = still.into_iter().collect();
+                    for (id, attempt_id) in pairs {
+                        match still.get(&id) {
+                            None => {
+                                tracing::warn!(job.id = %id, "lease lost; stopping the job");
+                                if let Some(h) = held.remove(&id) {
+                                    h.abort.abort();
+                                }
+                            }
+                            Some(true) => {
+                                tracing::info!(job.id = %id, "job cancelled; stopping it");
+                                if let Some(h) = held.remove(&id) {
+                                    h.abort.abort();
+                                }
+                                if let Err(e) = self.finish_cancelled(id, attempt_id).await {
+                                    tracing::warn!(job.id = %id, error = %e, "could not remove the cancelled job");
+                                }
+                            }
+                            Some(false) => {}
+                        }
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "could not renew leases"),
+            }
+        }
+        if let Err(e) = rescue(self.db(), &self.registry).await {
+            tracing::warn!(error = %e, "could not rescue expired jobs");
+        }
+    }
+
+    async fn renew(&self, pairs: &[(Uuid, Uuid)]) -> Result<Vec<(Uuid, bool)>, StoreError> {
+        let lease_until =
+            time::now() + chrono::Duration::from_std(self.config.lease).unwrap_or(chrono::Duration::seconds(30));
+        let mut tx = self.db().begin().await?;
+        let still = tx.renew_job_leases(pairs, lease_until).await?;
+        tx.commit().await?;
+        Ok(still)
+    }
+
+    async fn finish_cancelled(&self, id: Uuid, attempt_id: Uuid) -> Result<(), StoreError> {
+        let mut tx = self.db().begin().await?;
+        tx.complete_job(id, attempt_id).await?;
+        tx.commit().await
+    }
+
+    /// Lets jobs in flight finish within the shutdown timeout, renewing
+    /// their leases meanwhile; hands back those still running after it.
+    async fn drain(
+        &self,
+        mut tasks: JoinSet<Uuid>,
+        mut held: HashMap<Uuid, Held>,
+        mut heartbeat: tokio::time::Interval,
+    ) {
+        let deadline = tokio::time::sleep(self.config.shutdown_timeout);
+        tokio::pin!(deadline);
+        while !tasks.is_empty() {
+            tokio::select! {
+                Some(done) = tasks.join_next() => forget(&mut held, &done),
+                _ = heartbeat.tick() => self.beat(&mut held).await,
+                () = &mut deadline => break,
+            }
+        }
+        for (id, h) in held.drain() {
+            h.abort.abort();
+            let released = async {
+                let mut tx = self.db().begin().await?;
+                tx.release_job(id, h.attempt_id).await?;
+                tx.commit().await
+            }
+            .await;
+            if let Err(e) = released {
+                tracing::warn!(job.id = %id, error = %e, "could not hand the job back; its lease will expire");
+            }
+        }
+        tracing::info!(worker = %self.config.id, "worker stopped");
+    }
+}
+
+fn forget(held: &mut HashMap<Uuid, Held>, done: &Result<Uuid, tokio::task::JoinError>) {
+    if let Ok(id) = done {
+        held.remove(id);
+    }
+}
+
+/// Runs one claimed job and records the outcome under its fencing token.
+async fn execute<C: Send + Sync + 'static>(
+    db: Arc<dyn Database>,
+    handler: Option<Arc<dyn Handler<C>>>,
+    context: Arc<C>,
+    job: JobRecord,
+    worker: String,
+) {
+    let Some(attempt_id) = job.attempt_id else { return };
+    let started_at = time::now();
+    let run = JobRun { id: job.id, attempt: job.attempt, attempt_id, db: db.clone() };
+    let result = match &handler {
+        Some(handler) => handler.handle(job.payload.clone(), &context, &run).await,
+        None => Err(crate::JobError::fatal(format!("no handler for job `{}` in this worker", job.name))),
+    };
+    let outcome = async {
+        let mut tx = db.begin().await?;
+        match &result {
+            Ok(()) => {
+                if !tx.complete_job(job.id, attempt_id).await? {
+                    tracing::warn!(job.id = %job.id, "finished after losing its lease; another attempt owns the job");
+                }
+            }
+            Err(e) => {
+                let retry_at = (e.retryable && job.attempt < job.max_attempts).then(|| {
+                    let delay = handler.as_ref().map_or(Duration::from_secs(60), |h| h.retry_delay(job.attempt));
+                    time::now() + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::seconds(60))
+                });
+                if tx.fail_job(job.id, attempt_id, &e.message, retry_at).await? {
+                    tx.insert_job_attempt(&JobAttempt {
+                        job_id: job.id,
+                        attempt: job.attempt,
+                        attempt_id,
+                        worker: worker.clone(),
+                        started_at,
+                        finished_at: time::now(),
+                        outcome: "failed".into(),
+                        error: Some(e.message.clone()),
+                    })
+                    .await?;
+                }
+                if retry_at.is_none() {
+                    tracing::warn!(job.id = %job.id, job.name = %job.name, error = %e, "job is dead");
+                }
+            }
+        }
+        tx.commit().await
+    }
+    .await;
+    if let Err(e) = outcome {
+        tracing::warn!(job.id = %job.id, error = %e, "could not record the job's outcome; its lease will expire and it will run again");
+    }
+}
+
+/// Puts running jobs whose lease expired (their worker died) back in the
+/// queue, or makes them dead if that was their last attempt.
+pub(crate) async fn rescue<C>(db: &Arc<dyn Database>, registry: &Registry<C>) -> Result<u64, StoreError> {
+    let now = time::now();
+    let mut tx = db.begin().await?;
+    let expired = tx.expired_jobs(now).await?;
+    let mut rescued = 0;
+    for job in expired {
+        let Some(attempt_id) = job.attempt_id else { continue };
+        let retry_at = (job.attempt < job.max_attempts).then(|| {
+            let delay = registry.handlers.get(job.name.as_str()).map_or(Duration::ZERO, |h| h.retry_delay(job.attempt));
+            now + chrono::Duration::from_std(delay).unwrap_or_default()
+        });
+        if tx.fail_job(job.id, attempt_id, "lease expired: the worker stopped heartbeating", retry_at).await? {
+            tx.insert_job_attempt(&JobAttempt {
+                job_id: job.id,
+                attempt: job.attempt,
+                attempt_id,
+                worker: job.locked_by.clone().unwrap_or_default(),
+                started_at: job.updated_at,
+                finished_at: now,
+                outcome: "lease_expired".into(),
+                error: Some("lease expired".into()),
+            })
+            .await?;
+            rescued += 1;
+        }
+    }
+    tx.commit().await?;
+    if rescued > 0 {
+        tracing::info!(rescued, "rescued jobs with expired leases");
+    }
+    Ok(rescued)
+}

@@ -1,0 +1,333 @@
+//! The queue against real databases, both backends: jobs run once, failures
+//! retry then die with their history, fencing stops a job whose lease was
+//! lost, crashed workers' jobs are rescued, and workers drain on shutdown.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use ordo_domain::job::JobState;
+use ordo_domain::page::PageRequest;
+use ordo_domain::time;
+use ordo_jobs::{EnqueueOptions, Job, JobError, JobRun, Queue, Registry, Worker, WorkerConfig};
+use ordo_store::{CancelOutcome, Database};
+use ordo_testkit::{Backend, TestDb};
+use serde::{Deserialize, Serialize};
+use tokio::sync::oneshot;
+use uuid::Uuid;
+
+/// What jobs did, shared with the test.
+#[derive(Debug, Default)]
+struct Effects {
+    runs: Mutex<HashMap<u32, u32>>,
+    running: Mutex<HashMap<u32, u32>>,
+    overlaps: Mutex<u32>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Count {
+    n: u32,
+    sleep_ms: u64,
+}
+
+#[async_trait]
+impl Job for Count {
+    const NAME: &'static str = "test.count";
+    type Context = Effects;
+
+    async fn run(&self, ctx: &Effects, _run: &JobRun) -> Result<(), JobError> {
+        {
+            let mut running = ctx.running.lock().unwrap();
+            let now = running.entry(self.n).or_default();
+            *now += 1;
+            if *now > 1 {
+                *ctx.overlaps.lock().unwrap() += 1;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(self.sleep_ms)).await;
+        *ctx.running.lock().unwrap().get_mut(&self.n).unwrap() -= 1;
+        *ctx.runs.lock().unwrap().entry(self.n).or_default() += 1;
+        Ok(())
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct AlwaysFails;
+
+#[async_trait]
+impl Job for AlwaysFails {
+    const NAME: &'static str = "test.fails";
+    const MAX_ATTEMPTS: i32 = 3;
+    const BACKOFF_BASE: Duration = Duration::from_millis(1);
+    const BACKOFF_CAP: Duration = Duration::from_millis(5);
+    type Context = Effects;
+
+    async fn run(&self, ctx: &Effects, run: &JobRun) -> Result<(), JobError> {
+        *ctx.runs.lock().unwrap().entry(0).or_default() += 1;
+        Err(JobError::retry(format!("failure on attempt {}", run.attempt)))
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Unique(String);
+
+#[async_trait]
+impl Job for Unique {
+    const NAME: &'static str = "test.unique";
+    type Context = Effects;
+
+    fn unique_key(&self) -> Option<String> {
+        Some(self.0.clone())
+    }
+
+    async fn run(&self, _ctx: &Effects, _run: &JobRun) -> Result<(), JobError> {
+        Ok(())
+    }
+}
+
+async fn database(backend: Backend) -> Option<(TestDb, Arc<dyn Database>)> {
+    let db = TestDb::create(backend).await?;
+    let services = ordo::app::open_services(&db.config()).await.expect("open the database");
+    let store = services.db.clone();
+    Some((db, store))
+}
+
+fn registry() -> Registry<Effects> {
+    Registry::new().register::<Count>().register::<AlwaysFails>().register::<Unique>()
+}
+
+fn config(id: &str) -> WorkerConfig {
+    WorkerConfig {
+        id: id.to_owned(),
+        concurrency: 4,
+        lease: Duration::from_secs(5),
+        heartbeat: Duration::from_millis(100),
+        poll_interval: Duration::from_millis(20),
+        shutdown_timeout: Duration::from_secs(5),
+    }
+}
+
+/// Starts a worker; returns its stop signal and task.
+fn spawn_worker(
+    queue: &Queue,
+    effects: &Arc<Effects>,
+    config: WorkerConfig,
+) -> (oneshot::Sender<()>, tokio::task::JoinHandle<()>) {
+    let (stop, stopped) = oneshot::channel::<()>();
+    let worker = Worker::new(queue.clone(), registry(), effects.clone(), config);
+    let task = tokio::spawn(worker.run(async move {
+        let _ = stopped.await;
+    }));
+    (stop, task)
+}
+
+async fn live_jobs(db: &Arc<dyn Database>) -> Vec<ordo_domain::job::JobRecord> {
+    let mut session = db.session().await.unwrap();
+    session.list_jobs(None, None, &PageRequest { limit: 500, after: None }).await.unwrap()
+}
+
+async fn wait_until<F: AsyncFnMut() -> bool>(mut done: F) {
+    for _ in 0..500 {
+        if done().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("timed out waiting");
+}
+
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite { $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() { super::$name(ordo_testkit::Backend::Sqlite).await } )* }
+        mod postgres { $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() { super::$name(ordo_testkit::Backend::Postgres).await } )* }
+    };
+}
+
+both_backends!(
+    jobs_run_once_and_leave_the_table,
+    two_workers_never_run_the_same_job,
+    failures_retry_with_backoff_then_die_with_their_history,
+    a_lost_lease_cannot_complete_and_the_job_is_rescued,
+    a_crashed_workers_job_runs_again_after_its_lease_expires,
+    unique_scheduled_and_cancelled_jobs,
+    shutdown_drains_then_hands_back,
+);
+
+async fn jobs_run_once_and_leave_the_table(backend: Backend) {
+    let Some((_db, store)) = database(backend).await else { return };
+    let queue = Queue::new(store.clone());
+    let effects = Arc::new(Effects::default());
+    for n in 0..20 {
+        queue.enqueue(&Count { n, sleep_ms: 0 }, EnqueueOptions::default()).await.unwrap();
+    }
+    // The transactional outbox: a job enqueued in a rolled-back transaction never exists.
+    let mut tx = store.begin().await.unwrap();
+    ordo_jobs::enqueue(tx.as_mut(), &Count { n: 999, sleep_ms: 0 }, EnqueueOptions::default()).await.unwrap();
+    drop(tx);
+    let (stop, task) = spawn_worker(&queue, &effects, config("w1"));
+    wait_until(async || effects.runs.lock().unwrap().len() == 20).await;
+    wait_until(async || live_jobs(&store).await.is_empty()).await;
+    stop.send(()).unwrap();
+    task.await.unwrap();
+    let runs = effects.runs.lock().unwrap();
+    assert!(runs.values().all(|n| *n == 1), "each job ran once: {runs:?}");
+    assert!(!runs.contains_key(&999), "the rolled-back enqueue left no job");
+}
+
+async fn two_workers_never_run_the_same_job(backend: Backend) {
+    let Some((_db, store)) = database(backend).await else { return };
+    let queue = Queue::new(store.clone());
+    let effects = Arc::new(Effects::default());
+    let mut tx = store.begin().await.unwrap();
+    for n in 0..120 {
+        ordo_jobs::enqueue(tx.as_mut(), &Count { n, sleep_ms: 5 }, EnqueueOptions::default()).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+    let (stop_a, a) = spawn_worker(&queue, &effects, config("a"));
+    let (stop_b, b) = spawn_worker(&queue, &effects, config("b"));
+    wait_until(async || effects.runs.lock().unwrap().values().sum::<u32>() >= 120).await;
+    let _ = (stop_a.send(()), stop_b.send(()));
+    let _ = (a.await, b.await);
+    let runs = effects.runs.lock().unwrap();
+    assert_eq!(runs.len(), 120);
+    assert!(runs.values().all(|n| *n == 1), "no job ran twice: {runs:?}");
+    assert_eq!(*effects.overlaps.lock().unwrap(), 0, "no job ran in two workers at once");
+}
+
+async fn failures_retry_with_backoff_then_die_with_their_history(backend: Backend) {
+    let Some((_db, store)) = database(backend).await else { return };
+    let queue = Queue::new(store.clone());
+    let effects = Arc::new(Effects::default());
+    let id = queue.enqueue(&AlwaysFails, EnqueueOptions::default()).await.unwrap().unwrap();
+    let (stop, task) = spawn_worker(&queue, &effects, config("w"));
+    wait_until(async || live_jobs(&store).await.first().is_some_and(|j| j.state == JobState::Dead)).await;
+    let mut session = store.session().await.unwrap();
+    let dead = session.job(id).await.unwrap().unwrap();
+    assert_eq!((dead.attempt, dead.last_error.as_deref()), (3, Some("failure on attempt 3")));
+    let attempts = session.job_attempts(id).await.unwrap();
+    assert_eq!(attempts.iter().map(|a| a.attempt).collect::<Vec<_>>(), [1, 2, 3]);
+    assert!(attempts.iter().all(|a| a.outcome == "failed" && a.worker == "w"));
+    drop(session);
+    assert_eq!(effects.runs.lock().unwrap()[&0], 3);
+
+    // A dead job can be retried: it gets a fresh set of attempts.
+    let mut tx = store.begin().await.unwrap();
+    assert!(tx.retry_dead_job(id, time::now()).await.unwrap());
+    tx.commit().await.unwrap();
+    queue.wake();
+    wait_until(async || effects.runs.lock().unwrap()[&0] == 6).await;
+    wait_until(async || live_jobs(&store).await.first().is_some_and(|j| j.state == JobState::Dead)).await;
+    let mut tx = store.begin().await.unwrap();
+    assert!(tx.discard_dead_job(id).await.unwrap());
+    tx.commit().await.unwrap();
+    assert!(live_jobs(&store).await.is_empty());
+    stop.send(()).unwrap();
+    task.await.unwrap();
+}
+
+async fn a_lost_lease_cannot_complete_and_the_job_is_rescued(backend: Backend) {
+    let Some((_db, store)) = database(backend).await else { return };
+    let queue = Queue::new(store.clone());
+    let effects = Arc::new(Effects::default());
+    queue.enqueue(&Count { n: 1, sleep_ms: 0 }, EnqueueOptions::default()).await.unwrap();
+    // A worker claims the job with a lease that runs out at once, then stalls.
+    let now = time::now();
+    let mut tx = store.begin().await.unwrap();
+    let claimed = tx.claim_jobs(&["default".to_owned()], "stalled", 10, now, now).await.unwrap();
+    tx.commit().await.unwrap();
+    let (id, stale_token) = (claimed[0].id, claimed[0].attempt_id.unwrap());
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    // Another worker rescues it and runs it.
+    let (stop, task) = spawn_worker(&queue, &effects, config("rescuer"));
+    wait_until(async || effects.runs.lock().unwrap().get(&1) == Some(&1)).await;
+    // The stalled worker wakes up: its token is stale, so it cannot finish the job.
+    let mut tx = store.begin().await.unwrap();
+    assert!(!tx.complete_job(id, stale_token).await.unwrap(), "fenced: the stale attempt cannot complete");
+    assert!(!tx.fail_job(id, stale_token, "late", None).await.unwrap());
+    tx.commit().await.unwrap();
+    wait_until(async || live_jobs(&store).await.is_empty()).await;
+    stop.send(()).unwrap();
+    task.await.unwrap();
+    assert_eq!(effects.runs.lock().unwrap()[&1], 1);
+}
+
+async fn a_crashed_workers_job_runs_again_after_its_lease_expires(backend: Backend) {
+    let Some((_db, store)) = database(backend).await else { return };
+    let queue = Queue::new(store.clone());
+    let effects = Arc::new(Effects::default());
+    let id = queue.enqueue(&Count { n: 7, sleep_ms: 2_000 }, EnqueueOptions::default()).await.unwrap().unwrap();
+    let short =
+        WorkerConfig { lease: Duration::from_millis(300), heartbeat: Duration::from_millis(100), ..config("doomed") };
+    let (_stop, doomed) = spawn_worker(&queue, &effects, short.clone());
+    wait_until(async || effects.running.lock().unwrap().get(&7) == Some(&1)).await;
+    // The worker dies mid-job: no heartbeat, no hand-back.
+    doomed.abort();
+    let _ = doomed.await;
+    *effects.running.lock().unwrap().get_mut(&7).unwrap() = 0;
+    let (stop, task) = spawn_worker(&queue, &effects, WorkerConfig { id: "survivor".into(), ..short });
+    wait_until(async || effects.runs.lock().unwrap().get(&7) == Some(&1)).await;
+    wait_until(async || live_jobs(&store).await.is_empty()).await;
+    stop.send(()).unwrap();
+    task.await.unwrap();
+    let mut session = store.session().await.unwrap();
+    let attempts = session.job_attempts(id).await.unwrap();
+    assert_eq!(attempts.len(), 1);
+    assert_eq!((attempts[0].outcome.as_str(), attempts[0].worker.as_str()), ("lease_expired", "doomed"));
+    assert_eq!(effects.runs.lock().unwrap()[&7], 1, "its effect happened once");
+}
+
+async fn unique_scheduled_and_cancelled_jobs(backend: Backend) {
+    let Some((_db, store)) = database(backend).await else { return };
+    let queue = Queue::new(store.clone());
+    assert!(queue.enqueue(&Unique("k".into()), EnqueueOptions::default()).await.unwrap().is_some());
+    assert!(
+        queue.enqueue(&Unique("k".into()), EnqueueOptions::default()).await.unwrap().is_none(),
+        "deduplicated while pending"
+    );
+    assert!(queue.enqueue(&Unique("other".into()), EnqueueOptions::default()).await.unwrap().is_some());
+    let later = time::now() + chrono::Duration::hours(1);
+    let scheduled =
+        queue.enqueue(&Count { n: 5, sleep_ms: 0 }, EnqueueOptions { run_at: Some(later) }).await.unwrap().unwrap();
+    let effects = Arc::new(Effects::default());
+    let (stop, task) = spawn_worker(&queue, &effects, config("w"));
+    wait_until(async || live_jobs(&store).await.len() == 1).await;
+    let left = live_jobs(&store).await;
+    assert_eq!((left[0].id, left[0].state), (scheduled, JobState::Available), "the scheduled job waits for its time");
+    assert!(
+        queue.enqueue(&Unique("k".into()), EnqueueOptions::default()).await.unwrap().is_some(),
+        "unique again once finished"
+    );
+    let mut tx = store.begin().await.unwrap();
+    assert_eq!(tx.cancel_job(scheduled).await.unwrap(), CancelOutcome::Removed);
+    assert_eq!(tx.cancel_job(Uuid::now_v7()).await.unwrap(), CancelOutcome::NotFound);
+    tx.commit().await.unwrap();
+    stop.send(()).unwrap();
+    task.await.unwrap();
+    assert!(effects.runs.lock().unwrap().is_empty());
+    let mut session = store.session().await.unwrap();
+    let stats = session.queue_stats().await.unwrap();
+    assert!(stats.iter().all(|s| s.count >= 0));
+}
+
+async fn shutdown_drains_then_hands_back(backend: Backend) {
+    let Some((_db, store)) = database(backend).await else { return };
+    let queue = Queue::new(store.clone());
+    let effects = Arc::new(Effects::default());
+    queue.enqueue(&Count { n: 1, sleep_ms: 200 }, EnqueueOptions::default()).await.unwrap();
+    let slow = queue.enqueue(&Count { n: 2, sleep_ms: 10_000 }, EnqueueOptions::default()).await.unwrap().unwrap();
+    let cfg = WorkerConfig { shutdown_timeout: Duration::from_millis(600), ..config("w") };
+    let (stop, task) = spawn_worker(&queue, &effects, cfg);
+    wait_until(async || effects.running.lock().unwrap().len() == 2).await;
+    stop.send(()).unwrap();
+    task.await.unwrap();
+    assert_eq!(effects.runs.lock().unwrap().get(&1), Some(&1), "the short job finished during the drain");
+    assert_eq!(effects.runs.lock().unwrap().get(&2), None);
+    let mut session = store.session().await.unwrap();
+    let handed_back = session.job(slow).await.unwrap().unwrap();
+    assert_eq!(
+        (handed_back.state, handed_back.attempt, handed_back.attempt_id),
+        (JobState::Available, 0, None),
+        "handed back, attempt not counted"
+    );
+}
