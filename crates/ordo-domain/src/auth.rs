@@ -86,11 +86,13 @@ pub enum Permission {
     InventoryWrite,
     OrdersRead,
     OrdersWrite,
+    JobsRead,
+    JobsManage,
     AuditRead,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 11] = [
+    pub const ALL: [Permission; 13] = [
         Permission::CatalogRead,
         Permission::CatalogWrite,
         Permission::CustomersRead,
@@ -101,6 +103,8 @@ impl Permission {
         Permission::InventoryWrite,
         Permission::OrdersRead,
         Permission::OrdersWrite,
+        Permission::JobsRead,
+        Permission::JobsManage,
         Permission::AuditRead,
     ];
 
@@ -117,6 +121,8 @@ impl Permission {
             Permission::InventoryWrite => "inventory:write",
             Permission::OrdersRead => "orders:read",
             Permission::OrdersWrite => "orders:write",
+            Permission::JobsRead => "jobs:read",
+            Permission::JobsManage => "jobs:manage",
             Permission::AuditRead => "audit:read",
         }
     }
@@ -131,7 +137,7 @@ use Role::{Admin, Clerk, Finance, Manager, Viewer};
 /// The permission matrix: the one place that says which role may perform
 /// which operation. The README's table and the OpenAPI security scheme are
 /// generated from (and tested against) it.
-pub const MATRIX: [(Permission, &[Role]); 11] = [
+pub const MATRIX: [(Permission, &[Role]); 13] = [
     (Permission::CatalogRead, &[Admin, Manager, Clerk, Finance, Viewer]),
     (Permission::CatalogWrite, &[Admin, Manager]),
     (Permission::CustomersRead, &[Admin, Manager, Clerk, Finance, Viewer]),
@@ -142,6 +148,8 @@ pub const MATRIX: [(Permission, &[Role]); 11] = [
     (Permission::InventoryWrite, &[Admin, Manager, Clerk]),
     (Permission::OrdersRead, &[Admin, Manager, Clerk, Finance, Viewer]),
     (Permission::OrdersWrite, &[Admin, Manager, Clerk]),
+    (Permission::JobsRead, &[Admin, Manager]),
+    (Permission::JobsManage, &[Admin, Manager]),
     (Permission::AuditRead, &[Admin, Manager, Finance]),
 ];
 

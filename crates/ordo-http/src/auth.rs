@@ -95,6 +95,8 @@ requirements!(
     InventoryWrite,
     OrdersRead,
     OrdersWrite,
+    JobsRead,
+    JobsManage,
     AuditRead,
 );
 

@@ -270,6 +270,12 @@ impl ApiError {
                 "Illegal transition",
                 format!("cannot {action} an order that is {current}"),
             ),
+            ServiceError::JobNotDead { state } => Self::new(
+                StatusCode::CONFLICT,
+                "job_not_dead",
+                "Job not dead",
+                format!("the job is {state}; only dead jobs can be retried or discarded"),
+            ),
             ServiceError::Unavailable(source) => {
                 tracing::warn!(error = %source, cause = ?std::error::Error::source(&source), "database unavailable");
                 Self::unavailable("the database is unavailable; retry shortly")

@@ -32,6 +32,10 @@ pub enum ServiceError {
     #[error("cannot {action} an order that is {current}")]
     IllegalTransition { current: &'static str, action: &'static str },
 
+    /// Only dead jobs can be retried or discarded.
+    #[error("the job is {state}, not dead")]
+    JobNotDead { state: &'static str },
+
     /// The database is down or overloaded; the request may be retried.
     #[error("database unavailable")]
     Unavailable(#[source] StoreError),

@@ -14,6 +14,7 @@ pub mod customers;
 mod error;
 pub mod idempotency;
 pub mod inventory;
+pub mod jobs;
 pub mod keys;
 pub mod markets;
 pub mod orders;
@@ -34,6 +35,7 @@ pub struct Services {
     pub inventory: inventory::InventoryService,
     pub orders: orders::OrderService,
     pub idempotency: idempotency::IdempotencyService,
+    pub jobs: jobs::JobService,
 }
 
 /// Settings the services need from the configuration.
@@ -73,6 +75,7 @@ impl Services {
                 settings.idempotency_ttl,
                 settings.idempotency_lock,
             ),
+            jobs: jobs::JobService::new(db.clone()),
             db,
         }
     }

@@ -6,6 +6,7 @@ mod bad_input;
 mod cli;
 mod customers;
 mod idempotency;
+mod jobs;
 mod openapi;
 mod orders;
 mod pgbouncer;

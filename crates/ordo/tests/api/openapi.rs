@@ -59,6 +59,12 @@ async fn document_is_openapi_3_1_and_lists_every_endpoint() {
         ("POST", "/v1/orders/{id}/fulfil"),
         ("POST", "/v1/orders/{id}/complete"),
         ("POST", "/v1/orders/{id}/cancel"),
+        ("GET", "/v1/jobs"),
+        ("GET", "/v1/jobs/stats"),
+        ("GET", "/v1/jobs/{id}"),
+        ("POST", "/v1/jobs/{id}/retry"),
+        ("POST", "/v1/jobs/{id}/discard"),
+        ("POST", "/v1/jobs/{id}/cancel"),
     ]
     .into_iter()
     .map(|(m, p)| (m.to_owned(), p.to_owned()))
