@@ -2,9 +2,11 @@
 //! the market), and the lifecycle as an explicit state machine.
 //!
 //! ```text
-//! placed ──confirm──▶ confirmed ──fulfil──▶ partially_fulfilled ──fulfil──▶ fulfilled ──complete──▶ completed
-//!   │  (paid: reserved for payment, later)      └──────────fulfil (all)──────────▲
-//!   └──cancel──▶ cancelled ◀──cancel── confirmed
+//! placed ──pay──▶ paid ──confirm──▶ confirmed ──fulfil──▶ partially_fulfilled ──fulfil──▶ fulfilled ──complete──▶ completed
+//!   │ └──confirm (paid offline)──────▲        └────────────fulfil (all)──────────────▲
+//!   ├──fail payment──▶ payment_failed     (releases the reservation)
+//!   ├──expire────────▶ expired            (releases the reservation)
+//!   └──cancel────────▶ cancelled ◀──cancel── paid, confirmed
 //! ```
 
 use chrono::{DateTime, Utc};
@@ -36,10 +38,14 @@ pub enum OrderStatus {
     Fulfilled,
     Completed,
     Cancelled,
+    /// The payment was declined; the reservation is released.
+    PaymentFailed,
+    /// Not paid in time; the reservation is released.
+    Expired,
 }
 
 impl OrderStatus {
-    pub const ALL: [OrderStatus; 7] = [
+    pub const ALL: [OrderStatus; 9] = [
         OrderStatus::Placed,
         OrderStatus::Paid,
         OrderStatus::Confirmed,
@@ -47,6 +53,8 @@ impl OrderStatus {
         OrderStatus::Fulfilled,
         OrderStatus::Completed,
         OrderStatus::Cancelled,
+        OrderStatus::PaymentFailed,
+        OrderStatus::Expired,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -58,6 +66,8 @@ impl OrderStatus {
             OrderStatus::Fulfilled => "fulfilled",
             OrderStatus::Completed => "completed",
             OrderStatus::Cancelled => "cancelled",
+            OrderStatus::PaymentFailed => "payment_failed",
+            OrderStatus::Expired => "expired",
         }
     }
 
@@ -73,6 +83,12 @@ pub enum OrderAction {
     Fulfil,
     Complete,
     Cancel,
+    /// The payment was authorised.
+    Pay,
+    /// The payment was declined.
+    FailPayment,
+    /// The payment window closed.
+    Expire,
 }
 
 impl OrderAction {
@@ -82,6 +98,9 @@ impl OrderAction {
             OrderAction::Fulfil => "fulfil",
             OrderAction::Complete => "complete",
             OrderAction::Cancel => "cancel",
+            OrderAction::Pay => "pay",
+            OrderAction::FailPayment => "fail the payment of",
+            OrderAction::Expire => "expire",
         }
     }
 }
@@ -108,6 +127,9 @@ pub fn next_status(
         (OrderAction::Fulfil, Confirmed | PartiallyFulfilled) if fully_shipped => Fulfilled,
         (OrderAction::Fulfil, Confirmed | PartiallyFulfilled) => PartiallyFulfilled,
         (OrderAction::Complete, Fulfilled) => Completed,
+        (OrderAction::Pay, Placed) => Paid,
+        (OrderAction::FailPayment, Placed) => PaymentFailed,
+        (OrderAction::Expire, Placed) => Expired,
         _ => return Err(IllegalTransition { current, action }),
     };
     Ok(next)
@@ -347,9 +369,31 @@ impl Order {
         Ok(())
     }
 
+    /// Records an authorised payment.
+    pub fn pay(&mut self, now: Timestamp) -> Result<(), IllegalTransition> {
+        let next = next_status(self.status, OrderAction::Pay, false)?;
+        self.advance(next, now);
+        Ok(())
+    }
+
     /// Cancels the order; returns the reservations to release.
     pub fn cancel(&mut self, now: Timestamp) -> Result<Vec<StockRelease>, IllegalTransition> {
-        let next = next_status(self.status, OrderAction::Cancel, false)?;
+        self.release(OrderAction::Cancel, now)
+    }
+
+    /// Records a declined payment; returns the reservations to release.
+    pub fn fail_payment(&mut self, now: Timestamp) -> Result<Vec<StockRelease>, IllegalTransition> {
+        self.release(OrderAction::FailPayment, now)
+    }
+
+    /// Expires an unpaid order; returns the reservations to release.
+    pub fn expire(&mut self, now: Timestamp) -> Result<Vec<StockRelease>, IllegalTransition> {
+        self.release(OrderAction::Expire, now)
+    }
+
+    /// Ends the order with `action`, releasing every unshipped reservation.
+    fn release(&mut self, action: OrderAction, now: Timestamp) -> Result<Vec<StockRelease>, IllegalTransition> {
+        let next = next_status(self.status, action, false)?;
         let releases = self
             .lines
             .iter()
@@ -468,9 +512,12 @@ mod tests {
             (Confirmed, Fulfil, PartiallyFulfilled),
             (PartiallyFulfilled, Fulfil, PartiallyFulfilled),
             (Fulfilled, Complete, Completed),
+            (Placed, Pay, Paid),
+            (Placed, FailPayment, PaymentFailed),
+            (Placed, Expire, Expired),
         ];
         for current in OrderStatus::ALL {
-            for action in [Confirm, Fulfil, Complete, Cancel] {
+            for action in [Confirm, Fulfil, Complete, Cancel, Pay, FailPayment, Expire] {
                 let expected = allowed.iter().find(|(c, a, _)| *c == current && *a == action).map(|(_, _, n)| *n);
                 assert_eq!(next_status(current, action, false).ok(), expected, "{current:?} {action:?}");
             }

@@ -65,6 +65,11 @@ impl ValidationErrors {
         }
     }
 
+    /// Moves the errors of `other` in, as they are.
+    pub fn extend(&mut self, other: ValidationErrors) {
+        self.errors.extend(other.errors);
+    }
+
     pub fn is_empty(&self) -> bool {
         self.errors.is_empty()
     }

@@ -18,7 +18,9 @@ pub mod jobs;
 pub mod keys;
 pub mod markets;
 pub mod orders;
+pub mod payments;
 mod versioned;
+pub mod workflow;
 
 pub use error::{ServiceError, ServiceResult};
 
@@ -36,6 +38,9 @@ pub struct Services {
     pub orders: orders::OrderService,
     pub idempotency: idempotency::IdempotencyService,
     pub jobs: jobs::JobService,
+    /// Enqueues jobs and wakes this process's workers.
+    pub queue: ordo_jobs::Queue,
+    pub payments: Arc<dyn payments::PaymentProvider>,
 }
 
 /// Settings the services need from the configuration.
@@ -48,6 +53,8 @@ pub struct ServiceSettings {
     /// How long a request may hold its idempotency key before a retry may
     /// take it over.
     pub idempotency_lock: Duration,
+    /// How long a placed order may stay unpaid before it expires.
+    pub unpaid_order_ttl: Duration,
 }
 
 impl Default for ServiceSettings {
@@ -56,12 +63,14 @@ impl Default for ServiceSettings {
             key_cache_ttl: Duration::from_secs(10),
             idempotency_ttl: Duration::from_secs(24 * 3600),
             idempotency_lock: Duration::from_secs(60),
+            unpaid_order_ttl: Duration::from_secs(30 * 60),
         }
     }
 }
 
 impl Services {
     pub fn new(db: Arc<dyn Database>, settings: ServiceSettings) -> Self {
+        let queue = ordo_jobs::Queue::new(db.clone());
         Self {
             catalog: catalog::CatalogService::new(db.clone()),
             customers: customers::CustomerService::new(db.clone()),
@@ -69,13 +78,20 @@ impl Services {
             audit: audit::AuditService::new(db.clone()),
             markets: markets::MarketService::new(db.clone()),
             inventory: inventory::InventoryService::new(db.clone()),
-            orders: orders::OrderService::new(db.clone(), settings.idempotency_ttl),
+            orders: orders::OrderService::new(
+                db.clone(),
+                queue.clone(),
+                settings.idempotency_ttl,
+                settings.unpaid_order_ttl,
+            ),
             idempotency: idempotency::IdempotencyService::new(
                 db.clone(),
                 settings.idempotency_ttl,
                 settings.idempotency_lock,
             ),
             jobs: jobs::JobService::new(db.clone()),
+            queue,
+            payments: Arc::new(payments::TestProvider::default()),
             db,
         }
     }

@@ -40,19 +40,31 @@ pub struct PlaceOrder {
     /// The request's `Idempotency-Key`, stored with the order so that a
     /// retry can never place it twice, even if the replay record is lost.
     pub idempotency_key: Option<String>,
+    /// With a token, the payment is authorised on the job queue and the
+    /// order expires if it stays unpaid.
+    pub payment_token: Option<crate::payments::PaymentToken>,
 }
 
 #[derive(Debug, Clone)]
 pub struct OrderService {
     db: Arc<dyn Database>,
+    queue: ordo_jobs::Queue,
     /// How long an order's idempotency key stays bound to it.
     idempotency_ttl: chrono::Duration,
+    /// How long an order may stay unpaid.
+    unpaid_ttl: chrono::Duration,
 }
 
 impl OrderService {
-    pub fn new(db: Arc<dyn Database>, idempotency_ttl: std::time::Duration) -> Self {
+    pub fn new(
+        db: Arc<dyn Database>,
+        queue: ordo_jobs::Queue,
+        idempotency_ttl: std::time::Duration,
+        unpaid_ttl: std::time::Duration,
+    ) -> Self {
         let idempotency_ttl = chrono::Duration::from_std(idempotency_ttl).unwrap_or(chrono::Duration::days(1));
-        Self { db, idempotency_ttl }
+        let unpaid_ttl = chrono::Duration::from_std(unpaid_ttl).unwrap_or(chrono::Duration::minutes(30));
+        Self { db, queue, idempotency_ttl, unpaid_ttl }
     }
 
     #[instrument(skip_all, fields(lines = request.lines.len()))]
@@ -158,7 +170,19 @@ impl OrderService {
         let event = timeline_event(&order, "placed", None, actor, None);
         tx.insert_order_event(&event).await?;
         audit::record(tx.as_mut(), actor, "order.placed", ENTITY, order.id, None, &order).await?;
+        if let Some(token) = &request.payment_token {
+            // The transactional outbox: the jobs exist if and only if the
+            // order does.
+            let authorize = crate::workflow::AuthorizePayment { order_id: order.id, token: token.clone() };
+            ordo_jobs::enqueue(tx.as_mut(), &authorize, ordo_jobs::EnqueueOptions::default()).await?;
+            let expire = crate::workflow::ExpireUnpaidOrder { order_id: order.id };
+            let run_at = Some(order.created_at + self.unpaid_ttl);
+            ordo_jobs::enqueue(tx.as_mut(), &expire, ordo_jobs::EnqueueOptions { run_at }).await?;
+        }
         tx.commit().await?;
+        if request.payment_token.is_some() {
+            self.queue.wake();
+        }
         Ok(order)
     }
 
@@ -193,6 +217,21 @@ impl OrderService {
             Ok(order.complete(time::now()).map(|()| Vec::new())?)
         })
         .await
+    }
+
+    /// Records an authorised payment: `placed` → `paid`.
+    pub async fn record_payment(&self, actor: &Actor, id: OrderId) -> ServiceResult<Order> {
+        self.transition(actor, id, None, "paid", None, |order| Ok(order.pay(time::now()).map(|()| Vec::new())?)).await
+    }
+
+    /// Records a declined payment and releases the reservation.
+    pub async fn record_declined_payment(&self, actor: &Actor, id: OrderId) -> ServiceResult<Order> {
+        self.transition(actor, id, None, "payment_failed", None, |order| Ok(order.fail_payment(time::now())?)).await
+    }
+
+    /// Expires the order if it is still unpaid, releasing the reservation.
+    pub async fn expire_unpaid(&self, actor: &Actor, id: OrderId) -> ServiceResult<Order> {
+        self.transition(actor, id, None, "expired", None, |order| Ok(order.expire(time::now())?)).await
     }
 
     /// Cancels the order and releases its reservations.

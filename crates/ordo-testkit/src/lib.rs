@@ -128,8 +128,11 @@ impl TestDb {
         config.database.url = ordo::config::DatabaseUrl::new(self.url.clone());
         config.database.migrate_on_start = Some(true);
         config.database.max_connections = 5;
-        // Tests seal the audit trail when they mean to.
+        // Tests seal the audit trail, and run workers, when they mean to.
         config.audit.seal_interval_ms = 0;
+        config.workers.enabled = false;
+        config.workers.poll_interval_ms = 50;
+        config.workers.heartbeat_ms = 200;
         config
     }
 }

@@ -10,7 +10,8 @@ use anyhow::{Context, bail};
 use std::sync::Arc;
 
 use ordo_http::{HttpLimits, HttpSettings, InProcessRateLimiter, RateLimiter, RoleLimit, Unlimited};
-use ordo_service::{ServiceSettings, Services};
+use ordo_jobs::{Worker, WorkerConfig};
+use ordo_service::{ServiceSettings, Services, workflow};
 use ordo_store::Backend;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -27,6 +28,30 @@ pub struct Application {
     seal_interval: Duration,
     seal_batch: i64,
     sweep_interval: Duration,
+    workers: Option<WorkerConfig>,
+}
+
+/// The worker settings from the configuration.
+pub fn worker_config(config: &Config) -> WorkerConfig {
+    let ms = Duration::from_millis;
+    WorkerConfig {
+        concurrency: config.workers.concurrency.max(1),
+        lease: ms(config.workers.lease_ms),
+        heartbeat: ms(config.workers.heartbeat_ms),
+        poll_interval: ms(config.workers.poll_interval_ms),
+        shutdown_timeout: ms(config.server.shutdown_timeout_ms),
+        ..WorkerConfig::default()
+    }
+}
+
+/// Starts a worker running Ordo's jobs until `shutdown` completes.
+pub fn spawn_worker(
+    services: &Services,
+    config: WorkerConfig,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> tokio::task::JoinHandle<()> {
+    let worker = Worker::new(services.queue.clone(), workflow::registry(), Arc::new(services.clone()), config);
+    tokio::spawn(worker.run(shutdown))
 }
 
 /// Opens the configured database and builds the services over it. SQLite
@@ -52,6 +77,7 @@ pub async fn open_services(config: &Config) -> anyhow::Result<Services> {
         idempotency_ttl: Duration::from_millis(config.idempotency.ttl_ms),
         // A request holds its key at most twice as long as it may run.
         idempotency_lock: Duration::from_millis(config.server.request_timeout_ms.saturating_mul(2)),
+        unpaid_order_ttl: Duration::from_millis(config.orders.unpaid_ttl_ms),
     };
     Ok(Services::new(db, settings))
 }
@@ -88,6 +114,7 @@ impl Application {
             seal_interval: Duration::from_millis(config.audit.seal_interval_ms),
             seal_batch: config.audit.seal_batch,
             sweep_interval: Duration::from_millis(config.idempotency.sweep_interval_ms),
+            workers: config.workers.enabled.then(|| worker_config(config)),
         })
     }
 
@@ -103,6 +130,12 @@ impl Application {
     /// at most the configured shutdown timeout, and closes the database.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let (stopping_tx, mut stopping_rx) = watch::channel(false);
+        let worker = self.workers.clone().map(|config| {
+            let mut stopping = stopping_rx.clone();
+            spawn_worker(&self.services, config, async move {
+                let _ = stopping.wait_for(|stopping| *stopping).await;
+            })
+        });
         let signal = async move {
             shutdown.await;
             tracing::info!("shutting down: draining requests in flight");
@@ -123,6 +156,11 @@ impl Application {
         }
         for task in [sealer, sweeper].into_iter().flatten() {
             task.abort();
+        }
+        // The worker drains its jobs (within the shutdown timeout) before the
+        // database closes.
+        if let Some(worker) = worker {
+            let _ = worker.await;
         }
         // Seal what this process wrote, so a clean stop leaves nothing unsealed.
         if !self.seal_interval.is_zero()

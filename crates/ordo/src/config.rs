@@ -22,6 +22,8 @@ pub struct Config {
     pub rate_limit: RateLimitConfig,
     pub audit: AuditConfig,
     pub idempotency: IdempotencyConfig,
+    pub orders: OrdersConfig,
+    pub workers: WorkersConfig,
     pub log: LogConfig,
 }
 
@@ -196,6 +198,41 @@ impl Default for IdempotencyConfig {
     }
 }
 
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OrdersConfig {
+    /// An order placed with a payment token expires (releasing its stock)
+    /// if still unpaid after this long.
+    pub unpaid_ttl_ms: u64,
+}
+
+impl Default for OrdersConfig {
+    fn default() -> Self {
+        Self { unpaid_ttl_ms: 30 * 60 * 1000 }
+    }
+}
+
+/// Background job workers.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WorkersConfig {
+    /// Run workers inside `ordo serve` (`ordo worker` always does).
+    pub enabled: bool,
+    /// Jobs run at once per process.
+    pub concurrency: usize,
+    /// A crashed worker's jobs run again this long after its last heartbeat.
+    pub lease_ms: u64,
+    pub heartbeat_ms: u64,
+    /// How often idle workers look for due jobs.
+    pub poll_interval_ms: u64,
+}
+
+impl Default for WorkersConfig {
+    fn default() -> Self {
+        Self { enabled: true, concurrency: 8, lease_ms: 30_000, heartbeat_ms: 10_000, poll_interval_ms: 1_000 }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SqliteSynchronous {
@@ -296,7 +333,8 @@ pub struct Overrides {
     pub listen: Option<SocketAddr>,
 }
 
-const SECTIONS: [&str; 7] = ["server", "database", "auth", "rate_limit", "audit", "idempotency", "log"];
+const SECTIONS: [&str; 9] =
+    ["server", "database", "auth", "rate_limit", "audit", "idempotency", "orders", "workers", "log"];
 
 /// Maps `ORDO_DATABASE_MAX_CONNECTIONS` (seen here as
 /// `database_max_connections`) to the key `database.max_connections`.

@@ -9,6 +9,7 @@ use ordo_domain::page::Page;
 use ordo_domain::{CustomerId, OrderId, ValidationErrors};
 use ordo_service::Services;
 use ordo_service::orders::{CURSOR_SCOPE, PlaceOrder};
+use ordo_service::payments::PaymentToken;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -53,6 +54,13 @@ pub(crate) struct PlaceOrderRequest {
     /// 1 to 200 lines, each SKU once.
     lines: Vec<LineInput>,
     shipping_address: AddressInput,
+    /// From the payment provider. With a token, the payment is authorised in
+    /// the background: the order becomes `paid` or `payment_failed`, and
+    /// expires if still unpaid after `orders.unpaid_ttl_ms`. The built-in
+    /// test provider approves `tok_approve`, declines `tok_decline`, times
+    /// out on `tok_timeout`, fails on `tok_error` and is slow on `tok_slow`.
+    #[schema(example = "tok_approve")]
+    payment_token: Option<String>,
 }
 
 impl TryFrom<PlaceOrderRequest> for PlaceOrder {
@@ -60,6 +68,13 @@ impl TryFrom<PlaceOrderRequest> for PlaceOrder {
 
     fn try_from(body: PlaceOrderRequest) -> Result<Self, Self::Error> {
         let mut errors = ValidationErrors::new();
+        let payment_token = match body.payment_token.as_deref().map(PaymentToken::parse).transpose() {
+            Ok(token) => token,
+            Err(e) => {
+                errors.extend(e);
+                None
+            }
+        };
         let customer_id = body
             .customer_id
             .parse::<CustomerId>()
@@ -86,6 +101,7 @@ impl TryFrom<PlaceOrderRequest> for PlaceOrder {
                 lines,
                 shipping_address,
                 idempotency_key: None,
+                payment_token,
             }),
             _ => Err(errors),
         }

@@ -12,6 +12,7 @@ mod keys;
 mod migrate;
 mod print_config;
 pub mod serve;
+mod worker;
 
 /// Ordo: the order-to-cash backend.
 ///
@@ -40,6 +41,10 @@ pub enum Command {
     /// On SQLite, migrations are applied on start; on PostgreSQL run
     /// `ordo migrate` first or set ORDO_DATABASE_MIGRATE_ON_START=true.
     Serve(serve::ServeArgs),
+    /// Run background jobs (payments, expiry, ...) without serving HTTP,
+    /// until SIGTERM or SIGINT; jobs in flight are finished or handed back.
+    /// Run as many as you like against one PostgreSQL.
+    Worker,
     /// Apply pending database migrations and exit.
     Migrate,
     /// Print the effective configuration as TOML, secrets redacted.
@@ -67,6 +72,7 @@ impl Cli {
         match self.command {
             Command::Serve(_) => serve::run(&config).await,
             Command::Migrate => migrate::run(&config).await,
+            Command::Worker => worker::run(&config).await,
             Command::Config => print_config::run(&config),
             Command::Keys(command) => {
                 crate::telemetry::init(&config.log)?;

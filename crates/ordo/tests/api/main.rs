@@ -13,3 +13,4 @@ mod pgbouncer;
 mod products;
 mod security;
 mod server;
+mod workflow;

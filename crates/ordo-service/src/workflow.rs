@@ -1,0 +1,99 @@
+//! The order workflow on the job queue: authorising the payment after
+//! placement, and expiring orders left unpaid. Both jobs are idempotent:
+//! they act only while the order is still `placed`.
+
+use async_trait::async_trait;
+use ordo_domain::OrderId;
+use ordo_domain::audit::Actor;
+use ordo_domain::order::OrderStatus;
+use ordo_jobs::{Job, JobError, JobRun, Registry};
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+use crate::payments::{AuthorizeRequest, PaymentOutcome, PaymentToken};
+use crate::{ServiceError, Services};
+
+/// Every job Ordo runs, registered in one place.
+pub fn registry() -> Registry<Services> {
+    Registry::new().register::<AuthorizePayment>().register::<ExpireUnpaidOrder>()
+}
+
+/// Authorises a placed order's payment with the provider.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AuthorizePayment {
+    pub order_id: OrderId,
+    pub token: PaymentToken,
+}
+
+#[async_trait]
+impl Job for AuthorizePayment {
+    const NAME: &'static str = "order.authorize_payment";
+    const QUEUE: &'static str = "payments";
+    const PRIORITY: i16 = 10;
+    const MAX_ATTEMPTS: i32 = 6;
+    const BACKOFF_BASE: Duration = Duration::from_secs(2);
+    const BACKOFF_CAP: Duration = Duration::from_secs(300);
+    type Context = Services;
+
+    fn unique_key(&self) -> Option<String> {
+        Some(self.order_id.to_string())
+    }
+
+    async fn run(&self, services: &Services, _run: &JobRun) -> Result<(), JobError> {
+        let order = services.orders.order(self.order_id).await.map_err(service_error)?;
+        if order.status != OrderStatus::Placed {
+            return Ok(()); // already decided (or cancelled, or expired)
+        }
+        let request = AuthorizeRequest {
+            order_id: order.id,
+            amount: order.total,
+            currency: order.currency,
+            token: self.token.clone(),
+            // The same on every retry, so the provider never charges twice.
+            idempotency_key: format!("order:{}:authorize", order.id),
+        };
+        // Outside any transaction: a slow provider holds no database locks.
+        let outcome = services.payments.authorize(&request).await.map_err(|e| JobError::retry(e.to_string()))?;
+        let actor = Actor::system("payments");
+        let result = match outcome {
+            PaymentOutcome::Authorized { .. } => services.orders.record_payment(&actor, order.id).await,
+            PaymentOutcome::Declined { .. } => services.orders.record_declined_payment(&actor, order.id).await,
+        };
+        match result {
+            Ok(_) | Err(ServiceError::IllegalTransition { .. }) => Ok(()),
+            Err(e) => Err(service_error(e)),
+        }
+    }
+}
+
+/// Expires an order still unpaid when its payment window closes, releasing
+/// its stock.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ExpireUnpaidOrder {
+    pub order_id: OrderId,
+}
+
+#[async_trait]
+impl Job for ExpireUnpaidOrder {
+    const NAME: &'static str = "order.expire_unpaid";
+    const QUEUE: &'static str = "orders";
+    type Context = Services;
+
+    fn unique_key(&self) -> Option<String> {
+        Some(self.order_id.to_string())
+    }
+
+    async fn run(&self, services: &Services, _run: &JobRun) -> Result<(), JobError> {
+        match services.orders.expire_unpaid(&Actor::system("expiry"), self.order_id).await {
+            Ok(_) | Err(ServiceError::IllegalTransition { .. }) => Ok(()),
+            Err(e) => Err(service_error(e)),
+        }
+    }
+}
+
+fn service_error(e: ServiceError) -> JobError {
+    match e {
+        ServiceError::NotFound { .. } => JobError::fatal(e.to_string()),
+        e => JobError::retry(e.to_string()),
+    }
+}

@@ -1,0 +1,110 @@
+//! The order workflow on the job queue: payment authorisation after
+//! placement, declines and expiry releasing stock.
+
+use std::time::Duration;
+
+use ordo_testkit::{StatusCode, TestApp, backend_tests};
+use serde_json::{Value, json};
+
+use crate::orders::{order_body, shop};
+
+backend_tests!(
+    an_approved_payment_makes_the_order_paid,
+    a_declined_payment_releases_the_stock,
+    an_unpaid_order_expires_and_releases_the_stock,
+    bad_payment_tokens_are_422,
+);
+
+/// The same backend with in-process workers and a short payment window.
+async fn with_workers(app: TestApp) -> Option<TestApp> {
+    let backend = app.backend();
+    drop(app);
+    TestApp::spawn_with(backend, |c| {
+        c.workers.enabled = true;
+        c.orders.unpaid_ttl_ms = 700;
+    })
+    .await
+}
+
+async fn wait_for_status(app: &TestApp, id: &str, status: &str) -> Value {
+    for _ in 0..250 {
+        let order = app.get(&format!("/v1/orders/{id}")).await.expect(StatusCode::OK);
+        if order["status"] == status {
+            return order;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("order {id} never became {status}");
+}
+
+async fn place_with(app: &TestApp, token: &str) -> (String, crate::orders::Shop) {
+    let shop = shop(app).await;
+    let mut body = order_body(&shop, json!([{"sku": "TEE", "quantity": 4}]));
+    body["payment_token"] = json!(token);
+    let order = app.post("/v1/orders", &body).await.expect(StatusCode::CREATED);
+    assert_eq!(order["status"], "placed");
+    (order["id"].as_str().unwrap().to_owned(), shop)
+}
+
+async fn an_approved_payment_makes_the_order_paid(app: TestApp) {
+    let Some(app) = with_workers(app).await else { return };
+    let (id, _) = place_with(&app, "tok_approve").await;
+    wait_for_status(&app, &id, "paid").await;
+    let timeline = app.get(&format!("/v1/orders/{id}/events")).await.expect(StatusCode::OK);
+    let kinds: Vec<_> = timeline["items"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["placed", "paid"]);
+    assert_eq!(timeline["items"][1]["actor_name"], "payments");
+    // Paid orders do not expire.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert_eq!(app.get(&format!("/v1/orders/{id}")).await.expect(StatusCode::OK)["status"], "paid");
+    let confirmed = app.post(&format!("/v1/orders/{id}/confirm"), &json!({"version": 2})).await.expect(StatusCode::OK);
+    assert_eq!(confirmed["status"], "confirmed");
+}
+
+async fn a_declined_payment_releases_the_stock(app: TestApp) {
+    let Some(app) = with_workers(app).await else { return };
+    let (id, _) = place_with(&app, "tok_decline").await;
+    wait_for_status(&app, &id, "payment_failed").await;
+    let tee = app.get("/v1/stock/TEE").await.expect(StatusCode::OK);
+    assert_eq!(
+        (tee["reserved"].as_i64(), tee["available"].as_i64()),
+        (Some(0), Some(13)),
+        "the reservation is released"
+    );
+    let audit = app.get(&format!("/v1/audit-events?entity_type=order&entity_id={id}")).await.expect(StatusCode::OK);
+    assert_eq!(audit["items"][1]["action"], "order.payment_failed");
+}
+
+async fn an_unpaid_order_expires_and_releases_the_stock(app: TestApp) {
+    let Some(app) = with_workers(app).await else { return };
+    // The provider keeps timing out: the order is never paid.
+    let (id, _) = place_with(&app, "tok_timeout").await;
+    assert_eq!(app.get("/v1/stock/TEE").await.expect(StatusCode::OK)["reserved"], 4);
+    wait_for_status(&app, &id, "expired").await;
+    assert_eq!(app.get("/v1/stock/TEE").await.expect(StatusCode::OK)["reserved"], 0);
+    let jobs = app.get("/v1/jobs?queue=payments").await.expect(StatusCode::OK);
+    assert!(
+        jobs["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|j| j["last_error"].as_str().is_none_or(|e| e.contains("timed out")))
+    );
+}
+
+async fn bad_payment_tokens_are_422(app: TestApp) {
+    let shop = shop(&app).await;
+    let mut body = order_body(&shop, json!([{"sku": "TEE", "quantity": 1}]));
+    body["payment_token"] = json!("4111 1111 1111 1111");
+    let problem =
+        app.post("/v1/orders", &body).await.expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    assert_eq!(problem["errors"][0]["code"], "invalid_payment_token");
+    assert_eq!(app.get("/v1/orders").await.expect(StatusCode::OK)["items"], json!([]));
+    // Without a token, no payment runs: the order waits, placed.
+    let order = app
+        .post("/v1/orders", &order_body(&shop, json!([{"sku": "TEE", "quantity": 1}])))
+        .await
+        .expect(StatusCode::CREATED);
+    assert_eq!(order["status"], "placed");
+    assert_eq!(app.get("/v1/jobs").await.expect(StatusCode::OK)["items"], json!([]));
+}
