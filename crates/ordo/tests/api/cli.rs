@@ -278,3 +278,91 @@ async fn keys_and_audit_commands_manage_keys_and_verify_the_chain() {
         );
     }
 }
+
+/// Starts `ordo worker` on `url` with a short lease.
+#[allow(clippy::zombie_processes)] // stopped by the caller with `kill`
+fn worker_process(url: &str) -> std::process::Child {
+    ordo()
+        .args(["worker", "--database-url", url])
+        .env("ORDO_WORKERS_LEASE_MS", "1500")
+        .env("ORDO_WORKERS_HEARTBEAT_MS", "300")
+        .env("ORDO_WORKERS_POLL_INTERVAL_MS", "100")
+        .env("ORDO_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start ordo worker")
+}
+
+async fn wait_for(what: &str, mut check: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !check().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sigkilled_workers_job_runs_again_once_and_workers_never_share_a_job() {
+    use ordo_testkit::{StatusCode, TestApp};
+    use serde_json::json;
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        let Some(app) = TestApp::spawn(backend).await else { continue };
+        let url = app.db.url.clone();
+        let shop = crate::orders::shop(&app).await;
+        let place = |token: &'static str| {
+            let (app, shop) = (&app, &shop);
+            async move {
+                let mut body = crate::orders::order_body(shop, json!([{"sku": "TEE", "quantity": 1}]));
+                body["payment_token"] = json!(token);
+                app.post("/v1/orders", &body).await.expect(StatusCode::CREATED)["id"].as_str().unwrap().to_owned()
+            }
+        };
+        let paid_events = |id: String| {
+            let app = &app;
+            async move {
+                let timeline = app.get(&format!("/v1/orders/{id}/events")).await.expect(StatusCode::OK);
+                timeline["items"].as_array().unwrap().iter().filter(|e| e["kind"] == "paid").count()
+            }
+        };
+
+        // The provider takes 2 s: kill the worker in the middle of the call.
+        let slow = place("tok_slow").await;
+        let mut doomed = worker_process(&url);
+        wait_for("the job to start", async || {
+            let jobs = app.get("/v1/jobs?queue=payments&state=running").await.expect(StatusCode::OK);
+            !jobs["items"].as_array().unwrap().is_empty()
+        })
+        .await;
+        let killed = Command::new("kill").args(["-KILL", &doomed.id().to_string()]).status().unwrap();
+        assert!(killed.success());
+        let _ = doomed.wait();
+        let mut survivors = [worker_process(&url), worker_process(&url)];
+        wait_for("the rescued job to finish", async || paid_events(slow.clone()).await == 1).await;
+
+        // Two workers, many jobs: every order is paid exactly once.
+        let mut orders = Vec::new();
+        for _ in 0..8 {
+            orders.push(place("tok_approve").await);
+        }
+        for id in &orders {
+            wait_for("every order to be paid", async || paid_events(id.clone()).await >= 1).await;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        for id in orders.iter().chain([&slow]) {
+            assert_eq!(paid_events(id.clone()).await, 1, "{backend:?}: order {id} was paid exactly once");
+        }
+        let attempts: Vec<serde_json::Value> = {
+            let jobs = app.get("/v1/jobs").await.expect(StatusCode::OK);
+            jobs["items"].as_array().unwrap().clone()
+        };
+        assert!(
+            attempts.iter().all(|j| j["name"] != "order.authorize_payment"),
+            "payment jobs finished and left the queue: {attempts:?}"
+        );
+        for worker in &mut survivors {
+            let (status, logs) = terminate(worker);
+            assert!(status.success(), "{backend:?}: the worker stops cleanly: {logs}");
+        }
+    }
+}

@@ -8,7 +8,7 @@ mod customers;
 mod idempotency;
 mod jobs;
 mod openapi;
-mod orders;
+pub(crate) mod orders;
 mod pgbouncer;
 mod products;
 mod security;
