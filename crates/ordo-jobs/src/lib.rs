@@ -64,6 +64,8 @@ pub struct JobRun {
     pub id: Uuid,
     pub attempt: i32,
     pub attempt_id: Uuid,
+    /// When the job was due (for a periodic job: its tick).
+    pub run_at: ordo_domain::Timestamp,
     db: Arc<dyn Database>,
 }
 
@@ -197,15 +199,34 @@ fn random_unit() -> f64 {
     (u64::from_le_bytes(bytes) >> 11) as f64 / (1u64 << 53) as f64
 }
 
+/// A job enqueued on a fixed period.
+pub(crate) struct Periodic {
+    pub(crate) name: &'static str,
+    pub(crate) every: Duration,
+    /// Builds the tick's job (with the tick as its unique key).
+    pub(crate) job: Arc<dyn Fn(ordo_domain::Timestamp) -> Result<NewJob, StoreError> + Send + Sync>,
+}
+
+impl Periodic {
+    /// The latest tick at or before `now`. Ticks are aligned to the Unix
+    /// epoch, so every process computes the same ones.
+    pub(crate) fn tick(&self, now: ordo_domain::Timestamp) -> ordo_domain::Timestamp {
+        let every = self.every.as_micros().max(1) as i64;
+        let micros = now.timestamp_micros();
+        chrono::DateTime::from_timestamp_micros(micros - micros.rem_euclid(every)).unwrap_or(now)
+    }
+}
+
 /// Every job type a worker can run, registered in one place.
 pub struct Registry<C> {
     handlers: HashMap<&'static str, Arc<dyn Handler<C>>>,
     queues: Vec<String>,
+    pub(crate) periodic: Vec<Periodic>,
 }
 
 impl<C: Send + Sync + 'static> Default for Registry<C> {
     fn default() -> Self {
-        Self { handlers: HashMap::new(), queues: Vec::new() }
+        Self { handlers: HashMap::new(), queues: Vec::new(), periodic: Vec::new() }
     }
 }
 
@@ -227,6 +248,31 @@ impl<C: Send + Sync + 'static> Registry<C> {
         if !self.queues.iter().any(|q| q == J::QUEUE) {
             self.queues.push(J::QUEUE.to_owned());
         }
+        self
+    }
+
+    /// Registers `J` and enqueues `J::default()` once per period: exactly
+    /// once per tick however many workers run, because each tick is
+    /// claimed in the database before its job is enqueued.
+    #[must_use]
+    pub fn every<J: Job<Context = C> + Default>(mut self, every: Duration) -> Self {
+        self = self.register::<J>();
+        self.periodic.push(Periodic {
+            name: J::NAME,
+            every,
+            job: Arc::new(|tick| {
+                Ok(NewJob {
+                    id: Uuid::now_v7(),
+                    queue: J::QUEUE.to_owned(),
+                    name: J::NAME.to_owned(),
+                    payload: serde_json::to_value(J::default()).map_err(|e| StoreError::Other(Box::new(e)))?,
+                    priority: J::PRIORITY,
+                    max_attempts: J::MAX_ATTEMPTS,
+                    run_at: tick,
+                    unique_key: Some(tick.timestamp_micros().to_string()),
+                })
+            }),
+        });
         self
     }
 

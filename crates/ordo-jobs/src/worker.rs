@@ -84,8 +84,12 @@ impl<C: Send + Sync + 'static> Worker<C> {
         let mut heartbeat = tokio::time::interval(self.config.heartbeat);
         heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let wake = self.queue.waker();
+        let mut last_ticks: HashMap<&'static str, ordo_domain::Timestamp> = HashMap::new();
         tracing::info!(worker = %self.config.id, queues = ?self.registry.queues(), "worker started");
         loop {
+            if let Err(e) = self.schedule(&mut last_ticks).await {
+                tracing::warn!(error = %e, "could not enqueue periodic jobs");
+            }
             let free = slots.available_permits();
             let mut claimed_all = false;
             if free > 0 {
@@ -111,6 +115,24 @@ impl<C: Send + Sync + 'static> Worker<C> {
             }
         }
         self.drain(tasks, held, heartbeat).await;
+    }
+
+    /// Enqueues each periodic job whose current tick no process has claimed.
+    async fn schedule(&self, last_ticks: &mut HashMap<&'static str, ordo_domain::Timestamp>) -> Result<(), StoreError> {
+        let now = time::now();
+        for periodic in &self.registry.periodic {
+            let tick = periodic.tick(now);
+            if last_ticks.get(periodic.name) == Some(&tick) {
+                continue;
+            }
+            let mut tx = self.db().begin().await?;
+            if tx.claim_cron_tick(periodic.name, tick).await? {
+                tx.enqueue_job(&(periodic.job)(tick)?).await?;
+            }
+            tx.commit().await?;
+            last_ticks.insert(periodic.name, tick);
+        }
+        Ok(())
     }
 
     async fn claim(&self, limit: usize) -> Result<Vec<JobRecord>, StoreError> {
@@ -244,7 +266,7 @@ async fn execute<C: Send + Sync + 'static>(
 ) {
     let Some(attempt_id) = job.attempt_id else { return };
     let started_at = time::now();
-    let run = JobRun { id: job.id, attempt: job.attempt, attempt_id, db: db.clone() };
+    let run = JobRun { id: job.id, attempt: job.attempt, attempt_id, run_at: job.run_at, db: db.clone() };
     let result = match &handler {
         Some(handler) => handler.handle(job.payload.clone(), &context, &run).await,
         None => Err(crate::JobError::fatal(format!("no handler for job `{}` in this worker", job.name))),

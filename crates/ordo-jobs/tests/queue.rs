@@ -69,6 +69,21 @@ impl Job for AlwaysFails {
     }
 }
 
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Tick;
+
+#[async_trait]
+impl Job for Tick {
+    const NAME: &'static str = "test.tick";
+    type Context = Effects;
+
+    async fn run(&self, ctx: &Effects, run: &JobRun) -> Result<(), JobError> {
+        let tick = (run.run_at.timestamp_millis() / 10) as u32;
+        *ctx.runs.lock().unwrap().entry(tick).or_default() += 1;
+        Ok(())
+    }
+}
+
 #[derive(Debug, Serialize, Deserialize)]
 struct Unique(String);
 
@@ -152,6 +167,7 @@ both_backends!(
     a_crashed_workers_job_runs_again_after_its_lease_expires,
     unique_scheduled_and_cancelled_jobs,
     shutdown_drains_then_hands_back,
+    a_periodic_job_runs_once_per_tick_across_workers,
 );
 
 async fn jobs_run_once_and_leave_the_table(backend: Backend) {
@@ -330,4 +346,29 @@ async fn shutdown_drains_then_hands_back(backend: Backend) {
         (JobState::Available, 0, None),
         "handed back, attempt not counted"
     );
+}
+
+async fn a_periodic_job_runs_once_per_tick_across_workers(backend: Backend) {
+    let Some((_db, store)) = database(backend).await else { return };
+    let queue = Queue::new(store.clone());
+    let effects = Arc::new(Effects::default());
+    let start = |id: &str| {
+        let (stop, stopped) = oneshot::channel::<()>();
+        let registry = Registry::new().every::<Tick>(Duration::from_millis(250));
+        let worker = Worker::new(queue.clone(), registry, effects.clone(), config(id));
+        (
+            stop,
+            tokio::spawn(worker.run(async move {
+                let _ = stopped.await;
+            })),
+        )
+    };
+    let (stop_a, a) = start("a");
+    let (stop_b, b) = start("b");
+    tokio::time::sleep(Duration::from_millis(1600)).await;
+    let _ = (stop_a.send(()), stop_b.send(()));
+    let _ = (a.await, b.await);
+    let runs = effects.runs.lock().unwrap();
+    assert!(runs.len() >= 4, "ticks every 250 ms for 1.6 s: {runs:?}");
+    assert!(runs.values().all(|n| *n == 1), "each tick ran exactly once across two workers: {runs:?}");
 }

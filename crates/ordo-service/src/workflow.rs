@@ -13,9 +13,61 @@ use std::time::Duration;
 use crate::payments::{AuthorizeRequest, PaymentOutcome, PaymentToken};
 use crate::{ServiceError, Services};
 
+/// How often the periodic jobs run.
+#[derive(Debug, Clone, Copy)]
+pub struct Periods {
+    pub seal_audit: Option<Duration>,
+    pub sweep: Option<Duration>,
+}
+
 /// Every job Ordo runs, registered in one place.
-pub fn registry() -> Registry<Services> {
-    Registry::new().register::<AuthorizePayment>().register::<ExpireUnpaidOrder>()
+pub fn registry(periods: Periods) -> Registry<Services> {
+    let mut registry = Registry::new().register::<AuthorizePayment>().register::<ExpireUnpaidOrder>();
+    if let Some(every) = periods.seal_audit {
+        registry = registry.every::<SealAuditTrail>(every);
+    }
+    if let Some(every) = periods.sweep {
+        registry = registry.every::<SweepExpiredKeys>(every);
+    }
+    registry
+}
+
+/// Seals new audit events into the hash chain.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct SealAuditTrail;
+
+#[async_trait]
+impl Job for SealAuditTrail {
+    const NAME: &'static str = "audit.seal";
+    const QUEUE: &'static str = "maintenance";
+    const MAX_ATTEMPTS: i32 = 3;
+    type Context = Services;
+
+    async fn run(&self, services: &Services, _run: &JobRun) -> Result<(), JobError> {
+        let seals = services.audit.seal_all(10_000).await.map_err(service_error)?;
+        if !seals.is_empty() {
+            tracing::debug!(segments = seals.len(), "sealed audit events");
+        }
+        Ok(())
+    }
+}
+
+/// Forgets expired idempotency keys.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct SweepExpiredKeys;
+
+#[async_trait]
+impl Job for SweepExpiredKeys {
+    const NAME: &'static str = "idempotency.sweep";
+    const QUEUE: &'static str = "maintenance";
+    const MAX_ATTEMPTS: i32 = 3;
+    type Context = Services;
+
+    async fn run(&self, services: &Services, _run: &JobRun) -> Result<(), JobError> {
+        services.idempotency.sweep().await.map_err(service_error)?;
+        services.orders.forget_idempotency_keys().await.map_err(service_error)?;
+        Ok(())
+    }
 }
 
 /// Authorises a placed order's payment with the provider.

@@ -362,7 +362,7 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> JobRepo for SqliteSession<C>
     async fn claim_cron_tick(&mut self, name: &str, tick: Timestamp) -> StoreResult<bool> {
         let result = sqlx::query("INSERT INTO cron_ticks (name, tick_at) VALUES ($1, $2) ON CONFLICT DO NOTHING")
             .bind(name)
-            .bind(tick)
+            .bind(to_micros(tick))
             .execute(self.conn())
             .await
             .map_err(map_err)?;

@@ -11,7 +11,8 @@ use std::sync::Arc;
 
 use ordo_http::{HttpLimits, HttpSettings, InProcessRateLimiter, RateLimiter, RoleLimit, Unlimited};
 use ordo_jobs::{Worker, WorkerConfig};
-use ordo_service::{ServiceSettings, Services, workflow};
+use ordo_service::workflow::{self, Periods};
+use ordo_service::{ServiceSettings, Services};
 use ordo_store::Backend;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -27,8 +28,7 @@ pub struct Application {
     shutdown_timeout: Duration,
     seal_interval: Duration,
     seal_batch: i64,
-    sweep_interval: Duration,
-    workers: Option<WorkerConfig>,
+    workers: Option<(WorkerConfig, Periods)>,
 }
 
 /// The worker settings from the configuration.
@@ -44,13 +44,20 @@ pub fn worker_config(config: &Config) -> WorkerConfig {
     }
 }
 
+/// How often the periodic jobs run (zero in the configuration: never).
+pub fn periods(config: &Config) -> Periods {
+    let every = |ms: u64| (ms > 0).then(|| Duration::from_millis(ms));
+    Periods { seal_audit: every(config.audit.seal_interval_ms), sweep: every(config.idempotency.sweep_interval_ms) }
+}
+
 /// Starts a worker running Ordo's jobs until `shutdown` completes.
 pub fn spawn_worker(
     services: &Services,
     config: WorkerConfig,
+    periods: Periods,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> tokio::task::JoinHandle<()> {
-    let worker = Worker::new(services.queue.clone(), workflow::registry(), Arc::new(services.clone()), config);
+    let worker = Worker::new(services.queue.clone(), workflow::registry(periods), Arc::new(services.clone()), config);
     tokio::spawn(worker.run(shutdown))
 }
 
@@ -113,8 +120,7 @@ impl Application {
             shutdown_timeout: Duration::from_millis(config.server.shutdown_timeout_ms),
             seal_interval: Duration::from_millis(config.audit.seal_interval_ms),
             seal_batch: config.audit.seal_batch,
-            sweep_interval: Duration::from_millis(config.idempotency.sweep_interval_ms),
-            workers: config.workers.enabled.then(|| worker_config(config)),
+            workers: config.workers.enabled.then(|| (worker_config(config), periods(config))),
         })
     }
 
@@ -130,9 +136,9 @@ impl Application {
     /// at most the configured shutdown timeout, and closes the database.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let (stopping_tx, mut stopping_rx) = watch::channel(false);
-        let worker = self.workers.clone().map(|config| {
+        let worker = self.workers.clone().map(|(config, periods)| {
             let mut stopping = stopping_rx.clone();
-            spawn_worker(&self.services, config, async move {
+            spawn_worker(&self.services, config, periods, async move {
                 let _ = stopping.wait_for(|stopping| *stopping).await;
             })
         });
@@ -141,10 +147,6 @@ impl Application {
             tracing::info!("shutting down: draining requests in flight");
             let _ = stopping_tx.send(true);
         };
-        let sealer = (!self.seal_interval.is_zero())
-            .then(|| tokio::spawn(seal_periodically(self.services.clone(), self.seal_interval, self.seal_batch)));
-        let sweeper = (!self.sweep_interval.is_zero())
-            .then(|| tokio::spawn(sweep_periodically(self.services.clone(), self.sweep_interval)));
         let server = ordo_http::serve(self.listener, self.router, signal);
         let deadline = async move {
             let _ = stopping_rx.wait_for(|stopping| *stopping).await;
@@ -153,9 +155,6 @@ impl Application {
         tokio::select! {
             result = server => result.context("HTTP server failed")?,
             () = deadline => tracing::warn!("shutdown timeout passed with requests still in flight; stopping anyway"),
-        }
-        for task in [sealer, sweeper].into_iter().flatten() {
-            task.abort();
         }
         // The worker drains its jobs (within the shutdown timeout) before the
         // database closes.
@@ -171,40 +170,5 @@ impl Application {
         self.services.db.close().await;
         tracing::info!("stopped");
         Ok(())
-    }
-}
-
-/// Seals new audit events into the hash chain every `interval`. Several
-/// processes may run this at once; sealing is serialised by the database.
-async fn seal_periodically(services: Services, interval: Duration, batch: i64) {
-    let mut ticker = tokio::time::interval(interval);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        ticker.tick().await;
-        match services.audit.seal_all(batch).await {
-            Ok(seals) if !seals.is_empty() => {
-                let events: i64 = seals.iter().map(|s| s.event_count).sum();
-                tracing::debug!(segments = seals.len(), events, "sealed audit events");
-            }
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "could not seal audit events"),
-        }
-    }
-}
-
-/// Deletes expired idempotency keys every `interval`.
-async fn sweep_periodically(services: Services, interval: Duration) {
-    let mut ticker = tokio::time::interval(interval);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        ticker.tick().await;
-        match services.idempotency.sweep().await {
-            Ok(swept) if swept > 0 => tracing::debug!(swept, "swept expired idempotency keys"),
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "could not sweep idempotency keys"),
-        }
-        if let Err(e) = services.orders.forget_idempotency_keys().await {
-            tracing::warn!(error = %e, "could not release expired order idempotency keys");
-        }
     }
 }
