@@ -156,7 +156,7 @@ impl Queue {
     /// Tells this process's workers that jobs may be waiting (after a
     /// transaction that enqueued some committed).
     pub fn wake(&self) {
-        self.wake.notify_waiters();
+        self.wake.notify_one();
     }
 
     pub(crate) fn waker(&self) -> Arc<Notify> {

@@ -84,6 +84,7 @@ impl<C: Send + Sync + 'static> Worker<C> {
         let mut heartbeat = tokio::time::interval(self.config.heartbeat);
         heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let wake = self.queue.waker();
+        let listener = self.listen(wake.clone());
         let mut last_ticks: HashMap<&'static str, ordo_domain::Timestamp> = HashMap::new();
         tracing::info!(worker = %self.config.id, queues = ?self.registry.queues(), "worker started");
         loop {
@@ -114,7 +115,31 @@ impl<C: Send + Sync + 'static> Worker<C> {
                 () = tokio::time::sleep(poll) => {}
             }
         }
+        if let Some(listener) = listener {
+            listener.abort();
+        }
         self.drain(tasks, held, heartbeat).await;
+    }
+
+    /// Where the backend supports it, wakes the worker when any process
+    /// enqueues (PostgreSQL LISTEN/NOTIFY), reconnecting after errors;
+    /// polling remains the fallback.
+    fn listen(&self, wake: Arc<tokio::sync::Notify>) -> Option<tokio::task::JoinHandle<()>> {
+        let db = self.db().clone();
+        Some(tokio::spawn(async move {
+            loop {
+                match db.job_listener().await {
+                    Ok(None) => return, // this backend polls
+                    Ok(Some(mut listener)) => {
+                        while listener.recv().await.is_ok() {
+                            wake.notify_one();
+                        }
+                    }
+                    Err(e) => tracing::debug!(error = %e, "job listener unavailable; polling"),
+                }
+                tokio::time::sleep(Duration::from_secs(5)).await;
+            }
+        }))
     }
 
     /// Enqueues each periodic job whose current tick no process has claimed.

@@ -372,3 +372,27 @@ async fn a_periodic_job_runs_once_per_tick_across_workers(backend: Backend) {
     assert!(runs.len() >= 4, "ticks every 250 ms for 1.6 s: {runs:?}");
     assert!(runs.values().all(|n| *n == 1), "each tick ran exactly once across two workers: {runs:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_workers_wake_on_notify_from_other_processes() {
+    let Some((_db, store)) = database(Backend::Postgres).await else { return };
+    let effects = Arc::new(Effects::default());
+    // A worker that would otherwise look only once a minute.
+    let sleepy =
+        WorkerConfig { poll_interval: Duration::from_secs(60), heartbeat: Duration::from_secs(60), ..config("sleepy") };
+    let (stop, task) = spawn_worker(&Queue::new(store.clone()), &effects, sleepy);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Another "process": its own queue handle, so no in-process wake-up.
+    let elsewhere = Queue::new(store.clone());
+    let mut tx = store.begin().await.unwrap();
+    for n in 0..3 {
+        ordo_jobs::enqueue(tx.as_mut(), &Count { n, sleep_ms: 0 }, EnqueueOptions::default()).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+    drop(elsewhere);
+    let started = std::time::Instant::now();
+    wait_until(async || effects.runs.lock().unwrap().len() == 3).await;
+    assert!(started.elapsed() < Duration::from_secs(10), "woken by NOTIFY, not by polling: {:?}", started.elapsed());
+    stop.send(()).unwrap();
+    task.await.unwrap();
+}

@@ -13,8 +13,8 @@ use std::ops::DerefMut;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use ordo_store::{Backend, Database, Session, StoreError, StoreResult, Transaction, UniqueKey};
-use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
+use ordo_store::{Backend, Database, JobListener, Session, StoreError, StoreResult, Transaction, UniqueKey};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgListener, PgPool, PgPoolOptions};
 use sqlx::{Postgres, Row};
 
 mod audit;
@@ -145,6 +145,26 @@ impl Database for PgStore {
 
     async fn close(&self) {
         self.pool.close().await;
+    }
+
+    async fn job_listener(&self) -> StoreResult<Option<Box<dyn JobListener>>> {
+        if !self.persistent {
+            return Ok(None); // behind PgBouncer: no session to LISTEN on
+        }
+        let mut listener = PgListener::connect_with(&self.pool).await.map_err(map_err)?;
+        listener.listen("ordo_jobs").await.map_err(map_err)?;
+        Ok(Some(Box::new(PgJobListener(listener))))
+    }
+}
+
+/// LISTEN on a dedicated connection (not taken from the pool's budget for
+/// queries).
+struct PgJobListener(PgListener);
+
+#[async_trait]
+impl JobListener for PgJobListener {
+    async fn recv(&mut self) -> StoreResult<()> {
+        self.0.recv().await.map(|_| ()).map_err(map_err)
     }
 }
 

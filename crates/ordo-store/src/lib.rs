@@ -74,6 +74,20 @@ pub trait Database: Send + Sync + fmt::Debug + 'static {
 
     /// Closes every connection, waiting for those in use to be returned.
     async fn close(&self);
+
+    /// A listener that wakes when jobs are enqueued by any process, where
+    /// the backend can tell (PostgreSQL's LISTEN on a dedicated session
+    /// connection; not behind PgBouncer in transaction mode). `None`: poll.
+    async fn job_listener(&self) -> StoreResult<Option<Box<dyn JobListener>>> {
+        Ok(None)
+    }
+}
+
+/// Wakes when jobs may be waiting.
+#[async_trait]
+pub trait JobListener: Send {
+    /// Completes on the next wake-up.
+    async fn recv(&mut self) -> StoreResult<()>;
 }
 
 /// One connection that can run every module's repository.
