@@ -86,13 +86,14 @@ pub enum Permission {
     InventoryWrite,
     OrdersRead,
     OrdersWrite,
+    InvoicesRead,
     JobsRead,
     JobsManage,
     AuditRead,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 13] = [
+    pub const ALL: [Permission; 14] = [
         Permission::CatalogRead,
         Permission::CatalogWrite,
         Permission::CustomersRead,
@@ -103,6 +104,7 @@ impl Permission {
         Permission::InventoryWrite,
         Permission::OrdersRead,
         Permission::OrdersWrite,
+        Permission::InvoicesRead,
         Permission::JobsRead,
         Permission::JobsManage,
         Permission::AuditRead,
@@ -121,6 +123,7 @@ impl Permission {
             Permission::InventoryWrite => "inventory:write",
             Permission::OrdersRead => "orders:read",
             Permission::OrdersWrite => "orders:write",
+            Permission::InvoicesRead => "invoices:read",
             Permission::JobsRead => "jobs:read",
             Permission::JobsManage => "jobs:manage",
             Permission::AuditRead => "audit:read",
@@ -137,7 +140,7 @@ use Role::{Admin, Clerk, Finance, Manager, Viewer};
 /// The permission matrix: the one place that says which role may perform
 /// which operation. The README's table and the OpenAPI security scheme are
 /// generated from (and tested against) it.
-pub const MATRIX: [(Permission, &[Role]); 13] = [
+pub const MATRIX: [(Permission, &[Role]); 14] = [
     (Permission::CatalogRead, &[Admin, Manager, Clerk, Finance, Viewer]),
     (Permission::CatalogWrite, &[Admin, Manager]),
     (Permission::CustomersRead, &[Admin, Manager, Clerk, Finance, Viewer]),
@@ -148,6 +151,7 @@ pub const MATRIX: [(Permission, &[Role]); 13] = [
     (Permission::InventoryWrite, &[Admin, Manager, Clerk]),
     (Permission::OrdersRead, &[Admin, Manager, Clerk, Finance, Viewer]),
     (Permission::OrdersWrite, &[Admin, Manager, Clerk]),
+    (Permission::InvoicesRead, &[Admin, Manager, Clerk, Finance, Viewer]),
     (Permission::JobsRead, &[Admin, Manager]),
     (Permission::JobsManage, &[Admin, Manager]),
     (Permission::AuditRead, &[Admin, Manager, Finance]),

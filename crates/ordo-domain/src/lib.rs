@@ -24,6 +24,7 @@ pub mod email;
 pub mod id;
 pub mod idempotency;
 pub mod inventory;
+pub mod invoice;
 pub mod job;
 pub mod market;
 pub mod money;

@@ -95,6 +95,7 @@ requirements!(
     InventoryWrite,
     OrdersRead,
     OrdersWrite,
+    InvoicesRead,
     JobsRead,
     JobsManage,
     AuditRead,

@@ -81,6 +81,7 @@ impl std::fmt::Debug for HttpSettings {
         (name = "markets", description = "Markets: currency, tax rate and locale"),
         (name = "inventory", description = "Stock locations, stock levels, receipts and adjustments"),
         (name = "orders", description = "Order placement, lifecycle and timeline"),
+        (name = "invoices", description = "Invoices of paid orders"),
         (name = "jobs", description = "The background job queue"),
         (name = "audit", description = "The audit trail"),
         (name = "health", description = "Liveness and readiness probes"),
@@ -123,6 +124,7 @@ fn api() -> (Router<Services>, utoipa::openapi::OpenApi) {
         .merge(routes::markets::routes())
         .merge(routes::inventory::routes())
         .merge(routes::orders::routes())
+        .merge(routes::invoices::routes())
         .merge(routes::jobs::routes())
         .merge(routes::audit::routes())
         .split_for_parts()

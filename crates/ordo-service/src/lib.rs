@@ -14,6 +14,7 @@ pub mod customers;
 mod error;
 pub mod idempotency;
 pub mod inventory;
+pub mod invoices;
 pub mod jobs;
 pub mod keys;
 pub mod markets;
@@ -38,6 +39,7 @@ pub struct Services {
     pub orders: orders::OrderService,
     pub idempotency: idempotency::IdempotencyService,
     pub jobs: jobs::JobService,
+    pub invoices: invoices::InvoiceService,
     /// Enqueues jobs and wakes this process's workers.
     pub queue: ordo_jobs::Queue,
     pub payments: Arc<dyn payments::PaymentProvider>,
@@ -90,6 +92,7 @@ impl Services {
                 settings.idempotency_lock,
             ),
             jobs: jobs::JobService::new(db.clone()),
+            invoices: invoices::InvoiceService::new(db.clone()),
             queue,
             payments: Arc::new(payments::TestProvider::default()),
             db,

@@ -219,9 +219,14 @@ impl OrderService {
         .await
     }
 
-    /// Records an authorised payment: `placed` → `paid`.
+    /// Records an authorised payment: `placed` → `paid`, and (in the same
+    /// transaction) enqueues the invoice.
     pub async fn record_payment(&self, actor: &Actor, id: OrderId) -> ServiceResult<Order> {
-        self.transition(actor, id, None, "paid", None, |order| Ok(order.pay(time::now()).map(|()| Vec::new())?)).await
+        let order = self
+            .transition(actor, id, None, "paid", None, |order| Ok(order.pay(time::now()).map(|()| Vec::new())?))
+            .await?;
+        self.queue.wake();
+        Ok(order)
     }
 
     /// Records a declined payment and releases the reservation.
@@ -300,6 +305,11 @@ impl OrderService {
         let event = timeline_event(&order, kind, Some(from), actor, detail);
         tx.insert_order_event(&event).await?;
         audit::record(tx.as_mut(), actor, &format!("order.{kind}"), ENTITY, id, Some(before), &order).await?;
+        if order.status == OrderStatus::Paid {
+            // The invoice job exists if and only if the payment is recorded.
+            let issue = crate::workflow::IssueInvoice { order_id: order.id };
+            ordo_jobs::enqueue(tx.as_mut(), &issue, ordo_jobs::EnqueueOptions::default()).await?;
+        }
         tx.commit().await?;
         Ok(order)
     }

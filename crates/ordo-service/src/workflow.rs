@@ -22,7 +22,8 @@ pub struct Periods {
 
 /// Every job Ordo runs, registered in one place.
 pub fn registry(periods: Periods) -> Registry<Services> {
-    let mut registry = Registry::new().register::<AuthorizePayment>().register::<ExpireUnpaidOrder>();
+    let mut registry =
+        Registry::new().register::<AuthorizePayment>().register::<ExpireUnpaidOrder>().register::<IssueInvoice>();
     if let Some(every) = periods.seal_audit {
         registry = registry.every::<SealAuditTrail>(every);
     }
@@ -30,6 +31,28 @@ pub fn registry(periods: Periods) -> Registry<Services> {
         registry = registry.every::<SweepExpiredKeys>(every);
     }
     registry
+}
+
+/// Issues a paid order's invoice.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct IssueInvoice {
+    pub order_id: OrderId,
+}
+
+#[async_trait]
+impl Job for IssueInvoice {
+    const NAME: &'static str = "invoice.issue";
+    const QUEUE: &'static str = "invoices";
+    type Context = Services;
+
+    fn unique_key(&self) -> Option<String> {
+        Some(self.order_id.to_string())
+    }
+
+    async fn run(&self, services: &Services, _run: &JobRun) -> Result<(), JobError> {
+        services.invoices.issue_for_order(&Actor::system("invoicing"), self.order_id).await.map_err(service_error)?;
+        Ok(())
+    }
 }
 
 /// Seals new audit events into the hash chain.

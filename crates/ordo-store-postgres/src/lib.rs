@@ -22,6 +22,7 @@ mod catalog;
 mod customers;
 mod idempotency;
 mod inventory;
+mod invoices;
 mod jobs;
 mod keys;
 mod markets;

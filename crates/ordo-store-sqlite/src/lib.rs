@@ -25,6 +25,7 @@ mod catalog;
 mod customers;
 mod idempotency;
 mod inventory;
+mod invoices;
 mod jobs;
 mod keys;
 mod markets;

@@ -18,6 +18,7 @@ mod customers;
 mod error;
 mod idempotency;
 mod inventory;
+mod invoices;
 mod jobs;
 mod keys;
 mod markets;
@@ -29,6 +30,7 @@ pub use customers::CustomerRepo;
 pub use error::{StoreError, StoreResult, UniqueKey};
 pub use idempotency::IdempotencyRepo;
 pub use inventory::{InventoryRepo, RankedStock, StockMove};
+pub use invoices::InvoiceRepo;
 pub use jobs::{CancelOutcome, JobRepo};
 pub use keys::KeyRepo;
 pub use markets::MarketRepo;
@@ -101,6 +103,7 @@ pub trait Session:
     + OrderRepo
     + IdempotencyRepo
     + JobRepo
+    + InvoiceRepo
     + Send
 {
 }

@@ -16,6 +16,7 @@ pub(crate) mod audit;
 pub(crate) mod customers;
 pub(crate) mod health;
 pub(crate) mod inventory;
+pub(crate) mod invoices;
 pub(crate) mod jobs;
 pub(crate) mod markets;
 pub(crate) mod orders;

@@ -59,6 +59,8 @@ async fn document_is_openapi_3_1_and_lists_every_endpoint() {
         ("POST", "/v1/orders/{id}/fulfil"),
         ("POST", "/v1/orders/{id}/complete"),
         ("POST", "/v1/orders/{id}/cancel"),
+        ("GET", "/v1/invoices"),
+        ("GET", "/v1/invoices/{id}"),
         ("GET", "/v1/jobs"),
         ("GET", "/v1/jobs/stats"),
         ("GET", "/v1/jobs/{id}"),

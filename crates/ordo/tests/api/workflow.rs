@@ -59,6 +59,66 @@ async fn an_approved_payment_makes_the_order_paid(app: TestApp) {
     assert_eq!(app.get(&format!("/v1/orders/{id}")).await.expect(StatusCode::OK)["status"], "paid");
     let confirmed = app.post(&format!("/v1/orders/{id}/confirm"), &json!({"version": 2})).await.expect(StatusCode::OK);
     assert_eq!(confirmed["status"], "confirmed");
+
+    // The payment issued an invoice, numbered without gaps per market and year.
+    let mut invoices = Value::Null;
+    for _ in 0..250 {
+        invoices = app.get(&format!("/v1/invoices?order_id={id}")).await.expect(StatusCode::OK);
+        if !invoices["items"].as_array().unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let invoice = invoices["items"][0].clone();
+    let year = chrono::Utc::now().format("%Y").to_string();
+    assert_eq!(invoice["number"], format!("INV-DE-{year}-000001"));
+    assert_eq!(
+        (invoice["total"].as_i64(), invoice["tax"].as_i64()),
+        (Some(confirmed["total"].as_i64().unwrap()), Some(confirmed["tax"].as_i64().unwrap()))
+    );
+    assert_eq!(invoice["tax_breakdown"][0]["rate_bp"], 1900);
+    assert_eq!(invoice["customer_email"], "buyer@example.com");
+    let invoice_id = invoice["id"].as_str().unwrap();
+    assert_eq!(app.get(&format!("/v1/invoices/{invoice_id}")).await.expect(StatusCode::OK), invoice);
+    let html = app
+        .request(ordo_testkit::Method::GET, &format!("/v1/invoices/{invoice_id}"), None, &[("accept", "text/html")])
+        .await;
+    assert_eq!(html.status, StatusCode::OK);
+    assert!(html.header("content-type").unwrap().starts_with("text/html"));
+    assert!(
+        html.text.contains(&format!("Invoice INV-DE-{year}-000001"))
+            && html.text.contains("19 %")
+            && html.text.contains("EUR"),
+        "{}",
+        html.text
+    );
+
+    // A second paid order gets the next number.
+    let (second, _) = place_with_shop(&app, "tok_approve").await;
+    wait_for_status(&app, &second, "paid").await;
+    for _ in 0..250 {
+        let page = app.get(&format!("/v1/invoices?order_id={second}")).await.expect(StatusCode::OK);
+        if let Some(number) = page["items"][0]["number"].as_str() {
+            assert_eq!(number, format!("INV-DE-{year}-000002"));
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("the second invoice was never issued");
+}
+
+/// Places another order on the existing shop.
+async fn place_with_shop(app: &TestApp, token: &str) -> (String, ()) {
+    let customers = app.get("/v1/customers").await.expect(StatusCode::OK);
+    let customer = customers["items"][0]["id"].as_str().unwrap().to_owned();
+    let body = json!({
+        "customer_id": customer,
+        "market": "DE",
+        "lines": [{"sku": "MUG", "quantity": 1}],
+        "shipping_address": {"line1": "Hauptstr. 1", "city": "Berlin", "postal_code": "10115", "country": "DE"},
+        "payment_token": token,
+    });
+    (app.post("/v1/orders", &body).await.expect(StatusCode::CREATED)["id"].as_str().unwrap().to_owned(), ())
 }
 
 async fn a_declined_payment_releases_the_stock(app: TestApp) {

@@ -1,0 +1,92 @@
+//! `/v1/invoices`: invoices issued for paid orders.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, header};
+use axum::response::{Html, IntoResponse, Response};
+use ordo_domain::invoice::Invoice;
+use ordo_domain::page::Page;
+use ordo_service::Services;
+use ordo_service::invoices::CURSOR_SCOPE;
+use serde::Deserialize;
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use crate::auth::{Authorized, InvoicesRead};
+use crate::error::{ApiResult, Problem};
+use crate::extract::Query;
+use crate::routes::{parse_id, parse_page};
+
+pub(crate) fn routes() -> OpenApiRouter<Services> {
+    OpenApiRouter::new().routes(routes!(list_invoices)).routes(routes!(get_invoice))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct ListInvoices {
+    /// Page size, 1 to 500 (default 50).
+    limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    cursor: Option<String>,
+    /// Only the invoice of this order.
+    order_id: Option<Uuid>,
+}
+
+/// List invoices, oldest first.
+#[utoipa::path(
+    get,
+    path = "/v1/invoices",
+    tag = "invoices",
+    params(ListInvoices),
+    security(("api_key" = ["invoices:read"])),
+    responses(
+        (status = 200, description = "A page of invoices", body = Page<Invoice>),
+        (status = 400, description = "Invalid query", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn list_invoices(
+    _auth: Authorized<InvoicesRead>,
+    State(services): State<Services>,
+    Query(query): Query<ListInvoices>,
+) -> ApiResult<axum::Json<Page<Invoice>>> {
+    let page = parse_page(CURSOR_SCOPE, query.limit, query.cursor.as_deref())?;
+    Ok(axum::Json(services.invoices.list(query.order_id, &page).await?))
+}
+
+/// An invoice: JSON, or the HTML document rendered when it was issued if
+/// the request sends `Accept: text/html`.
+#[utoipa::path(
+    get,
+    path = "/v1/invoices/{id}",
+    tag = "invoices",
+    params(("id" = String, Path, description = "Invoice id")),
+    security(("api_key" = ["invoices:read"])),
+    responses(
+        (status = 200, description = "The invoice", content(
+            (Invoice = "application/json"),
+            (String = "text/html"),
+        )),
+        (status = 400, description = "Invalid id", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such invoice", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn get_invoice(
+    _auth: Authorized<InvoicesRead>,
+    State(services): State<Services>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let id: Uuid = parse_id(&id)?;
+    let wants_html = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/html") && !accept.contains("application/json"));
+    if wants_html {
+        return Ok(Html(services.invoices.html(id).await?).into_response());
+    }
+    Ok(axum::Json(services.invoices.invoice(id).await?).into_response())
+}

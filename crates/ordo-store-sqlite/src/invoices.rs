@@ -1,0 +1,84 @@
+//! SQL of invoices.
+
+use std::ops::DerefMut;
+
+use async_trait::async_trait;
+use ordo_domain::invoice::Invoice;
+use ordo_domain::page::PageRequest;
+use ordo_store::{InvoiceRepo, StoreResult};
+use sqlx::sqlite::SqliteConnection;
+use sqlx::types::Json;
+use sqlx::{QueryBuilder, Sqlite};
+use uuid::Uuid;
+
+use crate::{SqliteSession, map_err, to_micros};
+
+#[async_trait]
+impl<C: DerefMut<Target = SqliteConnection> + Send> InvoiceRepo for SqliteSession<C> {
+    async fn next_invoice_number(&mut self, market: &str, year: i32) -> StoreResult<i64> {
+        sqlx::query_scalar(
+            "INSERT INTO invoice_counters (market, year, last_number) VALUES ($1, $2, 1)
+             ON CONFLICT (market, year) DO UPDATE SET last_number = invoice_counters.last_number + 1
+             RETURNING last_number",
+        )
+        .bind(market)
+        .bind(year)
+        .fetch_one(self.conn())
+        .await
+        .map_err(map_err)
+    }
+
+    async fn insert_invoice(&mut self, invoice: &Invoice, html: &str) -> StoreResult<()> {
+        sqlx::query("INSERT INTO invoices (id, number, order_id, market, issued_at, document, html) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+            .bind(invoice.id)
+            .bind(&invoice.number)
+            .bind(invoice.order_id)
+            .bind(&invoice.market)
+            .bind(to_micros(invoice.issued_at))
+            .bind(Json(invoice))
+            .bind(html)
+            .execute(self.conn())
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn invoice(&mut self, id: Uuid) -> StoreResult<Option<Invoice>> {
+        let row: Option<Json<Invoice>> = sqlx::query_scalar("SELECT document FROM invoices WHERE id = $1")
+            .bind(id)
+            .fetch_optional(self.conn())
+            .await
+            .map_err(map_err)?;
+        Ok(row.map(|j| j.0))
+    }
+
+    async fn invoice_html(&mut self, id: Uuid) -> StoreResult<Option<String>> {
+        sqlx::query_scalar("SELECT html FROM invoices WHERE id = $1")
+            .bind(id)
+            .fetch_optional(self.conn())
+            .await
+            .map_err(map_err)
+    }
+
+    async fn invoice_for_order(&mut self, order_id: Uuid) -> StoreResult<Option<Invoice>> {
+        let row: Option<Json<Invoice>> = sqlx::query_scalar("SELECT document FROM invoices WHERE order_id = $1")
+            .bind(order_id)
+            .fetch_optional(self.conn())
+            .await
+            .map_err(map_err)?;
+        Ok(row.map(|j| j.0))
+    }
+
+    async fn list_invoices(&mut self, order_id: Option<Uuid>, page: &PageRequest) -> StoreResult<Vec<Invoice>> {
+        let mut query = QueryBuilder::<Sqlite>::new("SELECT document FROM invoices WHERE TRUE");
+        if let Some(after) = page.after {
+            query.push(" AND id > ").push_bind(after);
+        }
+        if let Some(order_id) = order_id {
+            query.push(" AND order_id = ").push_bind(order_id);
+        }
+        query.push(" ORDER BY id LIMIT ").push_bind(page.fetch_limit());
+        let rows: Vec<Json<Invoice>> = query.build_query_scalar().fetch_all(self.conn()).await.map_err(map_err)?;
+        Ok(rows.into_iter().map(|j| j.0).collect())
+    }
+}
