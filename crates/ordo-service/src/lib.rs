@@ -17,6 +17,7 @@ pub mod inventory;
 pub mod invoices;
 pub mod jobs;
 pub mod keys;
+pub mod mail;
 pub mod markets;
 pub mod orders;
 pub mod payments;
@@ -43,10 +44,11 @@ pub struct Services {
     /// Enqueues jobs and wakes this process's workers.
     pub queue: ordo_jobs::Queue,
     pub payments: Arc<dyn payments::PaymentProvider>,
+    pub mailer: mail::Mailer,
 }
 
 /// Settings the services need from the configuration.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ServiceSettings {
     /// How long an authenticated key is trusted without re-reading it.
     pub key_cache_ttl: Duration,
@@ -57,6 +59,7 @@ pub struct ServiceSettings {
     pub idempotency_lock: Duration,
     /// How long a placed order may stay unpaid before it expires.
     pub unpaid_order_ttl: Duration,
+    pub mail: mail::MailSettings,
 }
 
 impl Default for ServiceSettings {
@@ -66,14 +69,17 @@ impl Default for ServiceSettings {
             idempotency_ttl: Duration::from_secs(24 * 3600),
             idempotency_lock: Duration::from_secs(60),
             unpaid_order_ttl: Duration::from_secs(30 * 60),
+            mail: mail::MailSettings::Files { dir: "ordo-data/mail".into(), from: "Ordo <orders@ordo.invalid>".into() },
         }
     }
 }
 
 impl Services {
-    pub fn new(db: Arc<dyn Database>, settings: ServiceSettings) -> Self {
+    /// Builds the services; fails only on invalid mail settings.
+    pub fn new(db: Arc<dyn Database>, settings: &ServiceSettings) -> Result<Self, mail::MailError> {
         let queue = ordo_jobs::Queue::new(db.clone());
-        Self {
+        let mailer = mail::Mailer::new(&settings.mail)?;
+        Ok(Self {
             catalog: catalog::CatalogService::new(db.clone()),
             customers: customers::CustomerService::new(db.clone()),
             keys: keys::KeyService::new(db.clone(), settings.key_cache_ttl),
@@ -95,7 +101,8 @@ impl Services {
             invoices: invoices::InvoiceService::new(db.clone()),
             queue,
             payments: Arc::new(payments::TestProvider::default()),
+            mailer,
             db,
-        }
+        })
     }
 }

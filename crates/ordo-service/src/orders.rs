@@ -170,6 +170,8 @@ impl OrderService {
         let event = timeline_event(&order, "placed", None, actor, None);
         tx.insert_order_event(&event).await?;
         audit::record(tx.as_mut(), actor, "order.placed", ENTITY, order.id, None, &order).await?;
+        let confirmation = crate::workflow::SendOrderConfirmation { order_id: order.id };
+        ordo_jobs::enqueue(tx.as_mut(), &confirmation, ordo_jobs::EnqueueOptions::default()).await?;
         if let Some(token) = &request.payment_token {
             // The transactional outbox: the jobs exist if and only if the
             // order does.
@@ -180,9 +182,7 @@ impl OrderService {
             ordo_jobs::enqueue(tx.as_mut(), &expire, ordo_jobs::EnqueueOptions { run_at }).await?;
         }
         tx.commit().await?;
-        if request.payment_token.is_some() {
-            self.queue.wake();
-        }
+        self.queue.wake();
         Ok(order)
     }
 

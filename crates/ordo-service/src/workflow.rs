@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use crate::payments::{AuthorizeRequest, PaymentOutcome, PaymentToken};
 use crate::{ServiceError, Services};
+use ordo_domain::invoice::format_amount;
 
 /// How often the periodic jobs run.
 #[derive(Debug, Clone, Copy)]
@@ -22,8 +23,12 @@ pub struct Periods {
 
 /// Every job Ordo runs, registered in one place.
 pub fn registry(periods: Periods) -> Registry<Services> {
-    let mut registry =
-        Registry::new().register::<AuthorizePayment>().register::<ExpireUnpaidOrder>().register::<IssueInvoice>();
+    let mut registry = Registry::new()
+        .register::<AuthorizePayment>()
+        .register::<ExpireUnpaidOrder>()
+        .register::<IssueInvoice>()
+        .register::<SendOrderConfirmation>()
+        .register::<SendInvoiceEmail>();
     if let Some(every) = periods.seal_audit {
         registry = registry.every::<SealAuditTrail>(every);
     }
@@ -52,6 +57,84 @@ impl Job for IssueInvoice {
     async fn run(&self, services: &Services, _run: &JobRun) -> Result<(), JobError> {
         services.invoices.issue_for_order(&Actor::system("invoicing"), self.order_id).await.map_err(service_error)?;
         Ok(())
+    }
+}
+
+/// E-mails the customer that their order was placed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SendOrderConfirmation {
+    pub order_id: OrderId,
+}
+
+#[async_trait]
+impl Job for SendOrderConfirmation {
+    const NAME: &'static str = "mail.order_confirmation";
+    const QUEUE: &'static str = "mail";
+    type Context = Services;
+
+    async fn run(&self, services: &Services, _run: &JobRun) -> Result<(), JobError> {
+        let order = services.orders.order(self.order_id).await.map_err(service_error)?;
+        let customer = services.customers.customer(order.customer_id).await.map_err(service_error)?;
+        let lines: Vec<String> = order
+            .lines
+            .iter()
+            .map(|l| format!("  {} × {} ({})  {}", l.quantity, l.name, l.sku, format_amount(l.total, order.currency)))
+            .collect();
+        let body = format!(
+            "Hello {},\n\nthank you for your order {}.\n\n{}\n\nTotal: {} {} (tax included: {} {})\n",
+            customer.name,
+            order.id,
+            lines.join("\n"),
+            format_amount(order.total, order.currency),
+            order.currency,
+            format_amount(order.tax, order.currency),
+            order.currency,
+        );
+        services
+            .mailer
+            .send(
+                customer.email.as_str(),
+                &format!("Your order {}", order.id),
+                body,
+                &format!("order-confirmation.{}", order.id),
+            )
+            .await
+            .map_err(|e| JobError::retry(e.to_string()))
+    }
+}
+
+/// E-mails the customer their invoice.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SendInvoiceEmail {
+    pub invoice_id: uuid::Uuid,
+}
+
+#[async_trait]
+impl Job for SendInvoiceEmail {
+    const NAME: &'static str = "mail.invoice_issued";
+    const QUEUE: &'static str = "mail";
+    type Context = Services;
+
+    async fn run(&self, services: &Services, _run: &JobRun) -> Result<(), JobError> {
+        let invoice = services.invoices.invoice(self.invoice_id).await.map_err(service_error)?;
+        let body = format!(
+            "Hello {},\n\nyour invoice {} for order {} is ready.\n\nTotal: {} {}\n",
+            invoice.customer_name,
+            invoice.number,
+            invoice.order_id,
+            format_amount(invoice.total, invoice.currency),
+            invoice.currency,
+        );
+        services
+            .mailer
+            .send(
+                &invoice.customer_email,
+                &format!("Invoice {}", invoice.number),
+                body,
+                &format!("invoice.{}", invoice.id),
+            )
+            .await
+            .map_err(|e| JobError::retry(e.to_string()))
     }
 }
 

@@ -77,10 +77,16 @@ fn records(rows: Vec<JobRow>) -> StoreResult<Vec<JobRecord>> {
 #[async_trait]
 impl<C: DerefMut<Target = PgConnection> + Send> JobRepo for PgSession<C> {
     async fn enqueue_job(&mut self, j: &NewJob) -> StoreResult<bool> {
-        let result = sqlx::query(
-            "INSERT INTO jobs (id, queue, name, payload, priority, state, attempt, max_attempts, run_at, unique_key, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, 'available', 0, $6, $7, $8, now(), now())
-             ON CONFLICT (name, unique_key) WHERE unique_key IS NOT NULL AND state <> 'dead' DO NOTHING",
+        // One round trip: the insert, and a notification that wakes idle
+        // workers in every process (PostgreSQL folds identical notifications
+        // of one transaction into one, so a bulk enqueue notifies once).
+        let inserted: i64 = sqlx::query_scalar(
+            "WITH inserted AS (
+                INSERT INTO jobs (id, queue, name, payload, priority, state, attempt, max_attempts, run_at, unique_key, created_at, updated_at)
+                VALUES ($1, $2, $3, $4, $5, 'available', 0, $6, $7, $8, now(), now())
+                ON CONFLICT (name, unique_key) WHERE unique_key IS NOT NULL AND state <> 'dead' DO NOTHING
+                RETURNING queue)
+             SELECT count(pg_notify('ordo_jobs', queue)) FROM inserted",
         )
         .bind(j.id)
         .bind(&j.queue)
@@ -91,20 +97,10 @@ impl<C: DerefMut<Target = PgConnection> + Send> JobRepo for PgSession<C> {
         .bind(j.run_at)
         .bind(&j.unique_key)
         .persistent(self.persistent)
-        .execute(self.conn())
+        .fetch_one(self.conn())
         .await
         .map_err(map_err)?;
-        if result.rows_affected() == 1 {
-            // Wakes idle workers. Identical notifications in one transaction
-            // are folded into one, so a bulk enqueue notifies once.
-            sqlx::query("SELECT pg_notify('ordo_jobs', $1)")
-                .bind(&j.queue)
-                .persistent(self.persistent)
-                .execute(self.conn())
-                .await
-                .map_err(map_err)?;
-        }
-        Ok(result.rows_affected() == 1)
+        Ok(inserted == 1)
     }
 
     async fn claim_jobs(

@@ -106,6 +106,7 @@ impl TestDb {
                         return None;
                     }
                 };
+                let dir = tempfile::tempdir().expect("temporary folder");
                 let name = format!("ordo_test_{}", uuid::Uuid::now_v7().simple());
                 let mut admin =
                     sqlx::PgConnection::connect(&admin_url).await.expect("connect to ORDO_TEST_POSTGRES_URL");
@@ -116,7 +117,7 @@ impl TestDb {
                 admin.close().await.ok();
                 let mut url = url::Url::parse(&admin_url).expect("ORDO_TEST_POSTGRES_URL is a URL");
                 url.set_path(&name);
-                Some(Self { backend, url: url.to_string(), _dir: None, drop_on_exit: Some((admin_url, name)) })
+                Some(Self { backend, url: url.to_string(), _dir: Some(dir), drop_on_exit: Some((admin_url, name)) })
             }
         }
     }
@@ -128,6 +129,7 @@ impl TestDb {
         config.database.url = ordo::config::DatabaseUrl::new(self.url.clone());
         config.database.migrate_on_start = Some(true);
         config.database.max_connections = 5;
+        config.mail.dir = self.mail_dir().display().to_string();
         // Tests seal the audit trail, and run workers, when they mean to.
         config.audit.seal_interval_ms = 0;
         config.workers.enabled = false;
@@ -387,6 +389,11 @@ impl TestDb {
                 conn.close().await.ok();
             }
         }
+    }
+
+    /// Where Ordo writes e-mail (`.eml` files) for this database.
+    pub fn mail_dir(&self) -> std::path::PathBuf {
+        self._dir.as_ref().map_or_else(|| std::env::temp_dir().join("ordo-test-mail"), |d| d.path().join("mail"))
     }
 
     /// A UUID as an SQL literal of this backend's id columns.

@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use ordo_http::{HttpLimits, HttpSettings, InProcessRateLimiter, RateLimiter, RoleLimit, Unlimited};
 use ordo_jobs::{Worker, WorkerConfig};
+use ordo_service::mail::MailSettings;
 use ordo_service::workflow::{self, Periods};
 use ordo_service::{ServiceSettings, Services};
 use ordo_store::Backend;
@@ -85,8 +86,13 @@ pub async fn open_services(config: &Config) -> anyhow::Result<Services> {
         // A request holds its key at most twice as long as it may run.
         idempotency_lock: Duration::from_millis(config.server.request_timeout_ms.saturating_mul(2)),
         unpaid_order_ttl: Duration::from_millis(config.orders.unpaid_ttl_ms),
+        mail: if config.mail.smtp_url.expose().is_empty() {
+            MailSettings::Files { dir: config.mail.dir.clone().into(), from: config.mail.from.clone() }
+        } else {
+            MailSettings::Smtp { url: config.mail.smtp_url.expose().to_owned(), from: config.mail.from.clone() }
+        },
     };
-    Ok(Services::new(db, settings))
+    Services::new(db, &settings).map_err(|e| anyhow::anyhow!("invalid mail settings: {e}"))
 }
 
 impl Application {

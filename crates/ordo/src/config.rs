@@ -24,6 +24,7 @@ pub struct Config {
     pub idempotency: IdempotencyConfig,
     pub orders: OrdersConfig,
     pub workers: WorkersConfig,
+    pub mail: MailConfig,
     pub log: LogConfig,
 }
 
@@ -86,7 +87,7 @@ pub struct DatabaseConfig {
 impl Default for DatabaseConfig {
     fn default() -> Self {
         Self {
-            url: DatabaseUrl(DEFAULT_DATABASE_URL.to_owned()),
+            url: SecretUrl(DEFAULT_DATABASE_URL.to_owned()),
             max_connections: 16,
             min_connections: 0,
             acquire_timeout_ms: 5_000,
@@ -212,6 +213,28 @@ impl Default for OrdersConfig {
     }
 }
 
+/// Outgoing e-mail (order confirmations, invoices).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MailConfig {
+    /// Sender, e.g. `Shop <orders@shop.example>`.
+    pub from: String,
+    /// `smtps://user:password@host:465` or `smtp://host:587?tls=required`;
+    /// empty: write `.eml` files into `dir` instead.
+    pub smtp_url: SecretUrl,
+    pub dir: String,
+}
+
+impl Default for MailConfig {
+    fn default() -> Self {
+        Self {
+            from: "Ordo <orders@ordo.invalid>".to_owned(),
+            smtp_url: SecretUrl::default(),
+            dir: "ordo-data/mail".to_owned(),
+        }
+    }
+}
+
 /// Background job workers.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -262,13 +285,16 @@ pub enum LogFormat {
     Json,
 }
 
-/// A database URL. It may carry a password, so `Debug`, `Display` and
-/// `Serialize` all print it redacted; only [`DatabaseUrl::expose`] gives the
-/// real value, to the code that connects.
-#[derive(Clone, PartialEq, Eq)]
-pub struct DatabaseUrl(String);
+/// A URL that may carry a password (a database's, an SMTP server's), so
+/// `Debug`, `Display` and `Serialize` all print it redacted; only
+/// [`SecretUrl::expose`] gives the real value, to the code that connects.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct SecretUrl(String);
 
-impl DatabaseUrl {
+/// The database's URL.
+pub type DatabaseUrl = SecretUrl;
+
+impl SecretUrl {
     pub fn new(url: impl Into<String>) -> Self {
         Self(url.into())
     }
@@ -279,6 +305,9 @@ impl DatabaseUrl {
 
     /// The URL with any password replaced by `***`.
     pub fn redacted(&self) -> String {
+        if self.0.is_empty() {
+            return String::new();
+        }
         let Ok(mut url) = url::Url::parse(&self.0) else {
             // Unparseable: it cannot be shown safely, so show only its scheme.
             let scheme = self.0.split(':').next().unwrap_or_default();
@@ -302,25 +331,25 @@ impl DatabaseUrl {
     }
 }
 
-impl fmt::Debug for DatabaseUrl {
+impl fmt::Debug for SecretUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.redacted())
     }
 }
 
-impl fmt::Display for DatabaseUrl {
+impl fmt::Display for SecretUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.redacted())
     }
 }
 
-impl Serialize for DatabaseUrl {
+impl Serialize for SecretUrl {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(&self.redacted())
     }
 }
 
-impl<'de> Deserialize<'de> for DatabaseUrl {
+impl<'de> Deserialize<'de> for SecretUrl {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         String::deserialize(deserializer).map(Self)
     }
@@ -411,5 +440,6 @@ mod tests {
         );
         assert_eq!(DatabaseUrl::new("not a url:pw").redacted(), "not a url:***");
         assert_eq!(DatabaseUrl::new(DEFAULT_DATABASE_URL).redacted(), DEFAULT_DATABASE_URL);
+        assert_eq!(SecretUrl::default().redacted(), "", "an unset URL stays unset");
     }
 }

@@ -81,6 +81,7 @@ fn config_layers_defaults_file_env_and_flags_and_redacts_secrets() {
         .arg(&file)
         .env("ORDO_DATABASE_MAX_CONNECTIONS", "7")
         .env("ORDO_DATABASE_URL", "postgres://ordo:hunter2@db.internal:5432/ordo")
+        .env("ORDO_MAIL_SMTP_URL", "smtps://mailer:mailsecret@smtp.example:465")
         .env("ORDO_LOG", "debug"));
     assert!(layered.status.success(), "{}", stderr(&layered));
     let text = stdout(&layered);
@@ -90,6 +91,7 @@ fn config_layers_defaults_file_env_and_flags_and_redacts_secrets() {
     assert!(text.contains("filter = \"debug\""), "ORDO_LOG sets the log filter: {text}");
     assert!(text.contains("postgres://ordo:***@db.internal:5432/ordo"), "{text}");
     assert!(!text.contains("hunter2"), "the password never appears: {text}");
+    assert!(text.contains("smtps://mailer:***@smtp.example:465") && !text.contains("mailsecret"), "{text}");
 
     let flagged = run(ordo()
         .args(["config", "--database-url", "sqlite://elsewhere.db"])

@@ -93,6 +93,24 @@ async fn an_approved_payment_makes_the_order_paid(app: TestApp) {
         html.text
     );
 
+    // The customer was e-mailed: the order confirmation and the invoice,
+    // written as .eml files since no SMTP server is configured.
+    let mut mails = Vec::new();
+    for _ in 0..250 {
+        mails = std::fs::read_dir(app.db.mail_dir())
+            .map(|d| d.filter_map(Result::ok).map(|e| std::fs::read_to_string(e.path()).unwrap()).collect())
+            .unwrap_or_default();
+        if mails.len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        mails.iter().any(|m| m.contains(&format!("Subject: Your order {id}")) && m.contains("To: buyer@example.com")),
+        "{mails:?}"
+    );
+    assert!(mails.iter().any(|m| m.contains(&format!("Subject: Invoice INV-DE-{year}-000001"))), "{mails:?}");
+
     // A second paid order gets the next number.
     let (second, _) = place_with_shop(&app, "tok_approve").await;
     wait_for_status(&app, &second, "paid").await;
@@ -166,5 +184,7 @@ async fn bad_payment_tokens_are_422(app: TestApp) {
         .await
         .expect(StatusCode::CREATED);
     assert_eq!(order["status"], "placed");
-    assert_eq!(app.get("/v1/jobs").await.expect(StatusCode::OK)["items"], json!([]));
+    let jobs = app.get("/v1/jobs").await.expect(StatusCode::OK);
+    let names: Vec<_> = jobs["items"].as_array().unwrap().iter().map(|j| j["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["mail.order_confirmation"], "only the confirmation e-mail is queued");
 }
