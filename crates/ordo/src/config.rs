@@ -362,8 +362,8 @@ pub struct Overrides {
     pub listen: Option<SocketAddr>,
 }
 
-const SECTIONS: [&str; 9] =
-    ["server", "database", "auth", "rate_limit", "audit", "idempotency", "orders", "workers", "log"];
+const SECTIONS: [&str; 10] =
+    ["server", "database", "auth", "rate_limit", "audit", "idempotency", "orders", "workers", "mail", "log"];
 
 /// Maps `ORDO_DATABASE_MAX_CONNECTIONS` (seen here as
 /// `database_max_connections`) to the key `database.max_connections`.
@@ -422,6 +422,9 @@ mod tests {
         assert_eq!(env_key("log_format").as_deref(), Some("log.format"));
         assert_eq!(env_key("rate_limit_clerk_burst").as_deref(), Some("rate_limit.clerk_burst"));
         assert_eq!(env_key("audit_seal_interval_ms").as_deref(), Some("audit.seal_interval_ms"));
+        assert_eq!(env_key("mail_smtp_url").as_deref(), Some("mail.smtp_url"));
+        assert_eq!(env_key("workers_enabled").as_deref(), Some("workers.enabled"));
+        assert_eq!(env_key("orders_unpaid_ttl_ms").as_deref(), Some("orders.unpaid_ttl_ms"));
         assert_eq!(env_key("test_postgres_url"), None);
         assert_eq!(env_key("database"), None);
     }
