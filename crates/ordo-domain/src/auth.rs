@@ -87,13 +87,14 @@ pub enum Permission {
     OrdersRead,
     OrdersWrite,
     InvoicesRead,
+    WebhooksManage,
     JobsRead,
     JobsManage,
     AuditRead,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 14] = [
+    pub const ALL: [Permission; 15] = [
         Permission::CatalogRead,
         Permission::CatalogWrite,
         Permission::CustomersRead,
@@ -105,6 +106,7 @@ impl Permission {
         Permission::OrdersRead,
         Permission::OrdersWrite,
         Permission::InvoicesRead,
+        Permission::WebhooksManage,
         Permission::JobsRead,
         Permission::JobsManage,
         Permission::AuditRead,
@@ -124,6 +126,7 @@ impl Permission {
             Permission::OrdersRead => "orders:read",
             Permission::OrdersWrite => "orders:write",
             Permission::InvoicesRead => "invoices:read",
+            Permission::WebhooksManage => "webhooks:manage",
             Permission::JobsRead => "jobs:read",
             Permission::JobsManage => "jobs:manage",
             Permission::AuditRead => "audit:read",
@@ -140,7 +143,7 @@ use Role::{Admin, Clerk, Finance, Manager, Viewer};
 /// The permission matrix: the one place that says which role may perform
 /// which operation. The README's table and the OpenAPI security scheme are
 /// generated from (and tested against) it.
-pub const MATRIX: [(Permission, &[Role]); 14] = [
+pub const MATRIX: [(Permission, &[Role]); 15] = [
     (Permission::CatalogRead, &[Admin, Manager, Clerk, Finance, Viewer]),
     (Permission::CatalogWrite, &[Admin, Manager]),
     (Permission::CustomersRead, &[Admin, Manager, Clerk, Finance, Viewer]),
@@ -152,6 +155,7 @@ pub const MATRIX: [(Permission, &[Role]); 14] = [
     (Permission::OrdersRead, &[Admin, Manager, Clerk, Finance, Viewer]),
     (Permission::OrdersWrite, &[Admin, Manager, Clerk]),
     (Permission::InvoicesRead, &[Admin, Manager, Clerk, Finance, Viewer]),
+    (Permission::WebhooksManage, &[Admin, Manager]),
     (Permission::JobsRead, &[Admin, Manager]),
     (Permission::JobsManage, &[Admin, Manager]),
     (Permission::AuditRead, &[Admin, Manager, Finance]),

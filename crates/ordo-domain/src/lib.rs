@@ -21,6 +21,7 @@ pub mod auth;
 pub mod catalog;
 pub mod customer;
 pub mod email;
+pub mod event;
 pub mod id;
 pub mod idempotency;
 pub mod inventory;
@@ -34,6 +35,7 @@ pub mod record;
 pub mod sku;
 pub mod time;
 pub mod validation;
+pub mod webhook;
 
 pub use email::Email;
 pub use id::{CustomerId, OrderId, ProductId};

@@ -96,6 +96,7 @@ requirements!(
     OrdersRead,
     OrdersWrite,
     InvoicesRead,
+    WebhooksManage,
     JobsRead,
     JobsManage,
     AuditRead,

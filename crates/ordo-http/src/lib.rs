@@ -82,6 +82,7 @@ impl std::fmt::Debug for HttpSettings {
         (name = "inventory", description = "Stock locations, stock levels, receipts and adjustments"),
         (name = "orders", description = "Order placement, lifecycle and timeline"),
         (name = "invoices", description = "Invoices of paid orders"),
+        (name = "webhooks", description = "Signed deliveries of domain events"),
         (name = "jobs", description = "The background job queue"),
         (name = "audit", description = "The audit trail"),
         (name = "health", description = "Liveness and readiness probes"),
@@ -125,6 +126,7 @@ fn api() -> (Router<Services>, utoipa::openapi::OpenApi) {
         .merge(routes::inventory::routes())
         .merge(routes::orders::routes())
         .merge(routes::invoices::routes())
+        .merge(routes::webhooks::routes())
         .merge(routes::jobs::routes())
         .merge(routes::audit::routes())
         .split_for_parts()
@@ -177,7 +179,7 @@ fn cors(origins: &[String]) -> tower::util::Either<CorsLayer, tower::layer::util
     tower::util::Either::Left(
         CorsLayer::new()
             .allow_origin(AllowOrigin::list(origins))
-            .allow_methods([Method::GET, Method::POST, Method::PATCH])
+            .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE])
             .allow_headers([
                 header::AUTHORIZATION,
                 header::CONTENT_TYPE,

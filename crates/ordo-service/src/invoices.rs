@@ -46,6 +46,7 @@ impl InvoiceService {
         let locale = tx.market(&order.market).await?.map_or_else(|| "en".to_owned(), |m| m.locale);
         tx.insert_invoice(&invoice, &render_html(&invoice, &locale).into_string()).await?;
         audit::record(tx.as_mut(), actor, "invoice.issued", ENTITY, invoice.id, None, &invoice).await?;
+        crate::webhooks::record(tx.as_mut(), "invoice.issued", invoice.order_id, audit::snapshot(&invoice)).await?;
         let email = crate::workflow::SendInvoiceEmail { invoice_id: invoice.id };
         ordo_jobs::enqueue(tx.as_mut(), &email, ordo_jobs::EnqueueOptions::default()).await?;
         tx.commit().await?;

@@ -22,6 +22,7 @@ pub mod markets;
 pub mod orders;
 pub mod payments;
 mod versioned;
+pub mod webhooks;
 pub mod workflow;
 
 pub use error::{ServiceError, ServiceResult};
@@ -41,6 +42,7 @@ pub struct Services {
     pub idempotency: idempotency::IdempotencyService,
     pub jobs: jobs::JobService,
     pub invoices: invoices::InvoiceService,
+    pub webhooks: webhooks::WebhookService,
     /// Enqueues jobs and wakes this process's workers.
     pub queue: ordo_jobs::Queue,
     pub payments: Arc<dyn payments::PaymentProvider>,
@@ -99,6 +101,7 @@ impl Services {
             ),
             jobs: jobs::JobService::new(db.clone()),
             invoices: invoices::InvoiceService::new(db.clone()),
+            webhooks: webhooks::WebhookService::new(db.clone(), queue.clone()),
             queue,
             payments: Arc::new(payments::TestProvider::default()),
             mailer,

@@ -170,6 +170,7 @@ impl OrderService {
         let event = timeline_event(&order, "placed", None, actor, None);
         tx.insert_order_event(&event).await?;
         audit::record(tx.as_mut(), actor, "order.placed", ENTITY, order.id, None, &order).await?;
+        crate::webhooks::record(tx.as_mut(), "order.placed", *order.id.as_uuid(), audit::snapshot(&order)).await?;
         let confirmation = crate::workflow::SendOrderConfirmation { order_id: order.id };
         ordo_jobs::enqueue(tx.as_mut(), &confirmation, ordo_jobs::EnqueueOptions::default()).await?;
         if let Some(token) = &request.payment_token {
@@ -305,6 +306,8 @@ impl OrderService {
         let event = timeline_event(&order, kind, Some(from), actor, detail);
         tx.insert_order_event(&event).await?;
         audit::record(tx.as_mut(), actor, &format!("order.{kind}"), ENTITY, id, Some(before), &order).await?;
+        crate::webhooks::record(tx.as_mut(), &format!("order.{kind}"), *order.id.as_uuid(), audit::snapshot(&order))
+            .await?;
         if order.status == OrderStatus::Paid {
             // The invoice job exists if and only if the payment is recorded.
             let issue = crate::workflow::IssueInvoice { order_id: order.id };

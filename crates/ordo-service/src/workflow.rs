@@ -28,7 +28,9 @@ pub fn registry(periods: Periods) -> Registry<Services> {
         .register::<ExpireUnpaidOrder>()
         .register::<IssueInvoice>()
         .register::<SendOrderConfirmation>()
-        .register::<SendInvoiceEmail>();
+        .register::<SendInvoiceEmail>()
+        .register::<FanOutEvent>()
+        .register::<DeliverWebhook>();
     if let Some(every) = periods.seal_audit {
         registry = registry.every::<SealAuditTrail>(every);
     }
@@ -135,6 +137,52 @@ impl Job for SendInvoiceEmail {
             )
             .await
             .map_err(|e| JobError::retry(e.to_string()))
+    }
+}
+
+/// Creates the deliveries of a domain event to the subscribed webhooks.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FanOutEvent {
+    pub event_id: uuid::Uuid,
+}
+
+#[async_trait]
+impl Job for FanOutEvent {
+    const NAME: &'static str = "webhook.fan_out";
+    const QUEUE: &'static str = "webhooks";
+    type Context = Services;
+
+    fn unique_key(&self) -> Option<String> {
+        Some(self.event_id.to_string())
+    }
+
+    async fn run(&self, services: &Services, _run: &JobRun) -> Result<(), JobError> {
+        services.webhooks.fan_out(self.event_id).await.map_err(service_error)?;
+        services.queue.wake();
+        Ok(())
+    }
+}
+
+/// POSTs one event to one webhook, signed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeliverWebhook {
+    pub delivery_id: uuid::Uuid,
+}
+
+#[async_trait]
+impl Job for DeliverWebhook {
+    const NAME: &'static str = "webhook.deliver";
+    const QUEUE: &'static str = "webhooks";
+    const MAX_ATTEMPTS: i32 = 8;
+    const BACKOFF_BASE: Duration = Duration::from_millis(500);
+    const BACKOFF_CAP: Duration = Duration::from_secs(600);
+    type Context = Services;
+
+    async fn run(&self, services: &Services, run: &JobRun) -> Result<(), JobError> {
+        match services.webhooks.deliver(self.delivery_id, run.attempt >= Self::MAX_ATTEMPTS).await {
+            Ok(_) => Ok(()),
+            Err(reason) => Err(JobError::retry(reason)),
+        }
     }
 }
 

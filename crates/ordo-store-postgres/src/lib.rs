@@ -27,6 +27,7 @@ mod jobs;
 mod keys;
 mod markets;
 mod orders;
+mod webhooks;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 

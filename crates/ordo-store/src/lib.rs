@@ -23,6 +23,7 @@ mod jobs;
 mod keys;
 mod markets;
 mod orders;
+mod webhooks;
 
 pub use audit::AuditRepo;
 pub use catalog::CatalogRepo;
@@ -35,6 +36,7 @@ pub use jobs::{CancelOutcome, JobRepo};
 pub use keys::KeyRepo;
 pub use markets::MarketRepo;
 pub use orders::OrderRepo;
+pub use webhooks::WebhookRepo;
 
 /// Which kind of database a store runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,6 +106,7 @@ pub trait Session:
     + IdempotencyRepo
     + JobRepo
     + InvoiceRepo
+    + WebhookRepo
     + Send
 {
 }

@@ -21,6 +21,7 @@ pub(crate) mod jobs;
 pub(crate) mod markets;
 pub(crate) mod orders;
 pub(crate) mod products;
+pub(crate) mod webhooks;
 
 /// Optional body of an archive request.
 #[derive(Debug, Default, Deserialize, ToSchema)]

@@ -13,4 +13,5 @@ mod pgbouncer;
 mod products;
 mod security;
 mod server;
+mod webhooks;
 mod workflow;

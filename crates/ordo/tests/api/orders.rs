@@ -473,7 +473,10 @@ async fn a_page_of_500_orders_costs_a_constant_number_of_statements() {
             // One in-process statement per reserved line: no network round trip.
             ordo_testkit::Backend::Sqlite => assert_eq!(two_lines, one_line + 1),
         }
-        assert!(one_line <= 12, "{backend:?}: placement runs {one_line} statements");
+        // customer, market, products, lock, reserve, order, lines, timeline,
+        // audit, domain event, its fan-out job, confirmation e-mail job (+1
+        // on SQLite, which counts BEGIN IMMEDIATE): watched by the benchmarks.
+        assert!(one_line <= 13, "{backend:?}: placement runs {one_line} statements");
         eprintln!("{backend:?}: placing an order runs {one_line} SQL statements");
 
         for i in 0..498 {

@@ -1,0 +1,255 @@
+//! Domain events and webhooks: events are written in the transaction of the
+//! change they report, fanned out to the subscribed webhooks by a job, and
+//! each delivery is a job that POSTs the event, signed, under a timeout,
+//! retried with backoff, kept as failed after its last attempt, and
+//! replayable. Events of one order reach an endpoint in order, and each
+//! endpoint has a circuit breaker so one dead endpoint cannot starve others.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use ordo_domain::audit::Actor;
+use ordo_domain::event::{DomainEvent, EVENT_TYPES};
+use ordo_domain::page::{Page, PageRequest};
+use ordo_domain::webhook::{self, Delivery, DeliveryStatus, Webhook};
+use ordo_domain::{ValidationErrors, time};
+use ordo_store::{Database, StoreError, Transaction};
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::{ServiceError, ServiceResult, audit};
+
+/// Names the deliveries list in its cursors.
+pub const CURSOR_SCOPE: &str = "deliveries";
+const TIMEOUT: Duration = Duration::from_secs(10);
+/// Consecutive failures that open an endpoint's circuit, and for how long.
+const BREAKER_THRESHOLD: u32 = 5;
+const BREAKER_OPEN: Duration = Duration::from_secs(30);
+
+/// Records `event_type` about `order_id` in `tx` and enqueues its fan-out.
+pub(crate) async fn record(
+    tx: &mut dyn Transaction,
+    event_type: &str,
+    order_id: Uuid,
+    data: Value,
+) -> Result<(), StoreError> {
+    if !EVENT_TYPES.contains(&event_type) {
+        return Ok(());
+    }
+    let event = DomainEvent::new(event_type, order_id, data, time::now());
+    tx.insert_domain_event(&event).await?;
+    ordo_jobs::enqueue(tx, &crate::workflow::FanOutEvent { event_id: event.id }, ordo_jobs::EnqueueOptions::default())
+        .await?;
+    Ok(())
+}
+
+/// A new webhook, with its secret (shown once).
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct CreatedWebhook {
+    #[serde(flatten)]
+    pub webhook: Webhook,
+    /// Verifies `Ordo-Signature`; store it now, it is not shown again.
+    pub secret: String,
+}
+
+/// Per-endpoint failure counts, per process.
+#[derive(Debug, Default)]
+struct Breakers(Mutex<HashMap<String, (u32, Option<Instant>)>>);
+
+impl Breakers {
+    fn is_open(&self, url: &str) -> bool {
+        let breakers = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        breakers.get(url).and_then(|(_, until)| *until).is_some_and(|until| Instant::now() < until)
+    }
+
+    fn record(&self, url: &str, success: bool) {
+        let mut breakers = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let entry = breakers.entry(url.to_owned()).or_default();
+        if success {
+            *entry = (0, None);
+        } else {
+            entry.0 += 1;
+            if entry.0 >= BREAKER_THRESHOLD {
+                entry.1 = Some(Instant::now() + BREAKER_OPEN);
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct WebhookService {
+    db: Arc<dyn Database>,
+    queue: ordo_jobs::Queue,
+    client: reqwest::Client,
+    breakers: Arc<Breakers>,
+}
+
+impl WebhookService {
+    pub fn new(db: Arc<dyn Database>, queue: ordo_jobs::Queue) -> Self {
+        let client = reqwest::Client::builder().timeout(TIMEOUT).build().unwrap_or_default();
+        Self { db, queue, client, breakers: Arc::default() }
+    }
+
+    pub async fn create(&self, actor: &Actor, url: &str, event_types: &[String]) -> ServiceResult<CreatedWebhook> {
+        let mut errors = ValidationErrors::new();
+        let url = errors.check("url", webhook::parse_url(url));
+        let types = webhook::parse_event_types(event_types).map_err(|e| errors.extend(e)).ok();
+        let (Some(url), Some(event_types)) = (url, types) else { return Err(errors.into()) };
+        let mut random = [0u8; 32];
+        getrandom::fill(&mut random)
+            .map_err(|e| ServiceError::Internal(StoreError::Other(Box::new(std::io::Error::other(e.to_string())))))?;
+        let secret = format!("whsec_{}", random.iter().map(|b| format!("{b:02x}")).collect::<String>());
+        let webhook = Webhook { id: Uuid::now_v7(), url, event_types, secret: secret.clone(), created_at: time::now() };
+        let mut tx = self.db.begin().await?;
+        tx.insert_webhook(&webhook).await?;
+        audit::record(tx.as_mut(), actor, "webhook.created", "webhook", webhook.id, None, &webhook).await?;
+        tx.commit().await?;
+        Ok(CreatedWebhook { webhook, secret })
+    }
+
+    pub async fn list(&self) -> ServiceResult<Vec<Webhook>> {
+        let mut session = self.db.session().await?;
+        Ok(session.list_webhooks().await?)
+    }
+
+    pub async fn get(&self, id: Uuid) -> ServiceResult<Webhook> {
+        let mut session = self.db.session().await?;
+        session.webhook(id).await?.ok_or_else(|| ServiceError::not_found("webhook", id))
+    }
+
+    pub async fn delete(&self, actor: &Actor, id: Uuid) -> ServiceResult<()> {
+        let mut tx = self.db.begin().await?;
+        let webhook = tx.webhook(id).await?.ok_or_else(|| ServiceError::not_found("webhook", id))?;
+        tx.delete_webhook(id).await?;
+        audit::record(
+            tx.as_mut(),
+            actor,
+            "webhook.deleted",
+            "webhook",
+            id,
+            Some(audit::snapshot(&webhook)),
+            &Value::Null,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn deliveries(&self, webhook_id: Uuid, page: &PageRequest) -> ServiceResult<Page<Delivery>> {
+        let mut session = self.db.session().await?;
+        if session.webhook(webhook_id).await?.is_none() {
+            return Err(ServiceError::not_found("webhook", webhook_id));
+        }
+        let rows = session.list_deliveries(webhook_id, page).await?;
+        Ok(Page::from_rows(CURSOR_SCOPE, page, rows, |d| d.id))
+    }
+
+    /// Delivers a delivery again (whatever its status).
+    pub async fn replay(&self, actor: &Actor, id: Uuid) -> ServiceResult<Delivery> {
+        let mut tx = self.db.begin().await?;
+        let delivery = tx.delivery(id).await?.ok_or_else(|| ServiceError::not_found("delivery", id))?;
+        tx.reset_delivery(id).await?;
+        ordo_jobs::enqueue(
+            tx.as_mut(),
+            &crate::workflow::DeliverWebhook { delivery_id: id },
+            ordo_jobs::EnqueueOptions::default(),
+        )
+        .await?;
+        audit::record(tx.as_mut(), actor, "webhook.delivery_replayed", "delivery", id, None, &delivery).await?;
+        tx.commit().await?;
+        self.queue.wake();
+        let mut session = self.db.session().await?;
+        session.delivery(id).await?.ok_or_else(|| ServiceError::not_found("delivery", id))
+    }
+
+    /// Creates one delivery per subscribed webhook, and its job.
+    pub(crate) async fn fan_out(&self, event_id: Uuid) -> ServiceResult<usize> {
+        let mut tx = self.db.begin().await?;
+        let event = tx.domain_event(event_id).await?.ok_or_else(|| ServiceError::not_found("event", event_id))?;
+        let webhooks = tx.list_webhooks().await?;
+        let mut created = 0;
+        for webhook in webhooks.iter().filter(|w| w.event_types.contains(&event.event_type)) {
+            let delivery = Delivery {
+                id: Uuid::now_v7(),
+                webhook_id: webhook.id,
+                event_id: event.id,
+                event_type: event.event_type.clone(),
+                order_id: event.order_id,
+                status: DeliveryStatus::Pending,
+                attempts: 0,
+                last_status_code: None,
+                last_error: None,
+                created_at: time::now(),
+                delivered_at: None,
+            };
+            tx.insert_delivery(&delivery).await?;
+            let job = crate::workflow::DeliverWebhook { delivery_id: delivery.id };
+            ordo_jobs::enqueue(tx.as_mut(), &job, ordo_jobs::EnqueueOptions::default()).await?;
+            created += 1;
+        }
+        tx.commit().await?;
+        Ok(created)
+    }
+
+    /// One attempt at a delivery. `Ok(true)`: done (delivered, or nothing
+    /// left to do); `Err`: retry later, with the reason.
+    pub(crate) async fn deliver(&self, delivery_id: Uuid, last_attempt: bool) -> Result<bool, String> {
+        let load = async {
+            let mut session = self.db.session().await?;
+            let delivery = session.delivery(delivery_id).await?;
+            let Some(delivery) = delivery else { return Ok(None) };
+            let webhook = session.webhook(delivery.webhook_id).await?;
+            let event = session.domain_event(delivery.event_id).await?;
+            let earlier = session.earlier_delivery_pending(&delivery).await?;
+            Ok::<_, StoreError>(Some((delivery, webhook, event, earlier)))
+        };
+        let Some((delivery, webhook, event, earlier)) = load.await.map_err(|e| e.to_string())? else { return Ok(true) };
+        let (Some(webhook), Some(event)) = (webhook, event) else { return Ok(true) }; // webhook deleted
+        if delivery.status != DeliveryStatus::Pending {
+            return Ok(true);
+        }
+        if earlier {
+            return Err("waiting for an earlier event of the same order".into());
+        }
+        if self.breakers.is_open(&webhook.url) {
+            return Err(format!("circuit open for {}", webhook.url));
+        }
+        let body = serde_json::to_vec(&event).map_err(|e| e.to_string())?;
+        let sent_at = time::now().timestamp();
+        let response = self
+            .client
+            .post(&webhook.url)
+            .header("content-type", "application/json")
+            .header("ordo-event-id", event.id.to_string())
+            .header("ordo-event-type", &event.event_type)
+            .header("ordo-signature", webhook::signature(&webhook.secret, sent_at, &body))
+            .body(body)
+            .send()
+            .await;
+        let (status_code, error) = match response {
+            Ok(r) if r.status().is_success() => (Some(i32::from(r.status().as_u16())), None),
+            Ok(r) => (Some(i32::from(r.status().as_u16())), Some(format!("the endpoint answered {}", r.status()))),
+            Err(e) => (
+                None,
+                Some(format!("the request failed: {}", if e.is_timeout() { "timeout" } else { "connection error" })),
+            ),
+        };
+        self.breakers.record(&webhook.url, error.is_none());
+        let status = match (&error, last_attempt) {
+            (None, _) => DeliveryStatus::Delivered,
+            (Some(_), true) => DeliveryStatus::Failed,
+            (Some(_), false) => DeliveryStatus::Pending,
+        };
+        let recorded = async {
+            let mut tx = self.db.begin().await?;
+            tx.record_delivery_attempt(delivery_id, status, status_code, error.as_deref(), time::now()).await?;
+            tx.commit().await
+        };
+        recorded.await.map_err(|e| e.to_string())?;
+        match error {
+            None => Ok(true),
+            Some(e) => Err(e),
+        }
+    }
+}

@@ -1,0 +1,235 @@
+//! SQL of domain events and webhooks.
+
+use std::ops::DerefMut;
+
+use async_trait::async_trait;
+use ordo_domain::Timestamp;
+use ordo_domain::event::DomainEvent;
+use ordo_domain::page::PageRequest;
+use ordo_domain::webhook::{Delivery, DeliveryStatus, Webhook};
+use ordo_store::{StoreResult, WebhookRepo};
+use serde_json::Value;
+use sqlx::postgres::PgConnection;
+use sqlx::types::Json;
+use uuid::Uuid;
+
+use crate::{PgSession, corrupt, map_err};
+
+const DELIVERY_COLUMNS: &str = "id, webhook_id, event_id, event_type, order_id, status, attempts, last_status_code, last_error, created_at, delivered_at";
+
+#[derive(sqlx::FromRow)]
+struct DeliveryRow {
+    id: Uuid,
+    webhook_id: Uuid,
+    event_id: Uuid,
+    event_type: String,
+    order_id: Uuid,
+    status: String,
+    attempts: i32,
+    last_status_code: Option<i32>,
+    last_error: Option<String>,
+    created_at: Timestamp,
+    delivered_at: Option<Timestamp>,
+}
+
+impl TryFrom<DeliveryRow> for Delivery {
+    type Error = ordo_store::StoreError;
+
+    fn try_from(r: DeliveryRow) -> StoreResult<Self> {
+        Ok(Delivery {
+            id: r.id,
+            webhook_id: r.webhook_id,
+            event_id: r.event_id,
+            event_type: r.event_type,
+            order_id: r.order_id,
+            status: DeliveryStatus::parse(&r.status).ok_or_else(|| corrupt("webhook_deliveries.status", &r.status))?,
+            attempts: r.attempts,
+            last_status_code: r.last_status_code,
+            last_error: r.last_error,
+            created_at: r.created_at,
+            delivered_at: r.delivered_at,
+        })
+    }
+}
+
+type WebhookRow = (Uuid, String, Json<Vec<String>>, String, Timestamp);
+
+fn webhook((id, url, event_types, secret, created_at): WebhookRow) -> Webhook {
+    Webhook { id, url, event_types: event_types.0, secret, created_at }
+}
+
+#[async_trait]
+impl<C: DerefMut<Target = PgConnection> + Send> WebhookRepo for PgSession<C> {
+    async fn insert_domain_event(&mut self, e: &DomainEvent) -> StoreResult<()> {
+        sqlx::query("INSERT INTO domain_events (id, type, order_id, occurred_at, data) VALUES ($1, $2, $3, $4, $5)")
+            .bind(e.id)
+            .bind(&e.event_type)
+            .bind(e.order_id)
+            .bind(e.occurred_at)
+            .bind(Json(&e.data))
+            .persistent(self.persistent)
+            .execute(self.conn())
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn domain_event(&mut self, id: Uuid) -> StoreResult<Option<DomainEvent>> {
+        let row: Option<(Uuid, String, Uuid, Timestamp, Json<Value>)> =
+            sqlx::query_as("SELECT id, type, order_id, occurred_at, data FROM domain_events WHERE id = $1")
+                .bind(id)
+                .persistent(self.persistent)
+                .fetch_optional(self.conn())
+                .await
+                .map_err(map_err)?;
+        Ok(row.map(|(id, event_type, order_id, occurred_at, data)| DomainEvent {
+            id,
+            event_type,
+            order_id,
+            occurred_at,
+            data: data.0,
+        }))
+    }
+
+    async fn insert_webhook(&mut self, w: &Webhook) -> StoreResult<()> {
+        sqlx::query("INSERT INTO webhooks (id, url, event_types, secret, created_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(w.id)
+            .bind(&w.url)
+            .bind(Json(&w.event_types))
+            .bind(&w.secret)
+            .bind(w.created_at)
+            .persistent(self.persistent)
+            .execute(self.conn())
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn webhook(&mut self, id: Uuid) -> StoreResult<Option<Webhook>> {
+        let row: Option<WebhookRow> =
+            sqlx::query_as("SELECT id, url, event_types, secret, created_at FROM webhooks WHERE id = $1")
+                .bind(id)
+                .persistent(self.persistent)
+                .fetch_optional(self.conn())
+                .await
+                .map_err(map_err)?;
+        Ok(row.map(webhook))
+    }
+
+    async fn list_webhooks(&mut self) -> StoreResult<Vec<Webhook>> {
+        let rows: Vec<WebhookRow> =
+            sqlx::query_as("SELECT id, url, event_types, secret, created_at FROM webhooks ORDER BY id")
+                .persistent(self.persistent)
+                .fetch_all(self.conn())
+                .await
+                .map_err(map_err)?;
+        Ok(rows.into_iter().map(webhook).collect())
+    }
+
+    async fn delete_webhook(&mut self, id: Uuid) -> StoreResult<bool> {
+        let result = sqlx::query("DELETE FROM webhooks WHERE id = $1")
+            .bind(id)
+            .persistent(self.persistent)
+            .execute(self.conn())
+            .await
+            .map_err(map_err)?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    async fn insert_delivery(&mut self, d: &Delivery) -> StoreResult<()> {
+        sqlx::query(&format!(
+            "INSERT INTO webhook_deliveries ({DELIVERY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+        ))
+        .bind(d.id)
+        .bind(d.webhook_id)
+        .bind(d.event_id)
+        .bind(&d.event_type)
+        .bind(d.order_id)
+        .bind(d.status.as_str())
+        .bind(d.attempts)
+        .bind(d.last_status_code)
+        .bind(&d.last_error)
+        .bind(d.created_at)
+        .bind(d.delivered_at)
+        .persistent(self.persistent)
+        .execute(self.conn())
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn delivery(&mut self, id: Uuid) -> StoreResult<Option<Delivery>> {
+        let row: Option<DeliveryRow> =
+            sqlx::query_as(&format!("SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE id = $1"))
+                .bind(id)
+                .persistent(self.persistent)
+                .fetch_optional(self.conn())
+                .await
+                .map_err(map_err)?;
+        row.map(Delivery::try_from).transpose()
+    }
+
+    async fn record_delivery_attempt(
+        &mut self,
+        id: Uuid,
+        status: DeliveryStatus,
+        status_code: Option<i32>,
+        error: Option<&str>,
+        at: Timestamp,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE webhook_deliveries SET status = $2, attempts = attempts + 1, last_status_code = $3, last_error = $4,
+                    delivered_at = CASE WHEN $2 = 'delivered' THEN $5 ELSE delivered_at END
+              WHERE id = $1",
+        )
+        .bind(id)
+        .bind(status.as_str())
+        .bind(status_code)
+        .bind(error)
+        .bind(at)
+        .persistent(self.persistent)
+        .execute(self.conn())
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn earlier_delivery_pending(&mut self, d: &Delivery) -> StoreResult<bool> {
+        sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM webhook_deliveries
+                             WHERE webhook_id = $1 AND order_id = $2 AND event_id < $3 AND status = 'pending')",
+        )
+        .bind(d.webhook_id)
+        .bind(d.order_id)
+        .bind(d.event_id)
+        .persistent(self.persistent)
+        .fetch_one(self.conn())
+        .await
+        .map_err(map_err)
+    }
+
+    async fn list_deliveries(&mut self, webhook_id: Uuid, page: &PageRequest) -> StoreResult<Vec<Delivery>> {
+        let rows: Vec<DeliveryRow> = sqlx::query_as(&format!(
+            "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE webhook_id = $1 AND id > $2 ORDER BY id LIMIT $3"
+        ))
+        .bind(webhook_id)
+        .bind(page.after.unwrap_or(Uuid::nil()))
+        .bind(page.fetch_limit())
+        .persistent(self.persistent)
+        .fetch_all(self.conn())
+        .await
+        .map_err(map_err)?;
+        rows.into_iter().map(Delivery::try_from).collect()
+    }
+
+    async fn reset_delivery(&mut self, id: Uuid) -> StoreResult<bool> {
+        let result =
+            sqlx::query("UPDATE webhook_deliveries SET status = 'pending' WHERE id = $1 AND status <> 'pending'")
+                .bind(id)
+                .persistent(self.persistent)
+                .execute(self.conn())
+                .await
+                .map_err(map_err)?;
+        Ok(result.rows_affected() == 1)
+    }
+}

@@ -1,0 +1,52 @@
+//! Storage of domain events and webhooks: the `domain_events`, `webhooks`
+//! and `webhook_deliveries` tables.
+
+use async_trait::async_trait;
+use ordo_domain::Timestamp;
+use ordo_domain::event::DomainEvent;
+use ordo_domain::page::PageRequest;
+use ordo_domain::webhook::{Delivery, DeliveryStatus, Webhook};
+use uuid::Uuid;
+
+use crate::StoreResult;
+
+#[async_trait]
+pub trait WebhookRepo: Send {
+    /// Records an event, in the transaction of the change it reports.
+    async fn insert_domain_event(&mut self, event: &DomainEvent) -> StoreResult<()>;
+
+    async fn domain_event(&mut self, id: Uuid) -> StoreResult<Option<DomainEvent>>;
+
+    async fn insert_webhook(&mut self, webhook: &Webhook) -> StoreResult<()>;
+
+    async fn webhook(&mut self, id: Uuid) -> StoreResult<Option<Webhook>>;
+
+    /// Every webhook (they are few).
+    async fn list_webhooks(&mut self) -> StoreResult<Vec<Webhook>>;
+
+    async fn delete_webhook(&mut self, id: Uuid) -> StoreResult<bool>;
+
+    async fn insert_delivery(&mut self, delivery: &Delivery) -> StoreResult<()>;
+
+    async fn delivery(&mut self, id: Uuid) -> StoreResult<Option<Delivery>>;
+
+    /// Records an attempt's outcome.
+    async fn record_delivery_attempt(
+        &mut self,
+        id: Uuid,
+        status: DeliveryStatus,
+        status_code: Option<i32>,
+        error: Option<&str>,
+        at: Timestamp,
+    ) -> StoreResult<()>;
+
+    /// Whether an earlier event of the same order is still pending for the
+    /// same webhook (so this one must wait, to keep the order's events in
+    /// order).
+    async fn earlier_delivery_pending(&mut self, delivery: &Delivery) -> StoreResult<bool>;
+
+    async fn list_deliveries(&mut self, webhook_id: Uuid, page: &PageRequest) -> StoreResult<Vec<Delivery>>;
+
+    /// Makes a delivery pending again, for a replay.
+    async fn reset_delivery(&mut self, id: Uuid) -> StoreResult<bool>;
+}
