@@ -32,6 +32,7 @@ mod auth;
 pub mod error;
 mod extract;
 mod idempotency;
+pub mod metrics;
 pub mod rate_limit;
 mod routes;
 
@@ -153,6 +154,7 @@ pub fn router(services: Services, settings: &HttpSettings) -> Router {
         }),
     )
     .merge(Scalar::with_url("/docs", openapi))
+    .route("/metrics", get(metrics::render))
     .fallback(route_not_found)
     .method_not_allowed_fallback(method_not_allowed)
     .with_state(services.clone())
@@ -160,6 +162,9 @@ pub fn router(services: Services, settings: &HttpSettings) -> Router {
     .layer(middleware::from_fn_with_state(auth_state, auth::authenticate))
     .layer(middleware::from_fn_with_state(limits, enforce_limits))
     .layer(cors(&settings.cors_allowed_origins))
+    // Outside authentication, limits and timeouts, so 401s, 429s and 408s
+    // are measured too; still a route layer, so the matched route is known.
+    .layer(middleware::from_fn(metrics::measure))
     .layer(DefaultBodyLimit::max(limits.body_limit))
     .layer(PropagateRequestIdLayer::x_request_id())
     .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| {

@@ -296,6 +296,14 @@ async fn execute<C: Send + Sync + 'static>(
         Some(handler) => handler.handle(job.payload.clone(), &context, &run).await,
         None => Err(crate::JobError::fatal(format!("no handler for job `{}` in this worker", job.name))),
     };
+    let elapsed = (time::now() - started_at).num_microseconds().unwrap_or(0) as f64 / 1e6;
+    let label = match &result {
+        Ok(()) => "succeeded",
+        Err(e) if e.retryable && job.attempt < job.max_attempts => "retried",
+        Err(_) => "dead",
+    };
+    metrics::histogram!("ordo_job_duration_seconds", "name" => job.name.clone(), "outcome" => label).record(elapsed);
+    metrics::counter!("ordo_job_runs_total", "name" => job.name.clone(), "outcome" => label).increment(1);
     let outcome = async {
         let mut tx = db.begin().await?;
         match &result {
@@ -365,6 +373,7 @@ pub(crate) async fn rescue<C>(db: &Arc<dyn Database>, registry: &Registry<C>) ->
     }
     tx.commit().await?;
     if rescued > 0 {
+        metrics::counter!("ordo_jobs_rescued_total").increment(rescued);
         tracing::info!(rescued, "rescued jobs with expired leases");
     }
     Ok(rescued)

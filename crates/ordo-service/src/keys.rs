@@ -151,8 +151,12 @@ impl KeyService {
     pub async fn authenticate(&self, presented: &str) -> Result<Principal, AuthError> {
         let (id, hash) = Token::parse(presented).ok_or(AuthError::Rejected(KeyRejection::Malformed))?;
         let cached = match self.cache.get(&id).await {
-            Some(cached) => cached,
+            Some(cached) => {
+                metrics::counter!("ordo_cache_requests_total", "cache" => "api_keys", "result" => "hit").increment(1);
+                cached
+            }
             None => {
+                metrics::counter!("ordo_cache_requests_total", "cache" => "api_keys", "result" => "miss").increment(1);
                 let mut session = self.db.session().await.map_err(ServiceError::from)?;
                 let key = session.api_key(id).await.map_err(ServiceError::from)?;
                 drop(session);

@@ -184,6 +184,9 @@ impl OrderService {
         }
         tx.commit().await?;
         self.queue.wake();
+        metrics::counter!("ordo_orders_placed_total", "market" => order.market.clone()).increment(1);
+        metrics::counter!("ordo_order_value_minor_units_total", "currency" => order.currency.code())
+            .increment(order.total.max(0) as u64);
         Ok(order)
     }
 
@@ -314,6 +317,7 @@ impl OrderService {
             ordo_jobs::enqueue(tx.as_mut(), &issue, ordo_jobs::EnqueueOptions::default()).await?;
         }
         tx.commit().await?;
+        metrics::counter!("ordo_order_transitions_total", "to" => order.status.as_str()).increment(1);
         Ok(order)
     }
 }

@@ -213,6 +213,7 @@ impl WebhookService {
             return Err("waiting for an earlier event of the same order".into());
         }
         if self.breakers.is_open(&webhook.url) {
+            metrics::counter!("ordo_webhook_deliveries_total", "outcome" => "circuit_open").increment(1);
             return Err(format!("circuit open for {}", webhook.url));
         }
         let body = serde_json::to_vec(&event).map_err(|e| e.to_string())?;
@@ -236,6 +237,14 @@ impl WebhookService {
             ),
         };
         self.breakers.record(&webhook.url, error.is_none());
+        let outcome = if error.is_none() {
+            "delivered"
+        } else if last_attempt {
+            "failed"
+        } else {
+            "retried"
+        };
+        metrics::counter!("ordo_webhook_deliveries_total", "outcome" => outcome).increment(1);
         let status = match (&error, last_attempt) {
             (None, _) => DeliveryStatus::Delivered,
             (Some(_), true) => DeliveryStatus::Failed,

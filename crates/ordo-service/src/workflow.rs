@@ -259,7 +259,12 @@ impl Job for AuthorizePayment {
             idempotency_key: format!("order:{}:authorize", order.id),
         };
         // Outside any transaction: a slow provider holds no database locks.
-        let outcome = services.payments.authorize(&request).await.map_err(|e| JobError::retry(e.to_string()))?;
+        let outcome = services.payments.authorize(&request).await.map_err(|e| {
+            metrics::counter!("ordo_payments_total", "outcome" => "error").increment(1);
+            JobError::retry(e.to_string())
+        })?;
+        let label = if matches!(outcome, PaymentOutcome::Authorized { .. }) { "authorized" } else { "declined" };
+        metrics::counter!("ordo_payments_total", "outcome" => label).increment(1);
         let actor = Actor::system("payments");
         let result = match outcome {
             PaymentOutcome::Authorized { .. } => services.orders.record_payment(&actor, order.id).await,

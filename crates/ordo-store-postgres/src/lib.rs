@@ -13,7 +13,7 @@ use std::ops::DerefMut;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use ordo_store::{Backend, Database, JobListener, Session, StoreError, StoreResult, Transaction, UniqueKey};
+use ordo_store::{Backend, Database, JobListener, PoolStats, Session, StoreError, StoreResult, Transaction, UniqueKey};
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgListener, PgPool, PgPoolOptions};
 use sqlx::{Postgres, Row};
 
@@ -147,6 +147,14 @@ impl Database for PgStore {
 
     async fn close(&self) {
         self.pool.close().await;
+    }
+
+    fn pool_stats(&self) -> PoolStats {
+        PoolStats {
+            size: self.pool.size(),
+            idle: self.pool.num_idle() as u32,
+            max: self.pool.options().get_max_connections(),
+        }
     }
 
     async fn job_listener(&self) -> StoreResult<Option<Box<dyn JobListener>>> {

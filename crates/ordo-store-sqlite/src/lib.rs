@@ -14,7 +14,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::DateTime;
 use ordo_domain::Timestamp;
-use ordo_store::{Backend, Database, Session, StoreError, StoreResult, Transaction, UniqueKey};
+use ordo_store::{Backend, Database, PoolStats, Session, StoreError, StoreResult, Transaction, UniqueKey};
 use sqlx::Sqlite;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
@@ -145,6 +145,14 @@ impl Database for SqliteStore {
             Err(e) => return Err(map_err(e)),
         };
         Ok(MIGRATOR.iter().filter(|m| !applied.contains(&m.version)).count())
+    }
+
+    fn pool_stats(&self) -> PoolStats {
+        PoolStats {
+            size: self.readers.size() + self.writer.size(),
+            idle: (self.readers.num_idle() + self.writer.num_idle()) as u32,
+            max: self.readers.options().get_max_connections() + 1,
+        }
     }
 
     async fn close(&self) {

@@ -79,12 +79,25 @@ pub trait Database: Send + Sync + fmt::Debug + 'static {
     /// Closes every connection, waiting for those in use to be returned.
     async fn close(&self);
 
+    /// Connections now: open, idle, and the most allowed.
+    fn pool_stats(&self) -> PoolStats {
+        PoolStats::default()
+    }
+
     /// A listener that wakes when jobs are enqueued by any process, where
     /// the backend can tell (PostgreSQL's LISTEN on a dedicated session
     /// connection; not behind PgBouncer in transaction mode). `None`: poll.
     async fn job_listener(&self) -> StoreResult<Option<Box<dyn JobListener>>> {
         Ok(None)
     }
+}
+
+/// The connection pool's state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PoolStats {
+    pub size: u32,
+    pub idle: u32,
+    pub max: u32,
 }
 
 /// Wakes when jobs may be waiting.

@@ -7,6 +7,7 @@ mod cli;
 mod customers;
 mod idempotency;
 mod jobs;
+mod metrics;
 mod openapi;
 pub(crate) mod orders;
 mod pgbouncer;

@@ -1,0 +1,82 @@
+//! Prometheus metrics: the recorder, the HTTP middleware that measures every
+//! request, and the `/metrics` handler. Labels are bounded: the matched
+//! route template (never the raw path), the method and the status class.
+
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::header;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use ordo_service::Services;
+
+/// Latency buckets from 0.5 ms to 10 s, so p50, p95 and p99 are meaningful
+/// across that range.
+const LATENCY_BUCKETS: [f64; 15] =
+    [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+const SIZE_BUCKETS: [f64; 8] = [128.0, 512.0, 2048.0, 8192.0, 32768.0, 131072.0, 524288.0, 2097152.0];
+
+/// The process's recorder; installed on first use (one per process, shared
+/// by every server in it).
+pub fn handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &LATENCY_BUCKETS)
+                .and_then(|b| b.set_buckets_for_metric(Matcher::Suffix("_bytes".into()), &SIZE_BUCKETS))
+                .expect("bucket lists are not empty");
+            match builder.install_recorder() {
+                Ok(handle) => handle,
+                // Another recorder is installed (a test harness): render an
+                // unconnected one rather than fail.
+                Err(_) => PrometheusBuilder::new().build_recorder().handle(),
+            }
+        })
+        .clone()
+}
+
+/// Measures every request: duration by method × route × status class,
+/// requests in flight, response sizes.
+pub(crate) async fn measure(request: Request, next: Next) -> Response {
+    let route =
+        request.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let method = request.method().as_str().to_owned();
+    let in_flight = metrics::gauge!("http_server_requests_in_flight");
+    in_flight.increment(1.0);
+    let started = Instant::now();
+    let response = next.run(request).await;
+    in_flight.decrement(1.0);
+    let status = format!("{}xx", response.status().as_u16() / 100);
+    let labels = [("method", method), ("route", route), ("status", status)];
+    metrics::histogram!("http_server_request_duration_seconds", &labels).record(started.elapsed().as_secs_f64());
+    // The body's exact size where known (every JSON and problem response);
+    // streamed bodies are not measured.
+    if let Some(size) = http_body::Body::size_hint(response.body()).exact() {
+        metrics::histogram!("http_server_response_size_bytes", &labels).record(size as f64);
+    }
+    response
+}
+
+/// `GET /metrics`: the Prometheus text format. Queue depths and pool state
+/// are read now, from the (small) live tables and the pool.
+pub(crate) async fn render(State(services): State<Services>) -> impl IntoResponse {
+    if let Ok(stats) = services.jobs.stats().await {
+        let now = chrono::Utc::now();
+        for s in stats {
+            let labels = [("queue", s.queue.clone()), ("state", s.state.as_str().to_owned())];
+            metrics::gauge!("ordo_jobs", &labels).set(s.count as f64);
+            if let Some(oldest) = s.oldest_run_at {
+                let age = (now - oldest).num_milliseconds().max(0) as f64 / 1000.0;
+                metrics::gauge!("ordo_jobs_oldest_age_seconds", "queue" => s.queue).set(age);
+            }
+        }
+    }
+    let pool = services.db.pool_stats();
+    metrics::gauge!("db_pool_connections", "state" => "in_use").set(f64::from(pool.size.saturating_sub(pool.idle)));
+    metrics::gauge!("db_pool_connections", "state" => "idle").set(f64::from(pool.idle));
+    metrics::gauge!("db_pool_connections_max").set(f64::from(pool.max));
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], handle().render())
+}

@@ -1,0 +1,64 @@
+//! `/metrics`: the Prometheus families appear, move with traffic, and carry
+//! no ids or raw paths in their labels.
+
+use ordo_testkit::{StatusCode, TestApp, backend_tests};
+use serde_json::json;
+
+use crate::orders::{order_body, shop};
+
+backend_tests!(metrics_move_with_requests_errors_and_orders);
+
+/// The value of the first sample of `family` whose labels contain all of `labels`.
+fn sample(text: &str, family: &str, labels: &[&str]) -> f64 {
+    text.lines()
+        .filter(|l| l.starts_with(family) && !l.starts_with('#'))
+        .filter(|l| labels.iter().all(|needle| l.contains(needle)))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .next()
+        .unwrap_or(0.0)
+}
+
+async fn metrics_move_with_requests_errors_and_orders(app: TestApp) {
+    let scrape = || async { app.anonymous.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap() };
+    let before = scrape().await;
+    let shop = shop(&app).await;
+    app.post("/v1/orders", &order_body(&shop, json!([{"sku": "TEE", "quantity": 1}])))
+        .await
+        .expect(StatusCode::CREATED);
+    app.get(&format!("/v1/products/{}", uuid::Uuid::now_v7())).await.expect_problem(StatusCode::NOT_FOUND, "not_found");
+    let after = scrape().await;
+
+    let count = |text: &str, labels: &[&str]| sample(text, "http_server_request_duration_seconds_count", labels);
+    let orders = ["method=\"POST\"", "route=\"/v1/orders\"", "status=\"2xx\""];
+    assert!(count(&after, &orders) >= count(&before, &orders) + 1.0, "the order's request is counted");
+    let missing = ["method=\"GET\"", "route=\"/v1/products/{id}\"", "status=\"4xx\""];
+    assert!(count(&after, &missing) >= count(&before, &missing) + 1.0, "errors are counted by status class");
+    assert!(after.contains("http_server_request_duration_seconds_bucket"), "latency histograms");
+    assert!(after.contains("le=\"0.0005\"") && after.contains("le=\"10\""), "buckets from 0.5 ms to 10 s");
+    assert!(after.contains("http_server_requests_in_flight"));
+    assert!(after.contains("http_server_response_size_bytes"));
+    assert!(sample(&after, "ordo_orders_placed_total", &["market=\"DE\""]) >= 1.0);
+    assert!(sample(&after, "ordo_cache_requests_total", &["result=\"hit\""]) >= 1.0);
+    assert!(after.contains("db_pool_connections{state=\"idle\"}") && after.contains("db_pool_connections_max"));
+    assert!(
+        sample(&after, "ordo_jobs", &["queue=\"mail\"", "state=\"available\""]) >= 1.0,
+        "queue depth by queue and state"
+    );
+    assert!(after.contains("ordo_jobs_oldest_age_seconds{queue=\"mail\"}"));
+
+    // Bounded cardinality: no ids or raw paths in labels.
+    let uuid = regex_free_uuid_in_labels(&after);
+    assert!(uuid.is_none(), "a label carries an id: {uuid:?}");
+}
+
+/// A label value that looks like a UUID, if any.
+fn regex_free_uuid_in_labels(text: &str) -> Option<String> {
+    text.lines().filter(|l| !l.starts_with('#')).find_map(|l| {
+        let labels = l.split_once('{')?.1.split_once('}')?.0;
+        labels
+            .split(',')
+            .map(|kv| kv.split_once('=').map_or("", |(_, v)| v.trim_matches('"')))
+            .find(|v| uuid::Uuid::parse_str(v).is_ok())
+            .map(str::to_owned)
+    })
+}
