@@ -90,11 +90,12 @@ pub enum Permission {
     WebhooksManage,
     JobsRead,
     JobsManage,
+    OpsRead,
     AuditRead,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 15] = [
+    pub const ALL: [Permission; 16] = [
         Permission::CatalogRead,
         Permission::CatalogWrite,
         Permission::CustomersRead,
@@ -109,6 +110,7 @@ impl Permission {
         Permission::WebhooksManage,
         Permission::JobsRead,
         Permission::JobsManage,
+        Permission::OpsRead,
         Permission::AuditRead,
     ];
 
@@ -129,6 +131,7 @@ impl Permission {
             Permission::WebhooksManage => "webhooks:manage",
             Permission::JobsRead => "jobs:read",
             Permission::JobsManage => "jobs:manage",
+            Permission::OpsRead => "ops:read",
             Permission::AuditRead => "audit:read",
         }
     }
@@ -143,7 +146,7 @@ use Role::{Admin, Clerk, Finance, Manager, Viewer};
 /// The permission matrix: the one place that says which role may perform
 /// which operation. The README's table and the OpenAPI security scheme are
 /// generated from (and tested against) it.
-pub const MATRIX: [(Permission, &[Role]); 15] = [
+pub const MATRIX: [(Permission, &[Role]); 16] = [
     (Permission::CatalogRead, &[Admin, Manager, Clerk, Finance, Viewer]),
     (Permission::CatalogWrite, &[Admin, Manager]),
     (Permission::CustomersRead, &[Admin, Manager, Clerk, Finance, Viewer]),
@@ -158,6 +161,7 @@ pub const MATRIX: [(Permission, &[Role]); 15] = [
     (Permission::WebhooksManage, &[Admin, Manager]),
     (Permission::JobsRead, &[Admin, Manager]),
     (Permission::JobsManage, &[Admin, Manager]),
+    (Permission::OpsRead, &[Admin, Manager]),
     (Permission::AuditRead, &[Admin, Manager, Finance]),
 ];
 

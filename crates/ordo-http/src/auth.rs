@@ -99,6 +99,7 @@ requirements!(
     WebhooksManage,
     JobsRead,
     JobsManage,
+    OpsRead,
     AuditRead,
 );
 

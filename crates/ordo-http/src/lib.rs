@@ -35,6 +35,7 @@ mod idempotency;
 pub mod metrics;
 pub mod rate_limit;
 mod routes;
+pub mod stats;
 
 pub use error::{ApiError, Problem};
 pub use rate_limit::{InProcessRateLimiter, RateLimiter, RoleLimit, Unlimited};
@@ -54,6 +55,8 @@ pub struct HttpSettings {
     pub limits: HttpLimits,
     /// Origins allowed to call the API from a browser; empty turns CORS off.
     pub cors_allowed_origins: Vec<String>,
+    /// Requests slower than this are logged (0: never).
+    pub slow_request_ms: u64,
     pub rate_limiter: Arc<dyn RateLimiter>,
 }
 
@@ -85,6 +88,7 @@ impl std::fmt::Debug for HttpSettings {
         (name = "invoices", description = "Invoices of paid orders"),
         (name = "webhooks", description = "Signed deliveries of domain events"),
         (name = "jobs", description = "The background job queue"),
+        (name = "admin", description = "Operating figures"),
         (name = "audit", description = "The audit trail"),
         (name = "health", description = "Liveness and readiness probes"),
     ),
@@ -129,6 +133,7 @@ fn api() -> (Router<Services>, utoipa::openapi::OpenApi) {
         .merge(routes::invoices::routes())
         .merge(routes::webhooks::routes())
         .merge(routes::jobs::routes())
+        .merge(routes::admin::routes())
         .merge(routes::audit::routes())
         .split_for_parts()
 }
@@ -143,6 +148,10 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 pub fn router(services: Services, settings: &HttpSettings) -> Router {
     let limits = settings.limits;
     let auth_state = auth::AuthState { services: services.clone(), limiter: settings.rate_limiter.clone() };
+    let observer = Arc::new(stats::Observer {
+        recent: stats::RecentRequests::default(),
+        slow_request_ms: settings.slow_request_ms,
+    });
     let (api, openapi) = api();
     // Serialised once; each request clones a reference-counted buffer.
     let spec = Bytes::from(openapi.to_json().unwrap_or_default());
@@ -164,7 +173,8 @@ pub fn router(services: Services, settings: &HttpSettings) -> Router {
     .layer(cors(&settings.cors_allowed_origins))
     // Outside authentication, limits and timeouts, so 401s, 429s and 408s
     // are measured too; still a route layer, so the matched route is known.
-    .layer(middleware::from_fn(metrics::measure))
+    .layer(middleware::from_fn_with_state(observer.clone(), metrics::measure))
+    .layer(axum::Extension(observer))
     .layer(DefaultBodyLimit::max(limits.body_limit))
     .layer(PropagateRequestIdLayer::x_request_id())
     .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| {

@@ -2,7 +2,7 @@
 //! request, and the `/metrics` handler. Labels are bounded: the matched
 //! route template (never the raw path), the method and the status class.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
@@ -11,6 +11,8 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use ordo_service::Services;
+
+use crate::stats::Observer;
 
 /// Latency buckets from 0.5 ms to 10 s, so p50, p95 and p99 are meaningful
 /// across that range.
@@ -40,7 +42,7 @@ pub fn handle() -> PrometheusHandle {
 
 /// Measures every request: duration by method × route × status class,
 /// requests in flight, response sizes.
-pub(crate) async fn measure(request: Request, next: Next) -> Response {
+pub(crate) async fn measure(State(observer): State<Arc<Observer>>, request: Request, next: Next) -> Response {
     let route =
         request.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
     let method = request.method().as_str().to_owned();
@@ -51,7 +53,13 @@ pub(crate) async fn measure(request: Request, next: Next) -> Response {
     in_flight.decrement(1.0);
     let status = format!("{}xx", response.status().as_u16() / 100);
     let labels = [("method", method), ("route", route), ("status", status)];
-    metrics::histogram!("http_server_request_duration_seconds", &labels).record(started.elapsed().as_secs_f64());
+    let seconds = started.elapsed().as_secs_f64();
+    metrics::histogram!("http_server_request_duration_seconds", &labels).record(seconds);
+    observer.recent.record(&labels[1].1, response.status().as_u16(), seconds);
+    if observer.slow_request_ms > 0 && seconds * 1000.0 >= observer.slow_request_ms as f64 {
+        let elapsed_ms = (seconds * 1000.0) as u64;
+        tracing::warn!(method = %labels[0].1, route = %labels[1].1, status = response.status().as_u16(), elapsed_ms, "slow request");
+    }
     // The body's exact size where known (every JSON and problem response);
     // streamed bodies are not measured.
     if let Some(size) = http_body::Body::size_hint(response.body()).exact() {

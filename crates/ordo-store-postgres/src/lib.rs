@@ -15,7 +15,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use ordo_store::{Backend, Database, JobListener, PoolStats, Session, StoreError, StoreResult, Transaction, UniqueKey};
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgListener, PgPool, PgPoolOptions};
-use sqlx::{Postgres, Row};
+use sqlx::{ConnectOptions, Postgres, Row};
 
 mod audit;
 mod catalog;
@@ -46,6 +46,8 @@ pub struct PgOptions {
     pub statement_timeout: Option<Duration>,
     /// Connect through PgBouncer in transaction-pooling mode.
     pub pgbouncer: bool,
+    /// Statements slower than this are logged at WARN (zero: never).
+    pub slow_statement: Duration,
 }
 
 /// The PostgreSQL store.
@@ -64,6 +66,7 @@ impl PgStore {
     pub fn connect_lazy(options: &PgOptions) -> StoreResult<Self> {
         let mut connect: PgConnectOptions = options.url.parse().map_err(other)?;
         connect = connect.application_name("ordo");
+        connect = slow_statement_log(connect, options.slow_statement);
         if options.pgbouncer {
             // Unnamed statements only, and no startup parameter PgBouncer
             // would refuse.
@@ -198,6 +201,15 @@ impl<C: DerefMut<Target = PgConnection> + Send> Session for PgSession<C> {}
 impl Transaction for PgSession<sqlx::Transaction<'static, Postgres>> {
     async fn commit(self: Box<Self>) -> StoreResult<()> {
         self.conn.commit().await.map_err(map_err)
+    }
+}
+
+/// Logs statements slower than `threshold` at WARN (as `sqlx::query`).
+fn slow_statement_log(connect: PgConnectOptions, threshold: Duration) -> PgConnectOptions {
+    if threshold.is_zero() {
+        connect.log_slow_statements(log::LevelFilter::Off, Duration::MAX)
+    } else {
+        connect.log_slow_statements(log::LevelFilter::Warn, threshold)
     }
 }
 

@@ -15,10 +15,10 @@ use async_trait::async_trait;
 use chrono::DateTime;
 use ordo_domain::Timestamp;
 use ordo_store::{Backend, Database, PoolStats, Session, StoreError, StoreResult, Transaction, UniqueKey};
-use sqlx::Sqlite;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
+use sqlx::{ConnectOptions, Sqlite};
 
 mod audit;
 mod catalog;
@@ -56,6 +56,8 @@ pub struct SqliteOptions {
     pub busy_timeout: Duration,
     pub statement_cache_capacity: usize,
     pub durability: Durability,
+    /// Statements slower than this are logged at WARN (zero: never).
+    pub slow_statement: Duration,
 }
 
 /// The SQLite store.
@@ -82,6 +84,11 @@ impl SqliteStore {
             .foreign_keys(true)
             .busy_timeout(options.busy_timeout)
             .statement_cache_capacity(options.statement_cache_capacity);
+        let base = if options.slow_statement.is_zero() {
+            base.log_slow_statements(log::LevelFilter::Off, Duration::MAX)
+        } else {
+            base.log_slow_statements(log::LevelFilter::Warn, options.slow_statement)
+        };
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)

@@ -113,6 +113,7 @@ impl Application {
                 request_timeout: Duration::from_millis(config.server.request_timeout_ms),
             },
             cors_allowed_origins: config.server.cors_allowed_origins.clone(),
+            slow_request_ms: config.server.slow_request_ms,
             rate_limiter,
         };
         let router = ordo_http::router(services.clone(), &settings);

@@ -41,6 +41,8 @@ pub struct ServerConfig {
     pub shutdown_timeout_ms: u64,
     /// Origins allowed to call the API from a browser (CORS); empty: off.
     pub cors_allowed_origins: Vec<String>,
+    /// Requests slower than this are logged at WARN (0: never).
+    pub slow_request_ms: u64,
 }
 
 impl Default for ServerConfig {
@@ -51,6 +53,7 @@ impl Default for ServerConfig {
             body_limit_bytes: 1024 * 1024,
             shutdown_timeout_ms: 30_000,
             cors_allowed_origins: Vec::new(),
+            slow_request_ms: 1_000,
         }
     }
 }
@@ -82,6 +85,8 @@ pub struct DatabaseConfig {
     pub sqlite_synchronous: SqliteSynchronous,
     /// How long SQLite waits on a lock held by another process.
     pub sqlite_busy_timeout_ms: u64,
+    /// Statements slower than this are logged at WARN (0: never).
+    pub slow_statement_ms: u64,
 }
 
 impl Default for DatabaseConfig {
@@ -98,6 +103,7 @@ impl Default for DatabaseConfig {
             migrate_on_start: None,
             sqlite_synchronous: SqliteSynchronous::Full,
             sqlite_busy_timeout_ms: 5_000,
+            slow_statement_ms: 500,
         }
     }
 }

@@ -24,6 +24,7 @@ pub async fn open(config: &DatabaseConfig) -> anyhow::Result<Arc<dyn Database>> 
             acquire_timeout: ms(config.acquire_timeout_ms),
             busy_timeout: ms(config.sqlite_busy_timeout_ms),
             statement_cache_capacity: config.statement_cache_capacity,
+            slow_statement: ms(config.slow_statement_ms),
             durability: match config.sqlite_synchronous {
                 SqliteSynchronous::Full => Durability::Full,
                 SqliteSynchronous::Normal => Durability::Normal,
@@ -44,6 +45,7 @@ pub async fn open(config: &DatabaseConfig) -> anyhow::Result<Arc<dyn Database>> 
             statement_cache_capacity: config.statement_cache_capacity,
             statement_timeout: Some(ms(config.statement_timeout_ms)).filter(|d| !d.is_zero()),
             pgbouncer: config.pgbouncer,
+            slow_statement: ms(config.slow_statement_ms),
         };
         // The error could quote the URL, password included; say only what is wrong.
         let store =

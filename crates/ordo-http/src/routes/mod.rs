@@ -12,6 +12,7 @@ use utoipa::ToSchema;
 use crate::error::{ApiError, ApiResult, PreconditionSource};
 use crate::extract::{IfMatch, etag};
 
+pub(crate) mod admin;
 pub(crate) mod audit;
 pub(crate) mod customers;
 pub(crate) mod health;

@@ -12,6 +12,7 @@ mod keys;
 mod migrate;
 mod print_config;
 pub mod serve;
+mod stats;
 mod worker;
 
 /// Ordo: the order-to-cash backend.
@@ -49,6 +50,9 @@ pub enum Command {
     Migrate,
     /// Print the effective configuration as TOML, secrets redacted.
     Config,
+    /// Show a running server's request percentiles, error rates, queue depth
+    /// and database pool.
+    Stats(stats::StatsArgs),
     /// Manage API keys.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
@@ -74,6 +78,7 @@ impl Cli {
             Command::Migrate => migrate::run(&config).await,
             Command::Worker => worker::run(&config).await,
             Command::Config => print_config::run(&config),
+            Command::Stats(args) => stats::run(&config, args).await,
             Command::Keys(command) => {
                 crate::telemetry::init(&config.log)?;
                 keys::run(&config, command).await

@@ -368,3 +368,26 @@ async fn a_sigkilled_workers_job_runs_again_once_and_workers_never_share_a_job()
         }
     }
 }
+
+#[tokio::test]
+async fn log_lines_carry_request_ids_in_text_and_json() {
+    for format in ["text", "json"] {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut child, url, _) =
+            serve(ordo().current_dir(dir.path()).env("ORDO_LOG", "debug").env("ORDO_LOG_FORMAT", format));
+        let client = reqwest::Client::new();
+        let response =
+            client.get(format!("{url}/v1/products")).header("x-request-id", "trace-me-4242").send().await.unwrap();
+        assert_eq!(response.status(), 401);
+        let (_, logs) = terminate(&mut child);
+        let line = logs
+            .lines()
+            .find(|l| l.contains("trace-me-4242"))
+            .unwrap_or_else(|| panic!("{format}: no line has the request id:\n{logs}"));
+        if format == "json" {
+            let parsed: serde_json::Value =
+                serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+            assert!(parsed.to_string().contains("trace-me-4242"));
+        }
+    }
+}

@@ -6,7 +6,7 @@ use serde_json::json;
 
 use crate::orders::{order_body, shop};
 
-backend_tests!(metrics_move_with_requests_errors_and_orders);
+backend_tests!(metrics_move_with_requests_errors_and_orders, admin_stats_show_percentiles_queues_and_pool);
 
 /// The value of the first sample of `family` whose labels contain all of `labels`.
 fn sample(text: &str, family: &str, labels: &[&str]) -> f64 {
@@ -61,4 +61,58 @@ fn regex_free_uuid_in_labels(text: &str) -> Option<String> {
             .find(|v| uuid::Uuid::parse_str(v).is_ok())
             .map(str::to_owned)
     })
+}
+
+mod cli_stats {
+    use ordo_testkit::{Backend, StatusCode, TestApp};
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn ordo_stats_prints_sensible_percentiles() {
+        let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+        for _ in 0..20 {
+            app.get("/v1/products").await.expect(StatusCode::OK);
+        }
+        let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_ordo"))
+            .args(["stats", "--url", &app.url(""), "--key", &app.admin_key])
+            .env_remove("ORDO_CONFIG")
+            .output()
+            .await
+            .unwrap();
+        let text = String::from_utf8_lossy(&output.stdout);
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        let line = text.lines().find(|l| l.starts_with("/v1/products ")).unwrap_or_else(|| panic!("{text}"));
+        let columns: Vec<f64> = line.split_whitespace().skip(1).map(|c| c.parse().unwrap()).collect();
+        let (count, p50, p95, p99, max) = (columns[0], columns[2], columns[3], columns[4], columns[5]);
+        assert!(count >= 20.0);
+        assert!(0.0 < p50 && p50 <= p95 && p95 <= p99 && p99 <= max && max < 10_000.0, "{line}");
+        assert!(text.contains("Database pool:"), "{text}");
+        let refused = tokio::process::Command::new(env!("CARGO_BIN_EXE_ordo"))
+            .args(["stats", "--url", &app.url(""), "--key", "ordo_nope"])
+            .output()
+            .await
+            .unwrap();
+        assert!(!refused.status.success());
+        assert!(String::from_utf8_lossy(&refused.stderr).contains("401"));
+    }
+}
+
+async fn admin_stats_show_percentiles_queues_and_pool(app: TestApp) {
+    let shop = shop(&app).await;
+    for _ in 0..5 {
+        app.post("/v1/orders", &order_body(&shop, json!([{"sku": "TEE", "quantity": 1}])))
+            .await
+            .expect(StatusCode::CREATED);
+    }
+    app.get("/v1/orders/not-an-id").await.expect_problem(StatusCode::BAD_REQUEST, "invalid_id");
+    let stats = app.get("/v1/admin/stats?window_seconds=60").await.expect(StatusCode::OK);
+    let route = |name: &str| stats["routes"].as_array().unwrap().iter().find(|r| r["route"] == name).cloned().unwrap();
+    let orders = route("/v1/orders");
+    assert_eq!(orders["count"], 5);
+    assert_eq!(orders["error_rate"], 0.0);
+    let (p50, p99) = (orders["p50_ms"].as_f64().unwrap(), orders["p99_ms"].as_f64().unwrap());
+    assert!(p50 > 0.0 && p50 <= p99, "{orders}");
+    assert_eq!(route("/v1/orders/{id}")["client_error_rate"], 1.0);
+    assert!(stats["queues"].as_array().unwrap().iter().any(|q| q["queue"] == "mail" && q["count"].as_i64() >= Some(5)));
+    assert!(stats["pool"]["max"].as_u64().unwrap() >= 1);
+    app.get("/v1/admin/stats?window_seconds=0").await.expect_problem(StatusCode::BAD_REQUEST, "invalid_query");
 }

@@ -67,6 +67,7 @@ async fn document_is_openapi_3_1_and_lists_every_endpoint() {
         ("DELETE", "/v1/webhooks/{id}"),
         ("GET", "/v1/webhooks/{id}/deliveries"),
         ("POST", "/v1/webhooks/deliveries/{id}/replay"),
+        ("GET", "/v1/admin/stats"),
         ("GET", "/v1/jobs"),
         ("GET", "/v1/jobs/stats"),
         ("GET", "/v1/jobs/{id}"),
