@@ -147,6 +147,8 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 /// middleware stack.
 pub fn router(services: Services, settings: &HttpSettings) -> Router {
     let limits = settings.limits;
+    // Install the recorder now: what is recorded before it exists is lost.
+    let _ = metrics::handle();
     let auth_state = auth::AuthState { services: services.clone(), limiter: settings.rate_limiter.clone() };
     let observer = Arc::new(stats::Observer {
         recent: stats::RecentRequests::default(),

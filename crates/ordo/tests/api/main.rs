@@ -5,6 +5,7 @@ mod audit;
 mod bad_input;
 mod cli;
 mod customers;
+mod deploy;
 mod idempotency;
 mod jobs;
 mod metrics;
