@@ -68,9 +68,21 @@ pub(crate) async fn measure(State(observer): State<Arc<Observer>>, request: Requ
     response
 }
 
-/// `GET /metrics`: the Prometheus text format. Queue depths and pool state
-/// are read now, from the (small) live tables and the pool.
+/// The standard process metrics (`process_cpu_seconds_total`,
+/// `process_resident_memory_bytes`, open file descriptors, threads, ...).
+fn process_collector() -> &'static metrics_process::Collector {
+    static COLLECTOR: OnceLock<metrics_process::Collector> = OnceLock::new();
+    COLLECTOR.get_or_init(|| {
+        let collector = metrics_process::Collector::default();
+        collector.describe();
+        collector
+    })
+}
+
+/// `GET /metrics`: the Prometheus text format. Queue depths, pool state and
+/// process figures are read now (queue depth from the small live table).
 pub(crate) async fn render(State(services): State<Services>) -> impl IntoResponse {
+    process_collector().collect();
     if let Ok(stats) = services.jobs.stats().await {
         let now = chrono::Utc::now();
         for s in stats {

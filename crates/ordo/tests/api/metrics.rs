@@ -36,6 +36,10 @@ async fn metrics_move_with_requests_errors_and_orders(app: TestApp) {
     assert!(after.contains("http_server_request_duration_seconds_bucket"), "latency histograms");
     assert!(after.contains("le=\"0.0005\"") && after.contains("le=\"10\""), "buckets from 0.5 ms to 10 s");
     assert!(after.contains("http_server_requests_in_flight"));
+    assert!(
+        after.contains("process_resident_memory_bytes") && after.contains("process_cpu_seconds_total"),
+        "process metrics"
+    );
     assert!(after.contains("http_server_response_size_bytes"));
     assert!(sample(&after, "ordo_orders_placed_total", &["market=\"DE\""]) >= 1.0);
     assert!(sample(&after, "ordo_cache_requests_total", &["result=\"hit\""]) >= 1.0);
