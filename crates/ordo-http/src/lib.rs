@@ -213,6 +213,13 @@ fn cors(origins: &[String]) -> tower::util::Either<CorsLayer, tower::layer::util
     )
 }
 
+/// A router serving only `/metrics`, for processes without the API
+/// (`ordo worker`).
+pub fn metrics_router(services: Services) -> Router {
+    let _ = metrics::handle();
+    Router::new().route("/metrics", get(metrics::render)).with_state(services)
+}
+
 /// Bounds the request's duration and tells extractors the body limit.
 async fn enforce_limits(State(limits): State<HttpLimits>, mut request: Request, next: Next) -> Response {
     request.extensions_mut().insert(extract::BodyLimit(limits.body_limit));

@@ -254,11 +254,20 @@ pub struct WorkersConfig {
     pub heartbeat_ms: u64,
     /// How often idle workers look for due jobs.
     pub poll_interval_ms: u64,
+    /// Where `ordo worker` serves `/metrics` (empty: nowhere).
+    pub metrics_listen: String,
 }
 
 impl Default for WorkersConfig {
     fn default() -> Self {
-        Self { enabled: true, concurrency: 8, lease_ms: 30_000, heartbeat_ms: 10_000, poll_interval_ms: 1_000 }
+        Self {
+            enabled: true,
+            concurrency: 8,
+            lease_ms: 30_000,
+            heartbeat_ms: 10_000,
+            poll_interval_ms: 1_000,
+            metrics_listen: String::new(),
+        }
     }
 }
 

@@ -1,4 +1,6 @@
-//! `ordo worker`: run background jobs only, no HTTP.
+//! `ordo worker`: run background jobs only, no API (optionally `/metrics`).
+
+use anyhow::Context;
 
 use crate::app::{open_services, periods, spawn_worker, worker_config};
 use crate::cli::serve::shutdown_signal;
@@ -8,8 +10,21 @@ use crate::telemetry;
 pub(super) async fn run(config: &Config) -> anyhow::Result<()> {
     telemetry::init(&config.log)?;
     let services = open_services(config).await?;
+    let metrics = if config.workers.metrics_listen.is_empty() {
+        None
+    } else {
+        let address = &config.workers.metrics_listen;
+        let listener =
+            tokio::net::TcpListener::bind(address).await.with_context(|| format!("cannot listen on {address}"))?;
+        tracing::info!(address = %listener.local_addr()?, "serving /metrics");
+        let router = ordo_http::metrics_router(services.clone());
+        Some(tokio::spawn(async move { axum::serve(listener, router).await }))
+    };
     let worker = spawn_worker(&services, worker_config(config), periods(config), shutdown_signal());
     worker.await?;
+    if let Some(metrics) = metrics {
+        metrics.abort();
+    }
     services.db.close().await;
     Ok(())
 }

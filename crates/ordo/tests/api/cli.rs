@@ -340,6 +340,32 @@ async fn a_sigkilled_workers_job_runs_again_once_and_workers_never_share_a_job()
         assert!(killed.success());
         let _ = doomed.wait();
         let mut survivors = [worker_process(&url), worker_process(&url)];
+        if backend == Backend::Sqlite {
+            // A worker can serve /metrics: job figures are there.
+            let mut observed = ordo()
+                .args(["worker", "--database-url", &url])
+                .env("ORDO_WORKERS_METRICS_LISTEN", "127.0.0.1:0")
+                .env("ORDO_LOG", "info")
+                .env("ORDO_LOG_FORMAT", "json")
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            let mut stderr = BufReader::new(observed.stderr.take().unwrap());
+            let address = loop {
+                let mut line = String::new();
+                assert!(stderr.read_line(&mut line).unwrap() > 0, "the worker logs its metrics address");
+                if line.contains("serving /metrics") {
+                    let parsed: serde_json::Value = serde_json::from_str(&line).unwrap();
+                    break parsed["address"].as_str().unwrap().to_owned();
+                }
+            };
+            let text = reqwest::get(format!("http://{address}/metrics")).await.unwrap().text().await.unwrap();
+            assert!(text.contains("ordo_jobs") && text.contains("process_resident_memory_bytes"), "{text}");
+            let killed = Command::new("kill").args(["-TERM", &observed.id().to_string()]).status().unwrap();
+            assert!(killed.success());
+            let _ = observed.wait();
+        }
         wait_for("the rescued job to finish", async || paid_events(slow.clone()).await == 1).await;
 
         // Two workers, many jobs: every order is paid exactly once.
