@@ -396,3 +396,20 @@ async fn postgres_workers_wake_on_notify_from_other_processes() {
     stop.send(()).unwrap();
     task.await.unwrap();
 }
+
+#[tokio::test]
+async fn old_cron_ticks_are_pruned_and_each_tick_is_claimed_once() {
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        let Some((_db, store)) = database(backend).await else { continue };
+        let now = time::now();
+        let mut tx = store.begin().await.unwrap();
+        let old = now - chrono::Duration::days(3);
+        assert!(tx.claim_cron_tick("t", old).await.unwrap());
+        assert!(!tx.claim_cron_tick("t", old).await.unwrap(), "a tick is claimed once");
+        assert!(tx.claim_cron_tick("t", now).await.unwrap());
+        // The old tick was forgotten, so claiming it again succeeds (it is
+        // long past; no worker computes it any more).
+        assert!(tx.claim_cron_tick("t", old).await.unwrap(), "{backend:?}: the old tick was pruned");
+        tx.commit().await.unwrap();
+    }
+}

@@ -385,6 +385,17 @@ impl<C: DerefMut<Target = PgConnection> + Send> JobRepo for PgSession<C> {
             .execute(self.conn())
             .await
             .map_err(map_err)?;
-        Ok(result.rows_affected() == 1)
+        let claimed = result.rows_affected() == 1;
+        if claimed {
+            // Ticks older than a day can no longer be claimed twice: forget them.
+            sqlx::query("DELETE FROM cron_ticks WHERE name = $1 AND tick_at < $2")
+                .bind(name)
+                .bind(tick - chrono::Duration::days(1))
+                .persistent(self.persistent)
+                .execute(self.conn())
+                .await
+                .map_err(map_err)?;
+        }
+        Ok(claimed)
     }
 }

@@ -366,6 +366,16 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> JobRepo for SqliteSession<C>
             .execute(self.conn())
             .await
             .map_err(map_err)?;
-        Ok(result.rows_affected() == 1)
+        let claimed = result.rows_affected() == 1;
+        if claimed {
+            // Ticks older than a day can no longer be claimed twice: forget them.
+            sqlx::query("DELETE FROM cron_ticks WHERE name = $1 AND tick_at < $2")
+                .bind(name)
+                .bind(to_micros(tick - chrono::Duration::days(1)))
+                .execute(self.conn())
+                .await
+                .map_err(map_err)?;
+        }
+        Ok(claimed)
     }
 }
