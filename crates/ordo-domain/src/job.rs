@@ -52,6 +52,9 @@ pub struct NewJob {
     /// While a job with the same name and key is pending, enqueueing
     /// another is a no-op.
     pub unique_key: Option<String>,
+    /// The W3C `traceparent` of the work that enqueued the job, so its run
+    /// joins that trace.
+    pub trace_parent: Option<String>,
 }
 
 /// A job as stored.
@@ -72,6 +75,9 @@ pub struct JobRecord {
     pub locked_by: Option<String>,
     pub lease_expires_at: Option<DateTime<Utc>>,
     pub unique_key: Option<String>,
+    /// The W3C `traceparent` of the work that enqueued the job.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trace_parent: Option<String>,
     pub progress_percent: Option<i16>,
     pub progress_message: Option<String>,
     pub last_error: Option<String>,

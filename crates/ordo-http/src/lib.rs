@@ -57,6 +57,9 @@ pub struct HttpSettings {
     pub cors_allowed_origins: Vec<String>,
     /// Requests slower than this are logged (0: never).
     pub slow_request_ms: u64,
+    /// Whether `/metrics` is served with the API (otherwise it is served on
+    /// its own port by [`metrics_router`]).
+    pub metrics_on_api_port: bool,
     pub rate_limiter: Arc<dyn RateLimiter>,
 }
 
@@ -165,7 +168,11 @@ pub fn router(services: Services, settings: &HttpSettings) -> Router {
         }),
     )
     .merge(Scalar::with_url("/docs", openapi))
-    .route("/metrics", get(metrics::render))
+    .merge(if settings.metrics_on_api_port {
+        Router::new().route("/metrics", get(metrics::render))
+    } else {
+        Router::new()
+    })
     .fallback(route_not_found)
     .method_not_allowed_fallback(method_not_allowed)
     .with_state(services.clone())
@@ -179,11 +186,35 @@ pub fn router(services: Services, settings: &HttpSettings) -> Router {
     .layer(axum::Extension(observer))
     .layer(DefaultBodyLimit::max(limits.body_limit))
     .layer(PropagateRequestIdLayer::x_request_id())
-    .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| {
-        let request_id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or_default();
-        tracing::info_span!("request", method = %request.method(), uri = %request.uri().path(), request_id)
-    }))
+    .layer(TraceLayer::new_for_http().make_span_with(request_span).on_response(record_status))
     .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+}
+
+/// The span of one request: method, matched route, status and request id,
+/// joined to the caller's trace when it sent a W3C `traceparent`.
+fn request_span(request: &Request) -> tracing::Span {
+    let request_id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let route = request.extensions().get::<axum::extract::MatchedPath>().map_or("unmatched", |p| p.as_str());
+    let span = tracing::info_span!(
+        "request",
+        otel.name = %format_args!("{} {route}", request.method()),
+        otel.kind = "server",
+        otel.status_code = tracing::field::Empty,
+        method = %request.method(),
+        route,
+        uri = %request.uri().path(),
+        status = tracing::field::Empty,
+        request_id,
+    );
+    ordo_telemetry::set_parent_from_headers(&span, request.headers());
+    span
+}
+
+fn record_status(response: &Response, _latency: Duration, span: &tracing::Span) {
+    span.record("status", response.status().as_u16());
+    if response.status().is_server_error() {
+        span.record("otel.status_code", "ERROR");
+    }
 }
 
 /// CORS for the configured origins; with none, no CORS headers at all, so
@@ -213,8 +244,8 @@ fn cors(origins: &[String]) -> tower::util::Either<CorsLayer, tower::layer::util
     )
 }
 
-/// A router serving only `/metrics`, for processes without the API
-/// (`ordo worker`).
+/// A router serving only `/metrics`: for processes without the API
+/// (`ordo worker`), for a separate metrics port, and merged into the API.
 pub fn metrics_router(services: Services) -> Router {
     let _ = metrics::handle();
     Router::new().route("/metrics", get(metrics::render)).with_state(services)

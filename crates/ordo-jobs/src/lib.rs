@@ -128,6 +128,7 @@ pub async fn enqueue<J: Job>(
         max_attempts: J::MAX_ATTEMPTS,
         run_at: options.run_at.unwrap_or_else(time::now),
         unique_key: job.unique_key(),
+        trace_parent: ordo_telemetry::current_traceparent(),
     };
     Ok(tx.enqueue_job(&new).await?.then_some(new.id))
 }
@@ -270,6 +271,7 @@ impl<C: Send + Sync + 'static> Registry<C> {
                     max_attempts: J::MAX_ATTEMPTS,
                     run_at: tick,
                     unique_key: Some(tick.timestamp_micros().to_string()),
+                    trace_parent: None,
                 })
             }),
         });

@@ -10,6 +10,7 @@ use ordo_domain::time;
 use ordo_store::{Database, StoreError};
 use tokio::sync::Semaphore;
 use tokio::task::{AbortHandle, JoinSet};
+use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::{Handler, JobRun, Queue, Registry, Shutdown};
@@ -182,11 +183,27 @@ impl<C: Send + Sync + 'static> Worker<C> {
         let context = self.context.clone();
         let db = self.db().clone();
         let worker = self.config.id.clone();
-        let abort = tasks.spawn(async move {
-            let _permit = permit;
-            execute(db, handler, context, job, worker).await;
-            id
-        });
+        // One span per run, joined to the trace of the work that enqueued
+        // the job (its stored `traceparent`), when tracing is on.
+        let span = tracing::info_span!(
+            "job",
+            otel.name = %format_args!("job {}", job.name),
+            job.name = %job.name,
+            job.id = %job.id,
+            job.queue = %job.queue,
+            job.attempt = job.attempt,
+        );
+        if let Some(parent) = &job.trace_parent {
+            ordo_telemetry::set_parent_from_traceparent(&span, parent);
+        }
+        let abort = tasks.spawn(
+            async move {
+                let _permit = permit;
+                execute(db, handler, context, job, worker).await;
+                id
+            }
+            .instrument(span),
+        );
         held.insert(id, Held { attempt_id, abort });
     }
 

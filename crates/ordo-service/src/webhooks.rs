@@ -16,6 +16,7 @@ use ordo_domain::webhook::{self, Delivery, DeliveryStatus, Webhook};
 use ordo_domain::{ValidationErrors, time};
 use ordo_store::{Database, StoreError, Transaction};
 use serde_json::Value;
+use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::{ServiceError, ServiceResult, audit};
@@ -218,16 +219,32 @@ impl WebhookService {
         }
         let body = serde_json::to_vec(&event).map_err(|e| e.to_string())?;
         let sent_at = time::now().timestamp();
+        // A client span for the call; its context goes out as `traceparent`
+        // so the receiver can join the trace.
+        let span = tracing::info_span!(
+            "webhook.post",
+            otel.name = "POST webhook",
+            otel.kind = "client",
+            event_type = %event.event_type,
+            http.response.status_code = tracing::field::Empty,
+        );
+        let mut trace_headers = reqwest::header::HeaderMap::new();
+        span.in_scope(|| ordo_telemetry::inject_headers(&mut trace_headers));
         let response = self
             .client
             .post(&webhook.url)
+            .headers(trace_headers)
             .header("content-type", "application/json")
             .header("ordo-event-id", event.id.to_string())
             .header("ordo-event-type", &event.event_type)
             .header("ordo-signature", webhook::signature(&webhook.secret, sent_at, &body))
             .body(body)
             .send()
+            .instrument(span.clone())
             .await;
+        if let Ok(r) = &response {
+            span.record("http.response.status_code", r.status().as_u16());
+        }
         let (status_code, error) = match response {
             Ok(r) if r.status().is_success() => (Some(i32::from(r.status().as_u16())), None),
             Ok(r) => (Some(i32::from(r.status().as_u16())), Some(format!("the endpoint answered {}", r.status()))),

@@ -52,6 +52,7 @@ impl TryFrom<ProductRow> for Product {
 
 #[async_trait]
 impl<C: DerefMut<Target = PgConnection> + Send> CatalogRepo for PgSession<C> {
+    #[tracing::instrument(target = "ordo_db", name = "catalog.insert_product", skip_all)]
     async fn insert_product(&mut self, p: &Product) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO products (id, sku, name, description, prices, active, version, created_at, updated_at, archived_at)
@@ -74,6 +75,7 @@ impl<C: DerefMut<Target = PgConnection> + Send> CatalogRepo for PgSession<C> {
         Ok(())
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "catalog.product", skip_all)]
     async fn product(&mut self, id: ProductId) -> StoreResult<Option<Product>> {
         let row: Option<ProductRow> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM products WHERE id = $1"))
             .bind(id.as_uuid())
@@ -84,6 +86,7 @@ impl<C: DerefMut<Target = PgConnection> + Send> CatalogRepo for PgSession<C> {
         row.map(Product::try_from).transpose()
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "catalog.update_product", skip_all)]
     async fn update_product(&mut self, p: &Product, expected_version: i64) -> StoreResult<bool> {
         let result = sqlx::query(
             "UPDATE products
@@ -106,6 +109,7 @@ impl<C: DerefMut<Target = PgConnection> + Send> CatalogRepo for PgSession<C> {
         Ok(result.rows_affected() == 1)
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "catalog.products_by_sku", skip_all)]
     async fn products_by_sku(&mut self, skus: &[Sku]) -> StoreResult<Vec<Product>> {
         let skus: Vec<&str> = skus.iter().map(Sku::as_str).collect();
         let rows: Vec<ProductRow> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM products WHERE sku = ANY($1)"))
@@ -117,6 +121,7 @@ impl<C: DerefMut<Target = PgConnection> + Send> CatalogRepo for PgSession<C> {
         rows.into_iter().map(Product::try_from).collect()
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "catalog.list_products", skip_all)]
     async fn list_products(&mut self, filter: &ProductFilter, page: &PageRequest) -> StoreResult<Vec<Product>> {
         let mut query = QueryBuilder::<Postgres>::new(format!("SELECT {COLUMNS} FROM products WHERE archived_at IS "));
         query.push(if filter.archived { "NOT NULL" } else { "NULL" });

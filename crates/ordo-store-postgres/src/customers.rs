@@ -48,6 +48,7 @@ impl TryFrom<CustomerRow> for Customer {
 
 #[async_trait]
 impl<C: DerefMut<Target = PgConnection> + Send> CustomerRepo for PgSession<C> {
+    #[tracing::instrument(target = "ordo_db", name = "customers.insert_customer", skip_all)]
     async fn insert_customer(&mut self, c: &Customer) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO customers (id, email, name, addresses, version, created_at, updated_at, archived_at)
@@ -68,6 +69,7 @@ impl<C: DerefMut<Target = PgConnection> + Send> CustomerRepo for PgSession<C> {
         Ok(())
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "customers.customer", skip_all)]
     async fn customer(&mut self, id: CustomerId) -> StoreResult<Option<Customer>> {
         let row: Option<CustomerRow> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM customers WHERE id = $1"))
             .bind(id.as_uuid())
@@ -78,6 +80,7 @@ impl<C: DerefMut<Target = PgConnection> + Send> CustomerRepo for PgSession<C> {
         row.map(Customer::try_from).transpose()
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "customers.update_customer", skip_all)]
     async fn update_customer(&mut self, c: &Customer, expected_version: i64) -> StoreResult<bool> {
         let result = sqlx::query(
             "UPDATE customers
@@ -99,6 +102,7 @@ impl<C: DerefMut<Target = PgConnection> + Send> CustomerRepo for PgSession<C> {
         Ok(result.rows_affected() == 1)
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "customers.list_customers", skip_all)]
     async fn list_customers(&mut self, filter: &CustomerFilter, page: &PageRequest) -> StoreResult<Vec<Customer>> {
         let mut query = QueryBuilder::<Postgres>::new(format!("SELECT {COLUMNS} FROM customers WHERE archived_at IS "));
         query.push(if filter.archived { "NOT NULL" } else { "NULL" });

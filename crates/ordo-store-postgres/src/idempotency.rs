@@ -48,6 +48,7 @@ impl From<Row> for IdempotencyRecord {
 
 #[async_trait]
 impl<C: DerefMut<Target = PgConnection> + Send> IdempotencyRepo for PgSession<C> {
+    #[tracing::instrument(target = "ordo_db", name = "idempotency.insert_idempotency_key", skip_all)]
     async fn insert_idempotency_key(&mut self, r: &IdempotencyRecord) -> StoreResult<bool> {
         let result = sqlx::query(
             "INSERT INTO idempotency_keys (principal, key, request_hash, created_at, expires_at, locked_until)
@@ -66,6 +67,7 @@ impl<C: DerefMut<Target = PgConnection> + Send> IdempotencyRepo for PgSession<C>
         Ok(result.rows_affected() == 1)
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "idempotency.idempotency_key", skip_all)]
     async fn idempotency_key(&mut self, principal: Uuid, key: &str) -> StoreResult<Option<IdempotencyRecord>> {
         let row: Option<Row> =
             sqlx::query_as(&format!("SELECT {COLUMNS} FROM idempotency_keys WHERE principal = $1 AND key = $2"))
@@ -78,6 +80,7 @@ impl<C: DerefMut<Target = PgConnection> + Send> IdempotencyRepo for PgSession<C>
         Ok(row.map(IdempotencyRecord::from))
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "idempotency.replace_idempotency_key", skip_all)]
     async fn replace_idempotency_key(
         &mut self,
         r: &IdempotencyRecord,
@@ -105,6 +108,7 @@ impl<C: DerefMut<Target = PgConnection> + Send> IdempotencyRepo for PgSession<C>
         Ok(result.rows_affected() == 1)
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "idempotency.complete_idempotency_key", skip_all)]
     async fn complete_idempotency_key(
         &mut self,
         principal: Uuid,
@@ -128,6 +132,7 @@ impl<C: DerefMut<Target = PgConnection> + Send> IdempotencyRepo for PgSession<C>
         Ok(())
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "idempotency.delete_idempotency_key", skip_all)]
     async fn delete_idempotency_key(&mut self, principal: Uuid, key: &str) -> StoreResult<()> {
         sqlx::query("DELETE FROM idempotency_keys WHERE principal = $1 AND key = $2")
             .bind(principal)
@@ -139,6 +144,7 @@ impl<C: DerefMut<Target = PgConnection> + Send> IdempotencyRepo for PgSession<C>
         Ok(())
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "idempotency.sweep_idempotency_keys", skip_all)]
     async fn sweep_idempotency_keys(&mut self, now: Timestamp) -> StoreResult<u64> {
         let result = sqlx::query("DELETE FROM idempotency_keys WHERE expires_at < $1")
             .bind(now)

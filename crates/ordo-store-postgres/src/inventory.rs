@@ -64,6 +64,7 @@ const STOCK_ORDER: &str = "s.sku, l.priority, l.code";
 
 #[async_trait]
 impl<C: DerefMut<Target = PgConnection> + Send> InventoryRepo for PgSession<C> {
+    #[tracing::instrument(target = "ordo_db", name = "inventory.insert_location", skip_all)]
     async fn insert_location(&mut self, l: &Location) -> StoreResult<()> {
         sqlx::query(&format!("INSERT INTO locations ({LOCATION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"))
             .bind(l.id)
@@ -81,6 +82,7 @@ impl<C: DerefMut<Target = PgConnection> + Send> InventoryRepo for PgSession<C> {
         Ok(())
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "inventory.location", skip_all)]
     async fn location(&mut self, id: LocationId) -> StoreResult<Option<Location>> {
         let row: Option<LocationRow> =
             sqlx::query_as(&format!("SELECT {LOCATION_COLUMNS} FROM locations WHERE id = $1"))
@@ -92,6 +94,7 @@ impl<C: DerefMut<Target = PgConnection> + Send> InventoryRepo for PgSession<C> {
         Ok(row.map(Location::from))
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "inventory.list_locations", skip_all)]
     async fn list_locations(&mut self) -> StoreResult<Vec<Location>> {
         let rows: Vec<LocationRow> =
             sqlx::query_as(&format!("SELECT {LOCATION_COLUMNS} FROM locations ORDER BY priority, code"))
@@ -102,6 +105,7 @@ impl<C: DerefMut<Target = PgConnection> + Send> InventoryRepo for PgSession<C> {
         Ok(rows.into_iter().map(Location::from).collect())
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "inventory.change_on_hand", skip_all)]
     async fn change_on_hand(&mut self, sku: &Sku, location: LocationId, delta: i64) -> StoreResult<Option<StockLevel>> {
         // Additions may create the row; removals need one, and may not take
         // on-hand below what is reserved (nor, so, below zero).
@@ -126,6 +130,7 @@ impl<C: DerefMut<Target = PgConnection> + Send> InventoryRepo for PgSession<C> {
         row.map(StockLevel::try_from).transpose()
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "inventory.stock_of", skip_all)]
     async fn stock_of(&mut self, sku: &Sku) -> StoreResult<Vec<StockLevel>> {
         let rows: Vec<StockRow> = sqlx::query_as(&format!(
             "SELECT s.sku, s.location_id, s.on_hand, s.reserved FROM stock_levels s JOIN locations l ON l.id = s.location_id
@@ -139,6 +144,7 @@ impl<C: DerefMut<Target = PgConnection> + Send> InventoryRepo for PgSession<C> {
         rows.into_iter().map(StockLevel::try_from).collect()
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "inventory.list_stock", skip_all)]
     async fn list_stock(
         &mut self,
         after_sku: Option<&str>,
@@ -163,6 +169,7 @@ impl<C: DerefMut<Target = PgConnection> + Send> InventoryRepo for PgSession<C> {
         rows.into_iter().map(StockLevel::try_from).collect()
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "inventory.lock_available_stock", skip_all)]
     async fn lock_available_stock(&mut self, skus: &[Sku]) -> StoreResult<Vec<RankedStock>> {
         let skus: Vec<&str> = skus.iter().map(Sku::as_str).collect();
         let rows: Vec<(String, Uuid, i64, i64, i32, String)> = sqlx::query_as(&format!(
@@ -185,6 +192,7 @@ impl<C: DerefMut<Target = PgConnection> + Send> InventoryRepo for PgSession<C> {
             .collect()
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "inventory.reserve_stock", skip_all)]
     async fn reserve_stock(&mut self, moves: &[StockMove]) -> StoreResult<u64> {
         let skus: Vec<&str> = moves.iter().map(|m| m.sku.as_str()).collect();
         let locations: Vec<Uuid> = moves.iter().map(|m| m.location_id).collect();
@@ -205,6 +213,7 @@ impl<C: DerefMut<Target = PgConnection> + Send> InventoryRepo for PgSession<C> {
         Ok(result.rows_affected())
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "inventory.release_stock", skip_all)]
     async fn release_stock(&mut self, releases: &[(StockMove, i64)]) -> StoreResult<u64> {
         let skus: Vec<&str> = releases.iter().map(|(m, _)| m.sku.as_str()).collect();
         let locations: Vec<Uuid> = releases.iter().map(|(m, _)| m.location_id).collect();

@@ -15,6 +15,7 @@ use crate::{PgSession, map_err};
 
 #[async_trait]
 impl<C: DerefMut<Target = PgConnection> + Send> InvoiceRepo for PgSession<C> {
+    #[tracing::instrument(target = "ordo_db", name = "invoices.next_invoice_number", skip_all)]
     async fn next_invoice_number(&mut self, market: &str, year: i32) -> StoreResult<i64> {
         sqlx::query_scalar(
             "INSERT INTO invoice_counters (market, year, last_number) VALUES ($1, $2, 1)
@@ -29,6 +30,7 @@ impl<C: DerefMut<Target = PgConnection> + Send> InvoiceRepo for PgSession<C> {
         .map_err(map_err)
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "invoices.insert_invoice", skip_all)]
     async fn insert_invoice(&mut self, invoice: &Invoice, html: &str) -> StoreResult<()> {
         sqlx::query("INSERT INTO invoices (id, number, order_id, market, issued_at, document, html) VALUES ($1, $2, $3, $4, $5, $6, $7)")
             .bind(invoice.id)
@@ -45,6 +47,7 @@ impl<C: DerefMut<Target = PgConnection> + Send> InvoiceRepo for PgSession<C> {
         Ok(())
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "invoices.invoice", skip_all)]
     async fn invoice(&mut self, id: Uuid) -> StoreResult<Option<Invoice>> {
         let row: Option<Json<Invoice>> = sqlx::query_scalar("SELECT document FROM invoices WHERE id = $1")
             .bind(id)
@@ -55,6 +58,7 @@ impl<C: DerefMut<Target = PgConnection> + Send> InvoiceRepo for PgSession<C> {
         Ok(row.map(|j| j.0))
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "invoices.invoice_html", skip_all)]
     async fn invoice_html(&mut self, id: Uuid) -> StoreResult<Option<String>> {
         sqlx::query_scalar("SELECT html FROM invoices WHERE id = $1")
             .bind(id)
@@ -64,6 +68,7 @@ impl<C: DerefMut<Target = PgConnection> + Send> InvoiceRepo for PgSession<C> {
             .map_err(map_err)
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "invoices.invoice_for_order", skip_all)]
     async fn invoice_for_order(&mut self, order_id: Uuid) -> StoreResult<Option<Invoice>> {
         let row: Option<Json<Invoice>> = sqlx::query_scalar("SELECT document FROM invoices WHERE order_id = $1")
             .bind(order_id)
@@ -74,6 +79,7 @@ impl<C: DerefMut<Target = PgConnection> + Send> InvoiceRepo for PgSession<C> {
         Ok(row.map(|j| j.0))
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "invoices.list_invoices", skip_all)]
     async fn list_invoices(&mut self, order_id: Option<Uuid>, page: &PageRequest) -> StoreResult<Vec<Invoice>> {
         let mut query = QueryBuilder::<Postgres>::new("SELECT document FROM invoices WHERE TRUE");
         if let Some(after) = page.after {

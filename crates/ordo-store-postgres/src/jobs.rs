@@ -17,7 +17,7 @@ use uuid::Uuid;
 use crate::{PgSession, corrupt, map_err};
 
 const COLUMNS: &str = "id, queue, name, payload, priority, state, attempt, max_attempts, run_at, attempt_id, locked_by, \
-                       lease_expires_at, unique_key, progress_percent, progress_message, last_error, cancel_requested, created_at, updated_at";
+                       lease_expires_at, unique_key, trace_parent, progress_percent, progress_message, last_error, cancel_requested, created_at, updated_at";
 
 #[derive(sqlx::FromRow)]
 struct JobRow {
@@ -34,6 +34,7 @@ struct JobRow {
     locked_by: Option<String>,
     lease_expires_at: Option<Timestamp>,
     unique_key: Option<String>,
+    trace_parent: Option<String>,
     progress_percent: Option<i16>,
     progress_message: Option<String>,
     last_error: Option<String>,
@@ -60,6 +61,7 @@ impl TryFrom<JobRow> for JobRecord {
             locked_by: r.locked_by,
             lease_expires_at: r.lease_expires_at,
             unique_key: r.unique_key,
+            trace_parent: r.trace_parent,
             progress_percent: r.progress_percent,
             progress_message: r.progress_message,
             last_error: r.last_error,
@@ -76,14 +78,15 @@ fn records(rows: Vec<JobRow>) -> StoreResult<Vec<JobRecord>> {
 
 #[async_trait]
 impl<C: DerefMut<Target = PgConnection> + Send> JobRepo for PgSession<C> {
+    #[tracing::instrument(target = "ordo_db", name = "jobs.enqueue_job", skip_all)]
     async fn enqueue_job(&mut self, j: &NewJob) -> StoreResult<bool> {
         // One round trip: the insert, and a notification that wakes idle
         // workers in every process (PostgreSQL folds identical notifications
         // of one transaction into one, so a bulk enqueue notifies once).
         let inserted: i64 = sqlx::query_scalar(
             "WITH inserted AS (
-                INSERT INTO jobs (id, queue, name, payload, priority, state, attempt, max_attempts, run_at, unique_key, created_at, updated_at)
-                VALUES ($1, $2, $3, $4, $5, 'available', 0, $6, $7, $8, now(), now())
+                INSERT INTO jobs (id, queue, name, payload, priority, state, attempt, max_attempts, run_at, unique_key, trace_parent, created_at, updated_at)
+                VALUES ($1, $2, $3, $4, $5, 'available', 0, $6, $7, $8, $9, now(), now())
                 ON CONFLICT (name, unique_key) WHERE unique_key IS NOT NULL AND state <> 'dead' DO NOTHING
                 RETURNING queue)
              SELECT count(pg_notify('ordo_jobs', queue)) FROM inserted",
@@ -96,6 +99,7 @@ impl<C: DerefMut<Target = PgConnection> + Send> JobRepo for PgSession<C> {
         .bind(j.max_attempts)
         .bind(j.run_at)
         .bind(&j.unique_key)
+        .bind(&j.trace_parent)
         .persistent(self.persistent)
         .fetch_one(self.conn())
         .await
@@ -103,6 +107,7 @@ impl<C: DerefMut<Target = PgConnection> + Send> JobRepo for PgSession<C> {
         Ok(inserted == 1)
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "jobs.claim_jobs", skip_all)]
     async fn claim_jobs(
         &mut self,
         queues: &[String],
@@ -135,6 +140,7 @@ impl<C: DerefMut<Target = PgConnection> + Send> JobRepo for PgSession<C> {
         Ok(jobs)
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "jobs.renew_job_leases", skip_all)]
     async fn renew_job_leases(
         &mut self,
         held: &[(Uuid, Uuid)],
@@ -157,6 +163,7 @@ impl<C: DerefMut<Target = PgConnection> + Send> JobRepo for PgSession<C> {
         .map_err(map_err)
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "jobs.complete_job", skip_all)]
     async fn complete_job(&mut self, id: Uuid, attempt_id: Uuid) -> StoreResult<bool> {
         let result = sqlx::query("DELETE FROM jobs WHERE id = $1 AND attempt_id = $2 AND state = 'running'")
             .bind(id)
@@ -168,6 +175,7 @@ impl<C: DerefMut<Target = PgConnection> + Send> JobRepo for PgSession<C> {
         Ok(result.rows_affected() == 1)
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "jobs.fail_job", skip_all)]
     async fn fail_job(
         &mut self,
         id: Uuid,
@@ -192,6 +200,7 @@ impl<C: DerefMut<Target = PgConnection> + Send> JobRepo for PgSession<C> {
         Ok(result.rows_affected() == 1)
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "jobs.release_job", skip_all)]
     async fn release_job(&mut self, id: Uuid, attempt_id: Uuid) -> StoreResult<bool> {
         let result = sqlx::query(
             "UPDATE jobs SET state = 'available', attempt = attempt - 1, attempt_id = NULL, locked_by = NULL,
@@ -207,6 +216,7 @@ impl<C: DerefMut<Target = PgConnection> + Send> JobRepo for PgSession<C> {
         Ok(result.rows_affected() == 1)
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "jobs.insert_job_attempt", skip_all)]
     async fn insert_job_attempt(&mut self, a: &JobAttempt) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO job_attempts (attempt_id, job_id, attempt, worker, started_at, finished_at, outcome, error)
@@ -227,6 +237,7 @@ impl<C: DerefMut<Target = PgConnection> + Send> JobRepo for PgSession<C> {
         Ok(())
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "jobs.expired_jobs", skip_all)]
     async fn expired_jobs(&mut self, now: Timestamp) -> StoreResult<Vec<JobRecord>> {
         let rows: Vec<JobRow> = sqlx::query_as(&format!(
             "SELECT {COLUMNS} FROM jobs WHERE state = 'running' AND lease_expires_at < $1 ORDER BY id LIMIT 1000"
@@ -239,6 +250,7 @@ impl<C: DerefMut<Target = PgConnection> + Send> JobRepo for PgSession<C> {
         records(rows)
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "jobs.job", skip_all)]
     async fn job(&mut self, id: Uuid) -> StoreResult<Option<JobRecord>> {
         let row: Option<JobRow> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM jobs WHERE id = $1"))
             .bind(id)
@@ -249,6 +261,7 @@ impl<C: DerefMut<Target = PgConnection> + Send> JobRepo for PgSession<C> {
         row.map(JobRecord::try_from).transpose()
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "jobs.job_attempts", skip_all)]
     async fn job_attempts(&mut self, id: Uuid) -> StoreResult<Vec<JobAttempt>> {
         #[allow(clippy::type_complexity)]
         let rows: Vec<(Uuid, Uuid, i32, String, Timestamp, Timestamp, String, Option<String>)> = sqlx::query_as(
@@ -275,6 +288,7 @@ impl<C: DerefMut<Target = PgConnection> + Send> JobRepo for PgSession<C> {
             .collect())
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "jobs.list_jobs", skip_all)]
     async fn list_jobs(
         &mut self,
         queue: Option<&str>,
@@ -297,6 +311,7 @@ impl<C: DerefMut<Target = PgConnection> + Send> JobRepo for PgSession<C> {
         records(rows)
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "jobs.retry_dead_job", skip_all)]
     async fn retry_dead_job(&mut self, id: Uuid, now: Timestamp) -> StoreResult<bool> {
         let result = sqlx::query(
             "UPDATE jobs SET state = 'available', attempt = 0, run_at = $2, updated_at = $2 WHERE id = $1 AND state = 'dead'",
@@ -310,6 +325,7 @@ impl<C: DerefMut<Target = PgConnection> + Send> JobRepo for PgSession<C> {
         Ok(result.rows_affected() == 1)
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "jobs.discard_dead_job", skip_all)]
     async fn discard_dead_job(&mut self, id: Uuid) -> StoreResult<bool> {
         let result = sqlx::query("DELETE FROM jobs WHERE id = $1 AND state = 'dead'")
             .bind(id)
@@ -320,6 +336,7 @@ impl<C: DerefMut<Target = PgConnection> + Send> JobRepo for PgSession<C> {
         Ok(result.rows_affected() == 1)
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "jobs.cancel_job", skip_all)]
     async fn cancel_job(&mut self, id: Uuid) -> StoreResult<CancelOutcome> {
         let removed = sqlx::query("DELETE FROM jobs WHERE id = $1 AND state IN ('available', 'dead')")
             .bind(id)
@@ -339,6 +356,7 @@ impl<C: DerefMut<Target = PgConnection> + Send> JobRepo for PgSession<C> {
         Ok(if requested.rows_affected() == 1 { CancelOutcome::Requested } else { CancelOutcome::NotFound })
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "jobs.set_job_progress", skip_all)]
     async fn set_job_progress(
         &mut self,
         id: Uuid,
@@ -360,6 +378,7 @@ impl<C: DerefMut<Target = PgConnection> + Send> JobRepo for PgSession<C> {
         Ok(result.rows_affected() == 1)
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "jobs.queue_stats", skip_all)]
     async fn queue_stats(&mut self) -> StoreResult<Vec<QueueStat>> {
         let rows: Vec<(String, String, i64, Option<Timestamp>)> = sqlx::query_as(
             "SELECT queue, state, count(*), min(run_at) FILTER (WHERE state = 'available')
@@ -377,6 +396,7 @@ impl<C: DerefMut<Target = PgConnection> + Send> JobRepo for PgSession<C> {
             .collect()
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "jobs.claim_cron_tick", skip_all)]
     async fn claim_cron_tick(&mut self, name: &str, tick: Timestamp) -> StoreResult<bool> {
         let result = sqlx::query("INSERT INTO cron_ticks (name, tick_at) VALUES ($1, $2) ON CONFLICT DO NOTHING")
             .bind(name)

@@ -44,6 +44,7 @@ impl TryFrom<KeyRow> for ApiKey {
 
 #[async_trait]
 impl<C: DerefMut<Target = PgConnection> + Send> KeyRepo for PgSession<C> {
+    #[tracing::instrument(target = "ordo_db", name = "keys.insert_api_key", skip_all)]
     async fn insert_api_key(&mut self, key: &ApiKey) -> StoreResult<()> {
         sqlx::query(&format!("INSERT INTO api_keys ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"))
             .bind(key.id)
@@ -61,6 +62,7 @@ impl<C: DerefMut<Target = PgConnection> + Send> KeyRepo for PgSession<C> {
         Ok(())
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "keys.api_key", skip_all)]
     async fn api_key(&mut self, id: ApiKeyId) -> StoreResult<Option<ApiKey>> {
         let row: Option<KeyRow> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM api_keys WHERE id = $1"))
             .bind(id)
@@ -71,6 +73,7 @@ impl<C: DerefMut<Target = PgConnection> + Send> KeyRepo for PgSession<C> {
         row.map(ApiKey::try_from).transpose()
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "keys.list_api_keys", skip_all)]
     async fn list_api_keys(&mut self) -> StoreResult<Vec<ApiKey>> {
         let rows: Vec<KeyRow> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM api_keys ORDER BY id"))
             .persistent(self.persistent)
@@ -80,6 +83,7 @@ impl<C: DerefMut<Target = PgConnection> + Send> KeyRepo for PgSession<C> {
         rows.into_iter().map(ApiKey::try_from).collect()
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "keys.any_api_key", skip_all)]
     async fn any_api_key(&mut self) -> StoreResult<bool> {
         sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM api_keys)")
             .persistent(self.persistent)
@@ -88,6 +92,7 @@ impl<C: DerefMut<Target = PgConnection> + Send> KeyRepo for PgSession<C> {
             .map_err(map_err)
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "keys.revoke_api_key", skip_all)]
     async fn revoke_api_key(&mut self, id: ApiKeyId, at: Timestamp) -> StoreResult<Option<ApiKey>> {
         let before = self.api_key(id).await?;
         sqlx::query("UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1")
@@ -100,6 +105,7 @@ impl<C: DerefMut<Target = PgConnection> + Send> KeyRepo for PgSession<C> {
         Ok(before)
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "keys.touch_api_key", skip_all)]
     async fn touch_api_key(&mut self, id: ApiKeyId, at: Timestamp) -> StoreResult<()> {
         sqlx::query("UPDATE api_keys SET last_used_at = GREATEST(COALESCE(last_used_at, $2), $2) WHERE id = $1")
             .bind(id)

@@ -10,7 +10,7 @@
 //! state is set on connections.
 
 use std::ops::DerefMut;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use ordo_store::{Backend, Database, JobListener, PoolStats, Session, StoreError, StoreResult, Transaction, UniqueKey};
@@ -109,15 +109,21 @@ impl Database for PgStore {
             // read-only transaction pins one server connection for the
             // session; dropping it rolls back when the connection returns
             // to the pool.
+            let started = Instant::now();
             let conn = self.pool.begin_with("BEGIN READ ONLY").await.map_err(map_err)?;
+            record_acquire("read", started);
             return Ok(Box::new(PgSession { conn, persistent: false }));
         }
+        let started = Instant::now();
         let conn = self.pool.acquire().await.map_err(map_err)?;
+        record_acquire("read", started);
         Ok(Box::new(PgSession { conn, persistent: true }))
     }
 
     async fn begin(&self) -> StoreResult<Box<dyn Transaction>> {
+        let started = Instant::now();
         let conn = self.pool.begin().await.map_err(map_err)?;
+        record_acquire("write", started);
         Ok(Box::new(PgSession { conn, persistent: self.persistent }))
     }
 
@@ -199,9 +205,16 @@ impl<C: DerefMut<Target = PgConnection> + Send> Session for PgSession<C> {}
 
 #[async_trait]
 impl Transaction for PgSession<sqlx::Transaction<'static, Postgres>> {
+    #[tracing::instrument(target = "ordo_db", name = "transaction.commit", skip_all)]
     async fn commit(self: Box<Self>) -> StoreResult<()> {
         self.conn.commit().await.map_err(map_err)
     }
+}
+
+/// Records how long obtaining a connection took (for a transaction,
+/// including its `BEGIN`): the pool's pressure as callers feel it.
+fn record_acquire(kind: &'static str, started: Instant) {
+    metrics::histogram!("db_pool_acquire_duration_seconds", "kind" => kind).record(started.elapsed().as_secs_f64());
 }
 
 /// Logs statements slower than `threshold` at WARN (as `sqlx::query`).

@@ -47,6 +47,7 @@ impl TryFrom<MarketRow> for Market {
 
 #[async_trait]
 impl<C: DerefMut<Target = PgConnection> + Send> MarketRepo for PgSession<C> {
+    #[tracing::instrument(target = "ordo_db", name = "markets.insert_market", skip_all)]
     async fn insert_market(&mut self, m: &Market) -> StoreResult<()> {
         sqlx::query(&format!("INSERT INTO markets ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"))
             .bind(&m.code)
@@ -65,6 +66,7 @@ impl<C: DerefMut<Target = PgConnection> + Send> MarketRepo for PgSession<C> {
         Ok(())
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "markets.market", skip_all)]
     async fn market(&mut self, code: &str) -> StoreResult<Option<Market>> {
         let row: Option<MarketRow> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM markets WHERE code = $1"))
             .bind(code)
@@ -75,6 +77,7 @@ impl<C: DerefMut<Target = PgConnection> + Send> MarketRepo for PgSession<C> {
         row.map(Market::try_from).transpose()
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "markets.update_market", skip_all)]
     async fn update_market(&mut self, m: &Market, expected_version: i64) -> StoreResult<bool> {
         let result = sqlx::query(
             "UPDATE markets SET name = $3, tax_rate_bp = $4, locale = $5, version = $6, updated_at = $7, archived_at = $8
@@ -95,6 +98,7 @@ impl<C: DerefMut<Target = PgConnection> + Send> MarketRepo for PgSession<C> {
         Ok(result.rows_affected() == 1)
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "markets.list_markets", skip_all)]
     async fn list_markets(&mut self) -> StoreResult<Vec<Market>> {
         let rows: Vec<MarketRow> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM markets ORDER BY code"))
             .persistent(self.persistent)

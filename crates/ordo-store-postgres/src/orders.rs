@@ -126,6 +126,7 @@ impl<C: DerefMut<Target = PgConnection> + Send> PgSession<C> {
 
 #[async_trait]
 impl<C: DerefMut<Target = PgConnection> + Send> OrderRepo for PgSession<C> {
+    #[tracing::instrument(target = "ordo_db", name = "orders.insert_order", skip_all)]
     async fn insert_order(&mut self, o: &Order, idempotency: Option<(Uuid, &str)>) -> StoreResult<()> {
         sqlx::query(&format!(
             "INSERT INTO orders ({ORDER_COLUMNS}, idempotency_principal, idempotency_key)
@@ -169,6 +170,7 @@ impl<C: DerefMut<Target = PgConnection> + Send> OrderRepo for PgSession<C> {
         Ok(())
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "orders.order", skip_all)]
     async fn order(&mut self, id: OrderId) -> StoreResult<Option<Order>> {
         let row: Option<OrderRow> = sqlx::query_as(&format!("SELECT {ORDER_COLUMNS} FROM orders WHERE id = $1"))
             .bind(id.as_uuid())
@@ -181,6 +183,7 @@ impl<C: DerefMut<Target = PgConnection> + Send> OrderRepo for PgSession<C> {
         Ok(assemble(vec![row], lines)?.pop())
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "orders.order_by_idempotency_key", skip_all)]
     async fn order_by_idempotency_key(&mut self, principal: Uuid, key: &str) -> StoreResult<Option<Order>> {
         let id: Option<Uuid> =
             sqlx::query_scalar("SELECT id FROM orders WHERE idempotency_principal = $1 AND idempotency_key = $2")
@@ -196,6 +199,7 @@ impl<C: DerefMut<Target = PgConnection> + Send> OrderRepo for PgSession<C> {
         }
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "orders.forget_order_idempotency_keys", skip_all)]
     async fn forget_order_idempotency_keys(&mut self, before: ordo_domain::Timestamp) -> StoreResult<u64> {
         let result = sqlx::query(
             "UPDATE orders SET idempotency_principal = NULL, idempotency_key = NULL
@@ -209,6 +213,7 @@ impl<C: DerefMut<Target = PgConnection> + Send> OrderRepo for PgSession<C> {
         Ok(result.rows_affected())
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "orders.update_order", skip_all)]
     async fn update_order(&mut self, o: &Order, expected_version: i64) -> StoreResult<bool> {
         let result =
             sqlx::query("UPDATE orders SET status = $3, version = $4, updated_at = $5 WHERE id = $1 AND version = $2")
@@ -245,6 +250,7 @@ impl<C: DerefMut<Target = PgConnection> + Send> OrderRepo for PgSession<C> {
         Ok(true)
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "orders.list_orders", skip_all)]
     async fn list_orders(&mut self, filter: &OrderFilter, page: &PageRequest) -> StoreResult<Vec<Order>> {
         let mut query = QueryBuilder::<Postgres>::new(format!("SELECT {ORDER_COLUMNS} FROM orders WHERE TRUE"));
         if let Some(after) = page.after {
@@ -273,6 +279,7 @@ impl<C: DerefMut<Target = PgConnection> + Send> OrderRepo for PgSession<C> {
         assemble(orders, lines)
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "orders.insert_order_event", skip_all)]
     async fn insert_order_event(&mut self, e: &OrderEvent) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO order_events (id, order_id, occurred_at, kind, from_status, to_status, actor_name, detail)
@@ -293,6 +300,7 @@ impl<C: DerefMut<Target = PgConnection> + Send> OrderRepo for PgSession<C> {
         Ok(())
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "orders.order_events", skip_all)]
     async fn order_events(&mut self, id: OrderId) -> StoreResult<Vec<OrderEvent>> {
         #[allow(clippy::type_complexity)]
         let rows: Vec<(Uuid, Uuid, Timestamp, String, Option<String>, String, String, Option<Json<Value>>)> =

@@ -60,6 +60,7 @@ fn webhook((id, url, event_types, secret, created_at): WebhookRow) -> Webhook {
 
 #[async_trait]
 impl<C: DerefMut<Target = PgConnection> + Send> WebhookRepo for PgSession<C> {
+    #[tracing::instrument(target = "ordo_db", name = "webhooks.insert_domain_event", skip_all)]
     async fn insert_domain_event(&mut self, e: &DomainEvent) -> StoreResult<()> {
         sqlx::query("INSERT INTO domain_events (id, type, order_id, occurred_at, data) VALUES ($1, $2, $3, $4, $5)")
             .bind(e.id)
@@ -74,6 +75,7 @@ impl<C: DerefMut<Target = PgConnection> + Send> WebhookRepo for PgSession<C> {
         Ok(())
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "webhooks.domain_event", skip_all)]
     async fn domain_event(&mut self, id: Uuid) -> StoreResult<Option<DomainEvent>> {
         let row: Option<(Uuid, String, Uuid, Timestamp, Json<Value>)> =
             sqlx::query_as("SELECT id, type, order_id, occurred_at, data FROM domain_events WHERE id = $1")
@@ -91,6 +93,7 @@ impl<C: DerefMut<Target = PgConnection> + Send> WebhookRepo for PgSession<C> {
         }))
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "webhooks.insert_webhook", skip_all)]
     async fn insert_webhook(&mut self, w: &Webhook) -> StoreResult<()> {
         sqlx::query("INSERT INTO webhooks (id, url, event_types, secret, created_at) VALUES ($1, $2, $3, $4, $5)")
             .bind(w.id)
@@ -105,6 +108,7 @@ impl<C: DerefMut<Target = PgConnection> + Send> WebhookRepo for PgSession<C> {
         Ok(())
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "webhooks.webhook", skip_all)]
     async fn webhook(&mut self, id: Uuid) -> StoreResult<Option<Webhook>> {
         let row: Option<WebhookRow> =
             sqlx::query_as("SELECT id, url, event_types, secret, created_at FROM webhooks WHERE id = $1")
@@ -116,6 +120,7 @@ impl<C: DerefMut<Target = PgConnection> + Send> WebhookRepo for PgSession<C> {
         Ok(row.map(webhook))
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "webhooks.list_webhooks", skip_all)]
     async fn list_webhooks(&mut self) -> StoreResult<Vec<Webhook>> {
         let rows: Vec<WebhookRow> =
             sqlx::query_as("SELECT id, url, event_types, secret, created_at FROM webhooks ORDER BY id")
@@ -126,6 +131,7 @@ impl<C: DerefMut<Target = PgConnection> + Send> WebhookRepo for PgSession<C> {
         Ok(rows.into_iter().map(webhook).collect())
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "webhooks.delete_webhook", skip_all)]
     async fn delete_webhook(&mut self, id: Uuid) -> StoreResult<bool> {
         let result = sqlx::query("DELETE FROM webhooks WHERE id = $1")
             .bind(id)
@@ -136,6 +142,7 @@ impl<C: DerefMut<Target = PgConnection> + Send> WebhookRepo for PgSession<C> {
         Ok(result.rows_affected() == 1)
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "webhooks.insert_delivery", skip_all)]
     async fn insert_delivery(&mut self, d: &Delivery) -> StoreResult<()> {
         sqlx::query(&format!(
             "INSERT INTO webhook_deliveries ({DELIVERY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
@@ -158,6 +165,7 @@ impl<C: DerefMut<Target = PgConnection> + Send> WebhookRepo for PgSession<C> {
         Ok(())
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "webhooks.delivery", skip_all)]
     async fn delivery(&mut self, id: Uuid) -> StoreResult<Option<Delivery>> {
         let row: Option<DeliveryRow> =
             sqlx::query_as(&format!("SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE id = $1"))
@@ -169,6 +177,7 @@ impl<C: DerefMut<Target = PgConnection> + Send> WebhookRepo for PgSession<C> {
         row.map(Delivery::try_from).transpose()
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "webhooks.record_delivery_attempt", skip_all)]
     async fn record_delivery_attempt(
         &mut self,
         id: Uuid,
@@ -194,6 +203,7 @@ impl<C: DerefMut<Target = PgConnection> + Send> WebhookRepo for PgSession<C> {
         Ok(())
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "webhooks.earlier_delivery_pending", skip_all)]
     async fn earlier_delivery_pending(&mut self, d: &Delivery) -> StoreResult<bool> {
         sqlx::query_scalar(
             "SELECT EXISTS (SELECT 1 FROM webhook_deliveries
@@ -208,6 +218,7 @@ impl<C: DerefMut<Target = PgConnection> + Send> WebhookRepo for PgSession<C> {
         .map_err(map_err)
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "webhooks.list_deliveries", skip_all)]
     async fn list_deliveries(&mut self, webhook_id: Uuid, page: &PageRequest) -> StoreResult<Vec<Delivery>> {
         let rows: Vec<DeliveryRow> = sqlx::query_as(&format!(
             "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE webhook_id = $1 AND id > $2 ORDER BY id LIMIT $3"
@@ -222,6 +233,7 @@ impl<C: DerefMut<Target = PgConnection> + Send> WebhookRepo for PgSession<C> {
         rows.into_iter().map(Delivery::try_from).collect()
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "webhooks.reset_delivery", skip_all)]
     async fn reset_delivery(&mut self, id: Uuid) -> StoreResult<bool> {
         let result =
             sqlx::query("UPDATE webhook_deliveries SET status = 'pending' WHERE id = $1 AND status <> 'pending'")

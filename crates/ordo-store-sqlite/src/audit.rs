@@ -96,6 +96,7 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> SqliteSession<C> {
 
 #[async_trait]
 impl<C: DerefMut<Target = SqliteConnection> + Send> AuditRepo for SqliteSession<C> {
+    #[tracing::instrument(target = "ordo_db", name = "audit.insert_audit_event", skip_all)]
     async fn insert_audit_event(&mut self, e: &AuditEvent) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO audit_events (id, occurred_at, actor_key_id, actor_name, action, entity_type, entity_id, request_id, before, after, hash)
@@ -119,6 +120,7 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> AuditRepo for SqliteSession<
         Ok(())
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "audit.list_audit_events", skip_all)]
     async fn list_audit_events(&mut self, filter: &AuditFilter, page: &PageRequest) -> StoreResult<Vec<AuditEvent>> {
         let mut query = QueryBuilder::<Sqlite>::new(format!("SELECT {COLUMNS} FROM audit_events WHERE TRUE"));
         if let Some(after) = page.after {
@@ -144,6 +146,7 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> AuditRepo for SqliteSession<
         rows.into_iter().map(|r| r.into_event().map(|(e, _)| e)).collect()
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "audit.latest_audit_seal", skip_all)]
     async fn latest_audit_seal(&mut self) -> StoreResult<Option<AuditSeal>> {
         let row: Option<SealRow> =
             sqlx::query_as(&format!("SELECT {SEAL_COLUMNS} FROM audit_seals ORDER BY segment DESC LIMIT 1"))
@@ -153,6 +156,7 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> AuditRepo for SqliteSession<
         row.map(AuditSeal::try_from).transpose()
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "audit.unsealed_audit_events", skip_all)]
     async fn unsealed_audit_events(&mut self, limit: i64) -> StoreResult<Vec<AuditEvent>> {
         self.events(
             &format!("SELECT {COLUMNS} FROM audit_events WHERE segment IS NULL ORDER BY id LIMIT {limit}"),
@@ -161,6 +165,7 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> AuditRepo for SqliteSession<
         .await
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "audit.unsealed_audit_events_before", skip_all)]
     async fn unsealed_audit_events_before(&mut self, before: Timestamp) -> StoreResult<Vec<AuditEvent>> {
         self.events(
             &format!("SELECT {COLUMNS} FROM audit_events WHERE segment IS NULL AND occurred_at < $1 ORDER BY id"),
@@ -169,6 +174,7 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> AuditRepo for SqliteSession<
         .await
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "audit.assign_audit_segment", skip_all)]
     async fn assign_audit_segment(&mut self, segment: i64, ids: &[Uuid]) -> StoreResult<u64> {
         // One statement per event: SQLite runs them in-process, inside the
         // caller's transaction, without network round trips.
@@ -187,6 +193,7 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> AuditRepo for SqliteSession<
         Ok(assigned)
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "audit.insert_audit_seal", skip_all)]
     async fn insert_audit_seal(&mut self, seal: &AuditSeal) -> StoreResult<()> {
         sqlx::query(&format!("INSERT INTO audit_seals ({SEAL_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"))
             .bind(seal.segment)
@@ -202,6 +209,7 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> AuditRepo for SqliteSession<
         Ok(())
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "audit.audit_seals", skip_all)]
     async fn audit_seals(&mut self) -> StoreResult<Vec<AuditSeal>> {
         let rows: Vec<SealRow> = sqlx::query_as(&format!("SELECT {SEAL_COLUMNS} FROM audit_seals ORDER BY segment"))
             .fetch_all(self.conn())
@@ -210,6 +218,7 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> AuditRepo for SqliteSession<
         rows.into_iter().map(AuditSeal::try_from).collect()
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "audit.audit_segment_events", skip_all)]
     async fn audit_segment_events(&mut self, segment: i64) -> StoreResult<Vec<(AuditEvent, Option<i64>)>> {
         let rows: Vec<EventRow> = sqlx::query_as(&format!(
             "SELECT {COLUMNS} FROM audit_events WHERE segment = $1 ORDER BY seq IS NULL, seq, id"

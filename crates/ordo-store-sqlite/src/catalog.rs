@@ -52,6 +52,7 @@ impl TryFrom<ProductRow> for Product {
 
 #[async_trait]
 impl<C: DerefMut<Target = SqliteConnection> + Send> CatalogRepo for SqliteSession<C> {
+    #[tracing::instrument(target = "ordo_db", name = "catalog.insert_product", skip_all)]
     async fn insert_product(&mut self, p: &Product) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO products (id, sku, name, description, prices, active, version, created_at, updated_at, archived_at)
@@ -73,6 +74,7 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> CatalogRepo for SqliteSessio
         Ok(())
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "catalog.product", skip_all)]
     async fn product(&mut self, id: ProductId) -> StoreResult<Option<Product>> {
         let row: Option<ProductRow> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM products WHERE id = $1"))
             .bind(id.as_uuid())
@@ -82,6 +84,7 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> CatalogRepo for SqliteSessio
         row.map(Product::try_from).transpose()
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "catalog.update_product", skip_all)]
     async fn update_product(&mut self, p: &Product, expected_version: i64) -> StoreResult<bool> {
         let result = sqlx::query(
             "UPDATE products
@@ -103,6 +106,7 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> CatalogRepo for SqliteSessio
         Ok(result.rows_affected() == 1)
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "catalog.products_by_sku", skip_all)]
     async fn products_by_sku(&mut self, skus: &[Sku]) -> StoreResult<Vec<Product>> {
         let mut query = QueryBuilder::<Sqlite>::new(format!("SELECT {COLUMNS} FROM products WHERE sku IN ("));
         let mut separated = query.separated(", ");
@@ -114,6 +118,7 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> CatalogRepo for SqliteSessio
         rows.into_iter().map(Product::try_from).collect()
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "catalog.list_products", skip_all)]
     async fn list_products(&mut self, filter: &ProductFilter, page: &PageRequest) -> StoreResult<Vec<Product>> {
         let mut query = QueryBuilder::<Sqlite>::new(format!("SELECT {COLUMNS} FROM products WHERE archived_at IS "));
         query.push(if filter.archived { "NOT NULL" } else { "NULL" });

@@ -48,6 +48,7 @@ impl TryFrom<CustomerRow> for Customer {
 
 #[async_trait]
 impl<C: DerefMut<Target = SqliteConnection> + Send> CustomerRepo for SqliteSession<C> {
+    #[tracing::instrument(target = "ordo_db", name = "customers.insert_customer", skip_all)]
     async fn insert_customer(&mut self, c: &Customer) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO customers (id, email, name, addresses, version, created_at, updated_at, archived_at)
@@ -67,6 +68,7 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> CustomerRepo for SqliteSessi
         Ok(())
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "customers.customer", skip_all)]
     async fn customer(&mut self, id: CustomerId) -> StoreResult<Option<Customer>> {
         let row: Option<CustomerRow> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM customers WHERE id = $1"))
             .bind(id.as_uuid())
@@ -76,6 +78,7 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> CustomerRepo for SqliteSessi
         row.map(Customer::try_from).transpose()
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "customers.update_customer", skip_all)]
     async fn update_customer(&mut self, c: &Customer, expected_version: i64) -> StoreResult<bool> {
         let result = sqlx::query(
             "UPDATE customers
@@ -96,6 +99,7 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> CustomerRepo for SqliteSessi
         Ok(result.rows_affected() == 1)
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "customers.list_customers", skip_all)]
     async fn list_customers(&mut self, filter: &CustomerFilter, page: &PageRequest) -> StoreResult<Vec<Customer>> {
         let mut query = QueryBuilder::<Sqlite>::new(format!("SELECT {COLUMNS} FROM customers WHERE archived_at IS "));
         query.push(if filter.archived { "NOT NULL" } else { "NULL" });

@@ -50,6 +50,7 @@ impl TryFrom<Row> for IdempotencyRecord {
 
 #[async_trait]
 impl<C: DerefMut<Target = SqliteConnection> + Send> IdempotencyRepo for SqliteSession<C> {
+    #[tracing::instrument(target = "ordo_db", name = "idempotency.insert_idempotency_key", skip_all)]
     async fn insert_idempotency_key(&mut self, r: &IdempotencyRecord) -> StoreResult<bool> {
         let result = sqlx::query(
             "INSERT INTO idempotency_keys (principal, key, request_hash, created_at, expires_at, locked_until)
@@ -67,6 +68,7 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> IdempotencyRepo for SqliteSe
         Ok(result.rows_affected() == 1)
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "idempotency.idempotency_key", skip_all)]
     async fn idempotency_key(&mut self, principal: Uuid, key: &str) -> StoreResult<Option<IdempotencyRecord>> {
         let row: Option<Row> =
             sqlx::query_as(&format!("SELECT {COLUMNS} FROM idempotency_keys WHERE principal = $1 AND key = $2"))
@@ -78,6 +80,7 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> IdempotencyRepo for SqliteSe
         row.map(IdempotencyRecord::try_from).transpose()
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "idempotency.replace_idempotency_key", skip_all)]
     async fn replace_idempotency_key(
         &mut self,
         r: &IdempotencyRecord,
@@ -104,6 +107,7 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> IdempotencyRepo for SqliteSe
         Ok(result.rows_affected() == 1)
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "idempotency.complete_idempotency_key", skip_all)]
     async fn complete_idempotency_key(
         &mut self,
         principal: Uuid,
@@ -126,6 +130,7 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> IdempotencyRepo for SqliteSe
         Ok(())
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "idempotency.delete_idempotency_key", skip_all)]
     async fn delete_idempotency_key(&mut self, principal: Uuid, key: &str) -> StoreResult<()> {
         sqlx::query("DELETE FROM idempotency_keys WHERE principal = $1 AND key = $2")
             .bind(principal)
@@ -136,6 +141,7 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> IdempotencyRepo for SqliteSe
         Ok(())
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "idempotency.sweep_idempotency_keys", skip_all)]
     async fn sweep_idempotency_keys(&mut self, now: Timestamp) -> StoreResult<u64> {
         let result = sqlx::query("DELETE FROM idempotency_keys WHERE expires_at < $1")
             .bind(to_micros(now))

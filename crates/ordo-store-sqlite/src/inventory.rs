@@ -67,6 +67,7 @@ const STOCK_ORDER: &str = "s.sku, l.priority, l.code";
 
 #[async_trait]
 impl<C: DerefMut<Target = SqliteConnection> + Send> InventoryRepo for SqliteSession<C> {
+    #[tracing::instrument(target = "ordo_db", name = "inventory.insert_location", skip_all)]
     async fn insert_location(&mut self, l: &Location) -> StoreResult<()> {
         sqlx::query(&format!("INSERT INTO locations ({LOCATION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"))
             .bind(l.id)
@@ -83,6 +84,7 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> InventoryRepo for SqliteSess
         Ok(())
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "inventory.location", skip_all)]
     async fn location(&mut self, id: LocationId) -> StoreResult<Option<Location>> {
         let row: Option<LocationRow> =
             sqlx::query_as(&format!("SELECT {LOCATION_COLUMNS} FROM locations WHERE id = $1"))
@@ -93,6 +95,7 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> InventoryRepo for SqliteSess
         row.map(Location::try_from).transpose()
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "inventory.list_locations", skip_all)]
     async fn list_locations(&mut self) -> StoreResult<Vec<Location>> {
         let rows: Vec<LocationRow> =
             sqlx::query_as(&format!("SELECT {LOCATION_COLUMNS} FROM locations ORDER BY priority, code"))
@@ -102,6 +105,7 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> InventoryRepo for SqliteSess
         rows.into_iter().map(Location::try_from).collect()
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "inventory.change_on_hand", skip_all)]
     async fn change_on_hand(&mut self, sku: &Sku, location: LocationId, delta: i64) -> StoreResult<Option<StockLevel>> {
         // Additions may create the row; removals need one, and may not take
         // on-hand below what is reserved (nor, so, below zero).
@@ -125,6 +129,7 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> InventoryRepo for SqliteSess
         row.map(StockLevel::try_from).transpose()
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "inventory.stock_of", skip_all)]
     async fn stock_of(&mut self, sku: &Sku) -> StoreResult<Vec<StockLevel>> {
         let rows: Vec<StockRow> = sqlx::query_as(&format!(
             "SELECT s.sku, s.location_id, s.on_hand, s.reserved FROM stock_levels s JOIN locations l ON l.id = s.location_id
@@ -137,6 +142,7 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> InventoryRepo for SqliteSess
         rows.into_iter().map(StockLevel::try_from).collect()
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "inventory.list_stock", skip_all)]
     async fn list_stock(
         &mut self,
         after_sku: Option<&str>,
@@ -160,6 +166,7 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> InventoryRepo for SqliteSess
         rows.into_iter().map(StockLevel::try_from).collect()
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "inventory.lock_available_stock", skip_all)]
     async fn lock_available_stock(&mut self, skus: &[Sku]) -> StoreResult<Vec<RankedStock>> {
         // No row locks in SQLite: the write transaction (BEGIN IMMEDIATE)
         // already holds the database's single write lock.
@@ -183,6 +190,7 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> InventoryRepo for SqliteSess
             .collect()
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "inventory.reserve_stock", skip_all)]
     async fn reserve_stock(&mut self, moves: &[StockMove]) -> StoreResult<u64> {
         let now = to_micros(time::now());
         let mut applied = 0;
@@ -203,6 +211,7 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> InventoryRepo for SqliteSess
         Ok(applied)
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "inventory.release_stock", skip_all)]
     async fn release_stock(&mut self, releases: &[(StockMove, i64)]) -> StoreResult<u64> {
         let now = to_micros(time::now());
         let mut applied = 0;

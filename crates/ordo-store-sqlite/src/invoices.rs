@@ -15,6 +15,7 @@ use crate::{SqliteSession, map_err, to_micros};
 
 #[async_trait]
 impl<C: DerefMut<Target = SqliteConnection> + Send> InvoiceRepo for SqliteSession<C> {
+    #[tracing::instrument(target = "ordo_db", name = "invoices.next_invoice_number", skip_all)]
     async fn next_invoice_number(&mut self, market: &str, year: i32) -> StoreResult<i64> {
         sqlx::query_scalar(
             "INSERT INTO invoice_counters (market, year, last_number) VALUES ($1, $2, 1)
@@ -28,6 +29,7 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> InvoiceRepo for SqliteSessio
         .map_err(map_err)
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "invoices.insert_invoice", skip_all)]
     async fn insert_invoice(&mut self, invoice: &Invoice, html: &str) -> StoreResult<()> {
         sqlx::query("INSERT INTO invoices (id, number, order_id, market, issued_at, document, html) VALUES ($1, $2, $3, $4, $5, $6, $7)")
             .bind(invoice.id)
@@ -43,6 +45,7 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> InvoiceRepo for SqliteSessio
         Ok(())
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "invoices.invoice", skip_all)]
     async fn invoice(&mut self, id: Uuid) -> StoreResult<Option<Invoice>> {
         let row: Option<Json<Invoice>> = sqlx::query_scalar("SELECT document FROM invoices WHERE id = $1")
             .bind(id)
@@ -52,6 +55,7 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> InvoiceRepo for SqliteSessio
         Ok(row.map(|j| j.0))
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "invoices.invoice_html", skip_all)]
     async fn invoice_html(&mut self, id: Uuid) -> StoreResult<Option<String>> {
         sqlx::query_scalar("SELECT html FROM invoices WHERE id = $1")
             .bind(id)
@@ -60,6 +64,7 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> InvoiceRepo for SqliteSessio
             .map_err(map_err)
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "invoices.invoice_for_order", skip_all)]
     async fn invoice_for_order(&mut self, order_id: Uuid) -> StoreResult<Option<Invoice>> {
         let row: Option<Json<Invoice>> = sqlx::query_scalar("SELECT document FROM invoices WHERE order_id = $1")
             .bind(order_id)
@@ -69,6 +74,7 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> InvoiceRepo for SqliteSessio
         Ok(row.map(|j| j.0))
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "invoices.list_invoices", skip_all)]
     async fn list_invoices(&mut self, order_id: Option<Uuid>, page: &PageRequest) -> StoreResult<Vec<Invoice>> {
         let mut query = QueryBuilder::<Sqlite>::new("SELECT document FROM invoices WHERE TRUE");
         if let Some(after) = page.after {

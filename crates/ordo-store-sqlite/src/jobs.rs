@@ -17,7 +17,7 @@ use uuid::Uuid;
 use crate::{SqliteSession, corrupt, from_micros, from_micros_opt, map_err, to_micros};
 
 const COLUMNS: &str = "id, queue, name, payload, priority, state, attempt, max_attempts, run_at, attempt_id, locked_by, \
-                       lease_expires_at, unique_key, progress_percent, progress_message, last_error, cancel_requested, created_at, updated_at";
+                       lease_expires_at, unique_key, trace_parent, progress_percent, progress_message, last_error, cancel_requested, created_at, updated_at";
 
 #[derive(sqlx::FromRow)]
 struct JobRow {
@@ -34,6 +34,7 @@ struct JobRow {
     locked_by: Option<String>,
     lease_expires_at: Option<i64>,
     unique_key: Option<String>,
+    trace_parent: Option<String>,
     progress_percent: Option<i16>,
     progress_message: Option<String>,
     last_error: Option<String>,
@@ -60,6 +61,7 @@ impl TryFrom<JobRow> for JobRecord {
             locked_by: r.locked_by,
             lease_expires_at: from_micros_opt("lease_expires_at", r.lease_expires_at)?,
             unique_key: r.unique_key,
+            trace_parent: r.trace_parent,
             progress_percent: r.progress_percent,
             progress_message: r.progress_message,
             last_error: r.last_error,
@@ -76,10 +78,11 @@ fn records(rows: Vec<JobRow>) -> StoreResult<Vec<JobRecord>> {
 
 #[async_trait]
 impl<C: DerefMut<Target = SqliteConnection> + Send> JobRepo for SqliteSession<C> {
+    #[tracing::instrument(target = "ordo_db", name = "jobs.enqueue_job", skip_all)]
     async fn enqueue_job(&mut self, j: &NewJob) -> StoreResult<bool> {
         let result = sqlx::query(
-            "INSERT INTO jobs (id, queue, name, payload, priority, state, attempt, max_attempts, run_at, unique_key, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, 'available', 0, $6, $7, $8, $9, $9)
+            "INSERT INTO jobs (id, queue, name, payload, priority, state, attempt, max_attempts, run_at, unique_key, trace_parent, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, 'available', 0, $6, $7, $8, $9, $10, $10)
              ON CONFLICT (name, unique_key) WHERE unique_key IS NOT NULL AND state <> 'dead' DO NOTHING",
         )
         .bind(j.id)
@@ -90,6 +93,7 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> JobRepo for SqliteSession<C>
         .bind(j.max_attempts)
         .bind(to_micros(j.run_at))
         .bind(&j.unique_key)
+        .bind(&j.trace_parent)
         .bind(to_micros(ordo_domain::time::now()))
         .execute(self.conn())
         .await
@@ -97,6 +101,7 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> JobRepo for SqliteSession<C>
         Ok(result.rows_affected() == 1)
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "jobs.claim_jobs", skip_all)]
     async fn claim_jobs(
         &mut self,
         queues: &[String],
@@ -128,6 +133,7 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> JobRepo for SqliteSession<C>
         Ok(jobs)
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "jobs.renew_job_leases", skip_all)]
     async fn renew_job_leases(
         &mut self,
         held: &[(Uuid, Uuid)],
@@ -150,6 +156,7 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> JobRepo for SqliteSession<C>
         Ok(still_held)
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "jobs.complete_job", skip_all)]
     async fn complete_job(&mut self, id: Uuid, attempt_id: Uuid) -> StoreResult<bool> {
         let result = sqlx::query("DELETE FROM jobs WHERE id = $1 AND attempt_id = $2 AND state = 'running'")
             .bind(id)
@@ -160,6 +167,7 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> JobRepo for SqliteSession<C>
         Ok(result.rows_affected() == 1)
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "jobs.fail_job", skip_all)]
     async fn fail_job(
         &mut self,
         id: Uuid,
@@ -184,6 +192,7 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> JobRepo for SqliteSession<C>
         Ok(result.rows_affected() == 1)
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "jobs.release_job", skip_all)]
     async fn release_job(&mut self, id: Uuid, attempt_id: Uuid) -> StoreResult<bool> {
         let result = sqlx::query(
             "UPDATE jobs SET state = 'available', attempt = attempt - 1, attempt_id = NULL, locked_by = NULL,
@@ -199,6 +208,7 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> JobRepo for SqliteSession<C>
         Ok(result.rows_affected() == 1)
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "jobs.insert_job_attempt", skip_all)]
     async fn insert_job_attempt(&mut self, a: &JobAttempt) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO job_attempts (attempt_id, job_id, attempt, worker, started_at, finished_at, outcome, error)
@@ -218,6 +228,7 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> JobRepo for SqliteSession<C>
         Ok(())
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "jobs.expired_jobs", skip_all)]
     async fn expired_jobs(&mut self, now: Timestamp) -> StoreResult<Vec<JobRecord>> {
         let rows: Vec<JobRow> = sqlx::query_as(&format!(
             "SELECT {COLUMNS} FROM jobs WHERE state = 'running' AND lease_expires_at < $1 ORDER BY id LIMIT 1000"
@@ -229,6 +240,7 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> JobRepo for SqliteSession<C>
         records(rows)
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "jobs.job", skip_all)]
     async fn job(&mut self, id: Uuid) -> StoreResult<Option<JobRecord>> {
         let row: Option<JobRow> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM jobs WHERE id = $1"))
             .bind(id)
@@ -238,6 +250,7 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> JobRepo for SqliteSession<C>
         row.map(JobRecord::try_from).transpose()
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "jobs.job_attempts", skip_all)]
     async fn job_attempts(&mut self, id: Uuid) -> StoreResult<Vec<JobAttempt>> {
         #[allow(clippy::type_complexity)]
         let rows: Vec<(Uuid, Uuid, i32, String, i64, i64, String, Option<String>)> = sqlx::query_as(
@@ -264,6 +277,7 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> JobRepo for SqliteSession<C>
             .collect()
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "jobs.list_jobs", skip_all)]
     async fn list_jobs(
         &mut self,
         queue: Option<&str>,
@@ -285,6 +299,7 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> JobRepo for SqliteSession<C>
         records(rows)
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "jobs.retry_dead_job", skip_all)]
     async fn retry_dead_job(&mut self, id: Uuid, now: Timestamp) -> StoreResult<bool> {
         let result = sqlx::query(
             "UPDATE jobs SET state = 'available', attempt = 0, run_at = $2, updated_at = $2 WHERE id = $1 AND state = 'dead'",
@@ -297,6 +312,7 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> JobRepo for SqliteSession<C>
         Ok(result.rows_affected() == 1)
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "jobs.discard_dead_job", skip_all)]
     async fn discard_dead_job(&mut self, id: Uuid) -> StoreResult<bool> {
         let result = sqlx::query("DELETE FROM jobs WHERE id = $1 AND state = 'dead'")
             .bind(id)
@@ -306,6 +322,7 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> JobRepo for SqliteSession<C>
         Ok(result.rows_affected() == 1)
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "jobs.cancel_job", skip_all)]
     async fn cancel_job(&mut self, id: Uuid) -> StoreResult<CancelOutcome> {
         let removed = sqlx::query("DELETE FROM jobs WHERE id = $1 AND state IN ('available', 'dead')")
             .bind(id)
@@ -323,6 +340,7 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> JobRepo for SqliteSession<C>
         Ok(if requested.rows_affected() == 1 { CancelOutcome::Requested } else { CancelOutcome::NotFound })
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "jobs.set_job_progress", skip_all)]
     async fn set_job_progress(
         &mut self,
         id: Uuid,
@@ -343,6 +361,7 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> JobRepo for SqliteSession<C>
         Ok(result.rows_affected() == 1)
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "jobs.queue_stats", skip_all)]
     async fn queue_stats(&mut self) -> StoreResult<Vec<QueueStat>> {
         let rows: Vec<(String, String, i64, Option<i64>)> = sqlx::query_as(
             "SELECT queue, state, count(*), min(CASE WHEN state = 'available' THEN run_at END)
@@ -359,6 +378,7 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> JobRepo for SqliteSession<C>
             .collect()
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "jobs.claim_cron_tick", skip_all)]
     async fn claim_cron_tick(&mut self, name: &str, tick: Timestamp) -> StoreResult<bool> {
         let result = sqlx::query("INSERT INTO cron_ticks (name, tick_at) VALUES ($1, $2) ON CONFLICT DO NOTHING")
             .bind(name)

@@ -44,6 +44,7 @@ impl TryFrom<KeyRow> for ApiKey {
 
 #[async_trait]
 impl<C: DerefMut<Target = SqliteConnection> + Send> KeyRepo for SqliteSession<C> {
+    #[tracing::instrument(target = "ordo_db", name = "keys.insert_api_key", skip_all)]
     async fn insert_api_key(&mut self, key: &ApiKey) -> StoreResult<()> {
         sqlx::query(&format!("INSERT INTO api_keys ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"))
             .bind(key.id)
@@ -60,6 +61,7 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> KeyRepo for SqliteSession<C>
         Ok(())
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "keys.api_key", skip_all)]
     async fn api_key(&mut self, id: ApiKeyId) -> StoreResult<Option<ApiKey>> {
         let row: Option<KeyRow> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM api_keys WHERE id = $1"))
             .bind(id)
@@ -69,6 +71,7 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> KeyRepo for SqliteSession<C>
         row.map(ApiKey::try_from).transpose()
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "keys.list_api_keys", skip_all)]
     async fn list_api_keys(&mut self) -> StoreResult<Vec<ApiKey>> {
         let rows: Vec<KeyRow> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM api_keys ORDER BY id"))
             .fetch_all(self.conn())
@@ -77,10 +80,12 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> KeyRepo for SqliteSession<C>
         rows.into_iter().map(ApiKey::try_from).collect()
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "keys.any_api_key", skip_all)]
     async fn any_api_key(&mut self) -> StoreResult<bool> {
         sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM api_keys)").fetch_one(self.conn()).await.map_err(map_err)
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "keys.revoke_api_key", skip_all)]
     async fn revoke_api_key(&mut self, id: ApiKeyId, at: Timestamp) -> StoreResult<Option<ApiKey>> {
         let before = self.api_key(id).await?;
         sqlx::query("UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1")
@@ -92,6 +97,7 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> KeyRepo for SqliteSession<C>
         Ok(before)
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "keys.touch_api_key", skip_all)]
     async fn touch_api_key(&mut self, id: ApiKeyId, at: Timestamp) -> StoreResult<()> {
         sqlx::query("UPDATE api_keys SET last_used_at = MAX(COALESCE(last_used_at, $2), $2) WHERE id = $1")
             .bind(id)

@@ -9,7 +9,7 @@
 
 use std::ops::DerefMut;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use chrono::DateTime;
@@ -120,12 +120,17 @@ impl Database for SqliteStore {
     }
 
     async fn session(&self) -> StoreResult<Box<dyn Session>> {
+        let started = Instant::now();
         let conn = self.readers.acquire().await.map_err(map_err)?;
+        record_acquire("read", started);
         Ok(Box::new(SqliteSession { conn }))
     }
 
     async fn begin(&self) -> StoreResult<Box<dyn Transaction>> {
+        // Waits for the one writer connection: the write queue's length.
+        let started = Instant::now();
         let conn = self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(map_err)?;
+        record_acquire("write", started);
         Ok(Box::new(SqliteSession { conn }))
     }
 
@@ -183,9 +188,16 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> Session for SqliteSession<C>
 
 #[async_trait]
 impl Transaction for SqliteSession<sqlx::Transaction<'static, Sqlite>> {
+    #[tracing::instrument(target = "ordo_db", name = "transaction.commit", skip_all)]
     async fn commit(self: Box<Self>) -> StoreResult<()> {
         self.conn.commit().await.map_err(map_err)
     }
+}
+
+/// Records how long obtaining a connection took (for the writer, including
+/// `BEGIN IMMEDIATE`): the pool's pressure as callers feel it.
+fn record_acquire(kind: &'static str, started: Instant) {
+    metrics::histogram!("db_pool_acquire_duration_seconds", "kind" => kind).record(started.elapsed().as_secs_f64());
 }
 
 /// Maps a driver error to the store's error kinds.

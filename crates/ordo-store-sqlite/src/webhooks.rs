@@ -60,6 +60,7 @@ fn webhook((id, url, event_types, secret, created_at): WebhookRow) -> StoreResul
 
 #[async_trait]
 impl<C: DerefMut<Target = SqliteConnection> + Send> WebhookRepo for SqliteSession<C> {
+    #[tracing::instrument(target = "ordo_db", name = "webhooks.insert_domain_event", skip_all)]
     async fn insert_domain_event(&mut self, e: &DomainEvent) -> StoreResult<()> {
         sqlx::query("INSERT INTO domain_events (id, type, order_id, occurred_at, data) VALUES ($1, $2, $3, $4, $5)")
             .bind(e.id)
@@ -73,6 +74,7 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> WebhookRepo for SqliteSessio
         Ok(())
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "webhooks.domain_event", skip_all)]
     async fn domain_event(&mut self, id: Uuid) -> StoreResult<Option<DomainEvent>> {
         let row: Option<(Uuid, String, Uuid, i64, Json<Value>)> =
             sqlx::query_as("SELECT id, type, order_id, occurred_at, data FROM domain_events WHERE id = $1")
@@ -92,6 +94,7 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> WebhookRepo for SqliteSessio
         .transpose()
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "webhooks.insert_webhook", skip_all)]
     async fn insert_webhook(&mut self, w: &Webhook) -> StoreResult<()> {
         sqlx::query("INSERT INTO webhooks (id, url, event_types, secret, created_at) VALUES ($1, $2, $3, $4, $5)")
             .bind(w.id)
@@ -105,6 +108,7 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> WebhookRepo for SqliteSessio
         Ok(())
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "webhooks.webhook", skip_all)]
     async fn webhook(&mut self, id: Uuid) -> StoreResult<Option<Webhook>> {
         let row: Option<WebhookRow> =
             sqlx::query_as("SELECT id, url, event_types, secret, created_at FROM webhooks WHERE id = $1")
@@ -115,6 +119,7 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> WebhookRepo for SqliteSessio
         row.map(webhook).transpose()
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "webhooks.list_webhooks", skip_all)]
     async fn list_webhooks(&mut self) -> StoreResult<Vec<Webhook>> {
         let rows: Vec<WebhookRow> =
             sqlx::query_as("SELECT id, url, event_types, secret, created_at FROM webhooks ORDER BY id")
@@ -124,12 +129,14 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> WebhookRepo for SqliteSessio
         rows.into_iter().map(webhook).collect()
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "webhooks.delete_webhook", skip_all)]
     async fn delete_webhook(&mut self, id: Uuid) -> StoreResult<bool> {
         let result =
             sqlx::query("DELETE FROM webhooks WHERE id = $1").bind(id).execute(self.conn()).await.map_err(map_err)?;
         Ok(result.rows_affected() == 1)
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "webhooks.insert_delivery", skip_all)]
     async fn insert_delivery(&mut self, d: &Delivery) -> StoreResult<()> {
         sqlx::query(&format!(
             "INSERT INTO webhook_deliveries ({DELIVERY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
@@ -151,6 +158,7 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> WebhookRepo for SqliteSessio
         Ok(())
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "webhooks.delivery", skip_all)]
     async fn delivery(&mut self, id: Uuid) -> StoreResult<Option<Delivery>> {
         let row: Option<DeliveryRow> =
             sqlx::query_as(&format!("SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE id = $1"))
@@ -161,6 +169,7 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> WebhookRepo for SqliteSessio
         row.map(Delivery::try_from).transpose()
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "webhooks.record_delivery_attempt", skip_all)]
     async fn record_delivery_attempt(
         &mut self,
         id: Uuid,
@@ -185,6 +194,7 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> WebhookRepo for SqliteSessio
         Ok(())
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "webhooks.earlier_delivery_pending", skip_all)]
     async fn earlier_delivery_pending(&mut self, d: &Delivery) -> StoreResult<bool> {
         sqlx::query_scalar(
             "SELECT EXISTS (SELECT 1 FROM webhook_deliveries
@@ -198,6 +208,7 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> WebhookRepo for SqliteSessio
         .map_err(map_err)
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "webhooks.list_deliveries", skip_all)]
     async fn list_deliveries(&mut self, webhook_id: Uuid, page: &PageRequest) -> StoreResult<Vec<Delivery>> {
         let rows: Vec<DeliveryRow> = sqlx::query_as(&format!(
             "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE webhook_id = $1 AND id > $2 ORDER BY id LIMIT $3"
@@ -211,6 +222,7 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> WebhookRepo for SqliteSessio
         rows.into_iter().map(Delivery::try_from).collect()
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "webhooks.reset_delivery", skip_all)]
     async fn reset_delivery(&mut self, id: Uuid) -> StoreResult<bool> {
         let result =
             sqlx::query("UPDATE webhook_deliveries SET status = 'pending' WHERE id = $1 AND status <> 'pending'")

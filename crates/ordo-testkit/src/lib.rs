@@ -39,6 +39,10 @@ fn init_tracing() {
     let _ = tracing_subscriber::registry()
         .with(tracing_subscriber::fmt::layer().with_test_writer().with_filter(EnvFilter::new(filter)))
         .with(statements::counter().with_filter(counting))
+        .with(
+            ordo_telemetry::DbMetricsLayer
+                .with_filter(Targets::new().with_target(ordo_telemetry::DB_TARGET, tracing::Level::INFO)),
+        )
         .try_init();
 }
 
@@ -159,6 +163,9 @@ impl Drop for TestDb {
 #[derive(Debug)]
 pub struct TestApp {
     pub addr: SocketAddr,
+    /// Where `/metrics` is served when `server.metrics_listen` gives it its
+    /// own port.
+    pub metrics_addr: Option<SocketAddr>,
     /// Sends an admin key with every request.
     pub client: reqwest::Client,
     /// Sends no key.
@@ -192,6 +199,7 @@ impl TestApp {
         init_tracing();
         let app = Application::build(config).await.expect("build application");
         let addr = app.local_addr();
+        let metrics_addr = app.metrics_addr();
         let services = app.services().clone();
         // A database that is down (on purpose) gets a well-formed key that
         // cannot be checked.
@@ -206,7 +214,17 @@ impl TestApp {
         }));
         let client = Self::client_with_key(&admin_key);
         let anonymous = reqwest::Client::builder().build().expect("HTTP client");
-        Self { addr, client, anonymous, admin_key, services, db, shutdown: Some(tx), server: Some(server) }
+        Self {
+            addr,
+            metrics_addr,
+            client,
+            anonymous,
+            admin_key,
+            services,
+            db,
+            shutdown: Some(tx),
+            server: Some(server),
+        }
     }
 
     /// An HTTP client that sends `key` as its bearer token.

@@ -24,6 +24,7 @@ use crate::storage;
 #[derive(Debug)]
 pub struct Application {
     listener: TcpListener,
+    metrics_listener: Option<TcpListener>,
     router: axum::Router,
     services: Services,
     shutdown_timeout: Duration,
@@ -114,14 +115,22 @@ impl Application {
             },
             cors_allowed_origins: config.server.cors_allowed_origins.clone(),
             slow_request_ms: config.server.slow_request_ms,
+            metrics_on_api_port: config.server.metrics_listen.is_empty(),
             rate_limiter,
         };
         let router = ordo_http::router(services.clone(), &settings);
         let listener = TcpListener::bind(config.server.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.server.listen))?;
+        let metrics_listener = match config.server.metrics_listen.as_str() {
+            "" => None,
+            address => Some(
+                TcpListener::bind(address).await.with_context(|| format!("cannot listen for /metrics on {address}"))?,
+            ),
+        };
         Ok(Self {
             listener,
+            metrics_listener,
             router,
             services,
             shutdown_timeout: Duration::from_millis(config.server.shutdown_timeout_ms),
@@ -133,6 +142,11 @@ impl Application {
 
     pub fn local_addr(&self) -> SocketAddr {
         self.listener.local_addr().expect("a bound listener has an address")
+    }
+
+    /// Where `/metrics` is served when it has its own port.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener.as_ref().and_then(|l| l.local_addr().ok())
     }
 
     pub fn services(&self) -> &Services {
@@ -154,6 +168,10 @@ impl Application {
             tracing::info!("shutting down: draining requests in flight");
             let _ = stopping_tx.send(true);
         };
+        let metrics = self.metrics_listener.map(|listener| {
+            let router = ordo_http::metrics_router(self.services.clone());
+            tokio::spawn(async move { axum::serve(listener, router).await })
+        });
         let server = ordo_http::serve(self.listener, self.router, signal);
         let deadline = async move {
             let _ = stopping_rx.wait_for(|stopping| *stopping).await;
@@ -167,6 +185,9 @@ impl Application {
         // database closes.
         if let Some(worker) = worker {
             let _ = worker.await;
+        }
+        if let Some(metrics) = metrics {
+            metrics.abort();
         }
         // Seal what this process wrote, so a clean stop leaves nothing unsealed.
         if !self.seal_interval.is_zero()

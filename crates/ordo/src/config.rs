@@ -43,6 +43,9 @@ pub struct ServerConfig {
     pub cors_allowed_origins: Vec<String>,
     /// Requests slower than this are logged at WARN (0: never).
     pub slow_request_ms: u64,
+    /// Serve `/metrics` on this address instead of the API's port, e.g.
+    /// `0.0.0.0:9100` (`ORDO_SERVER_METRICS_LISTEN`; empty: on the API port).
+    pub metrics_listen: String,
 }
 
 impl Default for ServerConfig {
@@ -54,6 +57,7 @@ impl Default for ServerConfig {
             shutdown_timeout_ms: 30_000,
             cors_allowed_origins: Vec::new(),
             slow_request_ms: 1_000,
+            metrics_listen: String::new(),
         }
     }
 }

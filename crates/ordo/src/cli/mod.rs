@@ -80,11 +80,11 @@ impl Cli {
             Command::Config => print_config::run(&config),
             Command::Stats(args) => stats::run(&config, args).await,
             Command::Keys(command) => {
-                crate::telemetry::init(&config.log)?;
+                let _telemetry = crate::telemetry::init(&config.log)?;
                 keys::run(&config, command).await
             }
             Command::Audit(command) => {
-                crate::telemetry::init(&config.log)?;
+                let _telemetry = crate::telemetry::init(&config.log)?;
                 audit::run(&config, command).await
             }
         }

@@ -21,7 +21,7 @@ pub struct ServeArgs {
 
 #[allow(clippy::print_stdout)] // the URL is the command's output
 pub(super) async fn run(config: &Config) -> anyhow::Result<()> {
-    telemetry::init(&config.log)?;
+    let _telemetry = telemetry::init(&config.log)?;
     tracing::info!(database = %config.database.url, "starting");
     let app = Application::build(config).await?;
     if config.auth.bootstrap_admin && app.services().db.backend() == Backend::Sqlite {
@@ -30,6 +30,9 @@ pub(super) async fn run(config: &Config) -> anyhow::Result<()> {
     let url = format!("http://{}", app.local_addr());
     println!("Ordo is listening on {url} (API docs: {url}/docs)");
     tracing::info!(%url, backend = %app.services().db.backend(), "listening");
+    if let Some(address) = app.metrics_addr() {
+        tracing::info!(%address, "serving /metrics");
+    }
     app.run_until(shutdown_signal()).await
 }
 

@@ -8,7 +8,7 @@ use crate::config::Config;
 use crate::telemetry;
 
 pub(super) async fn run(config: &Config) -> anyhow::Result<()> {
-    telemetry::init(&config.log)?;
+    let _telemetry = telemetry::init(&config.log)?;
     let services = open_services(config).await?;
     let metrics = if config.workers.metrics_listen.is_empty() {
         None

@@ -7,10 +7,10 @@ use std::time::{Duration, Instant};
 
 use ordo_testkit::{Backend, TestDb};
 
-fn ordo() -> Command {
+pub(crate) fn ordo() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_ordo"));
     // Start from a clean slate whatever the developer's shell exports.
-    for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("ORDO_")) {
+    for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("ORDO_") || k.starts_with("OTEL_")) {
         command.env_remove(key);
     }
     command
@@ -139,7 +139,7 @@ fn migrations_have_the_same_names_on_both_backends() {
 /// Starts `ordo serve` on port 0 and returns the child, its URL and what it
 /// printed. The caller stops it with [`terminate`], which waits for it.
 #[allow(clippy::zombie_processes)]
-fn serve(command: &mut Command) -> (std::process::Child, String, String) {
+pub(crate) fn serve(command: &mut Command) -> (std::process::Child, String, String) {
     let mut child = command
         .args(["serve", "--listen", "127.0.0.1:0"])
         .stdout(Stdio::piped())
@@ -158,7 +158,7 @@ fn serve(command: &mut Command) -> (std::process::Child, String, String) {
     }
 }
 
-fn terminate(child: &mut std::process::Child) -> (std::process::ExitStatus, String) {
+pub(crate) fn terminate(child: &mut std::process::Child) -> (std::process::ExitStatus, String) {
     let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
     assert!(status.success());
     let deadline = Instant::now() + Duration::from_secs(10);

@@ -18,6 +18,7 @@ async fn enqueue(app: &TestApp, name: &str) -> Uuid {
         max_attempts: 1,
         run_at: time::now(),
         unique_key: None,
+        trace_parent: None,
     };
     let mut tx = app.services.db.begin().await.unwrap();
     assert!(tx.enqueue_job(&job).await.unwrap());

@@ -15,5 +15,6 @@ mod pgbouncer;
 mod products;
 mod security;
 mod server;
+mod traces;
 mod webhooks;
 mod workflow;

@@ -49,6 +49,13 @@ async fn metrics_move_with_requests_errors_and_orders(app: TestApp) {
         "queue depth by queue and state"
     );
     assert!(after.contains("ordo_jobs_oldest_age_seconds{queue=\"mail\"}"));
+    let db = |text: &str, operation: &str| {
+        sample(text, "db_query_duration_seconds_count", &[&format!("operation=\"{operation}\"")])
+    };
+    assert!(db(&after, "orders.insert_order") >= db(&before, "orders.insert_order") + 1.0, "query time by operation");
+    assert!(db(&after, "transaction.commit") > db(&before, "transaction.commit"), "commits are timed");
+    let acquire = |text: &str| sample(text, "db_pool_acquire_duration_seconds_count", &["kind=\"write\""]);
+    assert!(acquire(&after) > acquire(&before), "time waiting for a connection");
 
     // Bounded cardinality: no ids or raw paths in labels.
     let uuid = regex_free_uuid_in_labels(&after);
@@ -65,6 +72,28 @@ fn regex_free_uuid_in_labels(text: &str) -> Option<String> {
             .find(|v| uuid::Uuid::parse_str(v).is_ok())
             .map(str::to_owned)
     })
+}
+
+mod metrics_port {
+    use ordo_testkit::{Backend, StatusCode, TestApp};
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn metrics_can_have_their_own_port() {
+        let app =
+            TestApp::spawn_with(Backend::Sqlite, |c| c.server.metrics_listen = "127.0.0.1:0".into()).await.unwrap();
+        let on_api = app.anonymous.get(app.url("/metrics")).send().await.unwrap();
+        assert_eq!(on_api.status(), StatusCode::NOT_FOUND, "not on the API's port once it has its own");
+        let metrics_addr = app.metrics_addr.expect("a metrics address");
+        assert_ne!(metrics_addr.port(), app.addr.port());
+        app.get("/v1/products").await.expect(StatusCode::OK);
+        let scraped = app.anonymous.get(format!("http://{metrics_addr}/metrics")).send().await.unwrap();
+        assert_eq!(scraped.status(), StatusCode::OK);
+        let text = scraped.text().await.unwrap();
+        assert!(
+            text.contains("http_server_request_duration_seconds_count{method=\"GET\",route=\"/v1/products\""),
+            "{text}"
+        );
+    }
 }
 
 mod cli_stats {
