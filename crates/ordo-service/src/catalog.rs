@@ -1,13 +1,23 @@
 //! Catalog use cases: create, read, change, archive and list products.
+//!
+//! Products are reference data read far more often than written, so
+//! single-product reads go through an in-process cache. Writes in this
+//! process invalidate it as they commit; on PostgreSQL, other processes'
+//! writes arrive through the database's change notifications
+//! ([`CatalogService::follow_changes`]); the time-to-live bounds staleness
+//! where no notifications can arrive (behind PgBouncer). Order placement
+//! never uses the cache: it reads prices inside its own transaction.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use ordo_domain::audit::Actor;
 use ordo_domain::catalog::{NewProduct, Product, ProductChanges, ProductFilter};
 use ordo_domain::page::{Page, PageRequest};
 use ordo_domain::{ProductId, RecordMeta, time};
-use ordo_store::{Database, StoreResult, Transaction};
+use ordo_store::{Change, Database, StoreResult, Transaction};
 use tracing::instrument;
 
 use crate::versioned::{Versioned, modify};
@@ -19,11 +29,74 @@ pub const CURSOR_SCOPE: &str = "products";
 #[derive(Debug, Clone)]
 pub struct CatalogService {
     db: Arc<dyn Database>,
+    cache: Option<Arc<ProductCache>>,
+}
+
+/// Products by id, with a generation counter that keeps a read which raced
+/// a write from caching what it read before the write committed.
+#[derive(Debug)]
+struct ProductCache {
+    products: moka::future::Cache<ProductId, Arc<Product>>,
+    /// Bumped before every invalidation.
+    generation: AtomicU64,
+}
+
+impl ProductCache {
+    async fn invalidate(&self, id: ProductId) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        self.products.invalidate(&id).await;
+    }
+
+    fn invalidate_all(&self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        self.products.invalidate_all();
+    }
 }
 
 impl CatalogService {
-    pub fn new(db: Arc<dyn Database>) -> Self {
-        Self { db }
+    /// `cache_ttl` zero turns the product cache off.
+    pub fn new(db: Arc<dyn Database>, cache_ttl: Duration, cache_capacity: u64) -> Self {
+        let cache = (!cache_ttl.is_zero()).then(|| {
+            Arc::new(ProductCache {
+                products: moka::future::Cache::builder().max_capacity(cache_capacity).time_to_live(cache_ttl).build(),
+                generation: AtomicU64::new(0),
+            })
+        });
+        Self { db, cache }
+    }
+
+    /// Applies other processes' product changes to this process's cache
+    /// until the database closes; runs for the server's lifetime. Returns at
+    /// once where the backend has no change notifications.
+    pub async fn follow_changes(&self) {
+        let Some(cache) = &self.cache else { return };
+        let mut delay = Duration::from_millis(100);
+        loop {
+            let mut listener = match self.db.change_listener().await {
+                Ok(Some(listener)) => listener,
+                Ok(None) => return,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot listen for catalog changes; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(10));
+                    continue;
+                }
+            };
+            // Anything cached before listening may have changed unheard.
+            cache.invalidate_all();
+            delay = Duration::from_millis(100);
+            loop {
+                match listener.recv().await {
+                    Ok(Change::Product(id)) => cache.invalidate(ProductId::from_uuid(id)).await,
+                    Ok(Change::Unknown) => cache.invalidate_all(),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "lost the catalog change listener; reconnecting");
+                        cache.invalidate_all();
+                        break;
+                    }
+                }
+            }
+        }
     }
 
     #[instrument(skip_all, fields(sku = %new.sku))]
@@ -37,9 +110,34 @@ impl CatalogService {
     }
 
     #[instrument(skip_all, fields(product.id = %id))]
-    pub async fn product(&self, id: ProductId) -> ServiceResult<Product> {
+    pub async fn product(&self, id: ProductId) -> ServiceResult<Arc<Product>> {
+        let Some(cache) = &self.cache else { return Ok(Arc::new(self.load_product(id).await?)) };
+        if let Some(product) = cache.products.get(&id).await {
+            metrics::counter!("ordo_cache_requests_total", "cache" => "products", "result" => "hit").increment(1);
+            return Ok(product);
+        }
+        metrics::counter!("ordo_cache_requests_total", "cache" => "products", "result" => "miss").increment(1);
+        let generation = cache.generation.load(Ordering::SeqCst);
+        let product = Arc::new(self.load_product(id).await?);
+        cache.products.insert(id, product.clone()).await;
+        // An invalidation since the read began may have been for this very
+        // product, and may have run before the insert: undo it.
+        if cache.generation.load(Ordering::SeqCst) != generation {
+            cache.products.invalidate(&id).await;
+        }
+        Ok(product)
+    }
+
+    async fn load_product(&self, id: ProductId) -> ServiceResult<Product> {
         let mut session = self.db.session().await?;
         session.product(id).await?.ok_or_else(|| ServiceError::not_found(Product::ENTITY, id))
+    }
+
+    /// Drops a product this process changed from the cache.
+    async fn forget(&self, id: ProductId) {
+        if let Some(cache) = &self.cache {
+            cache.invalidate(id).await;
+        }
     }
 
     /// Applies `changes` if the product is still at `expected_version` (any
@@ -52,10 +150,12 @@ impl CatalogService {
         expected_version: Option<i64>,
         changes: ProductChanges,
     ) -> ServiceResult<Product> {
-        modify(self.db.as_ref(), actor, "updated", id, expected_version, |product: &mut Product| {
+        let updated = modify(self.db.as_ref(), actor, "updated", id, expected_version, |product: &mut Product| {
             product.apply(changes, time::now()).map_err(|e| ServiceError::from_record(Product::ENTITY, e))
         })
-        .await
+        .await;
+        self.forget(id).await;
+        updated
     }
 
     /// Archives the product; archiving it again changes nothing.
@@ -67,10 +167,12 @@ impl CatalogService {
         id: ProductId,
         expected_version: Option<i64>,
     ) -> ServiceResult<Product> {
-        modify(self.db.as_ref(), actor, "archived", id, expected_version, |product: &mut Product| {
+        let archived = modify(self.db.as_ref(), actor, "archived", id, expected_version, |product: &mut Product| {
             Ok(product.archive(time::now()))
         })
-        .await
+        .await;
+        self.forget(id).await;
+        archived
     }
 
     #[instrument(skip_all)]

@@ -61,6 +61,11 @@ pub struct ServiceSettings {
     pub idempotency_lock: Duration,
     /// How long a placed order may stay unpaid before it expires.
     pub unpaid_order_ttl: Duration,
+    /// How long a product may be served from this process's cache when no
+    /// change notification arrives (zero: no cache).
+    pub product_cache_ttl: Duration,
+    /// Most products cached.
+    pub product_cache_capacity: u64,
     pub mail: mail::MailSettings,
 }
 
@@ -71,6 +76,8 @@ impl Default for ServiceSettings {
             idempotency_ttl: Duration::from_secs(24 * 3600),
             idempotency_lock: Duration::from_secs(60),
             unpaid_order_ttl: Duration::from_secs(30 * 60),
+            product_cache_ttl: Duration::from_secs(60),
+            product_cache_capacity: 100_000,
             mail: mail::MailSettings::Files { dir: "ordo-data/mail".into(), from: "Ordo <orders@ordo.invalid>".into() },
         }
     }
@@ -82,7 +89,11 @@ impl Services {
         let queue = ordo_jobs::Queue::new(db.clone());
         let mailer = mail::Mailer::new(&settings.mail)?;
         Ok(Self {
-            catalog: catalog::CatalogService::new(db.clone()),
+            catalog: catalog::CatalogService::new(
+                db.clone(),
+                settings.product_cache_ttl,
+                settings.product_cache_capacity,
+            ),
             customers: customers::CustomerService::new(db.clone()),
             keys: keys::KeyService::new(db.clone(), settings.key_cache_ttl),
             audit: audit::AuditService::new(db.clone()),

@@ -88,10 +88,15 @@ impl<C: DerefMut<Target = PgConnection> + Send> CatalogRepo for PgSession<C> {
 
     #[tracing::instrument(target = "ordo_db", name = "catalog.update_product", skip_all)]
     async fn update_product(&mut self, p: &Product, expected_version: i64) -> StoreResult<bool> {
-        let result = sqlx::query(
-            "UPDATE products
-                SET name = $3, description = $4, prices = $5, active = $6, version = $7, updated_at = $8, archived_at = $9
-              WHERE id = $1 AND version = $2",
+        // The notification is sent on commit, so other processes drop the
+        // product from their caches only once the change is visible.
+        let updated: i64 = sqlx::query_scalar(
+            "WITH updated AS (
+                UPDATE products
+                   SET name = $3, description = $4, prices = $5, active = $6, version = $7, updated_at = $8, archived_at = $9
+                 WHERE id = $1 AND version = $2
+                RETURNING id)
+             SELECT count(pg_notify('ordo_changes', 'product:' || id::text)) FROM updated",
         )
         .bind(p.id.as_uuid())
         .bind(expected_version)
@@ -103,10 +108,10 @@ impl<C: DerefMut<Target = PgConnection> + Send> CatalogRepo for PgSession<C> {
         .bind(p.meta.updated_at)
         .bind(p.meta.archived_at)
         .persistent(self.persistent)
-        .execute(self.conn())
+        .fetch_one(self.conn())
         .await
         .map_err(map_err)?;
-        Ok(result.rows_affected() == 1)
+        Ok(updated == 1)
     }
 
     #[tracing::instrument(target = "ordo_db", name = "catalog.products_by_sku", skip_all)]

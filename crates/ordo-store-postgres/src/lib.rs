@@ -13,7 +13,10 @@ use std::ops::DerefMut;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use ordo_store::{Backend, Database, JobListener, PoolStats, Session, StoreError, StoreResult, Transaction, UniqueKey};
+use ordo_store::{
+    Backend, Change, ChangeListener, Database, JobListener, PoolStats, Session, StoreError, StoreResult, Transaction,
+    UniqueKey,
+};
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgListener, PgPool, PgPoolOptions};
 use sqlx::{ConnectOptions, Postgres, Row};
 
@@ -173,6 +176,40 @@ impl Database for PgStore {
         let mut listener = PgListener::connect_with(&self.pool).await.map_err(map_err)?;
         listener.listen("ordo_jobs").await.map_err(map_err)?;
         Ok(Some(Box::new(PgJobListener(listener))))
+    }
+
+    async fn change_listener(&self) -> StoreResult<Option<Box<dyn ChangeListener>>> {
+        if !self.persistent {
+            return Ok(None); // behind PgBouncer: no session to LISTEN on
+        }
+        let mut listener = PgListener::connect_with(&self.pool).await.map_err(map_err)?;
+        listener.listen("ordo_changes").await.map_err(map_err)?;
+        Ok(Some(Box::new(PgChangeListener(listener))))
+    }
+}
+
+/// LISTEN for committed changes on a dedicated connection.
+struct PgChangeListener(PgListener);
+
+#[async_trait]
+impl ChangeListener for PgChangeListener {
+    async fn recv(&mut self) -> StoreResult<Change> {
+        loop {
+            // `None`: the connection was lost (and is re-established on the
+            // next call); notifications sent meanwhile are gone.
+            let Some(notification) = self.0.try_recv().await.map_err(map_err)? else { return Ok(Change::Unknown) };
+            match notification.payload().split_once(':') {
+                Some(("product", id)) => match uuid::Uuid::parse_str(id) {
+                    Ok(id) => return Ok(Change::Product(id)),
+                    Err(_) => {
+                        tracing::warn!(payload = notification.payload(), "ignoring a malformed change notification");
+                    }
+                },
+                _ => {
+                    tracing::warn!(payload = notification.payload(), "ignoring an unknown change notification");
+                }
+            }
+        }
     }
 }
 

@@ -90,6 +90,31 @@ pub trait Database: Send + Sync + fmt::Debug + 'static {
     async fn job_listener(&self) -> StoreResult<Option<Box<dyn JobListener>>> {
         Ok(None)
     }
+
+    /// A listener for changes to cached records committed by any process
+    /// (PostgreSQL's LISTEN; not behind PgBouncer in transaction mode).
+    /// `None`: only this process's own writes are seen, which is all there
+    /// is on the single-node SQLite backend.
+    async fn change_listener(&self) -> StoreResult<Option<Box<dyn ChangeListener>>> {
+        Ok(None)
+    }
+}
+
+/// What a [`ChangeListener`] heard.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// The product with this id changed.
+    Product(uuid::Uuid),
+    /// Changes may have been missed (the connection was lost): forget
+    /// everything cached.
+    Unknown,
+}
+
+/// Hears committed changes to cached records.
+#[async_trait]
+pub trait ChangeListener: Send {
+    /// Completes on the next change.
+    async fn recv(&mut self) -> StoreResult<Change>;
 }
 
 /// The connection pool's state.

@@ -34,8 +34,12 @@ fn init_tracing() {
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
     let filter = std::env::var("ORDO_TEST_LOG").unwrap_or_else(|_| "warn".to_owned());
-    let counting =
-        Targets::new().with_target("sqlx::query", tracing::Level::TRACE).with_target("ordo_http", tracing::Level::INFO);
+    let counting = Targets::new()
+        .with_target("sqlx::query", tracing::Level::TRACE)
+        .with_target("ordo_http", tracing::Level::INFO)
+        // Statements run inside database operation spans, children of the
+        // request's span.
+        .with_target(ordo_telemetry::DB_TARGET, tracing::Level::INFO);
     let _ = tracing_subscriber::registry()
         .with(tracing_subscriber::fmt::layer().with_test_writer().with_filter(EnvFilter::new(filter)))
         .with(statements::counter().with_filter(counting))
@@ -225,6 +229,16 @@ impl TestApp {
             shutdown: Some(tx),
             server: Some(server),
         }
+    }
+
+    /// Starts a second server on this one's database (another instance of
+    /// a scale-out deployment), with its own configuration adjustments. The
+    /// database outlives it only as long as `self` lives.
+    pub async fn start_peer(&self, adjust: impl FnOnce(&mut Config)) -> Self {
+        let shared = TestDb { backend: self.db.backend, url: self.db.url.clone(), _dir: None, drop_on_exit: None };
+        let mut config = shared.config();
+        adjust(&mut config);
+        Self::start(shared, &config).await
     }
 
     /// An HTTP client that sends `key` as its bearer token.

@@ -87,6 +87,8 @@ pub async fn open_services(config: &Config) -> anyhow::Result<Services> {
         // A request holds its key at most twice as long as it may run.
         idempotency_lock: Duration::from_millis(config.server.request_timeout_ms.saturating_mul(2)),
         unpaid_order_ttl: Duration::from_millis(config.orders.unpaid_ttl_ms),
+        product_cache_ttl: Duration::from_millis(config.catalog.cache_ttl_ms),
+        product_cache_capacity: config.catalog.cache_capacity,
         mail: if config.mail.smtp_url.expose().is_empty() {
             MailSettings::Files { dir: config.mail.dir.clone().into(), from: config.mail.from.clone() }
         } else {
@@ -168,6 +170,8 @@ impl Application {
             tracing::info!("shutting down: draining requests in flight");
             let _ = stopping_tx.send(true);
         };
+        let catalog = self.services.catalog.clone();
+        let follow_changes = tokio::spawn(async move { catalog.follow_changes().await });
         let metrics = self.metrics_listener.map(|listener| {
             let router = ordo_http::metrics_router(self.services.clone());
             tokio::spawn(async move { axum::serve(listener, router).await })
@@ -189,6 +193,7 @@ impl Application {
         if let Some(metrics) = metrics {
             metrics.abort();
         }
+        follow_changes.abort();
         // Seal what this process wrote, so a clean stop leaves nothing unsealed.
         if !self.seal_interval.is_zero()
             && let Err(e) = self.services.audit.seal_all(self.seal_batch).await

@@ -23,6 +23,7 @@ pub struct Config {
     pub audit: AuditConfig,
     pub idempotency: IdempotencyConfig,
     pub orders: OrdersConfig,
+    pub catalog: CatalogConfig,
     pub workers: WorkersConfig,
     pub mail: MailConfig,
     pub log: LogConfig,
@@ -223,6 +224,24 @@ impl Default for OrdersConfig {
     }
 }
 
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CatalogConfig {
+    /// How long a product may be served from a process's cache. Changes
+    /// made through this process, and on PostgreSQL through any process,
+    /// are seen at once; behind PgBouncer other processes' changes are seen
+    /// within this time. 0 turns the cache off.
+    pub cache_ttl_ms: u64,
+    /// Most products cached per process.
+    pub cache_capacity: u64,
+}
+
+impl Default for CatalogConfig {
+    fn default() -> Self {
+        Self { cache_ttl_ms: 60_000, cache_capacity: 100_000 }
+    }
+}
+
 /// Outgoing e-mail (order confirmations, invoices).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -381,8 +400,8 @@ pub struct Overrides {
     pub listen: Option<SocketAddr>,
 }
 
-const SECTIONS: [&str; 10] =
-    ["server", "database", "auth", "rate_limit", "audit", "idempotency", "orders", "workers", "mail", "log"];
+const SECTIONS: [&str; 11] =
+    ["server", "database", "auth", "rate_limit", "audit", "idempotency", "orders", "catalog", "workers", "mail", "log"];
 
 /// Maps `ORDO_DATABASE_MAX_CONNECTIONS` (seen here as
 /// `database_max_connections`) to the key `database.max_connections`.

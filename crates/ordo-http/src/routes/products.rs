@@ -229,7 +229,7 @@ async fn get_product(
     Path(id): Path<String>,
 ) -> ApiResult<impl IntoResponse> {
     let product = services.catalog.product(parse_id::<ProductId>(&id)?).await?;
-    Ok(entity_response(product.meta.version, product))
+    Ok(entity_response(product.meta.version, product.as_ref()))
 }
 
 /// Update a product, if it is still at the version the client read.

@@ -17,7 +17,62 @@ backend_tests!(
     filters_by_active_sku_prefix_updated_since_and_archived,
     concurrent_updates_at_one_version_let_exactly_one_win,
     acknowledged_products_survive_a_restart,
+    product_reads_are_cached_and_writes_invalidate_at_once,
 );
+
+/// Renames product `id` behind Ordo's back, so a read that still shows the
+/// old name must have come from the cache.
+async fn rename_behind_ordos_back(app: &TestApp, id: &str, name: &str) {
+    let id = app.db.uuid_literal(uuid::Uuid::parse_str(id).unwrap());
+    app.db.execute(&format!("UPDATE products SET name = '{name}' WHERE id = {id}")).await;
+}
+
+async fn product_reads_are_cached_and_writes_invalidate_at_once(app: TestApp) {
+    let id = create(&app, "CACHED").await["id"].as_str().unwrap().to_owned();
+    let path = format!("/v1/products/{id}");
+    app.get(&path).await.expect(StatusCode::OK);
+    rename_behind_ordos_back(&app, &id, "Behind the back").await;
+    assert_eq!(app.get(&path).await.expect(StatusCode::OK)["name"], "Product CACHED", "served from the cache");
+
+    let updated = app.patch(&path, &json!({"version": 1, "name": "Renamed"})).await.expect(StatusCode::OK);
+    let read = app.get(&path).await.expect(StatusCode::OK);
+    assert_eq!((read["name"].as_str(), read["version"].as_i64()), (Some("Renamed"), updated["version"].as_i64()));
+    app.post(&format!("{path}/archive"), &json!({})).await.expect(StatusCode::OK);
+    assert!(app.get(&path).await.expect(StatusCode::OK)["archived_at"].is_string(), "archiving invalidates too");
+}
+
+mod scale_out {
+    use std::time::{Duration, Instant};
+
+    use ordo_testkit::{Backend, StatusCode, TestApp};
+    use serde_json::json;
+
+    /// On PostgreSQL, a product changed through one instance is dropped from
+    /// every other instance's cache through the database's notifications,
+    /// long before the cache's time-to-live.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn other_instances_see_product_changes_through_notifications() {
+        let Some(first) = TestApp::spawn(Backend::Postgres).await else { return };
+        let second = first.start_peer(|c| c.catalog.cache_ttl_ms = 600_000).await;
+        let id = super::create(&first, "SHARED").await["id"].as_str().unwrap().to_owned();
+        let path = format!("/v1/products/{id}");
+        second.get(&path).await.expect(StatusCode::OK);
+        super::rename_behind_ordos_back(&first, &id, "Behind the back").await;
+        assert_eq!(second.get(&path).await.expect(StatusCode::OK)["name"], "Product SHARED", "the peer caches");
+
+        first.patch(&path, &json!({"version": 1, "name": "Renamed"})).await.expect(StatusCode::OK);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let read = second.get(&path).await.expect(StatusCode::OK);
+            if read["name"] == "Renamed" {
+                assert_eq!(read["version"], 2);
+                break;
+            }
+            assert!(Instant::now() < deadline, "the peer still serves {read}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
 
 pub(crate) async fn create(app: &TestApp, sku: &str) -> Value {
     app.post(
