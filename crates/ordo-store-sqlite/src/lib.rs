@@ -28,6 +28,7 @@ mod inventory;
 mod invoices;
 mod jobs;
 mod keys;
+pub mod limits;
 mod markets;
 mod orders;
 mod webhooks;

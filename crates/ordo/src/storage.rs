@@ -12,24 +12,30 @@ use ordo_store_sqlite::{Durability, SqliteOptions, SqliteStore};
 
 use crate::config::{DatabaseConfig, SqliteSynchronous};
 
+/// The SQLite backend's options for the file at `path`.
+pub fn sqlite_options(config: &DatabaseConfig, path: PathBuf) -> SqliteOptions {
+    let ms = Duration::from_millis;
+    SqliteOptions {
+        path,
+        max_readers: config.max_connections,
+        acquire_timeout: ms(config.acquire_timeout_ms),
+        busy_timeout: ms(config.sqlite_busy_timeout_ms),
+        statement_cache_capacity: config.statement_cache_capacity,
+        slow_statement: ms(config.slow_statement_ms),
+        durability: match config.sqlite_synchronous {
+            SqliteSynchronous::Full => Durability::Full,
+            SqliteSynchronous::Normal => Durability::Normal,
+        },
+    }
+}
+
 /// Opens the configured database. SQLite files (and their folder) are
 /// created on first use; PostgreSQL connections are opened lazily.
 pub async fn open(config: &DatabaseConfig) -> anyhow::Result<Arc<dyn Database>> {
     let url = config.url.expose();
     let ms = Duration::from_millis;
     if let Some(path) = sqlite_path(url) {
-        let options = SqliteOptions {
-            path,
-            max_readers: config.max_connections,
-            acquire_timeout: ms(config.acquire_timeout_ms),
-            busy_timeout: ms(config.sqlite_busy_timeout_ms),
-            statement_cache_capacity: config.statement_cache_capacity,
-            slow_statement: ms(config.slow_statement_ms),
-            durability: match config.sqlite_synchronous {
-                SqliteSynchronous::Full => Durability::Full,
-                SqliteSynchronous::Normal => Durability::Normal,
-            },
-        };
+        let options = sqlite_options(config, path);
         let store = SqliteStore::open(&options)
             .await
             .with_context(|| format!("cannot open SQLite database {}", options.path.display()))?;

@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 use crate::config::{Config, Overrides};
 
 mod audit;
+mod bench;
 mod keys;
 mod migrate;
 mod print_config;
@@ -59,6 +60,9 @@ pub enum Command {
     /// Seal and verify the audit trail.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// Measure the machine's limits that `bench/` compares Ordo against.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
 }
 
 impl Cli {
@@ -87,6 +91,7 @@ impl Cli {
                 let _telemetry = crate::telemetry::init(&config.log)?;
                 audit::run(&config, command).await
             }
+            Command::Bench(command) => bench::run(&config, command).await,
         }
     }
 }

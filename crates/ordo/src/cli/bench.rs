@@ -1,0 +1,83 @@
+//! `ordo bench`: the machine's limits that the benchmark suite (`bench/`)
+//! measures Ordo against, built from the same parts as Ordo itself so the
+//! ratios compare like with like.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use axum::routing::get;
+use clap::Subcommand;
+
+use crate::cli::serve::shutdown_signal;
+use crate::config::Config;
+use crate::storage;
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Serve a bare hello-world handler on the same HTTP server stack
+    /// (tokio, hyper, axum) as `ordo serve`, with no middleware: the read
+    /// path's limit. Prints its URL; stops on SIGTERM or SIGINT.
+    Hello {
+        #[arg(long, default_value = "127.0.0.1:0", value_name = "ADDR")]
+        listen: SocketAddr,
+    },
+    /// Commit single-row insert transactions into a scratch SQLite file,
+    /// with the durability settings Ordo's SQLite backend uses
+    /// (`database.sqlite_synchronous`): the SQLite write path's limit.
+    /// Prints one JSON object.
+    SqliteInserts {
+        /// The scratch database file (created; a temporary one by default).
+        #[arg(long, value_name = "FILE")]
+        path: Option<PathBuf>,
+        /// Tasks committing at once (SQLite has one writer; they queue for
+        /// it as Ordo's requests do).
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
+        #[arg(long, default_value_t = 10)]
+        duration_secs: u64,
+    },
+}
+
+#[allow(clippy::print_stdout)] // the URL and the figures are the commands' output
+pub(super) async fn run(config: &Config, command: BenchCommand) -> anyhow::Result<()> {
+    match command {
+        BenchCommand::Hello { listen } => {
+            let listener =
+                tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+            println!("Hello-world server listening on http://{}", listener.local_addr()?);
+            let router = Router::new().route("/", get(|| async { "Hello, world!" }));
+            ordo_http::serve(listener, router, shutdown_signal()).await?;
+        }
+        BenchCommand::SqliteInserts { path, concurrency, duration_secs } => {
+            let scratch = tempfile_dir()?;
+            let path = path.unwrap_or_else(|| scratch.join("limit.db"));
+            let options = storage::sqlite_options(&config.database, path);
+            let rate = ordo_store_sqlite::limits::single_row_inserts(
+                &options,
+                concurrency,
+                Duration::from_secs(duration_secs),
+            )
+            .await?;
+            let _ = std::fs::remove_dir_all(&scratch);
+            let figures = serde_json::json!({
+                "transactions": rate.transactions,
+                "seconds": rate.seconds,
+                "per_second": rate.per_second(),
+                "concurrency": concurrency,
+                "synchronous": format!("{:?}", config.database.sqlite_synchronous).to_lowercase(),
+            });
+            println!("{figures}");
+        }
+    }
+    Ok(())
+}
+
+/// A fresh folder under the system's temporary directory.
+fn tempfile_dir() -> anyhow::Result<PathBuf> {
+    let dir = std::env::temp_dir().join(format!("ordo-bench-{}", uuid::Uuid::now_v7().simple()));
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    Ok(dir)
+}
