@@ -41,15 +41,16 @@ pub(super) async fn run(config: &Config, args: StatsArgs) -> anyhow::Result<()> 
 
     println!("Requests over the last {} s (this server process):", body["window_seconds"]);
     println!(
-        "{:<40} {:>7} {:>7} {:>9} {:>9} {:>9} {:>9}",
-        "ROUTE", "COUNT", "5XX %", "P50 ms", "P95 ms", "P99 ms", "MAX ms"
+        "{:<40} {:>7} {:>7} {:>7} {:>9} {:>9} {:>9} {:>9}",
+        "ROUTE", "COUNT", "5XX %", "4XX %", "P50 ms", "P95 ms", "P99 ms", "MAX ms"
     );
     for route in body["routes"].as_array().into_iter().flatten() {
         println!(
-            "{:<40} {:>7} {:>7.2} {:>9.2} {:>9.2} {:>9.2} {:>9.2}",
+            "{:<40} {:>7} {:>7.2} {:>7.2} {:>9.2} {:>9.2} {:>9.2} {:>9.2}",
             route["route"].as_str().unwrap_or("?"),
-            route["count"],
+            route["count"].as_u64().unwrap_or(0),
             route["error_rate"].as_f64().unwrap_or(0.0) * 100.0,
+            route["client_error_rate"].as_f64().unwrap_or(0.0) * 100.0,
             route["p50_ms"].as_f64().unwrap_or(0.0),
             route["p95_ms"].as_f64().unwrap_or(0.0),
             route["p99_ms"].as_f64().unwrap_or(0.0),
@@ -64,7 +65,7 @@ pub(super) async fn run(config: &Config, args: StatsArgs) -> anyhow::Result<()> 
             "{:<20} {:<10} {:>8} {:>16}",
             queue["queue"].as_str().unwrap_or("?"),
             queue["state"].as_str().unwrap_or("?"),
-            queue["count"],
+            queue["count"].as_u64().unwrap_or(0),
             age
         );
     }

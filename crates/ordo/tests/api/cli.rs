@@ -281,11 +281,13 @@ async fn keys_and_audit_commands_manage_keys_and_verify_the_chain() {
     }
 }
 
-/// Starts `ordo worker` on `url` with a short lease.
+/// Starts `ordo worker` on `db` with a short lease, writing its e-mail
+/// into the test database's folder.
 #[allow(clippy::zombie_processes)] // stopped by the caller with `kill`
-fn worker_process(url: &str) -> std::process::Child {
+fn worker_process(db: &ordo_testkit::TestDb) -> std::process::Child {
     ordo()
-        .args(["worker", "--database-url", url])
+        .args(["worker", "--database-url", &db.url])
+        .env("ORDO_MAIL_DIR", db.mail_dir())
         .env("ORDO_WORKERS_LEASE_MS", "1500")
         .env("ORDO_WORKERS_HEARTBEAT_MS", "300")
         .env("ORDO_WORKERS_POLL_INTERVAL_MS", "100")
@@ -330,7 +332,7 @@ async fn a_sigkilled_workers_job_runs_again_once_and_workers_never_share_a_job()
 
         // The provider takes 2 s: kill the worker in the middle of the call.
         let slow = place("tok_slow").await;
-        let mut doomed = worker_process(&url);
+        let mut doomed = worker_process(&app.db);
         wait_for("the job to start", async || {
             let jobs = app.get("/v1/jobs?queue=payments&state=running").await.expect(StatusCode::OK);
             !jobs["items"].as_array().unwrap().is_empty()
@@ -339,11 +341,12 @@ async fn a_sigkilled_workers_job_runs_again_once_and_workers_never_share_a_job()
         let killed = Command::new("kill").args(["-KILL", &doomed.id().to_string()]).status().unwrap();
         assert!(killed.success());
         let _ = doomed.wait();
-        let mut survivors = [worker_process(&url), worker_process(&url)];
+        let mut survivors = [worker_process(&app.db), worker_process(&app.db)];
         if backend == Backend::Sqlite {
             // A worker can serve /metrics: job figures are there.
             let mut observed = ordo()
                 .args(["worker", "--database-url", &url])
+                .env("ORDO_MAIL_DIR", app.db.mail_dir())
                 .env("ORDO_WORKERS_METRICS_LISTEN", "127.0.0.1:0")
                 .env("ORDO_LOG", "info")
                 .env("ORDO_LOG_FORMAT", "json")
