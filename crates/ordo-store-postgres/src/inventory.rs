@@ -219,12 +219,26 @@ impl<C: DerefMut<Target = PgConnection> + Send> InventoryRepo for PgSession<C> {
         let locations: Vec<Uuid> = releases.iter().map(|(m, _)| m.location_id).collect();
         let quantities: Vec<i64> = releases.iter().map(|(m, _)| m.quantity).collect();
         let shipped: Vec<i64> = releases.iter().map(|(_, ship)| *ship).collect();
-        let result = sqlx::query(
-            "UPDATE stock_levels AS s
+        // The rows are locked first, in the order placement locks them, so
+        // that a release and a placement (or two releases) touching the same
+        // SKUs cannot deadlock. A CTE with FOR UPDATE is never folded into
+        // the outer query, and its rows are locked as it emits them, sorted.
+        let result = sqlx::query(&format!(
+            "WITH m AS (SELECT * FROM unnest($1::text[], $2::uuid[], $3::bigint[], $4::bigint[])
+                          AS m(sku, location_id, quantity, ship)),
+                  locked AS MATERIALIZED (
+                      SELECT s.sku, s.location_id FROM stock_levels s
+                        JOIN locations l ON l.id = s.location_id
+                        JOIN m ON m.sku = s.sku AND m.location_id = s.location_id
+                       ORDER BY {STOCK_ORDER}
+                         FOR UPDATE OF s)
+             UPDATE stock_levels AS s
                 SET reserved = s.reserved - m.quantity, on_hand = s.on_hand - m.ship, updated_at = $5
-               FROM unnest($1::text[], $2::uuid[], $3::bigint[], $4::bigint[]) AS m(sku, location_id, quantity, ship)
-              WHERE s.sku = m.sku AND s.location_id = m.location_id AND s.reserved >= m.quantity",
-        )
+               FROM m, locked
+              WHERE s.sku = m.sku AND s.location_id = m.location_id
+                AND locked.sku = s.sku AND locked.location_id = s.location_id
+                AND s.reserved >= m.quantity"
+        ))
         .bind(&skus)
         .bind(&locations)
         .bind(&quantities)

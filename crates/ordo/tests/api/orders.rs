@@ -14,6 +14,7 @@ backend_tests!(
     lists_orders_with_filters_and_pages,
     stock_moves_are_guarded_and_audited,
     concurrent_clients_never_oversell,
+    concurrent_releases_and_placements_of_many_skus_never_deadlock,
     cancel_racing_fulfil_lets_exactly_one_win,
 );
 
@@ -408,6 +409,44 @@ async fn concurrent_clients_never_oversell(app: TestApp) {
         let order = app.get(&format!("/v1/orders/{id}")).await.expect(StatusCode::OK);
         assert_eq!(order["lines"][0]["quantity"], *quantity, "every acknowledged order exists as acknowledged");
     }
+}
+
+async fn concurrent_releases_and_placements_of_many_skus_never_deadlock(app: TestApp) {
+    let shop = shop(&app).await;
+    receive(&app, "TEE", &shop.near, 500).await;
+    receive(&app, "MUG", &shop.near, 500).await;
+    receive(&app, "MUG", &shop.far, 500).await;
+    // Lines in both orders, so that releasing in line order would take the
+    // stock rows' locks in the opposite order to a placement's.
+    let lines = |i: usize| {
+        if i.is_multiple_of(2) {
+            json!([{"sku": "TEE", "quantity": 1}, {"sku": "MUG", "quantity": 1}])
+        } else {
+            json!([{"sku": "MUG", "quantity": 1}, {"sku": "TEE", "quantity": 1}])
+        }
+    };
+    let mut placed = Vec::new();
+    for i in 0..48 {
+        placed.push(app.post("/v1/orders", &order_body(&shop, lines(i))).await.expect(StatusCode::CREATED));
+    }
+    let cancels = placed.iter().map(|order| {
+        let app = &app;
+        async move {
+            app.post(&format!("/v1/orders/{}/cancel", order["id"].as_str().unwrap()), &json!({"version": 1})).await
+        }
+    });
+    let placements = (0..48).map(|i| {
+        let (app, shop) = (&app, &shop);
+        async move { app.post("/v1/orders", &order_body(shop, lines(i + 1))).await }
+    });
+    let (cancelled, new) = tokio::join!(join_all(cancels), join_all(placements));
+    for response in cancelled.iter().chain(&new) {
+        assert!(response.status.is_success(), "{}: {}", response.status, response.text);
+    }
+    // 48 open orders of one TEE and one MUG each hold the reservations.
+    let (tee, mug) = (stock(&app, "TEE").await, stock(&app, "MUG").await);
+    assert_eq!(totals(&tee).1, 48);
+    assert_eq!(totals(&mug).1, 48);
 }
 
 async fn cancel_racing_fulfil_lets_exactly_one_win(app: TestApp) {
