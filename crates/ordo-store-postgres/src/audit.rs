@@ -13,6 +13,7 @@ use sqlx::types::Json;
 use sqlx::{Postgres, QueryBuilder};
 use uuid::Uuid;
 
+use crate::copy::CopyIn;
 use crate::{PgSession, map_err};
 
 const COLUMNS: &str = "id, occurred_at, actor_key_id, actor_name, action, entity_type, entity_id, request_id, before, after, hash, segment, seq";
@@ -190,6 +191,28 @@ impl<C: DerefMut<Target = PgConnection> + Send> AuditRepo for PgSession<C> {
         .await
         .map_err(map_err)?;
         Ok(result.rows_affected())
+    }
+
+    #[tracing::instrument(target = "ordo_db", name = "audit.insert_sealed_audit_events", skip_all)]
+    async fn insert_sealed_audit_events(&mut self, segment: i64, events: &[AuditEvent]) -> StoreResult<()> {
+        let mut copy = CopyIn::new(
+            "audit_events (id, occurred_at, actor_key_id, actor_name, action, entity_type, entity_id, request_id, before, after, hash, segment, seq)",
+        );
+        for (seq, e) in (1_i64..).zip(events) {
+            copy.uuid(&e.id).timestamp(e.occurred_at).opt_uuid(e.actor_key_id.as_ref()).text(&e.actor_name);
+            copy.text(&e.action).text(&e.entity_type).text(&e.entity_id).opt_text(e.request_id.as_deref());
+            match &e.before {
+                Some(before) => copy.json(before)?,
+                None => copy.null(),
+            };
+            match &e.after {
+                Some(after) => copy.json(after)?,
+                None => copy.null(),
+            };
+            copy.text(&e.hash).int(segment).int(seq).end_row();
+        }
+        copy.send(self.conn()).await?;
+        Ok(())
     }
 
     #[tracing::instrument(target = "ordo_db", name = "audit.insert_audit_seal", skip_all)]

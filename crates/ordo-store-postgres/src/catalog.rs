@@ -11,6 +11,7 @@ use sqlx::{Postgres, QueryBuilder};
 use std::ops::DerefMut;
 use uuid::Uuid;
 
+use crate::copy::CopyIn;
 use crate::{PgSession, corrupt, map_err};
 
 const COLUMNS: &str = "id, sku, name, description, prices, active, version, created_at, updated_at, archived_at";
@@ -72,6 +73,21 @@ impl<C: DerefMut<Target = PgConnection> + Send> CatalogRepo for PgSession<C> {
         .execute(self.conn())
         .await
         .map_err(map_err)?;
+        Ok(())
+    }
+
+    #[tracing::instrument(target = "ordo_db", name = "catalog.insert_products", skip_all)]
+    async fn insert_products(&mut self, products: &[Product]) -> StoreResult<()> {
+        let mut copy = CopyIn::new(
+            "products (id, sku, name, description, prices, active, version, created_at, updated_at, archived_at)",
+        );
+        for p in products {
+            copy.uuid(p.id.as_uuid()).text(p.sku.as_str()).text(&p.name).opt_text(p.description.as_deref());
+            copy.json(&p.prices.as_slice())?.bool(p.active).int(p.meta.version);
+            copy.timestamp(p.meta.created_at).timestamp(p.meta.updated_at).opt_timestamp(p.meta.archived_at);
+            copy.end_row();
+        }
+        copy.send(self.conn()).await?;
         Ok(())
     }
 

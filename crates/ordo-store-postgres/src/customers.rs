@@ -11,6 +11,7 @@ use sqlx::{Postgres, QueryBuilder};
 use std::ops::DerefMut;
 use uuid::Uuid;
 
+use crate::copy::CopyIn;
 use crate::{PgSession, corrupt, map_err};
 
 const COLUMNS: &str = "id, email, name, addresses, version, created_at, updated_at, archived_at";
@@ -66,6 +67,19 @@ impl<C: DerefMut<Target = PgConnection> + Send> CustomerRepo for PgSession<C> {
         .execute(self.conn())
         .await
         .map_err(map_err)?;
+        Ok(())
+    }
+
+    #[tracing::instrument(target = "ordo_db", name = "customers.insert_customers", skip_all)]
+    async fn insert_customers(&mut self, customers: &[Customer]) -> StoreResult<()> {
+        let mut copy =
+            CopyIn::new("customers (id, email, name, addresses, version, created_at, updated_at, archived_at)");
+        for c in customers {
+            copy.uuid(c.id.as_uuid()).text(c.email.as_str()).text(&c.name).json(&c.addresses)?;
+            copy.int(c.meta.version).timestamp(c.meta.created_at).timestamp(c.meta.updated_at);
+            copy.opt_timestamp(c.meta.archived_at).end_row();
+        }
+        copy.send(self.conn()).await?;
         Ok(())
     }
 

@@ -9,6 +9,7 @@ use ordo_store::{InventoryRepo, RankedStock, StockMove, StoreResult};
 use sqlx::postgres::PgConnection;
 use uuid::Uuid;
 
+use crate::copy::CopyIn;
 use crate::{PgSession, corrupt, map_err};
 
 const LOCATION_COLUMNS: &str = "id, code, name, priority, version, created_at, updated_at, archived_at";
@@ -79,6 +80,17 @@ impl<C: DerefMut<Target = PgConnection> + Send> InventoryRepo for PgSession<C> {
             .execute(self.conn())
             .await
             .map_err(map_err)?;
+        Ok(())
+    }
+
+    #[tracing::instrument(target = "ordo_db", name = "inventory.insert_stock_levels", skip_all)]
+    async fn insert_stock_levels(&mut self, levels: &[StockLevel]) -> StoreResult<()> {
+        let now = time::now();
+        let mut copy = CopyIn::new("stock_levels (sku, location_id, on_hand, reserved, updated_at)");
+        for l in levels {
+            copy.text(l.sku.as_str()).uuid(&l.location_id).int(l.on_hand).int(l.reserved).timestamp(now).end_row();
+        }
+        copy.send(self.conn()).await?;
         Ok(())
     }
 

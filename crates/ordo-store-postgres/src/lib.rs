@@ -22,6 +22,7 @@ use sqlx::{ConnectOptions, Postgres, Row};
 
 mod audit;
 mod catalog;
+mod copy;
 mod customers;
 mod idempotency;
 mod inventory;

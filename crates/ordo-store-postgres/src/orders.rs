@@ -14,6 +14,7 @@ use sqlx::types::Json;
 use sqlx::{Postgres, QueryBuilder};
 use uuid::Uuid;
 
+use crate::copy::CopyIn;
 use crate::{PgSession, corrupt, map_err};
 
 const ORDER_COLUMNS: &str = "id, customer_id, market, currency, tax_rate_bp, status, shipping_address, subtotal, tax, total, version, created_at, updated_at";
@@ -297,6 +298,43 @@ impl<C: DerefMut<Target = PgConnection> + Send> OrderRepo for PgSession<C> {
         .execute(self.conn())
         .await
         .map_err(map_err)?;
+        Ok(())
+    }
+
+    #[tracing::instrument(target = "ordo_db", name = "orders.insert_orders", skip_all)]
+    async fn insert_orders(&mut self, orders: &[Order]) -> StoreResult<()> {
+        let mut rows = CopyIn::new(&format!("orders ({ORDER_COLUMNS})"));
+        let mut lines = CopyIn::new(&format!("order_lines ({LINE_COLUMNS})"));
+        for o in orders {
+            rows.uuid(o.id.as_uuid()).uuid(o.customer_id.as_uuid()).text(&o.market).text(o.currency.code());
+            rows.int(o.tax_rate_bp).text(o.status.as_str()).json(&o.shipping_address)?;
+            rows.int(o.subtotal).int(o.tax).int(o.total).int(o.version);
+            rows.timestamp(o.created_at).timestamp(o.updated_at).end_row();
+            for l in &o.lines {
+                lines.uuid(o.id.as_uuid()).int(l.line.into()).text(l.sku.as_str()).uuid(l.product_id.as_uuid());
+                lines.text(&l.name).int(l.quantity).int(l.shipped_quantity).int(l.unit_price);
+                lines.int(l.subtotal).int(l.tax).int(l.total).json(&l.allocations)?.end_row();
+            }
+        }
+        rows.send(self.conn()).await?;
+        lines.send(self.conn()).await?;
+        Ok(())
+    }
+
+    #[tracing::instrument(target = "ordo_db", name = "orders.insert_order_events", skip_all)]
+    async fn insert_order_events(&mut self, events: &[OrderEvent]) -> StoreResult<()> {
+        let mut copy =
+            CopyIn::new("order_events (id, order_id, occurred_at, kind, from_status, to_status, actor_name, detail)");
+        for e in events {
+            copy.uuid(&e.id).uuid(e.order_id.as_uuid()).timestamp(e.occurred_at).text(&e.kind);
+            copy.opt_text(e.from_status.map(OrderStatus::as_str)).text(e.to_status.as_str()).text(&e.actor_name);
+            match &e.detail {
+                Some(detail) => copy.json(detail)?,
+                None => copy.null(),
+            };
+            copy.end_row();
+        }
+        copy.send(self.conn()).await?;
         Ok(())
     }
 

@@ -13,7 +13,7 @@ use sqlx::types::Json;
 use sqlx::{QueryBuilder, Sqlite};
 use uuid::Uuid;
 
-use crate::{SqliteSession, from_micros, map_err, to_micros};
+use crate::{SqliteSession, from_micros, map_err, rows_per_insert, to_micros};
 
 const COLUMNS: &str = "id, occurred_at, actor_key_id, actor_name, action, entity_type, entity_id, request_id, before, after, hash, segment, seq";
 
@@ -191,6 +191,33 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> AuditRepo for SqliteSession<
             assigned += result.rows_affected();
         }
         Ok(assigned)
+    }
+
+    #[tracing::instrument(target = "ordo_db", name = "audit.insert_sealed_audit_events", skip_all)]
+    async fn insert_sealed_audit_events(&mut self, segment: i64, events: &[AuditEvent]) -> StoreResult<()> {
+        let numbered: Vec<(i64, &AuditEvent)> = (1_i64..).zip(events).collect();
+        for chunk in numbered.chunks(rows_per_insert(13)) {
+            let mut insert = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO audit_events (id, occurred_at, actor_key_id, actor_name, action, entity_type, entity_id, request_id, before, after, hash, segment, seq) ",
+            );
+            insert.push_values(chunk, |mut row, (seq, e)| {
+                row.push_bind(e.id)
+                    .push_bind(to_micros(e.occurred_at))
+                    .push_bind(e.actor_key_id)
+                    .push_bind(&e.actor_name)
+                    .push_bind(&e.action)
+                    .push_bind(&e.entity_type)
+                    .push_bind(&e.entity_id)
+                    .push_bind(&e.request_id)
+                    .push_bind(e.before.as_ref().map(Json))
+                    .push_bind(e.after.as_ref().map(Json))
+                    .push_bind(&e.hash)
+                    .push_bind(segment)
+                    .push_bind(*seq);
+            });
+            insert.build().execute(self.conn()).await.map_err(map_err)?;
+        }
+        Ok(())
     }
 
     #[tracing::instrument(target = "ordo_db", name = "audit.insert_audit_seal", skip_all)]

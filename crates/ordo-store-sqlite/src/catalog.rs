@@ -11,7 +11,7 @@ use sqlx::{QueryBuilder, Sqlite};
 use std::ops::DerefMut;
 use uuid::Uuid;
 
-use crate::{SqliteSession, corrupt, from_micros, from_micros_opt, map_err, to_micros};
+use crate::{SqliteSession, corrupt, from_micros, from_micros_opt, map_err, rows_per_insert, to_micros};
 
 const COLUMNS: &str = "id, sku, name, description, prices, active, version, created_at, updated_at, archived_at";
 
@@ -71,6 +71,29 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> CatalogRepo for SqliteSessio
         .execute(self.conn())
         .await
         .map_err(map_err)?;
+        Ok(())
+    }
+
+    #[tracing::instrument(target = "ordo_db", name = "catalog.insert_products", skip_all)]
+    async fn insert_products(&mut self, products: &[Product]) -> StoreResult<()> {
+        for chunk in products.chunks(rows_per_insert(10)) {
+            let mut insert = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO products (id, sku, name, description, prices, active, version, created_at, updated_at, archived_at) ",
+            );
+            insert.push_values(chunk, |mut row, p| {
+                row.push_bind(p.id.as_uuid())
+                    .push_bind(p.sku.as_str())
+                    .push_bind(&p.name)
+                    .push_bind(&p.description)
+                    .push_bind(Json(p.prices.as_slice()))
+                    .push_bind(p.active)
+                    .push_bind(p.meta.version)
+                    .push_bind(to_micros(p.meta.created_at))
+                    .push_bind(to_micros(p.meta.updated_at))
+                    .push_bind(p.meta.archived_at.map(to_micros));
+            });
+            insert.build().execute(self.conn()).await.map_err(map_err)?;
+        }
         Ok(())
     }
 

@@ -11,7 +11,7 @@ use sqlx::{QueryBuilder, Sqlite};
 use std::ops::DerefMut;
 use uuid::Uuid;
 
-use crate::{SqliteSession, corrupt, from_micros, from_micros_opt, map_err, to_micros};
+use crate::{SqliteSession, corrupt, from_micros, from_micros_opt, map_err, rows_per_insert, to_micros};
 
 const COLUMNS: &str = "id, email, name, addresses, version, created_at, updated_at, archived_at";
 
@@ -65,6 +65,27 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> CustomerRepo for SqliteSessi
         .execute(self.conn())
         .await
         .map_err(map_err)?;
+        Ok(())
+    }
+
+    #[tracing::instrument(target = "ordo_db", name = "customers.insert_customers", skip_all)]
+    async fn insert_customers(&mut self, customers: &[Customer]) -> StoreResult<()> {
+        for chunk in customers.chunks(rows_per_insert(8)) {
+            let mut insert = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO customers (id, email, name, addresses, version, created_at, updated_at, archived_at) ",
+            );
+            insert.push_values(chunk, |mut row, c| {
+                row.push_bind(c.id.as_uuid())
+                    .push_bind(c.email.as_str())
+                    .push_bind(&c.name)
+                    .push_bind(Json(&c.addresses))
+                    .push_bind(c.meta.version)
+                    .push_bind(to_micros(c.meta.created_at))
+                    .push_bind(to_micros(c.meta.updated_at))
+                    .push_bind(c.meta.archived_at.map(to_micros));
+            });
+            insert.build().execute(self.conn()).await.map_err(map_err)?;
+        }
         Ok(())
     }
 

@@ -10,7 +10,7 @@ use sqlx::sqlite::SqliteConnection;
 use sqlx::{QueryBuilder, Sqlite};
 use uuid::Uuid;
 
-use crate::{SqliteSession, corrupt, from_micros, from_micros_opt, map_err, to_micros};
+use crate::{SqliteSession, corrupt, from_micros, from_micros_opt, map_err, rows_per_insert, to_micros};
 
 const LOCATION_COLUMNS: &str = "id, code, name, priority, version, created_at, updated_at, archived_at";
 
@@ -81,6 +81,25 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> InventoryRepo for SqliteSess
             .execute(self.conn())
             .await
             .map_err(map_err)?;
+        Ok(())
+    }
+
+    #[tracing::instrument(target = "ordo_db", name = "inventory.insert_stock_levels", skip_all)]
+    async fn insert_stock_levels(&mut self, levels: &[StockLevel]) -> StoreResult<()> {
+        let now = to_micros(time::now());
+        for chunk in levels.chunks(rows_per_insert(5)) {
+            let mut insert = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO stock_levels (sku, location_id, on_hand, reserved, updated_at) ",
+            );
+            insert.push_values(chunk, |mut row, l| {
+                row.push_bind(l.sku.as_str())
+                    .push_bind(l.location_id)
+                    .push_bind(l.on_hand)
+                    .push_bind(l.reserved)
+                    .push_bind(now);
+            });
+            insert.build().execute(self.conn()).await.map_err(map_err)?;
+        }
         Ok(())
     }
 

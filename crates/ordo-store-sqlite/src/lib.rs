@@ -244,6 +244,12 @@ fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(format!("{what}: {e}"))
 }
 
+/// Rows per multi-row `INSERT` in bulk loads: within SQLite's limit of
+/// 32 766 bound parameters per statement.
+fn rows_per_insert(columns: usize) -> usize {
+    (32_766 / columns).min(1_000)
+}
+
 /// Timestamps are stored as microseconds since the Unix epoch: exact, and
 /// ordered as integers.
 fn to_micros(ts: Timestamp) -> i64 {

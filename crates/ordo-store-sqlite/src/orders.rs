@@ -14,7 +14,7 @@ use sqlx::types::Json;
 use sqlx::{QueryBuilder, Sqlite};
 use uuid::Uuid;
 
-use crate::{SqliteSession, corrupt, from_micros, map_err, to_micros};
+use crate::{SqliteSession, corrupt, from_micros, map_err, rows_per_insert, to_micros};
 
 const ORDER_COLUMNS: &str = "id, customer_id, market, currency, tax_rate_bp, status, shipping_address, subtotal, tax, total, version, created_at, updated_at";
 const LINE_COLUMNS: &str =
@@ -284,6 +284,71 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> OrderRepo for SqliteSession<
         .execute(self.conn())
         .await
         .map_err(map_err)?;
+        Ok(())
+    }
+
+    #[tracing::instrument(target = "ordo_db", name = "orders.insert_orders", skip_all)]
+    async fn insert_orders(&mut self, orders: &[Order]) -> StoreResult<()> {
+        for chunk in orders.chunks(rows_per_insert(13)) {
+            let mut insert = QueryBuilder::<Sqlite>::new(format!("INSERT INTO orders ({ORDER_COLUMNS}) "));
+            insert.push_values(chunk, |mut row, o| {
+                row.push_bind(o.id.as_uuid())
+                    .push_bind(o.customer_id.as_uuid())
+                    .push_bind(&o.market)
+                    .push_bind(o.currency.code())
+                    .push_bind(o.tax_rate_bp)
+                    .push_bind(o.status.as_str())
+                    .push_bind(Json(&o.shipping_address))
+                    .push_bind(o.subtotal)
+                    .push_bind(o.tax)
+                    .push_bind(o.total)
+                    .push_bind(o.version)
+                    .push_bind(to_micros(o.created_at))
+                    .push_bind(to_micros(o.updated_at));
+            });
+            insert.build().execute(self.conn()).await.map_err(map_err)?;
+        }
+        let lines: Vec<(&Order, &OrderLine)> =
+            orders.iter().flat_map(|o| o.lines.iter().map(move |l| (o, l))).collect();
+        for chunk in lines.chunks(rows_per_insert(12)) {
+            let mut insert = QueryBuilder::<Sqlite>::new(format!("INSERT INTO order_lines ({LINE_COLUMNS}) "));
+            insert.push_values(chunk, |mut row, (o, line)| {
+                row.push_bind(o.id.as_uuid())
+                    .push_bind(line.line)
+                    .push_bind(line.sku.as_str())
+                    .push_bind(line.product_id.as_uuid())
+                    .push_bind(&line.name)
+                    .push_bind(line.quantity)
+                    .push_bind(line.shipped_quantity)
+                    .push_bind(line.unit_price)
+                    .push_bind(line.subtotal)
+                    .push_bind(line.tax)
+                    .push_bind(line.total)
+                    .push_bind(Json(&line.allocations));
+            });
+            insert.build().execute(self.conn()).await.map_err(map_err)?;
+        }
+        Ok(())
+    }
+
+    #[tracing::instrument(target = "ordo_db", name = "orders.insert_order_events", skip_all)]
+    async fn insert_order_events(&mut self, events: &[OrderEvent]) -> StoreResult<()> {
+        for chunk in events.chunks(rows_per_insert(8)) {
+            let mut insert = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO order_events (id, order_id, occurred_at, kind, from_status, to_status, actor_name, detail) ",
+            );
+            insert.push_values(chunk, |mut row, e| {
+                row.push_bind(e.id)
+                    .push_bind(e.order_id.as_uuid())
+                    .push_bind(to_micros(e.occurred_at))
+                    .push_bind(&e.kind)
+                    .push_bind(e.from_status.map(OrderStatus::as_str))
+                    .push_bind(e.to_status.as_str())
+                    .push_bind(&e.actor_name)
+                    .push_bind(e.detail.as_ref().map(Json));
+            });
+            insert.build().execute(self.conn()).await.map_err(map_err)?;
+        }
         Ok(())
     }
 

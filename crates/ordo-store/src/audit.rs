@@ -28,6 +28,11 @@ pub trait AuditRepo: Send {
     /// ... in the given order. Returns how many were still unsealed.
     async fn assign_audit_segment(&mut self, segment: i64, ids: &[Uuid]) -> StoreResult<u64>;
 
+    /// Appends events already sealed into `segment`, numbered 1, 2, ... in
+    /// the given (id) order, for bulk loads (`ordo seed`); the caller stores
+    /// the segment's seal in the same transaction.
+    async fn insert_sealed_audit_events(&mut self, segment: i64, events: &[AuditEvent]) -> StoreResult<()>;
+
     /// Stores a seal; [`crate::StoreError::Duplicate`] with
     /// [`crate::UniqueKey::AuditSegment`] if the segment is already sealed.
     async fn insert_audit_seal(&mut self, seal: &AuditSeal) -> StoreResult<()>;

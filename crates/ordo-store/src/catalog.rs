@@ -13,6 +13,9 @@ pub trait CatalogRepo: Send {
     /// [`crate::UniqueKey::ProductSku`] if the SKU is taken.
     async fn insert_product(&mut self, product: &Product) -> StoreResult<()>;
 
+    /// Inserts many products at once, for bulk loads (`ordo seed`).
+    async fn insert_products(&mut self, products: &[Product]) -> StoreResult<()>;
+
     async fn product(&mut self, id: ProductId) -> StoreResult<Option<Product>>;
 
     /// Writes `product` over the stored row if that row is still at

@@ -13,6 +13,9 @@ pub trait CustomerRepo: Send {
     /// [`crate::UniqueKey::CustomerEmail`] if the e-mail address is taken.
     async fn insert_customer(&mut self, customer: &Customer) -> StoreResult<()>;
 
+    /// Inserts many customers at once, for bulk loads (`ordo seed`).
+    async fn insert_customers(&mut self, customers: &[Customer]) -> StoreResult<()>;
+
     async fn customer(&mut self, id: CustomerId) -> StoreResult<Option<Customer>>;
 
     /// Writes `customer` over the stored row if that row is still at

@@ -30,6 +30,10 @@ pub trait InventoryRepo: Send {
 
     async fn location(&mut self, id: LocationId) -> StoreResult<Option<Location>>;
 
+    /// Inserts stock rows that do not exist yet, reservations included, for
+    /// bulk loads (`ordo seed`).
+    async fn insert_stock_levels(&mut self, levels: &[StockLevel]) -> StoreResult<()>;
+
     /// Every location, in allocation order (locations are few).
     async fn list_locations(&mut self) -> StoreResult<Vec<Location>>;
 

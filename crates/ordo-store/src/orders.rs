@@ -37,6 +37,14 @@ pub trait OrderRepo: Send {
 
     async fn insert_order_event(&mut self, event: &OrderEvent) -> StoreResult<()>;
 
+    /// Appends many orders with their lines at once, without idempotency
+    /// keys, for bulk loads (`ordo seed`): `COPY` on PostgreSQL, multi-row
+    /// inserts on SQLite.
+    async fn insert_orders(&mut self, orders: &[Order]) -> StoreResult<()>;
+
+    /// Appends many timeline entries at once, as [`Self::insert_orders`].
+    async fn insert_order_events(&mut self, events: &[OrderEvent]) -> StoreResult<()>;
+
     /// The order's timeline, oldest first.
     async fn order_events(&mut self, id: OrderId) -> StoreResult<Vec<OrderEvent>>;
 }
