@@ -90,8 +90,24 @@ impl AuditEvent {
         after: Option<Value>,
         now: Timestamp,
     ) -> Self {
+        Self::record_as(Uuid::now_v7(), actor, action, entity_type, entity_id, before, after, now)
+    }
+
+    /// As [`Self::record`], with a given id: for history loaded in bulk,
+    /// whose ids carry the time it happened.
+    #[allow(clippy::too_many_arguments)] // the event's fields, in order
+    pub fn record_as(
+        id: Uuid,
+        actor: &Actor,
+        action: impl Into<String>,
+        entity_type: &str,
+        entity_id: impl std::fmt::Display,
+        before: Option<Value>,
+        after: Option<Value>,
+        now: Timestamp,
+    ) -> Self {
         let mut event = Self {
-            id: Uuid::now_v7(),
+            id,
             occurred_at: now,
             actor_key_id: actor.key_id,
             actor_name: actor.name.clone(),
@@ -139,6 +155,26 @@ pub struct AuditSeal {
     /// The previous seal's hash; 64 zeros for the first segment.
     pub previous_hash: String,
     pub hash: String,
+}
+
+impl AuditSeal {
+    /// The seal of the segment after `previous` (the first segment if
+    /// `None`) over `events`, which must be in id order. `None` if there
+    /// are no events.
+    pub fn next(previous: Option<&AuditSeal>, events: &[AuditEvent], sealed_at: Timestamp) -> Option<Self> {
+        let (first, last) = (events.first()?, events.last()?);
+        let segment = previous.map_or(1, |s| s.segment + 1);
+        let previous_hash = previous.map_or_else(|| GENESIS_HASH.to_owned(), |s| s.hash.clone());
+        Some(Self {
+            segment,
+            sealed_at,
+            event_count: events.len() as i64,
+            first_event_id: first.id,
+            last_event_id: last.id,
+            hash: seal_hash(&previous_hash, segment, sealed_at, events.iter().map(|e| e.hash.as_str())),
+            previous_hash,
+        })
+    }
 }
 
 /// The hash of the seal before the first.

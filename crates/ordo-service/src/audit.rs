@@ -101,23 +101,11 @@ impl AuditService {
         let mut tx = self.db.begin().await?;
         let previous = tx.latest_audit_seal().await?;
         let events = tx.unsealed_audit_events(max_events).await?;
-        let (Some(first), Some(last)) = (events.first(), events.last()) else { return Ok(None) };
-        let segment = previous.as_ref().map_or(1, |s| s.segment + 1);
-        let previous_hash = previous.map_or_else(|| GENESIS_HASH.to_owned(), |s| s.hash);
+        let Some(seal) = AuditSeal::next(previous.as_ref(), &events, time::now()) else { return Ok(None) };
         let ids: Vec<Uuid> = events.iter().map(|e| e.id).collect();
-        if tx.assign_audit_segment(segment, &ids).await? != ids.len() as u64 {
+        if tx.assign_audit_segment(seal.segment, &ids).await? != ids.len() as u64 {
             return Ok(None); // a concurrent sealer took some of them; rolled back
         }
-        let sealed_at = time::now();
-        let seal = AuditSeal {
-            segment,
-            sealed_at,
-            event_count: ids.len() as i64,
-            first_event_id: first.id,
-            last_event_id: last.id,
-            hash: seal_hash(&previous_hash, segment, sealed_at, events.iter().map(|e| e.hash.as_str())),
-            previous_hash,
-        };
         match tx.insert_audit_seal(&seal).await {
             Ok(()) => {}
             Err(StoreError::Duplicate(UniqueKey::AuditSegment)) => return Ok(None),

@@ -21,6 +21,7 @@ pub mod mail;
 pub mod markets;
 pub mod orders;
 pub mod payments;
+pub mod seed;
 mod versioned;
 pub mod webhooks;
 pub mod workflow;

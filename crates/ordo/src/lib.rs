@@ -5,10 +5,12 @@
 //! - [`storage`]: picks SQLite or PostgreSQL from the database URL.
 //! - [`app`]: builds and runs the HTTP application.
 //! - [`cli`]: the subcommands.
+//! - [`loadgen`]: the load generator behind `ordo loadgen`.
 
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod loadgen;
 pub mod storage;
 pub mod telemetry;
 

@@ -10,8 +10,10 @@ use crate::config::{Config, Overrides};
 mod audit;
 mod bench;
 mod keys;
+mod loadgen;
 mod migrate;
 mod print_config;
+mod seed;
 pub mod serve;
 mod stats;
 mod worker;
@@ -60,6 +62,16 @@ pub enum Command {
     /// Seal and verify the audit trail.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// Fill a fresh database with production-realistic data: markets,
+    /// warehouses, a catalog with skewed popularity, customers, a year of
+    /// orders through their lifecycle, stock sized for the load to come, and
+    /// the audit trail of it all. COPY on PostgreSQL, large transactions on
+    /// SQLite. Run it while no server writes to the database.
+    Seed(seed::SeedArgs),
+    /// Load a running server with a weighted mix of scenarios (closed or
+    /// open loop), report throughput and latency percentiles per scenario,
+    /// then check that every acknowledged order exists and stock adds up.
+    Loadgen(loadgen::LoadgenArgs),
     /// Measure the machine's limits that `bench/` compares Ordo against.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -91,6 +103,8 @@ impl Cli {
                 let _telemetry = crate::telemetry::init(&config.log)?;
                 audit::run(&config, command).await
             }
+            Command::Seed(args) => seed::run(&config, args).await,
+            Command::Loadgen(args) => loadgen::run(&config, args).await,
             Command::Bench(command) => bench::run(&config, command).await,
         }
     }

@@ -14,6 +14,7 @@ pub(crate) mod orders;
 mod pgbouncer;
 mod products;
 mod security;
+mod seed;
 mod server;
 mod traces;
 mod webhooks;
