@@ -257,23 +257,43 @@ fn invalid(message: impl Into<String>) -> ServiceError {
     ServiceError::Validation(errors)
 }
 
-/// Writes audit events as sealed segments chained after the latest seal.
+/// Numbers audit events into sealed segments chained after the latest seal.
 struct Chain {
     previous: Option<AuditSeal>,
     events: u64,
     segments: u64,
 }
 
+/// A sealed segment, to be written in a transaction.
+struct Segment {
+    seal: AuditSeal,
+    events: Vec<AuditEvent>,
+}
+
+impl Segment {
+    async fn write(&self, tx: &mut dyn Transaction) -> Result<(), StoreError> {
+        tx.insert_sealed_audit_events(self.seal.segment, &self.events).await?;
+        tx.insert_audit_seal(&self.seal).await
+    }
+}
+
 impl Chain {
-    async fn seal(&mut self, tx: &mut dyn Transaction, mut events: Vec<AuditEvent>) -> Result<(), StoreError> {
+    /// The next segment, over `events` (in any order); `None` if empty.
+    fn seal(&mut self, mut events: Vec<AuditEvent>) -> Option<Segment> {
         events.sort_by_key(|e| e.id);
-        let Some(seal) = AuditSeal::next(self.previous.as_ref(), &events, time::now()) else { return Ok(()) };
-        tx.insert_sealed_audit_events(seal.segment, &events).await?;
-        tx.insert_audit_seal(&seal).await?;
+        let seal = AuditSeal::next(self.previous.as_ref(), &events, time::now())?;
         self.events += events.len() as u64;
         self.segments += 1;
-        self.previous = Some(seal);
-        Ok(())
+        self.previous = Some(seal.clone());
+        Some(Segment { seal, events })
+    }
+
+    /// Seals `events` and writes the segment in `tx`.
+    async fn write(&mut self, tx: &mut dyn Transaction, events: Vec<AuditEvent>) -> Result<(), StoreError> {
+        match self.seal(events) {
+            Some(segment) => segment.write(tx).await,
+            None => Ok(()),
+        }
     }
 }
 
@@ -281,8 +301,25 @@ impl Chain {
 struct OrderBatch {
     orders: Vec<Order>,
     events: Vec<OrderEvent>,
-    audit: Vec<AuditEvent>,
+    /// Their placements' audit events, sealed.
+    audit: Option<Segment>,
 }
+
+impl OrderBatch {
+    async fn write(&self, db: &dyn Database) -> Result<(), StoreError> {
+        let mut tx = db.begin().await?;
+        tx.insert_orders(&self.orders).await?;
+        tx.insert_order_events(&self.events).await?;
+        if let Some(segment) = &self.audit {
+            segment.write(tx.as_mut()).await?;
+        }
+        tx.commit().await
+    }
+}
+
+/// Order batches written at once: PostgreSQL spreads them over its cores
+/// (SQLite queues them for its one writer).
+const WRITERS: usize = 2;
 
 /// A customer as orders need it.
 #[derive(Clone)]
@@ -312,6 +349,8 @@ struct OrderMaker {
     reserved: HashMap<(usize, LocationId), i64>,
     open: u64,
     lines: u64,
+    /// The audit chain, which the placements' segments extend in order.
+    chain: Chain,
 }
 
 impl OrderMaker {
@@ -329,18 +368,22 @@ impl OrderMaker {
     }
 
     fn batch(&mut self, first: u64, count: u64) -> Result<OrderBatch, ServiceError> {
-        let mut batch = OrderBatch {
-            orders: Vec::with_capacity(count as usize),
-            events: Vec::with_capacity(count as usize * 5),
-            audit: Vec::with_capacity(count as usize),
-        };
+        let mut orders = Vec::with_capacity(count as usize);
+        let mut events = Vec::with_capacity(count as usize * 5);
+        let mut audit = Vec::with_capacity(count as usize);
         for index in first..first + count {
-            self.order(index, &mut batch)?;
+            self.order(index, &mut orders, &mut events, &mut audit)?;
         }
-        Ok(batch)
+        Ok(OrderBatch { orders, events, audit: self.chain.seal(audit) })
     }
 
-    fn order(&mut self, index: u64, batch: &mut OrderBatch) -> Result<(), ServiceError> {
+    fn order(
+        &mut self,
+        index: u64,
+        orders: &mut Vec<Order>,
+        events: &mut Vec<OrderEvent>,
+        audit: &mut Vec<AuditEvent>,
+    ) -> Result<(), ServiceError> {
         let placed_at = self.start + micros(self.step * index as i64 + self.rng.random_range(0..self.step.max(1)));
         let buyer =
             self.buyers[(self.customers.sample(&mut self.rng) as usize).clamp(1, self.buyers.len()) - 1].clone();
@@ -366,16 +409,10 @@ impl OrderMaker {
             allocated.push((rank, location, quantity));
         }
         self.lines += lines.len() as u64;
-        let mut order = Order::place(
-            OrderId::from_uuid(id_at(placed_at)),
-            buyer.id,
-            market,
-            lines,
-            buyer.address,
-            placed_at,
-        );
-        batch.events.push(Self::event(&order, "placed", None, None));
-        batch.audit.push(AuditEvent::record_as(
+        let mut order =
+            Order::place(OrderId::from_uuid(id_at(placed_at)), buyer.id, market, lines, buyer.address, placed_at);
+        events.push(Self::event(&order, "placed", None, None));
+        audit.push(AuditEvent::record_as(
             id_at(placed_at),
             &self.actor,
             "order.placed",
@@ -385,14 +422,14 @@ impl OrderMaker {
             Some(snapshot(&order)),
             placed_at,
         ));
-        self.live(&mut order, &mut batch.events);
+        self.live(&mut order, events);
         if matches!(order.status, OrderStatus::Placed | OrderStatus::Paid | OrderStatus::Confirmed) {
             self.open += 1;
             for (rank, location, quantity) in allocated {
                 *self.reserved.entry((rank, location)).or_default() += quantity;
             }
         }
-        batch.orders.push(order);
+        orders.push(order);
         Ok(())
     }
 
@@ -564,7 +601,7 @@ pub async fn seed(db: Arc<dyn Database>, plan: &SeedPlan, progress: Progress<'_>
         };
         locations.push(location.id);
     }
-    chain.seal(tx.as_mut(), audit).await?;
+    chain.write(tx.as_mut(), audit).await?;
     tx.commit().await?;
     summary.markets = markets.len();
     summary.locations = locations.len();
@@ -631,7 +668,7 @@ pub async fn seed(db: Arc<dyn Database>, plan: &SeedPlan, progress: Progress<'_>
                 )
             })
             .collect();
-        chain.seal(tx.as_mut(), audit).await?;
+        chain.write(tx.as_mut(), audit).await?;
         tx.commit().await?;
         products.extend(batch.into_iter().map(|p| SellableProduct {
             id: p.id,
@@ -695,7 +732,7 @@ pub async fn seed(db: Arc<dyn Database>, plan: &SeedPlan, progress: Progress<'_>
                 )
             })
             .collect();
-        chain.seal(tx.as_mut(), audit).await?;
+        chain.write(tx.as_mut(), audit).await?;
         tx.commit().await?;
         summary.customers += count as u64;
         progress(SeedPhase::Customers, summary.customers, plan.customers);
@@ -719,6 +756,7 @@ pub async fn seed(db: Arc<dyn Database>, plan: &SeedPlan, progress: Progress<'_>
         reserved: HashMap::new(),
         open: 0,
         lines: 0,
+        chain,
     };
     progress(SeedPhase::Orders, 0, plan.orders);
     let (sender, mut batches) = tokio::sync::mpsc::channel::<Result<OrderBatch, ServiceError>>(2);
@@ -733,18 +771,33 @@ pub async fn seed(db: Arc<dyn Database>, plan: &SeedPlan, progress: Progress<'_>
         }
         maker
     });
+    let writers = Arc::new(tokio::sync::Semaphore::new(WRITERS));
+    let mut writing = tokio::task::JoinSet::new();
+    let mut account = |written: Result<Result<(u64, u64), StoreError>, tokio::task::JoinError>| -> ServiceResult<()> {
+        let (orders, events) = written.map_err(|e| invalid(format!("an order writer failed: {e}")))??;
+        summary.orders += orders;
+        summary.order_events += events;
+        progress(SeedPhase::Orders, summary.orders, plan.orders);
+        Ok(())
+    };
     while let Some(batch) = batches.recv().await {
         let batch = batch?;
-        let mut tx = db.begin().await?;
-        tx.insert_orders(&batch.orders).await?;
-        tx.insert_order_events(&batch.events).await?;
-        chain.seal(tx.as_mut(), batch.audit).await?;
-        tx.commit().await?;
-        summary.orders += batch.orders.len() as u64;
-        summary.order_events += batch.events.len() as u64;
-        progress(SeedPhase::Orders, summary.orders, plan.orders);
+        let slot = writers.clone().acquire_owned().await.map_err(|e| invalid(e.to_string()))?;
+        let db = db.clone();
+        writing.spawn(async move {
+            let written = batch.write(db.as_ref()).await;
+            drop(slot);
+            written.map(|()| (batch.orders.len() as u64, batch.events.len() as u64))
+        });
+        while let Some(written) = writing.try_join_next() {
+            account(written)?;
+        }
+    }
+    while let Some(written) = writing.join_next().await {
+        account(written)?;
     }
     let maker = making.await.map_err(|e| invalid(format!("the order generator failed: {e}")))?;
+    let mut chain = maker.chain;
     summary.open_orders = maker.open;
     summary.order_lines = maker.lines;
     if summary.orders != plan.orders {
@@ -784,7 +837,7 @@ pub async fn seed(db: Arc<dyn Database>, plan: &SeedPlan, progress: Progress<'_>
     for (levels, audit) in levels.chunks(plan.batch).zip(audit.chunks(plan.batch)) {
         let mut tx = db.begin().await?;
         tx.insert_stock_levels(levels).await?;
-        chain.seal(tx.as_mut(), audit.to_vec()).await?;
+        chain.write(tx.as_mut(), audit.to_vec()).await?;
         tx.commit().await?;
         summary.stock_levels += levels.len() as u64;
         progress(SeedPhase::Stock, summary.stock_levels, total);
