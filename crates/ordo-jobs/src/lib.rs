@@ -17,7 +17,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -26,7 +26,7 @@ use ordo_domain::time;
 use ordo_store::{Database, StoreError, Transaction};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, mpsc};
 use uuid::Uuid;
 
 mod worker;
@@ -133,16 +133,44 @@ pub async fn enqueue<J: Job>(
     Ok(tx.enqueue_job(&new).await?.then_some(new.id))
 }
 
-/// Enqueues outside other work, and wakes this process's workers.
+/// Enqueues outside other work, and wakes workers: this process's
+/// directly, other processes' through [`Database::announce_jobs`].
 #[derive(Debug, Clone)]
 pub struct Queue {
     db: Arc<dyn Database>,
     wake: Arc<Notify>,
+    /// Asks the announcer task (started on first use) to tell other
+    /// processes; `None` inside where no task can be started or nobody
+    /// could listen.
+    announcer: Arc<OnceLock<Option<mpsc::Sender<()>>>>,
 }
+
+/// Announcements at most this often: a burst of enqueues costs one.
+const ANNOUNCE_EVERY: Duration = Duration::from_millis(5);
 
 impl Queue {
     pub fn new(db: Arc<dyn Database>) -> Self {
-        Self { db, wake: Arc::new(Notify::new()) }
+        Self { db, wake: Arc::new(Notify::new()), announcer: Arc::default() }
+    }
+
+    /// Starts the task that sends announcements, coalesced, until every
+    /// clone of this queue is dropped.
+    fn start_announcer(&self) -> Option<mpsc::Sender<()>> {
+        if self.db.backend() != ordo_store::Backend::Postgres {
+            return None; // one process per database: waking locally is enough
+        }
+        let runtime = tokio::runtime::Handle::try_current().ok()?;
+        let (sender, mut requests) = mpsc::channel::<()>(1);
+        let db = self.db.clone();
+        runtime.spawn(async move {
+            while requests.recv().await.is_some() {
+                if let Err(e) = db.announce_jobs().await {
+                    tracing::debug!(error = %e, "could not announce enqueued jobs; other workers will poll");
+                }
+                tokio::time::sleep(ANNOUNCE_EVERY).await;
+            }
+        });
+        Some(sender)
     }
 
     /// Enqueues `job` in its own transaction.
@@ -154,10 +182,16 @@ impl Queue {
         Ok(id)
     }
 
-    /// Tells this process's workers that jobs may be waiting (after a
-    /// transaction that enqueued some committed).
+    /// Tells workers that jobs may be waiting: call it after a transaction
+    /// that enqueued some has committed. This process's workers wake at
+    /// once; other processes' soon after (a few milliseconds, coalesced),
+    /// and at their next poll if the announcement is lost.
     pub fn wake(&self) {
         self.wake.notify_one();
+        if let Some(announcer) = self.announcer.get_or_init(|| self.start_announcer()) {
+            // Full: an announcement is already due, which covers this one.
+            let _ = announcer.try_send(());
+        }
     }
 
     pub(crate) fn waker(&self) -> Arc<Notify> {

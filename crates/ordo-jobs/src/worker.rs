@@ -8,7 +8,7 @@ use std::time::Duration;
 use ordo_domain::job::{JobAttempt, JobRecord};
 use ordo_domain::time;
 use ordo_store::{Database, StoreError};
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, mpsc};
 use tokio::task::{AbortHandle, JoinSet};
 use tracing::Instrument;
 use uuid::Uuid;
@@ -86,6 +86,8 @@ impl<C: Send + Sync + 'static> Worker<C> {
         heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let wake = self.queue.waker();
         let listener = self.listen(wake.clone());
+        let (completions, completed) = mpsc::unbounded_channel();
+        let completer = tokio::spawn(complete(self.db().clone(), completed));
         let mut last_ticks: HashMap<&'static str, ordo_domain::Timestamp> = HashMap::new();
         tracing::info!(worker = %self.config.id, queues = ?self.registry.queues(), "worker started");
         loop {
@@ -100,7 +102,7 @@ impl<C: Send + Sync + 'static> Worker<C> {
                         claimed_all = jobs.len() == free;
                         for job in jobs {
                             let Ok(permit) = slots.clone().try_acquire_owned() else { break };
-                            self.start(job, permit, &mut tasks, &mut held);
+                            self.start(job, permit, &completions, &mut tasks, &mut held);
                         }
                     }
                     Err(e) => tracing::warn!(error = %e, "could not claim jobs"),
@@ -120,6 +122,11 @@ impl<C: Send + Sync + 'static> Worker<C> {
             listener.abort();
         }
         self.drain(tasks, held, heartbeat).await;
+        // Every job has finished or been handed back: write the last
+        // completions before stopping.
+        drop(completions);
+        let _ = completer.await;
+        tracing::info!(worker = %self.config.id, "worker stopped");
     }
 
     /// Where the backend supports it, wakes the worker when any process
@@ -174,6 +181,7 @@ impl<C: Send + Sync + 'static> Worker<C> {
         &self,
         job: JobRecord,
         permit: tokio::sync::OwnedSemaphorePermit,
+        completions: &Completions,
         tasks: &mut JoinSet<Uuid>,
         held: &mut HashMap<Uuid, Held>,
     ) {
@@ -183,6 +191,7 @@ impl<C: Send + Sync + 'static> Worker<C> {
         let context = self.context.clone();
         let db = self.db().clone();
         let worker = self.config.id.clone();
+        let completions = completions.clone();
         // One span per run, joined to the trace of the work that enqueued
         // the job (its stored `traceparent`), when tracing is on.
         let span = tracing::info_span!(
@@ -199,7 +208,7 @@ impl<C: Send + Sync + 'static> Worker<C> {
         let abort = tasks.spawn(
             async move {
                 let _permit = permit;
-                execute(db, handler, context, job, worker).await;
+                execute(db, handler, context, job, worker, &completions).await;
                 id
             }
             .instrument(span),
@@ -288,7 +297,6 @@ impl<C: Send + Sync + 'static> Worker<C> {
                 tracing::warn!(job.id = %id, error = %e, "could not hand the job back; its lease will expire");
             }
         }
-        tracing::info!(worker = %self.config.id, "worker stopped");
     }
 }
 
@@ -299,12 +307,48 @@ fn forget(held: &mut HashMap<Uuid, Held>, done: &Result<Uuid, tokio::task::JoinE
 }
 
 /// Runs one claimed job and records the outcome under its fencing token.
+/// Where finished jobs go to be completed, many in one transaction.
+type Completions = mpsc::UnboundedSender<(Uuid, Uuid)>;
+
+/// Most jobs completed in one transaction.
+const COMPLETION_BATCH: usize = 256;
+
+/// Completes finished jobs: whatever has finished by the time the last
+/// batch is written goes into the next, so completions cost one
+/// transaction per batch under load and add no delay when idle. A batch
+/// that cannot be written leaves its jobs to run again after their leases.
+async fn complete(db: Arc<dyn Database>, mut finished: mpsc::UnboundedReceiver<(Uuid, Uuid)>) {
+    let mut batch = Vec::with_capacity(COMPLETION_BATCH);
+    while finished.recv_many(&mut batch, COMPLETION_BATCH).await > 0 {
+        let written = async {
+            let mut tx = db.begin().await?;
+            let completed = tx.complete_jobs(&batch).await?;
+            tx.commit().await?;
+            Ok::<_, StoreError>(completed)
+        }
+        .await;
+        match written {
+            Ok(completed) if completed.len() < batch.len() => {
+                for (id, _) in batch.iter().filter(|(id, _)| !completed.contains(id)) {
+                    tracing::warn!(job.id = %id, "finished after losing its lease; another attempt owns the job");
+                }
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, jobs = batch.len(), "could not record finished jobs; they will run again after their leases");
+            }
+        }
+        batch.clear();
+    }
+}
+
 async fn execute<C: Send + Sync + 'static>(
     db: Arc<dyn Database>,
     handler: Option<Arc<dyn Handler<C>>>,
     context: Arc<C>,
     job: JobRecord,
     worker: String,
+    completions: &Completions,
 ) {
     let Some(attempt_id) = job.attempt_id else { return };
     let started_at = time::now();
@@ -321,36 +365,33 @@ async fn execute<C: Send + Sync + 'static>(
     };
     metrics::histogram!("ordo_job_duration_seconds", "name" => job.name.clone(), "outcome" => label).record(elapsed);
     metrics::counter!("ordo_job_runs_total", "name" => job.name.clone(), "outcome" => label).increment(1);
+    let Err(e) = &result else {
+        if completions.send((job.id, attempt_id)).is_err() {
+            tracing::warn!(job.id = %job.id, "the worker is gone; the job will run again after its lease");
+        }
+        return;
+    };
     let outcome = async {
         let mut tx = db.begin().await?;
-        match &result {
-            Ok(()) => {
-                if !tx.complete_job(job.id, attempt_id).await? {
-                    tracing::warn!(job.id = %job.id, "finished after losing its lease; another attempt owns the job");
-                }
-            }
-            Err(e) => {
-                let retry_at = (e.retryable && job.attempt < job.max_attempts).then(|| {
-                    let delay = handler.as_ref().map_or(Duration::from_secs(60), |h| h.retry_delay(job.attempt));
-                    time::now() + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::seconds(60))
-                });
-                if tx.fail_job(job.id, attempt_id, &e.message, retry_at).await? {
-                    tx.insert_job_attempt(&JobAttempt {
-                        job_id: job.id,
-                        attempt: job.attempt,
-                        attempt_id,
-                        worker: worker.clone(),
-                        started_at,
-                        finished_at: time::now(),
-                        outcome: "failed".into(),
-                        error: Some(e.message.clone()),
-                    })
-                    .await?;
-                }
-                if retry_at.is_none() {
-                    tracing::warn!(job.id = %job.id, job.name = %job.name, error = %e, "job is dead");
-                }
-            }
+        let retry_at = (e.retryable && job.attempt < job.max_attempts).then(|| {
+            let delay = handler.as_ref().map_or(Duration::from_secs(60), |h| h.retry_delay(job.attempt));
+            time::now() + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::seconds(60))
+        });
+        if tx.fail_job(job.id, attempt_id, &e.message, retry_at).await? {
+            tx.insert_job_attempt(&JobAttempt {
+                job_id: job.id,
+                attempt: job.attempt,
+                attempt_id,
+                worker: worker.clone(),
+                started_at,
+                finished_at: time::now(),
+                outcome: "failed".into(),
+                error: Some(e.message.clone()),
+            })
+            .await?;
+        }
+        if retry_at.is_none() {
+            tracing::warn!(job.id = %job.id, job.name = %job.name, error = %e, "job is dead");
         }
         tx.commit().await
     }

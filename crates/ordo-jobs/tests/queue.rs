@@ -389,6 +389,9 @@ async fn postgres_workers_wake_on_notify_from_other_processes() {
         ordo_jobs::enqueue(tx.as_mut(), &Count { n, sleep_ms: 0 }, EnqueueOptions::default()).await.unwrap();
     }
     tx.commit().await.unwrap();
+    // As every enqueuer does after its commit: this announces the jobs to
+    // other processes' workers, outside the transaction.
+    elsewhere.wake();
     drop(elsewhere);
     let started = std::time::Instant::now();
     wait_until(async || effects.runs.lock().unwrap().len() == 3).await;

@@ -226,11 +226,7 @@ impl OrderService {
     /// Records an authorised payment: `placed` → `paid`, and (in the same
     /// transaction) enqueues the invoice.
     pub async fn record_payment(&self, actor: &Actor, id: OrderId) -> ServiceResult<Order> {
-        let order = self
-            .transition(actor, id, None, "paid", None, |order| Ok(order.pay(time::now()).map(|()| Vec::new())?))
-            .await?;
-        self.queue.wake();
-        Ok(order)
+        self.transition(actor, id, None, "paid", None, |order| Ok(order.pay(time::now()).map(|()| Vec::new())?)).await
     }
 
     /// Records a declined payment and releases the reservation.
@@ -317,6 +313,7 @@ impl OrderService {
             ordo_jobs::enqueue(tx.as_mut(), &issue, ordo_jobs::EnqueueOptions::default()).await?;
         }
         tx.commit().await?;
+        self.queue.wake(); // the event's fan-out, and the invoice once paid
         metrics::counter!("ordo_order_transitions_total", "to" => order.status.as_str()).increment(1);
         Ok(order)
     }

@@ -58,6 +58,7 @@ impl Job for IssueInvoice {
 
     async fn run(&self, services: &Services, _run: &JobRun) -> Result<(), JobError> {
         services.invoices.issue_for_order(&Actor::system("invoicing"), self.order_id).await.map_err(service_error)?;
+        services.queue.wake(); // the invoice e-mail and the event's fan-out
         Ok(())
     }
 }

@@ -80,16 +80,13 @@ fn records(rows: Vec<JobRow>) -> StoreResult<Vec<JobRecord>> {
 impl<C: DerefMut<Target = PgConnection> + Send> JobRepo for PgSession<C> {
     #[tracing::instrument(target = "ordo_db", name = "jobs.enqueue_job", skip_all)]
     async fn enqueue_job(&mut self, j: &NewJob) -> StoreResult<bool> {
-        // One round trip: the insert, and a notification that wakes idle
-        // workers in every process (PostgreSQL folds identical notifications
-        // of one transaction into one, so a bulk enqueue notifies once).
-        let inserted: i64 = sqlx::query_scalar(
-            "WITH inserted AS (
-                INSERT INTO jobs (id, queue, name, payload, priority, state, attempt, max_attempts, run_at, unique_key, trace_parent, created_at, updated_at)
-                VALUES ($1, $2, $3, $4, $5, 'available', 0, $6, $7, $8, $9, now(), now())
-                ON CONFLICT (name, unique_key) WHERE unique_key IS NOT NULL AND state <> 'dead' DO NOTHING
-                RETURNING queue)
-             SELECT count(pg_notify('ordo_jobs', queue)) FROM inserted",
+        // No NOTIFY here: it would hold a database-wide lock through the
+        // caller's commit. Other processes' workers are woken afterwards by
+        // `Database::announce_jobs`.
+        let result = sqlx::query(
+            "INSERT INTO jobs (id, queue, name, payload, priority, state, attempt, max_attempts, run_at, unique_key, trace_parent, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, 'available', 0, $6, $7, $8, $9, now(), now())
+             ON CONFLICT (name, unique_key) WHERE unique_key IS NOT NULL AND state <> 'dead' DO NOTHING",
         )
         .bind(j.id)
         .bind(&j.queue)
@@ -101,10 +98,10 @@ impl<C: DerefMut<Target = PgConnection> + Send> JobRepo for PgSession<C> {
         .bind(&j.unique_key)
         .bind(&j.trace_parent)
         .persistent(self.persistent)
-        .fetch_one(self.conn())
+        .execute(self.conn())
         .await
         .map_err(map_err)?;
-        Ok(inserted == 1)
+        Ok(result.rows_affected() == 1)
     }
 
     #[tracing::instrument(target = "ordo_db", name = "jobs.claim_jobs", skip_all)]
@@ -119,11 +116,19 @@ impl<C: DerefMut<Target = PgConnection> + Send> JobRepo for PgSession<C> {
         let rows: Vec<JobRow> = sqlx::query_as(&format!(
             "UPDATE jobs SET state = 'running', attempt = attempt + 1, attempt_id = gen_random_uuid(), locked_by = $2,
                     lease_expires_at = $4, attempt_started_at = $5, updated_at = $5, progress_percent = NULL, progress_message = NULL
-              WHERE id IN (SELECT id FROM jobs
-                            WHERE state = 'available' AND queue = ANY($1) AND run_at <= $5
-                            ORDER BY priority DESC, run_at, id
-                            LIMIT $3
-                              FOR UPDATE SKIP LOCKED)
+              WHERE id IN (
+                    -- Each queue's first jobs from its own index range, so a
+                    -- claim reads a few rows however long the backlog is;
+                    -- then the best of them across the queues.
+                    SELECT j.id FROM unnest($1::text[]) AS q(queue)
+                     CROSS JOIN LATERAL (
+                        SELECT id, priority, run_at FROM jobs
+                         WHERE state = 'available' AND queue = q.queue AND run_at <= $5
+                         ORDER BY priority DESC, run_at, id
+                         LIMIT $3
+                           FOR UPDATE SKIP LOCKED) AS j
+                     ORDER BY j.priority DESC, j.run_at, j.id
+                     LIMIT $3)
              RETURNING {COLUMNS}"
         ))
         .bind(queues)
@@ -173,6 +178,23 @@ impl<C: DerefMut<Target = PgConnection> + Send> JobRepo for PgSession<C> {
             .await
             .map_err(map_err)?;
         Ok(result.rows_affected() == 1)
+    }
+
+    #[tracing::instrument(target = "ordo_db", name = "jobs.complete_jobs", skip_all)]
+    async fn complete_jobs(&mut self, done: &[(Uuid, Uuid)]) -> StoreResult<Vec<Uuid>> {
+        let ids: Vec<Uuid> = done.iter().map(|(id, _)| *id).collect();
+        let attempts: Vec<Uuid> = done.iter().map(|(_, attempt)| *attempt).collect();
+        sqlx::query_scalar(
+            "DELETE FROM jobs USING unnest($1::uuid[], $2::uuid[]) AS d(id, attempt_id)
+              WHERE jobs.id = d.id AND jobs.attempt_id = d.attempt_id AND jobs.state = 'running'
+             RETURNING jobs.id",
+        )
+        .bind(&ids)
+        .bind(&attempts)
+        .persistent(self.persistent)
+        .fetch_all(self.conn())
+        .await
+        .map_err(map_err)
     }
 
     #[tracing::instrument(target = "ordo_db", name = "jobs.fail_job", skip_all)]

@@ -170,6 +170,14 @@ impl Database for PgStore {
         }
     }
 
+    async fn announce_jobs(&self) -> StoreResult<()> {
+        // Outside a transaction, a notification writes no WAL and waits for
+        // no flush; the simple protocol keeps it to one round trip (and safe
+        // behind PgBouncer, where no worker listens but others may).
+        sqlx::raw_sql("NOTIFY ordo_jobs").execute(&self.pool).await.map_err(map_err)?;
+        Ok(())
+    }
+
     async fn job_listener(&self) -> StoreResult<Option<Box<dyn JobListener>>> {
         if !self.persistent {
             return Ok(None); // behind PgBouncer: no session to LISTEN on

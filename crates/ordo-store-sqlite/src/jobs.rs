@@ -167,6 +167,18 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> JobRepo for SqliteSession<C>
         Ok(result.rows_affected() == 1)
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "jobs.complete_jobs", skip_all)]
+    async fn complete_jobs(&mut self, done: &[(Uuid, Uuid)]) -> StoreResult<Vec<Uuid>> {
+        // One statement per job: in-process, inside the caller's transaction.
+        let mut completed = Vec::with_capacity(done.len());
+        for &(id, attempt_id) in done {
+            if self.complete_job(id, attempt_id).await? {
+                completed.push(id);
+            }
+        }
+        Ok(completed)
+    }
+
     #[tracing::instrument(target = "ordo_db", name = "jobs.fail_job", skip_all)]
     async fn fail_job(
         &mut self,

@@ -49,6 +49,10 @@ pub trait JobRepo: Send {
     /// Deletes a finished job if still held under `attempt_id`.
     async fn complete_job(&mut self, id: Uuid, attempt_id: Uuid) -> StoreResult<bool>;
 
+    /// Completes many `(id, attempt_id)` jobs at once; returns the ids of
+    /// those still held by that attempt (the others lost their lease).
+    async fn complete_jobs(&mut self, done: &[(Uuid, Uuid)]) -> StoreResult<Vec<Uuid>>;
+
     /// Records a failed attempt: back to available at `retry_at`, or dead
     /// when `retry_at` is `None`. Only under `attempt_id`.
     async fn fail_job(

@@ -84,6 +84,15 @@ pub trait Database: Send + Sync + fmt::Debug + 'static {
         PoolStats::default()
     }
 
+    /// Tells every process's idle workers that jobs were enqueued
+    /// (PostgreSQL's NOTIFY, sent outside any transaction: a transaction
+    /// that notifies holds a database-wide lock through its commit, which
+    /// would serialise every order placement). A no-op where workers cannot
+    /// listen.
+    async fn announce_jobs(&self) -> StoreResult<()> {
+        Ok(())
+    }
+
     /// A listener that wakes when jobs are enqueued by any process, where
     /// the backend can tell (PostgreSQL's LISTEN on a dedicated session
     /// connection; not behind PgBouncer in transaction mode). `None`: poll.
