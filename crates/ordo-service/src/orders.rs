@@ -2,11 +2,16 @@
 //! queries.
 //!
 //! Placement runs in one transaction: it checks the customer, the market and
-//! the catalog, locks the SKUs' stock rows in a fixed order (SKU, then
-//! allocation order) so concurrent orders cannot deadlock, allocates each
-//! line by the domain's rule, reserves with guarded updates, and writes the
-//! order, its lines, its timeline entry and its audit event. If any line is
-//! short, nothing is written.
+//! the catalog, reads the SKUs' stock, allocates each line by the domain's
+//! rule, writes the order, its lines, its timeline entry, its audit event,
+//! its domain event and its jobs, and reserves the stock last, with guarded
+//! updates that lock the stock rows in a fixed order (SKU, then allocation
+//! order) so concurrent orders cannot deadlock. Reserving last keeps a hot
+//! SKU's row locked only from the reservation to the commit right after,
+//! not for the whole placement. If the stock moved between the read and the
+//! reservation, the transaction is rolled back and placement runs once more
+//! with the rows locked before they are read. If any line is short, nothing
+//! is written.
 
 use std::sync::Arc;
 
@@ -70,7 +75,7 @@ impl OrderService {
     #[instrument(skip_all, fields(lines = request.lines.len()))]
     pub async fn place_order(&self, actor: &Actor, request: PlaceOrder) -> ServiceResult<Order> {
         let idempotency = actor.key_id.zip(request.idempotency_key.clone());
-        match self.try_place(actor, &request, idempotency.as_ref().map(|(p, k)| (*p, k.as_str()))).await {
+        match self.place_once(actor, &request, idempotency.as_ref().map(|(p, k)| (*p, k.as_str()))).await {
             Err(ServiceError::Internal(StoreError::Duplicate(UniqueKey::OrderIdempotencyKey))) => {}
             other => return other,
         }
@@ -87,7 +92,7 @@ impl OrderService {
             Some(order) if order.created_at >= cutoff => Ok(order),
             _ => {
                 self.forget_idempotency_keys().await?;
-                self.try_place(actor, &request, Some((principal, &key))).await
+                self.place_once(actor, &request, Some((principal, &key))).await
             }
         }
     }
@@ -100,12 +105,37 @@ impl OrderService {
         Ok(forgotten)
     }
 
-    async fn try_place(
+    /// Places the order reading stock without locks; if the stock moved
+    /// before the reservation, once more with the stock rows locked first.
+    async fn place_once(
         &self,
         actor: &Actor,
         request: &PlaceOrder,
         idempotency: Option<(Uuid, &str)>,
     ) -> ServiceResult<Order> {
+        if let Some(order) = self.try_place(actor, request, idempotency, false).await? {
+            return Ok(order);
+        }
+        metrics::counter!("ordo_order_placement_retries_total").increment(1);
+        match self.try_place(actor, request, idempotency, true).await? {
+            Some(order) => Ok(order),
+            // With the rows locked since they were read, the reservation
+            // cannot fall short; refuse rather than oversell if it does.
+            None => {
+                Err(ServiceError::InsufficientStock { skus: request.lines.iter().map(|l| l.sku.to_string()).collect() })
+            }
+        }
+    }
+
+    /// One attempt: `None` if the stock read without `lock_first` moved
+    /// before it could be reserved (everything is rolled back).
+    async fn try_place(
+        &self,
+        actor: &Actor,
+        request: &PlaceOrder,
+        idempotency: Option<(Uuid, &str)>,
+        lock_first: bool,
+    ) -> ServiceResult<Option<Order>> {
         let request = request.clone();
         let mut tx = self.db.begin().await?;
 
@@ -155,7 +185,7 @@ impl OrderService {
             return Err(errors.into());
         }
 
-        let lines = reserve(tx.as_mut(), lines).await?;
+        let (lines, moves) = allocate_lines(tx.as_mut(), lines, lock_first).await?;
         let order = Order::place(
             OrderId::generate(),
             request.customer_id,
@@ -182,12 +212,17 @@ impl OrderService {
             let run_at = Some(order.created_at + self.unpaid_ttl);
             ordo_jobs::enqueue(tx.as_mut(), &expire, ordo_jobs::EnqueueOptions { run_at }).await?;
         }
+        // Last: the guarded reservation, which takes the stock rows' locks
+        // (unless taken first) and holds them only through the commit.
+        if tx.reserve_stock(&moves).await? != moves.len() as u64 {
+            return Ok(None); // dropped: rolled back
+        }
         tx.commit().await?;
         self.queue.wake();
         metrics::counter!("ordo_orders_placed_total", "market" => order.market.clone()).increment(1);
         metrics::counter!("ordo_order_value_minor_units_total", "currency" => order.currency.code())
             .increment(order.total.max(0) as u64);
-        Ok(order)
+        Ok(Some(order))
     }
 
     pub async fn order(&self, id: OrderId) -> ServiceResult<Order> {
@@ -319,15 +354,17 @@ impl OrderService {
     }
 }
 
-/// Allocates and reserves every line's quantity, or fails naming the short
-/// SKUs. Stock rows are locked in SKU order before any is changed.
-async fn reserve(
+/// Allocates every line's quantity from the SKUs' available stock (locked
+/// first if `lock`), or fails naming the short SKUs. Returns the lines with
+/// their allocations and the reservations to make, in allocation order.
+async fn allocate_lines(
     tx: &mut dyn Transaction,
     mut lines: Vec<ordo_domain::order::OrderLine>,
-) -> ServiceResult<Vec<ordo_domain::order::OrderLine>> {
+    lock: bool,
+) -> ServiceResult<(Vec<ordo_domain::order::OrderLine>, Vec<StockMove>)> {
     let mut skus: Vec<Sku> = lines.iter().map(|l| l.sku.clone()).collect();
     skus.sort();
-    let stock = tx.lock_available_stock(&skus).await?;
+    let stock = tx.available_stock(&skus, lock).await?;
     let mut short = Vec::new();
     let mut moves = Vec::new();
     for line in &mut lines {
@@ -354,13 +391,7 @@ async fn reserve(
         return Err(ServiceError::InsufficientStock { skus: short });
     }
     moves.sort_by(|a, b| (&a.sku, a.location_id).cmp(&(&b.sku, b.location_id)));
-    if tx.reserve_stock(&moves).await? != moves.len() as u64 {
-        // Cannot happen while the rows are locked; refuse rather than oversell.
-        let mut skus: Vec<String> = moves.iter().map(|m| m.sku.to_string()).collect();
-        skus.dedup();
-        return Err(ServiceError::InsufficientStock { skus });
-    }
-    Ok(lines)
+    Ok((lines, moves))
 }
 
 fn timeline_event(

@@ -181,15 +181,15 @@ impl<C: DerefMut<Target = PgConnection> + Send> InventoryRepo for PgSession<C> {
         rows.into_iter().map(StockLevel::try_from).collect()
     }
 
-    #[tracing::instrument(target = "ordo_db", name = "inventory.lock_available_stock", skip_all)]
-    async fn lock_available_stock(&mut self, skus: &[Sku]) -> StoreResult<Vec<RankedStock>> {
+    #[tracing::instrument(target = "ordo_db", name = "inventory.available_stock", skip_all)]
+    async fn available_stock(&mut self, skus: &[Sku], lock: bool) -> StoreResult<Vec<RankedStock>> {
         let skus: Vec<&str> = skus.iter().map(Sku::as_str).collect();
         let rows: Vec<(String, Uuid, i64, i64, i32, String)> = sqlx::query_as(&format!(
             "SELECT s.sku, s.location_id, s.on_hand, s.reserved, l.priority, l.code
                FROM stock_levels s JOIN locations l ON l.id = s.location_id
               WHERE s.sku = ANY($1) AND s.on_hand > s.reserved AND l.archived_at IS NULL
-              ORDER BY {STOCK_ORDER}
-                FOR UPDATE OF s"
+              ORDER BY {STOCK_ORDER} {}",
+            if lock { "FOR UPDATE OF s" } else { "" }
         ))
         .bind(&skus)
         .persistent(self.persistent)
@@ -209,11 +209,23 @@ impl<C: DerefMut<Target = PgConnection> + Send> InventoryRepo for PgSession<C> {
         let skus: Vec<&str> = moves.iter().map(|m| m.sku.as_str()).collect();
         let locations: Vec<Uuid> = moves.iter().map(|m| m.location_id).collect();
         let quantities: Vec<i64> = moves.iter().map(|m| m.quantity).collect();
-        let result = sqlx::query(
-            "UPDATE stock_levels AS s SET reserved = s.reserved + m.quantity, updated_at = $4
-               FROM unnest($1::text[], $2::uuid[], $3::bigint[]) AS m(sku, location_id, quantity)
-              WHERE s.sku = m.sku AND s.location_id = m.location_id AND s.on_hand - s.reserved >= m.quantity",
-        )
+        // Rows not locked yet are locked in allocation order first (as in
+        // `release_stock`); the guard is rechecked on each row's latest
+        // version, as an UPDATE does under READ COMMITTED.
+        let result = sqlx::query(&format!(
+            "WITH m AS (SELECT * FROM unnest($1::text[], $2::uuid[], $3::bigint[]) AS m(sku, location_id, quantity)),
+                  locked AS MATERIALIZED (
+                      SELECT s.sku, s.location_id FROM stock_levels s
+                        JOIN locations l ON l.id = s.location_id
+                        JOIN m ON m.sku = s.sku AND m.location_id = s.location_id
+                       ORDER BY {STOCK_ORDER}
+                         FOR UPDATE OF s)
+             UPDATE stock_levels AS s SET reserved = s.reserved + m.quantity, updated_at = $4
+               FROM m, locked
+              WHERE s.sku = m.sku AND s.location_id = m.location_id
+                AND locked.sku = s.sku AND locked.location_id = s.location_id
+                AND s.on_hand - s.reserved >= m.quantity"
+        ))
         .bind(&skus)
         .bind(&locations)
         .bind(&quantities)

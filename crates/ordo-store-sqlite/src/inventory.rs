@@ -185,8 +185,8 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> InventoryRepo for SqliteSess
         rows.into_iter().map(StockLevel::try_from).collect()
     }
 
-    #[tracing::instrument(target = "ordo_db", name = "inventory.lock_available_stock", skip_all)]
-    async fn lock_available_stock(&mut self, skus: &[Sku]) -> StoreResult<Vec<RankedStock>> {
+    #[tracing::instrument(target = "ordo_db", name = "inventory.available_stock", skip_all)]
+    async fn available_stock(&mut self, skus: &[Sku], _lock: bool) -> StoreResult<Vec<RankedStock>> {
         // No row locks in SQLite: the write transaction (BEGIN IMMEDIATE)
         // already holds the database's single write lock.
         let mut query = QueryBuilder::<Sqlite>::new(

@@ -55,13 +55,16 @@ pub trait InventoryRepo: Send {
         limit: i64,
     ) -> StoreResult<Vec<StockLevel>>;
 
-    /// Locks the stock rows with available units of `skus` (sorted) for the
-    /// rest of the transaction, always in the same order (SKU, then
-    /// allocation order), so concurrent reservations cannot deadlock.
-    async fn lock_available_stock(&mut self, skus: &[Sku]) -> StoreResult<Vec<RankedStock>>;
+    /// The stock rows with available units of `skus` (sorted), in allocation
+    /// order (SKU, then the locations' priority). With `lock`, the rows are
+    /// locked for the rest of the transaction, always in that order, so
+    /// that concurrent reservations cannot deadlock (on SQLite the write
+    /// transaction's database lock already excludes every other writer).
+    async fn available_stock(&mut self, skus: &[Sku], lock: bool) -> StoreResult<Vec<RankedStock>>;
 
     /// Reserves each move, guarded so that available stock can never go
-    /// below zero. Returns how many moves were applied; fewer than given
+    /// below zero, locking the rows (if not locked yet) in the order of
+    /// [`Self::available_stock`]. Returns how many moves were applied; fewer than given
     /// means stock ran short and the caller must roll back.
     async fn reserve_stock(&mut self, moves: &[StockMove]) -> StoreResult<u64>;
 

@@ -115,7 +115,7 @@ mod cli_stats {
         assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
         let line = text.lines().find(|l| l.starts_with("/v1/products ")).unwrap_or_else(|| panic!("{text}"));
         let columns: Vec<f64> = line.split_whitespace().skip(1).map(|c| c.parse().unwrap()).collect();
-        let (count, p50, p95, p99, max) = (columns[0], columns[2], columns[3], columns[4], columns[5]);
+        let (count, p50, p95, p99, max) = (columns[0], columns[3], columns[4], columns[5], columns[6]);
         assert!(count >= 20.0);
         assert!(0.0 < p50 && p50 <= p95 && p95 <= p99 && p99 <= max && max < 10_000.0, "{line}");
         assert!(text.contains("Database pool:"), "{text}");
