@@ -29,9 +29,23 @@ pub mod workflow;
 pub use error::{ServiceError, ServiceResult};
 
 /// Every service, built once over one database and shared by the API, the
-/// CLI and (later) the workers.
+/// CLI and the workers. Cloning it is one reference count: the HTTP layer
+/// clones its state for every extractor of every request, and the services
+/// themselves hold caches whose clones are not cheap.
 #[derive(Debug, Clone)]
-pub struct Services {
+pub struct Services(Arc<ServiceSet>);
+
+impl std::ops::Deref for Services {
+    type Target = ServiceSet;
+
+    fn deref(&self) -> &ServiceSet {
+        &self.0
+    }
+}
+
+/// The services [`Services`] shares.
+#[derive(Debug)]
+pub struct ServiceSet {
     pub db: Arc<dyn Database>,
     pub catalog: catalog::CatalogService,
     pub customers: customers::CustomerService,
@@ -89,7 +103,7 @@ impl Services {
     pub fn new(db: Arc<dyn Database>, settings: &ServiceSettings) -> Result<Self, mail::MailError> {
         let queue = ordo_jobs::Queue::new(db.clone());
         let mailer = mail::Mailer::new(&settings.mail)?;
-        Ok(Self {
+        Ok(Self(Arc::new(ServiceSet {
             catalog: catalog::CatalogService::new(
                 db.clone(),
                 settings.product_cache_ttl,
@@ -118,6 +132,6 @@ impl Services {
             payments: Arc::new(payments::TestProvider::default()),
             mailer,
             db,
-        })
+        })))
     }
 }
