@@ -270,6 +270,8 @@ impl ApiError {
                 "Illegal transition",
                 format!("cannot {action} an order that is {current}"),
             ),
+            ServiceError::IdempotencyMismatch => Self::idempotency_mismatch(),
+            ServiceError::IdempotencyInFlight => Self::idempotency_in_flight(),
             ServiceError::JobNotDead { state } => Self::new(
                 StatusCode::CONFLICT,
                 "job_not_dead",

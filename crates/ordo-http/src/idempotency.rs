@@ -4,9 +4,15 @@
 //! acting twice; the same key with a different request gets 422; a retry
 //! while the first is still running gets 409. Keys are per API key and
 //! expire after `idempotency.ttl_ms` (24 h by default).
+//!
+//! Most routes claim the key and record the answer in transactions of their
+//! own around the handler. Order placement, the hot path, does both inside
+//! the placement's transaction instead ([`ATOMIC_ROUTES`]): this middleware
+//! only checks the key and hashes the request, and hands them on as an
+//! [`IdempotentRequest`].
 
 use axum::body::{Body, to_bytes};
-use axum::extract::{Request, State};
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -19,6 +25,20 @@ use crate::error::ApiError;
 use crate::extract::BodyLimit;
 
 pub(crate) const HEADER: &str = "idempotency-key";
+
+/// `POST` routes whose handlers claim the key and store their answer in
+/// their own transaction, so that the key, the change and the answer commit
+/// together, at no extra transaction.
+const ATOMIC_ROUTES: &[&str] = &["/v1/orders"];
+
+/// A checked `Idempotency-Key` and the hash of its request, for a handler on
+/// one of [`ATOMIC_ROUTES`].
+#[derive(Debug, Clone)]
+pub(crate) struct IdempotentRequest {
+    pub(crate) principal: uuid::Uuid,
+    pub(crate) key: String,
+    pub(crate) request_hash: String,
+}
 
 /// Largest response body stored for replay.
 const MAX_STORED_RESPONSE: usize = 4 * 1024 * 1024;
@@ -54,6 +74,12 @@ pub(crate) async fn idempotency(State(services): State<Services>, request: Reque
     hasher.update(&bytes);
     let hash: String = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
 
+    let atomic = parts.extensions.get::<MatchedPath>().is_some_and(|p| ATOMIC_ROUTES.contains(&p.as_str()));
+    if atomic {
+        let mut request = Request::from_parts(parts, Body::from(bytes));
+        request.extensions_mut().insert(IdempotentRequest { principal: principal.key_id, key, request_hash: hash });
+        return next.run(request).await;
+    }
     match services.idempotency.claim(principal.key_id, &key, &hash).await {
         Err(e) => ApiError::from(e).into_response(),
         Ok(Claim::Mismatch) => ApiError::idempotency_mismatch().into_response(),
@@ -93,7 +119,34 @@ async fn record(services: &Services, principal: &Principal, key: &str, response:
     Response::from_parts(parts, Body::from(bytes))
 }
 
-fn replay(stored: StoredResponse) -> Response {
+/// For a handler on one of [`ATOMIC_ROUTES`] whose request was refused (a
+/// 4xx; its transaction rolled back): remembers the refusal under the key,
+/// so that a retry replays it, and passes the answer on.
+pub(crate) async fn record_refusal(services: &Services, request: &IdempotentRequest, response: Response) -> Response {
+    if !response.status().is_client_error() {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let Ok(bytes) = to_bytes(body, MAX_STORED_RESPONSE).await else {
+        return ApiError::internal().into_response();
+    };
+    let header_text = |name| parts.headers.get(name).and_then(|v: &HeaderValue| v.to_str().ok()).map(str::to_owned);
+    let stored = StoredResponse {
+        status: parts.status.as_u16(),
+        content_type: header_text(header::CONTENT_TYPE),
+        location: header_text(header::LOCATION),
+        body: bytes.to_vec(),
+    };
+    if let Err(e) =
+        services.idempotency.record_refusal(request.principal, &request.key, &request.request_hash, stored).await
+    {
+        tracing::warn!(error = %e, "could not record the refused request's answer");
+    }
+    Response::from_parts(parts, Body::from(bytes))
+}
+
+/// A stored answer, marked as a replay.
+pub(crate) fn replay(stored: StoredResponse) -> Response {
     let mut response = Response::new(Body::from(stored.body));
     *response.status_mut() = axum::http::StatusCode::from_u16(stored.status).unwrap_or(axum::http::StatusCode::OK);
     let headers = response.headers_mut();

@@ -32,6 +32,14 @@ pub enum ServiceError {
     #[error("cannot {action} an order that is {current}")]
     IllegalTransition { current: &'static str, action: &'static str },
 
+    /// The Idempotency-Key was used for a different request.
+    #[error("the idempotency key was used for a different request")]
+    IdempotencyMismatch,
+
+    /// A request with the Idempotency-Key is still being processed.
+    #[error("a request with this idempotency key is in flight")]
+    IdempotencyInFlight,
+
     /// Only dead jobs can be retried or discarded.
     #[error("the job is {state}, not dead")]
     JobNotDead { state: &'static str },

@@ -28,29 +28,57 @@ impl IdempotencyService {
         Self { db, ttl, lock }
     }
 
-    /// Decides what to do with a request carrying `key`.
-    pub async fn claim(&self, principal: Uuid, key: &str, request_hash: &str) -> ServiceResult<Claim> {
+    fn record(
+        &self,
+        principal: Uuid,
+        key: &str,
+        request_hash: &str,
+        response: Option<StoredResponse>,
+    ) -> IdempotencyRecord {
         let now = time::now();
-        let record = IdempotencyRecord {
+        IdempotencyRecord {
             principal,
             key: key.to_owned(),
             request_hash: request_hash.to_owned(),
-            response: None,
+            response,
             created_at: now,
             expires_at: now + self.ttl,
             locked_until: now + self.lock,
-        };
+        }
+    }
+
+    /// Decides what to do with a request carrying `key`, claiming it in a
+    /// transaction of its own (for requests whose work commits separately).
+    pub async fn claim(&self, principal: Uuid, key: &str, request_hash: &str) -> ServiceResult<Claim> {
         let mut tx = self.db.begin().await?;
+        let claim = self.claim_in(tx.as_mut(), principal, key, request_hash).await?;
+        tx.commit().await?;
+        Ok(claim)
+    }
+
+    /// Claims `key` inside `tx`, for work that records its answer in the same
+    /// transaction ([`Self::complete_in`]): the key, the work and the answer
+    /// then commit together or not at all. A concurrent request with the same
+    /// key waits at the claim until this transaction ends, then replays its
+    /// answer. Only [`Claim::Proceed`] leaves anything written.
+    pub(crate) async fn claim_in(
+        &self,
+        tx: &mut dyn ordo_store::Transaction,
+        principal: Uuid,
+        key: &str,
+        request_hash: &str,
+    ) -> ServiceResult<Claim> {
+        let now = time::now();
+        let record = self.record(principal, key, request_hash, None);
         if tx.insert_idempotency_key(&record).await? {
-            tx.commit().await?;
             return Ok(Claim::Proceed);
         }
         let Some(existing) = tx.idempotency_key(principal, key).await? else {
             // Swept between the two statements: the next attempt inserts.
             return Ok(Claim::InFlight);
         };
-        let claim = if existing.expires_at <= now {
-            self.take_over(tx.as_mut(), &record, &existing).await?
+        Ok(if existing.expires_at <= now {
+            self.take_over(tx, &record, &existing).await?
         } else if existing.request_hash != request_hash {
             Claim::Mismatch
         } else if let Some(response) = existing.response {
@@ -58,10 +86,38 @@ impl IdempotencyService {
         } else if existing.locked_until > now {
             Claim::InFlight
         } else {
-            self.take_over(tx.as_mut(), &record, &existing).await?
-        };
+            self.take_over(tx, &record, &existing).await?
+        })
+    }
+
+    /// Records the answer of work that claimed `key` in `tx` with
+    /// [`Self::claim_in`].
+    pub(crate) async fn complete_in(
+        &self,
+        tx: &mut dyn ordo_store::Transaction,
+        principal: Uuid,
+        key: &str,
+        response: &StoredResponse,
+    ) -> ServiceResult<()> {
+        tx.complete_idempotency_key(principal, key, response).await?;
+        Ok(())
+    }
+
+    /// Remembers the answer to a request that was refused without changing
+    /// anything (its work rolled back), so that a retry replays the refusal.
+    /// Keeps an answer recorded meanwhile by a concurrent request with the
+    /// same key.
+    pub async fn record_refusal(
+        &self,
+        principal: Uuid,
+        key: &str,
+        request_hash: &str,
+        response: StoredResponse,
+    ) -> ServiceResult<()> {
+        let mut tx = self.db.begin().await?;
+        tx.insert_idempotency_key(&self.record(principal, key, request_hash, Some(response))).await?;
         tx.commit().await?;
-        Ok(claim)
+        Ok(())
     }
 
     async fn take_over(

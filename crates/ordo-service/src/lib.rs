@@ -103,6 +103,8 @@ impl Services {
     pub fn new(db: Arc<dyn Database>, settings: &ServiceSettings) -> Result<Self, mail::MailError> {
         let queue = ordo_jobs::Queue::new(db.clone());
         let mailer = mail::Mailer::new(&settings.mail)?;
+        let idempotency =
+            idempotency::IdempotencyService::new(db.clone(), settings.idempotency_ttl, settings.idempotency_lock);
         Ok(Self(Arc::new(ServiceSet {
             catalog: catalog::CatalogService::new(
                 db.clone(),
@@ -117,14 +119,11 @@ impl Services {
             orders: orders::OrderService::new(
                 db.clone(),
                 queue.clone(),
+                idempotency.clone(),
                 settings.idempotency_ttl,
                 settings.unpaid_order_ttl,
             ),
-            idempotency: idempotency::IdempotencyService::new(
-                db.clone(),
-                settings.idempotency_ttl,
-                settings.idempotency_lock,
-            ),
+            idempotency,
             jobs: jobs::JobService::new(db.clone()),
             invoices: invoices::InvoiceService::new(db.clone()),
             webhooks: webhooks::WebhookService::new(db.clone(), queue.clone()),

@@ -17,6 +17,7 @@ use std::sync::Arc;
 
 use ordo_domain::audit::Actor;
 use ordo_domain::customer::Address;
+use ordo_domain::idempotency::{Claim, StoredResponse};
 use ordo_domain::inventory::allocate;
 use ordo_domain::order::{
     Allocation, FulfilError, LineRequest, Order, OrderEvent, OrderFilter, OrderStatus, PricingError, SellableProduct,
@@ -50,10 +51,30 @@ pub struct PlaceOrder {
     pub payment_token: Option<crate::payments::PaymentToken>,
 }
 
+/// What a retry with the same `Idempotency-Key` replays: the request's
+/// hash, and the answer a placed order gets, which is stored with the key in
+/// the placement's own transaction (so the key, the order and the answer
+/// commit together or not at all).
+#[derive(Debug, Clone, Copy)]
+pub struct Replayable<'a> {
+    pub request_hash: &'a str,
+    pub answer: fn(&Order) -> StoredResponse,
+}
+
+/// What placing an order came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(clippy::large_enum_variant)] // returned once per request, never stored
+pub enum Placement {
+    Placed(Order),
+    /// A retry: the first request's answer.
+    Replayed(StoredResponse),
+}
+
 #[derive(Debug, Clone)]
 pub struct OrderService {
     db: Arc<dyn Database>,
     queue: ordo_jobs::Queue,
+    idempotency: crate::idempotency::IdempotencyService,
     /// How long an order's idempotency key stays bound to it.
     idempotency_ttl: chrono::Duration,
     /// How long an order may stay unpaid.
@@ -64,18 +85,28 @@ impl OrderService {
     pub fn new(
         db: Arc<dyn Database>,
         queue: ordo_jobs::Queue,
+        idempotency: crate::idempotency::IdempotencyService,
         idempotency_ttl: std::time::Duration,
         unpaid_ttl: std::time::Duration,
     ) -> Self {
         let idempotency_ttl = chrono::Duration::from_std(idempotency_ttl).unwrap_or(chrono::Duration::days(1));
         let unpaid_ttl = chrono::Duration::from_std(unpaid_ttl).unwrap_or(chrono::Duration::minutes(30));
-        Self { db, queue, idempotency_ttl, unpaid_ttl }
+        Self { db, queue, idempotency, idempotency_ttl, unpaid_ttl }
     }
 
+    /// Places an order. With an idempotency key and `replayable`, the key is
+    /// claimed and answered inside the placement's transaction: a retry
+    /// replays the first answer, a concurrent duplicate waits for it.
     #[instrument(skip_all, fields(lines = request.lines.len()))]
-    pub async fn place_order(&self, actor: &Actor, request: PlaceOrder) -> ServiceResult<Order> {
+    pub async fn place_order(
+        &self,
+        actor: &Actor,
+        request: PlaceOrder,
+        replayable: Option<Replayable<'_>>,
+    ) -> ServiceResult<Placement> {
         let idempotency = actor.key_id.zip(request.idempotency_key.clone());
-        match self.place_once(actor, &request, idempotency.as_ref().map(|(p, k)| (*p, k.as_str()))).await {
+        let keyed = idempotency.as_ref().map(|(p, k)| (*p, k.as_str()));
+        match self.place_once(actor, &request, keyed, replayable).await {
             Err(ServiceError::Internal(StoreError::Duplicate(UniqueKey::OrderIdempotencyKey))) => {}
             other => return other,
         }
@@ -89,10 +120,10 @@ impl OrderService {
         drop(session);
         let cutoff = time::now() - self.idempotency_ttl;
         match existing {
-            Some(order) if order.created_at >= cutoff => Ok(order),
+            Some(order) if order.created_at >= cutoff => Ok(Placement::Placed(order)),
             _ => {
                 self.forget_idempotency_keys().await?;
-                self.place_once(actor, &request, Some((principal, &key))).await
+                self.place_once(actor, &request, Some((principal, &key)), replayable).await
             }
         }
     }
@@ -112,13 +143,14 @@ impl OrderService {
         actor: &Actor,
         request: &PlaceOrder,
         idempotency: Option<(Uuid, &str)>,
-    ) -> ServiceResult<Order> {
-        if let Some(order) = self.try_place(actor, request, idempotency, false).await? {
-            return Ok(order);
+        replayable: Option<Replayable<'_>>,
+    ) -> ServiceResult<Placement> {
+        if let Some(placement) = self.try_place(actor, request, idempotency, replayable, false).await? {
+            return Ok(placement);
         }
         metrics::counter!("ordo_order_placement_retries_total").increment(1);
-        match self.try_place(actor, request, idempotency, true).await? {
-            Some(order) => Ok(order),
+        match self.try_place(actor, request, idempotency, replayable, true).await? {
+            Some(placement) => Ok(placement),
             // With the rows locked since they were read, the reservation
             // cannot fall short; refuse rather than oversell if it does.
             None => {
@@ -134,10 +166,20 @@ impl OrderService {
         actor: &Actor,
         request: &PlaceOrder,
         idempotency: Option<(Uuid, &str)>,
+        replayable: Option<Replayable<'_>>,
         lock_first: bool,
-    ) -> ServiceResult<Option<Order>> {
+    ) -> ServiceResult<Option<Placement>> {
         let request = request.clone();
         let mut tx = self.db.begin().await?;
+        let answered = idempotency.zip(replayable);
+        if let Some(((principal, key), replayable)) = answered {
+            match self.idempotency.claim_in(tx.as_mut(), principal, key, replayable.request_hash).await? {
+                Claim::Proceed => {}
+                Claim::Replay(answer) => return Ok(Some(Placement::Replayed(answer))),
+                Claim::Mismatch => return Err(ServiceError::IdempotencyMismatch),
+                Claim::InFlight => return Err(ServiceError::IdempotencyInFlight),
+            }
+        }
 
         let mut errors = ValidationErrors::new();
         let customer = tx.customer(request.customer_id).await?;
@@ -212,6 +254,9 @@ impl OrderService {
             let run_at = Some(order.created_at + self.unpaid_ttl);
             ordo_jobs::enqueue(tx.as_mut(), &expire, ordo_jobs::EnqueueOptions { run_at }).await?;
         }
+        if let Some(((principal, key), replayable)) = answered {
+            self.idempotency.complete_in(tx.as_mut(), principal, key, &(replayable.answer)(&order)).await?;
+        }
         // Last: the guarded reservation, which takes the stock rows' locks
         // (unless taken first) and holds them only through the commit.
         if tx.reserve_stock(&moves).await? != moves.len() as u64 {
@@ -222,7 +267,7 @@ impl OrderService {
         metrics::counter!("ordo_orders_placed_total", "market" => order.market.clone()).increment(1);
         metrics::counter!("ordo_order_value_minor_units_total", "currency" => order.currency.code())
             .increment(order.total.max(0) as u64);
-        Ok(Some(order))
+        Ok(Some(Placement::Placed(order)))
     }
 
     pub async fn order(&self, id: OrderId) -> ServiceResult<Order> {

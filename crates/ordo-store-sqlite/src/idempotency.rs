@@ -53,8 +53,9 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> IdempotencyRepo for SqliteSe
     #[tracing::instrument(target = "ordo_db", name = "idempotency.insert_idempotency_key", skip_all)]
     async fn insert_idempotency_key(&mut self, r: &IdempotencyRecord) -> StoreResult<bool> {
         let result = sqlx::query(
-            "INSERT INTO idempotency_keys (principal, key, request_hash, created_at, expires_at, locked_until)
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+            "INSERT INTO idempotency_keys (principal, key, request_hash, created_at, expires_at, locked_until,
+                                           response_status, response_type, response_location, response_body)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING",
         )
         .bind(r.principal)
         .bind(&r.key)
@@ -62,6 +63,10 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> IdempotencyRepo for SqliteSe
         .bind(to_micros(r.created_at))
         .bind(to_micros(r.expires_at))
         .bind(to_micros(r.locked_until))
+        .bind(r.response.as_ref().map(|a| i32::from(a.status)))
+        .bind(r.response.as_ref().and_then(|a| a.content_type.as_deref()))
+        .bind(r.response.as_ref().and_then(|a| a.location.as_deref()))
+        .bind(r.response.as_ref().map(|a| a.body.as_slice()))
         .execute(self.conn())
         .await
         .map_err(map_err)?;

@@ -22,7 +22,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub use reqwest::{Method, StatusCode};
-pub use statements::statements_for;
+pub use statements::{commits_for, statements_for};
 
 mod statements;
 

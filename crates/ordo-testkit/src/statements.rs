@@ -2,7 +2,9 @@
 //! own statement log (`sqlx::query` events), so tests can assert that a
 //! query costs a bounded number of statements (no N+1) without touching the
 //! code under test. A new SQLite connection's set-up (`PRAGMA ...`) is not
-//! counted: it depends on the pool's state, not on the query.
+//! counted: it depends on the pool's state, not on the query. Commits are
+//! counted too (the storage layer's `transaction.commit` spans), so tests
+//! can assert how many transactions a request writes.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -18,6 +20,7 @@ use tracing_subscriber::registry::LookupSpan;
 #[derive(Debug, Clone, Default)]
 pub(crate) struct StatementCounter {
     counts: Arc<Mutex<HashMap<String, usize>>>,
+    commits: Arc<Mutex<HashMap<String, usize>>>,
 }
 
 struct RequestId(String);
@@ -62,6 +65,16 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for StatementCounter {
         if let (Some(request_id), Some(span)) = (visitor.0, ctx.span(id)) {
             span.extensions_mut().insert(RequestId(request_id));
         }
+        if attrs.metadata().name() == "transaction.commit"
+            && let Some(span) = ctx.span(id)
+        {
+            for ancestor in span.scope().from_root() {
+                if let Some(RequestId(request)) = ancestor.extensions().get::<RequestId>() {
+                    *self.commits.lock().unwrap_or_else(|e| e.into_inner()).entry(request.clone()).or_default() += 1;
+                    return;
+                }
+            }
+        }
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
@@ -88,6 +101,11 @@ static COUNTER: OnceLock<StatementCounter> = OnceLock::new();
 /// The process's counter.
 pub(crate) fn counter() -> StatementCounter {
     COUNTER.get_or_init(StatementCounter::default).clone()
+}
+
+/// How many transactions the request with this `X-Request-Id` committed.
+pub fn commits_for(request_id: &str) -> usize {
+    counter().commits.lock().unwrap_or_else(|e| e.into_inner()).get(request_id).copied().unwrap_or(0)
 }
 
 /// How many SQL statements the request with this `X-Request-Id` ran.

@@ -1,14 +1,17 @@
 //! `/v1/orders`: placement, the lifecycle, queries and the timeline.
 
+use axum::Extension;
 use axum::extract::{Path, State};
-use axum::response::IntoResponse;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use ordo_domain::customer::{Address, RawAddress};
+use ordo_domain::idempotency::StoredResponse;
 use ordo_domain::order::{self, Order, OrderEvent, OrderFilter, OrderStatus};
 use ordo_domain::page::Page;
 use ordo_domain::{CustomerId, OrderId, ValidationErrors};
 use ordo_service::Services;
-use ordo_service::orders::{CURSOR_SCOPE, PlaceOrder};
+use ordo_service::orders::{CURSOR_SCOPE, PlaceOrder, Placement, Replayable};
 use ordo_service::payments::PaymentToken;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -18,6 +21,7 @@ use utoipa_axum::routes;
 use crate::auth::{Authorized, OrdersRead, OrdersWrite};
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{Json, OptionalIfMatch, Query};
+use crate::idempotency::IdempotentRequest;
 use crate::routes::customers::AddressInput;
 use crate::routes::{ArchiveRequest, created_response, entity_response, parse_id, parse_page, precondition};
 
@@ -172,14 +176,40 @@ pub(crate) struct Timeline {
 async fn place_order(
     auth: Authorized<OrdersWrite>,
     State(services): State<Services>,
-    headers: axum::http::HeaderMap,
+    idempotent: Option<Extension<IdempotentRequest>>,
     Json(body): Json<PlaceOrderRequest>,
-) -> ApiResult<impl IntoResponse> {
-    let mut request = PlaceOrder::try_from(body)?;
-    // Checked by the idempotency middleware before this handler runs.
-    request.idempotency_key = headers.get(crate::idempotency::HEADER).and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let order = services.orders.place_order(&auth.actor(), request).await?;
-    Ok(created_response(&format!("/v1/orders/{}", order.id), order.version, order))
+) -> Response {
+    let placed = async {
+        let mut request = PlaceOrder::try_from(body)?;
+        // Checked and hashed by the idempotency middleware before this runs.
+        request.idempotency_key = idempotent.as_ref().map(|i| i.key.clone());
+        let replayable =
+            idempotent.as_ref().map(|i| Replayable { request_hash: &i.request_hash, answer: placed_answer });
+        Ok::<_, ApiError>(services.orders.place_order(&auth.actor(), request, replayable).await?)
+    };
+    match placed.await {
+        Ok(Placement::Placed(order)) => created_response(&placed_location(&order), order.version, order),
+        Ok(Placement::Replayed(answer)) => crate::idempotency::replay(answer),
+        Err(e) => match &idempotent {
+            Some(Extension(request)) => crate::idempotency::record_refusal(&services, request, e.into_response()).await,
+            None => e.into_response(),
+        },
+    }
+}
+
+fn placed_location(order: &Order) -> String {
+    format!("/v1/orders/{}", order.id)
+}
+
+/// What a retry of a placement replays: the placed order, as
+/// [`created_response`] sends it.
+fn placed_answer(order: &Order) -> StoredResponse {
+    StoredResponse {
+        status: StatusCode::CREATED.as_u16(),
+        content_type: Some("application/json".to_owned()),
+        location: Some(placed_location(order)),
+        body: serde_json::to_vec(order).unwrap_or_default(),
+    }
 }
 
 /// List orders, oldest first, with keyset pagination.

@@ -517,6 +517,20 @@ async fn a_page_of_500_orders_costs_a_constant_number_of_statements() {
         // on SQLite, which counts BEGIN IMMEDIATE): watched by the benchmarks.
         assert!(one_line <= 13, "{backend:?}: placement runs {one_line} statements");
         eprintln!("{backend:?}: placing an order runs {one_line} SQL statements");
+        assert_eq!(ordo_testkit::commits_for(&format!("{backend:?}-place-1")), 1, "one transaction");
+        // With an Idempotency-Key, the key's claim and its answer ride in
+        // the placement's transaction: two statements, no transaction more.
+        let keyed_id = format!("{backend:?}-place-keyed");
+        app.request(
+            Method::POST,
+            "/v1/orders",
+            Some(&order_body(&shop, json!([{"sku": "MUG", "quantity": 1}]))),
+            &[("x-request-id", &keyed_id), ("idempotency-key", "counted")],
+        )
+        .await
+        .expect(StatusCode::CREATED);
+        assert_eq!(ordo_testkit::commits_for(&keyed_id), 1, "{backend:?}: the key commits with the order");
+        assert_eq!(ordo_testkit::statements_for(&keyed_id), one_line + 2, "{backend:?}: claim and answer");
 
         for i in 0..498 {
             let lines = if i % 2 == 0 {
