@@ -1,5 +1,7 @@
 //! Domain events and webhooks: events are written in the transaction of the
-//! change they report, fanned out to the subscribed webhooks by a job, and
+//! change they report, fanned out to the subscribed webhooks by a job (none
+//! when no webhook subscribes to the event's type: a webhook receives the
+//! events recorded after it exists), and
 //! each delivery is a job that POSTs the event, signed, under a timeout,
 //! retried with backoff, kept as failed after its last attempt, and
 //! replayable. Events of one order reach an endpoint in order, and each
@@ -28,7 +30,8 @@ const TIMEOUT: Duration = Duration::from_secs(10);
 const BREAKER_THRESHOLD: u32 = 5;
 const BREAKER_OPEN: Duration = Duration::from_secs(30);
 
-/// Records `event_type` about `order_id` in `tx` and enqueues its fan-out.
+/// Records `event_type` about `order_id` in `tx` and, if any webhook
+/// subscribes to it, enqueues its fan-out.
 pub(crate) async fn record(
     tx: &mut dyn Transaction,
     event_type: &str,
@@ -40,8 +43,10 @@ pub(crate) async fn record(
     }
     let event = DomainEvent::new(event_type, order_id, data, time::now());
     tx.insert_domain_event(&event).await?;
-    ordo_jobs::enqueue(tx, &crate::workflow::FanOutEvent { event_id: event.id }, ordo_jobs::EnqueueOptions::default())
-        .await?;
+    if tx.any_webhook_for(event_type).await? {
+        let fan_out = crate::workflow::FanOutEvent { event_id: event.id };
+        ordo_jobs::enqueue(tx, &fan_out, ordo_jobs::EnqueueOptions::default()).await?;
+    }
     Ok(())
 }
 

@@ -131,6 +131,16 @@ impl<C: DerefMut<Target = PgConnection> + Send> WebhookRepo for PgSession<C> {
         Ok(rows.into_iter().map(webhook).collect())
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "webhooks.any_webhook_for", skip_all)]
+    async fn any_webhook_for(&mut self, event_type: &str) -> StoreResult<bool> {
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM webhooks WHERE event_types ? $1)")
+            .bind(event_type)
+            .persistent(self.persistent)
+            .fetch_one(self.conn())
+            .await
+            .map_err(map_err)
+    }
+
     #[tracing::instrument(target = "ordo_db", name = "webhooks.delete_webhook", skip_all)]
     async fn delete_webhook(&mut self, id: Uuid) -> StoreResult<bool> {
         let result = sqlx::query("DELETE FROM webhooks WHERE id = $1")

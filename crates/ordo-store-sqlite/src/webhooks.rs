@@ -129,6 +129,17 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> WebhookRepo for SqliteSessio
         rows.into_iter().map(webhook).collect()
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "webhooks.any_webhook_for", skip_all)]
+    async fn any_webhook_for(&mut self, event_type: &str) -> StoreResult<bool> {
+        sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM webhooks, json_each(webhooks.event_types) AS t WHERE t.value = $1)",
+        )
+        .bind(event_type)
+        .fetch_one(self.conn())
+        .await
+        .map_err(map_err)
+    }
+
     #[tracing::instrument(target = "ordo_db", name = "webhooks.delete_webhook", skip_all)]
     async fn delete_webhook(&mut self, id: Uuid) -> StoreResult<bool> {
         let result =

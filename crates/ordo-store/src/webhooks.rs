@@ -24,6 +24,9 @@ pub trait WebhookRepo: Send {
     /// Every webhook (they are few).
     async fn list_webhooks(&mut self) -> StoreResult<Vec<Webhook>>;
 
+    /// Whether any webhook subscribes to `event_type`.
+    async fn any_webhook_for(&mut self, event_type: &str) -> StoreResult<bool>;
+
     async fn delete_webhook(&mut self, id: Uuid) -> StoreResult<bool>;
 
     async fn insert_delivery(&mut self, delivery: &Delivery) -> StoreResult<()>;

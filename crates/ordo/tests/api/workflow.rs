@@ -187,5 +187,19 @@ async fn bad_payment_tokens_are_422(app: TestApp) {
     let jobs = app.get("/v1/jobs").await.expect(StatusCode::OK);
     let mut names: Vec<_> = jobs["items"].as_array().unwrap().iter().map(|j| j["name"].as_str().unwrap()).collect();
     names.sort_unstable();
-    assert_eq!(names, ["mail.order_confirmation", "webhook.fan_out"], "no payment job without a token");
+    assert_eq!(
+        names,
+        ["mail.order_confirmation"],
+        "no payment job without a token, and no fan-out while no webhook subscribes"
+    );
+    // Once a webhook subscribes, its events are fanned out.
+    app.post("/v1/webhooks", &json!({"url": "http://127.0.0.1:9/hook", "event_types": ["order.placed"]}))
+        .await
+        .expect(StatusCode::CREATED);
+    app.post("/v1/orders", &order_body(&shop, json!([{"sku": "TEE", "quantity": 1}])))
+        .await
+        .expect(StatusCode::CREATED);
+    let jobs = app.get("/v1/jobs").await.expect(StatusCode::OK);
+    let fan_outs = jobs["items"].as_array().unwrap().iter().filter(|j| j["name"] == "webhook.fan_out").count();
+    assert_eq!(fan_outs, 1);
 }
