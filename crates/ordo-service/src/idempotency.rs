@@ -90,6 +90,19 @@ impl IdempotencyService {
         })
     }
 
+    /// The answer stored under `key` for the same request, if there is one
+    /// and the key has not expired.
+    pub(crate) async fn answer(
+        &self,
+        principal: Uuid,
+        key: &str,
+        request_hash: &str,
+    ) -> ServiceResult<Option<StoredResponse>> {
+        let mut session = self.db.session().await?;
+        let record = session.idempotency_key(principal, key).await?;
+        Ok(record.filter(|r| r.request_hash == request_hash && r.expires_at > time::now()).and_then(|r| r.response))
+    }
+
     /// Records the answer of work that claimed `key` in `tx` with
     /// [`Self::claim_in`].
     pub(crate) async fn complete_in(

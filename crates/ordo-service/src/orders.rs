@@ -25,7 +25,7 @@ use ordo_domain::order::{
 };
 use ordo_domain::page::{Page, PageRequest};
 use ordo_domain::{CustomerId, OrderId, Sku, ValidationErrors, time};
-use ordo_store::{Database, StockMove, StoreError, Transaction, UniqueKey};
+use ordo_store::{Database, StockMove, StoreError, UniqueKey};
 use serde_json::json;
 use tracing::instrument;
 use uuid::Uuid;
@@ -170,8 +170,34 @@ impl OrderService {
         lock_first: bool,
     ) -> ServiceResult<Option<Placement>> {
         let request = request.clone();
-        let mut tx = self.db.begin().await?;
         let answered = idempotency.zip(replayable);
+        // Reads first, on a read connection: on SQLite they then run beside
+        // the one writer instead of inside its critical section. They see
+        // what is committed, as they would inside the transaction, where
+        // nothing locks them either.
+        let mut session = self.db.session().await?;
+        let checked = check_order(session.as_mut(), &request).await;
+        let skus = sorted_skus(&request);
+        let stock = match (&checked, lock_first) {
+            (Ok(_), false) => Some(session.available_stock(&skus, false).await?),
+            _ => None,
+        };
+        drop(session);
+        let (market, lines) = match checked {
+            Ok(checked) => checked,
+            Err(e) => {
+                // A retry of a request answered since may fail the checks
+                // now (a product archived meanwhile): it replays instead.
+                if let Some(((principal, key), replayable)) = answered
+                    && let Some(answer) = self.idempotency.answer(principal, key, replayable.request_hash).await?
+                {
+                    return Ok(Some(Placement::Replayed(answer)));
+                }
+                return Err(e);
+            }
+        };
+
+        let mut tx = self.db.begin().await?;
         if let Some(((principal, key), replayable)) = answered {
             match self.idempotency.claim_in(tx.as_mut(), principal, key, replayable.request_hash).await? {
                 Claim::Proceed => {}
@@ -180,54 +206,11 @@ impl OrderService {
                 Claim::InFlight => return Err(ServiceError::IdempotencyInFlight),
             }
         }
-
-        let mut errors = ValidationErrors::new();
-        let customer = tx.customer(request.customer_id).await?;
-        if customer.as_ref().is_none_or(|c| c.meta.is_archived()) {
-            errors.add("customer_id", "unknown_customer", "no such active customer");
-        }
-        let market = tx.market(&request.market).await?.filter(|m| !m.meta.is_archived());
-        let Some(market) = market else {
-            errors.add("market", "unknown_market", format!("no market `{}`", request.market));
-            return Err(errors.into());
+        let stock = match stock {
+            Some(stock) => stock,
+            None => tx.available_stock(&skus, true).await?,
         };
-        let skus: Vec<Sku> = request.lines.iter().map(|l| l.sku.clone()).collect();
-        let products: Vec<SellableProduct> = tx
-            .products_by_sku(&skus)
-            .await?
-            .into_iter()
-            .map(|p| SellableProduct {
-                id: p.id,
-                unit_price: p.prices.get(market.currency).map(|m| m.amount),
-                sellable: p.active && !p.meta.is_archived(),
-                sku: p.sku,
-                name: p.name,
-            })
-            .collect();
-        let lines = match price_lines(&market, &request.lines, &products) {
-            Ok(lines) => lines,
-            Err(e) => {
-                let (code, problem, bad) = match e {
-                    PricingError::Unsellable(skus) => ("unknown_sku", "is not an active product", skus),
-                    PricingError::NoPrice(skus) => ("currency_mismatch", "has no price in the market's currency", skus),
-                };
-                for (i, line) in request.lines.iter().enumerate() {
-                    if bad.contains(&line.sku) {
-                        errors.add(
-                            format!("lines[{i}].sku"),
-                            code,
-                            format!("{} {problem} ({})", line.sku, market.currency),
-                        );
-                    }
-                }
-                return Err(errors.into());
-            }
-        };
-        if !errors.is_empty() {
-            return Err(errors.into());
-        }
-
-        let (lines, moves) = allocate_lines(tx.as_mut(), lines, lock_first).await?;
+        let (lines, moves) = allocate_lines(&stock, lines)?;
         let order = Order::place(
             OrderId::generate(),
             request.customer_id,
@@ -399,17 +382,74 @@ impl OrderService {
     }
 }
 
-/// Allocates every line's quantity from the SKUs' available stock (locked
-/// first if `lock`), or fails naming the short SKUs. Returns the lines with
-/// their allocations and the reservations to make, in allocation order.
-async fn allocate_lines(
-    tx: &mut dyn Transaction,
-    mut lines: Vec<ordo_domain::order::OrderLine>,
-    lock: bool,
-) -> ServiceResult<(Vec<ordo_domain::order::OrderLine>, Vec<StockMove>)> {
-    let mut skus: Vec<Sku> = lines.iter().map(|l| l.sku.clone()).collect();
+/// Checks the customer, the market and the catalog, and prices the lines:
+/// the market and the priced (not yet allocated) lines, or the request's
+/// faults, field by field.
+async fn check_order(
+    session: &mut dyn ordo_store::Session,
+    request: &PlaceOrder,
+) -> ServiceResult<(ordo_domain::market::Market, Vec<ordo_domain::order::OrderLine>)> {
+    let mut errors = ValidationErrors::new();
+    let customer = session.customer(request.customer_id).await?;
+    if customer.as_ref().is_none_or(|c| c.meta.is_archived()) {
+        errors.add("customer_id", "unknown_customer", "no such active customer");
+    }
+    let market = session.market(&request.market).await?.filter(|m| !m.meta.is_archived());
+    let Some(market) = market else {
+        errors.add("market", "unknown_market", format!("no market `{}`", request.market));
+        return Err(errors.into());
+    };
+    let skus: Vec<Sku> = request.lines.iter().map(|l| l.sku.clone()).collect();
+    let products: Vec<SellableProduct> = session
+        .products_by_sku(&skus)
+        .await?
+        .into_iter()
+        .map(|p| SellableProduct {
+            id: p.id,
+            unit_price: p.prices.get(market.currency).map(|m| m.amount),
+            sellable: p.active && !p.meta.is_archived(),
+            sku: p.sku,
+            name: p.name,
+        })
+        .collect();
+    let lines = match price_lines(&market, &request.lines, &products) {
+        Ok(lines) => lines,
+        Err(e) => {
+            let (code, problem, bad) = match e {
+                PricingError::Unsellable(skus) => ("unknown_sku", "is not an active product", skus),
+                PricingError::NoPrice(skus) => ("currency_mismatch", "has no price in the market's currency", skus),
+            };
+            for (i, line) in request.lines.iter().enumerate() {
+                if bad.contains(&line.sku) {
+                    errors.add(
+                        format!("lines[{i}].sku"),
+                        code,
+                        format!("{} {problem} ({})", line.sku, market.currency),
+                    );
+                }
+            }
+            return Err(errors.into());
+        }
+    };
+    if !errors.is_empty() {
+        return Err(errors.into());
+    }
+    Ok((market, lines))
+}
+
+fn sorted_skus(request: &PlaceOrder) -> Vec<Sku> {
+    let mut skus: Vec<Sku> = request.lines.iter().map(|l| l.sku.clone()).collect();
     skus.sort();
-    let stock = tx.available_stock(&skus, lock).await?;
+    skus
+}
+
+/// Allocates every line's quantity from the SKUs' available `stock`, or
+/// fails naming the short SKUs. Returns the lines with their allocations
+/// and the reservations to make, in allocation order.
+fn allocate_lines(
+    stock: &[ordo_store::RankedStock],
+    mut lines: Vec<ordo_domain::order::OrderLine>,
+) -> ServiceResult<(Vec<ordo_domain::order::OrderLine>, Vec<StockMove>)> {
     let mut short = Vec::new();
     let mut moves = Vec::new();
     for line in &mut lines {
