@@ -98,11 +98,17 @@ impl AuditService {
     /// another process sealed them first.
     #[instrument(skip_all)]
     pub async fn seal(&self, max_events: i64) -> ServiceResult<Option<AuditSeal>> {
-        let mut tx = self.db.begin().await?;
-        let previous = tx.latest_audit_seal().await?;
-        let events = tx.unsealed_audit_events(max_events).await?;
+        // Read and hash outside the write transaction, so that on SQLite a
+        // large segment does not hold the one writer. A concurrent sealer is
+        // caught below: the assignment is guarded and the segment number is
+        // the seals' primary key.
+        let mut session = self.db.session().await?;
+        let previous = session.latest_audit_seal().await?;
+        let events = session.unsealed_audit_events(max_events).await?;
+        drop(session);
         let Some(seal) = AuditSeal::next(previous.as_ref(), &events, time::now()) else { return Ok(None) };
         let ids: Vec<Uuid> = events.iter().map(|e| e.id).collect();
+        let mut tx = self.db.begin().await?;
         if tx.assign_audit_segment(seal.segment, &ids).await? != ids.len() as u64 {
             return Ok(None); // a concurrent sealer took some of them; rolled back
         }

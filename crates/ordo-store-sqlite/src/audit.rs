@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use ordo_domain::Timestamp;
 use ordo_domain::audit::{AuditEvent, AuditFilter, AuditSeal};
 use ordo_domain::page::PageRequest;
-use ordo_store::{AuditRepo, StoreResult};
+use ordo_store::{AuditRepo, StoreError, StoreResult};
 use serde_json::Value;
 use sqlx::sqlite::SqliteConnection;
 use sqlx::types::Json;
@@ -176,21 +176,21 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> AuditRepo for SqliteSession<
 
     #[tracing::instrument(target = "ordo_db", name = "audit.assign_audit_segment", skip_all)]
     async fn assign_audit_segment(&mut self, segment: i64, ids: &[Uuid]) -> StoreResult<u64> {
-        // One statement per event: SQLite runs them in-process, inside the
-        // caller's transaction, without network round trips.
-        let mut assigned = 0;
-        for (seq, id) in (1_i64..).zip(ids) {
-            let result =
-                sqlx::query("UPDATE audit_events SET segment = $1, seq = $2 WHERE id = $3 AND segment IS NULL")
-                    .bind(segment)
-                    .bind(seq)
-                    .bind(id)
-                    .execute(self.conn())
-                    .await
-                    .map_err(map_err)?;
-            assigned += result.rows_affected();
-        }
-        Ok(assigned)
+        // One statement for the whole segment (the ids as a JSON array of
+        // hex strings, numbered by their position): one UPDATE per event
+        // held the writer for about a second per 4 000 events.
+        let ids: Vec<String> = ids.iter().map(|id| id.simple().to_string()).collect();
+        let result = sqlx::query(
+            "UPDATE audit_events SET segment = $1, seq = CAST(j.key AS INTEGER) + 1
+               FROM json_each($2) AS j
+              WHERE audit_events.id = unhex(j.value) AND audit_events.segment IS NULL",
+        )
+        .bind(segment)
+        .bind(serde_json::to_string(&ids).map_err(|e| StoreError::Other(Box::new(e)))?)
+        .execute(self.conn())
+        .await
+        .map_err(map_err)?;
+        Ok(result.rows_affected())
     }
 
     #[tracing::instrument(target = "ordo_db", name = "audit.insert_sealed_audit_events", skip_all)]
