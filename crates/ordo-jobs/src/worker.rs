@@ -113,7 +113,13 @@ impl<C: Send + Sync + 'static> Worker<C> {
             tokio::select! {
                 () = &mut shutdown => break,
                 _ = heartbeat.tick() => self.beat(&mut held).await,
-                Some(done) = tasks.join_next(), if !tasks.is_empty() => forget(&mut held, &done),
+                Some(done) = tasks.join_next(), if !tasks.is_empty() => {
+                    forget(&mut held, &done);
+                    // Every other job that has finished too, at once.
+                    while let Some(done) = tasks.try_join_next() {
+                        forget(&mut held, &done);
+                    }
+                }
                 () = wake.notified() => {}
                 () = tokio::time::sleep(poll) => {}
             }
@@ -226,6 +232,11 @@ impl<C: Send + Sync + 'static> Worker<C> {
                     let still: HashMap<Uuid, bool> = still.into_iter().collect();
                     for (id, attempt_id) in pairs {
                         match still.get(&id) {
+                            // Finished, and completed (or being completed)
+                            // since: not lost.
+                            None if held.get(&id).is_some_and(|h| h.abort.is_finished()) => {
+                                held.remove(&id);
+                            }
                             None => {
                                 tracing::warn!(job.id = %id, "lease lost; stopping the job");
                                 if let Some(h) = held.remove(&id) {

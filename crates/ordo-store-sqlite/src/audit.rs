@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use ordo_domain::Timestamp;
 use ordo_domain::audit::{AuditEvent, AuditFilter, AuditSeal};
 use ordo_domain::page::PageRequest;
-use ordo_store::{AuditRepo, StoreError, StoreResult};
+use ordo_store::{AuditRepo, StoreResult};
 use serde_json::Value;
 use sqlx::sqlite::SqliteConnection;
 use sqlx::types::Json;
@@ -176,21 +176,27 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> AuditRepo for SqliteSession<
 
     #[tracing::instrument(target = "ordo_db", name = "audit.assign_audit_segment", skip_all)]
     async fn assign_audit_segment(&mut self, segment: i64, ids: &[Uuid]) -> StoreResult<u64> {
-        // One statement for the whole segment (the ids as a JSON array of
-        // hex strings, numbered by their position): one UPDATE per event
-        // held the writer for about a second per 4 000 events.
-        let ids: Vec<String> = ids.iter().map(|id| id.simple().to_string()).collect();
-        let result = sqlx::query(
-            "UPDATE audit_events SET segment = $1, seq = CAST(j.key AS INTEGER) + 1
-               FROM json_each($2) AS j
-              WHERE audit_events.id = unhex(j.value) AND audit_events.segment IS NULL",
-        )
-        .bind(segment)
-        .bind(serde_json::to_string(&ids).map_err(|e| StoreError::Other(Box::new(e)))?)
-        .execute(self.conn())
-        .await
-        .map_err(map_err)?;
-        Ok(result.rows_affected())
+        // A few statements for the whole segment, each numbering up to 500
+        // events found through the primary key (`id IN (...)`, the number
+        // from a CASE): one UPDATE per event held the writer for about a
+        // second per 4 000 events.
+        let mut assigned = 0;
+        for (chunk_index, chunk) in ids.chunks(500).enumerate() {
+            let first_seq = (chunk_index * 500) as i64 + 1;
+            let mut update = QueryBuilder::<Sqlite>::new("UPDATE audit_events SET segment = ");
+            update.push_bind(segment).push(", seq = CASE id");
+            for (offset, id) in chunk.iter().enumerate() {
+                update.push(" WHEN ").push_bind(*id).push(" THEN ").push_bind(first_seq + offset as i64);
+            }
+            update.push(" END WHERE segment IS NULL AND id IN (");
+            let mut listed = update.separated(", ");
+            for id in chunk {
+                listed.push_bind(*id);
+            }
+            update.push(")");
+            assigned += update.build().execute(self.conn()).await.map_err(map_err)?.rows_affected();
+        }
+        Ok(assigned)
     }
 
     #[tracing::instrument(target = "ordo_db", name = "audit.insert_sealed_audit_events", skip_all)]

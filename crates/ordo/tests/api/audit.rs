@@ -15,7 +15,35 @@ backend_tests!(
     an_event_inserted_into_a_sealed_segment_is_detected,
     a_backdated_unsealed_event_is_detected,
     concurrent_sealers_never_fork_the_chain,
+    a_large_segment_is_numbered_in_order,
 );
+
+/// A segment of more events than one numbering statement takes (SQLite
+/// numbers 500 at a time) is sealed whole, in id order, and verifies.
+async fn a_large_segment_is_numbered_in_order(app: TestApp) {
+    use ordo_domain::audit::{Actor, AuditEvent};
+    let actor = Actor::system("test");
+    let mut tx = app.services.db.begin().await.unwrap();
+    for n in 0..1_201 {
+        let event = AuditEvent::record(
+            &actor,
+            "test.recorded",
+            "test",
+            n,
+            None,
+            Some(json!({"n": n})),
+            ordo_domain::time::now(),
+        );
+        tx.insert_audit_event(&event).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+    let seal = app.services.audit.seal(10_000).await.unwrap().expect("sealed");
+    assert!(seal.event_count >= 1_201);
+    assert_eq!(app.services.audit.seal(10_000).await.unwrap(), None, "nothing left unsealed");
+    let report = app.services.audit.verify().await.unwrap();
+    assert_eq!(report.tamper, None);
+    assert_eq!((report.sealed_events as i64, report.unsealed_events), (seal.event_count, 0));
+}
 
 async fn events(app: &TestApp, query: &str) -> Vec<Value> {
     app.get(&format!("/v1/audit-events?{query}")).await.expect(StatusCode::OK)["items"].as_array().unwrap().clone()
