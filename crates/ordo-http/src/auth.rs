@@ -135,6 +135,9 @@ impl RateDecision {
     /// `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset`
     /// (IETF draft), plus `Retry-After` when refused.
     pub(crate) fn write_headers(&self, headers: &mut axum::http::HeaderMap) {
+        if self.is_unlimited() {
+            return;
+        }
         headers.insert("ratelimit-limit", HeaderValue::from(self.limit));
         headers.insert("ratelimit-remaining", HeaderValue::from(self.remaining));
         headers.insert("ratelimit-reset", HeaderValue::from(self.reset_secs));

@@ -27,6 +27,16 @@ pub struct RateDecision {
     pub retry_after_secs: u64,
 }
 
+impl RateDecision {
+    /// Allowed, with no limit to announce: no `RateLimit-*` headers.
+    pub const UNLIMITED: Self =
+        Self { allowed: true, limit: u32::MAX, remaining: u32::MAX, reset_secs: 0, retry_after_secs: 0 };
+
+    pub fn is_unlimited(&self) -> bool {
+        self.limit == u32::MAX
+    }
+}
+
 /// Decides whether a key may make one more request now.
 pub trait RateLimiter: Send + Sync {
     fn check(&self, key: ApiKeyId, role: Role) -> RateDecision;
@@ -75,13 +85,7 @@ impl InProcessRateLimiter {
 impl RateLimiter for InProcessRateLimiter {
     fn check(&self, key: ApiKeyId, role: Role) -> RateDecision {
         let Some((_, limit, governor)) = self.buckets.iter().find(|(r, _, _)| *r == role) else {
-            return RateDecision {
-                allowed: true,
-                limit: u32::MAX,
-                remaining: u32::MAX,
-                reset_secs: 0,
-                retry_after_secs: 0,
-            };
+            return RateDecision::UNLIMITED;
         };
         let refill = |missing: u32| u64::from(missing).div_ceil(u64::from(limit.per_second.max(1)));
         match governor.check_key(&key) {
@@ -115,6 +119,6 @@ pub struct Unlimited;
 
 impl RateLimiter for Unlimited {
     fn check(&self, _key: ApiKeyId, _role: Role) -> RateDecision {
-        RateDecision { allowed: true, limit: u32::MAX, remaining: u32::MAX, reset_secs: 0, retry_after_secs: 0 }
+        RateDecision::UNLIMITED
     }
 }

@@ -134,6 +134,19 @@ async fn rate_limits_answer_429_with_retry_after_and_ratelimit_headers() {
     assert_eq!(viewer.get(app.url("/v1/products")).send().await.unwrap().status(), 200, "the bucket refills");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_rate_limits_off_no_ratelimit_headers_are_sent() {
+    let app = TestApp::spawn_with(ordo_testkit::Backend::Sqlite, |c| c.rate_limit.enabled = false).await.unwrap();
+    let viewer = TestApp::client_with_key(&app.key_for(Role::Viewer).await);
+    for _ in 0..3 {
+        let response = viewer.get(app.url("/v1/products")).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        let announced: Vec<_> =
+            response.headers().keys().filter(|name| name.as_str().starts_with("ratelimit")).collect();
+        assert!(announced.is_empty(), "no limit, nothing to announce: {announced:?}");
+    }
+}
+
 #[tokio::test]
 async fn cors_is_off_by_default_and_on_for_configured_origins() {
     let app = TestApp::spawn(ordo_testkit::Backend::Sqlite).await.unwrap();
