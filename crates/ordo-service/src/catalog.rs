@@ -8,11 +8,12 @@
 //! where no notifications can arrive (behind PgBouncer). Order placement
 //! never uses the cache: it reads prices inside its own transaction.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use bytes::Bytes;
 use ordo_domain::audit::Actor;
 use ordo_domain::catalog::{NewProduct, Product, ProductChanges, ProductFilter};
 use ordo_domain::page::{Page, PageRequest};
@@ -36,9 +37,35 @@ pub struct CatalogService {
 /// a write from caching what it read before the write committed.
 #[derive(Debug)]
 struct ProductCache {
-    products: moka::future::Cache<ProductId, Arc<Product>>,
+    products: moka::future::Cache<ProductId, Arc<CachedProduct>>,
     /// Bumped before every invalidation.
     generation: AtomicU64,
+}
+
+/// A product as single-product reads return it: the product and, made on
+/// first use, its JSON form. A cached product is read far more often than it
+/// changes, so a hot product is serialised once per cached version instead
+/// of once per read (serialisation was 7-8 % of the server's time under a
+/// load of cached reads).
+#[derive(Debug)]
+pub struct CachedProduct {
+    pub product: Product,
+    json: OnceLock<Bytes>,
+}
+
+impl CachedProduct {
+    fn new(product: Product) -> Self {
+        Self { product, json: OnceLock::new() }
+    }
+
+    /// The product's JSON form (its `Serialize` implementation).
+    pub fn json(&self) -> Result<Bytes, serde_json::Error> {
+        if let Some(json) = self.json.get() {
+            return Ok(json.clone());
+        }
+        let json = Bytes::from(serde_json::to_vec(&self.product)?);
+        Ok(self.json.get_or_init(|| json).clone())
+    }
 }
 
 impl ProductCache {
@@ -110,15 +137,15 @@ impl CatalogService {
     }
 
     #[instrument(skip_all, fields(product.id = %id))]
-    pub async fn product(&self, id: ProductId) -> ServiceResult<Arc<Product>> {
-        let Some(cache) = &self.cache else { return Ok(Arc::new(self.load_product(id).await?)) };
+    pub async fn product(&self, id: ProductId) -> ServiceResult<Arc<CachedProduct>> {
+        let Some(cache) = &self.cache else { return Ok(Arc::new(CachedProduct::new(self.load_product(id).await?))) };
         if let Some(product) = cache.products.get(&id).await {
             metrics::counter!("ordo_cache_requests_total", "cache" => "products", "result" => "hit").increment(1);
             return Ok(product);
         }
         metrics::counter!("ordo_cache_requests_total", "cache" => "products", "result" => "miss").increment(1);
         let generation = cache.generation.load(Ordering::SeqCst);
-        let product = Arc::new(self.load_product(id).await?);
+        let product = Arc::new(CachedProduct::new(self.load_product(id).await?));
         cache.products.insert(id, product.clone()).await;
         // An invalidation since the read began may have been for this very
         // product, and may have run before the insert: undo it.

@@ -75,7 +75,15 @@ pub(crate) fn created_response<T: Serialize>(location: &str, version: i64, entit
 
 /// A JSON entity with its version as `ETag`.
 pub(crate) fn entity_response<T: Serialize>(version: i64, entity: T) -> Response {
-    let mut response = axum::Json(entity).into_response();
+    with_etag(version, axum::Json(entity).into_response())
+}
+
+/// An entity already serialised as JSON, with its version as `ETag`.
+pub(crate) fn json_entity_response(version: i64, json: axum::body::Bytes) -> Response {
+    with_etag(version, ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], json).into_response())
+}
+
+fn with_etag(version: i64, mut response: Response) -> Response {
     if let Ok(value) = HeaderValue::from_str(&etag(version)) {
         response.headers_mut().insert(header::ETAG, value);
     }

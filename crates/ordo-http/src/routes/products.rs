@@ -18,7 +18,7 @@ use utoipa_axum::routes;
 use crate::auth::{Authorized, CatalogRead, CatalogWrite};
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{Json, OptionalIfMatch, Query, nullable};
-use crate::routes::{ArchiveRequest, entity_response, parse_id, parse_page, precondition};
+use crate::routes::{ArchiveRequest, entity_response, json_entity_response, parse_id, parse_page, precondition};
 
 pub(crate) fn routes() -> OpenApiRouter<Services> {
     OpenApiRouter::new()
@@ -228,8 +228,12 @@ async fn get_product(
     State(services): State<Services>,
     Path(id): Path<String>,
 ) -> ApiResult<impl IntoResponse> {
-    let product = services.catalog.product(parse_id::<ProductId>(&id)?).await?;
-    Ok(entity_response(product.meta.version, product.as_ref()))
+    let cached = services.catalog.product(parse_id::<ProductId>(&id)?).await?;
+    let json = cached.json().map_err(|e| {
+        tracing::error!(error = %e, "product not serialisable");
+        ApiError::internal()
+    })?;
+    Ok(json_entity_response(cached.product.meta.version, json))
 }
 
 /// Update a product, if it is still at the version the client read.
