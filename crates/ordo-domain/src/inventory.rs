@@ -12,6 +12,11 @@ use crate::validation::{FieldError, required_text};
 /// Most units one receipt, adjustment or order line may move.
 pub const MAX_QUANTITY: i64 = 1_000_000;
 
+/// Most units one stock level may hold on hand (10^12). With
+/// [`MAX_QUANTITY`] per movement, no stock arithmetic comes near `i64`'s
+/// limits, even summed over every location of a SKU.
+pub const MAX_ON_HAND: i64 = 1_000_000_000_000;
+
 /// Identifies a stock location.
 pub type LocationId = Uuid;
 
@@ -120,10 +125,21 @@ pub fn parse_receipt_quantity(quantity: i64) -> Result<i64, FieldError> {
 
 /// An adjustment's delta: non-zero, at most [`MAX_QUANTITY`] either way.
 pub fn parse_adjustment(delta: i64) -> Result<i64, FieldError> {
-    if delta != 0 && delta.abs() <= MAX_QUANTITY {
+    // A range check, not `abs()`, which overflows on `i64::MIN`.
+    if delta != 0 && (-MAX_QUANTITY..=MAX_QUANTITY).contains(&delta) {
         Ok(delta)
     } else {
         Err(FieldError::new("out_of_range", format!("an adjustment is -{MAX_QUANTITY} to {MAX_QUANTITY}, not zero")))
+    }
+}
+
+/// On-hand stock after `delta`: refused past [`MAX_ON_HAND`] (a receipt
+/// too many). Going below zero or below what is reserved is the storage
+/// layer's guarded update to refuse, as it must see concurrent changes.
+pub fn on_hand_after(on_hand: i64, delta: i64) -> Result<i64, FieldError> {
+    match on_hand.checked_add(delta) {
+        Some(after) if after <= MAX_ON_HAND => Ok(after),
+        _ => Err(FieldError::new("out_of_range", format!("a stock level holds at most {MAX_ON_HAND} units on hand"))),
     }
 }
 
@@ -181,6 +197,11 @@ mod tests {
         assert!(parse_receipt_quantity(0).is_err() && parse_receipt_quantity(MAX_QUANTITY + 1).is_err());
         assert!(parse_adjustment(0).is_err() && parse_adjustment(-MAX_QUANTITY - 1).is_err());
         assert_eq!(parse_adjustment(-5), Ok(-5));
+        for extreme in [i64::MIN, i64::MIN + 1, i64::MAX] {
+            assert_eq!(parse_adjustment(extreme).unwrap_err().code, "out_of_range", "{extreme}");
+        }
+        assert_eq!(on_hand_after(MAX_ON_HAND - 1, 1), Ok(MAX_ON_HAND));
+        assert!(on_hand_after(MAX_ON_HAND, 1).is_err() && on_hand_after(i64::MAX, 1).is_err());
         assert_eq!(parse_location_code(" ber-1 ").unwrap(), "BER-1");
         assert!(parse_location_code("BER 1").is_err());
     }

@@ -4,7 +4,7 @@
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::money::Currency;
+use crate::money::{AmountOverflow, Currency, MAX_ORDER_AMOUNT};
 use crate::record::RecordMeta;
 use crate::validation::{FieldError, required_text};
 
@@ -125,17 +125,22 @@ impl Market {
     /// Tax on a net amount, in minor units: `net × rate / 10 000`, rounded
     /// half away from zero to the currency's minor unit. Computed per order
     /// line, so each line's tax is exact and the order's tax is their sum.
-    pub fn tax_on(&self, net: i64) -> i64 {
+    pub fn tax_on(&self, net: i64) -> Result<i64, AmountOverflow> {
         tax_on(net, self.tax_rate_bp)
     }
 }
 
-/// `net × rate_bp / 10 000`, rounded half away from zero.
-pub fn tax_on(net: i64, rate_bp: i64) -> i64 {
+/// `net × rate_bp / 10 000`, rounded half away from zero, checked against
+/// [`MAX_ORDER_AMOUNT`]. Computed in `i128`, where the product of two `i64`
+/// cannot overflow.
+pub fn tax_on(net: i64, rate_bp: i64) -> Result<i64, AmountOverflow> {
     let product = i128::from(net) * i128::from(rate_bp);
     let half = 5_000_i128;
     let rounded = if product >= 0 { (product + half) / 10_000 } else { (product - half) / 10_000 };
-    rounded as i64
+    match i64::try_from(rounded) {
+        Ok(tax) if tax.abs() <= MAX_ORDER_AMOUNT => Ok(tax),
+        _ => Err(AmountOverflow),
+    }
 }
 
 #[cfg(test)]
@@ -144,14 +149,39 @@ mod tests {
 
     #[test]
     fn tax_rounds_half_away_from_zero() {
-        assert_eq!(tax_on(1000, 1900), 190);
-        assert_eq!(tax_on(1999, 1900), 380); // 379.81
-        assert_eq!(tax_on(50, 1000), 5);
-        assert_eq!(tax_on(25, 1000), 3); // 2.5 rounds up
-        assert_eq!(tax_on(-25, 1000), -3);
-        assert_eq!(tax_on(1, 700), 0); // 0.07
-        assert_eq!(tax_on(0, 1900), 0);
-        assert_eq!(tax_on(1_000_000_000_000 * 1_000_000, 10_000), 1_000_000_000_000 * 1_000_000);
+        assert_eq!(tax_on(1000, 1900), Ok(190));
+        assert_eq!(tax_on(1999, 1900), Ok(380)); // 379.81
+        assert_eq!(tax_on(50, 1000), Ok(5));
+        assert_eq!(tax_on(25, 1000), Ok(3)); // 2.5 rounds up
+        assert_eq!(tax_on(-25, 1000), Ok(-3));
+        assert_eq!(tax_on(1, 700), Ok(0)); // 0.07
+        assert_eq!(tax_on(0, 1900), Ok(0));
+        assert_eq!(tax_on(MAX_ORDER_AMOUNT, 10_000), Ok(MAX_ORDER_AMOUNT));
+        assert_eq!(tax_on(MAX_ORDER_AMOUNT + 1, 10_000), Err(AmountOverflow));
+        assert_eq!(tax_on(i64::MAX, 10_000), Err(AmountOverflow));
+        assert_eq!(tax_on(i64::MIN, i64::MAX), Err(AmountOverflow));
+    }
+
+    proptest::proptest! {
+        /// The tax is the exact `net × rate / 10 000` to within half a
+        /// minor unit, rounded away from zero on a tie, or refused when out
+        /// of bounds; never a wrapped value.
+        #[test]
+        fn tax_is_exact_to_half_a_minor_unit(net: i64, rate_bp in 0_i64..=10_000) {
+            let exact = i128::from(net) * i128::from(rate_bp); // in 1/10 000 minor units
+            match tax_on(net, rate_bp) {
+                Ok(tax) => {
+                    let error = i128::from(tax) * 10_000 - exact;
+                    proptest::prop_assert!(error.abs() <= 5_000);
+                    if error.abs() == 5_000 {
+                        proptest::prop_assert_eq!(error.signum(), exact.signum(), "ties round away from zero");
+                    }
+                    proptest::prop_assert!(tax.abs() <= MAX_ORDER_AMOUNT);
+                }
+                // Rounded, it would be over the bound: at least `MAX + ½`.
+                Err(AmountOverflow) => proptest::prop_assert!(exact.abs() >= i128::from(MAX_ORDER_AMOUNT) * 10_000 + 5_000),
+            }
+        }
     }
 
     #[test]

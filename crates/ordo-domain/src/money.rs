@@ -9,9 +9,40 @@ use utoipa::ToSchema;
 
 use crate::validation::FieldError;
 
-/// The largest amount a price may hold, in minor units. It leaves room to
-/// multiply by any order quantity Ordo accepts without overflowing `i64`.
+/// The largest amount a price may hold, in minor units (10^12).
 pub const MAX_AMOUNT: i64 = 1_000_000_000_000;
+
+/// The largest amount an order, or any of its lines, may come to, in minor
+/// units (10^15: ten trillion euros). Below 2^53, so every amount Ordo sends
+/// is exact in any JSON parser, JavaScript's doubles included; and far below
+/// `i64::MAX`, so sums over many orders (an invoice register, a ledger
+/// account) have room to grow. An order over it is refused.
+pub const MAX_ORDER_AMOUNT: i64 = 1_000_000_000_000_000;
+const _: () = assert!(MAX_ORDER_AMOUNT < 1 << 53, "every amount is exact in a double");
+
+/// A money computation whose result would exceed [`MAX_ORDER_AMOUNT`] (or
+/// not fit in `i64` at all).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the amount would exceed {MAX_ORDER_AMOUNT} minor units")]
+pub struct AmountOverflow;
+
+/// `value` if it is within `±`[`MAX_ORDER_AMOUNT`].
+fn bounded(value: i128) -> Result<i64, AmountOverflow> {
+    if value.abs() <= i128::from(MAX_ORDER_AMOUNT) { Ok(value as i64) } else { Err(AmountOverflow) }
+}
+
+/// `unit × quantity`, checked against [`MAX_ORDER_AMOUNT`]. Computed in
+/// `i128`, where no product of two `i64` can overflow.
+pub fn checked_product(unit: i64, quantity: i64) -> Result<i64, AmountOverflow> {
+    bounded(i128::from(unit) * i128::from(quantity))
+}
+
+/// The sum of `amounts`, checked against [`MAX_ORDER_AMOUNT`] after every
+/// addition. Computed in `i128`, where fewer than 2^64 additions of `i64`
+/// cannot overflow.
+pub fn checked_sum(amounts: impl IntoIterator<Item = i64>) -> Result<i64, AmountOverflow> {
+    amounts.into_iter().try_fold(0_i64, |sum, amount| bounded(i128::from(sum) + i128::from(amount)))
+}
 
 /// An ISO 4217 currency in current use (no funds, test or precious-metal
 /// codes, no superseded currencies).
@@ -154,6 +185,45 @@ mod tests {
         assert_eq!(Money::price(-1, eur).unwrap_err().code, "negative_amount");
         assert_eq!(Money::price(MAX_AMOUNT + 1, eur).unwrap_err().code, "amount_too_large");
         assert_eq!(Money::price(i64::MAX, eur).unwrap_err().code, "amount_too_large");
+    }
+
+    #[test]
+    fn checked_arithmetic_refuses_amounts_over_the_bound() {
+        assert_eq!(checked_product(MAX_AMOUNT, 1_000), Ok(MAX_ORDER_AMOUNT));
+        assert_eq!(checked_product(MAX_AMOUNT, 1_001), Err(AmountOverflow));
+        assert_eq!(checked_product(i64::MAX, i64::MAX), Err(AmountOverflow));
+        assert_eq!(checked_product(i64::MIN, -1), Err(AmountOverflow));
+        assert_eq!(checked_sum([MAX_ORDER_AMOUNT, 0]), Ok(MAX_ORDER_AMOUNT));
+        assert_eq!(checked_sum([MAX_ORDER_AMOUNT, 1]), Err(AmountOverflow));
+        assert_eq!(checked_sum([i64::MAX, i64::MAX]), Err(AmountOverflow));
+        assert_eq!(checked_sum([]), Ok(0));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn checked_product_is_the_exact_product_or_refused(unit: i64, quantity: i64) {
+            let exact = i128::from(unit) * i128::from(quantity);
+            match checked_product(unit, quantity) {
+                Ok(value) => proptest::prop_assert_eq!(i128::from(value), exact),
+                Err(AmountOverflow) => proptest::prop_assert!(exact.abs() > i128::from(MAX_ORDER_AMOUNT)),
+            }
+        }
+
+        #[test]
+        fn checked_sum_is_the_exact_sum_or_refused(amounts: Vec<i64>) {
+            // Refused when any partial sum leaves the bound (the order of
+            // addition is the caller's), otherwise exact.
+            let mut exact = 0_i128;
+            let mut overflowed = false;
+            for amount in &amounts {
+                exact += i128::from(*amount);
+                overflowed |= exact.abs() > i128::from(MAX_ORDER_AMOUNT);
+            }
+            match checked_sum(amounts) {
+                Ok(value) => proptest::prop_assert!(!overflowed && i128::from(value) == exact),
+                Err(AmountOverflow) => proptest::prop_assert!(overflowed),
+            }
+        }
     }
 
     #[test]

@@ -18,7 +18,7 @@ use crate::customer::Address;
 use crate::id::{CustomerId, OrderId, ProductId};
 use crate::inventory::{LocationId, MAX_QUANTITY};
 use crate::market::Market;
-use crate::money::Currency;
+use crate::money::{AmountOverflow, Currency, checked_product, checked_sum};
 use crate::sku::Sku;
 use crate::time::Timestamp;
 use crate::validation::{FieldError, ValidationErrors};
@@ -252,6 +252,12 @@ pub enum PricingError {
     Unsellable(Vec<Sku>),
     #[error("no price in the market's currency for: {0:?}")]
     NoPrice(Vec<Sku>),
+    /// Lines whose amounts would exceed [`crate::money::MAX_ORDER_AMOUNT`].
+    #[error("amounts too large for: {0:?}")]
+    LineTooLarge(Vec<Sku>),
+    /// Every line is within bounds, but the order's sums are not.
+    #[error("the order's total would exceed the largest amount an order may have")]
+    OrderTooLarge,
 }
 
 /// Prices the requested lines from the catalog in the market: frozen unit
@@ -273,30 +279,57 @@ pub fn price_lines(
     if !unpriced.is_empty() {
         return Err(PricingError::NoPrice(unpriced));
     }
-    Ok(requested
-        .iter()
-        .zip(1..)
-        .filter_map(|(line, number)| {
-            let product = find(&line.sku)?;
-            let unit_price = product.unit_price?;
-            // Prices are at most 10^12 and quantities 10^6: no overflow.
-            let subtotal = unit_price * line.quantity;
-            let tax = market.tax_on(subtotal);
-            Some(OrderLine {
-                line: number,
-                sku: line.sku.clone(),
-                product_id: product.id,
-                name: product.name.clone(),
-                quantity: line.quantity,
-                shipped_quantity: 0,
-                unit_price,
-                subtotal,
-                tax,
-                total: subtotal + tax,
-                allocations: Vec::new(),
-            })
+    let mut lines = Vec::with_capacity(requested.len());
+    let mut too_large = Vec::new();
+    for (line, number) in requested.iter().zip(1..) {
+        let Some((product, unit_price)) = find(&line.sku).and_then(|p| Some((p, p.unit_price?))) else { continue };
+        let amounts = checked_product(unit_price, line.quantity).and_then(|subtotal| {
+            let tax = market.tax_on(subtotal)?;
+            Ok((subtotal, tax, checked_sum([subtotal, tax])?))
+        });
+        let Ok((subtotal, tax, total)) = amounts else {
+            too_large.push(line.sku.clone());
+            continue;
+        };
+        lines.push(OrderLine {
+            line: number,
+            sku: line.sku.clone(),
+            product_id: product.id,
+            name: product.name.clone(),
+            quantity: line.quantity,
+            shipped_quantity: 0,
+            unit_price,
+            subtotal,
+            tax,
+            total,
+            allocations: Vec::new(),
+        });
+    }
+    if !too_large.is_empty() {
+        return Err(PricingError::LineTooLarge(too_large));
+    }
+    OrderTotals::of(&lines).map_err(|AmountOverflow| PricingError::OrderTooLarge)?;
+    Ok(lines)
+}
+
+/// An order's sums over its lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OrderTotals {
+    pub subtotal: i64,
+    pub tax: i64,
+    pub total: i64,
+}
+
+impl OrderTotals {
+    /// The sums of `lines`, each checked against
+    /// [`crate::money::MAX_ORDER_AMOUNT`].
+    pub fn of(lines: &[OrderLine]) -> Result<Self, AmountOverflow> {
+        Ok(Self {
+            subtotal: checked_sum(lines.iter().map(|l| l.subtotal))?,
+            tax: checked_sum(lines.iter().map(|l| l.tax))?,
+            total: checked_sum(lines.iter().map(|l| l.total))?,
         })
-        .collect())
+    }
 }
 
 /// Stock to move when an order changes: `reserved -= release` and
@@ -321,7 +354,8 @@ pub enum FulfilError {
 }
 
 impl Order {
-    /// A new order from priced, allocated lines.
+    /// A new order from priced, allocated lines; refused if its sums would
+    /// exceed [`crate::money::MAX_ORDER_AMOUNT`].
     pub fn place(
         id: OrderId,
         customer_id: CustomerId,
@@ -329,11 +363,9 @@ impl Order {
         lines: Vec<OrderLine>,
         shipping_address: Address,
         now: Timestamp,
-    ) -> Self {
-        let subtotal = lines.iter().map(|l| l.subtotal).sum();
-        let tax = lines.iter().map(|l| l.tax).sum();
-        let total = lines.iter().map(|l| l.total).sum();
-        Self {
+    ) -> Result<Self, AmountOverflow> {
+        let OrderTotals { subtotal, tax, total } = OrderTotals::of(&lines)?;
+        Ok(Self {
             id,
             customer_id,
             market: market.code.clone(),
@@ -348,7 +380,7 @@ impl Order {
             version: 1,
             created_at: now,
             updated_at: now,
-        }
+        })
     }
 
     fn advance(&mut self, status: OrderStatus, now: Timestamp) {
@@ -437,10 +469,13 @@ impl Order {
                 errors.add(format!("lines[{i}].line"), "duplicate_line", format!("line {line_no} appears twice"));
             }
         }
-        let fully_shipped = self.lines.iter().all(|l| {
-            l.shipped_quantity + shipments.iter().filter(|(n, _)| *n == l.line).map(|(_, q)| q).sum::<i64>()
-                == l.quantity
-        });
+        // Only meaningful for a valid shipment, where each line appears at
+        // most once with at most its open quantity: no sum can overflow.
+        let fully_shipped = errors.is_empty()
+            && self.lines.iter().all(|l| {
+                let shipping = shipments.iter().find(|(n, _)| *n == l.line).map_or(0, |(_, q)| *q);
+                l.shipped_quantity + shipping == l.quantity
+            });
         let next = next_status(self.status, OrderAction::Fulfil, fully_shipped)?;
         if !errors.is_empty() {
             return Err(FulfilError::Invalid(errors));
@@ -549,5 +584,171 @@ mod tests {
             ]
         );
         assert!(parse_lines(&[]).is_err());
+    }
+
+    fn market(tax_rate_bp: i64) -> Market {
+        Market {
+            code: "DE".into(),
+            name: "Germany".into(),
+            currency: Currency::parse("EUR").unwrap(),
+            tax_rate_bp,
+            locale: "de-DE".into(),
+            meta: crate::record::RecordMeta::new(crate::time::now()),
+        }
+    }
+
+    fn products(prices: &[i64]) -> (Vec<LineRequest>, Vec<SellableProduct>) {
+        prices
+            .iter()
+            .enumerate()
+            .map(|(i, price)| {
+                let sku = Sku::parse(&format!("SKU-{i}")).unwrap();
+                let product = SellableProduct {
+                    id: ProductId::generate(),
+                    sku: sku.clone(),
+                    name: format!("Product {i}"),
+                    unit_price: Some(*price),
+                    sellable: true,
+                };
+                (LineRequest { sku, quantity: 0 }, product)
+            })
+            .unzip()
+    }
+
+    /// The outsider's reproduction: 100 % tax, five products at 10^12 and
+    /// 10^6 of each wrapped to a negative total.
+    #[test]
+    fn an_order_whose_totals_would_overflow_is_refused() {
+        let (mut requested, offered) = products(&[crate::money::MAX_AMOUNT; 5]);
+        for line in &mut requested {
+            line.quantity = MAX_QUANTITY;
+        }
+        assert_eq!(
+            price_lines(&market(10_000), &requested, &offered),
+            Err(PricingError::LineTooLarge(requested.iter().map(|l| l.sku.clone()).collect()))
+        );
+        // Each line within the bound, the sum over it.
+        for line in &mut requested {
+            line.quantity = 500;
+        }
+        assert_eq!(price_lines(&market(10_000), &requested, &offered), Err(PricingError::OrderTooLarge));
+        requested.truncate(1);
+        let lines = price_lines(&market(10_000), &requested, &offered).unwrap();
+        assert_eq!(lines[0].total, crate::money::MAX_ORDER_AMOUNT);
+    }
+
+    proptest::proptest! {
+        /// Whatever the prices, quantities and tax rate: either every amount
+        /// is the exact arithmetic result (computed here in i128) and within
+        /// the bound, or the order is refused for being too large; never a
+        /// wrapped or negative total.
+        #[test]
+        fn order_amounts_are_exact_or_refused(
+            lines in proptest::collection::vec((0..=crate::money::MAX_AMOUNT, 1..=MAX_QUANTITY), 1..=8),
+            tax_rate_bp in 0_i64..=10_000,
+        ) {
+            let (mut requested, offered) = products(&lines.iter().map(|(price, _)| *price).collect::<Vec<_>>());
+            for (line, (_, quantity)) in requested.iter_mut().zip(&lines) {
+                line.quantity = *quantity;
+            }
+            let bound = i128::from(crate::money::MAX_ORDER_AMOUNT);
+            let exact: Vec<(i128, i128)> = lines
+                .iter()
+                .map(|(price, quantity)| {
+                    let subtotal = i128::from(*price) * i128::from(*quantity);
+                    let tax = (subtotal * i128::from(tax_rate_bp) + 5_000) / 10_000;
+                    (subtotal, tax)
+                })
+                .collect();
+            let line_over = exact.iter().any(|(subtotal, tax)| subtotal + tax > bound);
+            let sums = (
+                exact.iter().map(|(s, _)| s).sum::<i128>(),
+                exact.iter().map(|(_, t)| t).sum::<i128>(),
+            );
+            match price_lines(&market(tax_rate_bp), &requested, &offered) {
+                Ok(priced) => {
+                    proptest::prop_assert!(!line_over && sums.0 + sums.1 <= bound);
+                    for (line, (subtotal, tax)) in priced.iter().zip(&exact) {
+                        proptest::prop_assert_eq!(i128::from(line.subtotal), *subtotal);
+                        proptest::prop_assert_eq!(i128::from(line.tax), *tax);
+                        proptest::prop_assert_eq!(line.total, line.subtotal + line.tax);
+                    }
+                    let address = crate::customer::Address::parse(&crate::customer::RawAddress {
+                        line1: "Hauptstraße 1",
+                        city: "Berlin",
+                        country: "DE",
+                        ..Default::default()
+                    })
+                    .unwrap();
+                    let order = Order::place(
+                        OrderId::generate(),
+                        CustomerId::generate(),
+                        &market(tax_rate_bp),
+                        priced,
+                        address,
+                        crate::time::now(),
+                    )
+                    .unwrap();
+                    proptest::prop_assert_eq!(i128::from(order.subtotal), sums.0);
+                    proptest::prop_assert_eq!(i128::from(order.tax), sums.1);
+                    proptest::prop_assert_eq!(order.total, order.subtotal + order.tax);
+                    proptest::prop_assert!(order.total >= 0);
+                }
+                Err(PricingError::LineTooLarge(_)) => proptest::prop_assert!(line_over),
+                Err(PricingError::OrderTooLarge) => {
+                    proptest::prop_assert!(!line_over && sums.0 + sums.1 > bound);
+                }
+                Err(other) => proptest::prop_assert!(false, "unexpected {other:?}"),
+            }
+        }
+
+        /// Any shipment request, however hostile its numbers, is either
+        /// refused or ships exactly what it names, never more than was
+        /// ordered, and never panics.
+        #[test]
+        fn fulfilment_never_ships_more_than_ordered(
+            quantities in proptest::collection::vec(1..=MAX_QUANTITY, 1..=4),
+            shipments in proptest::collection::vec(
+                (0_i32..=5, proptest::prop_oneof![proptest::prelude::any::<i64>(), 1_i64..=3]),
+                0..=3,
+            ),
+        ) {
+            let (mut requested, offered) = products(&vec![100; quantities.len()]);
+            for (line, quantity) in requested.iter_mut().zip(&quantities) {
+                line.quantity = *quantity;
+            }
+            let mut lines = price_lines(&market(1_900), &requested, &offered).unwrap();
+            for line in &mut lines {
+                line.allocations = vec![Allocation { location_id: Uuid::now_v7(), quantity: line.quantity, shipped: 0 }];
+            }
+            let address = crate::customer::Address::parse(&crate::customer::RawAddress {
+                line1: "Hauptstraße 1",
+                city: "Berlin",
+                country: "DE",
+                ..Default::default()
+            })
+            .unwrap();
+            let mut order = Order::place(
+                OrderId::generate(),
+                CustomerId::generate(),
+                &market(1_900),
+                lines,
+                address,
+                crate::time::now(),
+            )
+            .unwrap();
+            order.confirm(crate::time::now()).unwrap();
+            let before = order.clone();
+            match order.fulfil(&shipments, crate::time::now()) {
+                Ok(moves) => {
+                    let shipped: i64 = moves.iter().map(|m| m.ship).sum();
+                    proptest::prop_assert_eq!(shipped, shipments.iter().map(|(_, q)| q).sum::<i64>());
+                    for line in &order.lines {
+                        proptest::prop_assert!((0..=line.quantity).contains(&line.shipped_quantity));
+                    }
+                }
+                Err(_) => proptest::prop_assert_eq!(order, before),
+            }
+        }
     }
 }

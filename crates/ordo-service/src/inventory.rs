@@ -23,6 +23,7 @@ pub const CURSOR_SCOPE: &str = "stock";
 pub struct StockPage {
     pub items: Vec<SkuStock>,
     /// Pass as `cursor` to get the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub next_cursor: Option<String>,
 }
 
@@ -73,6 +74,13 @@ impl InventoryService {
             return Err(ValidationErrors::single("location_id", "unknown_location", "no such active location").into());
         }
         let before = tx.stock_of(&change.sku).await?.into_iter().find(|l| l.location_id == change.location_id);
+        // The bound on hand; a concurrent receipt can pass it by at most one
+        // movement each, far from any overflow.
+        let on_hand = before.as_ref().map_or(0, |b| b.on_hand);
+        if let Err(e) = ordo_domain::inventory::on_hand_after(on_hand, change.delta) {
+            let field = if action == "received" { "quantity" } else { "delta" };
+            return Err(ValidationErrors::single(field, e.code, e.message).into());
+        }
         let Some(after) = tx.change_on_hand(&change.sku, change.location_id, change.delta).await? else {
             return Err(ServiceError::InsufficientStock { skus: vec![change.sku.to_string()] });
         };

@@ -211,6 +211,7 @@ impl OrderService {
             None => tx.available_stock(&skus, true).await?,
         };
         let (lines, moves) = allocate_lines(&stock, lines)?;
+        // The sums were checked when the lines were priced.
         let order = Order::place(
             OrderId::generate(),
             request.customer_id,
@@ -218,7 +219,8 @@ impl OrderService {
             lines,
             request.shipping_address,
             time::now(),
-        );
+        )
+        .map_err(|_| order_too_large())?;
         // A taken idempotency key maps to `Internal(Duplicate(..))`, which
         // place_order recognises.
         tx.insert_order(&order, idempotency).await?;
@@ -414,15 +416,25 @@ async fn check_order(
         .collect();
     let lines = match price_lines(&market, &request.lines, &products) {
         Ok(lines) => lines,
+        Err(PricingError::OrderTooLarge) => return Err(order_too_large()),
         Err(e) => {
-            let (code, problem, bad) = match e {
-                PricingError::Unsellable(skus) => ("unknown_sku", "is not an active product", skus),
-                PricingError::NoPrice(skus) => ("currency_mismatch", "has no price in the market's currency", skus),
+            let (field, code, problem, bad) = match e {
+                PricingError::Unsellable(skus) => ("sku", "unknown_sku", "is not an active product", skus),
+                PricingError::NoPrice(skus) => {
+                    ("sku", "currency_mismatch", "has no price in the market's currency", skus)
+                }
+                PricingError::LineTooLarge(skus) => (
+                    "quantity",
+                    "amount_overflow",
+                    "at this quantity comes to more than an order may (10^15 minor units)",
+                    skus,
+                ),
+                PricingError::OrderTooLarge => unreachable!("handled above"),
             };
             for (i, line) in request.lines.iter().enumerate() {
                 if bad.contains(&line.sku) {
                     errors.add(
-                        format!("lines[{i}].sku"),
+                        format!("lines[{i}].{field}"),
                         code,
                         format!("{} {problem} ({})", line.sku, market.currency),
                     );
@@ -435,6 +447,16 @@ async fn check_order(
         return Err(errors.into());
     }
     Ok((market, lines))
+}
+
+/// An order whose sums would exceed the largest amount an order may have.
+fn order_too_large() -> ServiceError {
+    ValidationErrors::single(
+        "lines",
+        "amount_overflow",
+        format!("the order's total would exceed {} minor units", ordo_domain::money::MAX_ORDER_AMOUNT),
+    )
+    .into()
 }
 
 fn sorted_skus(request: &PlaceOrder) -> Vec<Sku> {

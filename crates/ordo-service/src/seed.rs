@@ -410,7 +410,8 @@ impl OrderMaker {
         }
         self.lines += lines.len() as u64;
         let mut order =
-            Order::place(OrderId::from_uuid(id_at(placed_at)), buyer.id, market, lines, buyer.address, placed_at);
+            Order::place(OrderId::from_uuid(id_at(placed_at)), buyer.id, market, lines, buyer.address, placed_at)
+                .map_err(|e| invalid(format!("a seeded order's total: {e}")))?;
         events.push(Self::event(&order, "placed", None, None));
         audit.push(AuditEvent::record_as(
             id_at(placed_at),

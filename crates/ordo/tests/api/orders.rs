@@ -16,6 +16,7 @@ backend_tests!(
     concurrent_clients_never_oversell,
     concurrent_releases_and_placements_of_many_skus_never_deadlock,
     cancel_racing_fulfil_lets_exactly_one_win,
+    orders_whose_totals_would_overflow_are_refused_and_write_nothing,
 );
 
 /// A market, two locations, two products, a customer and stock.
@@ -368,7 +369,7 @@ async fn stock_moves_are_guarded_and_audited(app: TestApp) {
     let next = app.get(&format!("/v1/stock?limit=1&cursor={cursor}")).await.expect(StatusCode::OK);
     assert_eq!(next["items"][0]["sku"], "TEE");
     assert_eq!(next["items"][0]["locations"].as_array().unwrap().len(), 2);
-    assert_eq!(next["next_cursor"], Value::Null);
+    assert!(next.get("next_cursor").is_none(), "absent on the last page: {next}");
     app.get("/v1/stock/NOPE").await.expect_problem(StatusCode::NOT_FOUND, "not_found");
     app.get("/v1/stock?cursor=abc").await.expect_problem(StatusCode::BAD_REQUEST, "invalid_query");
 }
@@ -567,4 +568,78 @@ async fn a_page_of_500_orders_costs_a_constant_number_of_statements() {
             "an order with its lines in a bounded number of statements"
         );
     }
+}
+
+/// The outsider's reproduction: 100 % tax, five products at 10^12 minor
+/// units, 10^6 of each. The plain sums wrapped to a negative total, which
+/// was then paid and invoiced. Now: 422 naming the lines, nothing written,
+/// nothing enqueued; and an order at exactly the bound is placed exactly.
+async fn orders_whose_totals_would_overflow_are_refused_and_write_nothing(app: TestApp) {
+    app.post(
+        "/v1/markets",
+        &json!({"code": "TAX", "name": "All tax", "currency": "EUR", "tax_rate_bp": 10000, "locale": "en"}),
+    )
+    .await
+    .expect(StatusCode::CREATED);
+    let location =
+        app.post("/v1/locations", &json!({"code": "W", "name": "W", "priority": 1})).await.expect(StatusCode::CREATED);
+    let skus: Vec<String> = (1..=5).map(|i| format!("GOLD-{i}")).collect();
+    for sku in &skus {
+        app.post(
+            "/v1/products",
+            &json!({"sku": sku, "name": sku, "prices": [{"amount": 1_000_000_000_000_i64, "currency": "EUR"}]}),
+        )
+        .await
+        .expect(StatusCode::CREATED);
+        receive(&app, sku, location["id"].as_str().unwrap(), 1_000_000).await;
+    }
+    let customer = app
+        .post("/v1/customers", &json!({"email": "rich@example.com", "name": "Rich"}))
+        .await
+        .expect(StatusCode::CREATED);
+    let shop = Shop { customer: customer["id"].as_str().unwrap().to_owned(), near: String::new(), far: String::new() };
+    let body = |quantity: i64, lines: usize| {
+        let mut body = order_body(
+            &shop,
+            json!(skus[..lines].iter().map(|sku| json!({"sku": sku, "quantity": quantity})).collect::<Vec<_>>()),
+        );
+        body["market"] = json!("TAX");
+        body["payment_token"] = json!("tok_approve");
+        body
+    };
+
+    // Every line is over the bound.
+    let problem = app
+        .post("/v1/orders", &body(1_000_000, 5))
+        .await
+        .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    let errors = problem["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 5, "{problem}");
+    for (i, error) in errors.iter().enumerate() {
+        assert_eq!(error["field"], format!("lines[{i}].quantity"), "{problem}");
+        assert_eq!(error["code"], "amount_overflow", "{problem}");
+    }
+    // Each line within the bound (500 × 10^12 + 100 % tax = 10^15), the sum
+    // over it.
+    let problem = app
+        .post("/v1/orders", &body(500, 5))
+        .await
+        .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    assert_eq!(
+        (problem["errors"][0]["field"].as_str(), problem["errors"][0]["code"].as_str()),
+        (Some("lines"), Some("amount_overflow")),
+        "{problem}"
+    );
+
+    assert_eq!(app.get("/v1/orders").await.expect(StatusCode::OK)["items"], json!([]), "no order was written");
+    assert_eq!(app.get("/v1/jobs").await.expect(StatusCode::OK)["items"], json!([]), "nothing was enqueued");
+    for sku in &skus {
+        assert_eq!(stock(&app, sku).await["reserved"], 0, "{sku}: nothing reserved");
+    }
+
+    // At the bound exactly: placed, with exact amounts.
+    let order = app.post("/v1/orders", &body(500, 1)).await.expect(StatusCode::CREATED);
+    assert_eq!(order["subtotal"], 500_000_000_000_000_i64);
+    assert_eq!(order["tax"], 500_000_000_000_000_i64);
+    assert_eq!(order["total"], 1_000_000_000_000_000_i64);
 }
