@@ -86,7 +86,13 @@ impl Cursor {
         let invalid = || FieldError::new("invalid_cursor", "the cursor is not one this list returned");
         let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| invalid())?;
         let text = String::from_utf8(bytes).map_err(|_| invalid())?;
-        text.strip_prefix(scope).and_then(|rest| rest.strip_prefix(':')).map(str::to_owned).ok_or_else(invalid)
+        let key = text.strip_prefix(scope).and_then(|rest| rest.strip_prefix(':')).ok_or_else(invalid)?;
+        // No list is keyed by text with control characters: such a cursor
+        // was not made here, and its key must not reach a database.
+        if key.chars().any(char::is_control) {
+            return Err(invalid());
+        }
+        Ok(key.to_owned())
     }
 }
 
@@ -95,6 +101,7 @@ impl Cursor {
 pub struct Page<T> {
     pub items: Vec<T>,
     /// Pass as `cursor` to get the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub next_cursor: Option<String>,
 }
 
@@ -135,6 +142,17 @@ mod tests {
         assert!(Cursor::decode("customers", &cursor).is_err());
         for bad in ["", "!!", "bm90LWEtY3Vyc29y", &URL_SAFE_NO_PAD.encode("products:zz")] {
             assert_eq!(Cursor::decode("products", bad).unwrap_err().code, "invalid_cursor");
+        }
+    }
+
+    #[test]
+    fn text_cursors_round_trip_and_refuse_control_characters() {
+        let cursor = Cursor::encode_key("stock", "TEE-BLK-M");
+        assert_eq!(Cursor::decode_key("stock", &cursor).unwrap(), "TEE-BLK-M");
+        assert!(Cursor::decode_key("products", &cursor).is_err());
+        for key in ["\0", "A\u{7f}", "A\nB"] {
+            let forged = URL_SAFE_NO_PAD.encode(format!("stock:{key}"));
+            assert_eq!(Cursor::decode_key("stock", &forged).unwrap_err().code, "invalid_cursor", "{key:?}");
         }
     }
 

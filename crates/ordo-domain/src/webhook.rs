@@ -68,14 +68,33 @@ pub struct Delivery {
     pub delivered_at: Option<DateTime<Utc>>,
 }
 
-/// An `http` or `https` URL with a host.
+/// Longest webhook URL accepted, as sent and as normalised.
+pub const MAX_URL_LEN: usize = 2048;
+
+/// An `http` or `https` URL with a host, at most [`MAX_URL_LEN`]
+/// characters, without credentials: a URL is shown back in lists and logs,
+/// so a secret in it would leak; the signature authenticates deliveries.
 pub fn parse_url(value: &str) -> Result<String, FieldError> {
     let invalid = || FieldError::new("invalid_url", "a webhook URL is an http:// or https:// URL");
+    let too_long = || FieldError::new("too_long", format!("a webhook URL is at most {MAX_URL_LEN} characters"));
+    if value.trim().len() > MAX_URL_LEN {
+        return Err(too_long());
+    }
     let url = url::Url::parse(value.trim()).map_err(|_| invalid())?;
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none_or(str::is_empty) {
         return Err(invalid());
     }
-    Ok(url.to_string())
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(FieldError::new(
+            "credentials_in_url",
+            "a webhook URL must not hold a user name or password; deliveries are signed instead",
+        ));
+    }
+    let normalised = url.to_string();
+    if normalised.len() > MAX_URL_LEN {
+        return Err(too_long());
+    }
+    Ok(normalised)
 }
 
 /// Known event types, each once; at least one.
@@ -120,6 +139,13 @@ mod tests {
         for bad in ["ftp://x.example", "erp.example/hook", "https://", "javascript:alert(1)"] {
             assert!(parse_url(bad).is_err(), "{bad}");
         }
+        for secret in ["https://user:pw@erp.example/hook", "https://user@erp.example/", "http://:pw@erp.example/"] {
+            assert_eq!(parse_url(secret).unwrap_err().code, "credentials_in_url", "{secret}");
+        }
+        let long = format!("https://erp.example/{}", "a".repeat(MAX_URL_LEN));
+        assert_eq!(parse_url(&long).unwrap_err().code, "too_long");
+        let longest = format!("https://erp.example/{}", "a".repeat(MAX_URL_LEN - "https://erp.example/".len()));
+        assert_eq!(parse_url(&longest).unwrap(), longest);
         assert_eq!(parse_event_types(&["order.paid".into(), "order.paid".into()]).unwrap(), ["order.paid"]);
         assert!(parse_event_types(&[]).is_err());
         assert_eq!(parse_event_types(&["order.shipped".into()]).unwrap_err().errors()[0].code, "unknown_event_type");

@@ -41,7 +41,16 @@ pub struct ApiError {
     detail: String,
     errors: Vec<FieldError>,
     current_version: Option<i64>,
+    /// The request was refused before its operation began: it could not be
+    /// parsed, failed validation at the edge, or lacked permission.
+    refused_at_edge: bool,
 }
+
+/// Marks a response to a request refused before its operation began, so
+/// that its `Idempotency-Key` is not spent on it (as Stripe does): the
+/// corrected request may reuse the key.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RefusedAtEdge;
 
 /// Which precondition a client used for an update: a `version` in the body
 /// answers a mismatch with 409, an `If-Match` header with 412 (RFC 9110).
@@ -54,7 +63,21 @@ pub enum PreconditionSource {
 
 impl ApiError {
     fn new(status: StatusCode, code: &'static str, title: &'static str, detail: impl Into<String>) -> Self {
-        Self { status, code, title, detail: detail.into(), errors: Vec::new(), current_version: None }
+        Self {
+            status,
+            code,
+            title,
+            detail: detail.into(),
+            errors: Vec::new(),
+            current_version: None,
+            refused_at_edge: false,
+        }
+    }
+
+    /// Marks the error as refusing the request before its operation began.
+    fn at_edge(mut self) -> Self {
+        self.refused_at_edge = true;
+        self
     }
 
     fn with_errors(mut self, errors: Vec<FieldError>) -> Self {
@@ -71,7 +94,7 @@ impl ApiError {
     }
 
     pub fn malformed_json(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "malformed_json", "Malformed JSON", detail)
+        Self::new(StatusCode::BAD_REQUEST, "malformed_json", "Malformed JSON", detail).at_edge()
     }
 
     /// The body is JSON but not of the expected shape: a wrong type, a
@@ -80,6 +103,7 @@ impl ApiError {
         let detail = format!("the request body does not match the expected shape: {message}");
         Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", "Invalid request body", detail)
             .with_errors(vec![FieldError { field, code: "invalid_value", message }])
+            .at_edge()
     }
 
     pub fn unsupported_media_type() -> Self {
@@ -89,6 +113,7 @@ impl ApiError {
             "Unsupported media type",
             "send the body as JSON with `Content-Type: application/json`",
         )
+        .at_edge()
     }
 
     pub fn payload_too_large(limit: Option<usize>) -> Self {
@@ -96,11 +121,11 @@ impl ApiError {
             Some(limit) => format!("the request body exceeds the limit of {limit} bytes"),
             None => "the request body exceeds the server's limit".to_owned(),
         };
-        Self::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "Payload too large", detail)
+        Self::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "Payload too large", detail).at_edge()
     }
 
     pub fn unreadable_body(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "unreadable_body", "Unreadable request body", detail)
+        Self::new(StatusCode::BAD_REQUEST, "unreadable_body", "Unreadable request body", detail).at_edge()
     }
 
     pub fn validation(errors: ValidationErrors) -> Self {
@@ -116,14 +141,23 @@ impl ApiError {
         let detail = if field.is_empty() { message.clone() } else { format!("{field}: {message}") };
         Self::new(StatusCode::BAD_REQUEST, "invalid_query", "Invalid query parameters", detail)
             .with_errors(vec![FieldError { field, code, message }])
+            .at_edge()
     }
 
     pub fn invalid_id(value: &str) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "invalid_id", "Invalid id", format!("`{value}` is not a valid id (a UUID)"))
+            .at_edge()
     }
 
     pub fn invalid_header(name: &str, detail: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "invalid_header", "Invalid header", format!("{name}: {}", detail.into()))
+            .at_edge()
+    }
+
+    /// The path is not UTF-8 once percent-decoded, or holds control
+    /// characters.
+    pub fn invalid_path(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_path", "Invalid path", detail).at_edge()
     }
 
     /// No key, or a key that is malformed, unknown, expired or revoked: the
@@ -144,6 +178,7 @@ impl ApiError {
             "Forbidden",
             format!("the {role} role does not have the `{}` permission", permission.scope()),
         )
+        .at_edge()
     }
 
     pub fn rate_limited(retry_after_secs: u64) -> Self {
@@ -180,6 +215,13 @@ impl ApiError {
             "Precondition required",
             "send the version you last read, as `version` in the body or as `If-Match: \"<version>\"`, so a concurrent change is never overwritten",
         )
+        .at_edge()
+    }
+
+    /// `If-Match` can never match: it names only weak entity tags, which
+    /// RFC 9110 compares strongly (and so never equal to a version).
+    pub fn precondition_failed(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::PRECONDITION_FAILED, "precondition_failed", "Precondition failed", detail)
     }
 
     pub fn route_not_found(path: &str) -> Self {
@@ -296,9 +338,12 @@ impl From<ServiceError> for ApiError {
     }
 }
 
+/// Validation at the edge: a request body or query that does not make a
+/// valid domain value. (A service's validation, after the operation began,
+/// comes through [`ApiError::from_service`].)
 impl From<ValidationErrors> for ApiError {
     fn from(errors: ValidationErrors) -> Self {
-        Self::validation(errors)
+        Self::validation(errors).at_edge()
     }
 }
 
@@ -317,6 +362,9 @@ impl IntoResponse for ApiError {
         };
         let body = serde_json::to_vec(&problem).unwrap_or_default();
         let mut response = (self.status, body).into_response();
+        if self.refused_at_edge {
+            response.extensions_mut().insert(RefusedAtEdge);
+        }
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
         if self.status == StatusCode::SERVICE_UNAVAILABLE {

@@ -52,8 +52,21 @@ fn body_rejection(rejection: &BytesRejection, limit: Option<BodyLimit>) -> ApiEr
     }
 }
 
-/// Parses a JSON document into `T`, naming the failing field.
+/// Parses a JSON document into `T`, naming the failing field. Text holding
+/// control characters (other than tab and line feed) is refused here, for
+/// every field at once, before it can reach a domain type or a database
+/// (PostgreSQL refuses NUL in text with an error of its own).
 pub(crate) fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if has_control_character(bytes)
+        && let Ok(document) = serde_json::from_slice::<serde_json::Value>(bytes)
+        && let Some(field) = control_character_field(&document, String::new())
+    {
+        return Err(ApiError::from(ordo_domain::ValidationErrors::single(
+            field,
+            "invalid_characters",
+            "must not contain control characters",
+        )));
+    }
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
         let path = e.path().to_string();
@@ -76,6 +89,66 @@ pub(crate) fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiErro
     })?;
     deserializer.end().map_err(|e| ApiError::malformed_json(format!("the body is not valid JSON: {e}")))?;
     Ok(value)
+}
+
+/// Whether a JSON text may hold a string with a control character other
+/// than tab and line feed: an escape such as `\u0000`, `\b`, `\f` or `\r`,
+/// or a raw DEL or C1 character (raw C0 characters are not JSON at all).
+/// A fast scan over the bytes; a hit is confirmed on the parsed document.
+fn has_control_character(bytes: &[u8]) -> bool {
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\\' => {
+                match bytes.get(i + 1) {
+                    Some(b'b' | b'f' | b'r') => return true,
+                    Some(b'u') => {
+                        let code = bytes
+                            .get(i + 2..i + 6)
+                            .and_then(|hex| std::str::from_utf8(hex).ok())
+                            .and_then(|hex| u32::from_str_radix(hex, 16).ok());
+                        if code.and_then(char::from_u32).is_some_and(forbidden) {
+                            return true;
+                        }
+                    }
+                    _ => {}
+                }
+                i += 2; // the escaped character never starts another escape
+            }
+            0x7f => return true,
+            0xc2 if bytes.get(i + 1).is_some_and(|b| (0x80..=0x9f).contains(b)) => return true,
+            _ => i += 1,
+        }
+    }
+    false
+}
+
+/// A control character refused in request text: tab and line feed are
+/// allowed in bodies (multi-line notes and descriptions).
+fn forbidden(c: char) -> bool {
+    c.is_control() && c != '\t' && c != '\n'
+}
+
+/// The path of the first string (or object key) in `value` holding a
+/// forbidden control character, as serde_path_to_error would name it.
+fn control_character_field(value: &serde_json::Value, path: String) -> Option<String> {
+    match value {
+        serde_json::Value::String(text) => text.chars().any(forbidden).then_some(path),
+        serde_json::Value::Array(items) => {
+            items.iter().enumerate().find_map(|(i, item)| control_character_field(item, format!("{path}[{i}]")))
+        }
+        serde_json::Value::Object(fields) => fields.iter().find_map(|(key, item)| {
+            let field = if path.is_empty() { key.clone() } else { format!("{path}.{key}") };
+            if key.chars().any(forbidden) { Some(field) } else { control_character_field(item, field) }
+        }),
+        _ => None,
+    }
+}
+
+/// Whether request text from a path, query or header holds any control
+/// character (tab and line feed included: none belongs in one).
+pub(crate) fn has_control(text: &str) -> bool {
+    text.chars().any(char::is_control)
 }
 
 /// serde_path_to_error writes `.` for the document root.
@@ -103,6 +176,16 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let query = parts.uri.query().unwrap_or_default();
+        // Before any value reaches a domain type or a database.
+        if let Some((field, _)) =
+            form_urlencoded::parse(query.as_bytes()).find(|(key, value)| has_control(key) || has_control(value))
+        {
+            return Err(ApiError::invalid_query(
+                field.into_owned(),
+                "invalid_characters",
+                "must not contain control characters".into(),
+            ));
+        }
         let deserializer = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
         serde_path_to_error::deserialize(deserializer).map(Query).map_err(|e| {
             let field = field_path(&e.path().to_string());
@@ -118,6 +201,10 @@ pub(crate) enum IfMatch {
     Any,
     /// `If-Match: "<version>"`, as sent in `ETag`.
     Version(i64),
+    /// `If-Match: W/"<version>"`: RFC 9110 compares `If-Match` tags
+    /// strongly, and a weak tag never matches strongly, so the update is
+    /// refused with 412 whatever the version.
+    Weak,
 }
 
 /// The `If-Match` header, if sent.
@@ -136,12 +223,13 @@ impl<S: Send + Sync> FromRequestParts<S> for OptionalIfMatch {
         if text == "*" {
             return Ok(Self(Some(IfMatch::Any)));
         }
-        // Versions are strong validators; a weak tag is accepted as the same
-        // version, as clients often echo what a proxy weakened.
-        let tag = text.strip_prefix("W/").unwrap_or(text);
+        let (weak, tag) = match text.strip_prefix("W/") {
+            Some(tag) => (true, tag),
+            None => (false, text),
+        };
         let tag = tag.strip_prefix('"').and_then(|t| t.strip_suffix('"')).unwrap_or(tag);
         let version = tag.parse::<i64>().map_err(|_| invalid())?;
-        Ok(Self(Some(IfMatch::Version(version))))
+        Ok(Self(Some(if weak { IfMatch::Weak } else { IfMatch::Version(version) })))
     }
 }
 

@@ -5,6 +5,12 @@
 //! while the first is still running gets 409. Keys are per API key and
 //! expire after `idempotency.ttl_ms` (24 h by default).
 //!
+//! A request refused before its operation began (unparseable, invalid at
+//! the edge, or not permitted) does not spend its key, as at Stripe: the
+//! corrected request may use it. Requests are compared by their parsed,
+//! canonical JSON, so the same document with its keys in another order or
+//! other whitespace is the same request.
+//!
 //! Most routes claim the key and record the answer in transactions of their
 //! own around the handler. Order placement, the hot path, does both inside
 //! the placement's transaction instead ([`ATOMIC_ROUTES`]): this middleware
@@ -21,7 +27,7 @@ use ordo_service::Services;
 use ordo_service::keys::Principal;
 use sha2::{Digest, Sha256};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, RefusedAtEdge};
 use crate::extract::BodyLimit;
 
 pub(crate) const HEADER: &str = "idempotency-key";
@@ -66,13 +72,7 @@ pub(crate) async fn idempotency(State(services): State<Services>, request: Reque
         Ok(bytes) => bytes,
         Err(_) => return ApiError::payload_too_large(Some(limit)).into_response(),
     };
-    let mut hasher = Sha256::new();
-    hasher.update(parts.method.as_str().as_bytes());
-    hasher.update(b" ");
-    hasher.update(parts.uri.path().as_bytes());
-    hasher.update(b"\n");
-    hasher.update(&bytes);
-    let hash: String = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    let hash = request_hash(parts.method.as_str(), parts.uri.path(), &bytes);
 
     let atomic = parts.extensions.get::<MatchedPath>().is_some_and(|p| ATOMIC_ROUTES.contains(&p.as_str()));
     if atomic {
@@ -92,15 +92,72 @@ pub(crate) async fn idempotency(State(services): State<Services>, request: Reque
     }
 }
 
+/// The hash a retry must match: method, path and the body as canonical
+/// JSON (object keys sorted, no insignificant whitespace), or the raw body
+/// when it is not JSON.
+fn request_hash(method: &str, path: &str, body: &[u8]) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(method.as_bytes());
+    hasher.update(b" ");
+    hasher.update(path.as_bytes());
+    hasher.update(b"\n");
+    match serde_json::from_slice::<serde_json::Value>(body) {
+        Ok(document) => {
+            hasher.update(b"json:");
+            canonical(&document, &mut hasher);
+        }
+        Err(_) => {
+            hasher.update(b"raw:");
+            hasher.update(body);
+        }
+    }
+    hasher.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Feeds `value` to `hasher` as canonical JSON: object keys in sorted
+/// order (whatever order the parser's map keeps), compact.
+fn canonical(value: &serde_json::Value, hasher: &mut Sha256) {
+    use serde_json::Value;
+    match value {
+        Value::Object(fields) => {
+            let mut keys: Vec<&String> = fields.keys().collect();
+            keys.sort();
+            hasher.update(b"{");
+            for (i, key) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    hasher.update(b",");
+                }
+                hasher.update(Value::String(key.clone()).to_string().as_bytes());
+                hasher.update(b":");
+                canonical(&fields[key], hasher);
+            }
+            hasher.update(b"}");
+        }
+        Value::Array(items) => {
+            hasher.update(b"[");
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    hasher.update(b",");
+                }
+                canonical(item, hasher);
+            }
+            hasher.update(b"]");
+        }
+        scalar => hasher.update(scalar.to_string().as_bytes()),
+    }
+}
+
 /// Stores the answer (or lets go of the key after a server error, so that
-/// the request can be retried) and passes the answer on.
+/// the request can be retried, or after a refusal at the edge, so that the
+/// corrected request can use it) and passes the answer on.
 async fn record(services: &Services, principal: &Principal, key: &str, response: Response) -> Response {
+    let refused_at_edge = response.extensions().get::<RefusedAtEdge>().is_some();
     let (parts, body) = response.into_parts();
     let Ok(bytes) = to_bytes(body, MAX_STORED_RESPONSE).await else {
         let _ = services.idempotency.release(principal.key_id, key).await;
         return ApiError::internal().into_response();
     };
-    let outcome = if parts.status.is_server_error() {
+    let outcome = if parts.status.is_server_error() || refused_at_edge {
         services.idempotency.release(principal.key_id, key).await
     } else {
         let header_text = |name| parts.headers.get(name).and_then(|v: &HeaderValue| v.to_str().ok()).map(str::to_owned);
@@ -121,9 +178,10 @@ async fn record(services: &Services, principal: &Principal, key: &str, response:
 
 /// For a handler on one of [`ATOMIC_ROUTES`] whose request was refused (a
 /// 4xx; its transaction rolled back): remembers the refusal under the key,
-/// so that a retry replays it, and passes the answer on.
+/// so that a retry replays it, and passes the answer on. A refusal at the
+/// edge is not remembered: the key stays free for the corrected request.
 pub(crate) async fn record_refusal(services: &Services, request: &IdempotentRequest, response: Response) -> Response {
-    if !response.status().is_client_error() {
+    if !response.status().is_client_error() || response.extensions().get::<RefusedAtEdge>().is_some() {
         return response;
     }
     let (parts, body) = response.into_parts();
@@ -157,4 +215,21 @@ pub(crate) fn replay(stored: StoredResponse) -> Response {
     }
     headers.insert("idempotent-replayed", HeaderValue::from_static("true"));
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_hash_by_their_canonical_json() {
+        let a = request_hash("POST", "/v1/orders", br#"{"b": [1, {"y": 2, "x": 1}], "a": "z"}"#);
+        let b = request_hash("POST", "/v1/orders", br#"{"a":"z","b":[1,{"x":1,"y":2}]}"#);
+        assert_eq!(a, b, "key order and whitespace do not matter");
+        assert_ne!(a, request_hash("POST", "/v1/orders", br#"{"a":"z","b":[{"x":1,"y":2},1]}"#), "array order does");
+        assert_ne!(a, request_hash("POST", "/v1/products", br#"{"a":"z","b":[1,{"x":1,"y":2}]}"#), "the path does");
+        assert_ne!(a, request_hash("POST", "/v1/orders", br#"{"a":"z ","b":[1,{"x":1,"y":2}]}"#), "values do");
+        assert_eq!(request_hash("POST", "/p", b"not json"), request_hash("POST", "/p", b"not json"));
+        assert_ne!(request_hash("POST", "/p", b"not json"), request_hash("POST", "/p", b"not  json"));
+    }
 }

@@ -22,13 +22,14 @@ use axum::routing::get;
 use ordo_service::Services;
 use tokio::net::TcpListener;
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::request_id::PropagateRequestIdLayer;
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_scalar::{Scalar, Servable};
 
 mod auth;
+mod edge;
 pub mod error;
 mod extract;
 mod idempotency;
@@ -178,7 +179,8 @@ pub fn router(services: Services, settings: &HttpSettings) -> Router {
     .with_state(services.clone())
     .layer(middleware::from_fn_with_state(services, idempotency::idempotency))
     .layer(middleware::from_fn_with_state(auth_state, auth::authenticate))
-    .layer(middleware::from_fn_with_state(limits, enforce_limits))
+    .layer(middleware::from_fn_with_state(limits, enforce_timeout))
+    .layer(middleware::from_fn_with_state(limits, edge::check))
     .layer(cors(&settings.cors_allowed_origins))
     // Outside authentication, limits and timeouts, so 401s, 429s and 408s
     // are measured too; still a route layer, so the matched route is known.
@@ -187,7 +189,7 @@ pub fn router(services: Services, settings: &HttpSettings) -> Router {
     .layer(DefaultBodyLimit::max(limits.body_limit))
     .layer(PropagateRequestIdLayer::x_request_id())
     .layer(TraceLayer::new_for_http().make_span_with(request_span).on_response(record_status))
-    .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+    .layer(middleware::from_fn(edge::request_id))
 }
 
 /// The span of one request: method, matched route, status and request id,
@@ -251,9 +253,8 @@ pub fn metrics_router(services: Services) -> Router {
     Router::new().route("/metrics", get(metrics::render)).with_state(services)
 }
 
-/// Bounds the request's duration and tells extractors the body limit.
-async fn enforce_limits(State(limits): State<HttpLimits>, mut request: Request, next: Next) -> Response {
-    request.extensions_mut().insert(extract::BodyLimit(limits.body_limit));
+/// Bounds the request's duration.
+async fn enforce_timeout(State(limits): State<HttpLimits>, request: Request, next: Next) -> Response {
     match tokio::time::timeout(limits.request_timeout, next.run(request)).await {
         Ok(response) => response,
         Err(_) => ApiError::timeout().into_response(),
@@ -270,10 +271,58 @@ async fn method_not_allowed() -> ApiError {
 
 /// Serves `router` on `listener` until `shutdown` completes, then stops
 /// accepting connections and waits for requests in flight to finish.
+///
+/// Its own accept loop over hyper rather than `axum::serve`, which sets no
+/// timer and so no header read timeout: a client that sends its headers a
+/// byte at a time (a slow-loris) would hold its connection and task for
+/// ever. Here a connection whose request headers take longer than
+/// `header_read_timeout` is closed (hyper's timer also closes keep-alive
+/// connections idle that long).
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
+    header_read_timeout: Duration,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router).with_graceful_shutdown(shutdown).await
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new()).header_read_timeout(header_read_timeout);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    accept_failed(&e).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        // Responses are written whole; don't hold their last segment back.
+        let _ = stream.set_nodelay(true);
+        let service = hyper_util::service::TowerToHyperService::new(router.clone());
+        let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
+}
+
+/// After a failed `accept`: a connection that failed before it was taken
+/// is the client's problem; anything else (out of file descriptors, most
+/// often) is the process's, and accepting at once would spin.
+async fn accept_failed(error: &std::io::Error) {
+    use std::io::ErrorKind::{ConnectionAborted, ConnectionRefused, ConnectionReset};
+    if matches!(error.kind(), ConnectionAborted | ConnectionRefused | ConnectionReset) {
+        return;
+    }
+    tracing::error!(error = %error, "cannot accept connections; retrying in a second");
+    tokio::time::sleep(Duration::from_secs(1)).await;
 }

@@ -28,6 +28,7 @@ pub struct Application {
     router: axum::Router,
     services: Services,
     shutdown_timeout: Duration,
+    header_read_timeout: Duration,
     seal_interval: Duration,
     seal_batch: i64,
     workers: Option<(WorkerConfig, Periods)>,
@@ -136,6 +137,7 @@ impl Application {
             router,
             services,
             shutdown_timeout: Duration::from_millis(config.server.shutdown_timeout_ms),
+            header_read_timeout: Duration::from_millis(config.server.header_read_timeout_ms),
             seal_interval: Duration::from_millis(config.audit.seal_interval_ms),
             seal_batch: config.audit.seal_batch,
             workers: config.workers.enabled.then(|| (worker_config(config), periods(config))),
@@ -174,9 +176,10 @@ impl Application {
         let follow_changes = tokio::spawn(async move { catalog.follow_changes().await });
         let metrics = self.metrics_listener.map(|listener| {
             let router = ordo_http::metrics_router(self.services.clone());
-            tokio::spawn(async move { axum::serve(listener, router).await })
+            let header_read_timeout = self.header_read_timeout;
+            tokio::spawn(ordo_http::serve(listener, router, std::future::pending(), header_read_timeout))
         });
-        let server = ordo_http::serve(self.listener, self.router, signal);
+        let server = ordo_http::serve(self.listener, self.router, signal, self.header_read_timeout);
         let deadline = async move {
             let _ = stopping_rx.wait_for(|stopping| *stopping).await;
             tokio::time::sleep(self.shutdown_timeout).await;

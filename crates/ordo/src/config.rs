@@ -36,6 +36,10 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     /// Longest a request may take, body upload included.
     pub request_timeout_ms: u64,
+    /// Longest a client may take to send a request's headers; also how long
+    /// an idle keep-alive connection stays open. A client slower than this
+    /// (a slow-loris) has its connection closed.
+    pub header_read_timeout_ms: u64,
     /// Largest request body accepted.
     pub body_limit_bytes: usize,
     /// On SIGTERM/SIGINT, how long requests in flight may take to finish.
@@ -54,6 +58,7 @@ impl Default for ServerConfig {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             request_timeout_ms: 30_000,
+            header_read_timeout_ms: 10_000,
             body_limit_bytes: 1024 * 1024,
             shutdown_timeout_ms: 30_000,
             cors_allowed_origins: Vec::new(),

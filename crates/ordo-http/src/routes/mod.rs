@@ -51,6 +51,9 @@ pub(crate) fn precondition(
     required: bool,
 ) -> ApiResult<(Option<i64>, PreconditionSource)> {
     match (if_match, body_version) {
+        (Some(IfMatch::Weak), _) => Err(ApiError::precondition_failed(
+            "If-Match compares entity tags strongly (RFC 9110), so a weak tag never matches: send the ETag as received",
+        )),
         (Some(IfMatch::Version(header)), Some(body)) if header != body => Err(ApiError::invalid_header(
             "If-Match",
             format!("names version {header} but the body names version {body}"),

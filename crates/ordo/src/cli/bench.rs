@@ -49,7 +49,9 @@ pub(super) async fn run(config: &Config, command: BenchCommand) -> anyhow::Resul
                 tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
             println!("Hello-world server listening on http://{}", listener.local_addr()?);
             let router = Router::new().route("/", get(|| async { "Hello, world!" }));
-            ordo_http::serve(listener, router, shutdown_signal()).await?;
+            // The same server loop and settings as `ordo serve`'s.
+            let header_read_timeout = std::time::Duration::from_millis(config.server.header_read_timeout_ms);
+            ordo_http::serve(listener, router, shutdown_signal(), header_read_timeout).await?;
         }
         BenchCommand::SqliteInserts { path, concurrency, duration_secs } => {
             let scratch = tempfile_dir()?;

@@ -18,7 +18,8 @@ pub(super) async fn run(config: &Config) -> anyhow::Result<()> {
             tokio::net::TcpListener::bind(address).await.with_context(|| format!("cannot listen on {address}"))?;
         tracing::info!(address = %listener.local_addr()?, "serving /metrics");
         let router = ordo_http::metrics_router(services.clone());
-        Some(tokio::spawn(async move { axum::serve(listener, router).await }))
+        let header_read_timeout = std::time::Duration::from_millis(config.server.header_read_timeout_ms);
+        Some(tokio::spawn(ordo_http::serve(listener, router, std::future::pending(), header_read_timeout)))
     };
     let worker = spawn_worker(&services, worker_config(config), periods(config), shutdown_signal());
     worker.await?;

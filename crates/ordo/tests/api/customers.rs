@@ -96,7 +96,7 @@ async fn archives_and_lists_customers(app: TestApp) {
     let cursor = first["next_cursor"].as_str().unwrap();
     let second = app.get(&format!("/v1/customers?limit=1&cursor={cursor}")).await.expect(StatusCode::OK);
     assert_eq!(names(second.clone()), ["C"]);
-    assert_eq!(second["next_cursor"], Value::Null);
+    assert!(second.get("next_cursor").is_none(), "absent on the last page: {second}");
 }
 
 async fn invalid_addresses_are_reported_per_field(app: TestApp) {

@@ -13,6 +13,8 @@ backend_tests!(
     racing_duplicates_create_exactly_one_order,
     a_lost_replay_record_still_never_places_twice,
     keys_are_per_api_key_and_expire,
+    a_request_refused_before_it_ran_does_not_spend_its_key,
+    the_same_json_in_another_order_is_the_same_request,
 );
 
 async fn place(app: &TestApp, key: &str, body: &serde_json::Value) -> ordo_testkit::TestResponse {
@@ -129,4 +131,83 @@ async fn a_lost_replay_record_still_never_places_twice(app: TestApp) {
     assert_eq!(retry, first, "the retry finds the order the key placed");
     assert_eq!(order_count(&app).await, 1);
     assert_eq!(app.get("/v1/stock/TEE").await.expect(StatusCode::OK)["reserved"], 1, "stock reserved once");
+}
+
+/// As at Stripe: a request refused before its operation began (malformed,
+/// invalid at the edge, not permitted) keeps no answer under its key, so the
+/// corrected request can use it. A refusal after the operation began (an
+/// unknown SKU, found by the placement) is remembered and replayed.
+async fn a_request_refused_before_it_ran_does_not_spend_its_key(app: TestApp) {
+    let shop = shop(&app).await;
+    let good = order_body(&shop, json!([{"sku": "TEE", "quantity": 1}]));
+    // Orders claim keys in their own transaction; products in the middleware.
+    let bad_quantity = order_body(&shop, json!([{"sku": "TEE", "quantity": 0}]));
+    place(&app, "fix-1", &bad_quantity).await.expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    let malformed = app.send_raw(Method::POST, "/v1/orders", Some("application/json"), b"{".to_vec()).await;
+    malformed.expect_problem(StatusCode::BAD_REQUEST, "malformed_json");
+    let placed = place(&app, "fix-1", &good).await;
+    placed.expect(StatusCode::CREATED);
+    assert_eq!(placed.header("idempotent-replayed"), None);
+
+    let product_key = [("idempotency-key", "fix-2")];
+    let invalid = json!({"sku": "bad sku", "name": "x"});
+    app.request(Method::POST, "/v1/products", Some(&invalid), &product_key)
+        .await
+        .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    let unknown_field = json!({"sku": "GOOD", "name": "x", "colour": "red"});
+    app.request(Method::POST, "/v1/products", Some(&unknown_field), &product_key)
+        .await
+        .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body");
+    // Not permitted: a viewer's key cannot create products.
+    let viewer = TestApp::client_with_key(&app.key_for(Role::Viewer).await);
+    let forbidden = viewer
+        .post(app.url("/v1/products"))
+        .header("idempotency-key", "fix-3")
+        .json(&json!({"sku": "GOOD", "name": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forbidden.status(), StatusCode::FORBIDDEN);
+    let created =
+        app.request(Method::POST, "/v1/products", Some(&json!({"sku": "GOOD", "name": "x"})), &product_key).await;
+    created.expect(StatusCode::CREATED);
+    assert_eq!(created.header("idempotent-replayed"), None, "the corrected request ran");
+
+    // Refused by the placement itself: remembered and replayed.
+    let unknown_sku = order_body(&shop, json!([{"sku": "NOPE", "quantity": 1}]));
+    place(&app, "ran-1", &unknown_sku).await.expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    let again = place(&app, "ran-1", &unknown_sku).await;
+    again.expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    place(&app, "ran-1", &good).await.expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused");
+    assert_eq!(order_count(&app).await, 1);
+}
+
+/// Requests are compared as parsed JSON: the same document with its keys in
+/// another order and other whitespace replays; a different value does not.
+async fn the_same_json_in_another_order_is_the_same_request(app: TestApp) {
+    let shop = shop(&app).await;
+    let body = order_body(&shop, json!([{"sku": "TEE", "quantity": 1}]));
+    let first = place(&app, "canon", &body).await.expect(StatusCode::CREATED);
+    let text = serde_json::to_string(&body).unwrap();
+    // Reverse the top-level keys and spread the document out.
+    let map = body.as_object().unwrap();
+    let reordered = format!(
+        "{{\n  {}\n}}",
+        map.iter().rev().map(|(k, v)| format!("{:?} :  {}", k, v)).collect::<Vec<_>>().join(",\n  ")
+    );
+    assert_ne!(reordered, text);
+    let retry = app
+        .client
+        .post(app.url("/v1/orders"))
+        .header("idempotency-key", "canon")
+        .header("content-type", "application/json")
+        .body(reordered)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(retry.status(), StatusCode::CREATED);
+    assert_eq!(retry.headers().get("idempotent-replayed").and_then(|v| v.to_str().ok()), Some("true"));
+    assert_eq!(retry.json::<serde_json::Value>().await.unwrap(), first);
+    assert_eq!(order_count(&app).await, 1);
 }

@@ -152,6 +152,24 @@ async fn bad_webhooks_are_422(app: TestApp) {
     app.post("/v1/webhooks", &json!({"url": "https://erp.example/hook", "event_types": []}))
         .await
         .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    // Credentials in the URL would be shown back in every list; a URL past
+    // 2048 characters is not an endpoint anyone means.
+    for (url, code) in [
+        ("https://user:secret@erp.example/hook".to_owned(), "credentials_in_url"),
+        ("https://user@erp.example/hook".to_owned(), "credentials_in_url"),
+        (format!("https://erp.example/{}", "a".repeat(60 * 1024)), "too_long"),
+        (format!("https://erp.example/{}", "a".repeat(2049)), "too_long"),
+    ] {
+        let problem = app
+            .post("/v1/webhooks", &json!({"url": url, "event_types": ["order.paid"]}))
+            .await
+            .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+        assert_eq!(
+            (problem["errors"][0]["field"].as_str(), problem["errors"][0]["code"].as_str()),
+            (Some("url"), Some(code))
+        );
+        assert!(!problem.to_string().contains("secret"), "the refusal does not echo the password: {problem}");
+    }
     assert_eq!(app.get("/v1/webhooks").await.expect(StatusCode::OK)["items"], json!([]));
     app.post(&format!("/v1/webhooks/deliveries/{}/replay", uuid::Uuid::now_v7()), &json!({}))
         .await
