@@ -11,9 +11,16 @@
 //!   fencing token, so a job whose lease was lost and rescued can never
 //!   complete twice. Failures retry with exponential backoff and full
 //!   jitter; after the last attempt a job is dead, kept with its error and
-//!   attempt history. Expired leases (a crashed worker) are rescued. On
-//!   shutdown a worker stops claiming, lets jobs in flight finish within a
-//!   deadline, and hands back the rest.
+//!   attempt history. A job that must wait for other work says so
+//!   ([`JobError::wait`]) and runs again later without using up an attempt.
+//!   Expired leases (a crashed worker) are rescued. On shutdown a worker
+//!   stops claiming, lets jobs in flight finish within a deadline, and hands
+//!   back the rest.
+//! - [`Job::ended`] and [`Job::revived`]: a job that mirrors its state in
+//!   records of its own (a webhook delivery's status) hears, in the same
+//!   transaction, when the queue ends it without success (dead, or
+//!   cancelled) or runs a dead one again ([`JobLifecycle`]), so the two can
+//!   never disagree.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -21,7 +28,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use ordo_domain::job::{NewJob, backoff};
+use ordo_domain::job::{JobRecord, NewJob, backoff};
 use ordo_domain::time;
 use ordo_store::{Database, StoreError, Transaction};
 use serde::Serialize;
@@ -33,23 +40,47 @@ mod worker;
 
 pub use worker::{Worker, WorkerConfig};
 
-/// Why a job's attempt failed.
+/// Why a job's attempt did not finish it.
 #[derive(Debug, thiserror::Error)]
 #[error("{message}")]
 pub struct JobError {
     pub message: String,
     /// `false`: do not retry; the job is dead at once.
     pub retryable: bool,
+    /// The job could not run yet (it waits for other work): run it again
+    /// later without counting this attempt.
+    pub waiting: bool,
 }
 
 impl JobError {
+    /// The attempt failed; retry after a backoff while attempts remain.
     pub fn retry(message: impl Into<String>) -> Self {
-        Self { message: message.into(), retryable: true }
+        Self { message: message.into(), retryable: true, waiting: false }
     }
 
+    /// The attempt failed in a way no retry can mend: the job is dead.
     pub fn fatal(message: impl Into<String>) -> Self {
-        Self { message: message.into(), retryable: false }
+        Self { message: message.into(), retryable: false, waiting: false }
     }
+
+    /// The job must wait for other work before it can do its own: it runs
+    /// again after a wait that grows with how long it has waited (a
+    /// quarter of it, from [`WAIT_MIN`] to [`WAIT_MAX`]), and the attempt
+    /// does not count towards its maximum. Waiting is not failing.
+    pub fn wait(message: impl Into<String>) -> Self {
+        Self { message: message.into(), retryable: true, waiting: true }
+    }
+}
+
+/// Shortest and longest wait of a job that must wait ([`JobError::wait`]).
+pub const WAIT_MIN: Duration = Duration::from_millis(250);
+pub const WAIT_MAX: Duration = Duration::from_secs(30);
+
+/// How long a job that has been waiting for `waited` waits next: a quarter
+/// of that, within [`WAIT_MIN`] and [`WAIT_MAX`], so a short wait is
+/// checked again soon and a long one costs few runs.
+pub fn wait_delay(waited: Duration) -> Duration {
+    (waited / 4).clamp(WAIT_MIN, WAIT_MAX)
 }
 
 impl From<StoreError> for JobError {
@@ -103,6 +134,19 @@ pub trait Job: Serialize + DeserializeOwned + Send + Sync + 'static {
     }
 
     async fn run(&self, ctx: &Self::Context, run: &JobRun) -> Result<(), JobError>;
+
+    /// Runs in the transaction that ends the job without success: its last
+    /// attempt failed (or was fatal, or its lease expired), or it was
+    /// cancelled. A job that mirrors its state in records of its own settles
+    /// them here, so they never say "in progress" for work no job will do.
+    async fn ended(&self, _tx: &mut dyn Transaction, _reason: &str) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    /// Runs in the transaction that makes a dead job run again.
+    async fn revived(&self, _tx: &mut dyn Transaction) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
 /// Options for one enqueue.
@@ -205,9 +249,22 @@ impl Queue {
 
 /// Runs one job type's handler on a stored payload.
 #[async_trait]
-trait Handler<C>: Send + Sync {
+trait Handler<C>: Lifecycle {
     async fn handle(&self, payload: serde_json::Value, ctx: &C, run: &JobRun) -> Result<(), JobError>;
     fn retry_delay(&self, attempt: i32) -> Duration;
+}
+
+/// One job type's [`Job::ended`] and [`Job::revived`] on a stored payload;
+/// needs no context, so the job administration can call it too.
+#[async_trait]
+trait Lifecycle: Send + Sync {
+    async fn ended(
+        &self,
+        payload: &serde_json::Value,
+        tx: &mut dyn Transaction,
+        reason: &str,
+    ) -> Result<(), StoreError>;
+    async fn revived(&self, payload: &serde_json::Value, tx: &mut dyn Transaction) -> Result<(), StoreError>;
 }
 
 struct TypedHandler<J>(std::marker::PhantomData<fn() -> J>);
@@ -222,6 +279,59 @@ impl<J: Job> Handler<J::Context> for TypedHandler<J> {
 
     fn retry_delay(&self, attempt: i32) -> Duration {
         backoff(attempt, J::BACKOFF_BASE, J::BACKOFF_CAP, random_unit())
+    }
+}
+
+#[async_trait]
+impl<J: Job> Lifecycle for TypedHandler<J> {
+    async fn ended(
+        &self,
+        payload: &serde_json::Value,
+        tx: &mut dyn Transaction,
+        reason: &str,
+    ) -> Result<(), StoreError> {
+        // An unreadable payload has nothing of its own to settle.
+        match serde_json::from_value::<J>(payload.clone()) {
+            Ok(job) => job.ended(tx, reason).await,
+            Err(_) => Ok(()),
+        }
+    }
+
+    async fn revived(&self, payload: &serde_json::Value, tx: &mut dyn Transaction) -> Result<(), StoreError> {
+        match serde_json::from_value::<J>(payload.clone()) {
+            Ok(job) => job.revived(tx).await,
+            Err(_) => Ok(()),
+        }
+    }
+}
+
+/// Every registered job type's [`Job::ended`] and [`Job::revived`], by
+/// name: for whoever ends or revives jobs outside a worker (cancelling,
+/// retrying a dead job). Cheap to clone.
+#[derive(Clone, Default)]
+pub struct JobLifecycle(Arc<HashMap<&'static str, Arc<dyn Lifecycle>>>);
+
+impl std::fmt::Debug for JobLifecycle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("JobLifecycle").field(&self.0.keys().collect::<Vec<_>>()).finish()
+    }
+}
+
+impl JobLifecycle {
+    /// Tells `job` it ended without success, in `tx`.
+    pub async fn ended(&self, tx: &mut dyn Transaction, job: &JobRecord, reason: &str) -> Result<(), StoreError> {
+        match self.0.get(job.name.as_str()) {
+            Some(lifecycle) => lifecycle.ended(&job.payload, tx, reason).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Tells `job` it will run again after being dead, in `tx`.
+    pub async fn revived(&self, tx: &mut dyn Transaction, job: &JobRecord) -> Result<(), StoreError> {
+        match self.0.get(job.name.as_str()) {
+            Some(lifecycle) => lifecycle.revived(&job.payload, tx).await,
+            None => Ok(()),
+        }
     }
 }
 
@@ -255,13 +365,14 @@ impl Periodic {
 /// Every job type a worker can run, registered in one place.
 pub struct Registry<C> {
     handlers: HashMap<&'static str, Arc<dyn Handler<C>>>,
+    lifecycle: HashMap<&'static str, Arc<dyn Lifecycle>>,
     queues: Vec<String>,
     pub(crate) periodic: Vec<Periodic>,
 }
 
 impl<C: Send + Sync + 'static> Default for Registry<C> {
     fn default() -> Self {
-        Self { handlers: HashMap::new(), queues: Vec::new(), periodic: Vec::new() }
+        Self { handlers: HashMap::new(), lifecycle: HashMap::new(), queues: Vec::new(), periodic: Vec::new() }
     }
 }
 
@@ -280,6 +391,7 @@ impl<C: Send + Sync + 'static> Registry<C> {
     #[must_use]
     pub fn register<J: Job<Context = C>>(mut self) -> Self {
         self.handlers.insert(J::NAME, Arc::new(TypedHandler::<J>(std::marker::PhantomData)));
+        self.lifecycle.insert(J::NAME, Arc::new(TypedHandler::<J>(std::marker::PhantomData)));
         if !self.queues.iter().any(|q| q == J::QUEUE) {
             self.queues.push(J::QUEUE.to_owned());
         }
@@ -314,6 +426,11 @@ impl<C: Send + Sync + 'static> Registry<C> {
 
     pub fn queues(&self) -> &[String] {
         &self.queues
+    }
+
+    /// The registered jobs' lifecycle hooks.
+    pub fn lifecycle(&self) -> JobLifecycle {
+        JobLifecycle(Arc::new(self.lifecycle.clone()))
     }
 }
 

@@ -275,7 +275,13 @@ impl<C: Send + Sync + 'static> Worker<C> {
 
     async fn finish_cancelled(&self, id: Uuid, attempt_id: Uuid) -> Result<(), StoreError> {
         let mut tx = self.db().begin().await?;
-        tx.complete_job(id, attempt_id).await?;
+        let job = tx.job(id).await?;
+        if tx.complete_job(id, attempt_id).await?
+            && let Some(job) = job
+            && let Some(handler) = self.registry.handlers.get(job.name.as_str())
+        {
+            handler.ended(&job.payload, tx.as_mut(), "the job was cancelled").await?;
+        }
         tx.commit().await
     }
 
@@ -371,6 +377,7 @@ async fn execute<C: Send + Sync + 'static>(
     let elapsed = (time::now() - started_at).num_microseconds().unwrap_or(0) as f64 / 1e6;
     let label = match &result {
         Ok(()) => "succeeded",
+        Err(e) if e.waiting => "waited",
         Err(e) if e.retryable && job.attempt < job.max_attempts => "retried",
         Err(_) => "dead",
     };
@@ -382,6 +389,22 @@ async fn execute<C: Send + Sync + 'static>(
         }
         return;
     };
+    if e.waiting {
+        // Not a failure: back to the queue, the attempt uncounted, with no
+        // entry in the attempt history.
+        let waited = (time::now() - job.created_at).to_std().unwrap_or_default();
+        let run_at = time::now() + chrono::Duration::from_std(crate::wait_delay(waited)).unwrap_or_default();
+        let snoozed = async {
+            let mut tx = db.begin().await?;
+            tx.snooze_job(job.id, attempt_id, run_at, &e.message).await?;
+            tx.commit().await
+        }
+        .await;
+        if let Err(e) = snoozed {
+            tracing::warn!(job.id = %job.id, error = %e, "could not put the waiting job back; its lease will expire and it will run again");
+        }
+        return;
+    }
     let outcome = async {
         let mut tx = db.begin().await?;
         let retry_at = (e.retryable && job.attempt < job.max_attempts).then(|| {
@@ -400,6 +423,11 @@ async fn execute<C: Send + Sync + 'static>(
                 error: Some(e.message.clone()),
             })
             .await?;
+            if retry_at.is_none()
+                && let Some(handler) = &handler
+            {
+                handler.ended(&job.payload, tx.as_mut(), &format!("the job is dead: {}", e.message)).await?;
+            }
         }
         if retry_at.is_none() {
             tracing::warn!(job.id = %job.id, job.name = %job.name, error = %e, "job is dead");
@@ -437,6 +465,11 @@ pub(crate) async fn rescue<C>(db: &Arc<dyn Database>, registry: &Registry<C>) ->
                 error: Some("lease expired".into()),
             })
             .await?;
+            if retry_at.is_none()
+                && let Some(handler) = registry.handlers.get(job.name.as_str())
+            {
+                handler.ended(&job.payload, tx.as_mut(), "the job is dead: its last attempt's lease expired").await?;
+            }
             rescued += 1;
         }
     }

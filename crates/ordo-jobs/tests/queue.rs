@@ -108,8 +108,55 @@ async fn database(backend: Backend) -> Option<(TestDb, Arc<dyn Database>)> {
     Some((db, store))
 }
 
+/// Waits (without failing) until the test opens its gate, then succeeds.
+#[derive(Debug, Serialize, Deserialize)]
+struct WaitsForGate;
+
+#[async_trait]
+impl Job for WaitsForGate {
+    const NAME: &'static str = "test.waits";
+    const MAX_ATTEMPTS: i32 = 2;
+    type Context = Effects;
+
+    async fn run(&self, ctx: &Effects, _run: &JobRun) -> Result<(), JobError> {
+        *ctx.runs.lock().unwrap().entry(7).or_default() += 1;
+        if ctx.runs.lock().unwrap().contains_key(&1000) { Ok(()) } else { Err(JobError::wait("the gate is shut")) }
+    }
+}
+
+/// Fails fatally; its `ended` hook records the reason, in the transaction
+/// that makes it dead.
+#[derive(Debug, Serialize, Deserialize)]
+struct DiesAndTells;
+
+#[async_trait]
+impl Job for DiesAndTells {
+    const NAME: &'static str = "test.dies";
+    type Context = Effects;
+
+    async fn run(&self, _ctx: &Effects, _run: &JobRun) -> Result<(), JobError> {
+        Err(JobError::fatal("no"))
+    }
+
+    async fn ended(&self, tx: &mut dyn ordo_store::Transaction, reason: &str) -> Result<(), ordo_store::StoreError> {
+        // A job of its own, as a record the hook writes in the same transaction.
+        ordo_jobs::enqueue(tx, &Unique(format!("ended: {reason}")), EnqueueOptions { run_at: Some(far_future()) })
+            .await
+            .map(drop)
+    }
+}
+
+fn far_future() -> ordo_domain::Timestamp {
+    time::now() + chrono::Duration::days(365)
+}
+
 fn registry() -> Registry<Effects> {
-    Registry::new().register::<Count>().register::<AlwaysFails>().register::<Unique>()
+    Registry::new()
+        .register::<Count>()
+        .register::<AlwaysFails>()
+        .register::<Unique>()
+        .register::<WaitsForGate>()
+        .register::<DiesAndTells>()
 }
 
 fn config(id: &str) -> WorkerConfig {
@@ -168,7 +215,35 @@ both_backends!(
     unique_scheduled_and_cancelled_jobs,
     shutdown_drains_then_hands_back,
     a_periodic_job_runs_once_per_tick_across_workers,
+    waiting_uses_no_attempt_and_a_dead_job_tells_its_records,
 );
+
+async fn waiting_uses_no_attempt_and_a_dead_job_tells_its_records(backend: Backend) {
+    let Some((_db, store)) = database(backend).await else { return };
+    let queue = Queue::new(store.clone());
+    let effects = Arc::new(Effects::default());
+    let waiting = queue.enqueue(&WaitsForGate, EnqueueOptions::default()).await.unwrap().unwrap();
+    let dying = queue.enqueue(&DiesAndTells, EnqueueOptions::default()).await.unwrap().unwrap();
+    let (stop, task) = spawn_worker(&queue, &effects, config("w"));
+    // It waits more often than it has attempts, and is never dead for it.
+    wait_until(async || effects.runs.lock().unwrap().get(&7).is_some_and(|n| *n >= 3)).await;
+    let mut session = store.session().await.unwrap();
+    let job = session.job(waiting).await.unwrap().unwrap();
+    assert_ne!(job.state, JobState::Dead);
+    assert!(job.attempt <= 1, "waiting counted no attempt: {job:?}");
+    assert!(session.job_attempts(waiting).await.unwrap().is_empty(), "waits are not failures in the history");
+    drop(session);
+    effects.runs.lock().unwrap().insert(1000, 1); // open the gate
+    wait_until(async || live_jobs(&store).await.iter().all(|j| j.id != waiting)).await;
+
+    // The dead job's hook ran in the transaction that made it dead.
+    wait_until(async || live_jobs(&store).await.iter().any(|j| j.id == dying && j.state == JobState::Dead)).await;
+    let jobs = live_jobs(&store).await;
+    let told = jobs.iter().find(|j| j.name == "test.unique").expect("the hook's record");
+    assert_eq!(told.unique_key.as_deref(), Some("ended: the job is dead: no"));
+    stop.send(()).unwrap();
+    task.await.unwrap();
+}
 
 async fn jobs_run_once_and_leave_the_table(backend: Backend) {
     let Some((_db, store)) = database(backend).await else { return };

@@ -28,11 +28,15 @@ pub struct JobDetail {
 #[derive(Debug, Clone)]
 pub struct JobService {
     db: Arc<dyn Database>,
+    /// Tells a job, in the same transaction, that it was cancelled or will
+    /// run again, so that records mirroring it (a webhook delivery's
+    /// status) stay in step.
+    lifecycle: ordo_jobs::JobLifecycle,
 }
 
 impl JobService {
-    pub fn new(db: Arc<dyn Database>) -> Self {
-        Self { db }
+    pub fn new(db: Arc<dyn Database>, lifecycle: ordo_jobs::JobLifecycle) -> Self {
+        Self { db, lifecycle }
     }
 
     pub async fn list(
@@ -55,8 +59,16 @@ impl JobService {
 
     /// Makes a dead job run again, with a fresh set of attempts.
     pub async fn retry(&self, actor: &Actor, id: Uuid) -> ServiceResult<JobRecord> {
-        self.dead_job_action(actor, id, "retried", |tx, id| {
-            Box::pin(async move { tx.retry_dead_job(id, time::now()).await })
+        let lifecycle = self.lifecycle.clone();
+        self.dead_job_action(actor, id, "retried", move |tx, id| {
+            Box::pin(async move {
+                let Some(job) = tx.job(id).await? else { return Ok(false) };
+                if !tx.retry_dead_job(id, time::now()).await? {
+                    return Ok(false);
+                }
+                lifecycle.revived(tx, &job).await?;
+                Ok(true)
+            })
         })
         .await
     }
@@ -99,6 +111,13 @@ impl JobService {
         let outcome = tx.cancel_job(id).await?;
         if outcome == CancelOutcome::NotFound {
             return Err(ServiceError::not_found(ENTITY, id));
+        }
+        // A waiting job is gone now; a running one ends when its worker
+        // stops it, which tells the job then.
+        if outcome == CancelOutcome::Removed
+            && let Some(job) = &before
+        {
+            self.lifecycle.ended(tx.as_mut(), job, "the job was cancelled").await?;
         }
         let after = tx.job(id).await?;
         audit::record(tx.as_mut(), actor, "job.cancelled", ENTITY, id, before.map(|b| audit::snapshot(&b)), &after)

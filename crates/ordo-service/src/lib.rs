@@ -124,7 +124,10 @@ impl Services {
                 settings.unpaid_order_ttl,
             ),
             idempotency,
-            jobs: jobs::JobService::new(db.clone()),
+            jobs: jobs::JobService::new(
+                db.clone(),
+                workflow::registry(workflow::Periods { seal_audit: None, sweep: None }).lifecycle(),
+            ),
             invoices: invoices::InvoiceService::new(db.clone()),
             webhooks: webhooks::WebhookService::new(db.clone(), queue.clone()),
             queue,

@@ -1,11 +1,27 @@
 //! Domain events and webhooks: events are written in the transaction of the
 //! change they report, fanned out to the subscribed webhooks by a job (none
 //! when no webhook subscribes to the event's type: a webhook receives the
-//! events recorded after it exists), and
-//! each delivery is a job that POSTs the event, signed, under a timeout,
-//! retried with backoff, kept as failed after its last attempt, and
-//! replayable. Events of one order reach an endpoint in order, and each
-//! endpoint has a circuit breaker so one dead endpoint cannot starve others.
+//! events recorded after it exists), and each delivery is a job that POSTs
+//! the event, signed, under a timeout, retried with backoff, kept as failed
+//! once it fails for good, and replayable. Each endpoint has a circuit
+//! breaker so one dead endpoint cannot starve others.
+//!
+//! There is one delivery per (webhook, event), whatever a crash makes run
+//! twice: the fan-out inserts under a unique key. A delivery's status is
+//! its job's: `pending` while its job may still deliver it, `delivered`, or
+//! `failed` once its job ended without delivering it (its last attempt
+//! failed, its lease expired on its last attempt, it was cancelled) or its
+//! webhook was deleted; the job's end and the status change commit
+//! together ([`ordo_jobs::Job::ended`]).
+//!
+//! Ordering policy: events of one order reach an endpoint in order. A
+//! delivery waits while an earlier event of the same order is still
+//! `pending` for the same endpoint, and waiting uses up none of its
+//! attempts (nor does waiting for an open circuit). An earlier delivery
+//! that has failed for good no longer holds later ones back: they go out,
+//! and the failed one can be replayed (arriving out of order then). So a
+//! failed delivery blocks later ones for at most its own retry schedule
+//! (up to about two hours), never for ever.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -128,6 +144,8 @@ impl WebhookService {
         let mut tx = self.db.begin().await?;
         let webhook = tx.webhook(id).await?.ok_or_else(|| ServiceError::not_found("webhook", id))?;
         tx.delete_webhook(id).await?;
+        // Their jobs will find no webhook to deliver to.
+        tx.fail_pending_deliveries(id, "the webhook was deleted").await?;
         audit::record(
             tx.as_mut(),
             actor,
@@ -169,7 +187,9 @@ impl WebhookService {
         session.delivery(id).await?.ok_or_else(|| ServiceError::not_found("delivery", id))
     }
 
-    /// Creates one delivery per subscribed webhook, and its job.
+    /// Creates one delivery per subscribed webhook, and its job. Runs again
+    /// harmlessly (after a crash, say): a (webhook, event) that has its
+    /// delivery gets no second one, nor a second job.
     pub(crate) async fn fan_out(&self, event_id: Uuid) -> ServiceResult<usize> {
         let mut tx = self.db.begin().await?;
         let event = tx.domain_event(event_id).await?.ok_or_else(|| ServiceError::not_found("event", event_id))?;
@@ -189,7 +209,9 @@ impl WebhookService {
                 created_at: time::now(),
                 delivered_at: None,
             };
-            tx.insert_delivery(&delivery).await?;
+            if !tx.insert_delivery(&delivery).await? {
+                continue;
+            }
             let job = crate::workflow::DeliverWebhook { delivery_id: delivery.id };
             ordo_jobs::enqueue(tx.as_mut(), &job, ordo_jobs::EnqueueOptions::default()).await?;
             created += 1;
@@ -198,9 +220,17 @@ impl WebhookService {
         Ok(created)
     }
 
-    /// One attempt at a delivery. `Ok(true)`: done (delivered, or nothing
-    /// left to do); `Err`: retry later, with the reason.
-    pub(crate) async fn deliver(&self, delivery_id: Uuid, last_attempt: bool) -> Result<bool, String> {
+    /// One attempt at a delivery: done (delivered, or nothing left to do),
+    /// waiting (for an earlier event of the order, or an open circuit), or
+    /// failed (retry later), with the reason.
+    pub(crate) async fn deliver(&self, delivery_id: Uuid, last_attempt: bool) -> Attempt {
+        match self.attempt(delivery_id, last_attempt).await {
+            Ok(attempt) => attempt,
+            Err(e) => Attempt::Failed(e.to_string()),
+        }
+    }
+
+    async fn attempt(&self, delivery_id: Uuid, last_attempt: bool) -> Result<Attempt, StoreError> {
         let load = async {
             let mut session = self.db.session().await?;
             let delivery = session.delivery(delivery_id).await?;
@@ -210,19 +240,25 @@ impl WebhookService {
             let earlier = session.earlier_delivery_pending(&delivery).await?;
             Ok::<_, StoreError>(Some((delivery, webhook, event, earlier)))
         };
-        let Some((delivery, webhook, event, earlier)) = load.await.map_err(|e| e.to_string())? else { return Ok(true) };
-        let (Some(webhook), Some(event)) = (webhook, event) else { return Ok(true) }; // webhook deleted
+        let Some((delivery, webhook, event, earlier)) = load.await? else { return Ok(Attempt::Done) };
         if delivery.status != DeliveryStatus::Pending {
-            return Ok(true);
+            return Ok(Attempt::Done);
         }
+        let (Some(webhook), Some(event)) = (webhook, event) else {
+            // Deleted since: nothing will ever deliver it.
+            let mut tx = self.db.begin().await?;
+            tx.fail_delivery(delivery_id, "the webhook or its event no longer exists").await?;
+            tx.commit().await?;
+            return Ok(Attempt::Done);
+        };
         if earlier {
-            return Err("waiting for an earlier event of the same order".into());
+            return Ok(Attempt::Waiting("waiting for an earlier event of the same order".into()));
         }
         if self.breakers.is_open(&webhook.url) {
             metrics::counter!("ordo_webhook_deliveries_total", "outcome" => "circuit_open").increment(1);
-            return Err(format!("circuit open for {}", webhook.url));
+            return Ok(Attempt::Waiting(format!("waiting for the circuit of {} to close", webhook.url)));
         }
-        let body = serde_json::to_vec(&event).map_err(|e| e.to_string())?;
+        let body = serde_json::to_vec(&event).map_err(|e| StoreError::Other(Box::new(e)))?;
         let sent_at = time::now().timestamp();
         // A client span for the call; its context goes out as `traceparent`
         // so the receiver can join the trace.
@@ -272,15 +308,23 @@ impl WebhookService {
             (Some(_), true) => DeliveryStatus::Failed,
             (Some(_), false) => DeliveryStatus::Pending,
         };
-        let recorded = async {
-            let mut tx = self.db.begin().await?;
-            tx.record_delivery_attempt(delivery_id, status, status_code, error.as_deref(), time::now()).await?;
-            tx.commit().await
-        };
-        recorded.await.map_err(|e| e.to_string())?;
-        match error {
-            None => Ok(true),
-            Some(e) => Err(e),
-        }
+        let mut tx = self.db.begin().await?;
+        tx.record_delivery_attempt(delivery_id, status, status_code, error.as_deref(), time::now()).await?;
+        tx.commit().await?;
+        Ok(match error {
+            None => Attempt::Done,
+            Some(e) => Attempt::Failed(e),
+        })
     }
+}
+
+/// What one attempt at a delivery came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Attempt {
+    /// Delivered, or nothing left to do.
+    Done,
+    /// Not attempted: it must wait (not a failure).
+    Waiting(String),
+    /// Attempted and failed: retry later.
+    Failed(String),
 }

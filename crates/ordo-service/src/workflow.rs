@@ -11,8 +11,10 @@ use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 use crate::payments::{AuthorizeRequest, PaymentOutcome, PaymentToken};
+use crate::webhooks::Attempt;
 use crate::{ServiceError, Services};
 use ordo_domain::invoice::format_amount;
+use ordo_store::{StoreError, Transaction};
 
 /// How often the periodic jobs run.
 #[derive(Debug, Clone, Copy)]
@@ -164,7 +166,11 @@ impl Job for FanOutEvent {
     }
 }
 
-/// POSTs one event to one webhook, signed.
+/// POSTs one event to one webhook, signed. Retried over up to about two
+/// hours (15 attempts, a backoff from 1 s doubling to at most 30 min, with
+/// full jitter: about an hour on average) before the delivery fails for
+/// good; waiting for an earlier event of the same order, or for an open
+/// circuit, uses up no attempt.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DeliverWebhook {
     pub delivery_id: uuid::Uuid,
@@ -174,16 +180,27 @@ pub struct DeliverWebhook {
 impl Job for DeliverWebhook {
     const NAME: &'static str = "webhook.deliver";
     const QUEUE: &'static str = "webhooks";
-    const MAX_ATTEMPTS: i32 = 8;
-    const BACKOFF_BASE: Duration = Duration::from_millis(500);
-    const BACKOFF_CAP: Duration = Duration::from_secs(600);
+    const MAX_ATTEMPTS: i32 = 15;
+    const BACKOFF_BASE: Duration = Duration::from_secs(1);
+    const BACKOFF_CAP: Duration = Duration::from_secs(1800);
     type Context = Services;
 
     async fn run(&self, services: &Services, run: &JobRun) -> Result<(), JobError> {
         match services.webhooks.deliver(self.delivery_id, run.attempt >= Self::MAX_ATTEMPTS).await {
-            Ok(_) => Ok(()),
-            Err(reason) => Err(JobError::retry(reason)),
+            Attempt::Done => Ok(()),
+            Attempt::Waiting(reason) => Err(JobError::wait(reason)),
+            Attempt::Failed(reason) => Err(JobError::retry(reason)),
         }
+    }
+
+    /// The delivery fails with its job, in the same transaction.
+    async fn ended(&self, tx: &mut dyn Transaction, reason: &str) -> Result<(), StoreError> {
+        tx.fail_delivery(self.delivery_id, reason).await.map(drop)
+    }
+
+    /// A dead delivery job retried by hand: its delivery is pending again.
+    async fn revived(&self, tx: &mut dyn Transaction) -> Result<(), StoreError> {
+        tx.reset_delivery(self.delivery_id).await.map(drop)
     }
 }
 

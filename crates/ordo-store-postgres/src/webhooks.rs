@@ -153,9 +153,10 @@ impl<C: DerefMut<Target = PgConnection> + Send> WebhookRepo for PgSession<C> {
     }
 
     #[tracing::instrument(target = "ordo_db", name = "webhooks.insert_delivery", skip_all)]
-    async fn insert_delivery(&mut self, d: &Delivery) -> StoreResult<()> {
-        sqlx::query(&format!(
-            "INSERT INTO webhook_deliveries ({DELIVERY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+    async fn insert_delivery(&mut self, d: &Delivery) -> StoreResult<bool> {
+        let result = sqlx::query(&format!(
+            "INSERT INTO webhook_deliveries ({DELIVERY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+             ON CONFLICT (webhook_id, event_id) DO NOTHING"
         ))
         .bind(d.id)
         .bind(d.webhook_id)
@@ -172,7 +173,7 @@ impl<C: DerefMut<Target = PgConnection> + Send> WebhookRepo for PgSession<C> {
         .execute(self.conn())
         .await
         .map_err(map_err)?;
-        Ok(())
+        Ok(result.rows_affected() == 1)
     }
 
     #[tracing::instrument(target = "ordo_db", name = "webhooks.delivery", skip_all)]
@@ -199,7 +200,7 @@ impl<C: DerefMut<Target = PgConnection> + Send> WebhookRepo for PgSession<C> {
         sqlx::query(
             "UPDATE webhook_deliveries SET status = $2, attempts = attempts + 1, last_status_code = $3, last_error = $4,
                     delivered_at = CASE WHEN $2 = 'delivered' THEN $5 ELSE delivered_at END
-              WHERE id = $1",
+              WHERE id = $1 AND (status = 'pending' OR $2 = 'delivered')",
         )
         .bind(id)
         .bind(status.as_str())
@@ -253,5 +254,33 @@ impl<C: DerefMut<Target = PgConnection> + Send> WebhookRepo for PgSession<C> {
                 .await
                 .map_err(map_err)?;
         Ok(result.rows_affected() == 1)
+    }
+
+    #[tracing::instrument(target = "ordo_db", name = "webhooks.fail_delivery", skip_all)]
+    async fn fail_delivery(&mut self, id: Uuid, reason: &str) -> StoreResult<bool> {
+        let result = sqlx::query(
+            "UPDATE webhook_deliveries SET status = 'failed', last_error = $2 WHERE id = $1 AND status = 'pending'",
+        )
+        .bind(id)
+        .bind(reason)
+        .persistent(self.persistent)
+        .execute(self.conn())
+        .await
+        .map_err(map_err)?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    #[tracing::instrument(target = "ordo_db", name = "webhooks.fail_pending_deliveries", skip_all)]
+    async fn fail_pending_deliveries(&mut self, webhook_id: Uuid, reason: &str) -> StoreResult<u64> {
+        let result = sqlx::query(
+            "UPDATE webhook_deliveries SET status = 'failed', last_error = $2 WHERE webhook_id = $1 AND status = 'pending'",
+        )
+        .bind(webhook_id)
+        .bind(reason)
+        .persistent(self.persistent)
+        .execute(self.conn())
+        .await
+        .map_err(map_err)?;
+        Ok(result.rows_affected())
     }
 }

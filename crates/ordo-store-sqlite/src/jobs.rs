@@ -220,6 +220,24 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> JobRepo for SqliteSession<C>
         Ok(result.rows_affected() == 1)
     }
 
+    #[tracing::instrument(target = "ordo_db", name = "jobs.snooze_job", skip_all)]
+    async fn snooze_job(&mut self, id: Uuid, attempt_id: Uuid, run_at: Timestamp, reason: &str) -> StoreResult<bool> {
+        let result = sqlx::query(
+            "UPDATE jobs SET state = 'available', attempt = attempt - 1, run_at = $3, attempt_id = NULL, locked_by = NULL,
+                    lease_expires_at = NULL, progress_message = $4, updated_at = $5
+              WHERE id = $1 AND attempt_id = $2 AND state = 'running'",
+        )
+        .bind(id)
+        .bind(attempt_id)
+        .bind(to_micros(run_at))
+        .bind(reason)
+        .bind(to_micros(ordo_domain::time::now()))
+        .execute(self.conn())
+        .await
+        .map_err(map_err)?;
+        Ok(result.rows_affected() == 1)
+    }
+
     #[tracing::instrument(target = "ordo_db", name = "jobs.insert_job_attempt", skip_all)]
     async fn insert_job_attempt(&mut self, a: &JobAttempt) -> StoreResult<()> {
         sqlx::query(

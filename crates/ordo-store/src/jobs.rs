@@ -66,6 +66,11 @@ pub trait JobRepo: Send {
     /// Hands a held job back without counting the attempt (graceful stop).
     async fn release_job(&mut self, id: Uuid, attempt_id: Uuid) -> StoreResult<bool>;
 
+    /// Puts a held job back to wait until `run_at` without counting the
+    /// attempt (it found it must wait for other work, which is not a
+    /// failure), showing `reason` as its progress message.
+    async fn snooze_job(&mut self, id: Uuid, attempt_id: Uuid, run_at: Timestamp, reason: &str) -> StoreResult<bool>;
+
     async fn insert_job_attempt(&mut self, attempt: &JobAttempt) -> StoreResult<()>;
 
     /// Running jobs whose lease expired before `now`.

@@ -29,11 +29,16 @@ pub trait WebhookRepo: Send {
 
     async fn delete_webhook(&mut self, id: Uuid) -> StoreResult<bool>;
 
-    async fn insert_delivery(&mut self, delivery: &Delivery) -> StoreResult<()>;
+    /// Inserts a delivery unless one exists for its (webhook, event): a
+    /// fan-out that runs again after a crash must not deliver an event
+    /// twice. Returns whether it was inserted.
+    async fn insert_delivery(&mut self, delivery: &Delivery) -> StoreResult<bool>;
 
     async fn delivery(&mut self, id: Uuid) -> StoreResult<Option<Delivery>>;
 
-    /// Records an attempt's outcome.
+    /// Records an attempt's outcome. A delivery that has meanwhile failed
+    /// for good (its job ended) stays failed unless this attempt delivered
+    /// it.
     async fn record_delivery_attempt(
         &mut self,
         id: Uuid,
@@ -52,4 +57,11 @@ pub trait WebhookRepo: Send {
 
     /// Makes a delivery pending again, for a replay.
     async fn reset_delivery(&mut self, id: Uuid) -> StoreResult<bool>;
+
+    /// Marks a pending delivery failed for good, with the reason (its job
+    /// ended without delivering it). Returns whether it was pending.
+    async fn fail_delivery(&mut self, id: Uuid, reason: &str) -> StoreResult<bool>;
+
+    /// Marks every pending delivery to a webhook failed (it was deleted).
+    async fn fail_pending_deliveries(&mut self, webhook_id: Uuid, reason: &str) -> StoreResult<u64>;
 }

@@ -14,7 +14,13 @@ use sha2::Sha256;
 
 use crate::orders::{order_body, shop};
 
-backend_tests!(a_receiver_gets_every_event_signed_in_order_after_retries, bad_webhooks_are_422);
+backend_tests!(
+    a_receiver_gets_every_event_signed_in_order_after_retries,
+    bad_webhooks_are_422,
+    a_fan_out_that_runs_again_delivers_nothing_twice,
+    waiting_is_not_failing_and_a_failed_delivery_unblocks_later_ones,
+    a_delivery_fails_with_its_job_and_revives_with_it,
+);
 
 /// What the receiver saw: (status it answered, signature header, body).
 #[derive(Default)]
@@ -22,12 +28,17 @@ struct Receiver {
     seen: Mutex<Vec<(u16, String, Vec<u8>)>>,
     /// Answer 500 to this many requests first.
     refuse: Mutex<u32>,
+    /// Answer 503 to every event of these types.
+    refuse_types: Mutex<Vec<String>>,
 }
 
 async fn receive(State(receiver): State<Arc<Receiver>>, headers: HeaderMap, body: Bytes) -> AxumStatus {
+    let event_type = headers.get("ordo-event-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
     let status = {
         let mut refuse = receiver.refuse.lock().unwrap();
-        if *refuse > 0 {
+        if receiver.refuse_types.lock().unwrap().contains(&event_type) {
+            AxumStatus::SERVICE_UNAVAILABLE
+        } else if *refuse > 0 {
             *refuse -= 1;
             AxumStatus::INTERNAL_SERVER_ERROR
         } else {
@@ -40,7 +51,8 @@ async fn receive(State(receiver): State<Arc<Receiver>>, headers: HeaderMap, body
 }
 
 async fn start_receiver(refuse: u32) -> (String, Arc<Receiver>) {
-    let receiver = Arc::new(Receiver { seen: Mutex::default(), refuse: Mutex::new(refuse) });
+    let receiver =
+        Arc::new(Receiver { seen: Mutex::default(), refuse: Mutex::new(refuse), refuse_types: Mutex::default() });
     let app = axum::Router::new().route("/hook", axum::routing::post(receive)).with_state(receiver.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/hook", listener.local_addr().unwrap());
@@ -174,4 +186,196 @@ async fn bad_webhooks_are_422(app: TestApp) {
     app.post(&format!("/v1/webhooks/deliveries/{}/replay", uuid::Uuid::now_v7()), &json!({}))
         .await
         .expect_problem(StatusCode::NOT_FOUND, "not_found");
+}
+
+/// Polls `check` every 50 ms for up to `seconds`; true once it holds.
+async fn eventually(seconds: u64, mut check: impl AsyncFnMut() -> bool) -> bool {
+    for _ in 0..seconds * 20 {
+        if check().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    check().await
+}
+
+/// A webhook for `types` on a fresh receiver, and a paid order's events:
+/// (app with workers, webhook id, receiver, order id).
+async fn subscribed(
+    app: TestApp,
+    types: Value,
+    refuse_types: &[&str],
+) -> Option<(TestApp, String, Arc<Receiver>, String)> {
+    let backend = app.backend();
+    drop(app);
+    let app = TestApp::spawn_with(backend, |c| c.workers.enabled = true).await?;
+    let (url, receiver) = start_receiver(0).await;
+    *receiver.refuse_types.lock().unwrap() = refuse_types.iter().map(|t| (*t).to_owned()).collect();
+    let created =
+        app.post("/v1/webhooks", &json!({"url": url, "event_types": types})).await.expect(StatusCode::CREATED);
+    let webhook_id = created["id"].as_str().unwrap().to_owned();
+    let shop = shop(&app).await;
+    let mut body = order_body(&shop, json!([{"sku": "TEE", "quantity": 1}]));
+    body["payment_token"] = json!("tok_approve");
+    let order = app.post("/v1/orders", &body).await.expect(StatusCode::CREATED);
+    Some((app, webhook_id, receiver, order["id"].as_str().unwrap().to_owned()))
+}
+
+async fn deliveries(app: &TestApp, webhook_id: &str) -> Vec<Value> {
+    app.get(&format!("/v1/webhooks/{webhook_id}/deliveries")).await.expect(StatusCode::OK)["items"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+/// The delivery job of a delivery, if it exists.
+async fn delivery_job(app: &TestApp, delivery_id: &str) -> Option<Value> {
+    let jobs = app.get("/v1/jobs?queue=webhooks&limit=500").await.expect(StatusCode::OK);
+    jobs["items"].as_array().unwrap().iter().find(|j| j["payload"]["delivery_id"] == delivery_id).cloned()
+}
+
+fn posts_of(receiver: &Receiver, event_type: &str) -> usize {
+    receiver
+        .seen
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(_, _, body)| serde_json::from_slice::<Value>(body).unwrap()["type"] == event_type)
+        .count()
+}
+
+/// A fan-out job that runs again for the same event (as after a crash
+/// between its commit and its completion) created a second delivery and
+/// POSTed the event twice. One delivery per (webhook, event) now, enforced
+/// by the database.
+async fn a_fan_out_that_runs_again_delivers_nothing_twice(app: TestApp) {
+    let Some((app, webhook_id, receiver, _)) = subscribed(app, json!(["order.placed"]), &[]).await else { return };
+    assert!(
+        eventually(10, async || deliveries(&app, &webhook_id).await.iter().any(|d| d["status"] == "delivered")).await
+    );
+    let first = deliveries(&app, &webhook_id).await;
+    assert_eq!(first.len(), 1);
+    let event_id: uuid::Uuid = first[0]["event_id"].as_str().unwrap().parse().unwrap();
+
+    // The fan-out again, as a rescued job would run it.
+    let again = ordo_service::workflow::FanOutEvent { event_id };
+    app.services.queue.enqueue(&again, ordo_jobs::EnqueueOptions::default()).await.unwrap().expect("enqueued");
+    assert!(
+        eventually(10, async || app.get("/v1/jobs?queue=webhooks").await.expect(StatusCode::OK)["items"] == json!([]))
+            .await
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(deliveries(&app, &webhook_id).await, first, "no second delivery");
+    assert_eq!(posts_of(&receiver, "order.placed"), 1, "the endpoint got the event once");
+
+    // And the database itself refuses a second row.
+    let (webhook, event) = (uuid::Uuid::parse_str(&webhook_id).unwrap(), event_id);
+    let duplicate = format!(
+        "INSERT INTO webhook_deliveries (id, webhook_id, event_id, event_type, order_id, status, attempts, created_at)
+         SELECT {}, webhook_id, event_id, event_type, order_id, 'pending', 0, created_at FROM webhook_deliveries
+          WHERE webhook_id = {} AND event_id = {}",
+        app.db.uuid_literal(uuid::Uuid::now_v7()),
+        app.db.uuid_literal(webhook),
+        app.db.uuid_literal(event),
+    );
+    let refused = std::panic::AssertUnwindSafe(app.db.execute(&duplicate));
+    assert!(futures::FutureExt::catch_unwind(refused).await.is_err(), "a duplicate delivery row is refused");
+}
+
+/// An endpoint that answers 503 to `order.placed`: the later `order.paid`
+/// waits, and waiting used to spend its attempts (8 in about 30 s), after
+/// which its job died and its delivery stayed `pending` for ever. Now the
+/// wait spends none; and once the earlier delivery fails for good (here: its
+/// job is cancelled), the later one goes out.
+async fn waiting_is_not_failing_and_a_failed_delivery_unblocks_later_ones(app: TestApp) {
+    let Some((app, webhook_id, receiver, _)) =
+        subscribed(app, json!(["order.placed", "order.paid"]), &["order.placed"]).await
+    else {
+        return;
+    };
+    let by_type = async |kind: &str| deliveries(&app, &webhook_id).await.into_iter().find(|d| d["event_type"] == kind);
+    assert!(eventually(10, async || by_type("order.paid").await.is_some()).await, "order.paid has its delivery");
+    let paid = by_type("order.paid").await.unwrap();
+    let paid_id = paid["id"].as_str().unwrap().to_owned();
+    // Let the paid delivery's job find the placed one pending many times.
+    assert!(
+        eventually(15, async || {
+            let job = delivery_job(&app, &paid_id).await;
+            job.is_some_and(|j| j["progress_message"].as_str().is_some_and(|m| m.contains("earlier event")))
+        })
+        .await,
+        "the paid delivery waits"
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let job = delivery_job(&app, &paid_id).await.expect("the waiting delivery's job is alive");
+    assert_eq!(job["attempt"], 0, "waiting used no attempt: {job}");
+    assert_ne!(job["state"], "dead");
+    let paid = by_type("order.paid").await.unwrap();
+    assert_eq!((paid["status"].as_str(), paid["attempts"].as_i64()), (Some("pending"), Some(0)), "{paid}");
+    assert!(posts_of(&receiver, "order.placed") >= 2, "the placed event was retried");
+    assert_eq!(posts_of(&receiver, "order.paid"), 0, "in order: nothing after a pending event");
+
+    // The earlier delivery fails for good: its job is cancelled.
+    let placed = by_type("order.placed").await.unwrap();
+    let placed_id = placed["id"].as_str().unwrap().to_owned();
+    let placed_job = delivery_job(&app, &placed_id).await.expect("the placed delivery's job");
+    app.post(&format!("/v1/jobs/{}/cancel", placed_job["id"].as_str().unwrap()), &json!({})).await;
+    assert!(
+        eventually(10, async || by_type("order.placed").await.unwrap()["status"] == "failed").await,
+        "the delivery failed with its job"
+    );
+    assert!(eventually(10, async || delivery_job(&app, &placed_id).await.is_none()).await);
+    // Five failures in a row open the endpoint's circuit for 30 s, which the
+    // later delivery waits out too.
+    assert!(
+        eventually(45, async || by_type("order.paid").await.unwrap()["status"] == "delivered").await,
+        "the later delivery is no longer held back"
+    );
+    assert_eq!(posts_of(&receiver, "order.paid"), 1);
+}
+
+/// A delivery's status is its job's: a job that dies because its last
+/// attempt's lease expired (its worker crashed) fails its delivery in the
+/// same transaction (it stayed `pending` for ever); retrying the dead job by
+/// hand makes it pending again, and it is delivered.
+async fn a_delivery_fails_with_its_job_and_revives_with_it(app: TestApp) {
+    let Some((app, webhook_id, receiver, _)) = subscribed(app, json!(["order.placed"]), &["order.placed"]).await else {
+        return;
+    };
+    assert!(eventually(10, async || posts_of(&receiver, "order.placed") >= 1).await);
+    let delivery = deliveries(&app, &webhook_id).await.remove(0);
+    let delivery_id = delivery["id"].as_str().unwrap().to_owned();
+    let job = delivery_job(&app, &delivery_id).await.expect("its job");
+    let job_id = uuid::Uuid::parse_str(job["id"].as_str().unwrap()).unwrap();
+
+    // As if a worker took its last attempt and died: running, on the last
+    // attempt, under a lease long expired.
+    let past = match app.backend() {
+        ordo_testkit::Backend::Sqlite => "1".to_owned(),
+        ordo_testkit::Backend::Postgres => "'2000-01-01T00:00:00Z'".to_owned(),
+    };
+    app.db
+        .execute(&format!(
+            "UPDATE jobs SET state = 'running', attempt = max_attempts, attempt_id = {}, locked_by = 'crashed',
+                    lease_expires_at = {past}, run_at = {past}
+              WHERE id = {}",
+            app.db.uuid_literal(uuid::Uuid::now_v7()),
+            app.db.uuid_literal(job_id),
+        ))
+        .await;
+    let job_path = format!("/v1/jobs/{job_id}");
+    assert!(eventually(10, async || app.get(&job_path).await.expect(StatusCode::OK)["state"] == "dead").await);
+    let failed = deliveries(&app, &webhook_id).await.remove(0);
+    assert_eq!(failed["status"], "failed", "the delivery failed with its job: {failed}");
+    assert!(failed["last_error"].as_str().unwrap().contains("lease expired"), "{failed}");
+
+    // The endpoint is back; the dead job is retried by hand.
+    receiver.refuse_types.lock().unwrap().clear();
+    app.post(&format!("{job_path}/retry"), &json!({})).await.expect(StatusCode::OK);
+    assert_eq!(deliveries(&app, &webhook_id).await[0]["status"], "pending", "revived with its job");
+    assert!(
+        eventually(15, async || deliveries(&app, &webhook_id).await[0]["status"] == "delivered").await,
+        "delivered after the retry"
+    );
+    assert_eq!(receiver.seen.lock().unwrap().last().unwrap().0, 200);
 }
