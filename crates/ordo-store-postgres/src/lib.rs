@@ -10,6 +10,7 @@
 //! state is set on connections.
 
 use std::ops::DerefMut;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -20,7 +21,10 @@ use ordo_store::{
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgListener, PgPool, PgPoolOptions};
 use sqlx::{ConnectOptions, Postgres, Row};
 
+use crate::breaker::Breaker;
+
 mod audit;
+pub(crate) mod breaker;
 mod catalog;
 mod copy;
 mod customers;
@@ -61,6 +65,8 @@ pub struct PgStore {
     /// Whether statements may be prepared once per connection and reused;
     /// never behind PgBouncer.
     persistent: bool,
+    /// Fails requests at once while the database is known to be down.
+    breaker: Arc<Breaker>,
 }
 
 impl PgStore {
@@ -81,6 +87,8 @@ impl PgStore {
                 connect = connect.options([("statement_timeout", format!("{}ms", timeout.as_millis()))]);
             }
         }
+        let breaker = Breaker::new(connect.clone());
+        let discards = breaker.clone();
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections)
             .min_connections(options.min_connections)
@@ -89,8 +97,40 @@ impl PgStore {
             // A ping before every checkout costs a round trip per request;
             // broken connections surface as errors and are replaced instead.
             .test_before_acquire(false)
+            // Except those older than the last outage: all dead, most likely.
+            .before_acquire(move |_, meta| {
+                let fresh = !discards.predates_outage(meta.age);
+                Box::pin(async move { Ok(fresh) })
+            })
             .connect_lazy_with(connect);
-        Ok(Self { pool, persistent: !options.pgbouncer })
+        Ok(Self { pool, persistent: !options.pgbouncer, breaker })
+    }
+
+    /// Obtains a connection (or a transaction) from the pool through the
+    /// breaker: at once an error while the database is known to be down;
+    /// otherwise the pool's answer, or an error as soon as a probe finds the
+    /// database down while the pool still waits (see [`breaker`]).
+    async fn guarded<T>(&self, acquire: impl std::future::Future<Output = Result<T, sqlx::Error>>) -> StoreResult<T> {
+        if self.breaker.is_open() {
+            return Err(down());
+        }
+        let mut acquire = std::pin::pin!(acquire);
+        let result = match tokio::time::timeout(breaker::SUSPECT_AFTER, &mut acquire).await {
+            Ok(result) => result,
+            Err(_) => {
+                self.breaker.suspect();
+                tokio::select! {
+                    result = &mut acquire => result,
+                    () = self.breaker.opened() => return Err(down()),
+                }
+            }
+        };
+        result.map_err(|e| {
+            if connection_failure(&e) {
+                self.breaker.suspect();
+            }
+            map_err(e)
+        })
     }
 
     /// The underlying pool, for tests and tools that need raw access.
@@ -114,31 +154,36 @@ impl Database for PgStore {
             // session; dropping it rolls back when the connection returns
             // to the pool.
             let started = Instant::now();
-            let conn = self.pool.begin_with("BEGIN READ ONLY").await.map_err(map_err)?;
+            let conn = self.guarded(self.pool.begin_with("BEGIN READ ONLY")).await?;
             record_acquire("read", started);
             return Ok(Box::new(PgSession { conn, persistent: false }));
         }
         let started = Instant::now();
-        let conn = self.pool.acquire().await.map_err(map_err)?;
+        let conn = self.guarded(self.pool.acquire()).await?;
         record_acquire("read", started);
         Ok(Box::new(PgSession { conn, persistent: true }))
     }
 
     async fn begin(&self) -> StoreResult<Box<dyn Transaction>> {
         let started = Instant::now();
-        let conn = self.pool.begin().await.map_err(map_err)?;
+        let conn = self.guarded(self.pool.begin()).await?;
         record_acquire("write", started);
         Ok(Box::new(PgSession { conn, persistent: self.persistent }))
     }
 
     async fn ping(&self) -> StoreResult<()> {
-        // The simple-query protocol: one round trip, safe behind PgBouncer.
-        sqlx::raw_sql("SELECT 1").execute(&self.pool).await.map_err(map_err)?;
+        let mut conn = self.guarded(self.pool.acquire()).await?;
+        let answered = simple_query(&mut conn, "SELECT 1").await;
+        if answered.as_ref().is_err_and(connection_failure) {
+            self.breaker.suspect();
+        }
+        answered.map_err(map_err)?;
         Ok(())
     }
 
     async fn migrate(&self) -> StoreResult<()> {
-        MIGRATOR.run(&self.pool).await.map_err(|e| match e {
+        let mut conn = self.guarded(self.pool.acquire()).await?;
+        MIGRATOR.run_direct(&mut *conn).await.map_err(|e| match e {
             sqlx::migrate::MigrateError::Execute(e) => map_err(e),
             e => other(e),
         })
@@ -147,8 +192,8 @@ impl Database for PgStore {
     async fn pending_migrations(&self) -> StoreResult<usize> {
         // Before the first migration the bookkeeping table does not exist.
         // The simple-query protocol, as it is safe behind PgBouncer.
-        let applied: Vec<i64> = match sqlx::raw_sql("SELECT version FROM _sqlx_migrations WHERE success")
-            .fetch_all(&self.pool)
+        let mut conn = self.guarded(self.pool.acquire()).await?;
+        let applied: Vec<i64> = match simple_query(&mut conn, "SELECT version FROM _sqlx_migrations WHERE success")
             .await
         {
             Ok(rows) => rows.iter().map(|row| row.try_get::<i64, _>(0)).collect::<Result<_, _>>().map_err(map_err)?,
@@ -171,6 +216,9 @@ impl Database for PgStore {
     }
 
     async fn announce_jobs(&self) -> StoreResult<()> {
+        if self.breaker.is_open() {
+            return Err(down());
+        }
         // Outside a transaction, a notification writes no WAL and waits for
         // no flush; the simple protocol keeps it to one round trip (and safe
         // behind PgBouncer, where no worker listens but others may).
@@ -269,6 +317,38 @@ fn slow_statement_log(connect: PgConnectOptions, threshold: Duration) -> PgConne
         connect.log_slow_statements(log::LevelFilter::Off, Duration::MAX)
     } else {
         connect.log_slow_statements(log::LevelFilter::Warn, threshold)
+    }
+}
+
+/// Runs `sql` over the simple-query protocol (a query without arguments):
+/// one round trip, safe behind PgBouncer. Through `Executor`'s boxed
+/// futures, which `Send` async traits and spawned tasks accept where
+/// `raw_sql`'s generic ones trip the compiler's lifetime inference.
+fn simple_query<'c>(
+    conn: &'c mut PgConnection,
+    sql: &'static str,
+) -> futures::future::BoxFuture<'c, Result<Vec<sqlx::postgres::PgRow>, sqlx::Error>> {
+    sqlx::Executor::fetch_all(conn, sql)
+}
+
+/// The error while the breaker is open.
+fn down() -> StoreError {
+    StoreError::Unavailable(Box::new(std::io::Error::new(
+        std::io::ErrorKind::ConnectionRefused,
+        "the database is down; waiting for it to answer again",
+    )))
+}
+
+/// Whether `e` says the database could not be reached (as opposed to a
+/// query's own failure).
+fn connection_failure(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::Tls(_) => true,
+        sqlx::Error::Database(db) => {
+            let code = db.code().unwrap_or_default();
+            code.starts_with("08") || code.starts_with("57P0")
+        }
+        _ => false,
     }
 }
 

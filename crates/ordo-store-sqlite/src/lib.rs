@@ -6,9 +6,19 @@
 //! to upgrade), and a pool of read-only connections that WAL mode lets run
 //! alongside it. Writers queue in-process for the one connection instead of
 //! spinning on `SQLITE_BUSY`.
+//!
+//! A full disk: a write that fails with `SQLITE_FULL` (or an I/O error) is
+//! a 503, not a 500. SQLite may roll the transaction back by itself on such
+//! an error, which leaves sqlx counting a transaction that no longer exists
+//! (every later `BEGIN` then failed); a writer connection that comes back
+//! still "in a transaction" is closed and replaced, so writes resume by
+//! themselves once there is space. Until a write succeeds again, readiness
+//! says the writer is failing ([`WriterHealth`]).
 
 use std::ops::DerefMut;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -18,7 +28,7 @@ use ordo_store::{Backend, Database, PoolStats, Session, StoreError, StoreResult,
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{ConnectOptions, Sqlite};
+use sqlx::{ConnectOptions, Connection, Sqlite};
 
 mod audit;
 mod catalog;
@@ -66,6 +76,72 @@ pub struct SqliteOptions {
 pub struct SqliteStore {
     writer: SqlitePool,
     readers: SqlitePool,
+    health: Arc<WriterHealth>,
+    /// The database file, whose filesystem's free space readiness checks.
+    path: PathBuf,
+}
+
+/// Free space a failing writer needs before it is ready again: a small
+/// write can succeed in space SQLite already holds while real work cannot.
+const MIN_FREE_BYTES: u64 = 1024 * 1024;
+
+/// Bytes an unprivileged writer may still use on `path`'s filesystem, where
+/// the platform tells.
+fn free_space(path: &std::path::Path) -> Option<u64> {
+    #[cfg(unix)]
+    {
+        let folder = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+        let stats = rustix::fs::statvfs(folder).ok()?;
+        Some(stats.f_bavail.saturating_mul(stats.f_frsize))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        None
+    }
+}
+
+/// Whether the writer can write: failing from a commit that failed for
+/// lack of space or an I/O error, or a transaction SQLite rolled back by
+/// itself, until readiness finds 1 MiB free on the disk and a probe write
+/// succeeds.
+#[derive(Debug, Default)]
+pub struct WriterHealth {
+    failing: AtomicBool,
+}
+
+impl WriterHealth {
+    /// Marks the writer failing after a write that failed for lack of space
+    /// or an I/O error. Only a probe clears it: a commit that wrote nothing
+    /// (a worker's empty claim) proves nothing about space.
+    fn observe<T>(&self, result: &Result<T, sqlx::Error>) {
+        if let Err(e) = result
+            && cannot_write(e)
+        {
+            self.mark_failing();
+        }
+    }
+
+    fn mark_failing(&self) {
+        if !self.failing.swap(true, Ordering::Relaxed) {
+            tracing::error!("the database cannot write (disk full or I/O error); writes answer 503 until it can");
+        }
+    }
+
+    pub fn is_failing(&self) -> bool {
+        self.failing.load(Ordering::Relaxed)
+    }
+}
+
+/// `SQLITE_FULL` (13) or `SQLITE_IOERR` (10), extended codes included.
+fn cannot_write(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(db) => {
+            db.code().and_then(|c| c.parse::<i32>().ok()).is_some_and(|c| matches!(c & 0xff, 10 | 13))
+        }
+        sqlx::Error::Io(_) => true,
+        _ => false,
+    }
 }
 
 impl SqliteStore {
@@ -90,11 +166,34 @@ impl SqliteStore {
         } else {
             base.log_slow_statements(log::LevelFilter::Warn, options.slow_statement)
         };
+        let health = Arc::new(WriterHealth::default());
+        let released = health.clone();
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
             .acquire_timeout(options.acquire_timeout)
             .test_before_acquire(false)
+            // SQLite may have rolled back a transaction by itself (on a full
+            // disk) that sqlx still counts as open: its ROLLBACK then fails
+            // and every later BEGIN with it. A connection still "in a
+            // transaction" once its queued rollback has run is replaced.
+            // SQLite rolls back by itself only on errors such as a full disk,
+            // so the writer is failing until a write succeeds again.
+            .after_release(move |conn, _| {
+                let health = released.clone();
+                Box::pin(async move {
+                    if !conn.is_in_transaction() {
+                        return Ok(true);
+                    }
+                    conn.ping().await?; // runs after the queued rollback
+                    let sound = !conn.is_in_transaction();
+                    if !sound {
+                        tracing::warn!("replacing the writer connection: SQLite rolled its transaction back");
+                        health.mark_failing();
+                    }
+                    Ok(sound)
+                })
+            })
             .connect_with(base.clone().create_if_missing(true))
             .await
             .map_err(map_err)?;
@@ -105,7 +204,7 @@ impl SqliteStore {
             .connect_with(base.read_only(true))
             .await
             .map_err(map_err)?;
-        Ok(Self { writer, readers })
+        Ok(Self { writer, readers, health, path: options.path.clone() })
     }
 
     /// The writer pool, for tests and tools that need raw access.
@@ -124,7 +223,7 @@ impl Database for SqliteStore {
         let started = Instant::now();
         let conn = self.readers.acquire().await.map_err(map_err)?;
         record_acquire("read", started);
-        Ok(Box::new(SqliteSession { conn }))
+        Ok(Box::new(SqliteSession { conn, health: None }))
     }
 
     async fn begin(&self) -> StoreResult<Box<dyn Transaction>> {
@@ -132,11 +231,41 @@ impl Database for SqliteStore {
         let started = Instant::now();
         let conn = self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(map_err)?;
         record_acquire("write", started);
-        Ok(Box::new(SqliteSession { conn }))
+        Ok(Box::new(SqliteSession { conn, health: Some(self.health.clone()) }))
     }
 
+    /// The readers answer, and the writer can write: while a failed write
+    /// left it failing, a probe write must succeed.
     async fn ping(&self) -> StoreResult<()> {
         sqlx::query("SELECT 1").execute(&self.readers).await.map_err(map_err)?;
+        if self.health.is_failing() {
+            if let Some(free) = free_space(&self.path).filter(|free| *free < MIN_FREE_BYTES) {
+                let full = std::io::Error::new(
+                    std::io::ErrorKind::StorageFull,
+                    format!("the database's disk has {free} bytes free; the writer waits for {MIN_FREE_BYTES}"),
+                );
+                return Err(StoreError::Unavailable(Box::new(full)));
+            }
+            let probe = async {
+                let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+                sqlx::query(
+                    "INSERT INTO writer_probe (id, at) VALUES (1, $1) ON CONFLICT (id) DO UPDATE SET at = excluded.at",
+                )
+                .bind(to_micros(ordo_domain::time::now()))
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await
+            }
+            .await;
+            match &probe {
+                Ok(()) => {
+                    self.health.failing.store(false, Ordering::Relaxed);
+                    tracing::info!("the database can write again");
+                }
+                Err(e) => tracing::debug!(error = %e, "the writer still cannot write"),
+            }
+            probe.map_err(map_err)?;
+        }
         Ok(())
     }
 
@@ -177,6 +306,8 @@ impl Database for SqliteStore {
 /// A connection, in a transaction or not.
 struct SqliteSession<C> {
     conn: C,
+    /// The writer's health, which a transaction's commit reports to.
+    health: Option<Arc<WriterHealth>>,
 }
 
 impl<C: DerefMut<Target = SqliteConnection> + Send> SqliteSession<C> {
@@ -191,7 +322,11 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> Session for SqliteSession<C>
 impl Transaction for SqliteSession<sqlx::Transaction<'static, Sqlite>> {
     #[tracing::instrument(target = "ordo_db", name = "transaction.commit", skip_all)]
     async fn commit(self: Box<Self>) -> StoreResult<()> {
-        self.conn.commit().await.map_err(map_err)
+        let result = self.conn.commit().await;
+        if let Some(health) = &self.health {
+            health.observe(&result);
+        }
+        result.map_err(map_err)
     }
 }
 
@@ -233,8 +368,11 @@ fn map_err(e: sqlx::Error) -> StoreError {
             }
             // SQLITE_BUSY (5) and SQLITE_LOCKED (6), extended codes included:
             // another process held the lock past the busy timeout.
-            let busy = db.code().and_then(|c| c.parse::<i32>().ok()).is_some_and(|c| matches!(c & 0xff, 5 | 6));
-            if busy { StoreError::Unavailable(Box::new(e)) } else { StoreError::Other(Box::new(e)) }
+            // SQLITE_FULL (13) and SQLITE_IOERR (10): the disk is full or
+            // failing; retrying later may well succeed.
+            let transient =
+                db.code().and_then(|c| c.parse::<i32>().ok()).is_some_and(|c| matches!(c & 0xff, 5 | 6 | 10 | 13));
+            if transient { StoreError::Unavailable(Box::new(e)) } else { StoreError::Other(Box::new(e)) }
         }
         e => StoreError::Other(Box::new(e)),
     }
