@@ -597,6 +597,14 @@ mod tests {
         }
     }
 
+    fn address() -> crate::customer::Address {
+        let raw =
+            crate::customer::RawAddress {
+                line1: "Hauptstraße 1", city: "Berlin", country: "DE", ..Default::default()
+            };
+        crate::customer::Address::parse(&raw).unwrap()
+    }
+
     fn products(prices: &[i64]) -> (Vec<LineRequest>, Vec<SellableProduct>) {
         prices
             .iter()
@@ -673,13 +681,7 @@ mod tests {
                         proptest::prop_assert_eq!(i128::from(line.tax), *tax);
                         proptest::prop_assert_eq!(line.total, line.subtotal + line.tax);
                     }
-                    let address = crate::customer::Address::parse(&crate::customer::RawAddress {
-                        line1: "Hauptstraße 1",
-                        city: "Berlin",
-                        country: "DE",
-                        ..Default::default()
-                    })
-                    .unwrap();
+                    let address = address();
                     let order = Order::place(
                         OrderId::generate(),
                         CustomerId::generate(),
@@ -721,13 +723,7 @@ mod tests {
             for line in &mut lines {
                 line.allocations = vec![Allocation { location_id: Uuid::now_v7(), quantity: line.quantity, shipped: 0 }];
             }
-            let address = crate::customer::Address::parse(&crate::customer::RawAddress {
-                line1: "Hauptstraße 1",
-                city: "Berlin",
-                country: "DE",
-                ..Default::default()
-            })
-            .unwrap();
+            let address = address();
             let mut order = Order::place(
                 OrderId::generate(),
                 CustomerId::generate(),

@@ -128,44 +128,12 @@ async fn oversize_body_is_413(app: TestApp) {
     assert_eq!(items.as_array().unwrap().len(), 1, "only the body within the limit was written");
 }
 
-/// A market, a location, a product with stock and a customer, for the
-/// requests below to reach past the "not found" answers.
-async fn small_shop(app: &TestApp) -> (String, String) {
-    app.post(
-        "/v1/markets",
-        &json!({"code": "DE", "name": "Germany", "currency": "EUR", "tax_rate_bp": 1900, "locale": "de-DE"}),
-    )
-    .await
-    .expect(StatusCode::CREATED);
-    let location = app
-        .post("/v1/locations", &json!({"code": "BER-1", "name": "Berlin", "priority": 1}))
-        .await
-        .expect(StatusCode::CREATED)["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    app.post("/v1/products", &json!({"sku": "TEE", "name": "Tee", "prices": [{"amount": 100, "currency": "EUR"}]}))
-        .await
-        .expect(StatusCode::CREATED);
-    app.post("/v1/stock/receipts", &json!({"sku": "TEE", "location_id": location, "quantity": 5}))
-        .await
-        .expect(StatusCode::CREATED);
-    let customer = app
-        .post("/v1/customers", &json!({"email": "c@example.com", "name": "C"}))
-        .await
-        .expect(StatusCode::CREATED)["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    (location, customer)
-}
-
 /// PostgreSQL refuses a NUL in text with an error of its own (SQLSTATE
 /// 22021), which reached clients as a 500: text with control characters is
 /// refused at the edge instead, the same on both backends, and nothing is
 /// written.
 async fn control_characters_are_refused_at_the_edge(app: TestApp) {
-    let (location, customer) = small_shop(&app).await;
+    let shop = crate::orders::shop(&app).await;
     for (path, field) in [
         ("/v1/jobs?queue=%00", "queue"),
         ("/v1/audit-events?entity_type=%00", "entity_type"),
@@ -193,7 +161,7 @@ async fn control_characters_are_refused_at_the_edge(app: TestApp) {
 
     let order = |market: &str| {
         json!({
-            "customer_id": customer,
+            "customer_id": shop.customer,
             "market": market,
             "lines": [{"sku": "TEE", "quantity": 1}],
             "shipping_address": {"line1": "Hauptstr. 1", "city": "Berlin", "country": "DE"},
@@ -223,15 +191,14 @@ async fn control_characters_are_refused_at_the_edge(app: TestApp) {
 
     assert_eq!(app.get("/v1/orders").await.expect(StatusCode::OK)["items"], json!([]), "no order was written");
     let stock = app.get("/v1/stock/TEE").await.expect(StatusCode::OK);
-    assert_eq!((stock["on_hand"].as_i64(), stock["reserved"].as_i64()), (Some(5), Some(0)));
+    assert_eq!((stock["on_hand"].as_i64(), stock["reserved"].as_i64()), (Some(13), Some(0)));
     let skus: Vec<String> = app.get("/v1/products").await.expect(StatusCode::OK)["items"]
         .as_array()
         .unwrap()
         .iter()
         .map(|p| p["sku"].as_str().unwrap().to_owned())
         .collect();
-    assert_eq!(skus, ["TEE", "SLASH", "NOTE"], "only the clean products exist");
-    let _ = location;
+    assert_eq!(skus, ["TEE", "MUG", "SLASH", "NOTE"], "only the clean products exist");
 }
 
 /// Percent-decoded bytes that are not UTF-8 once got axum's plain-text 400.
@@ -353,9 +320,9 @@ async fn weak_if_match_never_matches(app: TestApp) {
 
 /// `abs()` of `i64::MIN` overflows: such a delta got 409 insufficient_stock.
 async fn extreme_adjustments_are_422(app: TestApp) {
-    let (location, _) = small_shop(&app).await;
+    let shop = crate::orders::shop(&app).await;
     for delta in [i64::MIN, i64::MIN + 1, i64::MAX, 1_000_001, -1_000_001] {
-        let body = json!({"sku": "TEE", "location_id": location, "delta": delta, "reason": "count_correction"});
+        let body = json!({"sku": "TEE", "location_id": shop.near, "delta": delta, "reason": "count_correction"});
         let problem = app
             .post("/v1/stock/adjustments", &body)
             .await
@@ -363,5 +330,5 @@ async fn extreme_adjustments_are_422(app: TestApp) {
         assert_eq!(problem["errors"][0]["field"], "delta", "{delta}: {problem}");
     }
     let stock = app.get("/v1/stock/TEE").await.expect(StatusCode::OK);
-    assert_eq!(stock["on_hand"], 5, "unchanged");
+    assert_eq!(stock["on_hand"], 13, "unchanged");
 }
