@@ -1,7 +1,8 @@
 //! The API's one error type. Every failure leaves as an RFC 9457
 //! `application/problem+json` document with a stable `code`, so clients can
 //! branch on the code and show the `detail` to people. Internal causes are
-//! logged here, once, and never sent to clients.
+//! logged here, once, and never sent to clients. Every kind of error is a
+//! row of the one table in [`codes`].
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -9,6 +10,10 @@ use ordo_domain::{FieldError, ValidationErrors};
 use ordo_service::ServiceError;
 use serde::Serialize;
 use utoipa::ToSchema;
+
+pub mod codes;
+
+pub use codes::ErrorCode;
 
 /// The problem document (RFC 9457), with Ordo's extension members.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -32,12 +37,11 @@ pub struct Problem {
     pub current_version: Option<i64>,
 }
 
-/// An error on its way to becoming a problem response.
+/// An error on its way to becoming a problem response: a row of the
+/// [`codes`] table and what went wrong this time.
 #[derive(Debug)]
 pub struct ApiError {
-    status: StatusCode,
-    code: &'static str,
-    title: &'static str,
+    row: &'static ErrorCode,
     detail: String,
     errors: Vec<FieldError>,
     current_version: Option<i64>,
@@ -62,16 +66,9 @@ pub enum PreconditionSource {
 }
 
 impl ApiError {
-    fn new(status: StatusCode, code: &'static str, title: &'static str, detail: impl Into<String>) -> Self {
-        Self {
-            status,
-            code,
-            title,
-            detail: detail.into(),
-            errors: Vec::new(),
-            current_version: None,
-            refused_at_edge: false,
-        }
+    /// An error of the kind `row`, with what went wrong this time.
+    pub fn new(row: &'static ErrorCode, detail: impl Into<String>) -> Self {
+        Self { row, detail: detail.into(), errors: Vec::new(), current_version: None, refused_at_edge: false }
     }
 
     /// Marks the error as refusing the request before its operation began.
@@ -86,34 +83,29 @@ impl ApiError {
     }
 
     pub fn status(&self) -> StatusCode {
-        self.status
+        self.row.status
     }
 
     pub fn code(&self) -> &'static str {
-        self.code
+        self.row.code
     }
 
     pub fn malformed_json(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "malformed_json", "Malformed JSON", detail).at_edge()
+        Self::new(&codes::MALFORMED_JSON, detail).at_edge()
     }
 
     /// The body is JSON but not of the expected shape: a wrong type, a
     /// missing or unknown field.
     pub fn invalid_body(field: String, message: String) -> Self {
         let detail = format!("the request body does not match the expected shape: {message}");
-        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", "Invalid request body", detail)
+        Self::new(&codes::INVALID_BODY, detail)
             .with_errors(vec![FieldError { field, code: "invalid_value", message }])
             .at_edge()
     }
 
     pub fn unsupported_media_type() -> Self {
-        Self::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            "Unsupported media type",
-            "send the body as JSON with `Content-Type: application/json`",
-        )
-        .at_edge()
+        Self::new(&codes::UNSUPPORTED_MEDIA_TYPE, "send the body as JSON with `Content-Type: application/json`")
+            .at_edge()
     }
 
     pub fn payload_too_large(limit: Option<usize>) -> Self {
@@ -121,11 +113,11 @@ impl ApiError {
             Some(limit) => format!("the request body exceeds the limit of {limit} bytes"),
             None => "the request body exceeds the server's limit".to_owned(),
         };
-        Self::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "Payload too large", detail).at_edge()
+        Self::new(&codes::PAYLOAD_TOO_LARGE, detail).at_edge()
     }
 
     pub fn unreadable_body(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "unreadable_body", "Unreadable request body", detail).at_edge()
+        Self::new(&codes::UNREADABLE_BODY, detail).at_edge()
     }
 
     pub fn validation(errors: ValidationErrors) -> Self {
@@ -133,86 +125,60 @@ impl ApiError {
             [one] => format!("{}: {}", one.field, one.message),
             many => format!("{} fields are invalid", many.len()),
         };
-        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", "Validation failed", detail)
-            .with_errors(errors.into_errors())
+        Self::new(&codes::VALIDATION_FAILED, detail).with_errors(errors.into_errors())
     }
 
     pub fn invalid_query(field: String, code: &'static str, message: String) -> Self {
         let detail = if field.is_empty() { message.clone() } else { format!("{field}: {message}") };
-        Self::new(StatusCode::BAD_REQUEST, "invalid_query", "Invalid query parameters", detail)
-            .with_errors(vec![FieldError { field, code, message }])
-            .at_edge()
+        Self::new(&codes::INVALID_QUERY, detail).with_errors(vec![FieldError { field, code, message }]).at_edge()
     }
 
     pub fn invalid_id(value: &str) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "invalid_id", "Invalid id", format!("`{value}` is not a valid id (a UUID)"))
-            .at_edge()
+        Self::new(&codes::INVALID_ID, format!("`{value}` is not a valid id (a UUID)")).at_edge()
     }
 
     pub fn invalid_header(name: &str, detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "invalid_header", "Invalid header", format!("{name}: {}", detail.into()))
-            .at_edge()
+        Self::new(&codes::INVALID_HEADER, format!("{name}: {}", detail.into())).at_edge()
     }
 
     /// The path is not UTF-8 once percent-decoded, or holds control
     /// characters.
     pub fn invalid_path(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "invalid_path", "Invalid path", detail).at_edge()
+        Self::new(&codes::INVALID_PATH, detail).at_edge()
     }
 
     /// No key, or a key that is malformed, unknown, expired or revoked: the
     /// same answer for each, so a client cannot probe which keys exist.
     pub fn unauthenticated() -> Self {
-        Self::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthenticated",
-            "Unauthenticated",
-            "send a valid API key as `Authorization: Bearer <key>`",
-        )
+        Self::new(&codes::UNAUTHENTICATED, "send a valid API key as `Authorization: Bearer <key>`")
     }
 
     pub fn forbidden(role: ordo_domain::auth::Role, permission: ordo_domain::auth::Permission) -> Self {
-        Self::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            "Forbidden",
-            format!("the {role} role does not have the `{}` permission", permission.scope()),
-        )
-        .at_edge()
+        Self::new(&codes::FORBIDDEN, format!("the {role} role does not have the `{}` permission", permission.scope()))
+            .at_edge()
     }
 
     pub fn rate_limited(retry_after_secs: u64) -> Self {
-        Self::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
-            "Too many requests",
-            format!("this key's rate limit is exhausted; retry in {retry_after_secs} s"),
-        )
+        Self::new(&codes::RATE_LIMITED, format!("this key's rate limit is exhausted; retry in {retry_after_secs} s"))
     }
 
     pub fn idempotency_mismatch() -> Self {
         Self::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "idempotency_key_reused",
-            "Idempotency key reused",
+            &codes::IDEMPOTENCY_KEY_REUSED,
             "this Idempotency-Key was used for a different request; use a new key for a new request",
         )
     }
 
     pub fn idempotency_in_flight() -> Self {
         Self::new(
-            StatusCode::CONFLICT,
-            "idempotency_in_flight",
-            "Request in flight",
+            &codes::IDEMPOTENCY_IN_FLIGHT,
             "a request with this Idempotency-Key is still being processed; retry shortly",
         )
     }
 
     pub fn precondition_required() -> Self {
         Self::new(
-            StatusCode::PRECONDITION_REQUIRED,
-            "precondition_required",
-            "Precondition required",
+            &codes::PRECONDITION_REQUIRED,
             "send the version you last read, as `version` in the body or as `If-Match: \"<version>\"`, so a concurrent change is never overwritten",
         )
         .at_edge()
@@ -221,42 +187,27 @@ impl ApiError {
     /// `If-Match` can never match: it names only weak entity tags, which
     /// RFC 9110 compares strongly (and so never equal to a version).
     pub fn precondition_failed(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::PRECONDITION_FAILED, "precondition_failed", "Precondition failed", detail)
+        Self::new(&codes::PRECONDITION_FAILED, detail)
     }
 
     pub fn route_not_found(path: &str) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", "Not found", format!("no route matches {path}"))
+        Self::new(&codes::NOT_FOUND, format!("no route matches {path}"))
     }
 
     pub fn method_not_allowed() -> Self {
-        Self::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "method_not_allowed",
-            "Method not allowed",
-            "this route does not support this method",
-        )
+        Self::new(&codes::METHOD_NOT_ALLOWED, "this route does not support this method")
     }
 
     pub fn timeout() -> Self {
-        Self::new(
-            StatusCode::REQUEST_TIMEOUT,
-            "request_timeout",
-            "Request timeout",
-            "the request took longer than the server allows; it may be retried",
-        )
+        Self::new(&codes::REQUEST_TIMEOUT, "the request took longer than the server allows; it may be retried")
     }
 
     pub fn unavailable(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::SERVICE_UNAVAILABLE, "service_unavailable", "Service unavailable", detail)
+        Self::new(&codes::SERVICE_UNAVAILABLE, detail)
     }
 
     pub fn internal() -> Self {
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal_error",
-            "Internal error",
-            "an unexpected error occurred; it has been logged",
-        )
+        Self::new(&codes::INTERNAL_ERROR, "an unexpected error occurred; it has been logged")
     }
 
     /// Maps a use-case error, given how the client stated its precondition.
@@ -264,31 +215,29 @@ impl ApiError {
         match error {
             ServiceError::Validation(errors) => Self::validation(errors),
             ServiceError::NotFound { entity, id } => {
-                Self::new(StatusCode::NOT_FOUND, "not_found", "Not found", format!("{entity} {id} does not exist"))
+                Self::new(&codes::NOT_FOUND, format!("{entity} {id} does not exist"))
             }
             ServiceError::Duplicate { code, field, message } => {
-                Self::new(StatusCode::CONFLICT, code, "Conflict", message.clone()).with_errors(vec![FieldError {
-                    field: field.into(),
-                    code,
-                    message,
-                }])
+                let Some(row) = ErrorCode::find(code).filter(|row| row.status == StatusCode::CONFLICT) else {
+                    tracing::error!(code, "a service conflict has no row in the error table");
+                    return Self::internal();
+                };
+                Self::new(row, message.clone()).with_errors(vec![FieldError { field: field.into(), code, message }])
             }
             ServiceError::VersionMismatch { entity, expected, current } => {
                 let detail = format!("{entity} is at version {current}, not {expected}: read it again and retry");
-                let mut error = if precondition == PreconditionSource::IfMatch {
-                    Self::new(StatusCode::PRECONDITION_FAILED, "precondition_failed", "Precondition failed", detail)
+                let row = if precondition == PreconditionSource::IfMatch {
+                    &codes::PRECONDITION_FAILED
                 } else {
-                    Self::new(StatusCode::CONFLICT, "version_conflict", "Version conflict", detail)
+                    &codes::VERSION_CONFLICT
                 };
+                let mut error = Self::new(row, detail);
                 error.current_version = Some(current);
                 error
             }
-            ServiceError::Archived { entity } => Self::new(
-                StatusCode::CONFLICT,
-                "archived",
-                "Archived",
-                format!("{entity} is archived and can no longer be changed"),
-            ),
+            ServiceError::Archived { entity } => {
+                Self::new(&codes::ARCHIVED, format!("{entity} is archived and can no longer be changed"))
+            }
             ServiceError::InsufficientStock { skus } => {
                 let errors = skus
                     .iter()
@@ -298,26 +247,16 @@ impl ApiError {
                         message: format!("not enough stock of {sku}"),
                     })
                     .collect();
-                Self::new(
-                    StatusCode::CONFLICT,
-                    "insufficient_stock",
-                    "Insufficient stock",
-                    format!("not enough stock of {}", skus.join(", ")),
-                )
-                .with_errors(errors)
+                Self::new(&codes::INSUFFICIENT_STOCK, format!("not enough stock of {}", skus.join(", ")))
+                    .with_errors(errors)
             }
-            ServiceError::IllegalTransition { current, action } => Self::new(
-                StatusCode::CONFLICT,
-                "illegal_transition",
-                "Illegal transition",
-                format!("cannot {action} an order that is {current}"),
-            ),
+            ServiceError::IllegalTransition { current, action } => {
+                Self::new(&codes::ILLEGAL_TRANSITION, format!("cannot {action} an order that is {current}"))
+            }
             ServiceError::IdempotencyMismatch => Self::idempotency_mismatch(),
             ServiceError::IdempotencyInFlight => Self::idempotency_in_flight(),
             ServiceError::JobNotDead { state } => Self::new(
-                StatusCode::CONFLICT,
-                "job_not_dead",
-                "Job not dead",
+                &codes::JOB_NOT_DEAD,
                 format!("the job is {state}; only dead jobs can be retried or discarded"),
             ),
             ServiceError::Unavailable(source) => {
@@ -352,25 +291,25 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let problem = Problem {
-            kind: format!("urn:ordo:problem:{}", self.code),
-            title: self.title,
-            status: self.status.as_u16(),
+            kind: format!("urn:ordo:problem:{}", self.row.code),
+            title: self.row.title,
+            status: self.row.status.as_u16(),
             detail: self.detail,
-            code: self.code,
+            code: self.row.code,
             errors: self.errors,
             current_version: self.current_version,
         };
         let body = serde_json::to_vec(&problem).unwrap_or_default();
-        let mut response = (self.status, body).into_response();
+        let mut response = (self.row.status, body).into_response();
         if self.refused_at_edge {
             response.extensions_mut().insert(RefusedAtEdge);
         }
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
-        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+        if self.row.status == StatusCode::SERVICE_UNAVAILABLE {
             headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
-        if self.status == StatusCode::UNAUTHORIZED {
+        if self.row.status == StatusCode::UNAUTHORIZED {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"ordo\""));
         }
         response

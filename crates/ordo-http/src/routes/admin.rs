@@ -13,7 +13,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::auth::{Authorized, OpsRead};
-use crate::error::{ApiError, ApiResult, Problem};
+use crate::error::{ApiError, ApiResult};
 use crate::extract::Query;
 use crate::stats::{Observer, RouteStats};
 
@@ -63,10 +63,7 @@ pub(crate) struct Stats {
     security(("api_key" = ["ops:read"])),
     responses(
         (status = 200, description = "The figures", body = Stats),
-        (status = 400, description = "Invalid query", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The role lacks the permission", body = Problem, content_type = "application/problem+json"),
-    )
+    ),
 )]
 async fn stats(
     _auth: Authorized<OpsRead>,

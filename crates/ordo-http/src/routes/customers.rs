@@ -15,7 +15,10 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::auth::{Authorized, CustomersRead, CustomersWrite};
-use crate::error::{ApiError, ApiResult, Problem};
+use crate::error::codes::{
+    ARCHIVED, EMAIL_TAKEN, NOT_FOUND, PRECONDITION_REQUIRED, VALIDATION_FAILED, VERSION_CONFLICT,
+};
+use crate::error::{ApiError, ApiResult};
 use crate::extract::{Json, OptionalIfMatch, Query};
 use crate::routes::{ArchiveRequest, entity_response, parse_id, parse_page, precondition};
 
@@ -148,14 +151,8 @@ pub(crate) struct ListCustomers {
     security(("api_key" = ["customers:write"])),
     responses(
         (status = 201, description = "Created", body = Customer, headers(("Location" = String), ("ETag" = String))),
-        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "E-mail address taken (`email_taken`)", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid input", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The role lacks the permission", body = Problem, content_type = "application/problem+json"),
-    )
+    ),
+    extensions(("x-errors" = json!([EMAIL_TAKEN, VALIDATION_FAILED]))),
 )]
 async fn create_customer(
     auth: Authorized<CustomersWrite>,
@@ -180,10 +177,7 @@ async fn create_customer(
     security(("api_key" = ["customers:read"])),
     responses(
         (status = 200, description = "A page of customers", body = Page<Customer>),
-        (status = 400, description = "Invalid query", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The role lacks the permission", body = Problem, content_type = "application/problem+json"),
-    )
+    ),
 )]
 async fn list_customers(
     _auth: Authorized<CustomersRead>,
@@ -211,11 +205,8 @@ async fn list_customers(
     security(("api_key" = ["customers:read"])),
     responses(
         (status = 200, description = "The customer", body = Customer, headers(("ETag" = String))),
-        (status = 400, description = "Invalid id", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such customer", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The role lacks the permission", body = Problem, content_type = "application/problem+json"),
-    )
+    ),
+    extensions(("x-errors" = json!([NOT_FOUND]))),
 )]
 async fn get_customer(
     _auth: Authorized<CustomersRead>,
@@ -239,15 +230,8 @@ async fn get_customer(
     security(("api_key" = ["customers:write"])),
     responses(
         (status = 200, description = "The updated customer", body = Customer, headers(("ETag" = String))),
-        (status = 400, description = "Malformed request", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such customer", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Stale `version` (`version_conflict`), archived (`archived`) or e-mail taken (`email_taken`)", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "Stale `If-Match` (`precondition_failed`)", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid input", body = Problem, content_type = "application/problem+json"),
-        (status = 428, description = "Neither `version` nor `If-Match` sent", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The role lacks the permission", body = Problem, content_type = "application/problem+json"),
-    )
+    ),
+    extensions(("x-errors" = json!([NOT_FOUND, EMAIL_TAKEN, VERSION_CONFLICT, ARCHIVED, VALIDATION_FAILED, PRECONDITION_REQUIRED]))),
 )]
 async fn update_customer(
     auth: Authorized<CustomersWrite>,
@@ -281,13 +265,8 @@ async fn update_customer(
     security(("api_key" = ["customers:write"])),
     responses(
         (status = 200, description = "The archived customer", body = Customer, headers(("ETag" = String))),
-        (status = 400, description = "Invalid id", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such customer", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Stale `version`", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "Stale `If-Match`", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The role lacks the permission", body = Problem, content_type = "application/problem+json"),
-    )
+    ),
+    extensions(("x-errors" = json!([NOT_FOUND, VERSION_CONFLICT]))),
 )]
 async fn archive_customer(
     auth: Authorized<CustomersWrite>,

@@ -17,7 +17,8 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::auth::{Authorized, InventoryRead, InventoryWrite};
-use crate::error::{ApiError, ApiResult, Problem};
+use crate::error::codes::{INSUFFICIENT_STOCK, INVALID_ID, LOCATION_CODE_TAKEN, NOT_FOUND, VALIDATION_FAILED};
+use crate::error::{ApiError, ApiResult};
 use crate::extract::{Json, Query};
 use crate::routes::{created_response, entity_response, parse_id};
 
@@ -121,12 +122,9 @@ pub(crate) struct ListStock {
     request_body = CreateLocation,
     security(("api_key" = ["inventory:write"])),
     responses(
-        (status = 201, description = "Created", body = Location),
-        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The role lacks the permission", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Code taken (`location_code_taken`)", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid input", body = Problem, content_type = "application/problem+json"),
-    )
+        (status = 201, description = "Created", body = Location, headers(("Location" = String), ("ETag" = String))),
+    ),
+    extensions(("x-errors" = json!([LOCATION_CODE_TAKEN, VALIDATION_FAILED]))),
 )]
 async fn create_location(
     auth: Authorized<InventoryWrite>,
@@ -150,8 +148,7 @@ async fn create_location(
     security(("api_key" = ["inventory:read"])),
     responses(
         (status = 200, description = "Every location", body = LocationList),
-        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
-    )
+    ),
 )]
 async fn list_locations(
     _auth: Authorized<InventoryRead>,
@@ -168,11 +165,9 @@ async fn list_locations(
     params(("id" = String, Path, description = "Location id")),
     security(("api_key" = ["inventory:read"])),
     responses(
-        (status = 200, description = "The location", body = Location),
-        (status = 400, description = "Invalid id", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such location", body = Problem, content_type = "application/problem+json"),
-    )
+        (status = 200, description = "The location", body = Location, headers(("ETag" = String))),
+    ),
+    extensions(("x-errors" = json!([NOT_FOUND]))),
 )]
 async fn get_location(
     _auth: Authorized<InventoryRead>,
@@ -192,10 +187,8 @@ async fn get_location(
     security(("api_key" = ["inventory:write"])),
     responses(
         (status = 201, description = "The new stock level", body = StockLevel),
-        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The role lacks the permission", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid input or unknown location", body = Problem, content_type = "application/problem+json"),
-    )
+    ),
+    extensions(("x-errors" = json!([VALIDATION_FAILED]))),
 )]
 async fn receive_stock(
     auth: Authorized<InventoryWrite>,
@@ -226,11 +219,8 @@ async fn receive_stock(
     security(("api_key" = ["inventory:write"])),
     responses(
         (status = 201, description = "The new stock level", body = StockLevel),
-        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The role lacks the permission", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Would go below zero or below reserved (`insufficient_stock`)", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid input or unknown location", body = Problem, content_type = "application/problem+json"),
-    )
+    ),
+    extensions(("x-errors" = json!([INSUFFICIENT_STOCK, VALIDATION_FAILED]))),
 )]
 async fn adjust_stock(
     auth: Authorized<InventoryWrite>,
@@ -252,9 +242,7 @@ async fn adjust_stock(
     security(("api_key" = ["inventory:read"])),
     responses(
         (status = 200, description = "A page of SKUs' stock", body = StockPage),
-        (status = 400, description = "Invalid query", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
-    )
+    ),
 )]
 async fn list_stock(
     _auth: Authorized<InventoryRead>,
@@ -297,9 +285,8 @@ async fn list_stock(
     security(("api_key" = ["inventory:read"])),
     responses(
         (status = 200, description = "The SKU's stock", body = SkuStock),
-        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No stock recorded for the SKU", body = Problem, content_type = "application/problem+json"),
-    )
+    ),
+    extensions(("x-errors" = json!([INVALID_ID, NOT_FOUND]))),
 )]
 async fn get_stock(
     _auth: Authorized<InventoryRead>,

@@ -14,7 +14,8 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::auth::{Authorized, InvoicesRead};
-use crate::error::{ApiResult, Problem};
+use crate::error::ApiResult;
+use crate::error::codes::NOT_FOUND;
 use crate::extract::Query;
 use crate::routes::{parse_id, parse_page};
 
@@ -43,9 +44,7 @@ pub(crate) struct ListInvoices {
     security(("api_key" = ["invoices:read"])),
     responses(
         (status = 200, description = "A page of invoices", body = Page<Invoice>),
-        (status = 400, description = "Invalid query", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
-    )
+    ),
 )]
 async fn list_invoices(
     _auth: Authorized<InvoicesRead>,
@@ -65,14 +64,9 @@ async fn list_invoices(
     params(("id" = String, Path, description = "Invoice id")),
     security(("api_key" = ["invoices:read"])),
     responses(
-        (status = 200, description = "The invoice", content(
-            (Invoice = "application/json"),
-            (String = "text/html"),
-        )),
-        (status = 400, description = "Invalid id", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such invoice", body = Problem, content_type = "application/problem+json"),
-    )
+        (status = 200, description = "The invoice", content((Invoice = "application/json"), (String = "text/html"))),
+    ),
+    extensions(("x-errors" = json!([NOT_FOUND]))),
 )]
 async fn get_invoice(
     _auth: Authorized<InvoicesRead>,

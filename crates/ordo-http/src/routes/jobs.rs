@@ -13,7 +13,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::auth::{Authorized, JobsManage, JobsRead};
-use crate::error::{ApiResult, Problem};
+use crate::error::ApiResult;
+use crate::error::codes::{JOB_NOT_DEAD, NOT_FOUND};
 use crate::extract::Query;
 use crate::routes::{parse_id, parse_page};
 
@@ -70,10 +71,7 @@ pub(crate) struct CancelResult {
     security(("api_key" = ["jobs:read"])),
     responses(
         (status = 200, description = "A page of jobs", body = Page<JobRecord>),
-        (status = 400, description = "Invalid query", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The role lacks the permission", body = Problem, content_type = "application/problem+json"),
-    )
+    ),
 )]
 async fn list_jobs(
     _auth: Authorized<JobsRead>,
@@ -92,9 +90,7 @@ async fn list_jobs(
     security(("api_key" = ["jobs:read"])),
     responses(
         (status = 200, description = "Depth per queue and state", body = QueueStats),
-        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The role lacks the permission", body = Problem, content_type = "application/problem+json"),
-    )
+    ),
 )]
 async fn queue_stats(
     _auth: Authorized<JobsRead>,
@@ -125,10 +121,8 @@ async fn queue_stats(
     security(("api_key" = ["jobs:read"])),
     responses(
         (status = 200, description = "The job", body = JobDetail),
-        (status = 400, description = "Invalid id", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such job (finished jobs are gone)", body = Problem, content_type = "application/problem+json"),
-    )
+    ),
+    extensions(("x-errors" = json!([NOT_FOUND]))),
 )]
 async fn get_job(
     _auth: Authorized<JobsRead>,
@@ -147,11 +141,8 @@ async fn get_job(
     security(("api_key" = ["jobs:manage"])),
     responses(
         (status = 200, description = "The job, available again", body = JobRecord),
-        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The role lacks the permission", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such job", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The job is not dead (`job_not_dead`)", body = Problem, content_type = "application/problem+json"),
-    )
+    ),
+    extensions(("x-errors" = json!([NOT_FOUND, JOB_NOT_DEAD]))),
 )]
 async fn retry_job(
     auth: Authorized<JobsManage>,
@@ -170,11 +161,8 @@ async fn retry_job(
     security(("api_key" = ["jobs:manage"])),
     responses(
         (status = 200, description = "The discarded job, as it was", body = JobRecord),
-        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The role lacks the permission", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such job", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The job is not dead (`job_not_dead`)", body = Problem, content_type = "application/problem+json"),
-    )
+    ),
+    extensions(("x-errors" = json!([NOT_FOUND, JOB_NOT_DEAD]))),
 )]
 async fn discard_job(
     auth: Authorized<JobsManage>,
@@ -193,10 +181,8 @@ async fn discard_job(
     security(("api_key" = ["jobs:manage"])),
     responses(
         (status = 200, description = "What happened", body = CancelResult),
-        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The role lacks the permission", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such job", body = Problem, content_type = "application/problem+json"),
-    )
+    ),
+    extensions(("x-errors" = json!([NOT_FOUND]))),
 )]
 async fn cancel_job(
     auth: Authorized<JobsManage>,

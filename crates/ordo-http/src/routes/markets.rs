@@ -11,7 +11,10 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::auth::{Authorized, MarketsRead, MarketsWrite};
-use crate::error::{ApiError, ApiResult, Problem};
+use crate::error::codes::{
+    ARCHIVED, MARKET_EXISTS, NOT_FOUND, PRECONDITION_REQUIRED, VALIDATION_FAILED, VERSION_CONFLICT,
+};
+use crate::error::{ApiError, ApiResult};
 use crate::extract::{Json, OptionalIfMatch};
 use crate::routes::{created_response, entity_response, precondition};
 
@@ -99,12 +102,9 @@ pub(crate) struct MarketList {
     request_body = CreateMarket,
     security(("api_key" = ["markets:write"])),
     responses(
-        (status = 201, description = "Created", body = Market),
-        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The role lacks the permission", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Code taken (`market_exists`)", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid input", body = Problem, content_type = "application/problem+json"),
-    )
+        (status = 201, description = "Created", body = Market, headers(("Location" = String), ("ETag" = String))),
+    ),
+    extensions(("x-errors" = json!([MARKET_EXISTS, VALIDATION_FAILED]))),
 )]
 async fn create_market(
     auth: Authorized<MarketsWrite>,
@@ -123,8 +123,7 @@ async fn create_market(
     security(("api_key" = ["markets:read"])),
     responses(
         (status = 200, description = "Every market", body = MarketList),
-        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
-    )
+    ),
 )]
 async fn list_markets(
     _auth: Authorized<MarketsRead>,
@@ -141,10 +140,9 @@ async fn list_markets(
     params(("code" = String, Path, description = "Market code")),
     security(("api_key" = ["markets:read"])),
     responses(
-        (status = 200, description = "The market", body = Market),
-        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such market", body = Problem, content_type = "application/problem+json"),
-    )
+        (status = 200, description = "The market", body = Market, headers(("ETag" = String))),
+    ),
+    extensions(("x-errors" = json!([NOT_FOUND]))),
 )]
 async fn get_market(
     _auth: Authorized<MarketsRead>,
@@ -164,15 +162,9 @@ async fn get_market(
     request_body = UpdateMarket,
     security(("api_key" = ["markets:write"])),
     responses(
-        (status = 200, description = "The updated market", body = Market),
-        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The role lacks the permission", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such market", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Stale `version`", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "Stale `If-Match`", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid input", body = Problem, content_type = "application/problem+json"),
-        (status = 428, description = "No precondition", body = Problem, content_type = "application/problem+json"),
-    )
+        (status = 200, description = "The updated market", body = Market, headers(("ETag" = String))),
+    ),
+    extensions(("x-errors" = json!([NOT_FOUND, VERSION_CONFLICT, ARCHIVED, VALIDATION_FAILED, PRECONDITION_REQUIRED]))),
 )]
 async fn update_market(
     auth: Authorized<MarketsWrite>,

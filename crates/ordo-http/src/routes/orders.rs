@@ -19,7 +19,10 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::auth::{Authorized, OrdersRead, OrdersWrite};
-use crate::error::{ApiError, ApiResult, Problem};
+use crate::error::codes::{
+    ILLEGAL_TRANSITION, INSUFFICIENT_STOCK, NOT_FOUND, PRECONDITION_REQUIRED, VALIDATION_FAILED, VERSION_CONFLICT,
+};
+use crate::error::{ApiError, ApiResult};
 use crate::extract::{Json, OptionalIfMatch, Query};
 use crate::idempotency::IdempotentRequest;
 use crate::routes::customers::AddressInput;
@@ -166,12 +169,9 @@ pub(crate) struct Timeline {
     params(("Idempotency-Key" = Option<String>, Header, description = "Retry safely: the same key and body replay the first answer")),
     security(("api_key" = ["orders:write"])),
     responses(
-        (status = 201, description = "Placed", body = Order),
-        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The role lacks the permission", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Not enough stock (`insufficient_stock`) or the idempotency key is in use (`idempotency_in_flight`)", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid input: unknown customer, market or SKU, no price in the market's currency, bad quantities or address; or an idempotency key reused with another body", body = Problem, content_type = "application/problem+json"),
-    )
+        (status = 201, description = "Placed", body = Order, headers(("Location" = String), ("ETag" = String))),
+    ),
+    extensions(("x-errors" = json!([INSUFFICIENT_STOCK, VALIDATION_FAILED]))),
 )]
 async fn place_order(
     auth: Authorized<OrdersWrite>,
@@ -221,9 +221,7 @@ fn placed_answer(order: &Order) -> StoredResponse {
     security(("api_key" = ["orders:read"])),
     responses(
         (status = 200, description = "A page of orders with their lines", body = Page<Order>),
-        (status = 400, description = "Invalid query", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
-    )
+    ),
 )]
 async fn list_orders(
     _auth: Authorized<OrdersRead>,
@@ -248,11 +246,9 @@ async fn list_orders(
     params(("id" = String, Path, description = "Order id")),
     security(("api_key" = ["orders:read"])),
     responses(
-        (status = 200, description = "The order", body = Order),
-        (status = 400, description = "Invalid id", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such order", body = Problem, content_type = "application/problem+json"),
-    )
+        (status = 200, description = "The order", body = Order, headers(("ETag" = String))),
+    ),
+    extensions(("x-errors" = json!([NOT_FOUND]))),
 )]
 async fn get_order(
     _auth: Authorized<OrdersRead>,
@@ -272,10 +268,8 @@ async fn get_order(
     security(("api_key" = ["orders:read"])),
     responses(
         (status = 200, description = "The timeline", body = Timeline),
-        (status = 400, description = "Invalid id", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such order", body = Problem, content_type = "application/problem+json"),
-    )
+    ),
+    extensions(("x-errors" = json!([NOT_FOUND]))),
 )]
 async fn order_events(
     _auth: Authorized<OrdersRead>,
@@ -322,12 +316,9 @@ async fn step(
     request_body(content = Option<ArchiveRequest>, description = "`version`, unless `If-Match` is sent"),
     security(("api_key" = ["orders:write"])),
     responses(
-        (status = 200, description = "The confirmed order", body = Order),
-        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such order", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Not allowed in the current status (`illegal_transition`) or stale version", body = Problem, content_type = "application/problem+json"),
-        (status = 428, description = "No version sent", body = Problem, content_type = "application/problem+json"),
-    )
+        (status = 200, description = "The confirmed order", body = Order, headers(("ETag" = String))),
+    ),
+    extensions(("x-errors" = json!([NOT_FOUND, VERSION_CONFLICT, ILLEGAL_TRANSITION, PRECONDITION_REQUIRED]))),
 )]
 async fn confirm_order(
     auth: Authorized<OrdersWrite>,
@@ -348,12 +339,9 @@ async fn confirm_order(
     request_body(content = Option<ArchiveRequest>, description = "`version`, unless `If-Match` is sent"),
     security(("api_key" = ["orders:write"])),
     responses(
-        (status = 200, description = "The completed order", body = Order),
-        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such order", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Not allowed in the current status (`illegal_transition`) or stale version", body = Problem, content_type = "application/problem+json"),
-        (status = 428, description = "No version sent", body = Problem, content_type = "application/problem+json"),
-    )
+        (status = 200, description = "The completed order", body = Order, headers(("ETag" = String))),
+    ),
+    extensions(("x-errors" = json!([NOT_FOUND, VERSION_CONFLICT, ILLEGAL_TRANSITION, PRECONDITION_REQUIRED]))),
 )]
 async fn complete_order(
     auth: Authorized<OrdersWrite>,
@@ -374,12 +362,9 @@ async fn complete_order(
     request_body(content = Option<ArchiveRequest>, description = "`version`, unless `If-Match` is sent"),
     security(("api_key" = ["orders:write"])),
     responses(
-        (status = 200, description = "The cancelled order", body = Order),
-        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such order", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Not allowed in the current status (`illegal_transition`) or stale version", body = Problem, content_type = "application/problem+json"),
-        (status = 428, description = "No version sent", body = Problem, content_type = "application/problem+json"),
-    )
+        (status = 200, description = "The cancelled order", body = Order, headers(("ETag" = String))),
+    ),
+    extensions(("x-errors" = json!([NOT_FOUND, VERSION_CONFLICT, ILLEGAL_TRANSITION, PRECONDITION_REQUIRED]))),
 )]
 async fn cancel_order(
     auth: Authorized<OrdersWrite>,
@@ -401,13 +386,9 @@ async fn cancel_order(
     request_body = FulfilRequest,
     security(("api_key" = ["orders:write"])),
     responses(
-        (status = 200, description = "The order, partially_fulfilled or fulfilled", body = Order),
-        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such order", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Not allowed in the current status (`illegal_transition`) or stale version", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Unknown lines or more units than are left to ship", body = Problem, content_type = "application/problem+json"),
-        (status = 428, description = "No version sent", body = Problem, content_type = "application/problem+json"),
-    )
+        (status = 200, description = "The order, partially_fulfilled or fulfilled", body = Order, headers(("ETag" = String))),
+    ),
+    extensions(("x-errors" = json!([NOT_FOUND, VERSION_CONFLICT, ILLEGAL_TRANSITION, VALIDATION_FAILED, PRECONDITION_REQUIRED]))),
 )]
 async fn fulfil_order(
     auth: Authorized<OrdersWrite>,

@@ -16,7 +16,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::auth::{Authorized, CatalogRead, CatalogWrite};
-use crate::error::{ApiError, ApiResult, Problem};
+use crate::error::codes::{ARCHIVED, NOT_FOUND, PRECONDITION_REQUIRED, SKU_TAKEN, VALIDATION_FAILED, VERSION_CONFLICT};
+use crate::error::{ApiError, ApiResult};
 use crate::extract::{Json, OptionalIfMatch, Query, nullable};
 use crate::routes::{ArchiveRequest, entity_response, json_entity_response, parse_id, parse_page, precondition};
 
@@ -150,14 +151,8 @@ pub(crate) struct ListProducts {
     security(("api_key" = ["catalog:write"])),
     responses(
         (status = 201, description = "Created", body = Product, headers(("Location" = String), ("ETag" = String))),
-        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "SKU taken (`sku_taken`)", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid input", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The role lacks the permission", body = Problem, content_type = "application/problem+json"),
-    )
+    ),
+    extensions(("x-errors" = json!([SKU_TAKEN, VALIDATION_FAILED]))),
 )]
 async fn create_product(
     auth: Authorized<CatalogWrite>,
@@ -182,10 +177,7 @@ async fn create_product(
     security(("api_key" = ["catalog:read"])),
     responses(
         (status = 200, description = "A page of products", body = Page<Product>),
-        (status = 400, description = "Invalid query", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The role lacks the permission", body = Problem, content_type = "application/problem+json"),
-    )
+    ),
 )]
 async fn list_products(
     _auth: Authorized<CatalogRead>,
@@ -217,11 +209,8 @@ async fn list_products(
     security(("api_key" = ["catalog:read"])),
     responses(
         (status = 200, description = "The product", body = Product, headers(("ETag" = String))),
-        (status = 400, description = "Invalid id", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such product", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The role lacks the permission", body = Problem, content_type = "application/problem+json"),
-    )
+    ),
+    extensions(("x-errors" = json!([NOT_FOUND]))),
 )]
 async fn get_product(
     _auth: Authorized<CatalogRead>,
@@ -249,15 +238,8 @@ async fn get_product(
     security(("api_key" = ["catalog:write"])),
     responses(
         (status = 200, description = "The updated product", body = Product, headers(("ETag" = String))),
-        (status = 400, description = "Malformed request", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such product", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Stale `version` (`version_conflict`) or archived (`archived`)", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "Stale `If-Match` (`precondition_failed`)", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid input", body = Problem, content_type = "application/problem+json"),
-        (status = 428, description = "Neither `version` nor `If-Match` sent", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The role lacks the permission", body = Problem, content_type = "application/problem+json"),
-    )
+    ),
+    extensions(("x-errors" = json!([NOT_FOUND, VERSION_CONFLICT, ARCHIVED, VALIDATION_FAILED, PRECONDITION_REQUIRED]))),
 )]
 async fn update_product(
     auth: Authorized<CatalogWrite>,
@@ -291,13 +273,8 @@ async fn update_product(
     security(("api_key" = ["catalog:write"])),
     responses(
         (status = 200, description = "The archived product", body = Product, headers(("ETag" = String))),
-        (status = 400, description = "Invalid id", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such product", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Stale `version`", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "Stale `If-Match`", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The role lacks the permission", body = Problem, content_type = "application/problem+json"),
-    )
+    ),
+    extensions(("x-errors" = json!([NOT_FOUND, VERSION_CONFLICT]))),
 )]
 async fn archive_product(
     auth: Authorized<CatalogWrite>,

@@ -13,7 +13,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::auth::{Authorized, WebhooksManage};
-use crate::error::{ApiResult, Problem};
+use crate::error::ApiResult;
+use crate::error::codes::{NOT_FOUND, VALIDATION_FAILED};
 use crate::extract::{Json, Query};
 use crate::routes::{parse_id, parse_page};
 
@@ -62,10 +63,8 @@ pub(crate) struct ListDeliveries {
     security(("api_key" = ["webhooks:manage"])),
     responses(
         (status = 201, description = "Created; the secret is shown only now", body = CreatedWebhook),
-        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The role lacks the permission", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Not an http(s) URL, or an unknown event type", body = Problem, content_type = "application/problem+json"),
-    )
+    ),
+    extensions(("x-errors" = json!([VALIDATION_FAILED]))),
 )]
 async fn create_webhook(
     auth: Authorized<WebhooksManage>,
@@ -84,8 +83,7 @@ async fn create_webhook(
     security(("api_key" = ["webhooks:manage"])),
     responses(
         (status = 200, description = "Every webhook", body = WebhookList),
-        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
-    )
+    ),
 )]
 async fn list_webhooks(
     _auth: Authorized<WebhooksManage>,
@@ -103,9 +101,8 @@ async fn list_webhooks(
     security(("api_key" = ["webhooks:manage"])),
     responses(
         (status = 200, description = "The webhook", body = Webhook),
-        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such webhook", body = Problem, content_type = "application/problem+json"),
-    )
+    ),
+    extensions(("x-errors" = json!([NOT_FOUND]))),
 )]
 async fn get_webhook(
     _auth: Authorized<WebhooksManage>,
@@ -124,9 +121,8 @@ async fn get_webhook(
     security(("api_key" = ["webhooks:manage"])),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such webhook", body = Problem, content_type = "application/problem+json"),
-    )
+    ),
+    extensions(("x-errors" = json!([NOT_FOUND]))),
 )]
 async fn delete_webhook(
     auth: Authorized<WebhooksManage>,
@@ -146,9 +142,8 @@ async fn delete_webhook(
     security(("api_key" = ["webhooks:manage"])),
     responses(
         (status = 200, description = "A page of deliveries", body = Page<Delivery>),
-        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such webhook", body = Problem, content_type = "application/problem+json"),
-    )
+    ),
+    extensions(("x-errors" = json!([NOT_FOUND]))),
 )]
 async fn list_deliveries(
     _auth: Authorized<WebhooksManage>,
@@ -169,9 +164,8 @@ async fn list_deliveries(
     security(("api_key" = ["webhooks:manage"])),
     responses(
         (status = 200, description = "The delivery, pending again", body = Delivery),
-        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such delivery", body = Problem, content_type = "application/problem+json"),
-    )
+    ),
+    extensions(("x-errors" = json!([NOT_FOUND]))),
 )]
 async fn replay_delivery(
     auth: Authorized<WebhooksManage>,
