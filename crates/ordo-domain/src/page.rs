@@ -102,6 +102,7 @@ pub struct Page<T> {
     pub items: Vec<T>,
     /// Pass as `cursor` to get the next page; absent on the last page.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = String, required = false)]
     pub next_cursor: Option<String>,
 }
 

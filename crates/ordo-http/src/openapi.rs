@@ -65,6 +65,7 @@ fn complete_operation(path: &str, method: &str, operation: &mut Map<String, Valu
         add_idempotency_key(operation);
     }
     rows.extend(implied_rows(path, operation));
+    describe_if_match(operation, &rows);
 
     let mut by_status: BTreeMap<u16, Vec<&'static ErrorCode>> = BTreeMap::new();
     for row in rows {
@@ -145,9 +146,7 @@ fn has_items(value: &Value) -> bool {
 fn add_idempotency_key(operation: &mut Map<String, Value>) {
     let parameters = operation.entry("parameters").or_insert_with(|| json!([]));
     let parameters = parameters.as_array_mut().expect("parameters is a list");
-    if parameters.iter().any(|p| p["in"] == "header" && p["name"] == "Idempotency-Key") {
-        return;
-    }
+    parameters.retain(|p| !(p["in"] == "header" && p["name"] == "Idempotency-Key"));
     parameters.push(json!({
         "name": "Idempotency-Key",
         "in": "header",
@@ -158,6 +157,29 @@ fn add_idempotency_key(operation: &mut Map<String, Value>) {
         "schema": {"type": "string", "pattern": "^[\\x21-\\x7e]{1,255}$"},
     }));
 }
+
+/// `If-Match` means the same on every operation that takes it; whether the
+/// operation needs a precondition (428 without one) shows in its rows.
+fn describe_if_match(operation: &mut Map<String, Value>, rows: &[&'static ErrorCode]) {
+    let required = rows.contains(&&codes::PRECONDITION_REQUIRED);
+    let Some(parameters) = operation.get_mut("parameters").and_then(Value::as_array_mut) else { return };
+    for parameter in parameters.iter_mut().filter(|p| p["in"] == "header" && p["name"] == "If-Match") {
+        let description = if required {
+            "The version last read, as its `ETag` (`\"<version>\"`), or `*`. Send this or `version` in the body: \
+             with neither the answer is 428 `precondition_required`. A stale one is 412 `precondition_failed`; \
+             one that disagrees with the body's `version` is 400 `invalid_header`."
+        } else {
+            "Act only if the entity is still at this version: its `ETag` (`\"<version>\"`), or `*`. \
+             A stale one is 412 `precondition_failed`; one that disagrees with the body's `version` is 400 \
+             `invalid_header`."
+        };
+        parameter["description"] = json!(description);
+        parameter["schema"] = json!({"type": "string", "pattern": IF_MATCH_PATTERN});
+    }
+}
+
+/// What `If-Match` may hold: `*` or one entity tag as `ETag` sends it.
+pub(crate) const IF_MATCH_PATTERN: &str = r#"^(\*|"[0-9]{1,18}")$"#;
 
 /// One status's response: a problem whose `code` is one of `rows`.
 fn error_response(path: &str, rows: &[&'static ErrorCode]) -> Value {

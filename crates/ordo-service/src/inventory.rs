@@ -24,6 +24,7 @@ pub struct StockPage {
     pub items: Vec<SkuStock>,
     /// Pass as `cursor` to get the next page; absent on the last page.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = String, required = false)]
     pub next_cursor: Option<String>,
 }
 

@@ -26,6 +26,7 @@ pub(crate) fn routes() -> OpenApiRouter<Services> {
 #[into_params(parameter_in = Query)]
 pub(crate) struct StatsQuery {
     /// The window, in seconds (1 to 3600, default 300).
+    #[param(minimum = 1, maximum = 3600)]
     window_seconds: Option<u64>,
 }
 

@@ -26,8 +26,10 @@ pub(crate) fn routes() -> OpenApiRouter<Services> {
 #[into_params(parameter_in = Query)]
 pub(crate) struct ListAuditEvents {
     /// Page size, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<i64>,
     /// `next_cursor` of the previous page.
+    #[param(schema_with = crate::routes::schema::cursor)]
     cursor: Option<String>,
     /// Only events about this kind of entity, e.g. `product`.
     entity_type: Option<String>,

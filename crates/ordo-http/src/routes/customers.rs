@@ -33,17 +33,24 @@ pub(crate) fn routes() -> OpenApiRouter<Services> {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct AddressInput {
+    #[schema(schema_with = crate::routes::schema::optional_text_200_or_null)]
     pub(crate) recipient: Option<String>,
     #[schema(example = "Hauptstraße 1")]
+    #[schema(schema_with = crate::routes::schema::text_200)]
     pub(crate) line1: String,
+    #[schema(schema_with = crate::routes::schema::optional_text_200_or_null)]
     pub(crate) line2: Option<String>,
     #[schema(example = "Berlin")]
+    #[schema(schema_with = crate::routes::schema::text_200)]
     pub(crate) city: String,
+    #[schema(schema_with = crate::routes::schema::optional_text_200_or_null)]
     pub(crate) region: Option<String>,
     #[schema(example = "10115")]
+    #[schema(schema_with = crate::routes::schema::optional_text_20_or_null)]
     pub(crate) postal_code: Option<String>,
     /// ISO 3166-1 alpha-2 code.
     #[schema(example = "DE")]
+    #[schema(schema_with = crate::routes::schema::country)]
     pub(crate) country: String,
 }
 
@@ -76,8 +83,10 @@ pub(crate) struct CreateCustomer {
     #[schema(example = "ann@example.com")]
     email: String,
     #[schema(example = "Ann Lee")]
+    #[schema(schema_with = crate::routes::schema::text_200)]
     name: String,
     #[serde(default)]
+    #[schema(max_items = 32)]
     addresses: Vec<AddressInput>,
 }
 
@@ -105,8 +114,10 @@ pub(crate) struct UpdateCustomer {
     /// The version last read; required unless `If-Match` is sent.
     version: Option<i64>,
     email: Option<String>,
+    #[schema(schema_with = crate::routes::schema::text_200_or_null)]
     name: Option<String>,
     /// Replaces all addresses.
+    #[schema(max_items = 32)]
     addresses: Option<Vec<AddressInput>>,
 }
 
@@ -131,10 +142,13 @@ impl TryFrom<UpdateCustomer> for CustomerChanges {
 #[into_params(parameter_in = Query)]
 pub(crate) struct ListCustomers {
     /// Page size, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<i64>,
     /// `next_cursor` of the previous page.
+    #[param(schema_with = crate::routes::schema::cursor)]
     cursor: Option<String>,
     /// Only the customer with this e-mail address (matched normalised).
+    #[param(schema_with = crate::routes::schema::email)]
     email: Option<String>,
     /// Only customers changed at or after this instant (RFC 3339).
     updated_since: Option<DateTime<Utc>>,
@@ -201,7 +215,7 @@ async fn list_customers(
     get,
     path = "/v1/customers/{id}",
     tag = "customers",
-    params(("id" = String, Path, description = "Customer id")),
+    params(("id" = uuid::Uuid, Path, description = "Customer id")),
     security(("api_key" = ["customers:read"])),
     responses(
         (status = 200, description = "The customer", body = Customer, headers(("ETag" = String))),
@@ -223,7 +237,7 @@ async fn get_customer(
     path = "/v1/customers/{id}",
     tag = "customers",
     params(
-        ("id" = String, Path, description = "Customer id"),
+        ("id" = uuid::Uuid, Path, description = "Customer id"),
         ("If-Match" = Option<String>, Header, description = "`\"<version>\"` as read from `ETag`; alternative to `version` in the body"),
     ),
     request_body = UpdateCustomer,
@@ -258,7 +272,7 @@ async fn update_customer(
     path = "/v1/customers/{id}/archive",
     tag = "customers",
     params(
-        ("id" = String, Path, description = "Customer id"),
+        ("id" = uuid::Uuid, Path, description = "Customer id"),
         ("If-Match" = Option<String>, Header, description = "Archive only if still at this version"),
     ),
     request_body(content = Option<ArchiveRequest>, description = "Optional; `version` archives only if still at this version"),

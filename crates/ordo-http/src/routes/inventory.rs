@@ -37,8 +37,10 @@ pub(crate) fn routes() -> OpenApiRouter<Services> {
 pub(crate) struct CreateLocation {
     /// Unique, 1 to 32 letters, digits, `-` and `_`; upper-cased.
     #[schema(example = "BER-1")]
+    #[schema(schema_with = crate::routes::schema::location_code)]
     code: String,
     #[schema(example = "Berlin warehouse")]
+    #[schema(schema_with = crate::routes::schema::text_100)]
     name: String,
     /// Allocation order: orders take stock from the lowest number first (default 100).
     #[serde(default = "default_priority")]
@@ -60,12 +62,15 @@ pub(crate) struct LocationList {
 #[serde(deny_unknown_fields)]
 pub(crate) struct Receipt {
     #[schema(example = "TEE-BLK-M")]
+    #[schema(schema_with = crate::routes::schema::sku)]
     sku: String,
     location_id: Uuid,
     /// 1 to 1 000 000 units.
+    #[schema(minimum = 1, maximum = 1_000_000)]
     quantity: i64,
     /// Defaults to `received`.
     reason: Option<ReasonCode>,
+    #[schema(schema_with = crate::routes::schema::optional_text_500_or_null)]
     note: Option<String>,
 }
 
@@ -74,11 +79,14 @@ pub(crate) struct Receipt {
 #[serde(deny_unknown_fields)]
 pub(crate) struct Adjustment {
     #[schema(example = "TEE-BLK-M")]
+    #[schema(schema_with = crate::routes::schema::sku)]
     sku: String,
     location_id: Uuid,
     /// Units added (positive) or removed (negative); not zero.
+    #[schema(minimum = -1_000_000, maximum = 1_000_000)]
     delta: i64,
     reason: ReasonCode,
+    #[schema(schema_with = crate::routes::schema::optional_text_500_or_null)]
     note: Option<String>,
 }
 
@@ -107,10 +115,13 @@ fn stock_change(
 #[into_params(parameter_in = Query)]
 pub(crate) struct ListStock {
     /// SKUs per page, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<i64>,
     /// `next_cursor` of the previous page.
+    #[param(schema_with = crate::routes::schema::cursor)]
     cursor: Option<String>,
     /// Only SKUs starting with this prefix.
+    #[param(schema_with = crate::routes::schema::sku_prefix)]
     sku_prefix: Option<String>,
 }
 
@@ -162,7 +173,7 @@ async fn list_locations(
     get,
     path = "/v1/locations/{id}",
     tag = "inventory",
-    params(("id" = String, Path, description = "Location id")),
+    params(("id" = uuid::Uuid, Path, description = "Location id")),
     security(("api_key" = ["inventory:read"])),
     responses(
         (status = 200, description = "The location", body = Location, headers(("ETag" = String))),
@@ -281,7 +292,7 @@ async fn list_stock(
     get,
     path = "/v1/stock/{sku}",
     tag = "inventory",
-    params(("sku" = String, Path, description = "SKU")),
+    params(("sku" = String, Path, description = "SKU", pattern = "^[A-Za-z0-9][A-Za-z0-9._/-]{0,63}$")),
     security(("api_key" = ["inventory:read"])),
     responses(
         (status = 200, description = "The SKU's stock", body = SkuStock),
@@ -293,6 +304,7 @@ async fn get_stock(
     State(services): State<Services>,
     Path(sku): Path<String>,
 ) -> ApiResult<axum::Json<SkuStock>> {
-    let sku = Sku::parse(&sku).map_err(|e| ApiError::validation(ValidationErrors::single("sku", e.code, e.message)))?;
+    let sku = Sku::parse(&sku)
+        .map_err(|e| ApiError::new(&INVALID_ID, format!("`{sku}` is not a valid SKU: {}", e.message)))?;
     Ok(axum::Json(services.inventory.stock_of(&sku).await?))
 }

@@ -28,8 +28,10 @@ pub(crate) fn routes() -> OpenApiRouter<Services> {
 #[into_params(parameter_in = Query)]
 pub(crate) struct ListInvoices {
     /// Page size, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<i64>,
     /// `next_cursor` of the previous page.
+    #[param(schema_with = crate::routes::schema::cursor)]
     cursor: Option<String>,
     /// Only the invoice of this order.
     order_id: Option<Uuid>,
@@ -61,7 +63,7 @@ async fn list_invoices(
     get,
     path = "/v1/invoices/{id}",
     tag = "invoices",
-    params(("id" = String, Path, description = "Invoice id")),
+    params(("id" = uuid::Uuid, Path, description = "Invoice id")),
     security(("api_key" = ["invoices:read"])),
     responses(
         (status = 200, description = "The invoice", content((Invoice = "application/json"), (String = "text/html"))),

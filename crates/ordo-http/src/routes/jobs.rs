@@ -33,8 +33,10 @@ pub(crate) fn routes() -> OpenApiRouter<Services> {
 #[into_params(parameter_in = Query)]
 pub(crate) struct ListJobs {
     /// Page size, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<i64>,
     /// `next_cursor` of the previous page.
+    #[param(schema_with = crate::routes::schema::cursor)]
     cursor: Option<String>,
     queue: Option<String>,
     state: Option<JobState>,
@@ -117,7 +119,7 @@ async fn queue_stats(
     get,
     path = "/v1/jobs/{id}",
     tag = "jobs",
-    params(("id" = String, Path, description = "Job id")),
+    params(("id" = uuid::Uuid, Path, description = "Job id")),
     security(("api_key" = ["jobs:read"])),
     responses(
         (status = 200, description = "The job", body = JobDetail),
@@ -137,7 +139,7 @@ async fn get_job(
     post,
     path = "/v1/jobs/{id}/retry",
     tag = "jobs",
-    params(("id" = String, Path, description = "Job id")),
+    params(("id" = uuid::Uuid, Path, description = "Job id")),
     security(("api_key" = ["jobs:manage"])),
     responses(
         (status = 200, description = "The job, available again", body = JobRecord),
@@ -157,7 +159,7 @@ async fn retry_job(
     post,
     path = "/v1/jobs/{id}/discard",
     tag = "jobs",
-    params(("id" = String, Path, description = "Job id")),
+    params(("id" = uuid::Uuid, Path, description = "Job id")),
     security(("api_key" = ["jobs:manage"])),
     responses(
         (status = 200, description = "The discarded job, as it was", body = JobRecord),
@@ -177,7 +179,7 @@ async fn discard_job(
     post,
     path = "/v1/jobs/{id}/cancel",
     tag = "jobs",
-    params(("id" = String, Path, description = "Job id")),
+    params(("id" = uuid::Uuid, Path, description = "Job id")),
     security(("api_key" = ["jobs:manage"])),
     responses(
         (status = 200, description = "What happened", body = CancelResult),

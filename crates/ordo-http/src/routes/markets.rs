@@ -27,17 +27,22 @@ pub(crate) fn routes() -> OpenApiRouter<Services> {
 pub(crate) struct CreateMarket {
     /// 2 to 16 letters, digits and `-`; upper-cased.
     #[schema(example = "DE")]
+    #[schema(schema_with = crate::routes::schema::market_code)]
     code: String,
     #[schema(example = "Germany")]
+    #[schema(schema_with = crate::routes::schema::text_100)]
     name: String,
     /// ISO 4217 currency of the market's orders; never changes.
     #[schema(example = "EUR")]
+    #[schema(schema_with = crate::routes::schema::currency)]
     currency: String,
     /// Tax rate in basis points (1900 = 19 %), 0 to 10000.
     #[schema(example = 1900)]
+    #[schema(minimum = 0, maximum = 10_000)]
     tax_rate_bp: i64,
     /// BCP 47 locale, e.g. `de-DE`.
     #[schema(example = "de-DE")]
+    #[schema(schema_with = crate::routes::schema::locale)]
     locale: String,
 }
 
@@ -66,9 +71,12 @@ impl TryFrom<CreateMarket> for NewMarket {
 pub(crate) struct UpdateMarket {
     /// The version last read; required unless `If-Match` is sent.
     version: Option<i64>,
+    #[schema(schema_with = crate::routes::schema::text_100_or_null)]
     name: Option<String>,
     /// Applies to orders placed from now on.
+    #[schema(minimum = 0, maximum = 10_000)]
     tax_rate_bp: Option<i64>,
+    #[schema(schema_with = crate::routes::schema::locale_or_null)]
     locale: Option<String>,
 }
 
@@ -137,7 +145,7 @@ async fn list_markets(
     get,
     path = "/v1/markets/{code}",
     tag = "markets",
-    params(("code" = String, Path, description = "Market code")),
+    params(("code" = String, Path, description = "Market code, any case", pattern = "^[A-Za-z][A-Za-z0-9-]{1,15}$")),
     security(("api_key" = ["markets:read"])),
     responses(
         (status = 200, description = "The market", body = Market, headers(("ETag" = String))),
@@ -158,7 +166,7 @@ async fn get_market(
     patch,
     path = "/v1/markets/{code}",
     tag = "markets",
-    params(("code" = String, Path, description = "Market code"), ("If-Match" = Option<String>, Header, description = "`\"<version>\"`")),
+    params(("code" = String, Path, description = "Market code, any case", pattern = "^[A-Za-z][A-Za-z0-9-]{1,15}$"), ("If-Match" = Option<String>, Header, description = "`\"<version>\"`")),
     request_body = UpdateMarket,
     security(("api_key" = ["markets:write"])),
     responses(

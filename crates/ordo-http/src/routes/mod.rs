@@ -22,6 +22,7 @@ pub(crate) mod jobs;
 pub(crate) mod markets;
 pub(crate) mod orders;
 pub(crate) mod products;
+pub(crate) mod schema;
 pub(crate) mod webhooks;
 
 /// Optional body of an archive request.

@@ -44,9 +44,11 @@ pub(crate) fn routes() -> OpenApiRouter<Services> {
 #[serde(deny_unknown_fields)]
 pub(crate) struct LineInput {
     #[schema(example = "TEE-BLK-M")]
+    #[schema(schema_with = crate::routes::schema::sku)]
     sku: String,
     /// 1 to 1 000 000.
     #[schema(example = 2)]
+    #[schema(minimum = 1, maximum = 1_000_000)]
     quantity: i64,
 }
 
@@ -57,8 +59,10 @@ pub(crate) struct PlaceOrderRequest {
     customer_id: String,
     /// Market code; the order is priced in its currency at its tax rate.
     #[schema(example = "DE")]
+    #[schema(schema_with = crate::routes::schema::market_code)]
     market: String,
     /// 1 to 200 lines, each SKU once.
+    #[schema(min_items = 1, max_items = 200)]
     lines: Vec<LineInput>,
     shipping_address: AddressInput,
     /// From the payment provider. With a token, the payment is authorised in
@@ -67,6 +71,7 @@ pub(crate) struct PlaceOrderRequest {
     /// test provider approves `tok_approve`, declines `tok_decline`, times
     /// out on `tok_timeout`, fails on `tok_error` and is slow on `tok_slow`.
     #[schema(example = "tok_approve")]
+    #[schema(schema_with = crate::routes::schema::payment_token_or_null)]
     payment_token: Option<String>,
 }
 
@@ -120,8 +125,10 @@ impl TryFrom<PlaceOrderRequest> for PlaceOrder {
 #[into_params(parameter_in = Query)]
 pub(crate) struct ListOrders {
     /// Page size, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<i64>,
     /// `next_cursor` of the previous page.
+    #[param(schema_with = crate::routes::schema::cursor)]
     cursor: Option<String>,
     /// Only orders in this status.
     status: Option<OrderStatus>,
@@ -166,7 +173,6 @@ pub(crate) struct Timeline {
     path = "/v1/orders",
     tag = "orders",
     request_body = PlaceOrderRequest,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Retry safely: the same key and body replay the first answer")),
     security(("api_key" = ["orders:write"])),
     responses(
         (status = 201, description = "Placed", body = Order, headers(("Location" = String), ("ETag" = String))),
@@ -243,7 +249,7 @@ async fn list_orders(
     get,
     path = "/v1/orders/{id}",
     tag = "orders",
-    params(("id" = String, Path, description = "Order id")),
+    params(("id" = uuid::Uuid, Path, description = "Order id")),
     security(("api_key" = ["orders:read"])),
     responses(
         (status = 200, description = "The order", body = Order, headers(("ETag" = String))),
@@ -264,7 +270,7 @@ async fn get_order(
     get,
     path = "/v1/orders/{id}/events",
     tag = "orders",
-    params(("id" = String, Path, description = "Order id")),
+    params(("id" = uuid::Uuid, Path, description = "Order id")),
     security(("api_key" = ["orders:read"])),
     responses(
         (status = 200, description = "The timeline", body = Timeline),
@@ -312,7 +318,7 @@ async fn step(
     post,
     path = "/v1/orders/{id}/confirm",
     tag = "orders",
-    params(("id" = String, Path, description = "Order id"), ("If-Match" = Option<String>, Header, description = "`\"<version>\"`")),
+    params(("id" = uuid::Uuid, Path, description = "Order id"), ("If-Match" = Option<String>, Header, description = "`\"<version>\"`")),
     request_body(content = Option<ArchiveRequest>, description = "`version`, unless `If-Match` is sent"),
     security(("api_key" = ["orders:write"])),
     responses(
@@ -335,7 +341,7 @@ async fn confirm_order(
     post,
     path = "/v1/orders/{id}/complete",
     tag = "orders",
-    params(("id" = String, Path, description = "Order id"), ("If-Match" = Option<String>, Header, description = "`\"<version>\"`")),
+    params(("id" = uuid::Uuid, Path, description = "Order id"), ("If-Match" = Option<String>, Header, description = "`\"<version>\"`")),
     request_body(content = Option<ArchiveRequest>, description = "`version`, unless `If-Match` is sent"),
     security(("api_key" = ["orders:write"])),
     responses(
@@ -358,7 +364,7 @@ async fn complete_order(
     post,
     path = "/v1/orders/{id}/cancel",
     tag = "orders",
-    params(("id" = String, Path, description = "Order id"), ("If-Match" = Option<String>, Header, description = "`\"<version>\"`")),
+    params(("id" = uuid::Uuid, Path, description = "Order id"), ("If-Match" = Option<String>, Header, description = "`\"<version>\"`")),
     request_body(content = Option<ArchiveRequest>, description = "`version`, unless `If-Match` is sent"),
     security(("api_key" = ["orders:write"])),
     responses(
@@ -382,7 +388,7 @@ async fn cancel_order(
     post,
     path = "/v1/orders/{id}/fulfil",
     tag = "orders",
-    params(("id" = String, Path, description = "Order id"), ("If-Match" = Option<String>, Header, description = "`\"<version>\"`")),
+    params(("id" = uuid::Uuid, Path, description = "Order id"), ("If-Match" = Option<String>, Header, description = "`\"<version>\"`")),
     request_body = FulfilRequest,
     security(("api_key" = ["orders:write"])),
     responses(

@@ -34,9 +34,11 @@ pub(crate) fn routes() -> OpenApiRouter<Services> {
 pub(crate) struct PriceInput {
     /// Amount in minor units (cents): 0 to 10^12.
     #[schema(example = 1999)]
+    #[schema(minimum = 0, maximum = 1_000_000_000_000_i64)]
     amount: i64,
     /// ISO 4217 code.
     #[schema(example = "EUR")]
+    #[schema(schema_with = crate::routes::schema::currency)]
     currency: String,
 }
 
@@ -55,12 +57,16 @@ fn parse_prices(errors: &mut ValidationErrors, prices: &[PriceInput]) -> Option<
 #[serde(deny_unknown_fields)]
 pub(crate) struct CreateProduct {
     #[schema(example = "TEE-BLK-M")]
+    #[schema(schema_with = crate::routes::schema::sku)]
     sku: String,
     #[schema(example = "T-shirt, black, M")]
+    #[schema(schema_with = crate::routes::schema::text_200)]
     name: String,
+    #[schema(schema_with = crate::routes::schema::optional_text_10000_or_null)]
     description: Option<String>,
     /// At most one price per currency.
     #[serde(default)]
+    #[schema(max_items = 64)]
     prices: Vec<PriceInput>,
     /// Whether the product can be sold; defaults to `true`.
     #[serde(default = "yes")]
@@ -96,12 +102,14 @@ impl TryFrom<CreateProduct> for NewProduct {
 pub(crate) struct UpdateProduct {
     /// The version last read; required unless `If-Match` is sent.
     version: Option<i64>,
+    #[schema(schema_with = crate::routes::schema::text_200_or_null)]
     name: Option<String>,
     /// `null` clears the description.
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = crate::routes::schema::optional_text_10000_or_null)]
     description: Option<Option<String>>,
     /// Replaces all prices.
+    #[schema(max_items = 64)]
     prices: Option<Vec<PriceInput>>,
     active: Option<bool>,
 }
@@ -129,12 +137,15 @@ impl TryFrom<UpdateProduct> for ProductChanges {
 #[into_params(parameter_in = Query)]
 pub(crate) struct ListProducts {
     /// Page size, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<i64>,
     /// `next_cursor` of the previous page.
+    #[param(schema_with = crate::routes::schema::cursor)]
     cursor: Option<String>,
     /// Only active (`true`) or inactive (`false`) products.
     active: Option<bool>,
     /// Only SKUs starting with this prefix (case-sensitive).
+    #[param(schema_with = crate::routes::schema::sku_prefix)]
     sku_prefix: Option<String>,
     /// Only products changed at or after this instant (RFC 3339).
     updated_since: Option<DateTime<Utc>>,
@@ -205,7 +216,7 @@ async fn list_products(
     get,
     path = "/v1/products/{id}",
     tag = "catalog",
-    params(("id" = String, Path, description = "Product id")),
+    params(("id" = uuid::Uuid, Path, description = "Product id")),
     security(("api_key" = ["catalog:read"])),
     responses(
         (status = 200, description = "The product", body = Product, headers(("ETag" = String))),
@@ -231,7 +242,7 @@ async fn get_product(
     path = "/v1/products/{id}",
     tag = "catalog",
     params(
-        ("id" = String, Path, description = "Product id"),
+        ("id" = uuid::Uuid, Path, description = "Product id"),
         ("If-Match" = Option<String>, Header, description = "`\"<version>\"` as read from `ETag`; alternative to `version` in the body"),
     ),
     request_body = UpdateProduct,
@@ -266,7 +277,7 @@ async fn update_product(
     path = "/v1/products/{id}/archive",
     tag = "catalog",
     params(
-        ("id" = String, Path, description = "Product id"),
+        ("id" = uuid::Uuid, Path, description = "Product id"),
         ("If-Match" = Option<String>, Header, description = "Archive only if still at this version"),
     ),
     request_body(content = Option<ArchiveRequest>, description = "Optional; `version` archives only if still at this version"),

@@ -48,7 +48,9 @@ pub(crate) struct WebhookList {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub(crate) struct ListDeliveries {
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<i64>,
+    #[param(schema_with = crate::routes::schema::cursor)]
     cursor: Option<String>,
 }
 
@@ -97,7 +99,7 @@ async fn list_webhooks(
     get,
     path = "/v1/webhooks/{id}",
     tag = "webhooks",
-    params(("id" = String, Path, description = "Webhook id")),
+    params(("id" = uuid::Uuid, Path, description = "Webhook id")),
     security(("api_key" = ["webhooks:manage"])),
     responses(
         (status = 200, description = "The webhook", body = Webhook),
@@ -117,7 +119,7 @@ async fn get_webhook(
     delete,
     path = "/v1/webhooks/{id}",
     tag = "webhooks",
-    params(("id" = String, Path, description = "Webhook id")),
+    params(("id" = uuid::Uuid, Path, description = "Webhook id")),
     security(("api_key" = ["webhooks:manage"])),
     responses(
         (status = 204, description = "Deleted"),
@@ -138,7 +140,7 @@ async fn delete_webhook(
     get,
     path = "/v1/webhooks/{id}/deliveries",
     tag = "webhooks",
-    params(("id" = String, Path, description = "Webhook id"), ListDeliveries),
+    params(("id" = uuid::Uuid, Path, description = "Webhook id"), ListDeliveries),
     security(("api_key" = ["webhooks:manage"])),
     responses(
         (status = 200, description = "A page of deliveries", body = Page<Delivery>),
@@ -160,7 +162,7 @@ async fn list_deliveries(
     post,
     path = "/v1/webhooks/deliveries/{id}/replay",
     tag = "webhooks",
-    params(("id" = String, Path, description = "Delivery id")),
+    params(("id" = uuid::Uuid, Path, description = "Delivery id")),
     security(("api_key" = ["webhooks:manage"])),
     responses(
         (status = 200, description = "The delivery, pending again", body = Delivery),
