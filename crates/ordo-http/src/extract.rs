@@ -220,6 +220,9 @@ impl<S: Send + Sync> FromRequestParts<S> for OptionalIfMatch {
         };
         let invalid = || ApiError::invalid_header("If-Match", "expected `*` or one entity tag such as `\"3\"`");
         let text = value.to_str().map_err(|_| invalid())?.trim();
+        if text.is_empty() {
+            return Ok(Self(None)); // an empty list of tags (RFC 9110 `#entity-tag`): as if not sent
+        }
         if text == "*" {
             return Ok(Self(Some(IfMatch::Any)));
         }
@@ -227,7 +230,11 @@ impl<S: Send + Sync> FromRequestParts<S> for OptionalIfMatch {
             Some(tag) => (true, tag),
             None => (false, text),
         };
-        let tag = tag.strip_prefix('"').and_then(|t| t.strip_suffix('"')).unwrap_or(tag);
+        // An entity tag is quoted (RFC 9110); ours are versions, in digits.
+        let tag = tag.strip_prefix('"').and_then(|t| t.strip_suffix('"')).ok_or_else(invalid)?;
+        if !tag.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(invalid());
+        }
         let version = tag.parse::<i64>().map_err(|_| invalid())?;
         Ok(Self(Some(if weak { IfMatch::Weak } else { IfMatch::Version(version) })))
     }

@@ -66,6 +66,7 @@ fn complete_operation(path: &str, method: &str, operation: &mut Map<String, Valu
     }
     rows.extend(implied_rows(path, operation));
     describe_if_match(operation, &rows);
+    refuse_control_characters_in_queries(operation);
 
     let mut by_status: BTreeMap<u16, Vec<&'static ErrorCode>> = BTreeMap::new();
     for row in rows {
@@ -95,7 +96,9 @@ fn complete_operation(path: &str, method: &str, operation: &mut Map<String, Valu
 /// The errors that follow from how an operation is reached, rather than
 /// from what it does.
 fn implied_rows(path: &str, operation: &Map<String, Value>) -> Vec<&'static ErrorCode> {
-    let mut rows = vec![&codes::INVALID_PATH, &codes::REQUEST_TIMEOUT];
+    // The edge refuses a bad path, and a declared body over the limit
+    // whatever the operation.
+    let mut rows = vec![&codes::INVALID_PATH, &codes::PAYLOAD_TOO_LARGE, &codes::REQUEST_TIMEOUT];
     if path.starts_with("/v1/") {
         rows.extend([
             &codes::UNAUTHENTICATED,
@@ -118,6 +121,8 @@ fn implied_rows(path: &str, operation: &Map<String, Value>) -> Vec<&'static Erro
             &codes::PAYLOAD_TOO_LARGE,
             &codes::UNSUPPORTED_MEDIA_TYPE,
             &codes::INVALID_BODY,
+            // Control characters in any string of the body, whatever its shape.
+            &codes::VALIDATION_FAILED,
         ]);
     }
     for parameter in operation.get("parameters").and_then(Value::as_array).into_iter().flatten() {
@@ -158,6 +163,26 @@ fn add_idempotency_key(operation: &mut Map<String, Value>) {
     }));
 }
 
+/// The query extractor refuses a control character in any parameter (400
+/// `invalid_query`): say so on free-text parameters, which have no pattern
+/// of their own.
+fn refuse_control_characters_in_queries(operation: &mut Map<String, Value>) {
+    let Some(parameters) = operation.get_mut("parameters").and_then(Value::as_array_mut) else { return };
+    for parameter in parameters.iter_mut().filter(|p| p["in"] == "query") {
+        let schema = &mut parameter["schema"];
+        let free_text = schema["type"] == "string"
+            && schema.get("pattern").is_none()
+            && schema.get("format").is_none()
+            && schema.get("enum").is_none();
+        if free_text {
+            schema["pattern"] = json!(NO_CONTROL_CHARACTERS);
+        }
+    }
+}
+
+/// Text without control characters.
+pub(crate) const NO_CONTROL_CHARACTERS: &str = r"^[^\x00-\x1f\x7f-\x9f]*$";
+
 /// `If-Match` means the same on every operation that takes it; whether the
 /// operation needs a precondition (428 without one) shows in its rows.
 fn describe_if_match(operation: &mut Map<String, Value>, rows: &[&'static ErrorCode]) {
@@ -167,11 +192,11 @@ fn describe_if_match(operation: &mut Map<String, Value>, rows: &[&'static ErrorC
         let description = if required {
             "The version last read, as its `ETag` (`\"<version>\"`), or `*`. Send this or `version` in the body: \
              with neither the answer is 428 `precondition_required`. A stale one is 412 `precondition_failed`; \
-             one that disagrees with the body's `version` is 400 `invalid_header`."
+             one that disagrees with the body's `version` is 400 `invalid_header`. A weak tag never matches (412)."
         } else {
             "Act only if the entity is still at this version: its `ETag` (`\"<version>\"`), or `*`. \
              A stale one is 412 `precondition_failed`; one that disagrees with the body's `version` is 400 \
-             `invalid_header`."
+             `invalid_header`. A weak tag never matches (412)."
         };
         parameter["description"] = json!(description);
         parameter["schema"] = json!({"type": "string", "pattern": IF_MATCH_PATTERN});
@@ -179,7 +204,8 @@ fn describe_if_match(operation: &mut Map<String, Value>, rows: &[&'static ErrorC
 }
 
 /// What `If-Match` may hold: `*` or one entity tag as `ETag` sends it.
-pub(crate) const IF_MATCH_PATTERN: &str = r#"^(\*|"[0-9]{1,18}")$"#;
+/// (A weak tag is read, and never matches: 412. Empty is the same as none.)
+pub(crate) const IF_MATCH_PATTERN: &str = r#"^(\*|(W/)?"[0-9]{1,18}")?$"#;
 
 /// One status's response: a problem whose `code` is one of `rows`.
 fn error_response(path: &str, rows: &[&'static ErrorCode]) -> Value {
