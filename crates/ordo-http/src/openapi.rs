@@ -64,6 +64,7 @@ fn complete_operation(path: &str, method: &str, operation: &mut Map<String, Valu
     if path.starts_with("/v1/") && method == "post" {
         add_idempotency_key(operation);
     }
+    optional_body(operation);
     rows.extend(implied_rows(path, operation));
     describe_if_match(operation, &rows);
     refuse_control_characters_in_queries(operation);
@@ -161,6 +162,26 @@ fn add_idempotency_key(operation: &mut Map<String, Value>) {
             keys belong to the API key that sent them and are kept for `idempotency.ttl_ms`.",
         "schema": {"type": "string", "pattern": "^[\\x21-\\x7e]{1,255}$"},
     }));
+}
+
+/// utoipa renders an optional body (`Option<Json<T>>`) as a body that may
+/// be JSON `null`; it is a body that may be left out, and `null` is not a
+/// `T` (422 `invalid_body`).
+fn optional_body(operation: &mut Map<String, Value>) {
+    let Some(content) = operation.get_mut("requestBody").and_then(|b| b.get_mut("content")) else { return };
+    let mut optional = false;
+    for media in content.as_object_mut().into_iter().flat_map(|c| c.values_mut()) {
+        let Some(alternatives) = media["schema"]["oneOf"].as_array() else { continue };
+        if let [first, second] = alternatives.as_slice()
+            && first == &json!({"type": "null"})
+        {
+            media["schema"] = second.clone();
+            optional = true;
+        }
+    }
+    if optional {
+        operation["requestBody"]["required"] = json!(false);
+    }
 }
 
 /// The query extractor refuses a control character in any parameter (400

@@ -9,7 +9,7 @@
 //! rename or remove one.
 //!
 //! Field-level codes (`required`, `too_long`, `invalid_sku`,
-//! `out_of_range`, `amount_overflow`, `control_character`, ...) are not rows:
+//! `out_of_range`, `amount_overflow`, `invalid_characters`, ...) are not rows:
 //! they name what is wrong with one field inside the `errors` of a
 //! `validation_failed`, `invalid_query` or conflict problem.
 
@@ -61,7 +61,7 @@ error_codes! {
     INVALID_ID = (BAD_REQUEST, "invalid_id", "Invalid id",
         "an id in the path is malformed: not a UUID, or not a valid SKU");
     INVALID_QUERY = (BAD_REQUEST, "invalid_query", "Invalid query parameters",
-        "a bad, unknown or out-of-range query parameter, an empty filter, or a cursor from another list");
+        "a bad, unknown or out-of-range query parameter, an empty filter, control characters, or a cursor from another list");
     INVALID_HEADER = (BAD_REQUEST, "invalid_header", "Invalid header",
         "a malformed `If-Match` or `Idempotency-Key`, or an `If-Match` that disagrees with the body's `version`");
     MALFORMED_JSON = (BAD_REQUEST, "malformed_json", "Malformed JSON",
@@ -99,15 +99,15 @@ error_codes! {
     IDEMPOTENCY_IN_FLIGHT = (CONFLICT, "idempotency_in_flight", "Request in flight",
         "a request with this `Idempotency-Key` is still running");
     PRECONDITION_FAILED = (PRECONDITION_FAILED, "precondition_failed", "Precondition failed",
-        "`If-Match` is stale; `current_version` says what it is now");
+        "`If-Match` is stale (`current_version` says what it is now), or names a weak tag, which never matches");
     PAYLOAD_TOO_LARGE = (PAYLOAD_TOO_LARGE, "payload_too_large", "Payload too large",
-        "the body exceeds `server.body_limit_bytes`");
+        "the body exceeds `server.body_limit_bytes` (or declares a length over it)");
     UNSUPPORTED_MEDIA_TYPE = (UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "Unsupported media type",
         "the body is not sent as JSON (`Content-Type: application/json`)");
     INVALID_BODY = (UNPROCESSABLE_ENTITY, "invalid_body", "Invalid request body",
         "JSON of the wrong shape: wrong type, missing or unknown field");
     VALIDATION_FAILED = (UNPROCESSABLE_ENTITY, "validation_failed", "Validation failed",
-        "well-formed values that break a rule (bad SKU, unknown currency, unknown customer, amount overflow, control characters, ...); `errors` has one entry per field");
+        "well-formed values that break a rule (bad SKU, unknown currency, unknown customer, an order over the amount limit, control characters in text, ...); `errors` names each field and its own code (`required`, `too_long`, `amount_overflow`, `invalid_characters`, ...)");
     IDEMPOTENCY_KEY_REUSED = (UNPROCESSABLE_ENTITY, "idempotency_key_reused", "Idempotency key reused",
         "an `Idempotency-Key` sent again with a different request");
     PRECONDITION_REQUIRED = (PRECONDITION_REQUIRED, "precondition_required", "Precondition required",

@@ -20,7 +20,7 @@ use crate::error::codes::{
 };
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Json, OptionalIfMatch, Query};
-use crate::routes::{ArchiveRequest, entity_response, parse_id, parse_page, precondition};
+use crate::routes::{ExpectedVersion, entity_response, parse_id, parse_page, precondition};
 
 pub(crate) fn routes() -> OpenApiRouter<Services> {
     OpenApiRouter::new()
@@ -275,7 +275,7 @@ async fn update_customer(
         ("id" = uuid::Uuid, Path, description = "Customer id"),
         ("If-Match" = Option<String>, Header, description = "Archive only if still at this version"),
     ),
-    request_body(content = Option<ArchiveRequest>, description = "Optional; `version` archives only if still at this version"),
+    request_body(content = Option<ExpectedVersion>, description = "Optional; `version` archives only if still at this version"),
     security(("api_key" = ["customers:write"])),
     responses(
         (status = 200, description = "The archived customer", body = Customer, headers(("ETag" = String))),
@@ -287,7 +287,7 @@ async fn archive_customer(
     State(services): State<Services>,
     Path(id): Path<String>,
     OptionalIfMatch(if_match): OptionalIfMatch,
-    body: Option<Json<ArchiveRequest>>,
+    body: Option<Json<ExpectedVersion>>,
 ) -> ApiResult<impl IntoResponse> {
     let id = parse_id::<CustomerId>(&id)?;
     let body_version = body.and_then(|Json(b)| b.version);

@@ -25,10 +25,11 @@ pub(crate) mod products;
 pub(crate) mod schema;
 pub(crate) mod webhooks;
 
-/// Optional body of an archive request.
+/// The optional body of an archive or an order's lifecycle step: the
+/// version the client last read.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct ArchiveRequest {
+pub(crate) struct ExpectedVersion {
     /// Act only if the entity is still at this version.
     pub(crate) version: Option<i64>,
 }

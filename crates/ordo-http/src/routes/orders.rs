@@ -26,7 +26,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::{Json, OptionalIfMatch, Query};
 use crate::idempotency::IdempotentRequest;
 use crate::routes::customers::AddressInput;
-use crate::routes::{ArchiveRequest, created_response, entity_response, parse_id, parse_page, precondition};
+use crate::routes::{ExpectedVersion, created_response, entity_response, parse_id, parse_page, precondition};
 
 pub(crate) fn routes() -> OpenApiRouter<Services> {
     OpenApiRouter::new()
@@ -298,7 +298,7 @@ async fn step(
     auth: &Authorized<OrdersWrite>,
     id: &str,
     if_match: Option<crate::extract::IfMatch>,
-    body: Option<Json<ArchiveRequest>>,
+    body: Option<Json<ExpectedVersion>>,
     step: Step,
 ) -> ApiResult<axum::response::Response> {
     let id = parse_id::<OrderId>(id)?;
@@ -319,7 +319,7 @@ async fn step(
     path = "/v1/orders/{id}/confirm",
     tag = "orders",
     params(("id" = uuid::Uuid, Path, description = "Order id"), ("If-Match" = Option<String>, Header, description = "`\"<version>\"`")),
-    request_body(content = Option<ArchiveRequest>, description = "`version`, unless `If-Match` is sent"),
+    request_body(content = Option<ExpectedVersion>, description = "`version`, unless `If-Match` is sent"),
     security(("api_key" = ["orders:write"])),
     responses(
         (status = 200, description = "The confirmed order", body = Order, headers(("ETag" = String))),
@@ -331,7 +331,7 @@ async fn confirm_order(
     State(services): State<Services>,
     Path(id): Path<String>,
     OptionalIfMatch(if_match): OptionalIfMatch,
-    body: Option<Json<ArchiveRequest>>,
+    body: Option<Json<ExpectedVersion>>,
 ) -> ApiResult<impl IntoResponse> {
     step(&services, &auth, &id, if_match, body, Step::Confirm).await
 }
@@ -342,7 +342,7 @@ async fn confirm_order(
     path = "/v1/orders/{id}/complete",
     tag = "orders",
     params(("id" = uuid::Uuid, Path, description = "Order id"), ("If-Match" = Option<String>, Header, description = "`\"<version>\"`")),
-    request_body(content = Option<ArchiveRequest>, description = "`version`, unless `If-Match` is sent"),
+    request_body(content = Option<ExpectedVersion>, description = "`version`, unless `If-Match` is sent"),
     security(("api_key" = ["orders:write"])),
     responses(
         (status = 200, description = "The completed order", body = Order, headers(("ETag" = String))),
@@ -354,7 +354,7 @@ async fn complete_order(
     State(services): State<Services>,
     Path(id): Path<String>,
     OptionalIfMatch(if_match): OptionalIfMatch,
-    body: Option<Json<ArchiveRequest>>,
+    body: Option<Json<ExpectedVersion>>,
 ) -> ApiResult<impl IntoResponse> {
     step(&services, &auth, &id, if_match, body, Step::Complete).await
 }
@@ -365,7 +365,7 @@ async fn complete_order(
     path = "/v1/orders/{id}/cancel",
     tag = "orders",
     params(("id" = uuid::Uuid, Path, description = "Order id"), ("If-Match" = Option<String>, Header, description = "`\"<version>\"`")),
-    request_body(content = Option<ArchiveRequest>, description = "`version`, unless `If-Match` is sent"),
+    request_body(content = Option<ExpectedVersion>, description = "`version`, unless `If-Match` is sent"),
     security(("api_key" = ["orders:write"])),
     responses(
         (status = 200, description = "The cancelled order", body = Order, headers(("ETag" = String))),
@@ -377,7 +377,7 @@ async fn cancel_order(
     State(services): State<Services>,
     Path(id): Path<String>,
     OptionalIfMatch(if_match): OptionalIfMatch,
-    body: Option<Json<ArchiveRequest>>,
+    body: Option<Json<ExpectedVersion>>,
 ) -> ApiResult<impl IntoResponse> {
     step(&services, &auth, &id, if_match, body, Step::Cancel).await
 }

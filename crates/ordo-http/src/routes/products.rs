@@ -19,7 +19,7 @@ use crate::auth::{Authorized, CatalogRead, CatalogWrite};
 use crate::error::codes::{ARCHIVED, NOT_FOUND, PRECONDITION_REQUIRED, SKU_TAKEN, VALIDATION_FAILED, VERSION_CONFLICT};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Json, OptionalIfMatch, Query, nullable};
-use crate::routes::{ArchiveRequest, entity_response, json_entity_response, parse_id, parse_page, precondition};
+use crate::routes::{ExpectedVersion, entity_response, json_entity_response, parse_id, parse_page, precondition};
 
 pub(crate) fn routes() -> OpenApiRouter<Services> {
     OpenApiRouter::new()
@@ -280,7 +280,7 @@ async fn update_product(
         ("id" = uuid::Uuid, Path, description = "Product id"),
         ("If-Match" = Option<String>, Header, description = "Archive only if still at this version"),
     ),
-    request_body(content = Option<ArchiveRequest>, description = "Optional; `version` archives only if still at this version"),
+    request_body(content = Option<ExpectedVersion>, description = "Optional; `version` archives only if still at this version"),
     security(("api_key" = ["catalog:write"])),
     responses(
         (status = 200, description = "The archived product", body = Product, headers(("ETag" = String))),
@@ -292,7 +292,7 @@ async fn archive_product(
     State(services): State<Services>,
     Path(id): Path<String>,
     OptionalIfMatch(if_match): OptionalIfMatch,
-    body: Option<Json<ArchiveRequest>>,
+    body: Option<Json<ExpectedVersion>>,
 ) -> ApiResult<impl IntoResponse> {
     let id = parse_id::<ProductId>(&id)?;
     let body_version = body.and_then(|Json(b)| b.version);

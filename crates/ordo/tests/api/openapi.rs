@@ -167,3 +167,139 @@ async fn the_permission_matrix_is_documented_in_the_api_and_the_readme() {
         std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md")).unwrap();
     assert!(readme.contains(&matrix), "the README shows the matrix generated from the code:\n{matrix}");
 }
+
+/// Every operation of the document, with its path and method.
+fn each_operation(spec: &Value) -> Vec<(String, String, &Value)> {
+    let mut ops = Vec::new();
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            ops.push((method.to_uppercase(), path.clone(), op));
+        }
+    }
+    ops
+}
+
+/// The codes a response documents, from its schema's `code` enum.
+fn documented_codes(response: &Value) -> Vec<String> {
+    let schema = &response["content"]["application/problem+json"]["schema"];
+    schema["allOf"][1]["properties"]["code"]["enum"]
+        .as_array()
+        .map(|codes| codes.iter().map(|c| c.as_str().unwrap().to_owned()).collect())
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn ids_are_uuids_and_pages_are_bounded() {
+    let app = app().await;
+    let spec = app.get("/openapi.json").await.expect(StatusCode::OK);
+    let mut limits = 0;
+    for (method, path, op) in each_operation(&spec) {
+        for parameter in op["parameters"].as_array().into_iter().flatten() {
+            let name = parameter["name"].as_str().unwrap();
+            let schema = &parameter["schema"];
+            if (parameter["in"] == "path" && name == "id") || ["customer_id", "order_id", "actor"].contains(&name) {
+                assert_eq!(schema["format"], "uuid", "{method} {path}: {name} is a UUID");
+            }
+            if name == "limit" {
+                limits += 1;
+                assert_eq!((schema["minimum"].as_i64(), schema["maximum"].as_i64()), (Some(1), Some(500)), "{path}");
+            }
+            if name == "cursor" {
+                assert!(schema["pattern"].is_string(), "{path}: the cursor's alphabet");
+            }
+        }
+    }
+    assert!(limits >= 8, "every paginated list states its limit ({limits})");
+    let schemas = &spec["components"]["schemas"];
+    for id in ["ProductId", "CustomerId", "OrderId"] {
+        assert_eq!(schemas[id]["format"], "uuid", "{id}");
+    }
+    let stock = &spec["paths"]["/v1/stock"]["get"]["parameters"];
+    let prefix = stock.as_array().unwrap().iter().find(|p| p["name"] == "sku_prefix").unwrap();
+    assert!(prefix["schema"]["pattern"].as_str().unwrap().contains("{1,64}"), "an empty prefix is refused");
+    let page = &schemas["Page_Product"];
+    assert!(
+        !page["required"].as_array().unwrap().iter().any(|r| r == "next_cursor")
+            && page["properties"]["next_cursor"]["type"] == "string",
+        "next_cursor is absent, not null, on the last page: {page}"
+    );
+}
+
+#[tokio::test]
+async fn error_responses_come_from_the_error_table() {
+    let app = app().await;
+    let spec = app.get("/openapi.json").await.expect(StatusCode::OK);
+    let table = ordo_http::error::codes::ALL;
+    let mut reachable = BTreeSet::new();
+    for (method, path, op) in each_operation(&spec) {
+        let responses = op["responses"].as_object().unwrap();
+        let has = |status: u16, code: &str| {
+            responses.get(&status.to_string()).is_some_and(|r| documented_codes(r).iter().any(|c| c == code))
+        };
+        for (status, response) in responses {
+            assert_eq!(response["headers"]["X-Request-Id"]["required"], true, "{method} {path} {status}");
+            for code in documented_codes(response) {
+                let row = table.iter().find(|row| row.code == code).unwrap_or_else(|| panic!("{code} is a row"));
+                assert_eq!(row.status.as_u16().to_string(), *status, "{method} {path}: {code} under its status");
+                assert!(response["description"].as_str().unwrap().contains(row.description), "{code} is described");
+                reachable.insert(code);
+            }
+        }
+        assert!(has(400, "invalid_path") && has(408, "request_timeout"), "{method} {path}: the edge's errors");
+        if path.starts_with("/v1/") {
+            for (status, code) in
+                [(401, "unauthenticated"), (429, "rate_limited"), (500, "internal_error"), (503, "service_unavailable")]
+            {
+                assert!(has(status, code), "{method} {path} documents {status} {code}");
+            }
+            assert_eq!(responses["401"]["headers"]["WWW-Authenticate"]["required"], true);
+            assert_eq!(responses["503"]["headers"]["Retry-After"]["required"], true);
+            let scopes = op["security"][0]["api_key"].as_array().expect("a /v1 operation names its permission");
+            assert!(!scopes.is_empty() && has(403, "forbidden"), "{method} {path} documents 401 and 403");
+        }
+        if op.get("requestBody").is_some() {
+            for (status, code) in [
+                (400, "malformed_json"),
+                (413, "payload_too_large"),
+                (415, "unsupported_media_type"),
+                (422, "invalid_body"),
+                (422, "validation_failed"),
+            ] {
+                assert!(has(status, code), "{method} {path} takes a body, so documents {status} {code}");
+            }
+        }
+        let params = op["parameters"].as_array().cloned().unwrap_or_default();
+        if params.iter().any(|p| p["in"] == "query") {
+            assert!(has(400, "invalid_query"), "{method} {path}");
+        }
+        if params.iter().any(|p| p["in"] == "path" && p["schema"]["format"] == "uuid") {
+            assert!(has(400, "invalid_id"), "{method} {path}");
+        }
+        if params.iter().any(|p| p["name"] == "If-Match") {
+            assert!(has(400, "invalid_header") && has(412, "precondition_failed"), "{method} {path}");
+            let description = params.iter().find(|p| p["name"] == "If-Match").unwrap()["description"].to_string();
+            assert_eq!(has(428, "precondition_required"), description.contains("428"), "{method} {path}: the 428 rule");
+        }
+        if method == "POST" && path.starts_with("/v1/") {
+            assert!(params.iter().any(|p| p["name"] == "Idempotency-Key"), "{method} {path} takes an Idempotency-Key");
+            assert!(has(409, "idempotency_in_flight") && has(422, "idempotency_key_reused"), "{method} {path}");
+        }
+    }
+    // The transitions and archives answer 422 and 428 too (the outsider's list).
+    for path in ["/v1/orders/{id}/confirm", "/v1/orders/{id}/cancel", "/v1/products/{id}/archive"] {
+        let responses = &spec["paths"][path]["post"]["responses"];
+        assert!(documented_codes(&responses["422"]).contains(&"invalid_body".to_owned()), "{path} documents 422");
+    }
+    let unreachable: Vec<&str> = table.iter().map(|row| row.code).filter(|code| !reachable.contains(*code)).collect();
+    // 405 answers a method no operation has, so no operation documents it.
+    assert_eq!(unreachable, ["method_not_allowed"], "every other code is documented by an operation");
+    assert!(spec["info"]["description"].as_str().unwrap().contains(&ordo_http::error::codes::markdown()));
+}
+
+#[tokio::test]
+async fn the_readme_error_table_is_the_code_table() {
+    let readme =
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md")).unwrap();
+    let table = ordo_http::error::codes::markdown();
+    assert!(readme.contains(&table), "the README's error table is generated from the code; it should read:\n{table}");
+}
