@@ -184,8 +184,15 @@ async fn updates_with_if_match_and_answers_412_when_stale(app: TestApp) {
     let disagree =
         app.request(Method::PATCH, &path, Some(&json!({"version": 2, "name": "X"})), &[("if-match", "\"3\"")]).await;
     disagree.expect_problem(StatusCode::BAD_REQUEST, "invalid_header");
-    let garbage = app.request(Method::PATCH, &path, Some(&json!({"name": "X"})), &[("if-match", "three")]).await;
-    garbage.expect_problem(StatusCode::BAD_REQUEST, "invalid_header");
+    // An entity tag is quoted digits, as ETag sends it: no bare or signed
+    // versions, no lists.
+    for garbage in ["three", "3", "\"-3\"", "\"+3\"", "\"3", "\"3\", \"4\""] {
+        let refused = app.request(Method::PATCH, &path, Some(&json!({"name": "X"})), &[("if-match", garbage)]).await;
+        refused.expect_problem(StatusCode::BAD_REQUEST, "invalid_header");
+    }
+    // An empty If-Match names no tag: as if none was sent.
+    let empty = app.request(Method::PATCH, &path, Some(&json!({"name": "X"})), &[("if-match", "")]).await;
+    empty.expect_problem(StatusCode::PRECONDITION_REQUIRED, "precondition_required");
 
     assert_eq!(app.get(&path).await.expect(StatusCode::OK)["name"], "Beanie");
 }
