@@ -203,12 +203,16 @@ impl Snapshot {
 pub(crate) async fn settle(probe: &Probe, shop: &Shop, within: Duration) -> (Snapshot, Duration) {
     let started = Instant::now();
     let mut last = Snapshot::default();
+    // The tables are read one after another, not in one transaction: "no
+    // work left, yet unfinished" must be seen twice in a row to be believed.
+    let mut stuck_seen = 0;
     loop {
         match probe.snapshot().await {
             Ok(snapshot) => {
-                let done = snapshot.unfinished(shop) == 0 || snapshot.live_work() == 0;
+                let finished = snapshot.unfinished(shop) == 0;
+                stuck_seen = if !finished && snapshot.live_work() == 0 { stuck_seen + 1 } else { 0 };
                 last = snapshot;
-                if done {
+                if finished || stuck_seen >= 2 {
                     return (last, started.elapsed());
                 }
             }

@@ -17,10 +17,14 @@ pub(crate) fn ordo() -> Command {
     command
 }
 
-/// Runs a CLI command (`migrate`, `keys create`, `audit verify`) to the end.
+/// Runs a CLI command (`migrate`, `keys create`, `audit verify`) to the
+/// end, or kills it after two minutes.
 pub(crate) async fn run_cli(mut command: Command) -> std::process::Output {
     command.stdin(Stdio::null());
-    tokio::process::Command::from(command).output().await.expect("run ordo")
+    let mut command = tokio::process::Command::from(command);
+    let described = format!("{:?}", command.as_std().get_args().collect::<Vec<_>>());
+    let output = tokio::time::timeout(Duration::from_secs(120), command.kill_on_drop(true).output()).await;
+    output.unwrap_or_else(|_| panic!("ordo {described} did not finish within 2 minutes")).expect("run ordo")
 }
 
 /// A running `ordo serve` or `ordo worker`. Dropping it kills it.
