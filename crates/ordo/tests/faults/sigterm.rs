@@ -94,7 +94,12 @@ async fn sigterm_under_load(mut deployment: Deployment) {
             let (status, took) = deployment.wait_exit(*role, signalled).await;
             exits.push(took);
             match status {
-                Some(status) if status.success() => {}
+                Some(status) if status.success() && took <= SHUTDOWN_TIMEOUT => {}
+                Some(status) if status.success() => violations.push(format!(
+                    "round {round}: {role:?} exited {} after SIGTERM, beyond its shutdown timeout ({})",
+                    ms(took),
+                    ms(SHUTDOWN_TIMEOUT)
+                )),
                 Some(status) => violations.push(format!("round {round}: {role:?} exited with {status} after SIGTERM")),
                 None => violations.push(format!(
                     "round {round}: {role:?} still ran {} after SIGTERM (shutdown timeout {})",

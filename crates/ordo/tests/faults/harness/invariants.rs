@@ -132,15 +132,10 @@ impl Probe {
         })
     }
 
-    /// `PRAGMA integrity_check` (SQLite): `ok`, or what it found.
+    /// `PRAGMA integrity_check`: `ok`, or what it found.
     pub(crate) async fn integrity_check(&self) -> Result<String, sqlx::Error> {
-        match self {
-            Self::Sqlite(pool) => {
-                let rows: Vec<(String,)> = sqlx::query_as("PRAGMA integrity_check").fetch_all(pool).await?;
-                Ok(rows.into_iter().map(|(line,)| line).collect::<Vec<_>>().join("; "))
-            }
-            Self::Postgres(_) => Ok("ok".to_owned()),
-        }
+        let rows: Vec<(String,)> = self.fetch("PRAGMA integrity_check").await?;
+        Ok(rows.into_iter().map(|(line,)| line).collect::<Vec<_>>().join("; "))
     }
 
     pub(crate) async fn close(self) {
@@ -273,12 +268,17 @@ pub(crate) async fn finish(deployment: &mut Deployment, finish: &Finish<'_>, sum
     check_answers(finish.record, summary, &mut violations);
     let dead = tally(snapshot.jobs.iter().filter(|j| j.state == "dead").map(|j| j.name.as_str()));
     summary.add("dead jobs", dead);
-    if let Ok(integrity) = probe.integrity_check().await
-        && integrity != "ok"
-    {
-        violations.push(format!("PRAGMA integrity_check: {integrity}"));
-    }
     probe.close().await;
+    // SQLite: the file as the stopped server left it, opened afresh.
+    if deployment.backend == Backend::Sqlite {
+        let reopened = Probe::open(deployment).await;
+        match reopened.integrity_check().await {
+            Ok(integrity) if integrity == "ok" => summary.add("PRAGMA integrity_check", "ok"),
+            Ok(integrity) => violations.push(format!("PRAGMA integrity_check: {integrity}")),
+            Err(e) => violations.push(format!("PRAGMA integrity_check could not run: {e}")),
+        }
+        reopened.close().await;
+    }
 
     // What the processes said went wrong, for the report; every 5xx answer
     // is also logged as an ERROR by the HTTP trace layer, counted apart.
