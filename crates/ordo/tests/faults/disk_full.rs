@@ -120,7 +120,7 @@ fn sqlite_on_a_full_disk() {
             // Full for a phase, and at least two seconds past the first
             // refused write (the fault must have taken), at most HOLD_MAX.
             loop {
-                let refused = first_refusal(&load.snapshot(), filled);
+                let refused = load.inspect(|record| first_refusal(record, filled));
                 let held_enough = refused
                     .is_some_and(|r| Instant::now() >= (filled + settings.phase()).max(r + Duration::from_secs(2)));
                 if held_enough || filled.elapsed() >= HOLD_MAX {
@@ -133,10 +133,13 @@ fn sqlite_on_a_full_disk() {
             fills.push((filled, freed, bytes));
 
             // Writes resume: the load's next 201.
-            while load.snapshot().first_success_after(freed).is_none() && freed.elapsed() < Duration::from_secs(15) {
+            let resumed = loop {
+                let resumed = load.inspect(|record| record.first_success_after(freed));
+                if resumed.is_some() || freed.elapsed() > Duration::from_secs(15) {
+                    break resumed;
+                }
                 tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            let resumed = load.snapshot().first_success_after(freed);
+            };
             summary.add(&format!("fill {round}: ballast"), format!("{:.1} MB", bytes as f64 / 1e6));
             match resumed {
                 Some(after) => {

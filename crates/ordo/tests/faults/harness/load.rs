@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use ordo_domain::event::EVENT_TYPES;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
@@ -31,19 +32,6 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
 const DRAIN: Duration = Duration::from_secs(15);
 /// Between retries of one order.
 const RETRY_PAUSE: Duration = Duration::from_millis(100);
-/// Every event type a webhook can subscribe to.
-const ALL_EVENTS: [&str; 9] = [
-    "order.placed",
-    "order.paid",
-    "order.payment_failed",
-    "order.expired",
-    "order.cancelled",
-    "order.confirmed",
-    "order.fulfilled",
-    "order.completed",
-    "invoice.issued",
-];
-
 /// An HTTP answer, read whole.
 #[derive(Debug, Clone)]
 pub(crate) struct Answer {
@@ -245,7 +233,7 @@ impl Shop {
             shop.customers.push(customer["id"].as_str().expect("customer id").to_owned());
         }
         let subscriptions: [(&str, Vec<&str>); 2] =
-            [("all", ALL_EVENTS.to_vec()), ("money", vec!["order.paid", "invoice.issued"])];
+            [("all", EVENT_TYPES.to_vec()), ("money", vec!["order.paid", "invoice.issued"])];
         for (hook, types) in subscriptions {
             let url = format!("{}{hook}", receiver.base_url);
             let webhook = http.must("/v1/webhooks", json!({"url": url, "event_types": types}), 201).await;
@@ -372,9 +360,9 @@ impl Load {
         Self { tasks, ..load }
     }
 
-    /// A copy of what was seen so far.
-    pub(crate) fn snapshot(&self) -> Record {
-        self.record.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    /// Looks at what was seen so far.
+    pub(crate) fn inspect<T>(&self, look: impl FnOnce(&Record) -> T) -> T {
+        look(&self.record.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
     /// Stops placing new orders, lets every client finish the one it is
