@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use super::{loud, postgres_required};
+use super::{folder, loud, postgres_required};
 
 /// Where `initdb` and `pg_ctl` are.
 #[derive(Debug, Clone)]
@@ -79,7 +79,7 @@ pub(crate) struct Cluster {
 impl Cluster {
     /// `initdb` and start, on a free port in 25600..25700.
     pub(crate) fn create(tools: &PgTools) -> Self {
-        let dir = tempfile::Builder::new().prefix("ordo-faults-pg.").tempdir().expect("temporary folder");
+        let dir = folder("ordo-faults-pg.");
         let run_as = if running_as_root() {
             let user = if Command::new("id").arg("postgres").output().is_ok_and(|o| o.status.success()) {
                 "postgres"
@@ -134,7 +134,8 @@ impl Cluster {
 
     fn try_start(&self) -> Result<(), String> {
         let options = format!(
-            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off -c max_connections=200",
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off -c max_connections=200 \
+             -c log_lock_waits=on",
             self.port,
             self.dir.path().display()
         );

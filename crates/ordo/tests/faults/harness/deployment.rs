@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use super::cluster::{Cluster, PgTools};
 use super::process::{OrdoProcess, ordo, run_cli};
-use super::{Backend, Settings};
+use super::{Backend, Settings, folder};
 
 /// How long a SIGTERM'd process may take: the configured shutdown timeout,
 /// plus a margin for the process to exit.
@@ -52,7 +52,7 @@ impl Deployment {
     /// A fresh SQLite database at `path` (default: in the deployment's
     /// folder), with its key; workers run inside `serve`.
     pub(crate) async fn sqlite(path: Option<PathBuf>) -> Self {
-        let dir = tempfile::Builder::new().prefix("ordo-faults.").tempdir().expect("temporary folder");
+        let dir = folder("ordo-faults.");
         let path = path.unwrap_or_else(|| dir.path().join("ordo.db"));
         let mut deployment = Self::new(Backend::Sqlite, dir, format!("sqlite://{}", path.display()), None);
         deployment.sqlite_path = Some(path);
@@ -67,7 +67,7 @@ impl Deployment {
     pub(crate) async fn postgres(scenario: &str, workers: usize, serve_workers: bool) -> Option<Self> {
         let tools = PgTools::find(scenario)?;
         let cluster = Cluster::create(&tools);
-        let dir = tempfile::Builder::new().prefix("ordo-faults.").tempdir().expect("temporary folder");
+        let dir = folder("ordo-faults.");
         let url = cluster.url();
         let mut deployment = Self::new(Backend::Postgres, dir, url, Some(cluster));
         deployment.serve_workers = serve_workers;
@@ -117,7 +117,7 @@ impl Deployment {
             .env("ORDO_AUTH_BOOTSTRAP_ADMIN", "false")
             .env("ORDO_MAIL_DIR", self.dir.path().join("mail"))
             .env("ORDO_WORKERS_CONCURRENCY", WORKER_CONCURRENCY.to_string())
-            .env("ORDO_WORKERS_LEASE_MS", "3000")
+            .env("ORDO_WORKERS_LEASE_MS", "5000")
             .env("ORDO_WORKERS_HEARTBEAT_MS", "500")
             .env("ORDO_WORKERS_POLL_INTERVAL_MS", "200")
             .env("ORDO_AUDIT_SEAL_INTERVAL_MS", "1000")

@@ -25,11 +25,11 @@ use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions, SqliteRow};
 use uuid::Uuid;
 
-use super::Backend;
 use super::deployment::Deployment;
 use super::figures::{Summary, clip, tally};
 use super::load::{Kind, Record, Shop};
 use super::receiver::Receiver;
+use super::{Backend, Settings};
 
 /// Statuses of an order that was paid.
 const PAID: [&str; 5] = ["paid", "confirmed", "partially_fulfilled", "fulfilled", "completed"];
@@ -288,6 +288,9 @@ pub(crate) async fn finish(deployment: &mut Deployment, finish: &Finish<'_>, sum
     for (event, count) in most_frequent(&errors, 3) {
         summary.add("  most frequent", format!("{count}× {}", clip(event, 400)));
     }
+
+    let kept = if Settings::get().keep { "kept" } else { "removed; ORDO_FAULTS_KEEP=1 keeps it" };
+    summary.add("logs", format!("{} ({kept})", deployment.dir.path().display()));
 
     let (intact, printed) = deployment.audit_verify().await;
     summary.add("audit verify", if intact { "ok" } else { "FAILED" });

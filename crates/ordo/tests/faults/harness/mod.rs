@@ -69,6 +69,9 @@ pub(crate) struct Settings {
     pub(crate) seed: u64,
     /// `ORDO_FAULTS_LOG`: the child processes' `ORDO_LOG`.
     pub(crate) log: String,
+    /// `ORDO_FAULTS_KEEP=1`: keep each scenario's folder (logs, database,
+    /// PostgreSQL's server log) instead of removing it.
+    pub(crate) keep: bool,
 }
 
 impl Settings {
@@ -97,6 +100,7 @@ impl Settings {
                 settle: Duration::from_secs_f64(var("ORDO_FAULTS_SETTLE_SECONDS", 60.0)),
                 seed: var("ORDO_FAULTS_SEED", clock.as_secs() ^ u64::from(clock.subsec_nanos())),
                 log: var("ORDO_FAULTS_LOG", "warn".to_owned()),
+                keep: var("ORDO_FAULTS_KEEP", 0) == 1,
             }
         })
     }
@@ -105,6 +109,11 @@ impl Settings {
     pub(crate) fn phase(&self) -> Duration {
         Duration::from_secs_f64(self.seconds.max(0.5))
     }
+}
+
+/// A temporary folder, kept afterwards if `ORDO_FAULTS_KEEP=1`.
+pub(crate) fn folder(prefix: &str) -> tempfile::TempDir {
+    tempfile::Builder::new().prefix(prefix).disable_cleanup(Settings::get().keep).tempdir().expect("a temporary folder")
 }
 
 /// Runs one scenario on a runtime of its own, one scenario at a time: they
