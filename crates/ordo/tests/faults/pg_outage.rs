@@ -3,8 +3,9 @@
 //!
 //! The design's promise: while the database is down, requests fail fast
 //! (503 problem+json with `Retry-After`, within about 100 ms, not after a
-//! pool timeout), `/readyz` says so just as fast, and service resumes by
-//! itself once the database is back. Then nothing acknowledged is lost.
+//! pool timeout), `/readyz` says so just as fast, cached reference data (a
+//! product) is still served, and service resumes by itself once the
+//! database is back. Then nothing acknowledged is lost.
 //!
 //! Also: `ordo serve` started while PostgreSQL is down accepts connections
 //! at once (`/healthz` answers, `/readyz` says 503) and becomes ready by
@@ -29,6 +30,9 @@ const READY_MAX: Duration = Duration::from_millis(500);
 /// Service must resume within this long of PostgreSQL accepting
 /// connections again.
 const RESUME_MAX: Duration = Duration::from_secs(5);
+/// `auth.key_cache_ttl_ms`, the default: for this long a verified API key
+/// is trusted without reading it again.
+const KEY_CACHE_TTL_S: f64 = 10.0;
 /// Requests sent this soon after the stop may have been in flight on a
 /// connection when it broke; they are left out of the outage's figures.
 const SETTLING_IN: Duration = Duration::from_millis(100);
@@ -67,6 +71,7 @@ fn postgres_stopped_hard_under_load() {
         summary.add("outages", format!("{} of {:.1} s", outages.len(), settings.outage_seconds));
         let (mut placing, mut readiness, mut reads, mut resumed, mut ready_again) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let mut cached_reads = Vec::new();
         for (n, (stopped, starting, back)) in outages.iter().enumerate() {
             let during = |kind| record.sent_between(kind, *stopped + SETTLING_IN, *starting);
             let places = during(Kind::Place);
@@ -88,6 +93,20 @@ fn postgres_stopped_hard_under_load() {
             reads.extend(
                 during(Kind::Read).into_iter().map(|a| a.status().map_or("error".to_owned(), |s| s.to_string())),
             );
+            // The design: cached reference data is still served. (API keys
+            // are trusted for 10 s without reading them again, so only a
+            // shorter outage can keep them working.)
+            let cached = during(Kind::CachedRead);
+            let unserved: Vec<_> = cached.iter().filter(|a| a.status() != Some(200)).collect();
+            if settings.outage_seconds < KEY_CACHE_TTL_S && !unserved.is_empty() {
+                violations.push(format!(
+                    "outage {n}: {} of {} reads of a cached product were not answered 200 (e.g. {})",
+                    unserved.len(),
+                    cached.len(),
+                    unserved[0].answer.as_ref().map_or_else(|e| format!("no answer: {e}"), |a| a.describe())
+                ));
+            }
+            cached_reads.extend(cached.iter().map(|a| a.status().map_or("error".to_owned(), |s| s.to_string())));
             match record.first_success_after(*back) {
                 Some(after) if after <= RESUME_MAX => resumed.push(after),
                 Some(after) => {
@@ -120,6 +139,7 @@ fn postgres_stopped_hard_under_load() {
         );
         summary.add("/readyz latency during outage", spread(&readiness));
         summary.add("stock reads during outage", tally(reads.iter().map(String::as_str)));
+        summary.add("cached product reads during outage", tally(cached_reads.iter().map(String::as_str)));
         summary.add("recovery after PostgreSQL is back (to the next 201)", p50_max(&resumed));
         summary.add("/readyz ready again after", p50_max(&ready_again));
         if let Some(p50) = quantile(&placing, 0.5)
