@@ -11,8 +11,10 @@
 //!   `pending` without a live job; none `delivered` that the endpoint never
 //!   accepted; resent POSTs within what the crashes allow;
 //! - no order left `placed` without a live payment job;
-//! - no 500s, no refusals of well-formed orders, every client answered;
-//! - every process exits 0 on SIGTERM; `ordo audit verify` exits 0.
+//! - no 5xx but 503 (or 507), no refusal of a well-formed order, every
+//!   client answered in the end;
+//! - every process exits 0 on SIGTERM; `ordo audit verify` exits 0; an
+//!   SQLite file passes `PRAGMA integrity_check`.
 //!
 //! Each check adds its figures to the summary and its violations to a list,
 //! so that one run reports everything that is wrong, not just the first.
