@@ -128,14 +128,19 @@ impl Deployment {
     }
 
     async fn create_key(&mut self) {
-        let created = run_cli(self.command(&["keys", "create", "--name", "faults", "--role", "admin"])).await;
+        self.key = self.new_key("faults").await;
+    }
+
+    /// A new admin key, made with `ordo keys create`.
+    pub(crate) async fn new_key(&self, name: &str) -> String {
+        let created = run_cli(self.command(&["keys", "create", "--name", name, "--role", "admin"])).await;
         let printed = String::from_utf8_lossy(&created.stdout);
         assert!(created.status.success(), "ordo keys create: {}", String::from_utf8_lossy(&created.stderr));
-        self.key = printed
+        printed
             .lines()
             .find_map(|l| l.strip_prefix("key:"))
             .map(|k| k.trim().to_owned())
-            .unwrap_or_else(|| panic!("ordo keys create prints the key: {printed}"));
+            .unwrap_or_else(|| panic!("ordo keys create prints the key: {printed}"))
     }
 
     fn next_name(&mut self, role: &str) -> String {

@@ -270,8 +270,6 @@ pub(crate) enum Kind {
     Ready,
     /// A read the database must answer (a stock level).
     Read,
-    /// A read of reference data a server caches (a product).
-    CachedRead,
 }
 
 /// One request and its answer.
@@ -346,7 +344,7 @@ pub(crate) struct Load {
 
 impl Load {
     /// Starts `clients` order clients (keys prefixed with `prefix`), and
-    /// probes of `/readyz`, of a stock level and of a product every 100 ms.
+    /// probes of `/readyz` and of a stock level every 100 ms.
     pub(crate) fn start(http: &Http, shop: &Shop, clients: usize, prefix: &str, seed: u64) -> Self {
         let load = Self { stop: Arc::default(), record: Arc::default(), tasks: Vec::new() };
         let mut tasks = Vec::new();
@@ -356,11 +354,7 @@ impl Load {
             let rng = SmallRng::seed_from_u64(seed.wrapping_add(client as u64));
             tasks.push(tokio::spawn(place_orders(http, shop, stop, record, prefix, rng)));
         }
-        let paths = [
-            (Kind::Ready, "/readyz".to_owned()),
-            (Kind::Read, format!("/v1/stock/{}", shop.skus[0])),
-            (Kind::CachedRead, format!("/v1/products/{}", shop.product_ids[0])),
-        ];
+        let paths = [(Kind::Ready, "/readyz".to_owned()), (Kind::Read, format!("/v1/stock/{}", shop.skus[0]))];
         for (kind, path) in paths {
             let (http, stop, record) = (http.clone(), load.stop.clone(), load.record.clone());
             tasks.push(tokio::spawn(probe(http, path, kind, stop, record)));
