@@ -260,7 +260,13 @@ impl ApiError {
                 format!("the job is {state}; only dead jobs can be retried or discarded"),
             ),
             ServiceError::Unavailable(source) => {
-                tracing::warn!(error = %source, cause = ?std::error::Error::source(&source), "database unavailable");
+                // An outage answers every request with a 503: one line a
+                // second says so (the store logs the outage itself once).
+                if unavailable_log_due() {
+                    tracing::warn!(error = %source, cause = ?std::error::Error::source(&source), "database unavailable");
+                } else {
+                    tracing::debug!(error = %source, "database unavailable");
+                }
                 Self::unavailable("the database is unavailable; retry shortly")
             }
             ServiceError::Internal(source) => {
@@ -284,6 +290,15 @@ impl From<ValidationErrors> for ApiError {
     fn from(errors: ValidationErrors) -> Self {
         Self::validation(errors).at_edge()
     }
+}
+
+/// Whether a "database unavailable" warning may be logged now: at most
+/// one a second per process.
+fn unavailable_log_due() -> bool {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static LAST: AtomicU64 = AtomicU64::new(0);
+    let second = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    LAST.swap(second, Ordering::Relaxed) != second
 }
 
 pub const PROBLEM_JSON: &str = "application/problem+json";

@@ -190,7 +190,10 @@ pub fn router(services: Services, settings: &HttpSettings) -> Router {
     .layer(axum::Extension(observer))
     .layer(DefaultBodyLimit::max(limits.body_limit))
     .layer(PropagateRequestIdLayer::x_request_id())
-    .layer(TraceLayer::new_for_http().make_span_with(request_span).on_response(record_status))
+    // No failure log of tower-http's (an ERROR for every 5xx, each expected
+    // 503 of an outage included): internal errors are logged once where
+    // they are mapped (`error.rs`), outages once by the store.
+    .layer(TraceLayer::new_for_http().make_span_with(request_span).on_response(record_status).on_failure(()))
     .layer(middleware::from_fn(edge::request_id))
 }
 

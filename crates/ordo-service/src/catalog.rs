@@ -112,13 +112,19 @@ impl CatalogService {
             // Anything cached before listening may have changed unheard.
             cache.invalidate_all();
             delay = Duration::from_millis(100);
+            // When the listener is lost, what is cached stays (within its
+            // time-to-live) until a new listener is up: while the database
+            // is down, cached products are still served; once it is back,
+            // everything changed meanwhile is dropped above.
             loop {
                 match listener.recv().await {
                     Ok(Change::Product(id)) => cache.invalidate(ProductId::from_uuid(id)).await,
-                    Ok(Change::Unknown) => cache.invalidate_all(),
+                    Ok(Change::Unknown) => {
+                        tracing::info!("the catalog change listener lost its connection; reconnecting");
+                        break;
+                    }
                     Err(e) => {
                         tracing::warn!(error = %e, "lost the catalog change listener; reconnecting");
-                        cache.invalidate_all();
                         break;
                     }
                 }

@@ -189,7 +189,12 @@ async fn postgres_outage_fails_fast_then_recovers_by_itself() {
     config.database.url = DatabaseUrl::new(via_link);
     config.database.acquire_timeout_ms = 5_000; // the default: the breaker, not the pool, must be fast
     let app = TestApp::start(db, &config).await;
-    app.post("/v1/products", &json!({"sku": "UP-1", "name": "Up"})).await.expect(StatusCode::CREATED);
+    let product = app.post("/v1/products", &json!({"sku": "UP-1", "name": "Up"})).await.expect(StatusCode::CREATED);
+    let product_path = format!("/v1/products/{}", product["id"].as_str().unwrap());
+    // The creation's own change notification comes back a moment later and
+    // drops what is cached by then: let it pass before caching.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    app.get(&product_path).await.expect(StatusCode::OK); // now cached
 
     link.cut();
     let mut latencies = Vec::new();
@@ -207,6 +212,9 @@ async fn postgres_outage_fails_fast_then_recovers_by_itself() {
     assert!(started.elapsed() < Duration::from_secs(1), "readiness answers at once: {:?}", started.elapsed());
     let write = app.post("/v1/products", &json!({"sku": "DOWN-1", "name": "Down"})).await;
     write.expect_problem(StatusCode::SERVICE_UNAVAILABLE, "service_unavailable");
+    // Cached reference data is still served (the change listener's loss
+    // emptied the cache).
+    assert_eq!(app.get(&product_path).await.expect(StatusCode::OK)["sku"], "UP-1");
 
     // A server started during the outage listens at once.
     let mut peer_config = config.clone();
