@@ -4,7 +4,8 @@
 //! every request took 5 s to get its 503, and readiness 2 s).
 //!
 //! How it learns: an acquire that has not finished within [`SUSPECT_AFTER`]
-//! (or failed for a connection reason) makes it suspicious, and a probe
+//! (and again every [`SUSPECT_AFTER`] while it waits), or one that failed
+//! for a connection reason, makes it suspicious, and a probe
 //! checks the database over a connection of its own (so a saturated pool
 //! cannot make a healthy database look down). If the probe cannot connect
 //! and run `SELECT 1` within [`PROBE_TIMEOUT`], the breaker opens: waiting
@@ -30,8 +31,10 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
 /// How often an open breaker probes.
 const PROBE_EVERY: Duration = Duration::from_millis(200);
 /// Least time between two probes while the breaker is closed: a busy pool
-/// must not add a probe per slow acquire.
-const PROBE_SPACING: Duration = Duration::from_secs(1);
+/// must not add a probe per slow acquire. A probe is one `SELECT 1` on a
+/// connection kept for it, so ten a second cost little; and a database
+/// that answered one probe while shutting down is probed again soon.
+const PROBE_SPACING: Duration = SUSPECT_AFTER;
 
 #[derive(Debug)]
 pub(crate) struct Breaker {

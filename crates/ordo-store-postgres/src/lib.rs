@@ -115,13 +115,19 @@ impl PgStore {
             return Err(down());
         }
         let mut acquire = std::pin::pin!(acquire);
-        let result = match tokio::time::timeout(breaker::SUSPECT_AFTER, &mut acquire).await {
-            Ok(result) => result,
-            Err(_) => {
-                self.breaker.suspect();
-                tokio::select! {
-                    result = &mut acquire => result,
-                    () = self.breaker.opened() => return Err(down()),
+        let result = loop {
+            match tokio::time::timeout(breaker::SUSPECT_AFTER, &mut acquire).await {
+                Ok(result) => break result,
+                // Still waiting: probe (again; a database shutting down may
+                // have answered the last probe), and give up at once if the
+                // breaker opens meanwhile.
+                Err(_) => {
+                    self.breaker.suspect();
+                    tokio::select! {
+                        result = &mut acquire => break result,
+                        () = self.breaker.opened() => return Err(down()),
+                        () = tokio::time::sleep(breaker::SUSPECT_AFTER) => {}
+                    }
                 }
             }
         };
@@ -173,7 +179,21 @@ impl Database for PgStore {
 
     async fn ping(&self) -> StoreResult<()> {
         let mut conn = self.guarded(self.pool.acquire()).await?;
-        let answered = simple_query(&mut conn, "SELECT 1").await;
+        // A connection made before an outage may hang rather than fail:
+        // readiness answers as soon as the breaker knows.
+        let answered = {
+            let mut query = std::pin::pin!(simple_query(&mut conn, "SELECT 1"));
+            match tokio::time::timeout(breaker::SUSPECT_AFTER, &mut query).await {
+                Ok(answered) => answered,
+                Err(_) => {
+                    self.breaker.suspect();
+                    tokio::select! {
+                        answered = &mut query => answered,
+                        () = self.breaker.opened() => return Err(down()),
+                    }
+                }
+            }
+        };
         if answered.as_ref().is_err_and(connection_failure) {
             self.breaker.suspect();
         }
