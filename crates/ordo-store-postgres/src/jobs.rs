@@ -1,109 +1,9 @@
-//! SQL of the job queue. Claims use `FOR UPDATE SKIP LOCKED`, so workers
-//! never wait on each other or take the same job.
+//! SQL of the job queue. Claims use `FOR UPDATE SKIP LOCKED`, so workers: the shared queries of `ordo_store_sql::jobs`, and the ones
+//! in this backend's dialect.
 
-use std::ops::DerefMut;
+use crate::PgSession;
 
-use async_trait::async_trait;
-use ordo_domain::Timestamp;
-use ordo_domain::job::{JobAttempt, JobRecord, JobState, NewJob, QueueStat};
-use ordo_domain::page::PageRequest;
-use ordo_store::{CancelOutcome, JobRepo, StoreResult};
-use serde_json::Value;
-use sqlx::postgres::PgConnection;
-use sqlx::types::Json;
-use sqlx::{Postgres, QueryBuilder};
-use uuid::Uuid;
-
-use crate::{PgSession, corrupt, map_err};
-
-const COLUMNS: &str = "id, queue, name, payload, priority, state, attempt, max_attempts, run_at, attempt_id, locked_by, \
-                       lease_expires_at, unique_key, trace_parent, progress_percent, progress_message, last_error, cancel_requested, created_at, updated_at";
-
-#[derive(sqlx::FromRow)]
-struct JobRow {
-    id: Uuid,
-    queue: String,
-    name: String,
-    payload: Json<Value>,
-    priority: i16,
-    state: String,
-    attempt: i32,
-    max_attempts: i32,
-    run_at: Timestamp,
-    attempt_id: Option<Uuid>,
-    locked_by: Option<String>,
-    lease_expires_at: Option<Timestamp>,
-    unique_key: Option<String>,
-    trace_parent: Option<String>,
-    progress_percent: Option<i16>,
-    progress_message: Option<String>,
-    last_error: Option<String>,
-    cancel_requested: bool,
-    created_at: Timestamp,
-    updated_at: Timestamp,
-}
-
-impl TryFrom<JobRow> for JobRecord {
-    type Error = ordo_store::StoreError;
-
-    fn try_from(r: JobRow) -> StoreResult<Self> {
-        Ok(JobRecord {
-            id: r.id,
-            queue: r.queue,
-            name: r.name,
-            payload: r.payload.0,
-            priority: r.priority,
-            state: JobState::parse(&r.state).ok_or_else(|| corrupt("jobs.state", &r.state))?,
-            attempt: r.attempt,
-            max_attempts: r.max_attempts,
-            run_at: r.run_at,
-            attempt_id: r.attempt_id,
-            locked_by: r.locked_by,
-            lease_expires_at: r.lease_expires_at,
-            unique_key: r.unique_key,
-            trace_parent: r.trace_parent,
-            progress_percent: r.progress_percent,
-            progress_message: r.progress_message,
-            last_error: r.last_error,
-            cancel_requested: r.cancel_requested,
-            created_at: r.created_at,
-            updated_at: r.updated_at,
-        })
-    }
-}
-
-fn records(rows: Vec<JobRow>) -> StoreResult<Vec<JobRecord>> {
-    rows.into_iter().map(JobRecord::try_from).collect()
-}
-
-#[async_trait]
-impl<C: DerefMut<Target = PgConnection> + Send> JobRepo for PgSession<C> {
-    #[tracing::instrument(target = "ordo_db", name = "jobs.enqueue_job", skip_all)]
-    async fn enqueue_job(&mut self, j: &NewJob) -> StoreResult<bool> {
-        // No NOTIFY here: it would hold a database-wide lock through the
-        // caller's commit. Other processes' workers are woken afterwards by
-        // `Database::announce_jobs`.
-        let result = sqlx::query(
-            "INSERT INTO jobs (id, queue, name, payload, priority, state, attempt, max_attempts, run_at, unique_key, trace_parent, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, 'available', 0, $6, $7, $8, $9, now(), now())
-             ON CONFLICT (name, unique_key) WHERE unique_key IS NOT NULL AND state <> 'dead' DO NOTHING",
-        )
-        .bind(j.id)
-        .bind(&j.queue)
-        .bind(&j.name)
-        .bind(Json(&j.payload))
-        .bind(j.priority)
-        .bind(j.max_attempts)
-        .bind(j.run_at)
-        .bind(&j.unique_key)
-        .bind(&j.trace_parent)
-        .persistent(self.persistent)
-        .execute(self.conn())
-        .await
-        .map_err(map_err)?;
-        Ok(result.rows_affected() == 1)
-    }
-
+ordo_store_sql::job_repo!(PgSession, Postgres {
     #[tracing::instrument(target = "ordo_db", name = "jobs.claim_jobs", skip_all)]
     async fn claim_jobs(
         &mut self,
@@ -134,12 +34,12 @@ impl<C: DerefMut<Target = PgConnection> + Send> JobRepo for PgSession<C> {
         .bind(queues)
         .bind(worker)
         .bind(limit)
-        .bind(lease_until)
-        .bind(now)
-        .persistent(self.persistent)
+        .bind(Ts(lease_until))
+        .bind(Ts(now))
+        .persistent(self.persistent())
         .fetch_all(self.conn())
         .await
-        .map_err(map_err)?;
+        .map_err(Self::map_err)?;
         let mut jobs = records(rows)?;
         jobs.sort_by(|a, b| b.priority.cmp(&a.priority).then(a.run_at.cmp(&b.run_at)).then(a.id.cmp(&b.id)));
         Ok(jobs)
@@ -161,23 +61,11 @@ impl<C: DerefMut<Target = PgConnection> + Send> JobRepo for PgSession<C> {
         )
         .bind(&ids)
         .bind(&tokens)
-        .bind(lease_until)
-        .persistent(self.persistent)
+        .bind(Ts(lease_until))
+        .persistent(self.persistent())
         .fetch_all(self.conn())
         .await
-        .map_err(map_err)
-    }
-
-    #[tracing::instrument(target = "ordo_db", name = "jobs.complete_job", skip_all)]
-    async fn complete_job(&mut self, id: Uuid, attempt_id: Uuid) -> StoreResult<bool> {
-        let result = sqlx::query("DELETE FROM jobs WHERE id = $1 AND attempt_id = $2 AND state = 'running'")
-            .bind(id)
-            .bind(attempt_id)
-            .persistent(self.persistent)
-            .execute(self.conn())
-            .await
-            .map_err(map_err)?;
-        Ok(result.rows_affected() == 1)
+        .map_err(Self::map_err)
     }
 
     #[tracing::instrument(target = "ordo_db", name = "jobs.complete_jobs", skip_all)]
@@ -191,10 +79,10 @@ impl<C: DerefMut<Target = PgConnection> + Send> JobRepo for PgSession<C> {
         )
         .bind(&ids)
         .bind(&attempts)
-        .persistent(self.persistent)
+        .persistent(self.persistent())
         .fetch_all(self.conn())
         .await
-        .map_err(map_err)
+        .map_err(Self::map_err)
     }
 
     #[tracing::instrument(target = "ordo_db", name = "jobs.fail_job", skip_all)]
@@ -214,248 +102,11 @@ impl<C: DerefMut<Target = PgConnection> + Send> JobRepo for PgSession<C> {
         .bind(id)
         .bind(attempt_id)
         .bind(error)
-        .bind(retry_at)
-        .persistent(self.persistent)
+        .bind(retry_at.map(Ts))
+        .persistent(self.persistent())
         .execute(self.conn())
         .await
-        .map_err(map_err)?;
+        .map_err(Self::map_err)?;
         Ok(result.rows_affected() == 1)
     }
-
-    #[tracing::instrument(target = "ordo_db", name = "jobs.release_job", skip_all)]
-    async fn release_job(&mut self, id: Uuid, attempt_id: Uuid) -> StoreResult<bool> {
-        let result = sqlx::query(
-            "UPDATE jobs SET state = 'available', attempt = attempt - 1, attempt_id = NULL, locked_by = NULL,
-                    lease_expires_at = NULL, updated_at = now()
-              WHERE id = $1 AND attempt_id = $2 AND state = 'running'",
-        )
-        .bind(id)
-        .bind(attempt_id)
-        .persistent(self.persistent)
-        .execute(self.conn())
-        .await
-        .map_err(map_err)?;
-        Ok(result.rows_affected() == 1)
-    }
-
-    #[tracing::instrument(target = "ordo_db", name = "jobs.snooze_job", skip_all)]
-    async fn snooze_job(&mut self, id: Uuid, attempt_id: Uuid, run_at: Timestamp, reason: &str) -> StoreResult<bool> {
-        let result = sqlx::query(
-            "UPDATE jobs SET state = 'available', attempt = attempt - 1, run_at = $3, attempt_id = NULL, locked_by = NULL,
-                    lease_expires_at = NULL, progress_message = $4, updated_at = now()
-              WHERE id = $1 AND attempt_id = $2 AND state = 'running'",
-        )
-        .bind(id)
-        .bind(attempt_id)
-        .bind(run_at)
-        .bind(reason)
-        .persistent(self.persistent)
-        .execute(self.conn())
-        .await
-        .map_err(map_err)?;
-        Ok(result.rows_affected() == 1)
-    }
-
-    #[tracing::instrument(target = "ordo_db", name = "jobs.insert_job_attempt", skip_all)]
-    async fn insert_job_attempt(&mut self, a: &JobAttempt) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO job_attempts (attempt_id, job_id, attempt, worker, started_at, finished_at, outcome, error)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
-        )
-        .bind(a.attempt_id)
-        .bind(a.job_id)
-        .bind(a.attempt)
-        .bind(&a.worker)
-        .bind(a.started_at)
-        .bind(a.finished_at)
-        .bind(&a.outcome)
-        .bind(&a.error)
-        .persistent(self.persistent)
-        .execute(self.conn())
-        .await
-        .map_err(map_err)?;
-        Ok(())
-    }
-
-    #[tracing::instrument(target = "ordo_db", name = "jobs.expired_jobs", skip_all)]
-    async fn expired_jobs(&mut self, now: Timestamp) -> StoreResult<Vec<JobRecord>> {
-        let rows: Vec<JobRow> = sqlx::query_as(&format!(
-            "SELECT {COLUMNS} FROM jobs WHERE state = 'running' AND lease_expires_at < $1 ORDER BY id LIMIT 1000"
-        ))
-        .bind(now)
-        .persistent(self.persistent)
-        .fetch_all(self.conn())
-        .await
-        .map_err(map_err)?;
-        records(rows)
-    }
-
-    #[tracing::instrument(target = "ordo_db", name = "jobs.job", skip_all)]
-    async fn job(&mut self, id: Uuid) -> StoreResult<Option<JobRecord>> {
-        let row: Option<JobRow> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM jobs WHERE id = $1"))
-            .bind(id)
-            .persistent(self.persistent)
-            .fetch_optional(self.conn())
-            .await
-            .map_err(map_err)?;
-        row.map(JobRecord::try_from).transpose()
-    }
-
-    #[tracing::instrument(target = "ordo_db", name = "jobs.job_attempts", skip_all)]
-    async fn job_attempts(&mut self, id: Uuid) -> StoreResult<Vec<JobAttempt>> {
-        #[allow(clippy::type_complexity)]
-        let rows: Vec<(Uuid, Uuid, i32, String, Timestamp, Timestamp, String, Option<String>)> = sqlx::query_as(
-            "SELECT job_id, attempt_id, attempt, worker, started_at, finished_at, outcome, error
-               FROM job_attempts WHERE job_id = $1 ORDER BY attempt, finished_at",
-        )
-        .bind(id)
-        .persistent(self.persistent)
-        .fetch_all(self.conn())
-        .await
-        .map_err(map_err)?;
-        Ok(rows
-            .into_iter()
-            .map(|(job_id, attempt_id, attempt, worker, started_at, finished_at, outcome, error)| JobAttempt {
-                job_id,
-                attempt,
-                attempt_id,
-                worker,
-                started_at,
-                finished_at,
-                outcome,
-                error,
-            })
-            .collect())
-    }
-
-    #[tracing::instrument(target = "ordo_db", name = "jobs.list_jobs", skip_all)]
-    async fn list_jobs(
-        &mut self,
-        queue: Option<&str>,
-        state: Option<JobState>,
-        page: &PageRequest,
-    ) -> StoreResult<Vec<JobRecord>> {
-        let mut query = QueryBuilder::<Postgres>::new(format!("SELECT {COLUMNS} FROM jobs WHERE TRUE"));
-        if let Some(after) = page.after {
-            query.push(" AND id > ").push_bind(after);
-        }
-        if let Some(queue) = queue {
-            query.push(" AND queue = ").push_bind(queue);
-        }
-        if let Some(state) = state {
-            query.push(" AND state = ").push_bind(state.as_str());
-        }
-        query.push(" ORDER BY id LIMIT ").push_bind(page.fetch_limit());
-        let rows: Vec<JobRow> =
-            query.build_query_as().persistent(self.persistent).fetch_all(self.conn()).await.map_err(map_err)?;
-        records(rows)
-    }
-
-    #[tracing::instrument(target = "ordo_db", name = "jobs.retry_dead_job", skip_all)]
-    async fn retry_dead_job(&mut self, id: Uuid, now: Timestamp) -> StoreResult<bool> {
-        let result = sqlx::query(
-            "UPDATE jobs SET state = 'available', attempt = 0, run_at = $2, updated_at = $2 WHERE id = $1 AND state = 'dead'",
-        )
-        .bind(id)
-        .bind(now)
-        .persistent(self.persistent)
-        .execute(self.conn())
-        .await
-        .map_err(map_err)?;
-        Ok(result.rows_affected() == 1)
-    }
-
-    #[tracing::instrument(target = "ordo_db", name = "jobs.discard_dead_job", skip_all)]
-    async fn discard_dead_job(&mut self, id: Uuid) -> StoreResult<bool> {
-        let result = sqlx::query("DELETE FROM jobs WHERE id = $1 AND state = 'dead'")
-            .bind(id)
-            .persistent(self.persistent)
-            .execute(self.conn())
-            .await
-            .map_err(map_err)?;
-        Ok(result.rows_affected() == 1)
-    }
-
-    #[tracing::instrument(target = "ordo_db", name = "jobs.cancel_job", skip_all)]
-    async fn cancel_job(&mut self, id: Uuid) -> StoreResult<CancelOutcome> {
-        let removed = sqlx::query("DELETE FROM jobs WHERE id = $1 AND state IN ('available', 'dead')")
-            .bind(id)
-            .persistent(self.persistent)
-            .execute(self.conn())
-            .await
-            .map_err(map_err)?;
-        if removed.rows_affected() == 1 {
-            return Ok(CancelOutcome::Removed);
-        }
-        let requested = sqlx::query("UPDATE jobs SET cancel_requested = TRUE WHERE id = $1 AND state = 'running'")
-            .bind(id)
-            .persistent(self.persistent)
-            .execute(self.conn())
-            .await
-            .map_err(map_err)?;
-        Ok(if requested.rows_affected() == 1 { CancelOutcome::Requested } else { CancelOutcome::NotFound })
-    }
-
-    #[tracing::instrument(target = "ordo_db", name = "jobs.set_job_progress", skip_all)]
-    async fn set_job_progress(
-        &mut self,
-        id: Uuid,
-        attempt_id: Uuid,
-        percent: i16,
-        message: Option<&str>,
-    ) -> StoreResult<bool> {
-        let result = sqlx::query(
-            "UPDATE jobs SET progress_percent = $3, progress_message = $4 WHERE id = $1 AND attempt_id = $2 AND state = 'running'",
-        )
-        .bind(id)
-        .bind(attempt_id)
-        .bind(percent)
-        .bind(message)
-        .persistent(self.persistent)
-        .execute(self.conn())
-        .await
-        .map_err(map_err)?;
-        Ok(result.rows_affected() == 1)
-    }
-
-    #[tracing::instrument(target = "ordo_db", name = "jobs.queue_stats", skip_all)]
-    async fn queue_stats(&mut self) -> StoreResult<Vec<QueueStat>> {
-        let rows: Vec<(String, String, i64, Option<Timestamp>)> = sqlx::query_as(
-            "SELECT queue, state, count(*), min(run_at) FILTER (WHERE state = 'available')
-               FROM jobs GROUP BY queue, state ORDER BY queue, state",
-        )
-        .persistent(self.persistent)
-        .fetch_all(self.conn())
-        .await
-        .map_err(map_err)?;
-        rows.into_iter()
-            .map(|(queue, state, count, oldest_run_at)| {
-                let state = JobState::parse(&state).ok_or_else(|| corrupt("jobs.state", &state))?;
-                Ok(QueueStat { queue, state, count, oldest_run_at })
-            })
-            .collect()
-    }
-
-    #[tracing::instrument(target = "ordo_db", name = "jobs.claim_cron_tick", skip_all)]
-    async fn claim_cron_tick(&mut self, name: &str, tick: Timestamp) -> StoreResult<bool> {
-        let result = sqlx::query("INSERT INTO cron_ticks (name, tick_at) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-            .bind(name)
-            .bind(tick)
-            .persistent(self.persistent)
-            .execute(self.conn())
-            .await
-            .map_err(map_err)?;
-        let claimed = result.rows_affected() == 1;
-        if claimed {
-            // Ticks older than a day can no longer be claimed twice: forget them.
-            sqlx::query("DELETE FROM cron_ticks WHERE name = $1 AND tick_at < $2")
-                .bind(name)
-                .bind(tick - chrono::Duration::days(1))
-                .persistent(self.persistent)
-                .execute(self.conn())
-                .await
-                .map_err(map_err)?;
-        }
-        Ok(claimed)
-    }
-}
+});

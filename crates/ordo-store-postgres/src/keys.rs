@@ -1,119 +1,18 @@
-//! SQL of API keys.
+//! SQL of API keys: the shared queries of `ordo_store_sql::keys`, and the ones
+//! in this backend's dialect.
 
-use std::ops::DerefMut;
+use crate::PgSession;
 
-use async_trait::async_trait;
-use ordo_domain::Timestamp;
-use ordo_domain::auth::{ApiKey, ApiKeyId};
-use ordo_store::{KeyRepo, StoreResult};
-use sqlx::postgres::PgConnection;
-use uuid::Uuid;
-
-use crate::{PgSession, corrupt, map_err};
-
-const COLUMNS: &str = "id, name, role, secret_hash, created_at, last_used_at, expires_at, revoked_at";
-
-#[derive(sqlx::FromRow)]
-struct KeyRow {
-    id: Uuid,
-    name: String,
-    role: String,
-    secret_hash: Vec<u8>,
-    created_at: Timestamp,
-    last_used_at: Option<Timestamp>,
-    expires_at: Option<Timestamp>,
-    revoked_at: Option<Timestamp>,
-}
-
-impl TryFrom<KeyRow> for ApiKey {
-    type Error = ordo_store::StoreError;
-
-    fn try_from(row: KeyRow) -> Result<Self, Self::Error> {
-        Ok(ApiKey {
-            id: row.id,
-            name: row.name,
-            role: row.role.parse().map_err(|e| corrupt("api_keys.role", e))?,
-            secret_hash: row.secret_hash.try_into().map_err(|_| corrupt("api_keys.secret_hash", "not 32 bytes"))?,
-            created_at: row.created_at,
-            last_used_at: row.last_used_at,
-            expires_at: row.expires_at,
-            revoked_at: row.revoked_at,
-        })
-    }
-}
-
-#[async_trait]
-impl<C: DerefMut<Target = PgConnection> + Send> KeyRepo for PgSession<C> {
-    #[tracing::instrument(target = "ordo_db", name = "keys.insert_api_key", skip_all)]
-    async fn insert_api_key(&mut self, key: &ApiKey) -> StoreResult<()> {
-        sqlx::query(&format!("INSERT INTO api_keys ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"))
-            .bind(key.id)
-            .bind(&key.name)
-            .bind(key.role.as_str())
-            .bind(key.secret_hash.as_slice())
-            .bind(key.created_at)
-            .bind(key.last_used_at)
-            .bind(key.expires_at)
-            .bind(key.revoked_at)
-            .persistent(self.persistent)
-            .execute(self.conn())
-            .await
-            .map_err(map_err)?;
-        Ok(())
-    }
-
-    #[tracing::instrument(target = "ordo_db", name = "keys.api_key", skip_all)]
-    async fn api_key(&mut self, id: ApiKeyId) -> StoreResult<Option<ApiKey>> {
-        let row: Option<KeyRow> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM api_keys WHERE id = $1"))
-            .bind(id)
-            .persistent(self.persistent)
-            .fetch_optional(self.conn())
-            .await
-            .map_err(map_err)?;
-        row.map(ApiKey::try_from).transpose()
-    }
-
-    #[tracing::instrument(target = "ordo_db", name = "keys.list_api_keys", skip_all)]
-    async fn list_api_keys(&mut self) -> StoreResult<Vec<ApiKey>> {
-        let rows: Vec<KeyRow> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM api_keys ORDER BY id"))
-            .persistent(self.persistent)
-            .fetch_all(self.conn())
-            .await
-            .map_err(map_err)?;
-        rows.into_iter().map(ApiKey::try_from).collect()
-    }
-
-    #[tracing::instrument(target = "ordo_db", name = "keys.any_api_key", skip_all)]
-    async fn any_api_key(&mut self) -> StoreResult<bool> {
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM api_keys)")
-            .persistent(self.persistent)
-            .fetch_one(self.conn())
-            .await
-            .map_err(map_err)
-    }
-
-    #[tracing::instrument(target = "ordo_db", name = "keys.revoke_api_key", skip_all)]
-    async fn revoke_api_key(&mut self, id: ApiKeyId, at: Timestamp) -> StoreResult<Option<ApiKey>> {
-        let before = self.api_key(id).await?;
-        sqlx::query("UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1")
-            .bind(id)
-            .bind(at)
-            .persistent(self.persistent)
-            .execute(self.conn())
-            .await
-            .map_err(map_err)?;
-        Ok(before)
-    }
-
+ordo_store_sql::key_repo!(PgSession, Postgres {
     #[tracing::instrument(target = "ordo_db", name = "keys.touch_api_key", skip_all)]
     async fn touch_api_key(&mut self, id: ApiKeyId, at: Timestamp) -> StoreResult<()> {
         sqlx::query("UPDATE api_keys SET last_used_at = GREATEST(COALESCE(last_used_at, $2), $2) WHERE id = $1")
             .bind(id)
-            .bind(at)
-            .persistent(self.persistent)
+            .bind(Ts(at))
+            .persistent(self.persistent())
             .execute(self.conn())
             .await
-            .map_err(map_err)?;
+            .map_err(Self::map_err)?;
         Ok(())
     }
-}
+});

@@ -317,6 +317,22 @@ impl<C: DerefMut<Target = PgConnection> + Send> PgSession<C> {
 
 impl<C: DerefMut<Target = PgConnection> + Send> Session for PgSession<C> {}
 
+impl<C: DerefMut<Target = PgConnection> + Send> ordo_store_sql::SqlSession for PgSession<C> {
+    type Db = Postgres;
+
+    fn conn(&mut self) -> &mut PgConnection {
+        &mut self.conn
+    }
+
+    fn persistent(&self) -> bool {
+        self.persistent
+    }
+
+    fn map_err(e: sqlx::Error) -> StoreError {
+        map_err(e)
+    }
+}
+
 #[async_trait]
 impl Transaction for PgSession<sqlx::Transaction<'static, Postgres>> {
     #[tracing::instrument(target = "ordo_db", name = "transaction.commit", skip_all)]

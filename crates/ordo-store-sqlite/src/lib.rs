@@ -318,6 +318,23 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> SqliteSession<C> {
 
 impl<C: DerefMut<Target = SqliteConnection> + Send> Session for SqliteSession<C> {}
 
+impl<C: DerefMut<Target = SqliteConnection> + Send> ordo_store_sql::SqlSession for SqliteSession<C> {
+    type Db = Sqlite;
+
+    fn conn(&mut self) -> &mut SqliteConnection {
+        &mut self.conn
+    }
+
+    /// Always: SQLite has no PgBouncer in front of it.
+    fn persistent(&self) -> bool {
+        true
+    }
+
+    fn map_err(e: sqlx::Error) -> StoreError {
+        map_err(e)
+    }
+}
+
 #[async_trait]
 impl Transaction for SqliteSession<sqlx::Transaction<'static, Sqlite>> {
     #[tracing::instrument(target = "ordo_db", name = "transaction.commit", skip_all)]
@@ -396,8 +413,4 @@ fn to_micros(ts: Timestamp) -> i64 {
 
 fn from_micros(column: &str, micros: i64) -> StoreResult<Timestamp> {
     DateTime::from_timestamp_micros(micros).ok_or_else(|| corrupt(column, format!("timestamp {micros} out of range")))
-}
-
-fn from_micros_opt(column: &str, micros: Option<i64>) -> StoreResult<Option<Timestamp>> {
-    micros.map(|m| from_micros(column, m)).transpose()
 }

@@ -1,0 +1,300 @@
+//! SQL of orders.
+
+use ordo_domain::customer::Address;
+use ordo_domain::order::{Allocation, Order, OrderLine, OrderStatus};
+use ordo_domain::{Currency, CustomerId, OrderId, ProductId, Sku};
+use sqlx::types::Json;
+use uuid::Uuid;
+
+use ordo_store::StoreResult;
+
+use crate::{Ts, corrupt};
+
+pub const ORDER_COLUMNS: &str = "id, customer_id, market, currency, tax_rate_bp, status, shipping_address, subtotal, tax, total, version, created_at, updated_at";
+pub const LINE_COLUMNS: &str =
+    "order_id, line, sku, product_id, name, quantity, shipped_quantity, unit_price, subtotal, tax, total, allocations";
+
+#[derive(Debug, sqlx::FromRow)]
+pub struct OrderRow {
+    pub id: Uuid,
+    pub customer_id: Uuid,
+    pub market: String,
+    pub currency: String,
+    pub tax_rate_bp: i64,
+    pub status: String,
+    pub shipping_address: Json<Address>,
+    pub subtotal: i64,
+    pub tax: i64,
+    pub total: i64,
+    pub version: i64,
+    pub created_at: Ts,
+    pub updated_at: Ts,
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub struct LineRow {
+    pub order_id: Uuid,
+    pub line: i32,
+    pub sku: String,
+    pub product_id: Uuid,
+    pub name: String,
+    pub quantity: i64,
+    pub shipped_quantity: i64,
+    pub unit_price: i64,
+    pub subtotal: i64,
+    pub tax: i64,
+    pub total: i64,
+    pub allocations: Json<Vec<Allocation>>,
+}
+
+pub fn status(value: &str) -> StoreResult<OrderStatus> {
+    OrderStatus::parse(value).ok_or_else(|| corrupt("orders.status", value))
+}
+
+impl LineRow {
+    pub fn into_line(self) -> StoreResult<OrderLine> {
+        Ok(OrderLine {
+            line: self.line,
+            sku: Sku::parse(&self.sku).map_err(|e| corrupt("order_lines.sku", e.message))?,
+            product_id: ProductId::from_uuid(self.product_id),
+            name: self.name,
+            quantity: self.quantity,
+            shipped_quantity: self.shipped_quantity,
+            unit_price: self.unit_price,
+            subtotal: self.subtotal,
+            tax: self.tax,
+            total: self.total,
+            allocations: self.allocations.0,
+        })
+    }
+}
+
+impl OrderRow {
+    pub fn into_order(self, lines: Vec<OrderLine>) -> StoreResult<Order> {
+        Ok(Order {
+            id: OrderId::from_uuid(self.id),
+            customer_id: CustomerId::from_uuid(self.customer_id),
+            market: self.market,
+            currency: Currency::parse(&self.currency).map_err(|e| corrupt("orders.currency", e.message))?,
+            tax_rate_bp: self.tax_rate_bp,
+            status: status(&self.status)?,
+            lines,
+            shipping_address: self.shipping_address.0,
+            subtotal: self.subtotal,
+            tax: self.tax,
+            total: self.total,
+            version: self.version,
+            created_at: self.created_at.0,
+            updated_at: self.updated_at.0,
+        })
+    }
+}
+
+/// Joins orders with their lines (both in id / line order).
+pub fn assemble(orders: Vec<OrderRow>, lines: Vec<LineRow>) -> StoreResult<Vec<Order>> {
+    let mut lines = lines.into_iter().peekable();
+    orders
+        .into_iter()
+        .map(|order| {
+            let mut own = Vec::new();
+            while let Some(line) = lines.next_if(|l| l.order_id == order.id) {
+                own.push(line.into_line()?);
+            }
+            order.into_order(own)
+        })
+        .collect()
+}
+
+/// Implements `OrderRepo` for `$session<C>` on `$db`, with the methods
+/// the backend writes in its own dialect.
+#[macro_export]
+macro_rules! order_repo {
+    ($session:ident, $db:ident { $($dialect:tt)* }) => {
+        #[allow(unused_imports)]
+        const _: () = {
+            use ::ordo_domain::customer::Address;
+            use ::ordo_domain::order::{Allocation, Order, OrderEvent, OrderFilter, OrderLine, OrderStatus};
+            use ::ordo_domain::page::PageRequest;
+            use ::ordo_domain::{Currency, CustomerId, OrderId, ProductId, Sku, Timestamp};
+            use ::serde_json::Value;
+            use ::sqlx::types::Json;
+            use ::uuid::Uuid;
+            use ::ordo_store::{OrderRepo, StoreResult};
+            use $crate::orders::*;
+            use $crate::{SqlSession, Ts, ts, corrupt};
+
+            #[$crate::async_trait]
+            impl<C: ::std::ops::DerefMut<Target = <::sqlx::$db as ::sqlx::Database>::Connection> + Send> OrderRepo
+                for $session<C>
+            {
+                $($dialect)*
+
+                #[tracing::instrument(target = "ordo_db", name = "orders.insert_order", skip_all)]
+                async fn insert_order(&mut self, o: &Order, idempotency: Option<(Uuid, &str)>) -> StoreResult<()> {
+                    ::sqlx::query(&format!(
+                        "INSERT INTO orders ({ORDER_COLUMNS}, idempotency_principal, idempotency_key)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+                    ))
+                    .bind(o.id.as_uuid())
+                    .bind(o.customer_id.as_uuid())
+                    .bind(&o.market)
+                    .bind(o.currency.code())
+                    .bind(o.tax_rate_bp)
+                    .bind(o.status.as_str())
+                    .bind(Json(&o.shipping_address))
+                    .bind(o.subtotal)
+                    .bind(o.tax)
+                    .bind(o.total)
+                    .bind(o.version)
+                    .bind(Ts(o.created_at))
+                    .bind(Ts(o.updated_at))
+                    .bind(idempotency.map(|(principal, _)| principal))
+                    .bind(idempotency.map(|(_, key)| key))
+                    .persistent(self.persistent())
+                    .execute(self.conn())
+                    .await
+                    .map_err(Self::map_err)?;
+                    let mut insert = ::sqlx::QueryBuilder::<::sqlx::$db>::new(format!("INSERT INTO order_lines ({LINE_COLUMNS}) "));
+                    insert.push_values(&o.lines, |mut row, line| {
+                        row.push_bind(o.id.as_uuid())
+                            .push_bind(line.line)
+                            .push_bind(line.sku.as_str())
+                            .push_bind(line.product_id.as_uuid())
+                            .push_bind(&line.name)
+                            .push_bind(line.quantity)
+                            .push_bind(line.shipped_quantity)
+                            .push_bind(line.unit_price)
+                            .push_bind(line.subtotal)
+                            .push_bind(line.tax)
+                            .push_bind(line.total)
+                            .push_bind(Json(&line.allocations));
+                    });
+                    insert.build().persistent(self.persistent()).execute(self.conn()).await.map_err(Self::map_err)?;
+                    Ok(())
+                }
+
+                #[tracing::instrument(target = "ordo_db", name = "orders.order", skip_all)]
+                async fn order(&mut self, id: OrderId) -> StoreResult<Option<Order>> {
+                    let row: Option<OrderRow> = ::sqlx::query_as(&format!("SELECT {ORDER_COLUMNS} FROM orders WHERE id = $1"))
+                        .bind(id.as_uuid())
+                        .persistent(self.persistent())
+                        .fetch_optional(self.conn())
+                        .await
+                        .map_err(Self::map_err)?;
+                    let Some(row) = row else { return Ok(None) };
+                    let lines = self.lines_of(&[row.id]).await?;
+                    Ok(assemble(vec![row], lines)?.pop())
+                }
+
+                #[tracing::instrument(target = "ordo_db", name = "orders.order_by_idempotency_key", skip_all)]
+                async fn order_by_idempotency_key(&mut self, principal: Uuid, key: &str) -> StoreResult<Option<Order>> {
+                    let id: Option<Uuid> =
+                        ::sqlx::query_scalar("SELECT id FROM orders WHERE idempotency_principal = $1 AND idempotency_key = $2")
+                            .bind(principal)
+                            .bind(key)
+                            .persistent(self.persistent())
+                            .fetch_optional(self.conn())
+                            .await
+                            .map_err(Self::map_err)?;
+                    match id {
+                        Some(id) => self.order(OrderId::from_uuid(id)).await,
+                        None => Ok(None),
+                    }
+                }
+
+                #[tracing::instrument(target = "ordo_db", name = "orders.forget_order_idempotency_keys", skip_all)]
+                async fn forget_order_idempotency_keys(&mut self, before: ordo_domain::Timestamp) -> StoreResult<u64> {
+                    let result = ::sqlx::query(
+                        "UPDATE orders SET idempotency_principal = NULL, idempotency_key = NULL
+                          WHERE idempotency_key IS NOT NULL AND created_at < $1",
+                    )
+                    .bind(Ts(before))
+                    .persistent(self.persistent())
+                    .execute(self.conn())
+                    .await
+                    .map_err(Self::map_err)?;
+                    Ok(result.rows_affected())
+                }
+
+                #[tracing::instrument(target = "ordo_db", name = "orders.list_orders", skip_all)]
+                async fn list_orders(&mut self, filter: &OrderFilter, page: &PageRequest) -> StoreResult<Vec<Order>> {
+                    let mut query = ::sqlx::QueryBuilder::<::sqlx::$db>::new(format!("SELECT {ORDER_COLUMNS} FROM orders WHERE TRUE"));
+                    if let Some(after) = page.after {
+                        query.push(" AND id > ").push_bind(after);
+                    }
+                    if let Some(status) = filter.status {
+                        query.push(" AND status = ").push_bind(status.as_str());
+                    }
+                    if let Some(customer) = filter.customer_id {
+                        query.push(" AND customer_id = ").push_bind(*customer.as_uuid());
+                    }
+                    if let Some(from) = filter.created_from {
+                        query.push(" AND created_at >= ").push_bind(Ts(from));
+                    }
+                    if let Some(to) = filter.created_to {
+                        query.push(" AND created_at < ").push_bind(Ts(to));
+                    }
+                    query.push(" ORDER BY id LIMIT ").push_bind(page.fetch_limit());
+                    let orders: Vec<OrderRow> =
+                        query.build_query_as().persistent(self.persistent()).fetch_all(self.conn()).await.map_err(Self::map_err)?;
+                    if orders.is_empty() {
+                        return Ok(Vec::new());
+                    }
+                    let ids: Vec<Uuid> = orders.iter().map(|o| o.id).collect();
+                    let lines = self.lines_of(&ids).await?;
+                    assemble(orders, lines)
+                }
+
+                #[tracing::instrument(target = "ordo_db", name = "orders.insert_order_event", skip_all)]
+                async fn insert_order_event(&mut self, e: &OrderEvent) -> StoreResult<()> {
+                    ::sqlx::query(
+                        "INSERT INTO order_events (id, order_id, occurred_at, kind, from_status, to_status, actor_name, detail)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                    )
+                    .bind(e.id)
+                    .bind(e.order_id.as_uuid())
+                    .bind(Ts(e.occurred_at))
+                    .bind(&e.kind)
+                    .bind(e.from_status.map(OrderStatus::as_str))
+                    .bind(e.to_status.as_str())
+                    .bind(&e.actor_name)
+                    .bind(e.detail.as_ref().map(Json))
+                    .persistent(self.persistent())
+                    .execute(self.conn())
+                    .await
+                    .map_err(Self::map_err)?;
+                    Ok(())
+                }
+
+                #[tracing::instrument(target = "ordo_db", name = "orders.order_events", skip_all)]
+                async fn order_events(&mut self, id: OrderId) -> StoreResult<Vec<OrderEvent>> {
+                    #[allow(clippy::type_complexity)]
+                    let rows: Vec<(Uuid, Uuid, Ts, String, Option<String>, String, String, Option<Json<Value>>)> =
+                        ::sqlx::query_as(
+                            "SELECT id, order_id, occurred_at, kind, from_status, to_status, actor_name, detail
+                           FROM order_events WHERE order_id = $1 ORDER BY id",
+                        )
+                        .bind(id.as_uuid())
+                        .persistent(self.persistent())
+                        .fetch_all(self.conn())
+                        .await
+                        .map_err(Self::map_err)?;
+                    rows.into_iter()
+                        .map(|(id, order_id, occurred_at, kind, from, to, actor_name, detail)| {
+                            Ok(OrderEvent {
+                                id,
+                                order_id: OrderId::from_uuid(order_id),
+                                occurred_at: occurred_at.0,
+                                kind,
+                                from_status: from.as_deref().map(status).transpose()?,
+                                to_status: status(&to)?,
+                                actor_name,
+                                detail: detail.map(|d| d.0),
+                            })
+                        })
+                        .collect()
+                }
+            }
+        };
+    };
+}
