@@ -367,8 +367,28 @@ async fn cancel_list_stats_and_cron(t: &StoreCtx) {
     assert_eq!(t.record("race winners", winners), 1);
 }
 
+async fn complete_many_only_under_their_tokens(t: &StoreCtx) {
+    let mut s = t.begin().await;
+    let jobs: Vec<NewJob> = (0..3).map(|i| new_job(t, "q", "j", 0, i)).collect();
+    for j in &jobs {
+        s.enqueue_job(j).await.unwrap();
+    }
+    let claimed = s.claim_jobs(&queues(&["q"]), "w", 3, t.at(60), t.at(10)).await.unwrap();
+    let token = |id: Uuid| claimed.iter().find(|j| j.id == id).unwrap().attempt_id.unwrap();
+    let done = [(jobs[0].id, token(jobs[0].id)), (jobs[1].id, Uuid::from_u128(1)), (jobs[2].id, token(jobs[2].id))];
+    let mut completed = s.complete_jobs(&done).await.unwrap();
+    completed.sort();
+    assert_eq!(t.record("completed", completed), vec![jobs[0].id, jobs[2].id]);
+    assert_eq!(s.job(jobs[0].id).await.unwrap(), None);
+    assert_eq!(s.job(jobs[1].id).await.unwrap().map(|j| j.state), Some(JobState::Running));
+    assert_eq!(s.job(jobs[2].id).await.unwrap(), None);
+    assert!(s.complete_jobs(&done).await.unwrap().is_empty(), "only once");
+    assert!(s.complete_jobs(&[]).await.unwrap().is_empty());
+}
+
 ordo_testkit::store_tests!(
     enqueue_round_trip_and_unique_key,
+    complete_many_only_under_their_tokens,
     claim_takes_due_jobs_by_priority,
     claims_never_overlap_under_concurrency,
     held_job_transitions_are_fenced,
