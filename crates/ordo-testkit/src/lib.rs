@@ -25,6 +25,7 @@ pub use reqwest::{Method, StatusCode};
 pub use statements::{commits_for, statements_for};
 
 mod statements;
+pub mod store;
 
 /// Logs at `ORDO_TEST_LOG` (default `warn`) to the test's captured output,
 /// and counts SQL statements per request (see [`statements_for`]).
