@@ -21,10 +21,10 @@ pub mod mail;
 pub mod markets;
 pub mod orders;
 pub mod payments;
+pub mod registry;
 pub mod seed;
 mod versioned;
 pub mod webhooks;
-pub mod workflow;
 
 pub use error::{ServiceError, ServiceResult};
 
@@ -126,7 +126,7 @@ impl Services {
             idempotency,
             jobs: jobs::JobService::new(
                 db.clone(),
-                workflow::registry(workflow::Periods { seal_audit: None, sweep: None }).lifecycle(),
+                registry::registry(registry::Periods { seal_audit: None, sweep: None }).lifecycle(),
             ),
             invoices: invoices::InvoiceService::new(db.clone()),
             webhooks: webhooks::WebhookService::new(db.clone(), queue.clone()),

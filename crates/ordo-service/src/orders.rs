@@ -228,14 +228,14 @@ impl OrderService {
         tx.insert_order_event(&event).await?;
         audit::record(tx.as_mut(), actor, "order.placed", ENTITY, order.id, None, &order).await?;
         crate::webhooks::record(tx.as_mut(), "order.placed", *order.id.as_uuid(), audit::snapshot(&order)).await?;
-        let confirmation = crate::workflow::SendOrderConfirmation { order_id: order.id };
+        let confirmation = crate::mail::SendOrderConfirmation { order_id: order.id };
         ordo_jobs::enqueue(tx.as_mut(), &confirmation, ordo_jobs::EnqueueOptions::default()).await?;
         if let Some(token) = &request.payment_token {
             // The transactional outbox: the jobs exist if and only if the
             // order does.
-            let authorize = crate::workflow::AuthorizePayment { order_id: order.id, token: token.clone() };
+            let authorize = crate::payments::AuthorizePayment { order_id: order.id, token: token.clone() };
             ordo_jobs::enqueue(tx.as_mut(), &authorize, ordo_jobs::EnqueueOptions::default()).await?;
-            let expire = crate::workflow::ExpireUnpaidOrder { order_id: order.id };
+            let expire = ExpireUnpaidOrder { order_id: order.id };
             let run_at = Some(order.created_at + self.unpaid_ttl);
             ordo_jobs::enqueue(tx.as_mut(), &expire, ordo_jobs::EnqueueOptions { run_at }).await?;
         }
@@ -374,7 +374,7 @@ impl OrderService {
             .await?;
         if order.status == OrderStatus::Paid {
             // The invoice job exists if and only if the payment is recorded.
-            let issue = crate::workflow::IssueInvoice { order_id: order.id };
+            let issue = crate::invoices::IssueInvoice { order_id: order.id };
             ordo_jobs::enqueue(tx.as_mut(), &issue, ordo_jobs::EnqueueOptions::default()).await?;
         }
         tx.commit().await?;
@@ -517,5 +517,32 @@ fn timeline_event(
         to_status: order.status,
         actor_name: actor.name.clone(),
         detail,
+    }
+}
+
+/// Expires an order still unpaid when its payment window closes, releasing
+/// its stock. Enqueued with the order when it is placed with a payment
+/// token, to run when the window closes; acts only while the order is still
+/// `placed`.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct ExpireUnpaidOrder {
+    pub order_id: OrderId,
+}
+
+#[async_trait::async_trait]
+impl ordo_jobs::Job for ExpireUnpaidOrder {
+    const NAME: &'static str = "order.expire_unpaid";
+    const QUEUE: &'static str = "orders";
+    type Context = crate::Services;
+
+    fn unique_key(&self) -> Option<String> {
+        Some(self.order_id.to_string())
+    }
+
+    async fn run(&self, services: &crate::Services, _run: &ordo_jobs::JobRun) -> Result<(), ordo_jobs::JobError> {
+        match services.orders.expire_unpaid(&Actor::system("expiry"), self.order_id).await {
+            Ok(_) | Err(ServiceError::IllegalTransition { .. }) => Ok(()),
+            Err(e) => Err(crate::error::job_error(e)),
+        }
     }
 }

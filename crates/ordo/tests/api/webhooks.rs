@@ -258,7 +258,7 @@ async fn a_fan_out_that_runs_again_delivers_nothing_twice(app: TestApp) {
     let event_id: uuid::Uuid = first[0]["event_id"].as_str().unwrap().parse().unwrap();
 
     // The fan-out again, as a rescued job would run it.
-    let again = ordo_service::workflow::FanOutEvent { event_id };
+    let again = ordo_service::webhooks::FanOutEvent { event_id };
     app.services.queue.enqueue(&again, ordo_jobs::EnqueueOptions::default()).await.unwrap().expect("enqueued");
     assert!(
         eventually(10, async || app.get("/v1/jobs?queue=webhooks").await.expect(StatusCode::OK)["items"] == json!([]))
