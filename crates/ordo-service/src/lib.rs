@@ -22,7 +22,6 @@ pub mod markets;
 pub mod orders;
 pub mod payments;
 pub mod registry;
-pub mod seed;
 mod versioned;
 pub mod webhooks;
 

@@ -5,9 +5,9 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use ordo::loadgen::{self, Api, Options, Scenario};
-use ordo_service::seed::{self, SeedPlan};
 use ordo_testkit::{StatusCode, TestApp, backend_tests};
+use ordo_tools::loadgen::{self, Api, Options, Scenario};
+use ordo_tools::seed::{self, SeedPlan};
 use serde_json::{Value, json};
 
 backend_tests!(
