@@ -24,6 +24,7 @@ use tokio::task::JoinHandle;
 pub use reqwest::{Method, StatusCode};
 pub use statements::{commits_for, statements_for};
 
+pub mod fixtures;
 mod statements;
 
 /// Logs at `ORDO_TEST_LOG` (default `warn`) to the test's captured output,

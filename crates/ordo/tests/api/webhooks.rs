@@ -8,11 +8,10 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode as AxumStatus};
 use hmac::{Hmac, Mac};
+use ordo_testkit::fixtures::{order_body, shop};
 use ordo_testkit::{StatusCode, TestApp, backend_tests};
 use serde_json::{Value, json};
 use sha2::Sha256;
-
-use crate::orders::{order_body, shop};
 
 backend_tests!(
     a_receiver_gets_every_event_signed_in_order_after_retries,
