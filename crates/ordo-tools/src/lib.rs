@@ -9,7 +9,7 @@
 //! - [`loadgen`]: a weighted mix of scenarios against a running server,
 //!   closed or open loop, with latency percentiles and a correctness check
 //!   afterwards (`ordo loadgen`).
-//! - [`bench`]: the machine's limits the benchmark suite compares Ordo
+//! - [`bench`](mod@bench): the machine's limits the benchmark suite compares Ordo
 //!   against: a bare hello-world server and SQLite's single-row commit rate
 //!   (`ordo bench`).
 
