@@ -4,17 +4,28 @@
 //! ("parse, don't validate"), so an invalid SKU, e-mail address or amount of
 //! money cannot be represented past the edge.
 //!
-//! - [`money`]: currencies (ISO 4217) and amounts in integer minor units.
-//! - [`sku`], [`email`]: identifiers people type, parsed and normalised.
-//! - [`id`]: UUIDv7 identifiers, one type per entity.
-//! - [`page`]: keyset pagination (limits and opaque cursors).
-//! - [`catalog`], [`customer`]: the first business modules' entities.
-//! - [`record`]: version, timestamps and archiving shared by stored entities.
-//! - [`auth`]: roles, permissions and their matrix, API keys.
+//! Modules:
+//!
 //! - [`audit`]: audit events and the hash chain that seals them.
-//! - [`inventory`], [`market`], [`order`]: stock and its allocation rule,
-//!   markets and tax, orders and their lifecycle state machine.
+//! - [`auth`]: roles, permissions and their matrix, API keys.
+//! - [`catalog`]: products, identified by SKU, with a price per currency.
+//! - [`customer`]: customers, their unique e-mail address and addresses.
+//! - [`email`]: e-mail addresses, parsed and normalised.
+//! - [`event`]: domain events, the facts webhooks subscribe to.
+//! - [`id`]: UUIDv7 identifiers, one type per entity.
+//! - [`idempotency`]: idempotency keys, their claims and stored answers.
+//! - [`inventory`]: stock locations, stock levels and the allocation rule.
+//! - [`invoice`]: invoices, numbered without gaps, with a tax breakdown.
+//! - [`job`]: background jobs as data: state, attempts, retry policy.
+//! - [`market`]: markets: currency, tax rate and locale.
+//! - [`money`]: currencies (ISO 4217) and amounts in integer minor units.
+//! - [`order`]: pricing at placement and the lifecycle state machine.
+//! - [`page`]: keyset pagination (limits and opaque cursors).
+//! - [`record`]: version, timestamps and archiving shared by stored entities.
+//! - [`sku`]: stock-keeping units, parsed and normalised.
+//! - [`time`]: timestamps at the microsecond precision both backends store.
 //! - [`validation`]: per-field validation errors.
+//! - [`webhook`]: webhooks and their deliveries.
 
 pub mod audit;
 pub mod auth;

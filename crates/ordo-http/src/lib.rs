@@ -7,6 +7,21 @@
 //! (utoipa), so a route cannot exist without being documented: routes are
 //! registered through `OpenApiRouter::routes`, which records each one's path
 //! item as it adds it.
+//!
+//! Modules:
+//!
+//! - `auth`: authentication of every `/v1` request, permissions as types.
+//! - `edge`: checks every request passes before anything reads it.
+//! - [`error`]: the one API error type, its problem documents and code table.
+//! - `extract`: extractors that turn bad input into problem responses.
+//! - `idempotency`: the `Idempotency-Key` middleware for `POST`s.
+//! - [`metrics`]: the Prometheus recorder, middleware and `/metrics`.
+//! - `openapi`: completes the generated OpenAPI document.
+//! - [`rate_limit`]: token buckets per API key, by role.
+//! - `routes`: one module per resource (`products`, `customers`, `markets`,
+//!   `inventory`, `orders`, `invoices`, `webhooks`, `jobs`, `audit`,
+//!   `admin`, `health`, `schema`), each exporting `routes()`.
+//! - [`stats`]: request counts and latency percentiles kept in memory.
 
 use std::future::Future;
 use std::sync::Arc;

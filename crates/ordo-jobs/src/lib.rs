@@ -21,6 +21,16 @@
 //!   transaction, when the queue ends it without success (dead, or
 //!   cancelled) or runs a dead one again ([`JobLifecycle`]), so the two can
 //!   never disagree.
+//!
+//! Modules:
+//!
+//! - this file: [`Job`], [`JobError`], [`enqueue`], [`Queue`], the
+//!   [`Registry`] of handlers and the [`JobLifecycle`] hooks.
+//! - `worker`: [`Worker`] and [`WorkerConfig`]: the loop that claims, runs,
+//!   heartbeats, rescues and drains.
+//!
+//! Ordo's own jobs live beside the use cases they serve, in `ordo-service`,
+//! and are registered in `ordo_service::registry`.
 
 use std::collections::HashMap;
 use std::future::Future;

@@ -1,19 +1,22 @@
 //! Audit use cases: recording events inside the caller's transaction,
 //! listing them, sealing them into hash-chained segments, and verifying the
-//! chain.
+//! chain. The [`SealAuditTrail`] job seals periodically.
 
 use std::sync::Arc;
 
+use async_trait::async_trait;
 use ordo_domain::audit::{AuditEvent, AuditFilter, AuditSeal, GENESIS_HASH, seal_hash};
 use ordo_domain::page::{Page, PageRequest};
 use ordo_domain::{Timestamp, audit::Actor, time};
+use ordo_jobs::{Job, JobError, JobRun};
 use ordo_store::{Database, StoreError, Transaction, UniqueKey};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tracing::instrument;
 use uuid::Uuid;
 
-use crate::ServiceResult;
+use crate::error::job_error;
+use crate::{ServiceResult, Services};
 
 /// Names the audit list in its cursors.
 pub const CURSOR_SCOPE: &str = "audit-events";
@@ -208,4 +211,25 @@ fn check_segment(seal: &AuditSeal, events: &[(AuditEvent, Option<i64>)]) -> Opti
         return Some(Tamper::SegmentAltered { segment });
     }
     None
+}
+
+/// Seals new audit events into the hash chain. Runs every
+/// `audit.seal_interval_ms` on the workers.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct SealAuditTrail;
+
+#[async_trait]
+impl Job for SealAuditTrail {
+    const NAME: &'static str = "audit.seal";
+    const QUEUE: &'static str = "maintenance";
+    const MAX_ATTEMPTS: i32 = 3;
+    type Context = Services;
+
+    async fn run(&self, services: &Services, _run: &JobRun) -> Result<(), JobError> {
+        let seals = services.audit.seal_all(10_000).await.map_err(job_error)?;
+        if !seals.is_empty() {
+            tracing::debug!(segments = seals.len(), "sealed audit events");
+        }
+        Ok(())
+    }
 }

@@ -17,7 +17,7 @@ use bytes::Bytes;
 use ordo_domain::audit::Actor;
 use ordo_domain::catalog::{NewProduct, Product, ProductChanges, ProductFilter};
 use ordo_domain::page::{Page, PageRequest};
-use ordo_domain::{ProductId, RecordMeta, time};
+use ordo_domain::{ProductId, time};
 use ordo_store::{Change, Database, StoreResult, Transaction};
 use tracing::instrument;
 
@@ -225,8 +225,8 @@ impl Versioned for Product {
         self.id
     }
 
-    fn meta(&self) -> &RecordMeta {
-        &self.meta
+    fn version(&self) -> i64 {
+        self.meta.version
     }
 
     async fn load(tx: &mut dyn Transaction, id: ProductId) -> StoreResult<Option<Self>> {

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use ordo_domain::audit::Actor;
 use ordo_domain::customer::{Customer, CustomerChanges, CustomerFilter, NewCustomer};
 use ordo_domain::page::{Page, PageRequest};
-use ordo_domain::{CustomerId, RecordMeta, time};
+use ordo_domain::{CustomerId, time};
 use ordo_store::{Database, StoreResult, Transaction};
 use tracing::instrument;
 
@@ -90,8 +90,8 @@ impl Versioned for Customer {
         self.id
     }
 
-    fn meta(&self) -> &RecordMeta {
-        &self.meta
+    fn version(&self) -> i64 {
+        self.meta.version
     }
 
     async fn load(tx: &mut dyn Transaction, id: CustomerId) -> StoreResult<Option<Self>> {

@@ -101,3 +101,12 @@ impl From<StoreError> for ServiceError {
         }
     }
 }
+
+/// How a job takes a use case's error: a missing entity will not appear by
+/// retrying, so the job ends; anything else is tried again.
+pub(crate) fn job_error(e: ServiceError) -> ordo_jobs::JobError {
+    match e {
+        ServiceError::NotFound { .. } => ordo_jobs::JobError::fatal(e.to_string()),
+        e => ordo_jobs::JobError::retry(e.to_string()),
+    }
+}

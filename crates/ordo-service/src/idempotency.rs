@@ -168,3 +168,22 @@ impl IdempotencyService {
         Ok(swept)
     }
 }
+
+/// Forgets expired idempotency keys: the replay records, and the keys bound
+/// to orders. Runs every `idempotency.sweep_interval_ms` on the workers.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct SweepExpiredKeys;
+
+#[async_trait::async_trait]
+impl ordo_jobs::Job for SweepExpiredKeys {
+    const NAME: &'static str = "idempotency.sweep";
+    const QUEUE: &'static str = "maintenance";
+    const MAX_ATTEMPTS: i32 = 3;
+    type Context = crate::Services;
+
+    async fn run(&self, services: &crate::Services, _run: &ordo_jobs::JobRun) -> Result<(), ordo_jobs::JobError> {
+        services.idempotency.sweep().await.map_err(crate::error::job_error)?;
+        services.orders.forget_idempotency_keys().await.map_err(crate::error::job_error)?;
+        Ok(())
+    }
+}

@@ -1,16 +1,22 @@
 //! Invoices: issued (once) for a paid order, numbered without gaps per
-//! market and year, rendered to HTML and stored.
+//! market and year, rendered to HTML and stored. The [`IssueInvoice`] job,
+//! enqueued with the payment, issues them.
 
 use std::sync::Arc;
 
+use async_trait::async_trait;
 use maud::{DOCTYPE, Markup, html};
 use ordo_domain::audit::Actor;
 use ordo_domain::invoice::{self, Invoice, format_amount};
 use ordo_domain::page::{Page, PageRequest};
 use ordo_domain::{OrderId, time};
+use ordo_jobs::{Job, JobError, JobRun};
 use ordo_store::Database;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::Services;
+use crate::error::job_error;
 use crate::{ServiceError, ServiceResult, audit};
 
 /// Names the invoices list in its cursors.
@@ -47,7 +53,7 @@ impl InvoiceService {
         tx.insert_invoice(&invoice, &render_html(&invoice, &locale).into_string()).await?;
         audit::record(tx.as_mut(), actor, "invoice.issued", ENTITY, invoice.id, None, &invoice).await?;
         crate::webhooks::record(tx.as_mut(), "invoice.issued", invoice.order_id, audit::snapshot(&invoice)).await?;
-        let email = crate::workflow::SendInvoiceEmail { invoice_id: invoice.id };
+        let email = crate::mail::SendInvoiceEmail { invoice_id: invoice.id };
         ordo_jobs::enqueue(tx.as_mut(), &email, ordo_jobs::EnqueueOptions::default()).await?;
         tx.commit().await?;
         Ok(invoice)
@@ -123,5 +129,30 @@ pub fn render_html(invoice: &Invoice, locale: &str) -> Markup {
                 p.n { strong { "Total " (money(invoice.total)) } }
             }
         }
+    }
+}
+
+/// Issues a paid order's invoice. Enqueued in the transaction that records
+/// the payment, so the job exists if and only if the order is paid; issuing
+/// is idempotent, so a run again after a crash issues nothing twice.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct IssueInvoice {
+    pub order_id: OrderId,
+}
+
+#[async_trait]
+impl Job for IssueInvoice {
+    const NAME: &'static str = "invoice.issue";
+    const QUEUE: &'static str = "invoices";
+    type Context = Services;
+
+    fn unique_key(&self) -> Option<String> {
+        Some(self.order_id.to_string())
+    }
+
+    async fn run(&self, services: &Services, _run: &JobRun) -> Result<(), JobError> {
+        services.invoices.issue_for_order(&Actor::system("invoicing"), self.order_id).await.map_err(job_error)?;
+        services.queue.wake(); // the invoice e-mail and the event's fan-out
+        Ok(())
     }
 }

@@ -2,6 +2,32 @@
 //! validated domain values, run them through the domain's rules and the
 //! storage traits, and own transaction boundaries. They know nothing of HTTP
 //! or of which database backs them.
+//!
+//! A use case's background jobs live in its module, beside the work they
+//! do; [`registry`] names them all.
+//!
+//! - [`audit`]: recording, listing, sealing and verifying the audit trail;
+//!   the [`SealAuditTrail`](audit::SealAuditTrail) job.
+//! - [`catalog`]: products, served from a cache kept fresh by notifications.
+//! - [`customers`]: create, change, archive and list customers.
+//! - `error`: [`ServiceError`], what a use case answers besides success.
+//! - [`idempotency`]: claiming and answering idempotency keys; the
+//!   [`SweepExpiredKeys`](idempotency::SweepExpiredKeys) job.
+//! - [`inventory`]: locations, receipts, adjustments and stock queries.
+//! - [`invoices`]: issuing, numbering and rendering invoices; the
+//!   [`IssueInvoice`](invoices::IssueInvoice) job.
+//! - [`jobs`]: job administration for operators: inspect, retry, discard.
+//! - [`keys`]: API keys and authentication.
+//! - [`mail`]: e-mail to customers; the [`SendOrderConfirmation`](mail::SendOrderConfirmation) and
+//!   [`SendInvoiceEmail`](mail::SendInvoiceEmail) jobs.
+//! - [`markets`]: markets, managed through the API as configuration.
+//! - [`orders`]: placement that never oversells, the lifecycle, queries;
+//!   the [`ExpireUnpaidOrder`](orders::ExpireUnpaidOrder) job.
+//! - [`payments`]: payment providers; the [`AuthorizePayment`](payments::AuthorizePayment) job.
+//! - [`registry`]: every job Ordo runs, registered in one place.
+//! - `versioned`: the one way a versioned entity is changed.
+//! - [`webhooks`]: domain events and their signed deliveries; the
+//!   [`FanOutEvent`](webhooks::FanOutEvent) and [`DeliverWebhook`](webhooks::DeliverWebhook) jobs.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,10 +47,9 @@ pub mod mail;
 pub mod markets;
 pub mod orders;
 pub mod payments;
-pub mod seed;
+pub mod registry;
 mod versioned;
 pub mod webhooks;
-pub mod workflow;
 
 pub use error::{ServiceError, ServiceResult};
 
@@ -126,7 +151,7 @@ impl Services {
             idempotency,
             jobs: jobs::JobService::new(
                 db.clone(),
-                workflow::registry(workflow::Periods { seal_audit: None, sweep: None }).lifecycle(),
+                registry::registry(registry::Periods { seal_audit: None, sweep: None }).lifecycle(),
             ),
             invoices: invoices::InvoiceService::new(db.clone()),
             webhooks: webhooks::WebhookService::new(db.clone(), queue.clone()),

@@ -5,12 +5,22 @@
 //! Sending is at least once (a job may run again after a crash); every
 //! message has a Message-ID derived from what it is about, so a receiving
 //! system can drop duplicates.
+//!
+//! The jobs that send: [`SendOrderConfirmation`] and [`SendInvoiceEmail`].
 
 use std::path::PathBuf;
 
+use async_trait::async_trait;
 use lettre::message::Mailbox;
 use lettre::message::header::ContentType;
 use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use ordo_domain::OrderId;
+use ordo_domain::invoice::format_amount;
+use ordo_jobs::{Job, JobError, JobRun};
+use serde::{Deserialize, Serialize};
+
+use crate::Services;
+use crate::error::job_error;
 
 /// Where mail goes.
 #[derive(Debug, Clone)]
@@ -82,5 +92,86 @@ impl Mailer {
                 files.send(message).await.map(|_| ()).map_err(|e| MailError(format!("writing the message: {e}")))
             }
         }
+    }
+}
+
+/// E-mails the customer that their order was placed. Enqueued with the
+/// order; the message's ID is derived from the order, so a receiving system
+/// can drop the duplicate a run again after a crash may send.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SendOrderConfirmation {
+    pub order_id: OrderId,
+}
+
+#[async_trait]
+impl Job for SendOrderConfirmation {
+    const NAME: &'static str = "mail.order_confirmation";
+    const QUEUE: &'static str = "mail";
+    type Context = Services;
+
+    async fn run(&self, services: &Services, _run: &JobRun) -> Result<(), JobError> {
+        let order = services.orders.order(self.order_id).await.map_err(job_error)?;
+        let customer = services.customers.customer(order.customer_id).await.map_err(job_error)?;
+        let lines: Vec<String> = order
+            .lines
+            .iter()
+            .map(|l| format!("  {} × {} ({})  {}", l.quantity, l.name, l.sku, format_amount(l.total, order.currency)))
+            .collect();
+        let body = format!(
+            "Hello {},\n\nthank you for your order {}.\n\n{}\n\nTotal: {} {} (tax included: {} {})\n",
+            customer.name,
+            order.id,
+            lines.join("\n"),
+            format_amount(order.total, order.currency),
+            order.currency,
+            format_amount(order.tax, order.currency),
+            order.currency,
+        );
+        services
+            .mailer
+            .send(
+                customer.email.as_str(),
+                &format!("Your order {}", order.id),
+                body,
+                &format!("order-confirmation.{}", order.id),
+            )
+            .await
+            .map_err(|e| JobError::retry(e.to_string()))
+    }
+}
+
+/// E-mails the customer their invoice. Enqueued with the invoice; the
+/// message's ID is derived from the invoice.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SendInvoiceEmail {
+    pub invoice_id: uuid::Uuid,
+}
+
+#[async_trait]
+impl Job for SendInvoiceEmail {
+    const NAME: &'static str = "mail.invoice_issued";
+    const QUEUE: &'static str = "mail";
+    type Context = Services;
+
+    async fn run(&self, services: &Services, _run: &JobRun) -> Result<(), JobError> {
+        let invoice = services.invoices.invoice(self.invoice_id).await.map_err(job_error)?;
+        let body = format!(
+            "Hello {},\n\nyour invoice {} for order {} is ready.\n\nTotal: {} {}\n",
+            invoice.customer_name,
+            invoice.number,
+            invoice.order_id,
+            format_amount(invoice.total, invoice.currency),
+            invoice.currency,
+        );
+        services
+            .mailer
+            .send(
+                &invoice.customer_email,
+                &format!("Invoice {}", invoice.number),
+                body,
+                &format!("invoice.{}", invoice.id),
+            )
+            .await
+            .map_err(|e| JobError::retry(e.to_string()))
     }
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use ordo_domain::audit::Actor;
 use ordo_domain::market::{Market, MarketChanges, NewMarket};
-use ordo_domain::{RecordMeta, time};
+use ordo_domain::time;
 use ordo_store::{Database, StoreResult, Transaction};
 use tracing::instrument;
 
@@ -83,8 +83,8 @@ impl Versioned for Market {
         MarketCode(self.code.clone())
     }
 
-    fn meta(&self) -> &RecordMeta {
-        &self.meta
+    fn version(&self) -> i64 {
+        self.meta.version
     }
 
     async fn load(tx: &mut dyn Transaction, id: MarketCode) -> StoreResult<Option<Self>> {

@@ -12,6 +12,10 @@
 //! reservation, the transaction is rolled back and placement runs once more
 //! with the rows locked before they are read. If any line is short, nothing
 //! is written.
+//!
+//! Every later step goes through `transition`, built on
+//! `versioned::modify_with`. [`ExpireUnpaidOrder`] is the job that expires
+//! an order left unpaid.
 
 use std::sync::Arc;
 
@@ -25,11 +29,12 @@ use ordo_domain::order::{
 };
 use ordo_domain::page::{Page, PageRequest};
 use ordo_domain::{CustomerId, OrderId, Sku, ValidationErrors, time};
-use ordo_store::{Database, StockMove, StoreError, UniqueKey};
+use ordo_store::{Database, StockMove, StoreError, StoreResult, Transaction, UniqueKey};
 use serde_json::json;
 use tracing::instrument;
 use uuid::Uuid;
 
+use crate::versioned::{self, Changed, Versioned};
 use crate::{ServiceError, ServiceResult, audit};
 
 /// Names the orders list in its cursors.
@@ -228,14 +233,14 @@ impl OrderService {
         tx.insert_order_event(&event).await?;
         audit::record(tx.as_mut(), actor, "order.placed", ENTITY, order.id, None, &order).await?;
         crate::webhooks::record(tx.as_mut(), "order.placed", *order.id.as_uuid(), audit::snapshot(&order)).await?;
-        let confirmation = crate::workflow::SendOrderConfirmation { order_id: order.id };
+        let confirmation = crate::mail::SendOrderConfirmation { order_id: order.id };
         ordo_jobs::enqueue(tx.as_mut(), &confirmation, ordo_jobs::EnqueueOptions::default()).await?;
         if let Some(token) = &request.payment_token {
             // The transactional outbox: the jobs exist if and only if the
             // order does.
-            let authorize = crate::workflow::AuthorizePayment { order_id: order.id, token: token.clone() };
+            let authorize = crate::payments::AuthorizePayment { order_id: order.id, token: token.clone() };
             ordo_jobs::enqueue(tx.as_mut(), &authorize, ordo_jobs::EnqueueOptions::default()).await?;
-            let expire = crate::workflow::ExpireUnpaidOrder { order_id: order.id };
+            let expire = ExpireUnpaidOrder { order_id: order.id };
             let run_at = Some(order.created_at + self.unpaid_ttl);
             ordo_jobs::enqueue(tx.as_mut(), &expire, ordo_jobs::EnqueueOptions { run_at }).await?;
         }
@@ -327,10 +332,13 @@ impl OrderService {
         .await
     }
 
-    /// Loads the order, checks its version, applies `change` (which returns
-    /// the stock to release), and writes order, stock, timeline and audit in
-    /// one transaction. The guarded order update comes first, so of two
-    /// racing transitions only the winner touches stock.
+    /// Changes the order through [`versioned::modify_with`]: loads it,
+    /// checks its version, applies `change` (which returns the stock to
+    /// release), writes it guarded by its version and audits it, then
+    /// releases the stock and writes the timeline entry, the domain event
+    /// and (once paid) the invoice job, all in one transaction. The guarded
+    /// order update comes first, so of two racing transitions only the
+    /// winner touches stock.
     async fn transition(
         &self,
         actor: &Actor,
@@ -340,47 +348,80 @@ impl OrderService {
         detail: Option<serde_json::Value>,
         change: impl FnOnce(&mut Order) -> ServiceResult<Vec<StockRelease>> + Send,
     ) -> ServiceResult<Order> {
-        let mut tx = self.db.begin().await?;
-        let mut order = tx.order(id).await?.ok_or_else(|| ServiceError::not_found(ENTITY, id))?;
-        let stored_version = order.version;
-        if let Some(expected) = expected_version.filter(|v| *v != stored_version) {
-            return Err(ServiceError::VersionMismatch { entity: ENTITY, expected, current: stored_version });
-        }
-        let before = audit::snapshot(&order);
-        let from = order.status;
-        let releases = change(&mut order)?;
-        if !tx.update_order(&order, stored_version).await? {
-            let current = tx.order(id).await?.map_or(stored_version + 1, |o| o.version);
-            return Err(ServiceError::VersionMismatch { entity: ENTITY, expected: stored_version, current });
-        }
-        if !releases.is_empty() {
-            let moves: Vec<(StockMove, i64)> = releases
-                .into_iter()
-                .map(|r| (StockMove { sku: r.sku, location_id: r.location_id, quantity: r.release }, r.ship))
-                .collect();
-            let released = tx.release_stock(&moves).await?;
-            if released != moves.len() as u64 {
-                return Err(ServiceError::Internal(ordo_store::StoreError::Corrupt(format!(
-                    "order {id}: {released} of {} reservations found",
-                    moves.len()
-                ))));
-            }
-        }
-        let kind = if kind.is_empty() { order.status.as_str() } else { kind };
-        let event = timeline_event(&order, kind, Some(from), actor, detail);
-        tx.insert_order_event(&event).await?;
-        audit::record(tx.as_mut(), actor, &format!("order.{kind}"), ENTITY, id, Some(before), &order).await?;
-        crate::webhooks::record(tx.as_mut(), &format!("order.{kind}"), *order.id.as_uuid(), audit::snapshot(&order))
-            .await?;
-        if order.status == OrderStatus::Paid {
-            // The invoice job exists if and only if the payment is recorded.
-            let issue = crate::workflow::IssueInvoice { order_id: order.id };
-            ordo_jobs::enqueue(tx.as_mut(), &issue, ordo_jobs::EnqueueOptions::default()).await?;
-        }
-        tx.commit().await?;
+        let order = versioned::modify_with(
+            self.db.as_ref(),
+            actor,
+            id,
+            expected_version,
+            |order: &mut Order| {
+                let from = order.status;
+                let releases = change(order)?;
+                let kind = if kind.is_empty() { order.status.as_str() } else { kind };
+                let event = timeline_event(order, kind, Some(from), actor, detail);
+                Ok(Some(Changed { action: kind.to_owned(), then: (releases, event) }))
+            },
+            |tx, order, (releases, event)| Box::pin(transition_writes(tx, order, releases, event)),
+        )
+        .await?;
         self.queue.wake(); // the event's fan-out, and the invoice once paid
         metrics::counter!("ordo_order_transitions_total", "to" => order.status.as_str()).increment(1);
         Ok(order)
+    }
+}
+
+/// What a transition writes besides the order and its audit event, in its
+/// transaction: the released stock, the timeline entry, the domain event,
+/// and the invoice job once the order is paid.
+async fn transition_writes(
+    tx: &mut dyn Transaction,
+    order: &Order,
+    releases: Vec<StockRelease>,
+    event: OrderEvent,
+) -> ServiceResult<()> {
+    if !releases.is_empty() {
+        let moves: Vec<(StockMove, i64)> = releases
+            .into_iter()
+            .map(|r| (StockMove { sku: r.sku, location_id: r.location_id, quantity: r.release }, r.ship))
+            .collect();
+        let released = tx.release_stock(&moves).await?;
+        if released != moves.len() as u64 {
+            return Err(ServiceError::Internal(ordo_store::StoreError::Corrupt(format!(
+                "order {}: {released} of {} reservations found",
+                order.id,
+                moves.len()
+            ))));
+        }
+    }
+    tx.insert_order_event(&event).await?;
+    crate::webhooks::record(tx, &format!("order.{}", event.kind), *order.id.as_uuid(), audit::snapshot(order)).await?;
+    if order.status == OrderStatus::Paid {
+        // The invoice job exists if and only if the payment is recorded.
+        let issue = crate::invoices::IssueInvoice { order_id: order.id };
+        ordo_jobs::enqueue(tx, &issue, ordo_jobs::EnqueueOptions::default()).await?;
+    }
+    Ok(())
+}
+
+/// Orders change through [`versioned::modify_with`].
+#[async_trait::async_trait]
+impl Versioned for Order {
+    const ENTITY: &'static str = ENTITY;
+    type Id = OrderId;
+
+    fn id(&self) -> OrderId {
+        self.id
+    }
+
+    fn version(&self) -> i64 {
+        self.version
+    }
+
+    async fn load(tx: &mut dyn Transaction, id: OrderId) -> StoreResult<Option<Self>> {
+        tx.order(id).await
+    }
+
+    async fn store(&self, tx: &mut dyn Transaction, expected_version: i64) -> StoreResult<bool> {
+        tx.update_order(self, expected_version).await
     }
 }
 
@@ -517,5 +558,32 @@ fn timeline_event(
         to_status: order.status,
         actor_name: actor.name.clone(),
         detail,
+    }
+}
+
+/// Expires an order still unpaid when its payment window closes, releasing
+/// its stock. Enqueued with the order when it is placed with a payment
+/// token, to run when the window closes; acts only while the order is still
+/// `placed`.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct ExpireUnpaidOrder {
+    pub order_id: OrderId,
+}
+
+#[async_trait::async_trait]
+impl ordo_jobs::Job for ExpireUnpaidOrder {
+    const NAME: &'static str = "order.expire_unpaid";
+    const QUEUE: &'static str = "orders";
+    type Context = crate::Services;
+
+    fn unique_key(&self) -> Option<String> {
+        Some(self.order_id.to_string())
+    }
+
+    async fn run(&self, services: &crate::Services, _run: &ordo_jobs::JobRun) -> Result<(), ordo_jobs::JobError> {
+        match services.orders.expire_unpaid(&Actor::system("expiry"), self.order_id).await {
+            Ok(_) | Err(ServiceError::IllegalTransition { .. }) => Ok(()),
+            Err(e) => Err(crate::error::job_error(e)),
+        }
     }
 }

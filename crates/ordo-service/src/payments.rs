@@ -5,13 +5,23 @@
 //! The built-in `test` provider is deterministic: the payment token chooses
 //! the outcome (`tok_approve`, `tok_decline`, `tok_timeout`, `tok_error`,
 //! `tok_slow`; any other well-formed token is declined).
+//!
+//! [`AuthorizePayment`] is the job that calls the provider for a placed
+//! order and records the outcome on it.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use ordo_domain::audit::Actor;
+use ordo_domain::order::OrderStatus;
 use ordo_domain::{Currency, OrderId, ValidationErrors};
+use ordo_jobs::{Job, JobError, JobRun};
+use serde::{Deserialize, Serialize};
+
+use crate::error::job_error;
+use crate::{ServiceError, Services};
 
 /// A payment token as the client got it from the payment provider.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -123,6 +133,63 @@ impl PaymentProvider for TestProvider {
 
     async fn refund(&self, _reference: &str, _amount: i64, _idempotency_key: &str) -> Result<(), PaymentError> {
         Ok(())
+    }
+}
+
+/// Authorises a placed order's payment with the provider, then records the
+/// outcome on the order (`paid`, or `payment_failed` releasing the stock).
+/// Enqueued with the order when it is placed with a payment token; acts
+/// only while the order is still `placed`, so a run again after a crash,
+/// or after the order expired or was cancelled, does nothing.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AuthorizePayment {
+    pub order_id: OrderId,
+    pub token: PaymentToken,
+}
+
+#[async_trait]
+impl Job for AuthorizePayment {
+    const NAME: &'static str = "order.authorize_payment";
+    const QUEUE: &'static str = "payments";
+    const PRIORITY: i16 = 10;
+    const MAX_ATTEMPTS: i32 = 6;
+    const BACKOFF_BASE: Duration = Duration::from_secs(2);
+    const BACKOFF_CAP: Duration = Duration::from_secs(300);
+    type Context = Services;
+
+    fn unique_key(&self) -> Option<String> {
+        Some(self.order_id.to_string())
+    }
+
+    async fn run(&self, services: &Services, _run: &JobRun) -> Result<(), JobError> {
+        let order = services.orders.order(self.order_id).await.map_err(job_error)?;
+        if order.status != OrderStatus::Placed {
+            return Ok(()); // already decided (or cancelled, or expired)
+        }
+        let request = AuthorizeRequest {
+            order_id: order.id,
+            amount: order.total,
+            currency: order.currency,
+            token: self.token.clone(),
+            // The same on every retry, so the provider never charges twice.
+            idempotency_key: format!("order:{}:authorize", order.id),
+        };
+        // Outside any transaction: a slow provider holds no database locks.
+        let outcome = services.payments.authorize(&request).await.map_err(|e| {
+            metrics::counter!("ordo_payments_total", "outcome" => "error").increment(1);
+            JobError::retry(e.to_string())
+        })?;
+        let label = if matches!(outcome, PaymentOutcome::Authorized { .. }) { "authorized" } else { "declined" };
+        metrics::counter!("ordo_payments_total", "outcome" => label).increment(1);
+        let actor = Actor::system("payments");
+        let result = match outcome {
+            PaymentOutcome::Authorized { .. } => services.orders.record_payment(&actor, order.id).await,
+            PaymentOutcome::Declined { .. } => services.orders.record_declined_payment(&actor, order.id).await,
+        };
+        match result {
+            Ok(_) | Err(ServiceError::IllegalTransition { .. }) => Ok(()),
+            Err(e) => Err(job_error(e)),
+        }
     }
 }
 

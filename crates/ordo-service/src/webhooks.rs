@@ -27,17 +27,21 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use async_trait::async_trait;
 use ordo_domain::audit::Actor;
 use ordo_domain::event::{DomainEvent, EVENT_TYPES};
 use ordo_domain::page::{Page, PageRequest};
 use ordo_domain::webhook::{self, Delivery, DeliveryStatus, Webhook};
 use ordo_domain::{ValidationErrors, time};
+use ordo_jobs::{Job, JobError, JobRun};
 use ordo_store::{Database, StoreError, Transaction};
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tracing::Instrument;
 use uuid::Uuid;
 
-use crate::{ServiceError, ServiceResult, audit};
+use crate::error::job_error;
+use crate::{ServiceError, ServiceResult, Services, audit};
 
 /// Names the deliveries list in its cursors.
 pub const CURSOR_SCOPE: &str = "deliveries";
@@ -60,7 +64,7 @@ pub(crate) async fn record(
     let event = DomainEvent::new(event_type, order_id, data, time::now());
     tx.insert_domain_event(&event).await?;
     if tx.any_webhook_for(event_type).await? {
-        let fan_out = crate::workflow::FanOutEvent { event_id: event.id };
+        let fan_out = FanOutEvent { event_id: event.id };
         ordo_jobs::enqueue(tx, &fan_out, ordo_jobs::EnqueueOptions::default()).await?;
     }
     Ok(())
@@ -174,12 +178,8 @@ impl WebhookService {
         let mut tx = self.db.begin().await?;
         let delivery = tx.delivery(id).await?.ok_or_else(|| ServiceError::not_found("delivery", id))?;
         tx.reset_delivery(id).await?;
-        ordo_jobs::enqueue(
-            tx.as_mut(),
-            &crate::workflow::DeliverWebhook { delivery_id: id },
-            ordo_jobs::EnqueueOptions::default(),
-        )
-        .await?;
+        ordo_jobs::enqueue(tx.as_mut(), &DeliverWebhook { delivery_id: id }, ordo_jobs::EnqueueOptions::default())
+            .await?;
         audit::record(tx.as_mut(), actor, "webhook.delivery_replayed", "delivery", id, None, &delivery).await?;
         tx.commit().await?;
         self.queue.wake();
@@ -212,7 +212,7 @@ impl WebhookService {
             if !tx.insert_delivery(&delivery).await? {
                 continue;
             }
-            let job = crate::workflow::DeliverWebhook { delivery_id: delivery.id };
+            let job = DeliverWebhook { delivery_id: delivery.id };
             ordo_jobs::enqueue(tx.as_mut(), &job, ordo_jobs::EnqueueOptions::default()).await?;
             created += 1;
         }
@@ -327,4 +327,67 @@ pub(crate) enum Attempt {
     Waiting(String),
     /// Attempted and failed: retry later.
     Failed(String),
+}
+
+/// Creates the deliveries of a domain event to the subscribed webhooks, one
+/// per (webhook, event) whatever a crash makes run twice. Enqueued with the
+/// event when a webhook subscribes to its type.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FanOutEvent {
+    pub event_id: Uuid,
+}
+
+#[async_trait]
+impl Job for FanOutEvent {
+    const NAME: &'static str = "webhook.fan_out";
+    const QUEUE: &'static str = "webhooks";
+    type Context = Services;
+
+    fn unique_key(&self) -> Option<String> {
+        Some(self.event_id.to_string())
+    }
+
+    async fn run(&self, services: &Services, _run: &JobRun) -> Result<(), JobError> {
+        services.webhooks.fan_out(self.event_id).await.map_err(job_error)?;
+        services.queue.wake();
+        Ok(())
+    }
+}
+
+/// POSTs one event to one webhook, signed. Retried over up to about two
+/// hours (15 attempts, a backoff from 1 s doubling to at most 30 min, with
+/// full jitter: about an hour on average) before the delivery fails for
+/// good; waiting for an earlier event of the same order, or for an open
+/// circuit, uses up no attempt.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeliverWebhook {
+    pub delivery_id: Uuid,
+}
+
+#[async_trait]
+impl Job for DeliverWebhook {
+    const NAME: &'static str = "webhook.deliver";
+    const QUEUE: &'static str = "webhooks";
+    const MAX_ATTEMPTS: i32 = 15;
+    const BACKOFF_BASE: Duration = Duration::from_secs(1);
+    const BACKOFF_CAP: Duration = Duration::from_secs(1800);
+    type Context = Services;
+
+    async fn run(&self, services: &Services, run: &JobRun) -> Result<(), JobError> {
+        match services.webhooks.deliver(self.delivery_id, run.attempt >= Self::MAX_ATTEMPTS).await {
+            Attempt::Done => Ok(()),
+            Attempt::Waiting(reason) => Err(JobError::wait(reason)),
+            Attempt::Failed(reason) => Err(JobError::retry(reason)),
+        }
+    }
+
+    /// The delivery fails with its job, in the same transaction.
+    async fn ended(&self, tx: &mut dyn Transaction, reason: &str) -> Result<(), StoreError> {
+        tx.fail_delivery(self.delivery_id, reason).await.map(drop)
+    }
+
+    /// A dead delivery job retried by hand: its delivery is pending again.
+    async fn revived(&self, tx: &mut dyn Transaction) -> Result<(), StoreError> {
+        tx.reset_delivery(self.delivery_id).await.map(drop)
+    }
 }

@@ -38,7 +38,6 @@ mod inventory;
 mod invoices;
 mod jobs;
 mod keys;
-pub mod limits;
 mod markets;
 mod orders;
 mod webhooks;

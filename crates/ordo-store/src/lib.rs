@@ -7,6 +7,22 @@
 //! that can run every module's repository, so work that must be atomic across
 //! modules runs in one [`Transaction`] that each module's functions take part
 //! in.
+//!
+//! Modules, one per business module's tables (their traits are re-exported
+//! here):
+//!
+//! - `audit`: [`AuditRepo`], the audit trail and its seals.
+//! - `catalog`: [`CatalogRepo`], products.
+//! - `customers`: [`CustomerRepo`], customers.
+//! - `error`: [`StoreError`], small on purpose, and [`UniqueKey`].
+//! - `idempotency`: [`IdempotencyRepo`], idempotency keys.
+//! - `inventory`: [`InventoryRepo`], locations and stock levels.
+//! - `invoices`: [`InvoiceRepo`], invoices and their counters.
+//! - `jobs`: [`JobRepo`], the job queue, its attempts and cron ticks.
+//! - `keys`: [`KeyRepo`], API keys.
+//! - `markets`: [`MarketRepo`], markets.
+//! - `orders`: [`OrderRepo`], orders, their lines and timeline.
+//! - `webhooks`: [`WebhookRepo`], domain events, webhooks and deliveries.
 
 use std::fmt;
 

@@ -13,6 +13,8 @@
 //!   (`orders.insert_order`, ...). [`DbMetricsLayer`] turns each such span's
 //!   wall time into the `db_query_duration_seconds{operation}` histogram, so
 //!   the metric and the trace measure the same thing.
+//!
+//! One file, no modules: the crate is small enough to read top to bottom.
 
 use std::collections::HashMap;
 use std::time::Instant;

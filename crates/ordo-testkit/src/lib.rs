@@ -9,6 +9,15 @@
 //!   stderr, unless `ORDO_TEST_REQUIRE_POSTGRES=1`, which makes them fail:
 //!   the test command and CI set it so that a run can never pass on SQLite
 //!   alone.
+//!
+//! Modules:
+//!
+//! - this file: [`TestApp`] (a server per test), [`TestDb`] (a fresh
+//!   database), [`backend_tests!`] (each test on both backends).
+//! - [`fixtures`]: what several test files share: a small shop, an order
+//!   body for it, and the `ordo` binary as a child process.
+//! - `statements`: counts the SQL statements each request runs
+//!   ([`statements_for`], [`commits_for`]).
 
 use std::net::SocketAddr;
 
@@ -24,6 +33,7 @@ use tokio::task::JoinHandle;
 pub use reqwest::{Method, StatusCode};
 pub use statements::{commits_for, statements_for};
 
+pub mod fixtures;
 mod statements;
 pub mod store;
 

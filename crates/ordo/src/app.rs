@@ -12,7 +12,7 @@ use std::sync::Arc;
 use ordo_http::{HttpLimits, HttpSettings, InProcessRateLimiter, RateLimiter, RoleLimit, Unlimited};
 use ordo_jobs::{Worker, WorkerConfig};
 use ordo_service::mail::MailSettings;
-use ordo_service::workflow::{self, Periods};
+use ordo_service::registry::{self, Periods};
 use ordo_service::{ServiceSettings, Services};
 use ordo_store::Backend;
 use tokio::net::TcpListener;
@@ -60,7 +60,7 @@ pub fn spawn_worker(
     periods: Periods,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> tokio::task::JoinHandle<()> {
-    let worker = Worker::new(services.queue.clone(), workflow::registry(periods), Arc::new(services.clone()), config);
+    let worker = Worker::new(services.queue.clone(), registry::registry(periods), Arc::new(services.clone()), config);
     tokio::spawn(worker.run(shutdown))
 }
 

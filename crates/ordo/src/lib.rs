@@ -1,16 +1,16 @@
 //! The `ordo` binary's library half: configuration, backend selection and
 //! application assembly, shared by `main.rs` and the integration tests.
 //!
+//! - [`app`]: builds and runs the HTTP application and its workers.
+//! - [`cli`]: the subcommands, one file each; `seed`, `loadgen` and `bench`
+//!   only parse arguments and print, the work is in `ordo-tools`.
 //! - [`config`]: the layered configuration tree.
 //! - [`storage`]: picks SQLite or PostgreSQL from the database URL.
-//! - [`app`]: builds and runs the HTTP application.
-//! - [`cli`]: the subcommands.
-//! - [`loadgen`]: the load generator behind `ordo loadgen`.
+//! - [`telemetry`]: logging, tracing and the OpenTelemetry exporter set-up.
 
 pub mod app;
 pub mod cli;
 pub mod config;
-pub mod loadgen;
 pub mod storage;
 pub mod telemetry;
 

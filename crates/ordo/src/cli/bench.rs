@@ -1,14 +1,12 @@
 //! `ordo bench`: the machine's limits that the benchmark suite (`bench/`)
-//! measures Ordo against, built from the same parts as Ordo itself so the
-//! ratios compare like with like.
+//! measures Ordo against ([`ordo_tools::bench`]), configured as `ordo serve`
+//! is.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
-use axum::Router;
-use axum::routing::get;
 use clap::Subcommand;
 
 use crate::cli::serve::shutdown_signal;
@@ -48,21 +46,16 @@ pub(super) async fn run(config: &Config, command: BenchCommand) -> anyhow::Resul
             let listener =
                 tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
             println!("Hello-world server listening on http://{}", listener.local_addr()?);
-            let router = Router::new().route("/", get(|| async { "Hello, world!" }));
             // The same server loop and settings as `ordo serve`'s.
             let header_read_timeout = std::time::Duration::from_millis(config.server.header_read_timeout_ms);
-            ordo_http::serve(listener, router, shutdown_signal(), header_read_timeout).await?;
+            ordo_tools::bench::hello(listener, shutdown_signal(), header_read_timeout).await?;
         }
         BenchCommand::SqliteInserts { path, concurrency, duration_secs } => {
             let scratch = tempfile_dir()?;
             let path = path.unwrap_or_else(|| scratch.join("limit.db"));
             let options = storage::sqlite_options(&config.database, path);
-            let rate = ordo_store_sqlite::limits::single_row_inserts(
-                &options,
-                concurrency,
-                Duration::from_secs(duration_secs),
-            )
-            .await?;
+            let rate = ordo_tools::bench::single_row_inserts(&options, concurrency, Duration::from_secs(duration_secs))
+                .await?;
             let _ = std::fs::remove_dir_all(&scratch);
             let figures = serde_json::json!({
                 "transactions": rate.transactions,

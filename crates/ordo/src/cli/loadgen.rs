@@ -1,14 +1,14 @@
 //! `ordo loadgen`: load a running server and measure it (see
-//! [`crate::loadgen`]).
+//! [`ordo_tools::loadgen`]).
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
+use ordo_tools::loadgen::{self, Options, Scenario};
 
 use crate::config::Config;
-use crate::loadgen::{self, Options, Scenario};
 
 #[derive(Debug, Args)]
 pub struct LoadgenArgs {

@@ -1,12 +1,11 @@
-//! `ordo seed`: fill a fresh database with production-realistic data.
+//! `ordo seed`: fill a fresh database with production-realistic data
+//! ([`ordo_tools::seed`]).
 
 use std::io::IsTerminal;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
 
 use clap::Args;
-use indicatif::{ProgressBar, ProgressStyle};
-use ordo_service::seed::{self, SeedPhase, SeedPlan};
+use ordo_tools::progress::SeedDisplay;
+use ordo_tools::seed::{self, SeedPlan};
 
 use crate::app::open_services;
 use crate::config::Config;
@@ -38,46 +37,6 @@ pub struct SeedArgs {
     random_seed: u64,
 }
 
-/// Shows each phase's progress and rate: a bar on a terminal, a line every
-/// few seconds otherwise (logs, CI).
-struct Display {
-    current: Mutex<Option<(SeedPhase, ProgressBar, Instant)>>,
-    terminal: bool,
-}
-
-impl Display {
-    #[allow(clippy::print_stderr)] // progress goes to stderr
-    fn update(&self, phase: SeedPhase, done: u64, total: u64) {
-        let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());
-        if current.as_ref().is_none_or(|(p, _, _)| *p != phase) {
-            if let Some((_, bar, _)) = current.take() {
-                bar.finish();
-            }
-            let bar = if self.terminal { ProgressBar::new(total) } else { ProgressBar::hidden() };
-            bar.set_style(
-                ProgressStyle::with_template("{prefix:>9} [{bar:32}] {human_pos}/{human_len} {per_sec} eta {eta}")
-                    .unwrap_or_else(|_| ProgressStyle::default_bar())
-                    .progress_chars("=> "),
-            );
-            bar.set_prefix(phase.as_str());
-            *current = Some((phase, bar, Instant::now() - Duration::from_secs(60)));
-        }
-        let Some((_, bar, last_line)) = current.as_mut() else { return };
-        bar.set_position(done);
-        if !self.terminal && (last_line.elapsed() >= Duration::from_secs(5) || done == total) {
-            let rate = done as f64 / bar.elapsed().as_secs_f64().max(1e-3);
-            eprintln!("seed: {} {done}/{total} ({rate:.0}/s)", phase.as_str());
-            *last_line = Instant::now();
-        }
-    }
-
-    fn finish(&self) {
-        if let Some((_, bar, _)) = self.current.lock().unwrap_or_else(|e| e.into_inner()).take() {
-            bar.finish();
-        }
-    }
-}
-
 #[allow(clippy::print_stdout)] // the summary is the command's output
 pub(super) async fn run(config: &Config, args: SeedArgs) -> anyhow::Result<()> {
     let _telemetry = telemetry::init(&config.log)?;
@@ -91,7 +50,7 @@ pub(super) async fn run(config: &Config, args: SeedArgs) -> anyhow::Result<()> {
         batch: args.batch,
         random_seed: args.random_seed,
     };
-    let display = Display { current: Mutex::new(None), terminal: std::io::stderr().is_terminal() };
+    let display = SeedDisplay::new(std::io::stderr().is_terminal());
     let outcome =
         seed::seed(services.db.clone(), &plan, &|phase, done, total| display.update(phase, done, total)).await;
     display.finish();

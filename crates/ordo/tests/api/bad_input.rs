@@ -133,7 +133,7 @@ async fn oversize_body_is_413(app: TestApp) {
 /// refused at the edge instead, the same on both backends, and nothing is
 /// written.
 async fn control_characters_are_refused_at_the_edge(app: TestApp) {
-    let shop = crate::orders::shop(&app).await;
+    let shop = ordo_testkit::fixtures::shop(&app).await;
     for (path, field) in [
         ("/v1/jobs?queue=%00", "queue"),
         ("/v1/audit-events?entity_type=%00", "entity_type"),
@@ -320,7 +320,7 @@ async fn weak_if_match_never_matches(app: TestApp) {
 
 /// `abs()` of `i64::MIN` overflows: such a delta got 409 insufficient_stock.
 async fn extreme_adjustments_are_422(app: TestApp) {
-    let shop = crate::orders::shop(&app).await;
+    let shop = ordo_testkit::fixtures::shop(&app).await;
     for delta in [i64::MIN, i64::MIN + 1, i64::MAX, 1_000_001, -1_000_001] {
         let body = json!({"sku": "TEE", "location_id": shop.near, "delta": delta, "reason": "count_correction"});
         let problem = app

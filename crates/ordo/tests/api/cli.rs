@@ -1,20 +1,12 @@
 //! The `ordo` binary: help, configuration layering and redaction,
 //! migrations, and serving until SIGTERM.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use ordo_testkit::{Backend, TestDb};
-
-pub(crate) fn ordo() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_ordo"));
-    // Start from a clean slate whatever the developer's shell exports.
-    for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("ORDO_") || k.starts_with("OTEL_")) {
-        command.env_remove(key);
-    }
-    command
-}
+use ordo_testkit::fixtures::{serve, terminate};
+use ordo_testkit::{Backend, TestDb, ordo_command};
 
 fn run(command: &mut Command) -> Output {
     command.output().expect("run ordo")
@@ -30,14 +22,14 @@ fn stderr(output: &Output) -> String {
 
 #[test]
 fn help_describes_every_subcommand() {
-    let output = run(ordo().arg("--help"));
+    let output = run(ordo_command!().arg("--help"));
     assert!(output.status.success());
     let help = stdout(&output);
     for word in ["serve", "migrate", "config", "ORDO_DATABASE_URL"] {
         assert!(help.contains(word), "--help mentions {word}: {help}");
     }
     for sub in ["serve", "migrate", "config"] {
-        let output = run(ordo().args([sub, "--help"]));
+        let output = run(ordo_command!().args([sub, "--help"]));
         assert!(output.status.success(), "{sub} --help");
         assert!(stdout(&output).contains("Usage: ordo"), "{sub} --help has usage");
     }
@@ -46,7 +38,7 @@ fn help_describes_every_subcommand() {
 #[test]
 fn bad_arguments_fail_clearly() {
     for args in [vec!["frobnicate"], vec!["serve", "--listen", "nowhere"], vec!["serve", "--bogus"], vec![]] {
-        let output = run(ordo().args(&args));
+        let output = run(ordo_command!().args(&args));
         assert!(!output.status.success(), "{args:?} fails");
         assert!(
             stderr(&output).contains("error") || stderr(&output).contains("Usage"),
@@ -54,18 +46,18 @@ fn bad_arguments_fail_clearly() {
             stderr(&output)
         );
     }
-    let output = run(ordo().args(["config", "--config", "/nonexistent/ordo.toml"]));
+    let output = run(ordo_command!().args(["config", "--config", "/nonexistent/ordo.toml"]));
     assert!(!output.status.success());
     assert!(stderr(&output).contains("/nonexistent/ordo.toml"), "{}", stderr(&output));
 
-    let output = run(ordo().arg("config").env("ORDO_SERVER_LISTEN", "not-an-address"));
+    let output = run(ordo_command!().arg("config").env("ORDO_SERVER_LISTEN", "not-an-address"));
     assert!(!output.status.success());
     assert!(stderr(&output).to_lowercase().contains("listen"), "names the bad key: {}", stderr(&output));
 }
 
 #[test]
 fn config_layers_defaults_file_env_and_flags_and_redacts_secrets() {
-    let defaults = stdout(&run(ordo().arg("config")));
+    let defaults = stdout(&run(ordo_command!().arg("config")));
     assert!(defaults.contains("listen = \"127.0.0.1:8080\""), "{defaults}");
     assert!(defaults.contains("url = \"sqlite://ordo-data/ordo.db\""), "{defaults}");
 
@@ -76,7 +68,7 @@ fn config_layers_defaults_file_env_and_flags_and_redacts_secrets() {
         "[server]\nlisten = \"0.0.0.0:9000\"\nrequest_timeout_ms = 1234\n[database]\nmax_connections = 3\n",
     )
     .unwrap();
-    let layered = run(ordo()
+    let layered = run(ordo_command!()
         .args(["config", "--config"])
         .arg(&file)
         .env("ORDO_DATABASE_MAX_CONNECTIONS", "7")
@@ -93,14 +85,14 @@ fn config_layers_defaults_file_env_and_flags_and_redacts_secrets() {
     assert!(!text.contains("hunter2"), "the password never appears: {text}");
     assert!(text.contains("smtps://mailer:***@smtp.example:465") && !text.contains("mailsecret"), "{text}");
 
-    let flagged = run(ordo()
+    let flagged = run(ordo_command!()
         .args(["config", "--database-url", "sqlite://elsewhere.db"])
         .env("ORDO_DATABASE_URL", "postgres://ordo:hunter2@db.internal/ordo"));
     assert!(stdout(&flagged).contains("url = \"sqlite://elsewhere.db\""), "flags override env: {}", stdout(&flagged));
 
     let bad_file = dir.path().join("typo.toml");
     std::fs::write(&bad_file, "[server]\nlisten_addr = \"0.0.0.0:1\"\n").unwrap();
-    let typo = run(ordo().args(["config", "--config"]).arg(&bad_file));
+    let typo = run(ordo_command!().args(["config", "--config"]).arg(&bad_file));
     assert!(!typo.status.success(), "unknown keys in the file are refused");
     assert!(stderr(&typo).contains("listen_addr"), "{}", stderr(&typo));
 }
@@ -109,7 +101,7 @@ fn config_layers_defaults_file_env_and_flags_and_redacts_secrets() {
 async fn migrate_applies_migrations_once_on_both_backends() {
     for backend in [Backend::Sqlite, Backend::Postgres] {
         let Some(db) = TestDb::create(backend).await else { continue };
-        let first = run(ordo().args(["migrate", "--database-url", &db.url]));
+        let first = run(ordo_command!().args(["migrate", "--database-url", &db.url]));
         assert!(first.status.success(), "{backend:?}: {}", stderr(&first));
         let migrations =
             std::fs::read_dir(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../ordo-store-sqlite/migrations"))
@@ -117,7 +109,7 @@ async fn migrate_applies_migrations_once_on_both_backends() {
                 .count();
         let expected = format!("up to date ({migrations} migration(s) applied)");
         assert!(stdout(&first).contains(&expected), "{backend:?}: {}", stdout(&first));
-        let second = run(ordo().args(["migrate", "--database-url", &db.url]));
+        let second = run(ordo_command!().args(["migrate", "--database-url", &db.url]));
         assert!(stdout(&second).contains("(0 migration(s) applied)"), "{backend:?}: {}", stdout(&second));
     }
 }
@@ -136,48 +128,10 @@ fn migrations_have_the_same_names_on_both_backends() {
     assert_eq!(sqlite, names("postgres"));
 }
 
-/// Starts `ordo serve` on port 0 and returns the child, its URL and what it
-/// printed. The caller stops it with [`terminate`], which waits for it.
-#[allow(clippy::zombie_processes)]
-pub(crate) fn serve(command: &mut Command) -> (std::process::Child, String, String) {
-    let mut child = command
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start ordo serve");
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut printed = String::new();
-    loop {
-        let mut line = String::new();
-        assert!(stdout.read_line(&mut line).unwrap() > 0, "serve prints its URL: {printed:?}");
-        printed.push_str(&line);
-        if let Some(url) = line.split_whitespace().find(|w| w.starts_with("http://")) {
-            return (child, url.to_owned(), printed);
-        }
-    }
-}
-
-pub(crate) fn terminate(child: &mut std::process::Child) -> (std::process::ExitStatus, String) {
-    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
-    assert!(status.success());
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "ordo stops within 10 s of SIGTERM");
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let mut logs = String::new();
-    child.stderr.take().unwrap().read_to_string(&mut logs).unwrap();
-    (status, logs)
-}
-
 #[tokio::test]
 async fn serve_prints_its_url_and_stops_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut child, url, printed) = serve(ordo().current_dir(dir.path()));
+    let (mut child, url, printed) = serve(ordo_command!().current_dir(dir.path()));
     let health = reqwest::get(format!("{url}/healthz")).await.unwrap();
     assert_eq!(health.status(), 200);
     assert!(dir.path().join("ordo-data/ordo.db").exists(), "the embedded default creates ordo-data/ordo.db");
@@ -197,7 +151,7 @@ async fn serve_prints_its_url_and_stops_cleanly_on_sigterm() {
     assert!(!logs.contains(&key), "the key never reaches the logs");
 
     // A second start creates no new key.
-    let (mut child, _, printed) = serve(ordo().current_dir(dir.path()));
+    let (mut child, _, printed) = serve(ordo_command!().current_dir(dir.path()));
     assert!(!printed.contains("admin API key"), "{printed}");
     terminate(&mut child);
 }
@@ -206,7 +160,7 @@ async fn serve_prints_its_url_and_stops_cleanly_on_sigterm() {
 async fn database_passwords_never_reach_the_logs() {
     let dir = tempfile::tempdir().unwrap();
     let (mut child, url, _) = serve(
-        ordo()
+        ordo_command!()
             .current_dir(dir.path())
             .env("ORDO_DATABASE_URL", "postgres://ordo:hunter2@127.0.0.1:1/ordo")
             .env("ORDO_DATABASE_ACQUIRE_TIMEOUT_MS", "300")
@@ -230,10 +184,10 @@ async fn keys_and_audit_commands_manage_keys_and_verify_the_chain() {
     for backend in [Backend::Sqlite, Backend::Postgres] {
         let Some(db) = TestDb::create(backend).await else { continue };
         if backend == Backend::Postgres {
-            assert!(run(ordo().args(["migrate", "--database-url", &db.url])).status.success());
+            assert!(run(ordo_command!().args(["migrate", "--database-url", &db.url])).status.success());
         }
         let with_db = |args: &[&str]| {
-            let mut command = ordo();
+            let mut command = ordo_command!();
             command.args(args).args(["--database-url", &db.url]);
             command
         };
@@ -285,7 +239,7 @@ async fn keys_and_audit_commands_manage_keys_and_verify_the_chain() {
 /// into the test database's folder.
 #[allow(clippy::zombie_processes)] // stopped by the caller with `kill`
 fn worker_process(db: &ordo_testkit::TestDb) -> std::process::Child {
-    ordo()
+    ordo_command!()
         .args(["worker", "--database-url", &db.url])
         .env("ORDO_MAIL_DIR", db.mail_dir())
         .env("ORDO_WORKERS_LEASE_MS", "1500")
@@ -313,11 +267,11 @@ async fn a_sigkilled_workers_job_runs_again_once_and_workers_never_share_a_job()
     for backend in [Backend::Sqlite, Backend::Postgres] {
         let Some(app) = TestApp::spawn(backend).await else { continue };
         let url = app.db.url.clone();
-        let shop = crate::orders::shop(&app).await;
+        let shop = ordo_testkit::fixtures::shop(&app).await;
         let place = |token: &'static str| {
             let (app, shop) = (&app, &shop);
             async move {
-                let mut body = crate::orders::order_body(shop, json!([{"sku": "TEE", "quantity": 1}]));
+                let mut body = ordo_testkit::fixtures::order_body(shop, json!([{"sku": "TEE", "quantity": 1}]));
                 body["payment_token"] = json!(token);
                 app.post("/v1/orders", &body).await.expect(StatusCode::CREATED)["id"].as_str().unwrap().to_owned()
             }
@@ -344,7 +298,7 @@ async fn a_sigkilled_workers_job_runs_again_once_and_workers_never_share_a_job()
         let mut survivors = [worker_process(&app.db), worker_process(&app.db)];
         if backend == Backend::Sqlite {
             // A worker can serve /metrics: job figures are there.
-            let mut observed = ordo()
+            let mut observed = ordo_command!()
                 .args(["worker", "--database-url", &url])
                 .env("ORDO_MAIL_DIR", app.db.mail_dir())
                 .env("ORDO_WORKERS_METRICS_LISTEN", "127.0.0.1:0")
@@ -403,7 +357,7 @@ async fn log_lines_carry_request_ids_in_text_and_json() {
     for format in ["text", "json"] {
         let dir = tempfile::tempdir().unwrap();
         let (mut child, url, _) =
-            serve(ordo().current_dir(dir.path()).env("ORDO_LOG", "debug").env("ORDO_LOG_FORMAT", format));
+            serve(ordo_command!().current_dir(dir.path()).env("ORDO_LOG", "debug").env("ORDO_LOG_FORMAT", format));
         let client = reqwest::Client::new();
         let response =
             client.get(format!("{url}/v1/products")).header("x-request-id", "trace-me-4242").send().await.unwrap();

@@ -25,8 +25,8 @@ fn metric_names(promql: &str) -> BTreeSet<String> {
 /// Families exported by a live server after some traffic.
 async fn exported() -> BTreeSet<String> {
     let app = TestApp::spawn_with(Backend::Sqlite, |c| c.workers.enabled = true).await.unwrap();
-    let shop = crate::orders::shop(&app).await;
-    let mut body = crate::orders::order_body(&shop, json!([{"sku": "TEE", "quantity": 1}]));
+    let shop = ordo_testkit::fixtures::shop(&app).await;
+    let mut body = ordo_testkit::fixtures::order_body(&shop, json!([{"sku": "TEE", "quantity": 1}]));
     body["payment_token"] = json!("tok_approve");
     app.post("/v1/orders", &body).await.expect(StatusCode::CREATED);
     let hook =

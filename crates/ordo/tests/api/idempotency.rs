@@ -2,10 +2,9 @@
 
 use futures::future::join_all;
 use ordo_domain::auth::Role;
+use ordo_testkit::fixtures::{order_body, shop};
 use ordo_testkit::{Method, StatusCode, TestApp, backend_tests};
 use serde_json::json;
-
-use crate::orders::{order_body, shop};
 
 backend_tests!(
     a_retry_replays_the_first_answer_and_acts_once,

@@ -10,7 +10,7 @@ mod idempotency;
 mod jobs;
 mod metrics;
 mod openapi;
-pub(crate) mod orders;
+mod orders;
 mod pgbouncer;
 mod products;
 mod security;

@@ -1,10 +1,9 @@
 //! `/metrics`: the Prometheus families appear, move with traffic, and carry
 //! no ids or raw paths in their labels.
 
+use ordo_testkit::fixtures::{order_body, shop};
 use ordo_testkit::{StatusCode, TestApp, backend_tests};
 use serde_json::json;
-
-use crate::orders::{order_body, shop};
 
 backend_tests!(metrics_move_with_requests_errors_and_orders, admin_stats_show_percentiles_queues_and_pool);
 

@@ -2,6 +2,7 @@
 //! the lifecycle, the timeline, and bad input that writes nothing.
 
 use futures::future::join_all;
+use ordo_testkit::fixtures::{Shop, order_body, receive, shop};
 use ordo_testkit::{Method, StatusCode, TestApp, backend_tests};
 use serde_json::{Value, json};
 
@@ -18,64 +19,6 @@ backend_tests!(
     cancel_racing_fulfil_lets_exactly_one_win,
     orders_whose_totals_would_overflow_are_refused_and_write_nothing,
 );
-
-/// A market, two locations, two products, a customer and stock.
-pub(crate) struct Shop {
-    pub customer: String,
-    pub near: String,
-    pub far: String,
-}
-
-pub(crate) async fn shop(app: &TestApp) -> Shop {
-    app.post(
-        "/v1/markets",
-        &json!({"code": "DE", "name": "Germany", "currency": "EUR", "tax_rate_bp": 1900, "locale": "de-DE"}),
-    )
-    .await
-    .expect(StatusCode::CREATED);
-    let near = app
-        .post("/v1/locations", &json!({"code": "NEAR", "name": "Near", "priority": 10}))
-        .await
-        .expect(StatusCode::CREATED);
-    let far = app
-        .post("/v1/locations", &json!({"code": "FAR", "name": "Far", "priority": 20}))
-        .await
-        .expect(StatusCode::CREATED);
-    for (sku, price) in [("TEE", 1999), ("MUG", 1000)] {
-        app.post("/v1/products", &json!({"sku": sku, "name": sku, "prices": [{"amount": price, "currency": "EUR"}, {"amount": price + 1, "currency": "USD"}]}))
-            .await
-            .expect(StatusCode::CREATED);
-    }
-    let customer = app
-        .post("/v1/customers", &json!({"email": "buyer@example.com", "name": "Buyer"}))
-        .await
-        .expect(StatusCode::CREATED);
-    let shop = Shop {
-        customer: customer["id"].as_str().unwrap().to_owned(),
-        near: near["id"].as_str().unwrap().to_owned(),
-        far: far["id"].as_str().unwrap().to_owned(),
-    };
-    receive(app, "TEE", &shop.near, 3).await;
-    receive(app, "TEE", &shop.far, 10).await;
-    receive(app, "MUG", &shop.far, 5).await;
-    shop
-}
-
-pub(crate) async fn receive(app: &TestApp, sku: &str, location: &str, quantity: i64) {
-    app.post("/v1/stock/receipts", &json!({"sku": sku, "location_id": location, "quantity": quantity}))
-        .await
-        .expect(StatusCode::CREATED);
-}
-
-pub(crate) fn order_body(shop: &Shop, lines: Value) -> Value {
-    let mut body = json!({
-        "customer_id": shop.customer,
-        "market": "DE",
-        "shipping_address": {"line1": "Hauptstr. 1", "city": "Berlin", "postal_code": "10115", "country": "DE"}
-    });
-    body["lines"] = lines;
-    body
-}
 
 async fn stock(app: &TestApp, sku: &str) -> Value {
     app.get(&format!("/v1/stock/{sku}")).await.expect(StatusCode::OK)

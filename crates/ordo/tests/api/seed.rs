@@ -5,9 +5,9 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use ordo::loadgen::{self, Api, Options, Scenario};
-use ordo_service::seed::{self, SeedPlan};
 use ordo_testkit::{StatusCode, TestApp, backend_tests};
+use ordo_tools::loadgen::{self, Api, Options, Scenario};
+use ordo_tools::seed::{self, SeedPlan};
 use serde_json::{Value, json};
 
 backend_tests!(
@@ -251,11 +251,12 @@ async fn the_check_catches_lost_orders_and_drifted_reservations(app: TestApp) {
 /// with a JSON report; and what they say to bad arguments.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn seed_and_loadgen_commands_work_as_the_benchmark_uses_them() {
-    use crate::cli::{ordo, serve, terminate};
+    use ordo_testkit::fixtures::{serve, terminate};
+    use ordo_testkit::ordo_command;
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("bench.db").display());
     let with_db = |args: &[&str]| {
-        let mut command = ordo();
+        let mut command = ordo_command!();
         command.args(args).env("ORDO_DATABASE_URL", &url).current_dir(dir.path());
         command.output().unwrap()
     };
@@ -273,9 +274,9 @@ async fn seed_and_loadgen_commands_work_as_the_benchmark_uses_them() {
     let key =
         String::from_utf8_lossy(&key.stdout).lines().find_map(|l| l.strip_prefix("key:")).unwrap().trim().to_owned();
     let (mut server, server_url, _) =
-        serve(ordo().env("ORDO_DATABASE_URL", &url).env("ORDO_RATE_LIMIT_ENABLED", "false"));
+        serve(ordo_command!().env("ORDO_DATABASE_URL", &url).env("ORDO_RATE_LIMIT_ENABLED", "false"));
     let report = dir.path().join("report.json");
-    let loaded = ordo()
+    let loaded = ordo_command!()
         .args(["loadgen", "--url", &server_url, "--mix", "place=3,get_product=1", "--concurrency", "2"])
         .args(["--duration", "1s", "--warmup", "200ms", "--quiet", "--json"])
         .arg(&report)
@@ -290,7 +291,7 @@ async fn seed_and_loadgen_commands_work_as_the_benchmark_uses_them() {
     assert!(place["throughput_per_sec"].as_f64().unwrap() > 0.0 && place["latency_ms"]["p99"].as_f64().unwrap() > 0.0);
     assert_eq!(json["verify"]["ok"], true);
 
-    let bad = ordo().args(["loadgen", "--url", &server_url, "--mix", "shop=1"]).output().unwrap();
+    let bad = ordo_command!().args(["loadgen", "--url", &server_url, "--mix", "shop=1"]).output().unwrap();
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown scenario `shop`"));
     let (status, logs) = terminate(&mut server);

@@ -331,7 +331,7 @@ async fn sqlite_full_disk_is_503_then_recovers_by_itself() {
     // The in-process workers run jobs again: a job enqueued now completes.
     app.services
         .queue
-        .enqueue(&ordo_service::workflow::SweepExpiredKeys, ordo_jobs::EnqueueOptions::default())
+        .enqueue(&ordo_service::idempotency::SweepExpiredKeys, ordo_jobs::EnqueueOptions::default())
         .await
         .unwrap();
     let mut drained = false;

@@ -10,9 +10,9 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::routing::post;
+use ordo_testkit::fixtures::{serve, shipping_address, terminate};
+use ordo_testkit::ordo_command;
 use serde_json::{Value, json};
-
-use crate::cli::{ordo, serve, terminate};
 
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const CALLER_SPAN: &str = "00f067aa0ba902b7";
@@ -73,7 +73,7 @@ async fn spans_are_exported_over_otlp_and_the_trace_reaches_webhook_calls() {
 
     let dir = tempfile::tempdir().unwrap();
     let (mut child, url, _) = serve(
-        ordo()
+        ordo_command!()
             .current_dir(dir.path())
             .env("OTEL_EXPORTER_OTLP_ENDPOINT", &receiver_url)
             .env("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")
@@ -104,7 +104,7 @@ async fn spans_are_exported_over_otlp_and_the_trace_reaches_webhook_calls() {
         .json(&json!({
             "customer_id": customer["id"], "market": "DE", "payment_token": "tok_approve",
             "lines": [{"sku": "TEE", "quantity": 1}],
-            "shipping_address": {"line1": "Hauptstr. 1", "city": "Berlin", "postal_code": "10115", "country": "DE"}
+            "shipping_address": shipping_address()
         }))
         .send()
         .await

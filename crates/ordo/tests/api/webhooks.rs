@@ -8,11 +8,10 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode as AxumStatus};
 use hmac::{Hmac, Mac};
+use ordo_testkit::fixtures::{order_body, shop};
 use ordo_testkit::{StatusCode, TestApp, backend_tests};
 use serde_json::{Value, json};
 use sha2::Sha256;
-
-use crate::orders::{order_body, shop};
 
 backend_tests!(
     a_receiver_gets_every_event_signed_in_order_after_retries,
@@ -258,7 +257,7 @@ async fn a_fan_out_that_runs_again_delivers_nothing_twice(app: TestApp) {
     let event_id: uuid::Uuid = first[0]["event_id"].as_str().unwrap().parse().unwrap();
 
     // The fan-out again, as a rescued job would run it.
-    let again = ordo_service::workflow::FanOutEvent { event_id };
+    let again = ordo_service::webhooks::FanOutEvent { event_id };
     app.services.queue.enqueue(&again, ordo_jobs::EnqueueOptions::default()).await.unwrap().expect("enqueued");
     assert!(
         eventually(10, async || app.get("/v1/jobs?queue=webhooks").await.expect(StatusCode::OK)["items"] == json!([]))

@@ -3,10 +3,9 @@
 
 use std::time::Duration;
 
+use ordo_testkit::fixtures::{order_body, shipping_address, shop};
 use ordo_testkit::{StatusCode, TestApp, backend_tests};
 use serde_json::{Value, json};
-
-use crate::orders::{order_body, shop};
 
 backend_tests!(
     an_approved_payment_makes_the_order_paid,
@@ -37,7 +36,7 @@ async fn wait_for_status(app: &TestApp, id: &str, status: &str) -> Value {
     panic!("order {id} never became {status}");
 }
 
-async fn place_with(app: &TestApp, token: &str) -> (String, crate::orders::Shop) {
+async fn place_with(app: &TestApp, token: &str) -> (String, ordo_testkit::fixtures::Shop) {
     let shop = shop(app).await;
     let mut body = order_body(&shop, json!([{"sku": "TEE", "quantity": 4}]));
     body["payment_token"] = json!(token);
@@ -133,7 +132,7 @@ async fn place_with_shop(app: &TestApp, token: &str) -> (String, ()) {
         "customer_id": customer,
         "market": "DE",
         "lines": [{"sku": "MUG", "quantity": 1}],
-        "shipping_address": {"line1": "Hauptstr. 1", "city": "Berlin", "postal_code": "10115", "country": "DE"},
+        "shipping_address": shipping_address(),
         "payment_token": token,
     });
     (app.post("/v1/orders", &body).await.expect(StatusCode::CREATED)["id"].as_str().unwrap().to_owned(), ())

@@ -9,7 +9,7 @@ use std::process::{Command, ExitStatus};
 use std::time::{Duration, Instant};
 
 use super::cluster::{Cluster, PgTools};
-use super::process::{OrdoProcess, ordo, run_cli};
+use super::process::{OrdoProcess, run_cli};
 use super::{Backend, Settings, folder};
 
 /// How long a SIGTERM'd process may take: the configured shutdown timeout,
@@ -106,7 +106,7 @@ impl Deployment {
     /// files go. Pool and acquire timeouts stay at their defaults: how Ordo
     /// fails under them is what is tested.
     pub(crate) fn command(&self, args: &[&str]) -> Command {
-        let mut command = ordo();
+        let mut command = ordo_testkit::ordo_command!();
         command
             .args(args)
             .current_dir(self.dir.path())

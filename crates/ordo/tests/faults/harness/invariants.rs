@@ -303,9 +303,9 @@ pub(crate) async fn finish(deployment: &mut Deployment, finish: &Finish<'_>, sum
 }
 
 async fn check_through_api(base: &str, key: &str, record: &Record, violations: &mut Vec<String>) {
-    let api =
-        ordo::loadgen::Api::new(base, Some(key), 4, Duration::from_secs(20)).expect("the load generator's client");
-    match ordo::loadgen::verify(&api, &record.acknowledged_ids()).await {
+    let api = ordo_tools::loadgen::Api::new(base, Some(key), 4, Duration::from_secs(20))
+        .expect("the load generator's client");
+    match ordo_tools::loadgen::verify(&api, &record.acknowledged_ids()).await {
         Ok(report) => {
             for id in report.missing_orders.iter().take(SHOWN) {
                 violations.push(format!(

@@ -7,16 +7,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-/// The `ordo` binary with none of the developer's `ORDO_*`/`OTEL_*`
-/// variables.
-pub(crate) fn ordo() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_ordo"));
-    for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("ORDO_") || k.starts_with("OTEL_")) {
-        command.env_remove(key);
-    }
-    command
-}
-
 /// Runs a CLI command (`migrate`, `keys create`, `audit verify`) to the
 /// end, or kills it after two minutes.
 pub(crate) async fn run_cli(mut command: Command) -> std::process::Output {

@@ -26,14 +26,13 @@ use ordo_domain::inventory::{Location, LocationId, StockLevel};
 use ordo_domain::market::{Market, NewMarket};
 use ordo_domain::order::{Allocation, LineRequest, Order, OrderEvent, OrderStatus, SellableProduct, price_lines};
 use ordo_domain::{Currency, CustomerId, Email, Money, OrderId, ProductId, RecordMeta, Sku, Timestamp, time};
+use ordo_service::{ServiceError, ServiceResult};
 use ordo_store::{Database, StoreError, Transaction};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, Zipf};
 use serde_json::json;
 use uuid::Uuid;
-
-use crate::{ServiceError, ServiceResult};
 
 /// The most products a seed makes (SKUs are numbered with six digits).
 pub const MAX_PRODUCTS: u64 = 999_999;
@@ -538,7 +537,7 @@ pub async fn seed(db: Arc<dyn Database>, plan: &SeedPlan, progress: Progress<'_>
     }
     // Whatever is unsealed now goes into the chain before the seed's
     // segments, so that verification finds nothing out of place.
-    crate::audit::AuditService::new(db.clone()).seal_all(10_000).await?;
+    ordo_service::audit::AuditService::new(db.clone()).seal_all(10_000).await?;
     let mut chain = Chain { previous: db.session().await?.latest_audit_seal().await?, events: 0, segments: 0 };
     let mut summary = SeedSummary::default();
     let mut rng = StdRng::seed_from_u64(plan.random_seed);

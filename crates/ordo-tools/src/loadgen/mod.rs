@@ -7,7 +7,7 @@
 //!   intended send time, so a server that stalls cannot hide it by slowing
 //!   the client down: no coordinated omission).
 //! - A warm-up whose requests are not counted, then a measured window.
-//! - Orders are shaped like `ordo seed`'s ([`ordo_service::seed::OrderShape`]),
+//! - Orders are shaped like `ordo seed`'s ([`crate::seed::OrderShape`]),
 //!   so a seeded database has stock for them, and hot SKUs are hot.
 //! - Afterwards, unless told not to, [`verify`] checks what was acknowledged.
 //!
@@ -24,8 +24,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::seed::OrderShape;
 use anyhow::{Context, bail};
-use ordo_service::seed::OrderShape;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};

@@ -1,0 +1,55 @@
+//! Every job Ordo runs, registered in one place. Each job lives beside the
+//! use case it serves, with its policy (queue, priority, attempts, backoff)
+//! as constants; this file only names them, so a worker knows every job it
+//! may claim and an operator finds them all here:
+//!
+//! | Job                                      | Queue         | Serves                              |
+//! |------------------------------------------|---------------|-------------------------------------|
+//! | [`AuthorizePayment`]                     | `payments`    | a placed order's payment            |
+//! | [`ExpireUnpaidOrder`]                    | `orders`      | an order left unpaid                |
+//! | [`IssueInvoice`]                         | `invoices`    | a paid order's invoice              |
+//! | [`SendOrderConfirmation`]                | `mail`        | the order confirmation e-mail       |
+//! | [`SendInvoiceEmail`]                     | `mail`        | the invoice e-mail                  |
+//! | [`FanOutEvent`]                          | `webhooks`    | a domain event's deliveries         |
+//! | [`DeliverWebhook`]                       | `webhooks`    | one delivery to one webhook         |
+//! | [`SealAuditTrail`] (periodic)            | `maintenance` | the audit trail's hash chain        |
+//! | [`SweepExpiredKeys`] (periodic)          | `maintenance` | expired idempotency keys            |
+
+use std::time::Duration;
+
+use ordo_jobs::Registry;
+
+use crate::Services;
+use crate::audit::SealAuditTrail;
+use crate::idempotency::SweepExpiredKeys;
+use crate::invoices::IssueInvoice;
+use crate::mail::{SendInvoiceEmail, SendOrderConfirmation};
+use crate::orders::ExpireUnpaidOrder;
+use crate::payments::AuthorizePayment;
+use crate::webhooks::{DeliverWebhook, FanOutEvent};
+
+/// How often the periodic jobs run (`None`: never).
+#[derive(Debug, Clone, Copy)]
+pub struct Periods {
+    pub seal_audit: Option<Duration>,
+    pub sweep: Option<Duration>,
+}
+
+/// Every job Ordo runs, and the periodic ones at their `periods`.
+pub fn registry(periods: Periods) -> Registry<Services> {
+    let mut registry = Registry::new()
+        .register::<AuthorizePayment>()
+        .register::<ExpireUnpaidOrder>()
+        .register::<IssueInvoice>()
+        .register::<SendOrderConfirmation>()
+        .register::<SendInvoiceEmail>()
+        .register::<FanOutEvent>()
+        .register::<DeliverWebhook>();
+    if let Some(every) = periods.seal_audit {
+        registry = registry.every::<SealAuditTrail>(every);
+    }
+    if let Some(every) = periods.sweep {
+        registry = registry.every::<SweepExpiredKeys>(every);
+    }
+    registry
+}

@@ -1,0 +1,141 @@
+//! Fixtures the test suites share: a small shop made through the API, an
+//! order body for it, and the `ordo` binary as a child process. One copy
+//! each, so a change to what an order needs is made once.
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::{StatusCode, TestApp};
+
+/// A market, two locations, two products, a customer and stock.
+#[derive(Debug)]
+pub struct Shop {
+    pub customer: String,
+    pub near: String,
+    pub far: String,
+}
+
+/// Makes the [`Shop`] through the API: market `DE` (EUR, 19 % tax),
+/// locations `NEAR` (priority 10) and `FAR` (20), products `TEE` (19.99)
+/// and `MUG` (10.00) priced in EUR and USD, a customer, and stock: 3 `TEE`
+/// near, 10 `TEE` and 5 `MUG` far.
+pub async fn shop(app: &TestApp) -> Shop {
+    app.post(
+        "/v1/markets",
+        &json!({"code": "DE", "name": "Germany", "currency": "EUR", "tax_rate_bp": 1900, "locale": "de-DE"}),
+    )
+    .await
+    .expect(StatusCode::CREATED);
+    let near = app
+        .post("/v1/locations", &json!({"code": "NEAR", "name": "Near", "priority": 10}))
+        .await
+        .expect(StatusCode::CREATED);
+    let far = app
+        .post("/v1/locations", &json!({"code": "FAR", "name": "Far", "priority": 20}))
+        .await
+        .expect(StatusCode::CREATED);
+    for (sku, price) in [("TEE", 1999), ("MUG", 1000)] {
+        app.post("/v1/products", &json!({"sku": sku, "name": sku, "prices": [{"amount": price, "currency": "EUR"}, {"amount": price + 1, "currency": "USD"}]}))
+            .await
+            .expect(StatusCode::CREATED);
+    }
+    let customer = app
+        .post("/v1/customers", &json!({"email": "buyer@example.com", "name": "Buyer"}))
+        .await
+        .expect(StatusCode::CREATED);
+    let shop = Shop {
+        customer: customer["id"].as_str().unwrap().to_owned(),
+        near: near["id"].as_str().unwrap().to_owned(),
+        far: far["id"].as_str().unwrap().to_owned(),
+    };
+    receive(app, "TEE", &shop.near, 3).await;
+    receive(app, "TEE", &shop.far, 10).await;
+    receive(app, "MUG", &shop.far, 5).await;
+    shop
+}
+
+/// Receives `quantity` of `sku` into `location`.
+pub async fn receive(app: &TestApp, sku: &str, location: &str, quantity: i64) {
+    app.post("/v1/stock/receipts", &json!({"sku": sku, "location_id": location, "quantity": quantity}))
+        .await
+        .expect(StatusCode::CREATED);
+}
+
+/// A German shipping address.
+pub fn shipping_address() -> Value {
+    json!({"line1": "Hauptstr. 1", "city": "Berlin", "postal_code": "10115", "country": "DE"})
+}
+
+/// An order of `lines` by the shop's customer in market `DE`.
+pub fn order_body(shop: &Shop, lines: Value) -> Value {
+    let mut body = json!({
+        "customer_id": shop.customer,
+        "market": "DE",
+        "shipping_address": shipping_address(),
+    });
+    body["lines"] = lines;
+    body
+}
+
+/// The `ordo` binary, for the `ordo` package's own tests, as a
+/// [`std::process::Command`] with none of the developer's `ORDO_*` or
+/// `OTEL_*` variables. A macro because only those tests know where Cargo
+/// built the binary (`CARGO_BIN_EXE_ordo`).
+#[macro_export]
+macro_rules! ordo_command {
+    () => {
+        $crate::fixtures::without_ordo_env(::std::process::Command::new(env!("CARGO_BIN_EXE_ordo")))
+    };
+}
+
+/// `command` started from a clean slate whatever the developer's shell
+/// exports (see [`ordo_command!`](crate::ordo_command)).
+pub fn without_ordo_env(mut command: Command) -> Command {
+    for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("ORDO_") || k.starts_with("OTEL_")) {
+        command.env_remove(key);
+    }
+    command
+}
+
+/// Starts `ordo serve` on port 0 and returns the child, its URL and what it
+/// printed. The caller stops it with [`terminate`], which waits for it.
+#[allow(clippy::zombie_processes)]
+pub fn serve(command: &mut Command) -> (Child, String, String) {
+    let mut child = command
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start ordo serve");
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut printed = String::new();
+    loop {
+        let mut line = String::new();
+        assert!(stdout.read_line(&mut line).unwrap() > 0, "serve prints its URL: {printed:?}");
+        printed.push_str(&line);
+        if let Some(url) = line.split_whitespace().find(|w| w.starts_with("http://")) {
+            return (child, url.to_owned(), printed);
+        }
+    }
+}
+
+/// Sends SIGTERM to a process started by [`serve`], waits up to 10 s for
+/// it to exit, and returns its status and its stderr.
+pub fn terminate(child: &mut Child) -> (ExitStatus, String) {
+    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "ordo stops within 10 s of SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut logs = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut logs).unwrap();
+    (status, logs)
+}
