@@ -46,30 +46,38 @@ ordo_store_sql::inventory_repo!(PgSession, Postgres {
         let quantities: Vec<i64> = moves.iter().map(|m| m.quantity).collect();
         // Rows not locked yet are locked in allocation order first (as in
         // `release_stock`); the guard is rechecked on each row's latest
-        // version, as an UPDATE does under READ COMMITTED.
-        let result = sqlx::query(&format!(
-            "WITH m AS (SELECT * FROM unnest($1::text[], $2::uuid[], $3::bigint[]) AS m(sku, location_id, quantity)),
+        // version, as an UPDATE does under READ COMMITTED. Moves of one row
+        // are summed first: an UPDATE changes a row once however many input
+        // rows match it, so a repeated row applied only one of its moves.
+        // The answer counts the moves applied, as SQLite's does.
+        let applied: i64 = sqlx::query_scalar(&format!(
+            "WITH m AS (SELECT sku, location_id, sum(quantity)::bigint AS quantity, count(*) AS moves
+                          FROM unnest($1::text[], $2::uuid[], $3::bigint[]) AS m(sku, location_id, quantity)
+                         GROUP BY sku, location_id),
                   locked AS MATERIALIZED (
                       SELECT s.sku, s.location_id FROM stock_levels s
                         JOIN locations l ON l.id = s.location_id
                         JOIN m ON m.sku = s.sku AND m.location_id = s.location_id
                        ORDER BY {STOCK_ORDER}
                          FOR UPDATE OF s)
+                  updated AS (
              UPDATE stock_levels AS s SET reserved = s.reserved + m.quantity, updated_at = $4
                FROM m, locked
               WHERE s.sku = m.sku AND s.location_id = m.location_id
                 AND locked.sku = s.sku AND locked.location_id = s.location_id
-                AND s.on_hand - s.reserved >= m.quantity"
+                AND s.on_hand - s.reserved >= m.quantity
+             RETURNING m.moves)
+             SELECT COALESCE(sum(moves), 0)::bigint FROM updated"
         ))
         .bind(&skus)
         .bind(&locations)
         .bind(&quantities)
         .bind(Ts(time::now()))
         .persistent(self.persistent())
-        .execute(self.conn())
+        .fetch_one(self.conn())
         .await
         .map_err(Self::map_err)?;
-        Ok(result.rows_affected())
+        Ok(applied.try_into().unwrap_or_default())
     }
 
     #[tracing::instrument(target = "ordo_db", name = "inventory.release_stock", skip_all)]
@@ -82,21 +90,27 @@ ordo_store_sql::inventory_repo!(PgSession, Postgres {
         // that a release and a placement (or two releases) touching the same
         // SKUs cannot deadlock. A CTE with FOR UPDATE is never folded into
         // the outer query, and its rows are locked as it emits them, sorted.
-        let result = sqlx::query(&format!(
-            "WITH m AS (SELECT * FROM unnest($1::text[], $2::uuid[], $3::bigint[], $4::bigint[])
-                          AS m(sku, location_id, quantity, ship)),
+        let applied: i64 = sqlx::query_scalar(&format!(
+            "WITH m AS (SELECT sku, location_id, sum(quantity)::bigint AS quantity, sum(ship)::bigint AS ship,
+                               count(*) AS moves
+                          FROM unnest($1::text[], $2::uuid[], $3::bigint[], $4::bigint[])
+                            AS m(sku, location_id, quantity, ship)
+                         GROUP BY sku, location_id),
                   locked AS MATERIALIZED (
                       SELECT s.sku, s.location_id FROM stock_levels s
                         JOIN locations l ON l.id = s.location_id
                         JOIN m ON m.sku = s.sku AND m.location_id = s.location_id
                        ORDER BY {STOCK_ORDER}
                          FOR UPDATE OF s)
+                  updated AS (
              UPDATE stock_levels AS s
                 SET reserved = s.reserved - m.quantity, on_hand = s.on_hand - m.ship, updated_at = $5
                FROM m, locked
               WHERE s.sku = m.sku AND s.location_id = m.location_id
                 AND locked.sku = s.sku AND locked.location_id = s.location_id
-                AND s.reserved >= m.quantity"
+                AND s.reserved >= m.quantity
+             RETURNING m.moves)
+             SELECT COALESCE(sum(moves), 0)::bigint FROM updated"
         ))
         .bind(&skus)
         .bind(&locations)
@@ -104,9 +118,9 @@ ordo_store_sql::inventory_repo!(PgSession, Postgres {
         .bind(&shipped)
         .bind(Ts(time::now()))
         .persistent(self.persistent())
-        .execute(self.conn())
+        .fetch_one(self.conn())
         .await
         .map_err(Self::map_err)?;
-        Ok(result.rows_affected())
+        Ok(applied.try_into().unwrap_or_default())
     }
 });

@@ -69,6 +69,7 @@ pub trait InventoryRepo: Send {
     async fn reserve_stock(&mut self, moves: &[StockMove]) -> StoreResult<u64>;
 
     /// Releases reservations: `reserved -= release`, and for shipped units
-    /// `on_hand -= ship` too. Returns how many rows changed.
+    /// `on_hand -= ship` too. Returns how many releases were applied (moves of
+    /// one row count one each).
     async fn release_stock(&mut self, releases: &[(StockMove, i64)]) -> StoreResult<u64>;
 }

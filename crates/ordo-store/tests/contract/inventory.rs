@@ -219,7 +219,6 @@ ordo_testkit::store_tests!(
     change_on_hand_never_goes_below_reserved,
     stock_listing_orders_by_sku_then_allocation,
     available_stock_and_reservations,
-    #[ignore = "PostgreSQL applies repeated moves of one (sku, location) once: its UPDATE ... FROM unnest(...) updates a row once per statement (SQLite applies each)"]
     repeated_moves_of_one_row_each_apply,
     reservations_never_overbook_under_concurrency,
 );
