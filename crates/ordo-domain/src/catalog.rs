@@ -190,7 +190,7 @@ mod tests {
     fn prices_report_each_bad_entry_by_index() {
         let raw = vec![(100, "EUR".to_owned()), (-5, "USD".to_owned()), (1, "EUR".to_owned()), (1, "NOPE".to_owned())];
         let errors = Prices::parse(&raw).unwrap_err();
-        let got: Vec<_> = errors.errors().iter().map(|e| (e.field.as_str(), e.code)).collect();
+        let got: Vec<_> = errors.errors().iter().map(|e| (e.field.as_str(), &*e.code)).collect();
         assert_eq!(
             got,
             [

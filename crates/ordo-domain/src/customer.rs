@@ -222,7 +222,7 @@ mod tests {
     #[test]
     fn reports_address_errors_by_index_and_field() {
         let errors = Address::parse_all(&[raw("DE", "x"), raw("XX", ""), raw("D", "y")]).unwrap_err();
-        let got: Vec<_> = errors.errors().iter().map(|e| (e.field.as_str(), e.code)).collect();
+        let got: Vec<_> = errors.errors().iter().map(|e| (e.field.as_str(), &*e.code)).collect();
         assert_eq!(
             got,
             [("[1].line1", "required"), ("[1].country", "unknown_country"), ("[2].country", "unknown_country")]

@@ -3,8 +3,10 @@
 //! and the same request replays the first answer; the same key with a
 //! different request is refused.
 
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::order::Order;
 use crate::time::Timestamp;
 use crate::validation::FieldError;
 
@@ -20,7 +22,7 @@ pub struct IdempotencyRecord {
     /// SHA-256 (hex) of the method, path and body.
     pub request_hash: String,
     /// `None` while the first request is in flight.
-    pub response: Option<StoredResponse>,
+    pub answer: Option<Answer>,
     pub created_at: Timestamp,
     /// The key is forgotten (and swept) after this.
     pub expires_at: Timestamp,
@@ -29,7 +31,41 @@ pub struct IdempotencyRecord {
     pub locked_until: Timestamp,
 }
 
-/// The answer to replay.
+/// What a retry gets: the first request's outcome, which the HTTP layer
+/// renders as it rendered the first answer, or (for requests that no use
+/// case answers, and for keys recorded before outcomes were stored) the
+/// HTTP response itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    Outcome(Outcome),
+    Response(StoredResponse),
+}
+
+/// What a use case decided for a request with a key: stored with the key,
+/// and serialised (as JSON) for storage.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Outcome {
+    /// The order was placed; a retry gets it as it was then.
+    OrderPlaced { order: Box<Order> },
+    /// The request was refused without changing anything.
+    Refused { refusal: Refusal },
+}
+
+/// Why an order placement was refused, in a form that keeps: a retry with
+/// the same key gets the same refusal, whatever happened since.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Refusal {
+    /// The request names things that do not exist or cannot be sold (an
+    /// unknown customer, market or SKU, a price missing in the market's
+    /// currency, amounts too large), field by field.
+    Invalid { errors: Vec<FieldError> },
+    /// Not enough stock for these SKUs.
+    InsufficientStock { skus: Vec<String> },
+}
+
+/// An HTTP response stored as it was sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredResponse {
     pub status: u16,
@@ -54,7 +90,7 @@ pub enum Claim {
     /// Run it; the key is now held for this request.
     Proceed,
     /// Answer with what the first request answered.
-    Replay(StoredResponse),
+    Replay(Answer),
     /// The key was used for a different request.
     Mismatch,
     /// The first request with this key has not finished.
@@ -72,5 +108,27 @@ mod tests {
         for bad in ["", "with space", "tab\t", "é", &"k".repeat(MAX_KEY_LEN + 1)] {
             assert!(parse_key(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn refusals_keep_their_field_errors() {
+        let refused = Outcome::Refused {
+            refusal: Refusal::Invalid {
+                errors: vec![FieldError {
+                    field: "market".into(),
+                    code: "unknown_market".into(),
+                    message: "no market `XX`".into(),
+                }],
+            },
+        };
+        let json = serde_json::to_string(&refused).unwrap();
+        assert_eq!(serde_json::from_str::<Outcome>(&json).unwrap(), refused);
+        let short = Outcome::Refused { refusal: Refusal::InsufficientStock { skus: vec!["TEE-BLK-M".into()] } };
+        let json = serde_json::to_value(&short).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"kind": "refused", "refusal": {"kind": "insufficient_stock", "skus": ["TEE-BLK-M"]}})
+        );
+        assert_eq!(serde_json::from_value::<Outcome>(json).unwrap(), short);
     }
 }

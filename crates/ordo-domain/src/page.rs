@@ -131,7 +131,7 @@ mod tests {
         assert_eq!(PageRequest::parse("p", Some(1), None).unwrap().limit, 1);
         for bad in [0, -1, 501, i64::MAX] {
             let (field, err) = PageRequest::parse("p", Some(bad), None).unwrap_err();
-            assert_eq!((field, err.code), ("limit", "out_of_range"));
+            assert_eq!((field, &*err.code), ("limit", "out_of_range"));
         }
     }
 

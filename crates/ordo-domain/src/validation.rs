@@ -1,16 +1,20 @@
 //! Per-field validation errors, collected so a client sees every problem with
 //! a request at once instead of fixing them one round trip at a time.
 
-use serde::Serialize;
+use std::borrow::Cow;
+
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 /// One problem with one field of the input.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct FieldError {
     /// Path of the field in the request, e.g. `prices[1].currency`.
     pub field: String,
-    /// Stable machine-readable code, e.g. `unknown_currency`.
-    pub code: &'static str,
+    /// Stable machine-readable code, e.g. `unknown_currency`. Borrowed when
+    /// made here; owned when read back from storage (a recorded refusal).
+    #[schema(value_type = String)]
+    pub code: Cow<'static, str>,
     /// Human-readable explanation.
     pub message: String,
 }
@@ -28,14 +32,14 @@ impl ValidationErrors {
     }
 
     /// A set holding one error.
-    pub fn single(field: impl Into<String>, code: &'static str, message: impl Into<String>) -> Self {
+    pub fn single(field: impl Into<String>, code: impl Into<Cow<'static, str>>, message: impl Into<String>) -> Self {
         let mut errors = Self::new();
         errors.add(field, code, message);
         errors
     }
 
-    pub fn add(&mut self, field: impl Into<String>, code: &'static str, message: impl Into<String>) {
-        self.errors.push(FieldError { field: field.into(), code, message: message.into() });
+    pub fn add(&mut self, field: impl Into<String>, code: impl Into<Cow<'static, str>>, message: impl Into<String>) {
+        self.errors.push(FieldError { field: field.into(), code: code.into(), message: message.into() });
     }
 
     /// Records the error of `result`, if any, under `field` (replacing the
@@ -82,6 +86,11 @@ impl ValidationErrors {
         self.errors
     }
 
+    /// The set of `errors`, as [`Self::into_errors`] gave them.
+    pub fn from_errors(errors: Vec<FieldError>) -> Self {
+        Self { errors }
+    }
+
     /// `Ok(value)` when no error was recorded.
     pub fn into_result<T>(self, value: impl FnOnce() -> T) -> Result<T, ValidationErrors> {
         if self.errors.is_empty() { Ok(value()) } else { Err(self) }
@@ -95,7 +104,7 @@ impl ValidationErrors {
 impl FieldError {
     /// An error whose field name is filled in by [`ValidationErrors::check`].
     pub fn new(code: &'static str, message: impl Into<String>) -> Self {
-        Self { field: String::new(), code, message: message.into() }
+        Self { field: String::new(), code: Cow::Borrowed(code), message: message.into() }
     }
 }
 

@@ -6,6 +6,7 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use ordo_domain::idempotency::Refusal;
 use ordo_domain::{FieldError, ValidationErrors};
 use ordo_service::ServiceError;
 use serde::Serialize;
@@ -99,7 +100,7 @@ impl ApiError {
     pub fn invalid_body(field: String, message: String) -> Self {
         let detail = format!("the request body does not match the expected shape: {message}");
         Self::new(&codes::INVALID_BODY, detail)
-            .with_errors(vec![FieldError { field, code: "invalid_value", message }])
+            .with_errors(vec![FieldError { field, code: "invalid_value".into(), message }])
             .at_edge()
     }
 
@@ -128,9 +129,11 @@ impl ApiError {
         Self::new(&codes::VALIDATION_FAILED, detail).with_errors(errors.into_errors())
     }
 
-    pub fn invalid_query(field: String, code: &'static str, message: String) -> Self {
+    pub fn invalid_query(field: String, code: impl Into<std::borrow::Cow<'static, str>>, message: String) -> Self {
         let detail = if field.is_empty() { message.clone() } else { format!("{field}: {message}") };
-        Self::new(&codes::INVALID_QUERY, detail).with_errors(vec![FieldError { field, code, message }]).at_edge()
+        Self::new(&codes::INVALID_QUERY, detail)
+            .with_errors(vec![FieldError { field, code: code.into(), message }])
+            .at_edge()
     }
 
     pub fn invalid_id(value: &str) -> Self {
@@ -210,10 +213,30 @@ impl ApiError {
         Self::new(&codes::INTERNAL_ERROR, "an unexpected error occurred; it has been logged")
     }
 
+    /// Maps a refusal, fresh from a use case or replayed from an
+    /// idempotency key: the one mapping, so a replay is the first answer.
+    pub fn from_refusal(refusal: Refusal) -> Self {
+        match refusal {
+            Refusal::Invalid { errors } => Self::validation(ValidationErrors::from_errors(errors)),
+            Refusal::InsufficientStock { skus } => {
+                let errors = skus
+                    .iter()
+                    .map(|sku| FieldError {
+                        field: sku.clone(),
+                        code: "insufficient_stock".into(),
+                        message: format!("not enough stock of {sku}"),
+                    })
+                    .collect();
+                Self::new(&codes::INSUFFICIENT_STOCK, format!("not enough stock of {}", skus.join(", ")))
+                    .with_errors(errors)
+            }
+        }
+    }
+
     /// Maps a use-case error, given how the client stated its precondition.
     pub fn from_service(error: ServiceError, precondition: PreconditionSource) -> Self {
         match error {
-            ServiceError::Validation(errors) => Self::validation(errors),
+            ServiceError::Validation(errors) => Self::from_refusal(Refusal::Invalid { errors: errors.into_errors() }),
             ServiceError::NotFound { entity, id } => {
                 Self::new(&codes::NOT_FOUND, format!("{entity} {id} does not exist"))
             }
@@ -222,7 +245,11 @@ impl ApiError {
                     tracing::error!(code, "a service conflict has no row in the error table");
                     return Self::internal();
                 };
-                Self::new(row, message.clone()).with_errors(vec![FieldError { field: field.into(), code, message }])
+                Self::new(row, message.clone()).with_errors(vec![FieldError {
+                    field: field.into(),
+                    code: code.into(),
+                    message,
+                }])
             }
             ServiceError::VersionMismatch { entity, expected, current } => {
                 let detail = format!("{entity} is at version {current}, not {expected}: read it again and retry");
@@ -238,18 +265,7 @@ impl ApiError {
             ServiceError::Archived { entity } => {
                 Self::new(&codes::ARCHIVED, format!("{entity} is archived and can no longer be changed"))
             }
-            ServiceError::InsufficientStock { skus } => {
-                let errors = skus
-                    .iter()
-                    .map(|sku| FieldError {
-                        field: sku.clone(),
-                        code: "insufficient_stock",
-                        message: format!("not enough stock of {sku}"),
-                    })
-                    .collect();
-                Self::new(&codes::INSUFFICIENT_STOCK, format!("not enough stock of {}", skus.join(", ")))
-                    .with_errors(errors)
-            }
+            ServiceError::InsufficientStock { skus } => Self::from_refusal(Refusal::InsufficientStock { skus }),
             ServiceError::IllegalTransition { current, action } => {
                 Self::new(&codes::ILLEGAL_TRANSITION, format!("cannot {action} an order that is {current}"))
             }

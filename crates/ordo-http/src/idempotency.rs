@@ -11,18 +11,20 @@
 //! canonical JSON, so the same document with its keys in another order or
 //! other whitespace is the same request.
 //!
-//! Most routes claim the key and record the answer in transactions of their
-//! own around the handler. Order placement, the hot path, does both inside
-//! the placement's transaction instead ([`ATOMIC_ROUTES`]): this middleware
-//! only checks the key and hashes the request, and hands them on as an
-//! [`IdempotentRequest`].
+//! Most routes claim the key and record the answer (the HTTP response) in
+//! transactions of their own around the handler. Order placement, the hot
+//! path, does both inside the placement's transaction instead
+//! ([`ATOMIC_ROUTES`]), and records what it decided (the order placed, or
+//! the refusal) rather than a response: this middleware only checks the key
+//! and hashes the request, and hands them on as an [`IdempotentRequest`];
+//! a replay renders the outcome as the first answer was rendered.
 
 use axum::body::{Body, to_bytes};
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use ordo_domain::idempotency::{Claim, StoredResponse, parse_key};
+use ordo_domain::idempotency::{Answer, Claim, Outcome, StoredResponse, parse_key};
 use ordo_service::Services;
 use ordo_service::keys::Principal;
 use sha2::{Digest, Sha256};
@@ -41,7 +43,6 @@ const ATOMIC_ROUTES: &[&str] = &["/v1/orders"];
 /// one of [`ATOMIC_ROUTES`].
 #[derive(Debug, Clone)]
 pub(crate) struct IdempotentRequest {
-    pub(crate) principal: uuid::Uuid,
     pub(crate) key: String,
     pub(crate) request_hash: String,
 }
@@ -77,7 +78,7 @@ pub(crate) async fn idempotency(State(services): State<Services>, request: Reque
     let atomic = parts.extensions.get::<MatchedPath>().is_some_and(|p| ATOMIC_ROUTES.contains(&p.as_str()));
     if atomic {
         let mut request = Request::from_parts(parts, Body::from(bytes));
-        request.extensions_mut().insert(IdempotentRequest { principal: principal.key_id, key, request_hash: hash });
+        request.extensions_mut().insert(IdempotentRequest { key, request_hash: hash });
         return next.run(request).await;
     }
     match services.idempotency.claim(principal.key_id, &key, &hash).await {
@@ -167,7 +168,7 @@ async fn record(services: &Services, principal: &Principal, key: &str, response:
             location: header_text(header::LOCATION),
             body: bytes.to_vec(),
         };
-        services.idempotency.complete(principal.key_id, key, &stored).await
+        services.idempotency.complete(principal.key_id, key, &Answer::Response(stored)).await
     };
     if let Err(e) = outcome {
         // The change itself is committed; only its replay record is not.
@@ -176,35 +177,21 @@ async fn record(services: &Services, principal: &Principal, key: &str, response:
     Response::from_parts(parts, Body::from(bytes))
 }
 
-/// For a handler on one of [`ATOMIC_ROUTES`] whose request was refused (a
-/// 4xx; its transaction rolled back): remembers the refusal under the key,
-/// so that a retry replays it, and passes the answer on. A refusal at the
-/// edge is not remembered: the key stays free for the corrected request.
-pub(crate) async fn record_refusal(services: &Services, request: &IdempotentRequest, response: Response) -> Response {
-    if !response.status().is_client_error() || response.extensions().get::<RefusedAtEdge>().is_some() {
-        return response;
-    }
-    let (parts, body) = response.into_parts();
-    let Ok(bytes) = to_bytes(body, MAX_STORED_RESPONSE).await else {
-        return ApiError::internal().into_response();
+/// The first request's answer again, marked as a replay: an outcome
+/// rendered as a fresh one is, or a stored response as it was sent.
+pub(crate) fn replay(answer: Answer) -> Response {
+    let mut response = match answer {
+        Answer::Outcome(Outcome::OrderPlaced { order }) => crate::routes::orders::placed_response(&order),
+        Answer::Outcome(Outcome::Refused { refusal }) => ApiError::from_refusal(refusal).into_response(),
+        Answer::Response(stored) => stored_response(stored),
     };
-    let header_text = |name| parts.headers.get(name).and_then(|v: &HeaderValue| v.to_str().ok()).map(str::to_owned);
-    let stored = StoredResponse {
-        status: parts.status.as_u16(),
-        content_type: header_text(header::CONTENT_TYPE),
-        location: header_text(header::LOCATION),
-        body: bytes.to_vec(),
-    };
-    if let Err(e) =
-        services.idempotency.record_refusal(request.principal, &request.key, &request.request_hash, stored).await
-    {
-        tracing::warn!(error = %e, "could not record the refused request's answer");
-    }
-    Response::from_parts(parts, Body::from(bytes))
+    response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+    response
 }
 
-/// A stored answer, marked as a replay.
-pub(crate) fn replay(stored: StoredResponse) -> Response {
+/// A response stored as it was sent (by a route other than order placement,
+/// or by a placement answered before outcomes were stored).
+fn stored_response(stored: StoredResponse) -> Response {
     let mut response = Response::new(Body::from(stored.body));
     *response.status_mut() = axum::http::StatusCode::from_u16(stored.status).unwrap_or(axum::http::StatusCode::OK);
     let headers = response.headers_mut();
@@ -213,7 +200,6 @@ pub(crate) fn replay(stored: StoredResponse) -> Response {
             headers.insert(name, value);
         }
     }
-    headers.insert("idempotent-replayed", HeaderValue::from_static("true"));
     response
 }
 

@@ -1,6 +1,7 @@
 //! What a use case can answer besides success. The HTTP layer maps each kind
 //! to one status and one stable error code.
 
+use ordo_domain::idempotency::Refusal;
 use ordo_domain::{RecordError, ValidationErrors};
 use ordo_store::{StoreError, UniqueKey};
 
@@ -58,6 +59,18 @@ pub type ServiceResult<T> = Result<T, ServiceError>;
 impl ServiceError {
     pub(crate) fn not_found(entity: &'static str, id: impl std::fmt::Display) -> Self {
         Self::NotFound { entity, id: id.to_string() }
+    }
+
+    /// The error as a refusal that a retry with the same idempotency key
+    /// gets again: the request was wrong, or could not be met, and nothing
+    /// changed. `None` for errors worth retrying and for conflicts with the
+    /// key itself.
+    pub fn refusal(&self) -> Option<Refusal> {
+        match self {
+            Self::Validation(errors) => Some(Refusal::Invalid { errors: errors.errors().to_vec() }),
+            Self::InsufficientStock { skus } => Some(Refusal::InsufficientStock { skus: skus.clone() }),
+            _ => None,
+        }
     }
 
     pub(crate) fn from_record(entity: &'static str, error: RecordError) -> Self {

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use ordo_domain::idempotency::{Claim, IdempotencyRecord, StoredResponse};
+use ordo_domain::idempotency::{Answer, Claim, IdempotencyRecord, Outcome, Refusal};
 use ordo_domain::time;
 use ordo_store::Database;
 use uuid::Uuid;
@@ -28,19 +28,13 @@ impl IdempotencyService {
         Self { db, ttl, lock }
     }
 
-    fn record(
-        &self,
-        principal: Uuid,
-        key: &str,
-        request_hash: &str,
-        response: Option<StoredResponse>,
-    ) -> IdempotencyRecord {
+    fn record(&self, principal: Uuid, key: &str, request_hash: &str, answer: Option<Answer>) -> IdempotencyRecord {
         let now = time::now();
         IdempotencyRecord {
             principal,
             key: key.to_owned(),
             request_hash: request_hash.to_owned(),
-            response,
+            answer,
             created_at: now,
             expires_at: now + self.ttl,
             locked_until: now + self.lock,
@@ -81,8 +75,8 @@ impl IdempotencyService {
             self.take_over(tx, &record, &existing).await?
         } else if existing.request_hash != request_hash {
             Claim::Mismatch
-        } else if let Some(response) = existing.response {
-            Claim::Replay(response)
+        } else if let Some(answer) = existing.answer {
+            Claim::Replay(answer)
         } else if existing.locked_until > now {
             Claim::InFlight
         } else {
@@ -92,15 +86,10 @@ impl IdempotencyService {
 
     /// The answer stored under `key` for the same request, if there is one
     /// and the key has not expired.
-    pub(crate) async fn answer(
-        &self,
-        principal: Uuid,
-        key: &str,
-        request_hash: &str,
-    ) -> ServiceResult<Option<StoredResponse>> {
+    pub(crate) async fn answer(&self, principal: Uuid, key: &str, request_hash: &str) -> ServiceResult<Option<Answer>> {
         let mut session = self.db.session().await?;
         let record = session.idempotency_key(principal, key).await?;
-        Ok(record.filter(|r| r.request_hash == request_hash && r.expires_at > time::now()).and_then(|r| r.response))
+        Ok(record.filter(|r| r.request_hash == request_hash && r.expires_at > time::now()).and_then(|r| r.answer))
     }
 
     /// Records the answer of work that claimed `key` in `tx` with
@@ -110,25 +99,25 @@ impl IdempotencyService {
         tx: &mut dyn ordo_store::Transaction,
         principal: Uuid,
         key: &str,
-        response: &StoredResponse,
+        outcome: Outcome,
     ) -> ServiceResult<()> {
-        tx.complete_idempotency_key(principal, key, response).await?;
+        tx.complete_idempotency_key(principal, key, &Answer::Outcome(outcome)).await?;
         Ok(())
     }
 
-    /// Remembers the answer to a request that was refused without changing
-    /// anything (its work rolled back), so that a retry replays the refusal.
-    /// Keeps an answer recorded meanwhile by a concurrent request with the
-    /// same key.
-    pub async fn record_refusal(
+    /// Remembers that a request was refused without changing anything (its
+    /// work rolled back), so that a retry gets the same refusal. Keeps an
+    /// answer recorded meanwhile by a concurrent request with the same key.
+    pub(crate) async fn record_refusal(
         &self,
         principal: Uuid,
         key: &str,
         request_hash: &str,
-        response: StoredResponse,
+        refusal: Refusal,
     ) -> ServiceResult<()> {
+        let answer = Answer::Outcome(Outcome::Refused { refusal });
         let mut tx = self.db.begin().await?;
-        tx.insert_idempotency_key(&self.record(principal, key, request_hash, Some(response))).await?;
+        tx.insert_idempotency_key(&self.record(principal, key, request_hash, Some(answer))).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -144,9 +133,9 @@ impl IdempotencyService {
     }
 
     /// Records the answer of the request that holds `key`.
-    pub async fn complete(&self, principal: Uuid, key: &str, response: &StoredResponse) -> ServiceResult<()> {
+    pub async fn complete(&self, principal: Uuid, key: &str, answer: &Answer) -> ServiceResult<()> {
         let mut tx = self.db.begin().await?;
-        tx.complete_idempotency_key(principal, key, response).await?;
+        tx.complete_idempotency_key(principal, key, answer).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -21,7 +21,7 @@ use std::sync::Arc;
 
 use ordo_domain::audit::Actor;
 use ordo_domain::customer::Address;
-use ordo_domain::idempotency::{Claim, StoredResponse};
+use ordo_domain::idempotency::{Answer, Claim, Outcome};
 use ordo_domain::inventory::allocate;
 use ordo_domain::order::{
     Allocation, FulfilError, LineRequest, Order, OrderEvent, OrderFilter, OrderStatus, PricingError, SellableProduct,
@@ -56,23 +56,14 @@ pub struct PlaceOrder {
     pub payment_token: Option<crate::payments::PaymentToken>,
 }
 
-/// What a retry with the same `Idempotency-Key` replays: the request's
-/// hash, and the answer a placed order gets, which is stored with the key in
-/// the placement's own transaction (so the key, the order and the answer
-/// commit together or not at all).
-#[derive(Debug, Clone, Copy)]
-pub struct Replayable<'a> {
-    pub request_hash: &'a str,
-    pub answer: fn(&Order) -> StoredResponse,
-}
-
 /// What placing an order came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[allow(clippy::large_enum_variant)] // returned once per request, never stored
 pub enum Placement {
     Placed(Order),
-    /// A retry: the first request's answer.
-    Replayed(StoredResponse),
+    /// A retry: the first request's answer (the order as it was placed, or
+    /// the refusal), whatever happened since.
+    Replayed(Answer),
 }
 
 #[derive(Debug, Clone)]
@@ -99,19 +90,42 @@ impl OrderService {
         Self { db, queue, idempotency, idempotency_ttl, unpaid_ttl }
     }
 
-    /// Places an order. With an idempotency key and `replayable`, the key is
-    /// claimed and answered inside the placement's transaction: a retry
-    /// replays the first answer, a concurrent duplicate waits for it.
+    /// Places an order. With an idempotency key and the `request_hash` a
+    /// retry must match, the key is claimed and the outcome (the placed
+    /// order) recorded inside the placement's transaction: a retry replays
+    /// it, a concurrent duplicate waits for it. A refusal (the request is
+    /// invalid, the stock short) is recorded under the key in a transaction
+    /// of its own, as the placement's rolled back: a retry gets the same
+    /// refusal, whatever happened since.
     #[instrument(skip_all, fields(lines = request.lines.len()))]
     pub async fn place_order(
         &self,
         actor: &Actor,
         request: PlaceOrder,
-        replayable: Option<Replayable<'_>>,
+        request_hash: Option<&str>,
+    ) -> ServiceResult<Placement> {
+        let placed = self.place_keyed(actor, &request, request_hash).await;
+        if let Err(e) = &placed
+            && let Some(refusal) = e.refusal()
+            && let Some(((principal, key), request_hash)) =
+                actor.key_id.zip(request.idempotency_key.as_deref()).zip(request_hash)
+            && let Err(e) = self.idempotency.record_refusal(principal, key, request_hash, refusal).await
+        {
+            // The refusal stands; only its replay record is missing.
+            tracing::warn!(error = %e, "could not record the refused request's answer");
+        }
+        placed
+    }
+
+    async fn place_keyed(
+        &self,
+        actor: &Actor,
+        request: &PlaceOrder,
+        request_hash: Option<&str>,
     ) -> ServiceResult<Placement> {
         let idempotency = actor.key_id.zip(request.idempotency_key.clone());
         let keyed = idempotency.as_ref().map(|(p, k)| (*p, k.as_str()));
-        match self.place_once(actor, &request, keyed, replayable).await {
+        match self.place_once(actor, request, keyed, request_hash).await {
             Err(ServiceError::Internal(StoreError::Duplicate(UniqueKey::OrderIdempotencyKey))) => {}
             other => return other,
         }
@@ -128,7 +142,7 @@ impl OrderService {
             Some(order) if order.created_at >= cutoff => Ok(Placement::Placed(order)),
             _ => {
                 self.forget_idempotency_keys().await?;
-                self.place_once(actor, &request, Some((principal, &key)), replayable).await
+                self.place_once(actor, request, Some((principal, &key)), request_hash).await
             }
         }
     }
@@ -148,13 +162,13 @@ impl OrderService {
         actor: &Actor,
         request: &PlaceOrder,
         idempotency: Option<(Uuid, &str)>,
-        replayable: Option<Replayable<'_>>,
+        request_hash: Option<&str>,
     ) -> ServiceResult<Placement> {
-        if let Some(placement) = self.try_place(actor, request, idempotency, replayable, false).await? {
+        if let Some(placement) = self.try_place(actor, request, idempotency, request_hash, false).await? {
             return Ok(placement);
         }
         metrics::counter!("ordo_order_placement_retries_total").increment(1);
-        match self.try_place(actor, request, idempotency, replayable, true).await? {
+        match self.try_place(actor, request, idempotency, request_hash, true).await? {
             Some(placement) => Ok(placement),
             // With the rows locked since they were read, the reservation
             // cannot fall short; refuse rather than oversell if it does.
@@ -171,11 +185,11 @@ impl OrderService {
         actor: &Actor,
         request: &PlaceOrder,
         idempotency: Option<(Uuid, &str)>,
-        replayable: Option<Replayable<'_>>,
+        request_hash: Option<&str>,
         lock_first: bool,
     ) -> ServiceResult<Option<Placement>> {
         let request = request.clone();
-        let answered = idempotency.zip(replayable);
+        let answered = idempotency.zip(request_hash);
         // Reads first, on a read connection: on SQLite they then run beside
         // the one writer instead of inside its critical section. They see
         // what is committed, as they would inside the transaction, where
@@ -193,8 +207,8 @@ impl OrderService {
             Err(e) => {
                 // A retry of a request answered since may fail the checks
                 // now (a product archived meanwhile): it replays instead.
-                if let Some(((principal, key), replayable)) = answered
-                    && let Some(answer) = self.idempotency.answer(principal, key, replayable.request_hash).await?
+                if let Some(((principal, key), request_hash)) = answered
+                    && let Some(answer) = self.idempotency.answer(principal, key, request_hash).await?
                 {
                     return Ok(Some(Placement::Replayed(answer)));
                 }
@@ -203,8 +217,8 @@ impl OrderService {
         };
 
         let mut tx = self.db.begin().await?;
-        if let Some(((principal, key), replayable)) = answered {
-            match self.idempotency.claim_in(tx.as_mut(), principal, key, replayable.request_hash).await? {
+        if let Some(((principal, key), request_hash)) = answered {
+            match self.idempotency.claim_in(tx.as_mut(), principal, key, request_hash).await? {
                 Claim::Proceed => {}
                 Claim::Replay(answer) => return Ok(Some(Placement::Replayed(answer))),
                 Claim::Mismatch => return Err(ServiceError::IdempotencyMismatch),
@@ -244,8 +258,9 @@ impl OrderService {
             let run_at = Some(order.created_at + self.unpaid_ttl);
             ordo_jobs::enqueue(tx.as_mut(), &expire, ordo_jobs::EnqueueOptions { run_at }).await?;
         }
-        if let Some(((principal, key), replayable)) = answered {
-            self.idempotency.complete_in(tx.as_mut(), principal, key, &(replayable.answer)(&order)).await?;
+        if let Some(((principal, key), _)) = answered {
+            let outcome = Outcome::OrderPlaced { order: Box::new(order.clone()) };
+            self.idempotency.complete_in(tx.as_mut(), principal, key, outcome).await?;
         }
         // Last: the guarded reservation, which takes the stock rows' locks
         // (unless taken first) and holds them only through the commit.

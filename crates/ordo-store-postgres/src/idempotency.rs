@@ -4,14 +4,15 @@ use std::ops::DerefMut;
 
 use async_trait::async_trait;
 use ordo_domain::Timestamp;
-use ordo_domain::idempotency::{IdempotencyRecord, StoredResponse};
+use ordo_domain::idempotency::{Answer, IdempotencyRecord, Outcome, StoredResponse};
 use ordo_store::{IdempotencyRepo, StoreResult};
 use sqlx::postgres::PgConnection;
+use sqlx::types::Json;
 use uuid::Uuid;
 
 use crate::{PgSession, map_err};
 
-const COLUMNS: &str = "principal, key, request_hash, response_status, response_type, response_location, response_body, created_at, expires_at, locked_until";
+const COLUMNS: &str = "principal, key, request_hash, response_status, response_type, response_location, response_body, outcome, created_at, expires_at, locked_until";
 
 #[derive(sqlx::FromRow)]
 struct Row {
@@ -22,6 +23,8 @@ struct Row {
     response_type: Option<String>,
     response_location: Option<String>,
     response_body: Option<Vec<u8>>,
+    /// The use case's outcome (a stored response predates it).
+    outcome: Option<Json<Outcome>>,
     created_at: Timestamp,
     expires_at: Timestamp,
     locked_until: Timestamp,
@@ -33,12 +36,16 @@ impl From<Row> for IdempotencyRecord {
             principal: row.principal,
             key: row.key,
             request_hash: row.request_hash,
-            response: row.response_status.map(|status| StoredResponse {
-                status: u16::try_from(status).unwrap_or(500),
-                content_type: row.response_type,
-                location: row.response_location,
-                body: row.response_body.unwrap_or_default(),
-            }),
+            answer: match (row.outcome, row.response_status) {
+                (Some(Json(outcome)), _) => Some(Answer::Outcome(outcome)),
+                (None, Some(status)) => Some(Answer::Response(StoredResponse {
+                    status: u16::try_from(status).unwrap_or(500),
+                    content_type: row.response_type,
+                    location: row.response_location,
+                    body: row.response_body.unwrap_or_default(),
+                })),
+                (None, None) => None,
+            },
             created_at: row.created_at,
             expires_at: row.expires_at,
             locked_until: row.locked_until,
@@ -50,10 +57,11 @@ impl From<Row> for IdempotencyRecord {
 impl<C: DerefMut<Target = PgConnection> + Send> IdempotencyRepo for PgSession<C> {
     #[tracing::instrument(target = "ordo_db", name = "idempotency.insert_idempotency_key", skip_all)]
     async fn insert_idempotency_key(&mut self, r: &IdempotencyRecord) -> StoreResult<bool> {
+        let (outcome, response) = split(r.answer.as_ref());
         let result = sqlx::query(
             "INSERT INTO idempotency_keys (principal, key, request_hash, created_at, expires_at, locked_until,
-                                           response_status, response_type, response_location, response_body)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING",
+                                           response_status, response_type, response_location, response_body, outcome)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING",
         )
         .bind(r.principal)
         .bind(&r.key)
@@ -61,10 +69,11 @@ impl<C: DerefMut<Target = PgConnection> + Send> IdempotencyRepo for PgSession<C>
         .bind(r.created_at)
         .bind(r.expires_at)
         .bind(r.locked_until)
-        .bind(r.response.as_ref().map(|a| i32::from(a.status)))
-        .bind(r.response.as_ref().and_then(|a| a.content_type.as_deref()))
-        .bind(r.response.as_ref().and_then(|a| a.location.as_deref()))
-        .bind(r.response.as_ref().map(|a| a.body.as_slice()))
+        .bind(response.map(|a| i32::from(a.status)))
+        .bind(response.and_then(|a| a.content_type.as_deref()))
+        .bind(response.and_then(|a| a.location.as_deref()))
+        .bind(response.map(|a| a.body.as_slice()))
+        .bind(outcome.map(Json))
         .persistent(self.persistent)
         .execute(self.conn())
         .await
@@ -95,7 +104,7 @@ impl<C: DerefMut<Target = PgConnection> + Send> IdempotencyRepo for PgSession<C>
         let result = sqlx::query(
             "UPDATE idempotency_keys
                 SET request_hash = $3, response_status = NULL, response_type = NULL, response_location = NULL,
-                    response_body = NULL, created_at = $4, expires_at = $5, locked_until = $6
+                    response_body = NULL, outcome = NULL, created_at = $4, expires_at = $5, locked_until = $6
               WHERE principal = $1 AND key = $2 AND created_at = $7 AND locked_until = $8",
         )
         .bind(r.principal)
@@ -114,22 +123,20 @@ impl<C: DerefMut<Target = PgConnection> + Send> IdempotencyRepo for PgSession<C>
     }
 
     #[tracing::instrument(target = "ordo_db", name = "idempotency.complete_idempotency_key", skip_all)]
-    async fn complete_idempotency_key(
-        &mut self,
-        principal: Uuid,
-        key: &str,
-        response: &StoredResponse,
-    ) -> StoreResult<()> {
+    async fn complete_idempotency_key(&mut self, principal: Uuid, key: &str, answer: &Answer) -> StoreResult<()> {
+        let (outcome, response) = split(Some(answer));
         sqlx::query(
-            "UPDATE idempotency_keys SET response_status = $3, response_type = $4, response_location = $5, response_body = $6
+            "UPDATE idempotency_keys
+                SET response_status = $3, response_type = $4, response_location = $5, response_body = $6, outcome = $7
               WHERE principal = $1 AND key = $2",
         )
         .bind(principal)
         .bind(key)
-        .bind(i32::from(response.status))
-        .bind(&response.content_type)
-        .bind(&response.location)
-        .bind(&response.body)
+        .bind(response.map(|a| i32::from(a.status)))
+        .bind(response.and_then(|a| a.content_type.as_deref()))
+        .bind(response.and_then(|a| a.location.as_deref()))
+        .bind(response.map(|a| a.body.as_slice()))
+        .bind(outcome.map(Json))
         .persistent(self.persistent)
         .execute(self.conn())
         .await
@@ -158,5 +165,14 @@ impl<C: DerefMut<Target = PgConnection> + Send> IdempotencyRepo for PgSession<C>
             .await
             .map_err(map_err)?;
         Ok(result.rows_affected())
+    }
+}
+
+/// The columns an answer goes to: the outcome's, or the stored response's.
+fn split(answer: Option<&Answer>) -> (Option<&Outcome>, Option<&StoredResponse>) {
+    match answer {
+        Some(Answer::Outcome(outcome)) => (Some(outcome), None),
+        Some(Answer::Response(response)) => (None, Some(response)),
+        None => (None, None),
     }
 }

@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use ordo_domain::Timestamp;
-use ordo_domain::idempotency::{IdempotencyRecord, StoredResponse};
+use ordo_domain::idempotency::{Answer, IdempotencyRecord};
 use uuid::Uuid;
 
 use crate::StoreResult;
@@ -25,12 +25,7 @@ pub trait IdempotencyRepo: Send {
     ) -> StoreResult<bool>;
 
     /// Stores the answer of the request holding the key.
-    async fn complete_idempotency_key(
-        &mut self,
-        principal: Uuid,
-        key: &str,
-        response: &StoredResponse,
-    ) -> StoreResult<()>;
+    async fn complete_idempotency_key(&mut self, principal: Uuid, key: &str, answer: &Answer) -> StoreResult<()>;
 
     /// Forgets a key (its request failed in a way worth retrying).
     async fn delete_idempotency_key(&mut self, principal: Uuid, key: &str) -> StoreResult<()>;

@@ -2,16 +2,14 @@
 
 use axum::Extension;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use ordo_domain::customer::{Address, RawAddress};
-use ordo_domain::idempotency::StoredResponse;
 use ordo_domain::order::{self, Order, OrderEvent, OrderFilter, OrderStatus};
 use ordo_domain::page::Page;
 use ordo_domain::{CustomerId, OrderId, ValidationErrors};
 use ordo_service::Services;
-use ordo_service::orders::{CURSOR_SCOPE, PlaceOrder, Placement, Replayable};
+use ordo_service::orders::{CURSOR_SCOPE, PlaceOrder, Placement};
 use ordo_service::payments::PaymentToken;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -187,35 +185,23 @@ async fn place_order(
 ) -> Response {
     let placed = async {
         let mut request = PlaceOrder::try_from(body)?;
-        // Checked and hashed by the idempotency middleware before this runs.
+        // Checked and hashed by the idempotency middleware before this runs;
+        // the service records refusals under the key itself.
         request.idempotency_key = idempotent.as_ref().map(|i| i.key.clone());
-        let replayable =
-            idempotent.as_ref().map(|i| Replayable { request_hash: &i.request_hash, answer: placed_answer });
-        Ok::<_, ApiError>(services.orders.place_order(&auth.actor(), request, replayable).await?)
+        let request_hash = idempotent.as_ref().map(|i| i.request_hash.as_str());
+        Ok::<_, ApiError>(services.orders.place_order(&auth.actor(), request, request_hash).await?)
     };
     match placed.await {
-        Ok(Placement::Placed(order)) => created_response(&placed_location(&order), order.version, order),
+        Ok(Placement::Placed(order)) => placed_response(&order),
         Ok(Placement::Replayed(answer)) => crate::idempotency::replay(answer),
-        Err(e) => match &idempotent {
-            Some(Extension(request)) => crate::idempotency::record_refusal(&services, request, e.into_response()).await,
-            None => e.into_response(),
-        },
+        Err(e) => e.into_response(),
     }
 }
 
-fn placed_location(order: &Order) -> String {
-    format!("/v1/orders/{}", order.id)
-}
-
-/// What a retry of a placement replays: the placed order, as
-/// [`created_response`] sends it.
-fn placed_answer(order: &Order) -> StoredResponse {
-    StoredResponse {
-        status: StatusCode::CREATED.as_u16(),
-        content_type: Some("application/json".to_owned()),
-        location: Some(placed_location(order)),
-        body: serde_json::to_vec(order).unwrap_or_default(),
-    }
+/// The answer to a placed order: on placement, and replayed to a retry
+/// with the same `Idempotency-Key` (the order as it was placed).
+pub(crate) fn placed_response(order: &Order) -> Response {
+    created_response(&format!("/v1/orders/{}", order.id), order.version, order)
 }
 
 /// List orders, oldest first, with keyset pagination.

@@ -231,7 +231,7 @@ pub(crate) fn idempotency_record(principal: Uuid, key: &str, t: &StoreCtx, at: i
         principal,
         key: key.to_owned(),
         request_hash: format!("hash-of-{key}"),
-        response: None,
+        answer: None,
         created_at: t.at(at),
         expires_at: t.at(at + 86_400),
         locked_until: t.at(at + 30),

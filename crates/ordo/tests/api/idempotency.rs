@@ -2,7 +2,7 @@
 
 use futures::future::join_all;
 use ordo_domain::auth::Role;
-use ordo_testkit::fixtures::{order_body, shop};
+use ordo_testkit::fixtures::{order_body, receive, shop};
 use ordo_testkit::{Method, StatusCode, TestApp, backend_tests};
 use serde_json::json;
 
@@ -14,6 +14,7 @@ backend_tests!(
     keys_are_per_api_key_and_expire,
     a_request_refused_before_it_ran_does_not_spend_its_key,
     the_same_json_in_another_order_is_the_same_request,
+    a_retry_gets_the_first_answer_whatever_happened_since,
 );
 
 async fn place(app: &TestApp, key: &str, body: &serde_json::Value) -> ordo_testkit::TestResponse {
@@ -209,4 +210,71 @@ async fn the_same_json_in_another_order_is_the_same_request(app: TestApp) {
     assert_eq!(retry.headers().get("idempotent-replayed").and_then(|v| v.to_str().ok()), Some("true"));
     assert_eq!(retry.json::<serde_json::Value>().await.unwrap(), first);
     assert_eq!(order_count(&app).await, 1);
+}
+
+/// A retry gets the first answer as it was given, whatever happened since:
+/// a placement refused for want of stock stays refused after a restock, one
+/// refused for an unknown market after the market exists, and a placed
+/// order is replayed as placed after it was cancelled. A key answered
+/// before outcomes were stored replays its stored response.
+async fn a_retry_gets_the_first_answer_whatever_happened_since(app: TestApp) {
+    let shop = shop(&app).await;
+    let same = |retry: &ordo_testkit::TestResponse, first: &ordo_testkit::TestResponse| {
+        assert_eq!((retry.status, retry.text.as_str()), (first.status, first.text.as_str()), "byte for byte");
+        for name in ["content-type", "location", "etag"] {
+            assert_eq!(retry.header(name), first.header(name), "{name}");
+        }
+        assert_eq!(first.header("idempotent-replayed"), None);
+        assert_eq!(retry.header("idempotent-replayed"), Some("true"));
+    };
+
+    // 5 MUGs in stock: 8 are refused, and stay refused once there are 15.
+    let short = order_body(&shop, json!([{"sku": "MUG", "quantity": 8}]));
+    let refused = place(&app, "since-1", &short).await;
+    refused.expect_problem(StatusCode::CONFLICT, "insufficient_stock");
+    receive(&app, "MUG", &shop.near, 10).await;
+    same(&place(&app, "since-1", &short).await, &refused);
+    assert_eq!(app.get("/v1/stock/MUG").await.expect(StatusCode::OK)["reserved"], 0, "nothing reserved");
+    place(&app, "since-2", &short).await.expect(StatusCode::CREATED);
+
+    // Unknown market: refused with the field's error, and still once it exists.
+    let mut elsewhere = order_body(&shop, json!([{"sku": "TEE", "quantity": 1}]));
+    elsewhere["market"] = json!("FR");
+    let unknown = place(&app, "since-3", &elsewhere).await;
+    let problem = unknown.expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    assert_eq!(problem["errors"][0]["code"], "unknown_market");
+    app.post(
+        "/v1/markets",
+        &json!({"code": "FR", "name": "France", "currency": "EUR", "tax_rate_bp": 2000, "locale": "fr-FR"}),
+    )
+    .await
+    .expect(StatusCode::CREATED);
+    same(&place(&app, "since-3", &elsewhere).await, &unknown);
+
+    // Placed, then cancelled: the retry gets the order as it was placed.
+    let body = order_body(&shop, json!([{"sku": "TEE", "quantity": 1}]));
+    let placed = place(&app, "since-4", &body).await;
+    let order = placed.expect(StatusCode::CREATED);
+    assert!(placed.header("etag").is_some());
+    let id = order["id"].as_str().unwrap();
+    let cancelled = app
+        .post(&format!("/v1/orders/{id}/cancel"), &json!({"version": order["version"]}))
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(cancelled["status"], "cancelled");
+    same(&place(&app, "since-4", &body).await, &placed);
+    let orders = order_count(&app).await;
+
+    // A key answered before outcomes were stored keeps its HTTP response.
+    app.db
+        .execute(
+            "UPDATE idempotency_keys SET outcome = NULL, response_status = 418, response_type = 'text/plain', \
+             response_location = NULL, response_body = NULL WHERE key = 'since-4'",
+        )
+        .await;
+    let stored = place(&app, "since-4", &body).await;
+    assert_eq!((stored.status.as_u16(), stored.text.as_str()), (418, ""));
+    assert_eq!(stored.header("content-type"), Some("text/plain"));
+    assert_eq!(stored.header("idempotent-replayed"), Some("true"));
+    assert_eq!(order_count(&app).await, orders, "nothing placed again");
 }
