@@ -309,12 +309,6 @@ struct PgSession<C> {
     persistent: bool,
 }
 
-impl<C: DerefMut<Target = PgConnection> + Send> PgSession<C> {
-    fn conn(&mut self) -> &mut PgConnection {
-        &mut self.conn
-    }
-}
-
 impl<C: DerefMut<Target = PgConnection> + Send> Session for PgSession<C> {}
 
 impl<C: DerefMut<Target = PgConnection> + Send> ordo_store_sql::SqlSession for PgSession<C> {

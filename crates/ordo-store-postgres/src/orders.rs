@@ -9,6 +9,8 @@ use sqlx::postgres::PgConnection;
 use uuid::Uuid;
 
 use crate::copy::CopyIn;
+use ordo_store_sql::SqlSession;
+
 use crate::{PgSession, map_err};
 
 ordo_store_sql::order_repo!(PgSession, Postgres {

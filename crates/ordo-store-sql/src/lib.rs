@@ -45,6 +45,7 @@ pub mod ts;
 pub mod audit;
 pub mod catalog;
 pub mod customers;
+pub mod idempotency;
 pub mod inventory;
 pub mod invoices;
 pub mod jobs;

@@ -22,8 +22,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use chrono::DateTime;
-use ordo_domain::Timestamp;
 use ordo_store::{Backend, Database, PoolStats, Session, StoreError, StoreResult, Transaction, UniqueKey};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
@@ -250,7 +248,7 @@ impl Database for SqliteStore {
                 sqlx::query(
                     "INSERT INTO writer_probe (id, at) VALUES (1, $1) ON CONFLICT (id) DO UPDATE SET at = excluded.at",
                 )
-                .bind(to_micros(ordo_domain::time::now()))
+                .bind(ordo_store_sql::Ts(ordo_domain::time::now()))
                 .execute(&mut *tx)
                 .await?;
                 tx.commit().await
@@ -307,12 +305,6 @@ struct SqliteSession<C> {
     conn: C,
     /// The writer's health, which a transaction's commit reports to.
     health: Option<Arc<WriterHealth>>,
-}
-
-impl<C: DerefMut<Target = SqliteConnection> + Send> SqliteSession<C> {
-    fn conn(&mut self) -> &mut SqliteConnection {
-        &mut self.conn
-    }
 }
 
 impl<C: DerefMut<Target = SqliteConnection> + Send> Session for SqliteSession<C> {}
@@ -394,22 +386,8 @@ fn map_err(e: sqlx::Error) -> StoreError {
     }
 }
 
-fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
-    StoreError::Corrupt(format!("{what}: {e}"))
-}
-
 /// Rows per multi-row `INSERT` in bulk loads: within SQLite's limit of
 /// 32 766 bound parameters per statement.
 fn rows_per_insert(columns: usize) -> usize {
     (32_766 / columns).min(1_000)
-}
-
-/// Timestamps are stored as microseconds since the Unix epoch: exact, and
-/// ordered as integers.
-fn to_micros(ts: Timestamp) -> i64 {
-    ts.timestamp_micros()
-}
-
-fn from_micros(column: &str, micros: i64) -> StoreResult<Timestamp> {
-    DateTime::from_timestamp_micros(micros).ok_or_else(|| corrupt(column, format!("timestamp {micros} out of range")))
 }

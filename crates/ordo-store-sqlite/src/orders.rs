@@ -9,6 +9,8 @@ use sqlx::sqlite::SqliteConnection;
 use sqlx::{QueryBuilder, Sqlite};
 use uuid::Uuid;
 
+use ordo_store_sql::SqlSession;
+
 use crate::{SqliteSession, map_err, rows_per_insert};
 
 ordo_store_sql::order_repo!(SqliteSession, Sqlite {
