@@ -84,29 +84,4 @@ ordo_store_sql::job_repo!(PgSession, Postgres {
         .await
         .map_err(Self::map_err)
     }
-
-    #[tracing::instrument(target = "ordo_db", name = "jobs.fail_job", skip_all)]
-    async fn fail_job(
-        &mut self,
-        id: Uuid,
-        attempt_id: Uuid,
-        error: &str,
-        retry_at: Option<Timestamp>,
-    ) -> StoreResult<bool> {
-        let result = sqlx::query(
-            "UPDATE jobs SET state = CASE WHEN $4::timestamptz IS NULL THEN 'dead' ELSE 'available' END,
-                    run_at = COALESCE($4, run_at), attempt_id = NULL, locked_by = NULL, lease_expires_at = NULL,
-                    last_error = $3, updated_at = now()
-              WHERE id = $1 AND attempt_id = $2 AND state = 'running'",
-        )
-        .bind(id)
-        .bind(attempt_id)
-        .bind(error)
-        .bind(retry_at.map(Ts))
-        .persistent(self.persistent())
-        .execute(self.conn())
-        .await
-        .map_err(Self::map_err)?;
-        Ok(result.rows_affected() == 1)
-    }
 });

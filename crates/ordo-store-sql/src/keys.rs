@@ -104,6 +104,23 @@ macro_rules! key_repo {
                         .map_err(Self::map_err)
                 }
 
+                #[tracing::instrument(target = "ordo_db", name = "keys.touch_api_key", skip_all)]
+                async fn touch_api_key(&mut self, id: ApiKeyId, at: Timestamp) -> StoreResult<()> {
+                    // The later of the two, never moved back by a late writer.
+                    ::sqlx::query(
+                        "UPDATE api_keys
+                            SET last_used_at = CASE WHEN last_used_at IS NULL OR last_used_at < $2 THEN $2 ELSE last_used_at END
+                          WHERE id = $1",
+                    )
+                    .bind(id)
+                    .bind(Ts(at))
+                    .persistent(self.persistent())
+                    .execute(self.conn())
+                    .await
+                    .map_err(Self::map_err)?;
+                    Ok(())
+                }
+
                 #[tracing::instrument(target = "ordo_db", name = "keys.revoke_api_key", skip_all)]
                 async fn revoke_api_key(&mut self, id: ApiKeyId, at: Timestamp) -> StoreResult<Option<ApiKey>> {
                     let before = self.api_key(id).await?;
