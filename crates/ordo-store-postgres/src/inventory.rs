@@ -59,7 +59,7 @@ ordo_store_sql::inventory_repo!(PgSession, Postgres {
                         JOIN locations l ON l.id = s.location_id
                         JOIN m ON m.sku = s.sku AND m.location_id = s.location_id
                        ORDER BY {STOCK_ORDER}
-                         FOR UPDATE OF s)
+                         FOR UPDATE OF s),
                   updated AS (
              UPDATE stock_levels AS s SET reserved = s.reserved + m.quantity, updated_at = $4
                FROM m, locked
@@ -101,7 +101,7 @@ ordo_store_sql::inventory_repo!(PgSession, Postgres {
                         JOIN locations l ON l.id = s.location_id
                         JOIN m ON m.sku = s.sku AND m.location_id = s.location_id
                        ORDER BY {STOCK_ORDER}
-                         FOR UPDATE OF s)
+                         FOR UPDATE OF s),
                   updated AS (
              UPDATE stock_levels AS s
                 SET reserved = s.reserved - m.quantity, on_hand = s.on_hand - m.ship, updated_at = $5
