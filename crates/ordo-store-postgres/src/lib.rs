@@ -1,6 +1,24 @@
 //! Ordo's PostgreSQL backend: many stateless Ordo instances share one
-//! database. Implements the `ordo-store` traits with runtime-checked queries;
-//! each business module's SQL sits in its own file.
+//! database. Implements the `ordo-store` traits with runtime-checked queries.
+//! The SQL both backends share is written once in `ordo-store-sql`; each
+//! module file here invokes its macro with what PostgreSQL does its own way.
+//!
+//! # Map
+//! - this file: the pool, sessions and transactions, LISTEN/NOTIFY, error
+//!   mapping, migrations.
+//! - `breaker`: fails requests at once while the database is down.
+//! - `copy`: bulk loads by `COPY ... FROM STDIN` (seeding).
+//! - `audit`: segment assignment by `unnest`, bulk events by `COPY`.
+//! - `catalog`: updates that `pg_notify` other processes' caches, `= ANY`
+//!   lookups, `COPY`.
+//! - `customers`: `COPY`.
+//! - `idempotency`, `invoices`, `keys`, `markets`: all shared.
+//! - `inventory`: locked reads (`FOR UPDATE OF`), reservations and releases
+//!   over `unnest` in lock order, `COPY`.
+//! - `jobs`: claims with `FOR UPDATE SKIP LOCKED` per queue, batch lease
+//!   renewals and completions over `unnest`.
+//! - `orders`: line updates over `unnest`, lines by `= ANY`, `COPY`.
+//! - `webhooks`: subscription lookup with jsonb `?`.
 //!
 //! PgBouncer in transaction mode is supported: with
 //! [`PgOptions::pgbouncer`] set, every statement is unnamed (sqlx names, and

@@ -1,4 +1,20 @@
-//! Ordo's embedded SQLite backend: the zero-setup default, one node.
+//! Ordo's embedded SQLite backend: the zero-setup default, one node. The
+//! SQL both backends share is written once in `ordo-store-sql`; each module
+//! file here invokes its macro with what SQLite does its own way.
+//!
+//! # Map
+//! - this file: the writer and reader pools, sessions and transactions, the
+//!   writer's health after a full disk, error mapping, migrations.
+//! - `audit`: segment assignment by `CASE` over `IN` lists, bulk events.
+//! - `catalog`: plain updates (one process: no notifications), `IN` lookups.
+//! - `customers`: multi-row `INSERT`s.
+//! - `idempotency`, `invoices`, `keys`, `markets`: all shared.
+//! - `inventory`: reads without row locks (the write transaction holds the
+//!   database's one write lock), one guarded `UPDATE` per move.
+//! - `jobs`: claims in the one writer's transaction, one statement per lease
+//!   and completion.
+//! - `orders`: one `UPDATE` per line, lines by `IN`, multi-row `INSERT`s.
+//! - `webhooks`: subscription lookup with `json_each`.
 //!
 //! SQLite allows one writer at a time, so the store keeps two pools: a single
 //! writer connection whose transactions start with `BEGIN IMMEDIATE` (taking
