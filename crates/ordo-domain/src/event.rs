@@ -10,7 +10,7 @@ use uuid::Uuid;
 use crate::time::Timestamp;
 
 /// Every event type, as webhook subscriptions name them.
-pub const EVENT_TYPES: [&str; 9] = [
+pub const EVENT_TYPES: [&str; 17] = [
     "order.placed",
     "order.paid",
     "order.payment_failed",
@@ -20,6 +20,14 @@ pub const EVENT_TYPES: [&str; 9] = [
     "order.fulfilled",
     "order.completed",
     "invoice.issued",
+    "payment.authorized",
+    "payment.failed",
+    "payment.captured",
+    "payment.capture_failed",
+    "payment.voided",
+    "refund.created",
+    "refund.succeeded",
+    "refund.failed",
 ];
 
 /// One event.

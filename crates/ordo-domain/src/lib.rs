@@ -21,6 +21,7 @@
 //! - [`money`]: currencies (ISO 4217) and amounts in integer minor units.
 //! - [`order`]: pricing at placement and the lifecycle state machine.
 //! - [`page`]: keyset pagination (limits and opaque cursors).
+//! - [`payment`]: provider calls that move money, and the refund rule.
 //! - [`record`]: version, timestamps and archiving shared by stored entities.
 //! - [`sku`]: stock-keeping units, parsed and normalised.
 //! - [`time`]: timestamps at the microsecond precision both backends store.
@@ -42,6 +43,7 @@ pub mod market;
 pub mod money;
 pub mod order;
 pub mod page;
+pub mod payment;
 pub mod record;
 pub mod sku;
 pub mod time;

@@ -266,6 +266,10 @@ impl ApiError {
                 Self::new(&codes::ARCHIVED, format!("{entity} is archived and can no longer be changed"))
             }
             ServiceError::InsufficientStock { skus } => Self::from_refusal(Refusal::InsufficientStock { skus }),
+            ServiceError::Refund(e) => match e {
+                ordo_domain::payment::RefundError::NothingCaptured => Self::new(&codes::NOT_CAPTURED, e.to_string()),
+                e => Self::new(&codes::REFUND_EXCEEDS_CAPTURE, e.to_string()),
+            },
             ServiceError::IllegalTransition { current, action } => {
                 Self::new(&codes::ILLEGAL_TRANSITION, format!("cannot {action} an order that is {current}"))
             }

@@ -106,6 +106,7 @@ impl std::fmt::Debug for HttpSettings {
         (name = "inventory", description = "Stock locations, stock levels, receipts and adjustments"),
         (name = "orders", description = "Order placement, lifecycle and timeline"),
         (name = "invoices", description = "Invoices of paid orders"),
+        (name = "payments", description = "Payment records (authorisations, captures, voids, refunds) and refunds"),
         (name = "webhooks", description = "Signed deliveries of domain events"),
         (name = "jobs", description = "The background job queue"),
         (name = "admin", description = "Operating figures"),
@@ -151,6 +152,7 @@ fn api() -> (Router<Services>, serde_json::Value) {
         .merge(routes::inventory::routes())
         .merge(routes::orders::routes())
         .merge(routes::invoices::routes())
+        .merge(routes::payments::routes())
         .merge(routes::webhooks::routes())
         .merge(routes::jobs::routes())
         .merge(routes::admin::routes())

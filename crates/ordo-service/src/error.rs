@@ -29,6 +29,10 @@ pub enum ServiceError {
     #[error("insufficient stock for {}", skus.join(", "))]
     InsufficientStock { skus: Vec<String> },
 
+    /// A refund the order's payments cannot cover.
+    #[error(transparent)]
+    Refund(ordo_domain::payment::RefundError),
+
     /// The order's status does not allow the action.
     #[error("cannot {action} an order that is {current}")]
     IllegalTransition { current: &'static str, action: &'static str },

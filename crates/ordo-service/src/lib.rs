@@ -23,7 +23,9 @@
 //! - [`markets`]: markets, managed through the API as configuration.
 //! - [`orders`]: placement that never oversells, the lifecycle, queries;
 //!   the [`ExpireUnpaidOrder`](orders::ExpireUnpaidOrder) job.
-//! - [`payments`]: payment providers; the [`AuthorizePayment`](payments::AuthorizePayment) job.
+//! - [`payments`]: payment providers and records, refunds; the
+//!   [`AuthorizePayment`](payments::AuthorizePayment), [`CapturePayment`](payments::CapturePayment)
+//!   and [`RefundPayment`](payments::RefundPayment) jobs.
 //! - [`registry`]: every job Ordo runs, registered in one place.
 //! - `versioned`: the one way a versioned entity is changed.
 //! - [`webhooks`]: domain events and their signed deliveries; the
@@ -85,7 +87,7 @@ pub struct ServiceSet {
     pub webhooks: webhooks::WebhookService,
     /// Enqueues jobs and wakes this process's workers.
     pub queue: ordo_jobs::Queue,
-    pub payments: Arc<dyn payments::PaymentProvider>,
+    pub payments: payments::PaymentService,
     pub mailer: mail::Mailer,
 }
 
@@ -155,8 +157,13 @@ impl Services {
             ),
             invoices: invoices::InvoiceService::new(db.clone()),
             webhooks: webhooks::WebhookService::new(db.clone(), queue.clone()),
+            payments: payments::PaymentService::new(
+                db.clone(),
+                queue.clone(),
+                Arc::new(payments::TestProvider::default()),
+                "test",
+            ),
             queue,
-            payments: Arc::new(payments::TestProvider::default()),
             mailer,
             db,
         })))

@@ -413,6 +413,8 @@ async fn transition_writes(
         // The invoice job exists if and only if the payment is recorded.
         let issue = crate::invoices::IssueInvoice { order_id: order.id };
         ordo_jobs::enqueue(tx, &issue, ordo_jobs::EnqueueOptions::default()).await?;
+        // Captured at payment (the capture policy at fulfilment is not built yet).
+        crate::payments::enqueue_capture(tx, order.id).await?;
     }
     Ok(())
 }

@@ -6,8 +6,16 @@
 //! the outcome (`tok_approve`, `tok_decline`, `tok_timeout`, `tok_error`,
 //! `tok_slow`; any other well-formed token is declined).
 //!
-//! [`AuthorizePayment`] is the job that calls the provider for a placed
-//! order and records the outcome on it.
+//! Every provider call that moves money is recorded first as a pending
+//! [`Payment`], in its own transaction, with the idempotency key it sends;
+//! then the provider is called outside any transaction; then the record is
+//! settled. A crash between the call and the settling leaves a pending
+//! record, and the job's retry calls again with the same key, which the
+//! provider answers without moving money twice.
+//!
+//! The jobs: [`AuthorizePayment`] (a placed order's authorisation),
+//! [`CapturePayment`] (a paid order's capture, enqueued with the payment)
+//! and [`RefundPayment`] (a refund [`PaymentService::refund`] recorded).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -16,12 +24,17 @@ use std::time::Duration;
 use async_trait::async_trait;
 use ordo_domain::audit::Actor;
 use ordo_domain::order::OrderStatus;
-use ordo_domain::{Currency, OrderId, ValidationErrors};
+use ordo_domain::page::{Page, PageRequest};
+use ordo_domain::payment::{Payment, PaymentFilter, PaymentKind, PaymentStatus, RefundError};
+use ordo_domain::{Currency, OrderId, ValidationErrors, time};
 use ordo_jobs::{Job, JobError, JobRun};
+use ordo_store::{Database, Transaction};
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use uuid::Uuid;
 
 use crate::error::job_error;
-use crate::{ServiceError, Services};
+use crate::{ServiceError, ServiceResult, Services};
 
 /// A payment token as the client got it from the payment provider.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -127,12 +140,22 @@ impl PaymentProvider for TestProvider {
         Ok(outcome)
     }
 
-    async fn capture(&self, _reference: &str, _amount: i64, _idempotency_key: &str) -> Result<(), PaymentError> {
+    async fn capture(&self, _reference: &str, _amount: i64, idempotency_key: &str) -> Result<(), PaymentError> {
+        self.effect(idempotency_key);
         Ok(())
     }
 
-    async fn refund(&self, _reference: &str, _amount: i64, _idempotency_key: &str) -> Result<(), PaymentError> {
+    async fn refund(&self, _reference: &str, _amount: i64, idempotency_key: &str) -> Result<(), PaymentError> {
+        self.effect(idempotency_key);
         Ok(())
+    }
+}
+
+impl TestProvider {
+    /// Counts a capture's or refund's effect once per idempotency key, as a
+    /// real provider does.
+    fn effect(&self, idempotency_key: &str) {
+        self.charges.lock().unwrap_or_else(|e| e.into_inner()).entry(idempotency_key.to_owned()).or_insert(1);
     }
 }
 
@@ -174,13 +197,27 @@ impl Job for AuthorizePayment {
             // The same on every retry, so the provider never charges twice.
             idempotency_key: format!("order:{}:authorize", order.id),
         };
+        let record = services
+            .payments
+            .record(&order.id, PaymentKind::Authorization, order.total, order.currency, &request.idempotency_key, None)
+            .await
+            .map_err(job_error)?;
         // Outside any transaction: a slow provider holds no database locks.
-        let outcome = services.payments.authorize(&request).await.map_err(|e| {
+        let outcome = services.payments.provider().authorize(&request).await.map_err(|e| {
             metrics::counter!("ordo_payments_total", "outcome" => "error").increment(1);
             JobError::retry(e.to_string())
         })?;
         let label = if matches!(outcome, PaymentOutcome::Authorized { .. }) { "authorized" } else { "declined" };
         metrics::counter!("ordo_payments_total", "outcome" => label).increment(1);
+        let settled = match &outcome {
+            PaymentOutcome::Authorized { reference } => {
+                services.payments.settle(&record, PaymentStatus::Succeeded, Some(reference), None).await
+            }
+            PaymentOutcome::Declined { reason } => {
+                services.payments.settle(&record, PaymentStatus::Failed, None, Some(reason)).await
+            }
+        };
+        settled.map_err(job_error)?;
         let actor = Actor::system("payments");
         let result = match outcome {
             PaymentOutcome::Authorized { .. } => services.orders.record_payment(&actor, order.id).await,
@@ -189,6 +226,275 @@ impl Job for AuthorizePayment {
         match result {
             Ok(_) | Err(ServiceError::IllegalTransition { .. }) => Ok(()),
             Err(e) => Err(job_error(e)),
+        }
+    }
+}
+
+/// Payment records and the use cases on them: listing, and refunds.
+#[derive(Debug, Clone)]
+pub struct PaymentService {
+    db: Arc<dyn Database>,
+    queue: ordo_jobs::Queue,
+    provider: Arc<dyn PaymentProvider>,
+    /// The provider's name, recorded with each payment.
+    provider_name: String,
+}
+
+/// Cursor scope of payment lists.
+pub const CURSOR_SCOPE: &str = "payments";
+
+impl PaymentService {
+    pub fn new(
+        db: Arc<dyn Database>,
+        queue: ordo_jobs::Queue,
+        provider: Arc<dyn PaymentProvider>,
+        provider_name: impl Into<String>,
+    ) -> Self {
+        Self { db, queue, provider, provider_name: provider_name.into() }
+    }
+
+    /// The configured provider.
+    pub fn provider(&self) -> &dyn PaymentProvider {
+        self.provider.as_ref()
+    }
+
+    /// An order's payment records, oldest first.
+    pub async fn of_order(&self, order_id: OrderId) -> ServiceResult<Vec<Payment>> {
+        let mut session = self.db.session().await?;
+        if session.order(order_id).await?.is_none() {
+            return Err(ServiceError::NotFound { entity: "order", id: order_id.to_string() });
+        }
+        Ok(session.order_payments(order_id).await?)
+    }
+
+    pub async fn list(&self, filter: &PaymentFilter, page: &PageRequest) -> ServiceResult<Page<Payment>> {
+        let mut session = self.db.session().await?;
+        let rows = session.list_payments(filter, page).await?;
+        Ok(Page::from_rows(CURSOR_SCOPE, page, rows, |p| p.id))
+    }
+
+    /// Records a provider call about to be made, pending, in its own
+    /// transaction; or finds the record a crashed attempt left with the same
+    /// idempotency key.
+    pub(crate) async fn record(
+        &self,
+        order_id: &OrderId,
+        kind: PaymentKind,
+        amount: i64,
+        currency: Currency,
+        idempotency_key: &str,
+        provider_reference: Option<&str>,
+    ) -> ServiceResult<Payment> {
+        let now = time::now();
+        let payment = Payment {
+            id: Uuid::now_v7(),
+            order_id: *order_id,
+            kind,
+            provider: self.provider_name.clone(),
+            provider_reference: provider_reference.map(str::to_owned),
+            amount,
+            currency,
+            status: PaymentStatus::Pending,
+            idempotency_key: idempotency_key.to_owned(),
+            failure_reason: None,
+            created_at: now,
+            updated_at: now,
+        };
+        let mut tx = self.db.begin().await?;
+        if tx.insert_payment(&payment).await? {
+            tx.commit().await?;
+            return Ok(payment);
+        }
+        let existing = tx.payment_by_key(idempotency_key).await?;
+        existing.ok_or_else(|| ServiceError::NotFound { entity: "payment", id: idempotency_key.to_owned() })
+    }
+
+    /// Settles a pending record with the provider's answer, with its domain
+    /// event and audit entry, in one transaction. A record already settled
+    /// (by an earlier attempt) is left as it is.
+    pub(crate) async fn settle(
+        &self,
+        record: &Payment,
+        status: PaymentStatus,
+        provider_reference: Option<&str>,
+        failure_reason: Option<&str>,
+    ) -> ServiceResult<()> {
+        let mut tx = self.db.begin().await?;
+        if !tx.settle_payment(record.id, status, provider_reference, failure_reason, time::now()).await? {
+            return Ok(());
+        }
+        let settled = tx
+            .payment(record.id)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound { entity: "payment", id: record.id.to_string() })?;
+        let event = match (record.kind, status) {
+            (PaymentKind::Authorization, PaymentStatus::Succeeded) => "payment.authorized",
+            (PaymentKind::Authorization, _) => "payment.failed",
+            (PaymentKind::Capture, PaymentStatus::Succeeded) => "payment.captured",
+            (PaymentKind::Capture, _) => "payment.capture_failed",
+            (PaymentKind::Void, _) => "payment.voided",
+            (PaymentKind::Refund, PaymentStatus::Succeeded) => "refund.succeeded",
+            (PaymentKind::Refund, _) => "refund.failed",
+        };
+        let actor = Actor::system("payments");
+        crate::audit::record(
+            tx.as_mut(),
+            &actor,
+            event,
+            "payment",
+            settled.id,
+            Some(crate::audit::snapshot(record)),
+            &settled,
+        )
+        .await?;
+        crate::webhooks::record(tx.as_mut(), event, *settled.order_id.as_uuid(), crate::audit::snapshot(&settled))
+            .await?;
+        tx.commit().await?;
+        self.queue.wake();
+        Ok(())
+    }
+
+    /// Refunds `amount` of an order's captured money: checks, under the
+    /// order's payment lock, that it never takes the refunds past the
+    /// capture, records the refund pending with its audit entry and event,
+    /// and enqueues [`RefundPayment`], which calls the provider.
+    pub async fn refund(&self, actor: &Actor, order_id: OrderId, amount: i64) -> ServiceResult<Payment> {
+        let mut tx = self.db.begin().await?;
+        let Some(order) = tx.order(order_id).await? else {
+            return Err(ServiceError::NotFound { entity: "order", id: order_id.to_string() });
+        };
+        tx.lock_order_payments(order_id).await?;
+        let totals = tx.payment_totals(order_id).await?;
+        ordo_domain::payment::check_refund(totals, amount).map_err(|e| match e {
+            RefundError::NotPositive => ServiceError::Validation(ValidationErrors::single(
+                "amount",
+                "not_positive",
+                "a refund is a positive amount in minor units",
+            )),
+            e => ServiceError::Refund(e),
+        })?;
+        let capture = tx
+            .order_payments(order_id)
+            .await?
+            .into_iter()
+            .find(|p| p.kind == PaymentKind::Capture && p.status == PaymentStatus::Succeeded);
+        let now = time::now();
+        let id = Uuid::now_v7();
+        let refund = Payment {
+            id,
+            order_id,
+            kind: PaymentKind::Refund,
+            provider: self.provider_name.clone(),
+            provider_reference: capture.and_then(|c| c.provider_reference),
+            amount,
+            currency: order.currency,
+            status: PaymentStatus::Pending,
+            idempotency_key: format!("refund:{id}"),
+            failure_reason: None,
+            created_at: now,
+            updated_at: now,
+        };
+        tx.insert_payment(&refund).await?;
+        crate::audit::record(tx.as_mut(), actor, "refund.requested", "payment", id, None, &refund).await?;
+        crate::webhooks::record(tx.as_mut(), "refund.created", *order_id.as_uuid(), crate::audit::snapshot(&refund))
+            .await?;
+        ordo_jobs::enqueue(tx.as_mut(), &RefundPayment { payment_id: id }, ordo_jobs::EnqueueOptions::default())
+            .await?;
+        tx.commit().await?;
+        self.queue.wake();
+        metrics::counter!("ordo_refunds_total").increment(1);
+        Ok(refund)
+    }
+}
+
+/// Enqueues a paid order's capture, in the transaction that records the
+/// payment: the capture job exists if and only if the payment does.
+pub(crate) async fn enqueue_capture(tx: &mut dyn Transaction, order_id: OrderId) -> Result<(), ordo_store::StoreError> {
+    ordo_jobs::enqueue(tx, &CapturePayment { order_id }, ordo_jobs::EnqueueOptions::default()).await?;
+    Ok(())
+}
+
+/// Captures a paid order's authorised amount (the capture policy is "at
+/// payment"). Records the capture before calling the provider with the key
+/// `order:<id>:capture`, so a crash and a retry capture once.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CapturePayment {
+    pub order_id: OrderId,
+}
+
+#[async_trait]
+impl Job for CapturePayment {
+    const NAME: &'static str = "payment.capture";
+    const QUEUE: &'static str = "payments";
+    const PRIORITY: i16 = 10;
+    const MAX_ATTEMPTS: i32 = 10;
+    const BACKOFF_BASE: Duration = Duration::from_secs(2);
+    const BACKOFF_CAP: Duration = Duration::from_secs(600);
+    type Context = Services;
+
+    fn unique_key(&self) -> Option<String> {
+        Some(self.order_id.to_string())
+    }
+
+    async fn run(&self, services: &Services, _run: &JobRun) -> Result<(), JobError> {
+        let order = services.orders.order(self.order_id).await.map_err(job_error)?;
+        let payments = services.payments.of_order(order.id).await.map_err(job_error)?;
+        let Some(authorization) =
+            payments.iter().find(|p| p.kind == PaymentKind::Authorization && p.status == PaymentStatus::Succeeded)
+        else {
+            return Ok(()); // nothing authorised to capture
+        };
+        let reference = authorization.provider_reference.clone().unwrap_or_default();
+        let key = format!("order:{}:capture", order.id);
+        let record = services
+            .payments
+            .record(&order.id, PaymentKind::Capture, authorization.amount, order.currency, &key, Some(&reference))
+            .await
+            .map_err(job_error)?;
+        if record.status != PaymentStatus::Pending {
+            return Ok(()); // settled by an earlier attempt
+        }
+        match services.payments.provider().capture(&reference, record.amount, &key).await {
+            Ok(()) => services.payments.settle(&record, PaymentStatus::Succeeded, None, None).await.map_err(job_error),
+            Err(e) => Err(JobError::retry(e.to_string())),
+        }
+    }
+}
+
+/// Gives a recorded refund's money back through the provider, with the
+/// key `refund:<id>`, and settles the record.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RefundPayment {
+    pub payment_id: Uuid,
+}
+
+#[async_trait]
+impl Job for RefundPayment {
+    const NAME: &'static str = "payment.refund";
+    const QUEUE: &'static str = "payments";
+    const PRIORITY: i16 = 10;
+    const MAX_ATTEMPTS: i32 = 10;
+    const BACKOFF_BASE: Duration = Duration::from_secs(2);
+    const BACKOFF_CAP: Duration = Duration::from_secs(600);
+    type Context = Services;
+
+    fn unique_key(&self) -> Option<String> {
+        Some(self.payment_id.to_string())
+    }
+
+    async fn run(&self, services: &Services, _run: &JobRun) -> Result<(), JobError> {
+        let mut session = services.db.session().await.map_err(|e| job_error(e.into()))?;
+        let Some(refund) = session.payment(self.payment_id).await.map_err(|e| job_error(e.into()))? else {
+            return Ok(());
+        };
+        drop(session);
+        if refund.status != PaymentStatus::Pending {
+            return Ok(());
+        }
+        let reference = refund.provider_reference.clone().unwrap_or_default();
+        match services.payments.provider().refund(&reference, refund.amount, &refund.idempotency_key).await {
+            Ok(()) => services.payments.settle(&refund, PaymentStatus::Succeeded, None, None).await.map_err(job_error),
+            Err(e) => Err(JobError::retry(e.to_string())),
         }
     }
 }

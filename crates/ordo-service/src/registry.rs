@@ -6,6 +6,8 @@
 //! | Job                                      | Queue         | Serves                              |
 //! |------------------------------------------|---------------|-------------------------------------|
 //! | [`AuthorizePayment`]                     | `payments`    | a placed order's payment            |
+//! | [`CapturePayment`]                       | `payments`    | a paid order's capture              |
+//! | [`RefundPayment`]                        | `payments`    | a recorded refund, at the provider  |
 //! | [`ExpireUnpaidOrder`]                    | `orders`      | an order left unpaid                |
 //! | [`IssueInvoice`]                         | `invoices`    | a paid order's invoice              |
 //! | [`SendOrderConfirmation`]                | `mail`        | the order confirmation e-mail       |
@@ -25,7 +27,7 @@ use crate::idempotency::SweepExpiredKeys;
 use crate::invoices::IssueInvoice;
 use crate::mail::{SendInvoiceEmail, SendOrderConfirmation};
 use crate::orders::ExpireUnpaidOrder;
-use crate::payments::AuthorizePayment;
+use crate::payments::{AuthorizePayment, CapturePayment, RefundPayment};
 use crate::webhooks::{DeliverWebhook, FanOutEvent};
 
 /// How often the periodic jobs run (`None`: never).
@@ -39,6 +41,8 @@ pub struct Periods {
 pub fn registry(periods: Periods) -> Registry<Services> {
     let mut registry = Registry::new()
         .register::<AuthorizePayment>()
+        .register::<CapturePayment>()
+        .register::<RefundPayment>()
         .register::<ExpireUnpaidOrder>()
         .register::<IssueInvoice>()
         .register::<SendOrderConfirmation>()

@@ -18,6 +18,7 @@
 //! - `jobs`: claims with `FOR UPDATE SKIP LOCKED` per queue, batch lease
 //!   renewals and completions over `unnest`.
 //! - `orders`: line updates over `unnest`, lines by `= ANY`, `COPY`.
+//! - `payments`: the order row lock that serialises its refunds.
 //! - `webhooks`: subscription lookup with jsonb `?`.
 //!
 //! PgBouncer in transaction mode is supported: with
@@ -53,6 +54,7 @@ mod jobs;
 mod keys;
 mod markets;
 mod orders;
+mod payments;
 mod webhooks;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");

@@ -37,7 +37,7 @@
 //! - [`ts`]: [`Ts`], the timestamp column.
 //! - [`audit`], [`catalog`], [`customers`], [`idempotency`], [`inventory`],
 //!   [`invoices`], [`jobs`], [`keys`], [`markets`], [`orders`],
-//!   [`webhooks`]: per module, its rows, columns, mapping and its
+//!   [`payments`], [`webhooks`]: per module, its rows, columns, mapping and its
 //!   repository macro.
 
 pub mod ts;
@@ -52,6 +52,7 @@ pub mod jobs;
 pub mod keys;
 pub mod markets;
 pub mod orders;
+pub mod payments;
 pub mod webhooks;
 
 pub use ts::Ts;

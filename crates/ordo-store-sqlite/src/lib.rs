@@ -14,6 +14,7 @@
 //! - `jobs`: claims in the one writer's transaction, one statement per lease
 //!   and completion.
 //! - `orders`: one `UPDATE` per line, lines by `IN`, multi-row `INSERT`s.
+//! - `payments`: all shared (the write lock serialises refunds).
 //! - `webhooks`: subscription lookup with `json_each`.
 //!
 //! SQLite allows one writer at a time, so the store keeps two pools: a single
@@ -54,6 +55,7 @@ mod jobs;
 mod keys;
 mod markets;
 mod orders;
+mod payments;
 mod webhooks;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");

@@ -22,6 +22,7 @@
 //! - `keys`: [`KeyRepo`], API keys.
 //! - `markets`: [`MarketRepo`], markets.
 //! - `orders`: [`OrderRepo`], orders, their lines and timeline.
+//! - `payments`: [`PaymentRepo`], payment records and their totals.
 //! - `webhooks`: [`WebhookRepo`], domain events, webhooks and deliveries.
 
 use std::fmt;
@@ -39,6 +40,7 @@ mod jobs;
 mod keys;
 mod markets;
 mod orders;
+mod payments;
 mod webhooks;
 
 pub use audit::AuditRepo;
@@ -52,6 +54,7 @@ pub use jobs::{CancelOutcome, JobRepo};
 pub use keys::KeyRepo;
 pub use markets::MarketRepo;
 pub use orders::OrderRepo;
+pub use payments::PaymentRepo;
 pub use webhooks::WebhookRepo;
 
 /// Which kind of database a store runs on.
@@ -166,6 +169,7 @@ pub trait Session:
     + MarketRepo
     + InventoryRepo
     + OrderRepo
+    + PaymentRepo
     + IdempotencyRepo
     + JobRepo
     + InvoiceRepo

@@ -94,6 +94,10 @@ error_codes! {
         "an order line (or a stock adjustment) needs more stock than is available; `errors` names the SKUs");
     ILLEGAL_TRANSITION = (CONFLICT, "illegal_transition", "Illegal transition",
         "the order's status does not allow the step; `detail` names the status");
+    NOT_CAPTURED = (CONFLICT, "not_captured", "Nothing captured",
+        "a refund of an order whose payment has not been captured (unpaid, or not captured yet)");
+    REFUND_EXCEEDS_CAPTURE = (CONFLICT, "refund_exceeds_capture", "Refund exceeds capture",
+        "the refund would take the order's refunds past what was captured; `detail` says what is still refundable");
     JOB_NOT_DEAD = (CONFLICT, "job_not_dead", "Job not dead",
         "only dead jobs can be retried or discarded");
     IDEMPOTENCY_IN_FLIGHT = (CONFLICT, "idempotency_in_flight", "Request in flight",

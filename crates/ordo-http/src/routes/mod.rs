@@ -21,6 +21,7 @@ pub(crate) mod invoices;
 pub(crate) mod jobs;
 pub(crate) mod markets;
 pub(crate) mod orders;
+pub(crate) mod payments;
 pub(crate) mod products;
 pub(crate) mod schema;
 pub(crate) mod webhooks;

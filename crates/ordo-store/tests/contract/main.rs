@@ -58,5 +58,6 @@ mod jobs;
 mod keys;
 mod markets;
 mod orders;
+mod payments;
 mod transactions;
 mod webhooks;

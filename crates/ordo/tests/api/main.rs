@@ -11,6 +11,7 @@ mod jobs;
 mod metrics;
 mod openapi;
 mod orders;
+mod payments;
 mod pgbouncer;
 mod products;
 mod security;

@@ -1,0 +1,174 @@
+//! Payments: every call to a payment provider that moves money, recorded
+//! (authorisations, captures, voids and refunds), and the rule that an
+//! order's refunds never exceed what was captured.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use chrono::{DateTime, Utc};
+
+use crate::{Currency, OrderId};
+
+/// What a payment record did at the provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PaymentKind {
+    /// Money held on the customer's card.
+    Authorization,
+    /// Held money taken.
+    Capture,
+    /// A hold released without taking it.
+    Void,
+    /// Captured money given back.
+    Refund,
+}
+
+/// Where a provider call stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PaymentStatus {
+    /// Recorded, and the provider has not answered yet (or the answer was
+    /// lost and the call will be made again with the same idempotency key).
+    Pending,
+    Succeeded,
+    Failed,
+}
+
+macro_rules! as_str {
+    ($ty:ty { $($variant:ident = $text:literal),* $(,)? }) => {
+        impl $ty {
+            pub fn as_str(self) -> &'static str {
+                match self { $(Self::$variant => $text),* }
+            }
+
+            pub fn parse(value: &str) -> Option<Self> {
+                match value { $($text => Some(Self::$variant),)* _ => None }
+            }
+        }
+    };
+}
+
+as_str!(PaymentKind { Authorization = "authorization", Capture = "capture", Void = "void", Refund = "refund" });
+as_str!(PaymentStatus { Pending = "pending", Succeeded = "succeeded", Failed = "failed" });
+
+/// One provider call that moves money.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Payment {
+    pub id: Uuid,
+    #[schema(value_type = Uuid)]
+    pub order_id: OrderId,
+    pub kind: PaymentKind,
+    /// The provider that was called (`test`, ...).
+    pub provider: String,
+    /// The provider's id of the payment (e.g. a payment intent), once known.
+    pub provider_reference: Option<String>,
+    /// In minor units of `currency`; always positive.
+    pub amount: i64,
+    #[schema(value_type = String, example = "EUR")]
+    pub currency: Currency,
+    pub status: PaymentStatus,
+    /// Sent to the provider with the call: the same on every retry, so a
+    /// crash and a retry never move money twice.
+    pub idempotency_key: String,
+    /// Why the provider refused or failed, when it did.
+    pub failure_reason: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Filters for listing payments.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PaymentFilter {
+    pub order_id: Option<OrderId>,
+    pub kind: Option<PaymentKind>,
+    pub status: Option<PaymentStatus>,
+}
+
+/// What an order's payments add up to.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PaymentTotals {
+    /// Captures that succeeded.
+    pub captured: i64,
+    /// Refunds that succeeded or are still pending (money promised back).
+    pub refunded: i64,
+}
+
+impl PaymentTotals {
+    /// What may still be refunded.
+    pub fn refundable(self) -> i64 {
+        self.captured.saturating_sub(self.refunded).max(0)
+    }
+}
+
+/// Why a refund cannot be made.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RefundError {
+    #[error("the order has no captured payment to refund")]
+    NothingCaptured,
+    #[error("a refund of {requested} exceeds the {refundable} still refundable")]
+    ExceedsCaptured { requested: i64, refundable: i64 },
+    #[error("a refund must be a positive amount")]
+    NotPositive,
+}
+
+/// Checks a refund of `amount` against what the order's payments add up
+/// to: positive, and never more than captured minus refunded so far.
+pub fn check_refund(totals: PaymentTotals, amount: i64) -> Result<(), RefundError> {
+    if amount <= 0 {
+        return Err(RefundError::NotPositive);
+    }
+    if totals.captured == 0 {
+        return Err(RefundError::NothingCaptured);
+    }
+    if amount > totals.refundable() {
+        return Err(RefundError::ExceedsCaptured { requested: amount, refundable: totals.refundable() });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn kinds_and_statuses_read_back() {
+        for kind in [PaymentKind::Authorization, PaymentKind::Capture, PaymentKind::Void, PaymentKind::Refund] {
+            assert_eq!(PaymentKind::parse(kind.as_str()), Some(kind));
+        }
+        for status in [PaymentStatus::Pending, PaymentStatus::Succeeded, PaymentStatus::Failed] {
+            assert_eq!(PaymentStatus::parse(status.as_str()), Some(status));
+        }
+        assert_eq!(PaymentKind::parse("charge"), None);
+    }
+
+    #[test]
+    fn refunds_need_a_capture_and_a_positive_amount() {
+        let none = PaymentTotals::default();
+        assert_eq!(check_refund(none, 1), Err(RefundError::NothingCaptured));
+        let paid = PaymentTotals { captured: 1000, refunded: 0 };
+        assert_eq!(check_refund(paid, 0), Err(RefundError::NotPositive));
+        assert_eq!(check_refund(paid, -5), Err(RefundError::NotPositive));
+        assert_eq!(check_refund(paid, 1000), Ok(()));
+        assert_eq!(
+            check_refund(PaymentTotals { captured: 1000, refunded: 400 }, 601),
+            Err(RefundError::ExceedsCaptured { requested: 601, refundable: 600 })
+        );
+    }
+
+    proptest! {
+        /// Whatever sequence of refunds is asked for, the accepted ones
+        /// never add up to more than the capture.
+        #[test]
+        fn accepted_refunds_never_exceed_the_capture(captured in 1i64..1_000_000, asks in prop::collection::vec(-10i64..500_000, 0..40)) {
+            let mut totals = PaymentTotals { captured, refunded: 0 };
+            for ask in asks {
+                if check_refund(totals, ask).is_ok() {
+                    totals.refunded += ask;
+                }
+                prop_assert!(totals.refunded <= captured);
+            }
+        }
+    }
+}

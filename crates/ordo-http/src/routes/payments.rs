@@ -1,0 +1,124 @@
+//! Payment records (`/v1/payments`, `/v1/orders/{id}/payments`) and refunds
+//! (`POST /v1/orders/{id}/refunds`).
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use ordo_domain::OrderId;
+use ordo_domain::page::Page;
+use ordo_domain::payment::{Payment, PaymentFilter, PaymentKind, PaymentStatus};
+use ordo_service::Services;
+use ordo_service::payments::CURSOR_SCOPE;
+use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use crate::auth::{Authorized, InvoicesRead, OrdersWrite};
+use crate::error::ApiResult;
+use crate::error::codes::{NOT_CAPTURED, NOT_FOUND, REFUND_EXCEEDS_CAPTURE, VALIDATION_FAILED};
+use crate::extract::{Json, Query};
+use crate::routes::{parse_id, parse_page};
+
+pub(crate) fn routes() -> OpenApiRouter<Services> {
+    OpenApiRouter::new().routes(routes!(list_payments)).routes(routes!(order_payments)).routes(routes!(refund_order))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct ListPayments {
+    /// Page size, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
+    limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    #[param(schema_with = crate::routes::schema::cursor)]
+    cursor: Option<String>,
+    /// Only this order's payments.
+    order_id: Option<Uuid>,
+    /// Only authorisations, captures, voids or refunds.
+    kind: Option<PaymentKind>,
+    /// Only pending, succeeded or failed ones.
+    status: Option<PaymentStatus>,
+}
+
+/// List payment records (authorisations, captures, voids, refunds), oldest
+/// first. Finance data: read with `invoices:read`.
+#[utoipa::path(
+    get,
+    path = "/v1/payments",
+    tag = "payments",
+    params(ListPayments),
+    security(("api_key" = ["invoices:read"])),
+    responses(
+        (status = 200, description = "A page of payment records", body = Page<Payment>),
+    ),
+)]
+async fn list_payments(
+    _auth: Authorized<InvoicesRead>,
+    State(services): State<Services>,
+    Query(query): Query<ListPayments>,
+) -> ApiResult<axum::Json<Page<Payment>>> {
+    let page = parse_page(CURSOR_SCOPE, query.limit, query.cursor.as_deref())?;
+    let filter =
+        PaymentFilter { order_id: query.order_id.map(OrderId::from_uuid), kind: query.kind, status: query.status };
+    Ok(axum::Json(services.payments.list(&filter, &page).await?))
+}
+
+/// An order's payment records, oldest first.
+#[utoipa::path(
+    get,
+    path = "/v1/orders/{id}/payments",
+    tag = "payments",
+    params(("id" = uuid::Uuid, Path, description = "Order id")),
+    security(("api_key" = ["invoices:read"])),
+    responses(
+        (status = 200, description = "The order's payment records", body = Vec<Payment>),
+    ),
+    extensions(("x-errors" = json!([NOT_FOUND]))),
+)]
+async fn order_payments(
+    _auth: Authorized<InvoicesRead>,
+    State(services): State<Services>,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<Vec<Payment>>> {
+    let id: OrderId = parse_id(&id)?;
+    Ok(axum::Json(services.payments.of_order(id).await?))
+}
+
+/// A refund to make.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RefundRequest {
+    /// In minor units of the order's currency: 1 up to what is still
+    /// refundable (captured minus refunded so far).
+    #[schema(minimum = 1, maximum = 1_000_000_000_000_000_i64)]
+    amount: i64,
+}
+
+/// Refund part or all of an order's captured payment. The refund is
+/// recorded `pending` at once and made at the provider in the background
+/// (`refund.succeeded` or `refund.failed` follow). Send an
+/// `Idempotency-Key`: a retried request refunds once.
+#[utoipa::path(
+    post,
+    path = "/v1/orders/{id}/refunds",
+    tag = "payments",
+    params(("id" = uuid::Uuid, Path, description = "Order id")),
+    request_body = RefundRequest,
+    security(("api_key" = ["orders:write"])),
+    responses(
+        (status = 201, description = "The refund, pending", body = Payment),
+    ),
+    extensions(("x-errors" = json!([NOT_FOUND, NOT_CAPTURED, REFUND_EXCEEDS_CAPTURE, VALIDATION_FAILED]))),
+)]
+async fn refund_order(
+    auth: Authorized<OrdersWrite>,
+    State(services): State<Services>,
+    Path(id): Path<String>,
+    Json(body): Json<RefundRequest>,
+) -> ApiResult<(StatusCode, axum::Json<Payment>)> {
+    let id: OrderId = parse_id(&id)?;
+    let refund = services.payments.refund(&auth.actor(), id, body.amount).await?;
+    Ok((StatusCode::CREATED, axum::Json(refund)))
+}

@@ -1,0 +1,120 @@
+//! `PaymentRepo`: the `payments` table.
+
+use ordo_domain::page::PageRequest;
+use ordo_domain::payment::{Payment, PaymentFilter, PaymentKind, PaymentStatus, PaymentTotals};
+use ordo_domain::{CustomerId, OrderId};
+use ordo_testkit::store::StoreCtx;
+use uuid::Uuid;
+
+use crate::fixtures::{AWKWARD, eur, order};
+
+fn payment(t: &StoreCtx, order_id: OrderId, kind: PaymentKind, amount: i64, key: &str, at: i64) -> Payment {
+    Payment {
+        id: t.id(),
+        order_id,
+        kind,
+        provider: "test".to_owned(),
+        provider_reference: None,
+        amount,
+        currency: eur(),
+        status: PaymentStatus::Pending,
+        idempotency_key: key.to_owned(),
+        failure_reason: None,
+        created_at: t.at(at),
+        updated_at: t.at(at),
+    }
+}
+
+async fn an_order(t: &StoreCtx, at: i64) -> OrderId {
+    let o = order(t, CustomerId::from_uuid(Uuid::from_u128(0xc0)), Uuid::from_u128(0x10c), at);
+    let mut tx = t.begin().await;
+    tx.insert_order(&o, None).await.unwrap();
+    tx.commit().await.unwrap();
+    o.id
+}
+
+async fn records_round_trip_once_per_key_and_settle_once(t: &StoreCtx) {
+    let order_id = an_order(t, 0).await;
+    let mut tx = t.begin().await;
+    let mut auth = payment(t, order_id, PaymentKind::Authorization, 11_900, "order:1:authorize", 1);
+    auth.provider_reference = Some(format!("pi_{AWKWARD}"));
+    assert!(t.record("insert", tx.insert_payment(&auth).await.unwrap()));
+    assert_eq!(t.record("read", tx.payment(auth.id).await.unwrap()).as_ref(), Some(&auth));
+    // The same key again records nothing, whatever else differs.
+    let again = payment(t, order_id, PaymentKind::Authorization, 1, "order:1:authorize", 2);
+    assert!(!t.record("same key", tx.insert_payment(&again).await.unwrap()));
+    assert_eq!(tx.payment(again.id).await.unwrap(), None);
+    assert_eq!(tx.payment_by_key("order:1:authorize").await.unwrap().as_ref(), Some(&auth));
+    assert_eq!(tx.payment_by_key("nope").await.unwrap(), None);
+    // Settling: once, keeping the reference when none is given.
+    assert!(tx.settle_payment(auth.id, PaymentStatus::Succeeded, None, None, t.at(3)).await.unwrap());
+    assert!(!t.record(
+        "settle twice",
+        tx.settle_payment(auth.id, PaymentStatus::Failed, Some("x"), Some("late"), t.at(4)).await.unwrap()
+    ));
+    let settled = tx.payment(auth.id).await.unwrap().unwrap();
+    assert_eq!(
+        (settled.status, settled.provider_reference.as_deref()),
+        (PaymentStatus::Succeeded, auth.provider_reference.as_deref())
+    );
+    assert_eq!((settled.created_at, settled.updated_at), (t.at(1), t.at(3)));
+    let capture = payment(t, order_id, PaymentKind::Capture, 11_900, "order:1:capture", 5);
+    tx.insert_payment(&capture).await.unwrap();
+    assert!(
+        tx.settle_payment(capture.id, PaymentStatus::Failed, Some("ch_1"), Some("card_declined\n"), t.at(6))
+            .await
+            .unwrap()
+    );
+    let failed = t.record("failed", tx.payment(capture.id).await.unwrap().unwrap());
+    assert_eq!(
+        (failed.provider_reference.as_deref(), failed.failure_reason.as_deref()),
+        (Some("ch_1"), Some("card_declined\n"))
+    );
+    tx.commit().await.unwrap();
+}
+
+async fn totals_count_successful_captures_and_unfailed_refunds(t: &StoreCtx) {
+    let order_id = an_order(t, 0).await;
+    let other = an_order(t, 1).await;
+    let mut tx = t.begin().await;
+    tx.lock_order_payments(order_id).await.unwrap();
+    assert_eq!(tx.payment_totals(order_id).await.unwrap(), PaymentTotals::default());
+    let rows = [
+        (order_id, PaymentKind::Authorization, 1000, "a", Some(PaymentStatus::Succeeded)),
+        (order_id, PaymentKind::Capture, 1000, "c", Some(PaymentStatus::Succeeded)),
+        (order_id, PaymentKind::Capture, 50, "c2", Some(PaymentStatus::Failed)),
+        (order_id, PaymentKind::Refund, 100, "r1", Some(PaymentStatus::Succeeded)),
+        (order_id, PaymentKind::Refund, 200, "r2", None),
+        (order_id, PaymentKind::Refund, 400, "r3", Some(PaymentStatus::Failed)),
+        (other, PaymentKind::Capture, 7, "o", Some(PaymentStatus::Succeeded)),
+    ];
+    for (n, (order, kind, amount, key, status)) in rows.into_iter().enumerate() {
+        let p = payment(t, order, kind, amount, key, 10 + n as i64);
+        tx.insert_payment(&p).await.unwrap();
+        if let Some(status) = status {
+            tx.settle_payment(p.id, status, None, None, t.at(20)).await.unwrap();
+        }
+    }
+    let totals = t.record("totals", tx.payment_totals(order_id).await.unwrap());
+    assert_eq!(totals, PaymentTotals { captured: 1000, refunded: 300 });
+    assert_eq!(tx.payment_totals(other).await.unwrap(), PaymentTotals { captured: 7, refunded: 0 });
+    // An order's records, oldest first; and the filtered, paged list.
+    let kinds: Vec<PaymentKind> = tx.order_payments(order_id).await.unwrap().iter().map(|p| p.kind).collect();
+    assert_eq!(t.record("order's", kinds.len()), 6);
+    let all = PageRequest { limit: 500, after: None };
+    let refunds = PaymentFilter { order_id: Some(order_id), kind: Some(PaymentKind::Refund), status: None };
+    let listed: Vec<i64> = tx.list_payments(&refunds, &all).await.unwrap().iter().map(|p| p.amount).collect();
+    assert_eq!(t.record("refunds", listed), [100, 200, 400]);
+    let failed = PaymentFilter { status: Some(PaymentStatus::Failed), ..PaymentFilter::default() };
+    assert_eq!(tx.list_payments(&failed, &all).await.unwrap().len(), 2);
+    let first_two = tx.list_payments(&PaymentFilter::default(), &PageRequest { limit: 2, after: None }).await.unwrap();
+    let after = PageRequest { limit: 500, after: Some(first_two[1].id) };
+    let rest = tx.list_payments(&PaymentFilter::default(), &after).await.unwrap();
+    assert_eq!(t.record("pages", (first_two.len(), rest.len())), (3, 5), "a page fetches one more than its limit");
+    tx.commit().await.unwrap();
+}
+
+ordo_testkit::store_tests!(
+    records_round_trip_once_per_key_and_settle_once,
+    totals_count_successful_captures_and_unfailed_refunds,
+);

@@ -1,0 +1,172 @@
+//! Payment records and refunds: every provider call that moves money is
+//! recorded; refunds never exceed the capture, whatever the concurrency.
+
+use std::time::Duration;
+
+use futures::future::join_all;
+use ordo_testkit::fixtures::{order_body, shop};
+use ordo_testkit::{StatusCode, TestApp, backend_tests};
+use serde_json::{Value, json};
+
+backend_tests!(
+    a_paid_order_is_authorised_captured_and_refunded_in_part,
+    concurrent_refunds_never_exceed_the_capture,
+    bad_refunds_are_refused_and_change_nothing,
+);
+
+async fn with_workers(app: TestApp) -> Option<TestApp> {
+    let backend = app.backend();
+    drop(app);
+    TestApp::spawn_with(backend, |c| c.workers.enabled = true).await
+}
+
+/// The order's payment records once `done` holds for them.
+async fn wait_for_payments(app: &TestApp, id: &str, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+    for _ in 0..500 {
+        let payments = app.get(&format!("/v1/orders/{id}/payments")).await.expect(StatusCode::OK);
+        let payments = payments.as_array().unwrap().clone();
+        if done(&payments) {
+            return payments;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("order {id}'s payments never settled");
+}
+
+fn of_kind<'a>(payments: &'a [Value], kind: &str) -> Vec<&'a Value> {
+    payments.iter().filter(|p| p["kind"] == kind).collect()
+}
+
+fn captured(payments: &[Value]) -> bool {
+    of_kind(payments, "capture").iter().any(|p| p["status"] == "succeeded")
+}
+
+/// Places a paid order and waits until its capture succeeded; returns its
+/// id and total.
+async fn paid_order(app: &TestApp) -> (String, i64) {
+    let shop = shop(app).await;
+    let mut body = order_body(&shop, json!([{"sku": "TEE", "quantity": 4}]));
+    body["payment_token"] = json!("tok_approve");
+    let order = app.post("/v1/orders", &body).await.expect(StatusCode::CREATED);
+    let id = order["id"].as_str().unwrap().to_owned();
+    wait_for_payments(app, &id, captured).await;
+    (id, order["total"].as_i64().unwrap())
+}
+
+async fn a_paid_order_is_authorised_captured_and_refunded_in_part(app: TestApp) {
+    let Some(app) = with_workers(app).await else { return };
+    let (id, total) = paid_order(&app).await;
+    let payments = wait_for_payments(&app, &id, captured).await;
+    let (authorization, capture) = (of_kind(&payments, "authorization"), of_kind(&payments, "capture"));
+    assert_eq!((authorization.len(), capture.len()), (1, 1), "{payments:?}");
+    for (record, key) in
+        [(authorization[0], format!("order:{id}:authorize")), (capture[0], format!("order:{id}:capture"))]
+    {
+        assert_eq!(record["status"], "succeeded");
+        assert_eq!(record["amount"], total);
+        assert_eq!(record["currency"], "EUR");
+        assert_eq!(record["provider"], "test");
+        assert_eq!(record["provider_reference"], format!("test_{id}"));
+        assert_eq!(record["idempotency_key"], key);
+        assert_eq!(record["order_id"], id.as_str());
+    }
+
+    // A partial refund: pending at once, then made at the provider.
+    let refund =
+        app.post(&format!("/v1/orders/{id}/refunds"), &json!({"amount": 500})).await.expect(StatusCode::CREATED);
+    assert_eq!(
+        (refund["kind"].as_str(), refund["status"].as_str(), refund["amount"].as_i64()),
+        (Some("refund"), Some("pending"), Some(500))
+    );
+    assert_eq!(refund["provider_reference"], format!("test_{id}"));
+    let refund_id = refund["id"].as_str().unwrap().to_owned();
+    let payments =
+        wait_for_payments(&app, &id, |p| of_kind(p, "refund").iter().all(|r| r["status"] == "succeeded")).await;
+    assert_eq!(of_kind(&payments, "refund").len(), 1);
+    assert_eq!(of_kind(&payments, "refund")[0]["id"], refund_id.as_str());
+
+    // The rest can be refunded, and nothing more.
+    let rest = total - 500;
+    app.post(&format!("/v1/orders/{id}/refunds"), &json!({"amount": rest + 1}))
+        .await
+        .expect_problem(StatusCode::CONFLICT, "refund_exceeds_capture");
+    app.post(&format!("/v1/orders/{id}/refunds"), &json!({"amount": rest})).await.expect(StatusCode::CREATED);
+    app.post(&format!("/v1/orders/{id}/refunds"), &json!({"amount": 1}))
+        .await
+        .expect_problem(StatusCode::CONFLICT, "refund_exceeds_capture");
+
+    // The list filters by order, kind and status, with a cursor.
+    let refunds = app.get(&format!("/v1/payments?order_id={id}&kind=refund")).await.expect(StatusCode::OK);
+    let amounts: Vec<i64> =
+        refunds["items"].as_array().unwrap().iter().map(|p| p["amount"].as_i64().unwrap()).collect();
+    assert_eq!(amounts, [500, rest]);
+    let first = app.get(&format!("/v1/payments?order_id={id}&limit=1")).await.expect(StatusCode::OK);
+    assert_eq!(first["items"][0]["kind"], "authorization");
+    let cursor = first["next_cursor"].as_str().unwrap();
+    let second = app.get(&format!("/v1/payments?order_id={id}&limit=1&cursor={cursor}")).await.expect(StatusCode::OK);
+    assert_eq!(second["items"][0]["kind"], "capture");
+    let failed = app.get("/v1/payments?status=failed").await.expect(StatusCode::OK);
+    assert!(failed["items"].as_array().unwrap().is_empty());
+
+    // Each refund is audited as the caller who asked for it.
+    let audit =
+        app.get(&format!("/v1/audit-events?entity_type=payment&entity_id={refund_id}")).await.expect(StatusCode::OK);
+    let actions: Vec<&str> = audit["items"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+    assert!(actions.contains(&"refund.requested") && actions.contains(&"refund.succeeded"), "{actions:?}");
+}
+
+async fn concurrent_refunds_never_exceed_the_capture(app: TestApp) {
+    let Some(app) = with_workers(app).await else { return };
+    let (id, total) = paid_order(&app).await;
+    // 16 refunds of a seventh each: their sum is more than twice the capture.
+    let each = total / 7;
+    let (path, body) = (format!("/v1/orders/{id}/refunds"), json!({"amount": each}));
+    let answers = join_all((0..16).map(|_| app.post(&path, &body))).await;
+    let created = answers.iter().filter(|a| a.status == StatusCode::CREATED).count();
+    let refused = answers
+        .iter()
+        .filter(|a| a.status == StatusCode::CONFLICT && a.json()["code"] == "refund_exceeds_capture")
+        .count();
+    assert_eq!((created, refused), (7, 9), "exactly the refunds that fit succeed");
+    let payments =
+        wait_for_payments(&app, &id, |p| of_kind(p, "refund").iter().all(|r| r["status"] == "succeeded")).await;
+    let refunded: i64 = of_kind(&payments, "refund").iter().map(|r| r["amount"].as_i64().unwrap()).sum();
+    assert_eq!(refunded, 7 * each);
+    assert!(refunded <= total);
+}
+
+async fn bad_refunds_are_refused_and_change_nothing(app: TestApp) {
+    let shop = shop(&app).await;
+    // No payment token: the order is placed, not paid.
+    let order = app
+        .post("/v1/orders", &order_body(&shop, json!([{"sku": "TEE", "quantity": 1}])))
+        .await
+        .expect(StatusCode::CREATED);
+    let id = order["id"].as_str().unwrap();
+    let refunds = format!("/v1/orders/{id}/refunds");
+    app.post(&refunds, &json!({"amount": 100})).await.expect_problem(StatusCode::CONFLICT, "not_captured");
+    app.post(&refunds, &json!({"amount": 0}))
+        .await
+        .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    app.post(&refunds, &json!({"amount": -5}))
+        .await
+        .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    app.post(&refunds, &json!({"amount": "100"}))
+        .await
+        .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body");
+    app.post(&refunds, &json!({"amount": 100, "extra": 1}))
+        .await
+        .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body");
+    let unknown = "/v1/orders/01890000-0000-7000-8000-000000000000/refunds";
+    app.post(unknown, &json!({"amount": 100})).await.expect_problem(StatusCode::NOT_FOUND, "not_found");
+    app.post("/v1/orders/nope/refunds", &json!({"amount": 100}))
+        .await
+        .expect_problem(StatusCode::BAD_REQUEST, "invalid_id");
+    app.get("/v1/orders/01890000-0000-7000-8000-000000000000/payments")
+        .await
+        .expect_problem(StatusCode::NOT_FOUND, "not_found");
+    app.get("/v1/payments?kind=charge").await.expect_problem(StatusCode::BAD_REQUEST, "invalid_query");
+    // Nothing was recorded.
+    assert_eq!(app.get(&format!("/v1/orders/{id}/payments")).await.expect(StatusCode::OK), json!([]));
+    assert!(app.get("/v1/payments").await.expect(StatusCode::OK)["items"].as_array().unwrap().is_empty());
+}
