@@ -109,6 +109,16 @@ pub struct ServiceSettings {
     /// Most products cached.
     pub product_cache_capacity: u64,
     pub mail: mail::MailSettings,
+    /// The payment provider, if any: without one, orders cannot carry a
+    /// payment token.
+    pub payment_provider: Option<PaymentProviderChoice>,
+}
+
+/// The payment providers the services can be built with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PaymentProviderChoice {
+    /// The built-in deterministic [`payments::TestProvider`].
+    Test,
 }
 
 impl Default for ServiceSettings {
@@ -121,6 +131,7 @@ impl Default for ServiceSettings {
             product_cache_ttl: Duration::from_secs(60),
             product_cache_capacity: 100_000,
             mail: mail::MailSettings::Files { dir: "ordo-data/mail".into(), from: "Ordo <orders@ordo.invalid>".into() },
+            payment_provider: Some(PaymentProviderChoice::Test),
         }
     }
 }
@@ -149,6 +160,7 @@ impl Services {
                 idempotency.clone(),
                 settings.idempotency_ttl,
                 settings.unpaid_order_ttl,
+                settings.payment_provider.is_some(),
             ),
             idempotency,
             jobs: jobs::JobService::new(
@@ -157,12 +169,17 @@ impl Services {
             ),
             invoices: invoices::InvoiceService::new(db.clone()),
             webhooks: webhooks::WebhookService::new(db.clone(), queue.clone()),
-            payments: payments::PaymentService::new(
-                db.clone(),
-                queue.clone(),
-                Arc::new(payments::TestProvider::default()),
-                "test",
-            ),
+            payments: match settings.payment_provider {
+                Some(PaymentProviderChoice::Test) => payments::PaymentService::new(
+                    db.clone(),
+                    queue.clone(),
+                    Arc::new(payments::TestProvider::default()),
+                    "test",
+                ),
+                None => {
+                    payments::PaymentService::new(db.clone(), queue.clone(), Arc::new(payments::NoProvider), "none")
+                }
+            },
             queue,
             mailer,
             db,

@@ -75,6 +75,9 @@ pub struct OrderService {
     idempotency_ttl: chrono::Duration,
     /// How long an order may stay unpaid.
     unpaid_ttl: chrono::Duration,
+    /// Whether a payment provider is configured: without one, an order
+    /// cannot carry a payment token.
+    payments_enabled: bool,
 }
 
 impl OrderService {
@@ -84,10 +87,11 @@ impl OrderService {
         idempotency: crate::idempotency::IdempotencyService,
         idempotency_ttl: std::time::Duration,
         unpaid_ttl: std::time::Duration,
+        payments_enabled: bool,
     ) -> Self {
         let idempotency_ttl = chrono::Duration::from_std(idempotency_ttl).unwrap_or(chrono::Duration::days(1));
         let unpaid_ttl = chrono::Duration::from_std(unpaid_ttl).unwrap_or(chrono::Duration::minutes(30));
-        Self { db, queue, idempotency, idempotency_ttl, unpaid_ttl }
+        Self { db, queue, idempotency, idempotency_ttl, unpaid_ttl, payments_enabled }
     }
 
     /// Places an order. With an idempotency key and the `request_hash` a
@@ -104,7 +108,15 @@ impl OrderService {
         request: PlaceOrder,
         request_hash: Option<&str>,
     ) -> ServiceResult<Placement> {
-        let placed = self.place_keyed(actor, &request, request_hash).await;
+        let placed = if request.payment_token.is_some() && !self.payments_enabled {
+            Err(ServiceError::Validation(ValidationErrors::single(
+                "payment_token",
+                "no_payment_provider",
+                "no payment provider is configured (payments.provider): place the order without a payment token",
+            )))
+        } else {
+            self.place_keyed(actor, &request, request_hash).await
+        };
         if let Err(e) = &placed
             && let Some(refusal) = e.refusal()
             && let Some(((principal, key), request_hash)) =

@@ -159,6 +159,26 @@ impl TestProvider {
     }
 }
 
+/// No provider: every call fails (orders cannot carry a payment token, so
+/// none is made).
+#[derive(Debug, Default)]
+pub struct NoProvider;
+
+#[async_trait]
+impl PaymentProvider for NoProvider {
+    async fn authorize(&self, _request: &AuthorizeRequest) -> Result<PaymentOutcome, PaymentError> {
+        Err(PaymentError::Provider("no payment provider is configured".into()))
+    }
+
+    async fn capture(&self, _reference: &str, _amount: i64, _idempotency_key: &str) -> Result<(), PaymentError> {
+        Err(PaymentError::Provider("no payment provider is configured".into()))
+    }
+
+    async fn refund(&self, _reference: &str, _amount: i64, _idempotency_key: &str) -> Result<(), PaymentError> {
+        Err(PaymentError::Provider("no payment provider is configured".into()))
+    }
+}
+
 /// Authorises a placed order's payment with the provider, then records the
 /// outcome on the order (`paid`, or `payment_failed` releasing the stock).
 /// Enqueued with the order when it is placed with a payment token; acts

@@ -154,6 +154,9 @@ impl TestDb {
         config.workers.enabled = false;
         config.workers.poll_interval_ms = 50;
         config.workers.heartbeat_ms = 200;
+        // The test provider on both backends (PostgreSQL runs it only when
+        // it is set explicitly).
+        config.payments.provider = Some(ordo::config::PaymentProviderName::Test);
         config
     }
 }

@@ -18,7 +18,7 @@ use ordo_store::Backend;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::config::Config;
+use crate::config::{Config, PaymentProviderName};
 use crate::storage;
 
 #[derive(Debug)]
@@ -82,7 +82,31 @@ pub async fn open_services(config: &Config) -> anyhow::Result<Services> {
             Err(e) => tracing::warn!(error = %e, "cannot check migrations; the database is unreachable"),
         }
     }
+    let provider = config.payments.provider.unwrap_or(match db.backend() {
+        Backend::Sqlite => PaymentProviderName::Test,
+        Backend::Postgres => PaymentProviderName::None,
+    });
+    match (provider, config.payments.provider.is_some()) {
+        (PaymentProviderName::Test, false) => tracing::info!(
+            "payments: the built-in test provider is on (the embedded quick start's default): tokens like tok_approve are approved, no real money moves; set payments.provider to change it"
+        ),
+        (PaymentProviderName::Test, true) => tracing::warn!(
+            "payments: the built-in test provider is on (payments.provider = \"test\"): tokens like tok_approve are approved, no real money moves"
+        ),
+        (PaymentProviderName::None, explicit) => tracing::info!(
+            "payments: no payment provider{}: orders with a payment token are refused",
+            if explicit {
+                ""
+            } else {
+                " (the test provider runs on PostgreSQL only when payments.provider = \"test\")"
+            }
+        ),
+    }
     let settings = ServiceSettings {
+        payment_provider: match provider {
+            PaymentProviderName::Test => Some(ordo_service::PaymentProviderChoice::Test),
+            PaymentProviderName::None => None,
+        },
         key_cache_ttl: Duration::from_millis(config.auth.key_cache_ttl_ms),
         idempotency_ttl: Duration::from_millis(config.idempotency.ttl_ms),
         // A request holds its key at most twice as long as it may run.

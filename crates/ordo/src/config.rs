@@ -26,6 +26,7 @@ pub struct Config {
     pub catalog: CatalogConfig,
     pub workers: WorkersConfig,
     pub mail: MailConfig,
+    pub payments: PaymentsConfig,
     pub log: LogConfig,
 }
 
@@ -269,6 +270,26 @@ impl Default for MailConfig {
     }
 }
 
+/// Payments.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PaymentsConfig {
+    /// The payment provider: `test` (the built-in deterministic provider:
+    /// tokens `tok_approve`, `tok_decline`, ...; no real money) or `none`
+    /// (orders cannot carry a payment token). Unset: `test` on the embedded
+    /// SQLite quick start, `none` on PostgreSQL, where the test provider
+    /// runs only if set explicitly.
+    pub provider: Option<PaymentProviderName>,
+}
+
+/// The payment providers Ordo has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PaymentProviderName {
+    Test,
+    None,
+}
+
 /// Background job workers.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -405,8 +426,20 @@ pub struct Overrides {
     pub listen: Option<SocketAddr>,
 }
 
-const SECTIONS: [&str; 11] =
-    ["server", "database", "auth", "rate_limit", "audit", "idempotency", "orders", "catalog", "workers", "mail", "log"];
+const SECTIONS: [&str; 12] = [
+    "server",
+    "database",
+    "auth",
+    "rate_limit",
+    "audit",
+    "idempotency",
+    "orders",
+    "catalog",
+    "workers",
+    "mail",
+    "payments",
+    "log",
+];
 
 /// Maps `ORDO_DATABASE_MAX_CONNECTIONS` (seen here as
 /// `database_max_connections`) to the key `database.max_connections`.
@@ -468,6 +501,7 @@ mod tests {
         assert_eq!(env_key("mail_smtp_url").as_deref(), Some("mail.smtp_url"));
         assert_eq!(env_key("workers_enabled").as_deref(), Some("workers.enabled"));
         assert_eq!(env_key("orders_unpaid_ttl_ms").as_deref(), Some("orders.unpaid_ttl_ms"));
+        assert_eq!(env_key("payments_provider").as_deref(), Some("payments.provider"));
         assert_eq!(env_key("test_postgres_url"), None);
         assert_eq!(env_key("database"), None);
     }

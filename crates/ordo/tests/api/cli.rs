@@ -53,6 +53,17 @@ fn bad_arguments_fail_clearly() {
     let output = run(ordo_command!().arg("config").env("ORDO_SERVER_LISTEN", "not-an-address"));
     assert!(!output.status.success());
     assert!(stderr(&output).to_lowercase().contains("listen"), "names the bad key: {}", stderr(&output));
+
+    // An unknown payment provider stops the server before it starts.
+    let dir = tempfile::tempdir().unwrap();
+    let output = run(ordo_command!()
+        .args(["serve", "--listen", "127.0.0.1:0", "--database-url"])
+        .arg(format!("sqlite://{}", dir.path().join("ordo.db").display()))
+        .env("ORDO_PAYMENTS_PROVIDER", "paypal"));
+    assert!(!output.status.success(), "an unknown provider is refused");
+    let message = stderr(&output).to_lowercase();
+    assert!(message.contains("paypal") && message.contains("payments.provider"), "names the key and the value: {message}");
+    assert!(!dir.path().join("ordo.db").exists(), "and nothing was created");
 }
 
 #[test]
@@ -243,6 +254,7 @@ fn worker_process(db: &ordo_testkit::TestDb) -> std::process::Child {
         .args(["worker", "--database-url", &db.url])
         .env("ORDO_MAIL_DIR", db.mail_dir())
         .env("ORDO_WORKERS_LEASE_MS", "1500")
+        .env("ORDO_PAYMENTS_PROVIDER", "test")
         .env("ORDO_WORKERS_HEARTBEAT_MS", "300")
         .env("ORDO_WORKERS_POLL_INTERVAL_MS", "100")
         .env("ORDO_LOG", "warn")

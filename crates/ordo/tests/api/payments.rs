@@ -12,6 +12,7 @@ backend_tests!(
     a_paid_order_is_authorised_captured_and_refunded_in_part,
     concurrent_refunds_never_exceed_the_capture,
     bad_refunds_are_refused_and_change_nothing,
+    without_a_provider_a_payment_token_is_refused,
 );
 
 async fn with_workers(app: TestApp) -> Option<TestApp> {
@@ -169,4 +170,26 @@ async fn bad_refunds_are_refused_and_change_nothing(app: TestApp) {
     // Nothing was recorded.
     assert_eq!(app.get(&format!("/v1/orders/{id}/payments")).await.expect(StatusCode::OK), json!([]));
     assert!(app.get("/v1/payments").await.expect(StatusCode::OK)["items"].as_array().unwrap().is_empty());
+}
+
+/// `payments.provider = "none"` (PostgreSQL's default): an order with a
+/// payment token is refused and nothing is placed; one without is placed.
+async fn without_a_provider_a_payment_token_is_refused(app: TestApp) {
+    let backend = app.backend();
+    drop(app);
+    let Some(app) =
+        TestApp::spawn_with(backend, |c| c.payments.provider = Some(ordo::config::PaymentProviderName::None)).await
+    else {
+        return;
+    };
+    let shop = shop(&app).await;
+    let mut body = order_body(&shop, json!([{"sku": "TEE", "quantity": 1}]));
+    body["payment_token"] = json!("tok_approve");
+    let refused =
+        app.post("/v1/orders", &body).await.expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    assert_eq!(refused["errors"][0]["field"], "payment_token");
+    assert_eq!(refused["errors"][0]["code"], "no_payment_provider");
+    assert!(app.get("/v1/orders").await.expect(StatusCode::OK)["items"].as_array().unwrap().is_empty());
+    body.as_object_mut().unwrap().remove("payment_token");
+    app.post("/v1/orders", &body).await.expect(StatusCode::CREATED);
 }

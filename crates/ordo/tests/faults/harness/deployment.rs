@@ -114,6 +114,7 @@ impl Deployment {
             .env("ORDO_SERVER_LISTEN", format!("127.0.0.1:{}", self.port))
             .env("ORDO_SERVER_SHUTDOWN_TIMEOUT_MS", SHUTDOWN_TIMEOUT.as_millis().to_string())
             .env("ORDO_RATE_LIMIT_ENABLED", "false")
+            .env("ORDO_PAYMENTS_PROVIDER", "test")
             .env("ORDO_AUTH_BOOTSTRAP_ADMIN", "false")
             .env("ORDO_MAIL_DIR", self.dir.path().join("mail"))
             .env("ORDO_WORKERS_CONCURRENCY", WORKER_CONCURRENCY.to_string())
