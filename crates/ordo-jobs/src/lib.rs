@@ -132,6 +132,10 @@ pub trait Job: Serialize + DeserializeOwned + Send + Sync + 'static {
     /// Backoff for retry `n` is random in `[0, min(CAP, BASE × 2^(n-1)))`.
     const BACKOFF_BASE: Duration = Duration::from_secs(1);
     const BACKOFF_CAP: Duration = Duration::from_secs(3600);
+    /// An attempt that runs longer fails (and is retried like any failed
+    /// attempt): a hung call must not hold its job, renewing its lease,
+    /// forever. Its future is dropped, so it stops at its next await.
+    const MAX_RUN_TIME: Duration = Duration::from_secs(300);
 
     /// What the handler needs (services, clients...), shared by all jobs a
     /// worker runs.
@@ -284,7 +288,10 @@ impl<J: Job> Handler<J::Context> for TypedHandler<J> {
     async fn handle(&self, payload: serde_json::Value, ctx: &J::Context, run: &JobRun) -> Result<(), JobError> {
         let job: J =
             serde_json::from_value(payload).map_err(|e| JobError::fatal(format!("unreadable payload: {e}")))?;
-        job.run(ctx, run).await
+        match tokio::time::timeout(J::MAX_RUN_TIME, job.run(ctx, run)).await {
+            Ok(result) => result,
+            Err(_) => Err(JobError::retry(format!("ran longer than its maximum run time of {:?}", J::MAX_RUN_TIME))),
+        }
     }
 
     fn retry_delay(&self, attempt: i32) -> Duration {

@@ -69,6 +69,27 @@ impl Job for AlwaysFails {
     }
 }
 
+/// Hangs far longer than it may run.
+#[derive(Debug, Serialize, Deserialize)]
+struct Hangs;
+
+#[async_trait]
+impl Job for Hangs {
+    const NAME: &'static str = "test.hangs";
+    const MAX_ATTEMPTS: i32 = 2;
+    const BACKOFF_BASE: Duration = Duration::from_millis(1);
+    const BACKOFF_CAP: Duration = Duration::from_millis(5);
+    const MAX_RUN_TIME: Duration = Duration::from_millis(300);
+    type Context = Effects;
+
+    async fn run(&self, ctx: &Effects, _run: &JobRun) -> Result<(), JobError> {
+        *ctx.runs.lock().unwrap().entry(7).or_default() += 1;
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+        *ctx.runs.lock().unwrap().entry(8).or_default() += 1;
+        Ok(())
+    }
+}
+
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct Tick;
 
@@ -157,6 +178,7 @@ fn registry() -> Registry<Effects> {
         .register::<Unique>()
         .register::<WaitsForGate>()
         .register::<DiesAndTells>()
+        .register::<Hangs>()
 }
 
 fn config(id: &str) -> WorkerConfig {
@@ -216,7 +238,35 @@ both_backends!(
     shutdown_drains_then_hands_back,
     a_periodic_job_runs_once_per_tick_across_workers,
     waiting_uses_no_attempt_and_a_dead_job_tells_its_records,
+    a_hung_attempt_fails_after_its_maximum_run_time,
 );
+
+/// The worker's heartbeat renews a running job's lease; a hung job must
+/// still end: each attempt fails after the job's maximum run time, and the
+/// job dies once its attempts are spent.
+async fn a_hung_attempt_fails_after_its_maximum_run_time(backend: Backend) {
+    let Some((_db, store)) = database(backend).await else { return };
+    let queue = Queue::new(store.clone());
+    let effects = Arc::new(Effects::default());
+    let id = queue.enqueue(&Hangs, EnqueueOptions::default()).await.unwrap().unwrap();
+    let (stop, task) = spawn_worker(&queue, &effects, config("w"));
+    wait_until(async || live_jobs(&store).await.first().is_some_and(|j| j.state == JobState::Dead)).await;
+    let mut session = store.session().await.unwrap();
+    let dead = session.job(id).await.unwrap().unwrap();
+    assert_eq!(dead.attempt, 2);
+    assert_eq!(dead.last_error.as_deref(), Some("ran longer than its maximum run time of 300ms"));
+    let attempts = session.job_attempts(id).await.unwrap();
+    assert_eq!(attempts.iter().map(|a| a.outcome.as_str()).collect::<Vec<_>>(), ["failed", "failed"]);
+    for a in &attempts {
+        let ran = (a.finished_at - a.started_at).num_milliseconds();
+        assert!((300..3000).contains(&ran), "an attempt ends at its limit, not at its lease: {ran} ms");
+    }
+    drop(session);
+    let runs = effects.runs.lock().unwrap().clone();
+    assert_eq!((runs.get(&7), runs.get(&8)), (Some(&2), None), "both attempts started, neither finished");
+    let _ = stop.send(());
+    let _ = task.await;
+}
 
 async fn waiting_uses_no_attempt_and_a_dead_job_tells_its_records(backend: Backend) {
     let Some((_db, store)) = database(backend).await else { return };

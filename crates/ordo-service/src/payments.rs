@@ -198,6 +198,9 @@ impl Job for AuthorizePayment {
     const MAX_ATTEMPTS: i32 = 6;
     const BACKOFF_BASE: Duration = Duration::from_secs(2);
     const BACKOFF_CAP: Duration = Duration::from_secs(300);
+    /// The provider call's bound: an attempt that takes longer fails and is
+    /// retried with the same idempotency key.
+    const MAX_RUN_TIME: Duration = Duration::from_secs(60);
     type Context = Services;
 
     fn unique_key(&self) -> Option<String> {
@@ -450,6 +453,7 @@ impl Job for CapturePayment {
     const MAX_ATTEMPTS: i32 = 10;
     const BACKOFF_BASE: Duration = Duration::from_secs(2);
     const BACKOFF_CAP: Duration = Duration::from_secs(600);
+    const MAX_RUN_TIME: Duration = Duration::from_secs(60);
     type Context = Services;
 
     fn unique_key(&self) -> Option<String> {
@@ -496,6 +500,7 @@ impl Job for RefundPayment {
     const MAX_ATTEMPTS: i32 = 10;
     const BACKOFF_BASE: Duration = Duration::from_secs(2);
     const BACKOFF_CAP: Duration = Duration::from_secs(600);
+    const MAX_RUN_TIME: Duration = Duration::from_secs(60);
     type Context = Services;
 
     fn unique_key(&self) -> Option<String> {

@@ -62,7 +62,10 @@ fn bad_arguments_fail_clearly() {
         .env("ORDO_PAYMENTS_PROVIDER", "paypal"));
     assert!(!output.status.success(), "an unknown provider is refused");
     let message = stderr(&output).to_lowercase();
-    assert!(message.contains("paypal") && message.contains("payments.provider"), "names the key and the value: {message}");
+    assert!(
+        message.contains("paypal") && message.contains("payments.provider"),
+        "names the key and the value: {message}"
+    );
     assert!(!dir.path().join("ordo.db").exists(), "and nothing was created");
 }
 
