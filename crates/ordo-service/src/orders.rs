@@ -428,6 +428,10 @@ async fn transition_writes(
         // Captured at payment (the capture policy at fulfilment is not built yet).
         crate::payments::enqueue_capture(tx, order.id).await?;
     }
+    if order.status == OrderStatus::Cancelled {
+        // The saga's compensation: whatever was captured goes back.
+        crate::payments::enqueue_compensation(tx, order.id).await?;
+    }
     Ok(())
 }
 

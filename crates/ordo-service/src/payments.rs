@@ -396,38 +396,82 @@ impl PaymentService {
             )),
             e => ServiceError::Refund(e),
         })?;
-        let capture = tx
-            .order_payments(order_id)
-            .await?
-            .into_iter()
-            .find(|p| p.kind == PaymentKind::Capture && p.status == PaymentStatus::Succeeded);
-        let now = time::now();
-        let id = Uuid::now_v7();
-        let refund = Payment {
-            id,
-            order_id,
-            kind: PaymentKind::Refund,
-            provider: self.provider_name.clone(),
-            provider_reference: capture.and_then(|c| c.provider_reference),
-            amount,
-            currency: order.currency,
-            status: PaymentStatus::Pending,
-            idempotency_key: format!("refund:{id}"),
-            failure_reason: None,
-            created_at: now,
-            updated_at: now,
-        };
-        tx.insert_payment(&refund).await?;
-        crate::audit::record(tx.as_mut(), actor, "refund.requested", "payment", id, None, &refund).await?;
-        crate::webhooks::record(tx.as_mut(), "refund.created", *order_id.as_uuid(), crate::audit::snapshot(&refund))
-            .await?;
-        ordo_jobs::enqueue(tx.as_mut(), &RefundPayment { payment_id: id }, ordo_jobs::EnqueueOptions::default())
-            .await?;
+        let refund = record_refund(tx.as_mut(), actor, &order, amount, &self.provider_name).await?;
         tx.commit().await?;
         self.queue.wake();
-        metrics::counter!("ordo_refunds_total").increment(1);
         Ok(refund)
     }
+
+    /// The compensation step of a cancelled order: refunds whatever of its
+    /// capture is not refunded yet, in its own transaction under the order's
+    /// payment lock (so it never refunds twice however often it runs).
+    /// Returns the refund, if there was anything to refund.
+    pub(crate) async fn refund_rest_of_cancelled(&self, order_id: OrderId) -> ServiceResult<Option<Payment>> {
+        let mut tx = self.db.begin().await?;
+        let refund = refund_rest(tx.as_mut(), order_id, &self.provider_name).await?;
+        tx.commit().await?;
+        self.queue.wake();
+        Ok(refund)
+    }
+}
+
+/// Refunds what is left of a cancelled order's capture, in `tx` under the
+/// order's payment lock: nothing if nothing is captured or all is refunded.
+pub(crate) async fn refund_rest(
+    tx: &mut dyn Transaction,
+    order_id: OrderId,
+    provider_name: &str,
+) -> ServiceResult<Option<Payment>> {
+    let Some(order) = tx.order(order_id).await? else { return Ok(None) };
+    if order.status != ordo_domain::order::OrderStatus::Cancelled {
+        return Ok(None);
+    }
+    tx.lock_order_payments(order_id).await?;
+    let rest = tx.payment_totals(order_id).await?.refundable();
+    if rest == 0 {
+        return Ok(None);
+    }
+    let actor = Actor::system("payments");
+    Ok(Some(record_refund(tx, &actor, &order, rest, provider_name).await?))
+}
+
+/// Records a refund of `amount` (checked by the caller under the order's
+/// payment lock) pending, with its audit entry, its `refund.created` event
+/// and the [`RefundPayment`] job that makes it at the provider.
+async fn record_refund(
+    tx: &mut dyn Transaction,
+    actor: &Actor,
+    order: &ordo_domain::order::Order,
+    amount: i64,
+    provider_name: &str,
+) -> ServiceResult<Payment> {
+    let capture = tx
+        .order_payments(order.id)
+        .await?
+        .into_iter()
+        .find(|p| p.kind == PaymentKind::Capture && p.status == PaymentStatus::Succeeded);
+    let now = time::now();
+    let id = Uuid::now_v7();
+    let refund = Payment {
+        id,
+        order_id: order.id,
+        kind: PaymentKind::Refund,
+        provider: provider_name.to_owned(),
+        provider_reference: capture.and_then(|c| c.provider_reference),
+        amount,
+        currency: order.currency,
+        status: PaymentStatus::Pending,
+        idempotency_key: format!("refund:{id}"),
+        failure_reason: None,
+        created_at: now,
+        updated_at: now,
+    };
+    tx.insert_payment(&refund).await?;
+    crate::audit::record(tx, actor, "refund.requested", "payment", id, None, &refund).await?;
+    crate::webhooks::record(tx, "refund.created", *order.id.as_uuid(), crate::audit::snapshot(&refund)).await?;
+    ordo_jobs::enqueue(tx, &RefundPayment { payment_id: id }, ordo_jobs::EnqueueOptions::default()).await?;
+    metrics::counter!("ordo_refunds_total").increment(1);
+    Ok(refund)
 }
 
 /// Enqueues a paid order's capture, in the transaction that records the
@@ -435,6 +479,43 @@ impl PaymentService {
 pub(crate) async fn enqueue_capture(tx: &mut dyn Transaction, order_id: OrderId) -> Result<(), ordo_store::StoreError> {
     ordo_jobs::enqueue(tx, &CapturePayment { order_id }, ordo_jobs::EnqueueOptions::default()).await?;
     Ok(())
+}
+
+/// Enqueues a cancelled order's compensation, in the transaction that
+/// cancels it.
+pub(crate) async fn enqueue_compensation(
+    tx: &mut dyn Transaction,
+    order_id: OrderId,
+) -> Result<(), ordo_store::StoreError> {
+    ordo_jobs::enqueue(tx, &RefundCancelledOrder { order_id }, ordo_jobs::EnqueueOptions::default()).await?;
+    Ok(())
+}
+
+/// The compensation step of the order saga: a cancelled order's captured
+/// money goes back. Records a refund of what is left of the capture (under
+/// the order's payment lock, so however often this and a capture that
+/// finished after the cancel run, the order is refunded once), which
+/// [`RefundPayment`] then makes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RefundCancelledOrder {
+    pub order_id: OrderId,
+}
+
+#[async_trait]
+impl Job for RefundCancelledOrder {
+    const NAME: &'static str = "order.refund_cancelled";
+    const QUEUE: &'static str = "payments";
+    const PRIORITY: i16 = 10;
+    type Context = Services;
+
+    fn unique_key(&self) -> Option<String> {
+        Some(self.order_id.to_string())
+    }
+
+    async fn run(&self, services: &Services, _run: &JobRun) -> Result<(), JobError> {
+        services.payments.refund_rest_of_cancelled(self.order_id).await.map_err(job_error)?;
+        Ok(())
+    }
 }
 
 /// Captures a paid order's authorised amount (the capture policy is "at
@@ -462,6 +543,12 @@ impl Job for CapturePayment {
 
     async fn run(&self, services: &Services, _run: &JobRun) -> Result<(), JobError> {
         let order = services.orders.order(self.order_id).await.map_err(job_error)?;
+        if order.status == OrderStatus::Cancelled {
+            // Cancelled before its capture: nothing is taken. (Releasing the
+            // authorisation at the provider, a void, is not built yet; it
+            // lapses at the provider.)
+            return Ok(());
+        }
         let payments = services.payments.of_order(order.id).await.map_err(job_error)?;
         let Some(authorization) =
             payments.iter().find(|p| p.kind == PaymentKind::Authorization && p.status == PaymentStatus::Succeeded)
@@ -478,10 +565,16 @@ impl Job for CapturePayment {
         if record.status != PaymentStatus::Pending {
             return Ok(()); // settled by an earlier attempt
         }
-        match services.payments.provider().capture(&reference, record.amount, &key).await {
-            Ok(()) => services.payments.settle(&record, PaymentStatus::Succeeded, None, None).await.map_err(job_error),
-            Err(e) => Err(JobError::retry(e.to_string())),
-        }
+        services
+            .payments
+            .provider()
+            .capture(&reference, record.amount, &key)
+            .await
+            .map_err(|e| JobError::retry(e.to_string()))?;
+        services.payments.settle(&record, PaymentStatus::Succeeded, None, None).await.map_err(job_error)?;
+        // Cancelled while the capture was being made: give it back.
+        services.payments.refund_rest_of_cancelled(order.id).await.map_err(job_error)?;
+        Ok(())
     }
 }
 

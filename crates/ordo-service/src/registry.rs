@@ -8,6 +8,7 @@
 //! | [`AuthorizePayment`]                     | `payments`    | a placed order's payment            |
 //! | [`CapturePayment`]                       | `payments`    | a paid order's capture              |
 //! | [`RefundPayment`]                        | `payments`    | a recorded refund, at the provider  |
+//! | [`RefundCancelledOrder`]                 | `payments`    | a cancelled order's money back      |
 //! | [`ExpireUnpaidOrder`]                    | `orders`      | an order left unpaid                |
 //! | [`IssueInvoice`]                         | `invoices`    | a paid order's invoice              |
 //! | [`SendOrderConfirmation`]                | `mail`        | the order confirmation e-mail       |
@@ -27,7 +28,7 @@ use crate::idempotency::SweepExpiredKeys;
 use crate::invoices::IssueInvoice;
 use crate::mail::{SendInvoiceEmail, SendOrderConfirmation};
 use crate::orders::ExpireUnpaidOrder;
-use crate::payments::{AuthorizePayment, CapturePayment, RefundPayment};
+use crate::payments::{AuthorizePayment, CapturePayment, RefundCancelledOrder, RefundPayment};
 use crate::webhooks::{DeliverWebhook, FanOutEvent};
 
 /// How often the periodic jobs run (`None`: never).
@@ -43,6 +44,7 @@ pub fn registry(periods: Periods) -> Registry<Services> {
         .register::<AuthorizePayment>()
         .register::<CapturePayment>()
         .register::<RefundPayment>()
+        .register::<RefundCancelledOrder>()
         .register::<ExpireUnpaidOrder>()
         .register::<IssueInvoice>()
         .register::<SendOrderConfirmation>()

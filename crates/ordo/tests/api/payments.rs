@@ -13,6 +13,7 @@ backend_tests!(
     concurrent_refunds_never_exceed_the_capture,
     bad_refunds_are_refused_and_change_nothing,
     without_a_provider_a_payment_token_is_refused,
+    cancelling_a_captured_order_refunds_what_is_left,
 );
 
 async fn with_workers(app: TestApp) -> Option<TestApp> {
@@ -192,4 +193,39 @@ async fn without_a_provider_a_payment_token_is_refused(app: TestApp) {
     assert!(app.get("/v1/orders").await.expect(StatusCode::OK)["items"].as_array().unwrap().is_empty());
     body.as_object_mut().unwrap().remove("payment_token");
     app.post("/v1/orders", &body).await.expect(StatusCode::CREATED);
+}
+
+/// The saga's compensation: cancelling a paid, captured order gives back
+/// what was not refunded yet, once, audited and evented.
+async fn cancelling_a_captured_order_refunds_what_is_left(app: TestApp) {
+    let Some(app) = with_workers(app).await else { return };
+    let (id, total) = paid_order(&app).await;
+    app.post(&format!("/v1/orders/{id}/refunds"), &json!({"amount": 300})).await.expect(StatusCode::CREATED);
+    let order = app.get(&format!("/v1/orders/{id}")).await.expect(StatusCode::OK);
+    let version = order["version"].as_i64().unwrap();
+    let cancelled =
+        app.post(&format!("/v1/orders/{id}/cancel"), &json!({"version": version})).await.expect(StatusCode::OK);
+    assert_eq!(cancelled["status"], "cancelled");
+    let settled = |p: &[Value]| {
+        let refunds = of_kind(p, "refund");
+        refunds.len() == 2 && refunds.iter().all(|r| r["status"] == "succeeded")
+    };
+    let payments = wait_for_payments(&app, &id, settled).await;
+    let refunds: Vec<i64> = of_kind(&payments, "refund").iter().map(|r| r["amount"].as_i64().unwrap()).collect();
+    assert_eq!(refunds, [300, total - 300], "the rest of the capture, once");
+    // Nothing is left to refund, and nothing more is refunded later.
+    app.post(&format!("/v1/orders/{id}/refunds"), &json!({"amount": 1}))
+        .await
+        .expect_problem(StatusCode::CONFLICT, "refund_exceeds_capture");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let later = app.get(&format!("/v1/orders/{id}/payments")).await.expect(StatusCode::OK);
+    assert_eq!(of_kind(later.as_array().unwrap(), "refund").len(), 2);
+    let audit = app.get("/v1/audit-events?entity_type=payment").await.expect(StatusCode::OK);
+    let by_system = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "refund.requested" && e["actor_name"] == "payments")
+        .count();
+    assert_eq!(by_system, 1, "the compensation is audited as the payments system");
 }
