@@ -19,7 +19,7 @@
 //! - `openapi`: completes the generated OpenAPI document.
 //! - [`rate_limit`]: token buckets per API key, by role.
 //! - `routes`: one module per resource (`products`, `customers`, `markets`,
-//!   `inventory`, `orders`, `invoices`, `webhooks`, `jobs`, `audit`,
+//!   `inventory`, `orders`, `invoices`, `payments`, `webhooks`, `jobs`, `audit`,
 //!   `admin`, `health`, `schema`), each exporting `routes()`.
 //! - [`stats`]: request counts and latency percentiles kept in memory.
 
