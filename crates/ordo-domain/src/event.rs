@@ -10,13 +10,14 @@ use uuid::Uuid;
 use crate::time::Timestamp;
 
 /// Every event type, as webhook subscriptions name them.
-pub const EVENT_TYPES: [&str; 17] = [
+pub const EVENT_TYPES: [&str; 18] = [
     "order.placed",
     "order.paid",
     "order.payment_failed",
     "order.expired",
     "order.cancelled",
     "order.confirmed",
+    "order.partially_fulfilled",
     "order.fulfilled",
     "order.completed",
     "invoice.issued",

@@ -19,7 +19,63 @@ backend_tests!(
     a_fan_out_that_runs_again_delivers_nothing_twice,
     waiting_is_not_failing_and_a_failed_delivery_unblocks_later_ones,
     a_delivery_fails_with_its_job_and_revives_with_it,
+    money_and_partial_shipments_reach_webhooks_in_order,
 );
+
+/// `payment.*`, `refund.*` and `order.partially_fulfilled` reach a
+/// subscriber, in the order they happened.
+async fn money_and_partial_shipments_reach_webhooks_in_order(app: TestApp) {
+    let backend = app.backend();
+    drop(app);
+    let Some(app) = TestApp::spawn_with(backend, |c| c.workers.enabled = true).await else { return };
+    let (url, receiver) = start_receiver(0).await;
+    let types = json!([
+        "payment.authorized",
+        "payment.captured",
+        "refund.created",
+        "refund.succeeded",
+        "order.partially_fulfilled"
+    ]);
+    app.post("/v1/webhooks", &json!({"url": url, "event_types": types})).await.expect(StatusCode::CREATED);
+    let shop = shop(&app).await;
+    let mut body = order_body(&shop, json!([{"sku": "TEE", "quantity": 2}]));
+    body["payment_token"] = json!("tok_approve");
+    let order = app.post("/v1/orders", &body).await.expect(StatusCode::CREATED);
+    let id = order["id"].as_str().unwrap().to_owned();
+    let kinds = |receiver: &Receiver| -> Vec<String> {
+        let seen = receiver.seen.lock().unwrap();
+        seen.iter()
+            .map(|(_, _, b)| serde_json::from_slice::<Value>(b).unwrap()["type"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let wait_for = async |n: usize| {
+        for _ in 0..400 {
+            if kinds(&receiver).len() >= n {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("only {:?} arrived", kinds(&receiver));
+    };
+    wait_for(2).await;
+    app.post(&format!("/v1/orders/{id}/refunds"), &json!({"amount": 100})).await.expect(StatusCode::CREATED);
+    wait_for(4).await;
+    let version = app.get(&format!("/v1/orders/{id}")).await.expect(StatusCode::OK)["version"].as_i64().unwrap();
+    let confirmed =
+        app.post(&format!("/v1/orders/{id}/confirm"), &json!({"version": version})).await.expect(StatusCode::OK);
+    let version = confirmed["version"].as_i64().unwrap();
+    app.post(&format!("/v1/orders/{id}/fulfil"), &json!({"version": version, "lines": [{"line": 1, "quantity": 1}]}))
+        .await
+        .expect(StatusCode::OK);
+    wait_for(5).await;
+    assert_eq!(
+        kinds(&receiver),
+        ["payment.authorized", "payment.captured", "refund.created", "refund.succeeded", "order.partially_fulfilled"]
+    );
+    let seen = receiver.seen.lock().unwrap();
+    let refund: Value = serde_json::from_slice(&seen[2].2).unwrap();
+    assert_eq!((refund["order_id"].as_str(), refund["data"]["amount"].as_i64()), (Some(id.as_str()), Some(100)));
+}
 
 /// What the receiver saw: (status it answered, signature header, body).
 #[derive(Default)]
