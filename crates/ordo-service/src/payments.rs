@@ -360,6 +360,17 @@ impl PaymentService {
             (PaymentKind::Refund, _) => "refund.failed",
         };
         let actor = Actor::system("payments");
+        let timeline = match (record.kind, status) {
+            (PaymentKind::Capture, PaymentStatus::Succeeded) => Some("captured"),
+            (PaymentKind::Refund, PaymentStatus::Succeeded) => Some("refunded"),
+            (PaymentKind::Refund, _) => Some("refund_failed"),
+            _ => None,
+        };
+        if let Some(kind) = timeline
+            && let Some(order) = tx.order(settled.order_id).await?
+        {
+            on_timeline(tx.as_mut(), &order, kind, &actor, &settled).await?;
+        }
         crate::audit::record(
             tx.as_mut(),
             &actor,
@@ -435,6 +446,28 @@ pub(crate) async fn refund_rest(
     Ok(Some(record_refund(tx, &actor, &order, rest, provider_name).await?))
 }
 
+/// Puts a money step on the order's timeline (`GET /v1/orders/{id}/events`):
+/// the order's status does not change, so it is both `from` and `to`.
+async fn on_timeline(
+    tx: &mut dyn Transaction,
+    order: &ordo_domain::order::Order,
+    kind: &str,
+    actor: &Actor,
+    payment: &Payment,
+) -> Result<(), ordo_store::StoreError> {
+    let event = ordo_domain::order::OrderEvent {
+        id: Uuid::now_v7(),
+        order_id: order.id,
+        occurred_at: payment.updated_at,
+        kind: kind.to_owned(),
+        from_status: Some(order.status),
+        to_status: order.status,
+        actor_name: actor.name.clone(),
+        detail: Some(serde_json::json!({"payment_id": payment.id, "amount": payment.amount, "status": payment.status})),
+    };
+    tx.insert_order_event(&event).await
+}
+
 /// Records a refund of `amount` (checked by the caller under the order's
 /// payment lock) pending, with its audit entry, its `refund.created` event
 /// and the [`RefundPayment`] job that makes it at the provider.
@@ -467,6 +500,7 @@ async fn record_refund(
         updated_at: now,
     };
     tx.insert_payment(&refund).await?;
+    on_timeline(tx, order, "refund_requested", actor, &refund).await?;
     crate::audit::record(tx, actor, "refund.requested", "payment", id, None, &refund).await?;
     crate::webhooks::record(tx, "refund.created", *order.id.as_uuid(), crate::audit::snapshot(&refund)).await?;
     ordo_jobs::enqueue(tx, &RefundPayment { payment_id: id }, ordo_jobs::EnqueueOptions::default()).await?;

@@ -110,6 +110,15 @@ async fn a_paid_order_is_authorised_captured_and_refunded_in_part(app: TestApp) 
     let failed = app.get("/v1/payments?status=failed").await.expect(StatusCode::OK);
     assert!(failed["items"].as_array().unwrap().is_empty());
 
+    // The money steps are on the order's timeline.
+    let timeline = app.get(&format!("/v1/orders/{id}/events")).await.expect(StatusCode::OK);
+    let kinds: Vec<&str> = timeline["items"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    assert_eq!(&kinds[..4], ["placed", "paid", "captured", "refund_requested"], "{kinds:?}");
+    assert_eq!(kinds.iter().filter(|k| **k == "refund_requested").count(), 2, "{kinds:?}");
+    assert!(kinds.contains(&"refunded"), "{kinds:?}");
+    let requested = &timeline["items"][3];
+    assert_eq!((requested["detail"]["amount"].as_i64(), requested["to_status"].as_str()), (Some(500), Some("paid")));
+
     // Each refund is audited as the caller who asked for it.
     let audit =
         app.get(&format!("/v1/audit-events?entity_type=payment&entity_id={refund_id}")).await.expect(StatusCode::OK);
