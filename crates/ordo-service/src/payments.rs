@@ -4,7 +4,8 @@
 //!
 //! The built-in `test` provider is deterministic: the payment token chooses
 //! the outcome (`tok_approve`, `tok_decline`, `tok_timeout`, `tok_error`,
-//! `tok_slow`; any other well-formed token is declined).
+//! `tok_slow`, `tok_capture_slow` (approved; its capture takes 2 s); any
+//! other well-formed token is declined).
 //!
 //! Every provider call that moves money is recorded first as a pending
 //! [`Payment`], in its own transaction, with the idempotency key it sends;
@@ -129,6 +130,10 @@ impl PaymentProvider for TestProvider {
                 PaymentOutcome::Authorized { reference: format!("test_{}", request.order_id) }
             }
             "tok_approve" => PaymentOutcome::Authorized { reference: format!("test_{}", request.order_id) },
+            // Approved, and its capture will take 2 s.
+            "tok_capture_slow" => {
+                PaymentOutcome::Authorized { reference: format!("{SLOW_CAPTURE}{}", request.order_id) }
+            }
             _ => PaymentOutcome::Declined { reason: "declined by the test provider".into() },
         };
         *self.charges.lock().unwrap_or_else(|e| e.into_inner()).entry(request.idempotency_key.clone()).or_default() +=
@@ -140,7 +145,10 @@ impl PaymentProvider for TestProvider {
         Ok(outcome)
     }
 
-    async fn capture(&self, _reference: &str, _amount: i64, idempotency_key: &str) -> Result<(), PaymentError> {
+    async fn capture(&self, reference: &str, _amount: i64, idempotency_key: &str) -> Result<(), PaymentError> {
+        if reference.starts_with(SLOW_CAPTURE) {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
         self.effect(idempotency_key);
         Ok(())
     }
@@ -150,6 +158,9 @@ impl PaymentProvider for TestProvider {
         Ok(())
     }
 }
+
+/// The reference prefix of authorisations whose capture takes 2 s.
+const SLOW_CAPTURE: &str = "test_slowcapture_";
 
 impl TestProvider {
     /// Counts a capture's or refund's effect once per idempotency key, as a

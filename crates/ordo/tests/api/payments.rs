@@ -14,6 +14,7 @@ backend_tests!(
     bad_refunds_are_refused_and_change_nothing,
     without_a_provider_a_payment_token_is_refused,
     cancelling_a_captured_order_refunds_what_is_left,
+    a_capture_that_ends_after_the_cancel_is_refunded_once,
 );
 
 async fn with_workers(app: TestApp) -> Option<TestApp> {
@@ -237,4 +238,28 @@ async fn cancelling_a_captured_order_refunds_what_is_left(app: TestApp) {
         .filter(|e| e["action"] == "refund.requested" && e["actor_name"] == "payments")
         .count();
     assert_eq!(by_system, 1, "the compensation is audited as the payments system");
+}
+
+/// Cancelled while its capture is at the provider: the capture finishes,
+/// and the money goes back, once.
+async fn a_capture_that_ends_after_the_cancel_is_refunded_once(app: TestApp) {
+    let Some(app) = with_workers(app).await else { return };
+    let shop = shop(&app).await;
+    let mut body = order_body(&shop, json!([{"sku": "TEE", "quantity": 1}]));
+    body["payment_token"] = json!("tok_capture_slow");
+    let order = app.post("/v1/orders", &body).await.expect(StatusCode::CREATED);
+    let (id, total) = (order["id"].as_str().unwrap().to_owned(), order["total"].as_i64().unwrap());
+    // The capture is recorded before the provider is called (which takes 2 s).
+    wait_for_payments(&app, &id, |p| of_kind(p, "capture").iter().any(|c| c["status"] == "pending")).await;
+    let version = app.get(&format!("/v1/orders/{id}")).await.expect(StatusCode::OK)["version"].as_i64().unwrap();
+    app.post(&format!("/v1/orders/{id}/cancel"), &json!({"version": version})).await.expect(StatusCode::OK);
+    let payments = wait_for_payments(&app, &id, |p| {
+        captured(p) && of_kind(p, "refund").iter().any(|r| r["status"] == "succeeded")
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let payments_later = app.get(&format!("/v1/orders/{id}/payments")).await.expect(StatusCode::OK);
+    let refunds: Vec<i64> =
+        of_kind(payments_later.as_array().unwrap(), "refund").iter().map(|r| r["amount"].as_i64().unwrap()).collect();
+    assert_eq!(refunds, [total], "the whole capture, once: {payments:?}");
 }
