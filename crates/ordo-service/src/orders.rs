@@ -428,8 +428,12 @@ async fn transition_writes(
         // Captured at payment (the capture policy at fulfilment is not built yet).
         crate::payments::enqueue_capture(tx, order.id).await?;
     }
-    if order.status == OrderStatus::Cancelled {
-        // The saga's compensation: whatever was captured goes back.
+    if order.status == OrderStatus::Cancelled
+        && matches!(event.from_status, Some(OrderStatus::Paid | OrderStatus::Confirmed))
+    {
+        // The saga's compensation: whatever was captured goes back. (An
+        // order cancelled while `placed` was never paid; its authorisation
+        // job, should one run later, does nothing for it.)
         crate::payments::enqueue_compensation(tx, order.id).await?;
     }
     Ok(())

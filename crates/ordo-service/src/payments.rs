@@ -354,13 +354,19 @@ impl PaymentService {
         failure_reason: Option<&str>,
     ) -> ServiceResult<()> {
         let mut tx = self.db.begin().await?;
-        if !tx.settle_payment(record.id, status, provider_reference, failure_reason, time::now()).await? {
+        let at = time::now();
+        if !tx.settle_payment(record.id, status, provider_reference, failure_reason, at).await? {
             return Ok(());
         }
-        let settled = tx
-            .payment(record.id)
-            .await?
-            .ok_or_else(|| ServiceError::NotFound { entity: "payment", id: record.id.to_string() })?;
+        // Only a pending record settles, so it is the record with these
+        // fields changed (the store keeps the reference when none is given).
+        let settled = Payment {
+            status,
+            provider_reference: provider_reference.map(str::to_owned).or_else(|| record.provider_reference.clone()),
+            failure_reason: failure_reason.map(str::to_owned),
+            updated_at: at,
+            ..record.clone()
+        };
         let event = match (record.kind, status) {
             (PaymentKind::Authorization, PaymentStatus::Succeeded) => "payment.authorized",
             (PaymentKind::Authorization, _) => "payment.failed",
@@ -445,7 +451,7 @@ pub(crate) async fn refund_rest(
     provider_name: &str,
 ) -> ServiceResult<Option<Payment>> {
     let Some(order) = tx.order(order_id).await? else { return Ok(None) };
-    if order.status != ordo_domain::order::OrderStatus::Cancelled {
+    if order.status != OrderStatus::Cancelled {
         return Ok(None);
     }
     tx.lock_order_payments(order_id).await?;
@@ -588,36 +594,40 @@ impl Job for CapturePayment {
 
     async fn run(&self, services: &Services, _run: &JobRun) -> Result<(), JobError> {
         let order = services.orders.order(self.order_id).await.map_err(job_error)?;
-        if order.status == OrderStatus::Cancelled {
-            // Cancelled before its capture: nothing is taken. (Releasing the
-            // authorisation at the provider, a void, is not built yet; it
-            // lapses at the provider.)
-            return Ok(());
-        }
         let payments = services.payments.of_order(order.id).await.map_err(job_error)?;
         let Some(authorization) =
             payments.iter().find(|p| p.kind == PaymentKind::Authorization && p.status == PaymentStatus::Succeeded)
         else {
             return Ok(()); // nothing authorised to capture
         };
-        let reference = authorization.provider_reference.clone().unwrap_or_default();
         let key = format!("order:{}:capture", order.id);
+        let started = payments.iter().any(|p| p.idempotency_key == key);
+        if order.status == OrderStatus::Cancelled && !started {
+            // Cancelled before its capture: nothing is taken. (Releasing the
+            // authorisation at the provider, a void, is not built yet; it
+            // lapses at the provider.)
+            return Ok(());
+        }
+        // A capture once begun is finished, even for an order cancelled
+        // meanwhile (the provider may have taken the money already).
+        let reference = authorization.provider_reference.clone().unwrap_or_default();
         let record = services
             .payments
             .record(&order.id, PaymentKind::Capture, authorization.amount, order.currency, &key, Some(&reference))
             .await
             .map_err(job_error)?;
-        if record.status != PaymentStatus::Pending {
-            return Ok(()); // settled by an earlier attempt
+        if record.status == PaymentStatus::Pending {
+            services
+                .payments
+                .provider()
+                .capture(&reference, record.amount, &key)
+                .await
+                .map_err(|e| JobError::retry(e.to_string()))?;
+            services.payments.settle(&record, PaymentStatus::Succeeded, None, None).await.map_err(job_error)?;
         }
-        services
-            .payments
-            .provider()
-            .capture(&reference, record.amount, &key)
-            .await
-            .map_err(|e| JobError::retry(e.to_string()))?;
-        services.payments.settle(&record, PaymentStatus::Succeeded, None, None).await.map_err(job_error)?;
-        // Cancelled while the capture was being made: give it back.
+        // Cancelled while the capture was being made: give it back. Also on
+        // a retry after a crash that came after the settling (a no-op for an
+        // order that is not cancelled, or refunded already).
         services.payments.refund_rest_of_cancelled(order.id).await.map_err(job_error)?;
         Ok(())
     }
