@@ -114,11 +114,22 @@ pub struct ServiceSettings {
     pub payment_provider: Option<PaymentProviderChoice>,
 }
 
+/// Settings the services cannot be built with.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error("invalid mail settings: {0}")]
+    Mail(#[from] mail::MailError),
+    #[error("the payment provider's HTTP client cannot be built: {0}")]
+    PaymentClient(#[from] reqwest::Error),
+}
+
 /// The payment providers the services can be built with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum PaymentProviderChoice {
     /// The built-in deterministic [`payments::TestProvider`].
     Test,
+    /// Stripe PaymentIntents ([`payments::stripe::StripeProvider`]).
+    Stripe(payments::stripe::StripeSettings),
 }
 
 impl Default for ServiceSettings {
@@ -137,8 +148,8 @@ impl Default for ServiceSettings {
 }
 
 impl Services {
-    /// Builds the services; fails only on invalid mail settings.
-    pub fn new(db: Arc<dyn Database>, settings: &ServiceSettings) -> Result<Self, mail::MailError> {
+    /// Builds the services; fails only on invalid settings.
+    pub fn new(db: Arc<dyn Database>, settings: &ServiceSettings) -> Result<Self, SetupError> {
         let queue = ordo_jobs::Queue::new(db.clone());
         let mailer = mail::Mailer::new(&settings.mail)?;
         let idempotency =
@@ -169,12 +180,18 @@ impl Services {
             ),
             invoices: invoices::InvoiceService::new(db.clone()),
             webhooks: webhooks::WebhookService::new(db.clone(), queue.clone()),
-            payments: match settings.payment_provider {
+            payments: match &settings.payment_provider {
                 Some(PaymentProviderChoice::Test) => payments::PaymentService::new(
                     db.clone(),
                     queue.clone(),
                     Arc::new(payments::TestProvider::default()),
                     "test",
+                ),
+                Some(PaymentProviderChoice::Stripe(stripe)) => payments::PaymentService::new(
+                    db.clone(),
+                    queue.clone(),
+                    Arc::new(payments::stripe::StripeProvider::new(stripe.clone())?),
+                    "stripe",
                 ),
                 None => {
                     payments::PaymentService::new(db.clone(), queue.clone(), Arc::new(payments::NoProvider), "none")

@@ -37,14 +37,17 @@ use uuid::Uuid;
 use crate::error::job_error;
 use crate::{ServiceError, ServiceResult, Services};
 
+pub mod stripe;
+
 /// A payment token as the client got it from the payment provider.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PaymentToken(String);
 
 impl PaymentToken {
-    /// `tok_` followed by 1 to 100 letters, digits or `_`.
+    /// `tok_` (a card token) or `pm_` (a payment method) followed by 1 to
+    /// 100 letters, digits or `_`.
     pub fn parse(value: &str) -> Result<Self, ValidationErrors> {
-        let valid = value.strip_prefix("tok_").is_some_and(|rest| {
+        let valid = value.strip_prefix("tok_").or_else(|| value.strip_prefix("pm_")).is_some_and(|rest| {
             (1..=100).contains(&rest.len()) && rest.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
         });
         if valid {
@@ -53,7 +56,7 @@ impl PaymentToken {
             Err(ValidationErrors::single(
                 "payment_token",
                 "invalid_payment_token",
-                "a payment token looks like tok_xxx",
+                "a payment token looks like tok_xxx or pm_xxx",
             ))
         }
     }
@@ -84,17 +87,49 @@ pub enum PaymentOutcome {
 /// A failure worth retrying.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PaymentError {
+    /// Worth retrying with the same idempotency key.
     #[error("the payment provider timed out")]
     Timeout,
+    /// Worth retrying with the same idempotency key.
     #[error("the payment provider failed: {0}")]
     Provider(String),
+    /// The provider refused the call for good (an invalid request, a
+    /// capture of a cancelled authorisation): retrying will not help.
+    #[error("the payment provider refused: {0}")]
+    Rejected(String),
 }
 
+impl PaymentError {
+    /// Whether a later attempt with the same key may succeed.
+    pub fn is_transient(&self) -> bool {
+        !matches!(self, Self::Rejected(_))
+    }
+}
+
+/// A capture to make of an authorisation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaptureRequest {
+    /// The authorisation's provider reference.
+    pub reference: String,
+    pub amount: i64,
+    /// Whether this capture releases whatever of the authorisation it does
+    /// not take (the last shipment's); `false` keeps it for later captures.
+    pub final_capture: bool,
+    pub idempotency_key: String,
+}
+
+/// A payment provider. Every call carries an idempotency key derived from
+/// the order and the operation, and runs outside database transactions.
 #[async_trait]
 pub trait PaymentProvider: Send + Sync + std::fmt::Debug {
     async fn authorize(&self, request: &AuthorizeRequest) -> Result<PaymentOutcome, PaymentError>;
-    async fn capture(&self, reference: &str, amount: i64, idempotency_key: &str) -> Result<(), PaymentError>;
-    async fn refund(&self, reference: &str, amount: i64, idempotency_key: &str) -> Result<(), PaymentError>;
+    async fn capture(&self, request: &CaptureRequest) -> Result<(), PaymentError>;
+    /// Releases an authorisation nothing was captured of.
+    async fn void(&self, reference: &str, idempotency_key: &str) -> Result<(), PaymentError>;
+    /// Gives back `amount` of the capture of `reference`; the refund's own
+    /// reference at the provider, if it has one.
+    async fn refund(&self, reference: &str, amount: i64, idempotency_key: &str)
+    -> Result<Option<String>, PaymentError>;
 }
 
 /// The deterministic test provider.
@@ -145,17 +180,27 @@ impl PaymentProvider for TestProvider {
         Ok(outcome)
     }
 
-    async fn capture(&self, reference: &str, _amount: i64, idempotency_key: &str) -> Result<(), PaymentError> {
-        if reference.starts_with(SLOW_CAPTURE) {
+    async fn capture(&self, request: &CaptureRequest) -> Result<(), PaymentError> {
+        if request.reference.starts_with(SLOW_CAPTURE) {
             tokio::time::sleep(Duration::from_secs(2)).await;
         }
+        self.effect(&request.idempotency_key);
+        Ok(())
+    }
+
+    async fn void(&self, _reference: &str, idempotency_key: &str) -> Result<(), PaymentError> {
         self.effect(idempotency_key);
         Ok(())
     }
 
-    async fn refund(&self, _reference: &str, _amount: i64, idempotency_key: &str) -> Result<(), PaymentError> {
+    async fn refund(
+        &self,
+        _reference: &str,
+        _amount: i64,
+        idempotency_key: &str,
+    ) -> Result<Option<String>, PaymentError> {
         self.effect(idempotency_key);
-        Ok(())
+        Ok(None)
     }
 }
 
@@ -181,11 +226,20 @@ impl PaymentProvider for NoProvider {
         Err(PaymentError::Provider("no payment provider is configured".into()))
     }
 
-    async fn capture(&self, _reference: &str, _amount: i64, _idempotency_key: &str) -> Result<(), PaymentError> {
+    async fn capture(&self, _request: &CaptureRequest) -> Result<(), PaymentError> {
         Err(PaymentError::Provider("no payment provider is configured".into()))
     }
 
-    async fn refund(&self, _reference: &str, _amount: i64, _idempotency_key: &str) -> Result<(), PaymentError> {
+    async fn void(&self, _reference: &str, _idempotency_key: &str) -> Result<(), PaymentError> {
+        Err(PaymentError::Provider("no payment provider is configured".into()))
+    }
+
+    async fn refund(
+        &self,
+        _reference: &str,
+        _amount: i64,
+        _idempotency_key: &str,
+    ) -> Result<Option<String>, PaymentError> {
         Err(PaymentError::Provider("no payment provider is configured".into()))
     }
 }
@@ -253,12 +307,28 @@ impl Job for AuthorizePayment {
         };
         settled.map_err(job_error)?;
         let actor = Actor::system("payments");
-        let result = match outcome {
+        let result = match &outcome {
             PaymentOutcome::Authorized { .. } => services.orders.record_payment(&actor, order.id).await,
             PaymentOutcome::Declined { .. } => services.orders.record_declined_payment(&actor, order.id).await,
         };
         match result {
-            Ok(_) | Err(ServiceError::IllegalTransition { .. }) => Ok(()),
+            Ok(_) => Ok(()),
+            Err(ServiceError::IllegalTransition { .. }) => {
+                // Decided meanwhile: by an earlier attempt (paid), or the
+                // order was cancelled or expired while the provider was
+                // asked, and then the authorisation is released.
+                let now = services.orders.order(order.id).await.map_err(job_error)?;
+                match outcome {
+                    PaymentOutcome::Authorized { reference }
+                        if matches!(now.status, OrderStatus::Cancelled | OrderStatus::Expired) =>
+                    {
+                        let authorization =
+                            Payment { status: PaymentStatus::Succeeded, provider_reference: Some(reference), ..record };
+                        void_authorization(services, &authorization).await
+                    }
+                    _ => Ok(()),
+                }
+            }
             Err(e) => Err(job_error(e)),
         }
     }
@@ -381,6 +451,8 @@ impl PaymentService {
             (PaymentKind::Capture, PaymentStatus::Succeeded) => Some("captured"),
             (PaymentKind::Refund, PaymentStatus::Succeeded) => Some("refunded"),
             (PaymentKind::Refund, _) => Some("refund_failed"),
+            (PaymentKind::Void, PaymentStatus::Succeeded) => Some("voided"),
+            (PaymentKind::Capture, PaymentStatus::Failed) => Some("capture_failed"),
             _ => None,
         };
         if let Some(kind) = timeline
@@ -603,10 +675,9 @@ impl Job for CapturePayment {
         let key = format!("order:{}:capture", order.id);
         let started = payments.iter().any(|p| p.idempotency_key == key);
         if order.status == OrderStatus::Cancelled && !started {
-            // Cancelled before its capture: nothing is taken. (Releasing the
-            // authorisation at the provider, a void, is not built yet; it
-            // lapses at the provider.)
-            return Ok(());
+            // Cancelled before its capture: nothing is taken, and the
+            // authorisation is released at the provider.
+            return void_authorization(services, authorization).await;
         }
         // A capture once begun is finished, even for an order cancelled
         // meanwhile (the provider may have taken the money already).
@@ -617,13 +688,10 @@ impl Job for CapturePayment {
             .await
             .map_err(job_error)?;
         if record.status == PaymentStatus::Pending {
-            services
-                .payments
-                .provider()
-                .capture(&reference, record.amount, &key)
-                .await
-                .map_err(|e| JobError::retry(e.to_string()))?;
-            services.payments.settle(&record, PaymentStatus::Succeeded, None, None).await.map_err(job_error)?;
+            let request =
+                CaptureRequest { reference, amount: record.amount, final_capture: true, idempotency_key: key };
+            let result = services.payments.provider().capture(&request).await;
+            settle_call(services, &record, result.map(|()| None)).await?;
         }
         // Cancelled while the capture was being made: give it back. Also on
         // a retry after a crash that came after the settling (a no-op for an
@@ -631,6 +699,49 @@ impl Job for CapturePayment {
         services.payments.refund_rest_of_cancelled(order.id).await.map_err(job_error)?;
         Ok(())
     }
+}
+
+/// Settles a pending record with a provider call's result: succeeded (with
+/// the provider's reference of it, if it gave one), failed for good when the
+/// provider refused, or left pending and retried with the same key.
+async fn settle_call(
+    services: &Services,
+    record: &Payment,
+    result: Result<Option<String>, PaymentError>,
+) -> Result<(), JobError> {
+    match result {
+        Ok(reference) => services.payments.settle(record, PaymentStatus::Succeeded, reference.as_deref(), None).await,
+        Err(PaymentError::Rejected(reason)) => {
+            tracing::warn!(payment = %record.id, kind = record.kind.as_str(), %reason, "payment provider refused");
+            services.payments.settle(record, PaymentStatus::Failed, None, Some(&reason)).await
+        }
+        Err(e) => return Err(JobError::retry(e.to_string())),
+    }
+    .map_err(job_error)
+}
+
+/// Releases an authorisation nothing will be captured of, recorded as a
+/// `void` with the key `order:<id>:void` before the provider is called.
+async fn void_authorization(services: &Services, authorization: &Payment) -> Result<(), JobError> {
+    let key = format!("order:{}:void", authorization.order_id);
+    let reference = authorization.provider_reference.clone().unwrap_or_default();
+    let record = services
+        .payments
+        .record(
+            &authorization.order_id,
+            PaymentKind::Void,
+            authorization.amount,
+            authorization.currency,
+            &key,
+            Some(&reference),
+        )
+        .await
+        .map_err(job_error)?;
+    if record.status != PaymentStatus::Pending {
+        return Ok(());
+    }
+    let result = services.payments.provider().void(&reference, &key).await;
+    settle_call(services, &record, result.map(|()| None)).await
 }
 
 /// Gives a recorded refund's money back through the provider, with the
@@ -665,10 +776,8 @@ impl Job for RefundPayment {
             return Ok(());
         }
         let reference = refund.provider_reference.clone().unwrap_or_default();
-        match services.payments.provider().refund(&reference, refund.amount, &refund.idempotency_key).await {
-            Ok(()) => services.payments.settle(&refund, PaymentStatus::Succeeded, None, None).await.map_err(job_error),
-            Err(e) => Err(JobError::retry(e.to_string())),
-        }
+        let result = services.payments.provider().refund(&reference, refund.amount, &refund.idempotency_key).await;
+        settle_call(services, &refund, result).await
     }
 }
 

@@ -18,6 +18,9 @@
 //!   body for it, and the `ordo` binary as a child process.
 //! - `statements`: counts the SQL statements each request runs
 //!   ([`statements_for`], [`commits_for`]).
+//! - [`stripe`]: a local stand-in for Stripe's API that asserts Ordo's
+//!   requests and counts the money moved per idempotency key.
+//! - [`store`]: the store contract suite's harness (`store_tests!`).
 
 use std::net::SocketAddr;
 
@@ -36,6 +39,7 @@ pub use statements::{commits_for, statements_for};
 pub mod fixtures;
 mod statements;
 pub mod store;
+pub mod stripe;
 
 /// Logs at `ORDO_TEST_LOG` (default `warn`) to the test's captured output,
 /// and counts SQL statements per request (see [`statements_for`]).

@@ -93,6 +93,11 @@ pub async fn open_services(config: &Config) -> anyhow::Result<Services> {
         (PaymentProviderName::Test, true) => tracing::warn!(
             "payments: the built-in test provider is on (payments.provider = \"test\"): tokens like tok_approve are approved, no real money moves"
         ),
+        (PaymentProviderName::Stripe, _) => tracing::info!(
+            api_base = %config.payments.stripe_api_base,
+            webhooks = config.payments.stripe_webhook_secret.is_set(),
+            "payments: Stripe PaymentIntents with manual capture"
+        ),
         (PaymentProviderName::None, explicit) => tracing::info!(
             "payments: no payment provider{}: orders with a payment token are refused",
             if explicit {
@@ -105,6 +110,25 @@ pub async fn open_services(config: &Config) -> anyhow::Result<Services> {
     let settings = ServiceSettings {
         payment_provider: match provider {
             PaymentProviderName::Test => Some(ordo_service::PaymentProviderChoice::Test),
+            PaymentProviderName::Stripe => {
+                let payments = &config.payments;
+                anyhow::ensure!(
+                    payments.stripe_secret_key.is_set(),
+                    "payments.provider = \"stripe\" needs payments.stripe_secret_key (or ORDO_PAYMENTS_STRIPE_SECRET_KEY)"
+                );
+                anyhow::ensure!(
+                    url::Url::parse(&payments.stripe_api_base).is_ok_and(|u| matches!(u.scheme(), "http" | "https")),
+                    "payments.stripe_api_base is not an http(s) URL: {:?}",
+                    payments.stripe_api_base
+                );
+                Some(ordo_service::PaymentProviderChoice::Stripe(ordo_service::payments::stripe::StripeSettings {
+                    secret_key: payments.stripe_secret_key.expose().to_owned(),
+                    api_base: payments.stripe_api_base.clone(),
+                    timeout: Duration::from_millis(payments.stripe_timeout_ms.max(1)),
+                    max_network_retries: payments.stripe_max_retries,
+                    retry_base: Duration::from_millis(500),
+                }))
+            }
             PaymentProviderName::None => None,
         },
         key_cache_ttl: Duration::from_millis(config.auth.key_cache_ttl_ms),
@@ -120,7 +144,7 @@ pub async fn open_services(config: &Config) -> anyhow::Result<Services> {
             MailSettings::Smtp { url: config.mail.smtp_url.expose().to_owned(), from: config.mail.from.clone() }
         },
     };
-    Services::new(db, &settings).map_err(|e| anyhow::anyhow!("invalid mail settings: {e}"))
+    Services::new(db, &settings).map_err(|e| anyhow::anyhow!("{e}"))
 }
 
 impl Application {

@@ -271,15 +271,41 @@ impl Default for MailConfig {
 }
 
 /// Payments.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PaymentsConfig {
     /// The payment provider: `test` (the built-in deterministic provider:
-    /// tokens `tok_approve`, `tok_decline`, ...; no real money) or `none`
-    /// (orders cannot carry a payment token). Unset: `test` on the embedded
-    /// SQLite quick start, `none` on PostgreSQL, where the test provider
-    /// runs only if set explicitly.
+    /// tokens `tok_approve`, `tok_decline`, ...; no real money), `stripe`
+    /// (Stripe PaymentIntents; needs `stripe_secret_key`) or `none` (orders
+    /// cannot carry a payment token). Unset: `test` on the embedded SQLite
+    /// quick start, `none` on PostgreSQL, where the test provider runs only
+    /// if set explicitly.
     pub provider: Option<PaymentProviderName>,
+    /// Stripe's secret API key (`ORDO_PAYMENTS_STRIPE_SECRET_KEY`).
+    pub stripe_secret_key: Secret,
+    /// The signing secret of the Stripe webhook endpoint
+    /// (`/v1/payments/stripe/events`; `ORDO_PAYMENTS_STRIPE_WEBHOOK_SECRET`).
+    /// Unset: incoming Stripe events are refused.
+    pub stripe_webhook_secret: Secret,
+    /// Where Stripe's API is (a local server in tests).
+    pub stripe_api_base: String,
+    /// Each Stripe request's bound.
+    pub stripe_timeout_ms: u64,
+    /// Retries of a Stripe request that may be retried (429, 5xx, network).
+    pub stripe_max_retries: u32,
+}
+
+impl Default for PaymentsConfig {
+    fn default() -> Self {
+        Self {
+            provider: None,
+            stripe_secret_key: Secret::default(),
+            stripe_webhook_secret: Secret::default(),
+            stripe_api_base: "https://api.stripe.com".to_owned(),
+            stripe_timeout_ms: 15_000,
+            stripe_max_retries: 2,
+        }
+    }
 }
 
 /// The payment providers Ordo has.
@@ -287,7 +313,56 @@ pub struct PaymentsConfig {
 #[serde(rename_all = "lowercase")]
 pub enum PaymentProviderName {
     Test,
+    Stripe,
     None,
+}
+
+/// A secret (an API key, a signing secret): `Debug`, `Display` and
+/// `Serialize` print `***` when it is set; only [`Secret::expose`] gives
+/// the value, to the code that uses it.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    pub fn is_set(&self) -> bool {
+        !self.0.is_empty()
+    }
+
+    fn shown(&self) -> &'static str {
+        if self.is_set() { "***" } else { "" }
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.shown())
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.shown())
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.shown())
+    }
+}
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer).map(Self)
+    }
 }
 
 /// Background job workers.
@@ -504,6 +579,20 @@ mod tests {
         assert_eq!(env_key("payments_provider").as_deref(), Some("payments.provider"));
         assert_eq!(env_key("test_postgres_url"), None);
         assert_eq!(env_key("database"), None);
+    }
+
+    #[test]
+    fn secrets_are_redacted() {
+        let secret = Secret::new("sk_live_abc");
+        assert_eq!(format!("{secret} {secret:?}"), "*** ***");
+        assert_eq!(serde_json::to_string(&secret).unwrap(), r#""***""#);
+        assert_eq!(Secret::default().to_string(), "", "an unset secret stays unset");
+        let mut config = Config::default();
+        config.payments.stripe_secret_key = Secret::new("sk_live_abc");
+        config.payments.stripe_webhook_secret = Secret::new("whsec_abc");
+        let shown = config.to_redacted_toml().unwrap();
+        assert!(!shown.contains("sk_live_abc") && !shown.contains("whsec_abc"), "{shown}");
+        assert!(!format!("{config:?}").contains("sk_live_abc"));
     }
 
     #[test]

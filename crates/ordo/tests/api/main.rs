@@ -17,6 +17,7 @@ mod products;
 mod security;
 mod seed;
 mod server;
+mod stripe;
 mod traces;
 mod webhooks;
 mod workflow;

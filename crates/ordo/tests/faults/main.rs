@@ -9,6 +9,8 @@
 //! - [`sigterm`]: `kill -TERM` mid-load: a clean, prompt exit that finishes
 //!   requests in flight.
 //! - [`disk_full`]: SQLite on a small tmpfs that a ballast file fills.
+//! - [`provider`]: `kill -9` of the process running payment jobs while a
+//!   capture, then a refund, is at the (local stand-in) provider.
 //!
 //! After each scenario everything is left to settle (a bounded wait) and
 //! [`harness::invariants`] checks what the design promises: no acknowledged
@@ -28,4 +30,5 @@ mod harness;
 mod disk_full;
 mod kill9;
 mod pg_outage;
+mod provider;
 mod sigterm;

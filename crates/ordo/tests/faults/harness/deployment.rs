@@ -46,6 +46,8 @@ pub(crate) struct Deployment {
     serve_workers: bool,
     /// Processes started so far, to name their log files.
     started: usize,
+    /// Settings of this scenario's own, passed to every process.
+    pub(crate) env: Vec<(String, String)>,
 }
 
 impl Deployment {
@@ -92,6 +94,7 @@ impl Deployment {
             workers: Vec::new(),
             started: 0,
             old_processes: Vec::new(),
+            env: Vec::new(),
         }
     }
 
@@ -125,6 +128,7 @@ impl Deployment {
             .env("ORDO_LOG", &Settings::get().log)
             // JSON, so the suite can quote what went wrong.
             .env("ORDO_LOG_FORMAT", "json");
+        command.envs(self.env.iter().map(|(k, v)| (k, v)));
         command
     }
 

@@ -138,7 +138,7 @@ impl Http {
     }
 
     /// A setup call that must succeed with `status`.
-    async fn must(&self, path: &str, body: Value, status: u16) -> Value {
+    pub(crate) async fn must(&self, path: &str, body: Value, status: u16) -> Value {
         let answer = self.post(path, &body, None).await.unwrap_or_else(|e| panic!("POST {path}: {e}"));
         assert_eq!(answer.status, status, "POST {path}: {}", answer.describe());
         answer.body

@@ -1,0 +1,216 @@
+//! The Stripe adapter's contract tests: the real server and worker, with
+//! `payments.provider = "stripe"`, talking to a local stand-in for Stripe
+//! ([`FakeStripe`]) that asserts every request's wire format and counts the
+//! money moved per idempotency key. Contract tests, not live ones: no
+//! request leaves the machine.
+
+use std::time::Duration;
+
+use ordo::config::{PaymentProviderName, Secret};
+use ordo_testkit::fixtures::{order_body, shop};
+use ordo_testkit::stripe::{FakeStripe, Fault, SECRET_KEY};
+use ordo_testkit::{StatusCode, TestApp, backend_tests};
+use serde_json::{Value, json};
+
+backend_tests!(
+    a_stripe_payment_is_authorised_captured_and_refunded_over_the_wire,
+    a_declined_card_fails_the_order,
+    rate_limits_and_server_errors_are_retried_with_the_same_key,
+    a_timed_out_capture_is_retried_and_captures_once,
+    a_capture_stripe_refuses_fails_and_is_not_retried,
+    an_order_cancelled_during_its_authorisation_is_voided,
+);
+
+/// The app with workers, paying through `stripe` with short timeouts.
+async fn with_stripe(app: TestApp, stripe: &FakeStripe) -> Option<TestApp> {
+    let backend = app.backend();
+    drop(app);
+    let base = stripe.url().to_owned();
+    TestApp::spawn_with(backend, move |c| {
+        c.workers.enabled = true;
+        c.payments.provider = Some(PaymentProviderName::Stripe);
+        c.payments.stripe_secret_key = Secret::new(SECRET_KEY);
+        c.payments.stripe_api_base = base;
+        c.payments.stripe_timeout_ms = 1_000;
+    })
+    .await
+}
+
+async fn place(app: &TestApp, token: &str) -> (String, i64) {
+    let shop = shop(app).await;
+    let mut body = order_body(&shop, json!([{"sku": "TEE", "quantity": 2}]));
+    body["payment_token"] = json!(token);
+    let order = app.post("/v1/orders", &body).await.expect(StatusCode::CREATED);
+    (order["id"].as_str().unwrap().to_owned(), order["total"].as_i64().unwrap())
+}
+
+async fn payments_when(app: &TestApp, id: &str, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+    for _ in 0..500 {
+        let payments = app.get(&format!("/v1/orders/{id}/payments")).await.expect(StatusCode::OK);
+        let payments = payments.as_array().unwrap().clone();
+        if done(&payments) {
+            return payments;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("order {id}'s payments never settled");
+}
+
+fn settled(payments: &[Value], kind: &str) -> Option<Value> {
+    payments.iter().find(|p| p["kind"] == kind && p["status"] != "pending").cloned()
+}
+
+async fn a_stripe_payment_is_authorised_captured_and_refunded_over_the_wire(app: TestApp) {
+    let stripe = FakeStripe::start().await;
+    let Some(app) = with_stripe(app, &stripe).await else { return };
+    let (id, total) = place(&app, "tok_visa").await;
+    let payments = payments_when(&app, &id, |p| settled(p, "capture").is_some()).await;
+    let intent = stripe.requests_to("/v1/payment_intents")[0].clone();
+    assert_eq!(intent.path, "/v1/payment_intents");
+    assert_eq!(intent.idempotency_key.as_deref(), Some(format!("order:{id}:authorize").as_str()));
+    for (field, value) in [
+        ("amount", total.to_string()),
+        ("currency", "eur".to_owned()),
+        ("capture_method", "manual".to_owned()),
+        ("confirm", "true".to_owned()),
+        ("payment_method_data[type]", "card".to_owned()),
+        ("payment_method_data[card][token]", "tok_visa".to_owned()),
+        ("metadata[order_id]", id.clone()),
+    ] {
+        assert_eq!(intent.field(field), Some(value.as_str()), "{field} in {:?}", intent.form);
+    }
+    let pi = stripe.intent("pi_fake1").expect("the intent");
+    for record in [settled(&payments, "authorization").unwrap(), settled(&payments, "capture").unwrap()] {
+        assert_eq!(
+            (record["status"].as_str(), record["provider"].as_str(), record["provider_reference"].as_str()),
+            (Some("succeeded"), Some("stripe"), Some("pi_fake1")),
+            "{record}"
+        );
+    }
+    let capture = &stripe.requests_to("/capture")[0];
+    assert_eq!(capture.path, "/v1/payment_intents/pi_fake1/capture");
+    assert_eq!(capture.field("amount_to_capture"), Some(total.to_string().as_str()));
+    assert_eq!(capture.field("final_capture"), None, "a capture at payment is final");
+    assert_eq!(capture.idempotency_key.as_deref(), Some(format!("order:{id}:capture").as_str()));
+    let pi_now = stripe.intent("pi_fake1").unwrap();
+    assert_eq!((pi_now["status"].as_str(), pi_now["amount_received"].as_i64()), (Some("succeeded"), Some(total)));
+    assert_eq!(pi["currency"], "eur");
+
+    // A partial refund reaches Stripe once, with the refund's own key.
+    let refund =
+        app.post(&format!("/v1/orders/{id}/refunds"), &json!({"amount": 700})).await.expect(StatusCode::CREATED);
+    let key = format!("refund:{}", refund["id"].as_str().unwrap());
+    let payments = payments_when(&app, &id, |p| settled(p, "refund").is_some()).await;
+    let refunded = settled(&payments, "refund").unwrap();
+    assert_eq!(refunded["status"], "succeeded");
+    assert!(refunded["provider_reference"].as_str().unwrap().starts_with("re_fake"), "{refunded}");
+    let sent = &stripe.requests_to("/v1/refunds")[0];
+    assert_eq!((sent.field("payment_intent"), sent.field("amount")), (Some("pi_fake1"), Some("700")));
+    assert_eq!(sent.idempotency_key.as_deref(), Some(key.as_str()));
+    assert_eq!(stripe.intent("pi_fake1").unwrap()["amount_refunded"], 700);
+    assert_eq!(stripe.effects(&key), 1);
+    assert_eq!(stripe.violations(), Vec::<String>::new(), "Ordo speaks Stripe's wire format");
+}
+
+async fn a_declined_card_fails_the_order(app: TestApp) {
+    let stripe = FakeStripe::start().await;
+    let Some(app) = with_stripe(app, &stripe).await else { return };
+    let (id, _) = place(&app, "tok_chargeDeclinedInsufficientFunds").await;
+    let payments = payments_when(&app, &id, |p| settled(p, "authorization").is_some()).await;
+    let authorization = settled(&payments, "authorization").unwrap();
+    assert_eq!(authorization["status"], "failed");
+    let reason = authorization["failure_reason"].as_str().unwrap();
+    assert!(reason.contains("card_declined") && reason.contains("insufficient_funds"), "{reason}");
+    for _ in 0..100 {
+        if app.get(&format!("/v1/orders/{id}")).await.expect(StatusCode::OK)["status"] == "payment_failed" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(app.get(&format!("/v1/orders/{id}")).await.expect(StatusCode::OK)["status"], "payment_failed");
+    assert_eq!(stripe.requests().len(), 1, "a decline is not retried");
+    assert!(stripe.requests_to("/capture").is_empty());
+    assert_eq!(stripe.violations(), Vec::<String>::new());
+}
+
+async fn rate_limits_and_server_errors_are_retried_with_the_same_key(app: TestApp) {
+    let stripe = FakeStripe::start().await;
+    stripe.fault("/v1/payment_intents", Fault::RateLimited);
+    stripe.fault("/v1/payment_intents", Fault::ServerError);
+    let Some(app) = with_stripe(app, &stripe).await else { return };
+    let (id, _) = place(&app, "tok_visa").await;
+    let payments = payments_when(&app, &id, |p| settled(p, "capture").is_some()).await;
+    assert_eq!(settled(&payments, "authorization").unwrap()["status"], "succeeded");
+    let key = format!("order:{id}:authorize");
+    let attempts = stripe.requests_to("/v1/payment_intents");
+    let authorizations: Vec<_> = attempts.iter().filter(|r| r.path == "/v1/payment_intents").collect();
+    assert_eq!(authorizations.len(), 3, "a 429 and a 500, then success");
+    assert!(authorizations.iter().all(|r| r.idempotency_key.as_deref() == Some(key.as_str())));
+    assert_eq!(stripe.effects(&key), 1, "authorised once");
+    assert_eq!(stripe.violations(), Vec::<String>::new());
+}
+
+async fn a_timed_out_capture_is_retried_and_captures_once(app: TestApp) {
+    let stripe = FakeStripe::start().await;
+    // The capture is made at Stripe, but its answer comes after Ordo's 1 s
+    // timeout: the retry, with the same key, gets the first answer again.
+    stripe.fault("/capture", Fault::Slow(Duration::from_millis(1_500)));
+    let Some(app) = with_stripe(app, &stripe).await else { return };
+    let (id, total) = place(&app, "tok_visa").await;
+    let payments = payments_when(&app, &id, |p| settled(p, "capture").is_some()).await;
+    assert_eq!(settled(&payments, "capture").unwrap()["status"], "succeeded");
+    let key = format!("order:{id}:capture");
+    let captures = stripe.requests_to("/capture");
+    assert!(captures.len() >= 2, "the timed-out capture was asked again: {captures:?}");
+    assert!(captures[1..].iter().all(|r| r.replayed && r.idempotency_key.as_deref() == Some(key.as_str())));
+    assert_eq!(stripe.effects(&key), 1, "captured once");
+    assert_eq!(stripe.intent("pi_fake1").unwrap()["amount_received"], total);
+}
+
+async fn a_capture_stripe_refuses_fails_and_is_not_retried(app: TestApp) {
+    let stripe = FakeStripe::start().await;
+    stripe.fault("/capture", Fault::Refused);
+    let Some(app) = with_stripe(app, &stripe).await else { return };
+    let (id, _) = place(&app, "tok_visa").await;
+    let payments = payments_when(&app, &id, |p| settled(p, "capture").is_some()).await;
+    let capture = settled(&payments, "capture").unwrap();
+    assert_eq!(capture["status"], "failed");
+    assert!(capture["failure_reason"].as_str().unwrap().contains("parameter_invalid"), "{capture}");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(stripe.requests_to("/capture").len(), 1, "a refusal is final");
+    let timeline = app.get(&format!("/v1/orders/{id}/events")).await.expect(StatusCode::OK);
+    assert!(timeline["items"].as_array().unwrap().iter().any(|e| e["kind"] == "capture_failed"), "{timeline}");
+    // Nothing was captured, so nothing can be refunded.
+    app.post(&format!("/v1/orders/{id}/refunds"), &json!({"amount": 1}))
+        .await
+        .expect_problem(StatusCode::CONFLICT, "not_captured");
+}
+
+async fn an_order_cancelled_during_its_authorisation_is_voided(app: TestApp) {
+    let stripe = FakeStripe::start().await;
+    // The authorisation is made, but its answer comes late (within the
+    // timeout): the order is cancelled meanwhile.
+    stripe.fault("/v1/payment_intents", Fault::Slow(Duration::from_millis(700)));
+    let Some(app) = with_stripe(app, &stripe).await else { return };
+    let (id, _) = place(&app, "tok_visa").await;
+    for _ in 0..100 {
+        if !stripe.requests_to("/v1/payment_intents").is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let order = app.get(&format!("/v1/orders/{id}")).await.expect(StatusCode::OK);
+    assert_eq!(order["status"], "placed", "still waiting for the provider");
+    app.post(&format!("/v1/orders/{id}/cancel"), &json!({"version": order["version"]})).await.expect(StatusCode::OK);
+    let payments = payments_when(&app, &id, |p| settled(p, "void").is_some()).await;
+    let void = settled(&payments, "void").unwrap();
+    assert_eq!((void["status"].as_str(), void["provider_reference"].as_str()), (Some("succeeded"), Some("pi_fake1")));
+    assert_eq!(void["idempotency_key"], format!("order:{id}:void"));
+    assert_eq!(stripe.intent("pi_fake1").unwrap()["status"], "canceled", "the authorisation is released");
+    assert!(stripe.requests_to("/capture").is_empty(), "nothing is captured");
+    let order = app.get(&format!("/v1/orders/{id}")).await.expect(StatusCode::OK);
+    assert_eq!(order["status"], "cancelled");
+    let timeline = app.get(&format!("/v1/orders/{id}/events")).await.expect(StatusCode::OK);
+    assert!(timeline["items"].as_array().unwrap().iter().any(|e| e["kind"] == "voided"), "{timeline}");
+    assert_eq!(stripe.violations(), Vec::<String>::new());
+}
