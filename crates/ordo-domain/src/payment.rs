@@ -77,6 +77,25 @@ pub struct Payment {
     pub updated_at: DateTime<Utc>,
 }
 
+/// An event a payment provider sent (a webhook), kept as it was received
+/// once its signature was verified.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProviderEvent {
+    pub id: Uuid,
+    /// `stripe`.
+    pub provider: String,
+    /// The provider's id of the event (`evt_...`): recorded once per
+    /// provider, however often it is delivered.
+    pub event_id: String,
+    /// The provider's type of it (`payment_intent.canceled`, ...).
+    pub event_type: String,
+    /// The order it concerns, when Ordo knows its payment.
+    pub order_id: Option<OrderId>,
+    /// The body as received.
+    pub payload: String,
+    pub received_at: DateTime<Utc>,
+}
+
 /// Filters for listing payments.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PaymentFilter {

@@ -273,6 +273,7 @@ impl ApiError {
             ServiceError::IllegalTransition { current, action } => {
                 Self::new(&codes::ILLEGAL_TRANSITION, format!("cannot {action} an order that is {current}"))
             }
+            ServiceError::InvalidSignature(reason) => Self::new(&codes::INVALID_SIGNATURE, reason),
             ServiceError::IdempotencyMismatch => Self::idempotency_mismatch(),
             ServiceError::IdempotencyInFlight => Self::idempotency_in_flight(),
             ServiceError::JobNotDead { state } => Self::new(

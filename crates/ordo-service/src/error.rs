@@ -45,6 +45,10 @@ pub enum ServiceError {
     #[error("a request with this idempotency key is in flight")]
     IdempotencyInFlight,
 
+    /// A provider's webhook whose signature does not verify.
+    #[error("{0}")]
+    InvalidSignature(String),
+
     /// Only dead jobs can be retried or discarded.
     #[error("the job is {state}, not dead")]
     JobNotDead { state: &'static str },

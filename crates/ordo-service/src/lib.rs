@@ -192,7 +192,8 @@ impl Services {
                     queue.clone(),
                     Arc::new(payments::stripe::StripeProvider::new(stripe.clone())?),
                     "stripe",
-                ),
+                )
+                .with_stripe_webhook_secret(stripe.webhook_secret.clone()),
                 None => {
                     payments::PaymentService::new(db.clone(), queue.clone(), Arc::new(payments::NoProvider), "none")
                 }

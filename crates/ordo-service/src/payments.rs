@@ -342,6 +342,18 @@ pub struct PaymentService {
     provider: Arc<dyn PaymentProvider>,
     /// The provider's name, recorded with each payment.
     provider_name: String,
+    /// The signing secret of Stripe's webhooks to Ordo, if they are on.
+    stripe_webhook_secret: Option<String>,
+}
+
+/// What became of an event a provider sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct EventReceipt {
+    /// The event was recorded before (a redelivery): nothing was done again.
+    pub duplicate: bool,
+    /// The order it concerns, when Ordo knows its payment.
+    #[schema(value_type = Option<Uuid>)]
+    pub order_id: Option<OrderId>,
 }
 
 /// Cursor scope of payment lists.
@@ -354,7 +366,97 @@ impl PaymentService {
         provider: Arc<dyn PaymentProvider>,
         provider_name: impl Into<String>,
     ) -> Self {
-        Self { db, queue, provider, provider_name: provider_name.into() }
+        Self { db, queue, provider, provider_name: provider_name.into(), stripe_webhook_secret: None }
+    }
+
+    /// Accepts Stripe's webhooks, signed with `secret`.
+    pub fn with_stripe_webhook_secret(mut self, secret: Option<String>) -> Self {
+        self.stripe_webhook_secret = secret.filter(|s| !s.is_empty());
+        self
+    }
+
+    /// Receives an event Stripe sent: verifies its `Stripe-Signature`,
+    /// records it once (a redelivery is acknowledged and changes nothing),
+    /// audits it, and puts it on its order's timeline when Ordo knows the
+    /// payment it concerns (by the `order_id` Ordo puts in a payment
+    /// intent's metadata, or by the payment intent's id).
+    pub async fn receive_stripe_event(&self, signature: Option<&str>, body: &[u8]) -> ServiceResult<EventReceipt> {
+        let Some(secret) = &self.stripe_webhook_secret else {
+            return Err(ServiceError::NotFound {
+                entity: "webhook endpoint",
+                id: "stripe (payments.stripe_webhook_secret is not set)".to_owned(),
+            });
+        };
+        stripe::verify_signature(secret, signature.unwrap_or_default(), body, time::now().timestamp())
+            .map_err(|e| ServiceError::InvalidSignature(e.to_string()))?;
+        let invalid = |message: &str| {
+            ServiceError::Validation(ValidationErrors::single("body", "invalid_event", message.to_owned()))
+        };
+        let event: serde_json::Value =
+            serde_json::from_slice(body).map_err(|_| invalid("the event is not a JSON object"))?;
+        let (Some(event_id), Some(event_type)) = (event["id"].as_str(), event["type"].as_str()) else {
+            return Err(invalid("an event has a string `id` and `type`"));
+        };
+        let object = &event["data"]["object"];
+        let mut tx = self.db.begin().await?;
+        let mut order = None;
+        if let Some(id) = object["metadata"]["order_id"].as_str().and_then(|id| id.parse::<Uuid>().ok()) {
+            order = tx.order(OrderId::from_uuid(id)).await?;
+        }
+        let intent = match object["object"].as_str() {
+            Some("payment_intent") => object["id"].as_str(),
+            _ => object["payment_intent"].as_str(),
+        };
+        if order.is_none()
+            && let Some(intent) = intent
+            && let Some(payment) = tx.payment_by_reference("stripe", intent).await?
+        {
+            order = tx.order(payment.order_id).await?;
+        }
+        let received = ordo_domain::payment::ProviderEvent {
+            id: Uuid::now_v7(),
+            provider: "stripe".to_owned(),
+            event_id: event_id.to_owned(),
+            event_type: event_type.to_owned(),
+            order_id: order.as_ref().map(|o| o.id),
+            payload: String::from_utf8_lossy(body).into_owned(),
+            received_at: time::now(),
+        };
+        let recorded = tx.insert_provider_event(&received).await?;
+        if recorded {
+            let actor = Actor::system("stripe");
+            let summary = serde_json::json!({
+                "provider": received.provider, "event_id": received.event_id,
+                "event_type": received.event_type, "order_id": received.order_id,
+            });
+            crate::audit::record(
+                tx.as_mut(),
+                &actor,
+                "provider_event.received",
+                "provider_event",
+                received.id,
+                None,
+                &summary,
+            )
+            .await?;
+            if let Some(order) = &order {
+                let step = ordo_domain::order::OrderEvent {
+                    id: Uuid::now_v7(),
+                    order_id: order.id,
+                    occurred_at: received.received_at,
+                    kind: "provider_event".to_owned(),
+                    from_status: Some(order.status),
+                    to_status: order.status,
+                    actor_name: actor.name.clone(),
+                    detail: Some(summary),
+                };
+                tx.insert_order_event(&step).await?;
+            }
+        }
+        tx.commit().await?;
+        let outcome = if recorded { "recorded" } else { "duplicate" };
+        metrics::counter!("ordo_provider_events_total", "provider" => "stripe", "outcome" => outcome).increment(1);
+        Ok(EventReceipt { duplicate: !recorded, order_id: received.order_id })
     }
 
     /// The configured provider.

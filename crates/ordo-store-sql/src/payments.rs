@@ -58,7 +58,7 @@ macro_rules! payment_repo {
         #[allow(unused_imports)]
         const _: () = {
             use ::ordo_domain::page::PageRequest;
-            use ::ordo_domain::payment::{Payment, PaymentFilter, PaymentStatus, PaymentTotals};
+            use ::ordo_domain::payment::{Payment, PaymentFilter, PaymentStatus, PaymentTotals, ProviderEvent};
             use ::ordo_domain::{OrderId, Timestamp};
             use ::ordo_store::{PaymentRepo, StoreResult};
             use ::uuid::Uuid;
@@ -203,6 +203,47 @@ macro_rules! payment_repo {
                     .await
                     .map_err(Self::map_err)?;
                     Ok(PaymentTotals { captured, refunded })
+                }
+
+                #[tracing::instrument(target = "ordo_db", name = "payments.payment_by_reference", skip_all)]
+                async fn payment_by_reference(
+                    &mut self,
+                    provider: &str,
+                    reference: &str,
+                ) -> StoreResult<Option<Payment>> {
+                    let row: Option<PaymentRow> = ::sqlx::query_as(&format!(
+                        "SELECT {COLUMNS} FROM payments WHERE provider = $1 AND provider_reference = $2
+                          ORDER BY id LIMIT 1"
+                    ))
+                    .bind(provider)
+                    .bind(reference)
+                    .persistent(self.persistent())
+                    .fetch_optional(self.conn())
+                    .await
+                    .map_err(Self::map_err)?;
+                    row.map(Payment::try_from).transpose()
+                }
+
+                #[tracing::instrument(target = "ordo_db", name = "payments.insert_provider_event", skip_all)]
+                async fn insert_provider_event(&mut self, e: &ProviderEvent) -> StoreResult<bool> {
+                    let result = ::sqlx::query(
+                        "INSERT INTO provider_events
+                             (id, provider, event_id, event_type, order_id, payload, received_at)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7)
+                         ON CONFLICT (provider, event_id) DO NOTHING",
+                    )
+                    .bind(e.id)
+                    .bind(&e.provider)
+                    .bind(&e.event_id)
+                    .bind(&e.event_type)
+                    .bind(e.order_id.map(|id| *id.as_uuid()))
+                    .bind(&e.payload)
+                    .bind(Ts(e.received_at))
+                    .persistent(self.persistent())
+                    .execute(self.conn())
+                    .await
+                    .map_err(Self::map_err)?;
+                    Ok(result.rows_affected() == 1)
                 }
             }
         };

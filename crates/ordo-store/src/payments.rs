@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use ordo_domain::page::PageRequest;
-use ordo_domain::payment::{Payment, PaymentFilter, PaymentStatus, PaymentTotals};
+use ordo_domain::payment::{Payment, PaymentFilter, PaymentStatus, PaymentTotals, ProviderEvent};
 use ordo_domain::{OrderId, Timestamp};
 use uuid::Uuid;
 
@@ -45,4 +45,12 @@ pub trait PaymentRepo: Send {
 
     /// What the order's captures and refunds add up to.
     async fn payment_totals(&mut self, order_id: OrderId) -> StoreResult<PaymentTotals>;
+
+    /// The first payment record with this provider reference (an
+    /// authorisation's payment intent, a refund's id).
+    async fn payment_by_reference(&mut self, provider: &str, reference: &str) -> StoreResult<Option<Payment>>;
+
+    /// Records an event a provider sent, unless one with its provider and
+    /// event id is recorded already. Returns whether it inserted.
+    async fn insert_provider_event(&mut self, event: &ProviderEvent) -> StoreResult<bool>;
 }

@@ -330,6 +330,21 @@ impl TestApp {
         TestResponse::read(request.send().await.expect("request reaches the server")).await
     }
 
+    /// Sends `body` with these headers and no others (no API key).
+    pub async fn send_with_headers(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, String)],
+        body: Vec<u8>,
+    ) -> TestResponse {
+        let mut request = reqwest::Client::new().request(method, self.url(path)).body(body);
+        for (name, value) in headers {
+            request = request.header(*name, value);
+        }
+        TestResponse::read(request.send().await.expect("request reaches the server")).await
+    }
+
     /// Stops the server gracefully and waits until it has drained, keeping
     /// the database for a restart with [`TestApp::start`].
     pub async fn stop(mut self) -> TestDb {

@@ -127,6 +127,10 @@ pub async fn open_services(config: &Config) -> anyhow::Result<Services> {
                     timeout: Duration::from_millis(payments.stripe_timeout_ms.max(1)),
                     max_network_retries: payments.stripe_max_retries,
                     retry_base: Duration::from_millis(500),
+                    webhook_secret: payments
+                        .stripe_webhook_secret
+                        .is_set()
+                        .then(|| payments.stripe_webhook_secret.expose().to_owned()),
                 }))
             }
             PaymentProviderName::None => None,

@@ -283,8 +283,8 @@ pub struct PaymentsConfig {
     pub provider: Option<PaymentProviderName>,
     /// Stripe's secret API key (`ORDO_PAYMENTS_STRIPE_SECRET_KEY`).
     pub stripe_secret_key: Secret,
-    /// The signing secret of the Stripe webhook endpoint
-    /// (`/v1/payments/stripe/events`; `ORDO_PAYMENTS_STRIPE_WEBHOOK_SECRET`).
+    /// The signing secret of the Stripe webhook endpoint (`/hooks/stripe`;
+    /// `ORDO_PAYMENTS_STRIPE_WEBHOOK_SECRET`).
     /// Unset: incoming Stripe events are refused.
     pub stripe_webhook_secret: Secret,
     /// Where Stripe's API is (a local server in tests).

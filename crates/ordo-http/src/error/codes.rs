@@ -68,6 +68,8 @@ error_codes! {
         "the body is not JSON");
     UNREADABLE_BODY = (BAD_REQUEST, "unreadable_body", "Unreadable request body",
         "the body could not be read to its end");
+    INVALID_SIGNATURE = (BAD_REQUEST, "invalid_signature", "Invalid signature",
+        "a payment provider's webhook whose signature header is missing, malformed, more than 5 minutes old, or does not match the body");
     UNAUTHENTICATED = (UNAUTHORIZED, "unauthenticated", "Unauthenticated",
         "no API key, or one that is malformed, unknown, expired or revoked (the answer never says which)");
     FORBIDDEN = (FORBIDDEN, "forbidden", "Forbidden",

@@ -1,13 +1,15 @@
-//! Payment records (`/v1/payments`, `/v1/orders/{id}/payments`) and refunds
-//! (`POST /v1/orders/{id}/refunds`).
+//! Payment records (`/v1/payments`, `/v1/orders/{id}/payments`), refunds
+//! (`POST /v1/orders/{id}/refunds`) and the events Stripe sends
+//! (`POST /hooks/stripe`).
 
+use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use ordo_domain::OrderId;
 use ordo_domain::page::Page;
 use ordo_domain::payment::{Payment, PaymentFilter, PaymentKind, PaymentStatus};
 use ordo_service::Services;
-use ordo_service::payments::CURSOR_SCOPE;
+use ordo_service::payments::{CURSOR_SCOPE, EventReceipt};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -16,12 +18,47 @@ use uuid::Uuid;
 
 use crate::auth::{Authorized, InvoicesRead, OrdersWrite};
 use crate::error::ApiResult;
-use crate::error::codes::{NOT_CAPTURED, NOT_FOUND, REFUND_EXCEEDS_CAPTURE, VALIDATION_FAILED};
+use crate::error::codes::{
+    INTERNAL_ERROR, INVALID_SIGNATURE, NOT_CAPTURED, NOT_FOUND, REFUND_EXCEEDS_CAPTURE, SERVICE_UNAVAILABLE,
+    VALIDATION_FAILED,
+};
 use crate::extract::{Json, Query};
 use crate::routes::{parse_id, parse_page};
 
 pub(crate) fn routes() -> OpenApiRouter<Services> {
-    OpenApiRouter::new().routes(routes!(list_payments)).routes(routes!(order_payments)).routes(routes!(refund_order))
+    OpenApiRouter::new()
+        .routes(routes!(list_payments))
+        .routes(routes!(order_payments))
+        .routes(routes!(refund_order))
+        .routes(routes!(stripe_event))
+}
+
+/// Receive an event from Stripe (the endpoint to give Stripe's webhook
+/// settings). Authenticated by its `Stripe-Signature` under
+/// `payments.stripe_webhook_secret`, not by an API key: an event that does
+/// not verify, or is more than 5 minutes old, is refused. Each event is
+/// recorded once (a redelivery is acknowledged again and changes nothing),
+/// audited, and put on its order's timeline as `provider_event` when Ordo
+/// knows the payment it concerns. 404 while the secret is not set.
+#[utoipa::path(
+    post,
+    path = "/hooks/stripe",
+    tag = "payments",
+    params(("Stripe-Signature" = String, Header, description = "`t=<unix seconds>,v1=<hex HMAC-SHA256 of \"<t>.<body>\">`")),
+    request_body(content = Object, content_type = "application/json", description = "A Stripe event, as Stripe sends it"),
+    security(()),
+    responses(
+        (status = 200, description = "Received (`duplicate`: received before)", body = EventReceipt),
+    ),
+    extensions(("x-errors" = json!([INVALID_SIGNATURE, NOT_FOUND, VALIDATION_FAILED, SERVICE_UNAVAILABLE, INTERNAL_ERROR]))),
+)]
+async fn stripe_event(
+    State(services): State<Services>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<axum::Json<EventReceipt>> {
+    let signature = headers.get("stripe-signature").and_then(|v| v.to_str().ok());
+    Ok(axum::Json(services.payments.receive_stripe_event(signature, &body).await?))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -54,6 +54,9 @@ pub struct StripeSettings {
     pub max_network_retries: u32,
     /// The first retry's wait; each further one doubles it.
     pub retry_base: Duration,
+    /// The signing secret of the webhook endpoint Stripe sends events to
+    /// (`whsec_...`); `None`: incoming events are refused. Never printed.
+    pub webhook_secret: Option<String>,
 }
 
 impl fmt::Debug for StripeSettings {
@@ -63,6 +66,7 @@ impl fmt::Debug for StripeSettings {
             .field("api_base", &self.api_base)
             .field("timeout", &self.timeout)
             .field("max_network_retries", &self.max_network_retries)
+            .field("webhook_secret", &self.webhook_secret.as_ref().map(|_| "***"))
             .finish()
     }
 }

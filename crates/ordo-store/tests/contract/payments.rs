@@ -1,7 +1,7 @@
 //! `PaymentRepo`: the `payments` table.
 
 use ordo_domain::page::PageRequest;
-use ordo_domain::payment::{Payment, PaymentFilter, PaymentKind, PaymentStatus, PaymentTotals};
+use ordo_domain::payment::{Payment, PaymentFilter, PaymentKind, PaymentStatus, PaymentTotals, ProviderEvent};
 use ordo_domain::{CustomerId, OrderId};
 use ordo_testkit::store::StoreCtx;
 use uuid::Uuid;
@@ -114,7 +114,43 @@ async fn totals_count_successful_captures_and_unfailed_refunds(t: &StoreCtx) {
     tx.commit().await.unwrap();
 }
 
+async fn payments_are_found_by_reference_and_provider_events_recorded_once(t: &StoreCtx) {
+    let order_id = an_order(t, 0).await;
+    let mut tx = t.begin().await;
+    let mut auth = payment(t, order_id, PaymentKind::Authorization, 500, "order:2:authorize", 1);
+    auth.provider = "stripe".to_owned();
+    auth.provider_reference = Some("pi_1".to_owned());
+    tx.insert_payment(&auth).await.unwrap();
+    let mut capture = payment(t, order_id, PaymentKind::Capture, 500, "order:2:capture", 2);
+    capture.provider = "stripe".to_owned();
+    capture.provider_reference = Some("pi_1".to_owned());
+    tx.insert_payment(&capture).await.unwrap();
+    // The first record with the reference, of that provider only.
+    let found = t.record("by reference", tx.payment_by_reference("stripe", "pi_1").await.unwrap());
+    assert_eq!(found.map(|p| p.id), Some(auth.id));
+    assert_eq!(tx.payment_by_reference("test", "pi_1").await.unwrap(), None);
+    assert_eq!(tx.payment_by_reference("stripe", "pi_2").await.unwrap(), None);
+    let event = ProviderEvent {
+        id: t.id(),
+        provider: "stripe".to_owned(),
+        event_id: "evt_1".to_owned(),
+        event_type: "payment_intent.canceled".to_owned(),
+        order_id: Some(order_id),
+        payload: format!(r#"{{"id":"evt_1","note":"{AWKWARD}"}}"#),
+        received_at: t.at(3),
+    };
+    assert!(t.record("event", tx.insert_provider_event(&event).await.unwrap()));
+    // Delivered again: recorded once.
+    let again = ProviderEvent { id: t.id(), order_id: None, ..event.clone() };
+    assert!(!t.record("event again", tx.insert_provider_event(&again).await.unwrap()));
+    // The same id from another provider is another event; no order is fine.
+    let other = ProviderEvent { id: t.id(), provider: "other".to_owned(), order_id: None, ..event };
+    assert!(tx.insert_provider_event(&other).await.unwrap());
+    tx.commit().await.unwrap();
+}
+
 ordo_testkit::store_tests!(
     records_round_trip_once_per_key_and_settle_once,
     totals_count_successful_captures_and_unfailed_refunds,
+    payments_are_found_by_reference_and_provider_events_recorded_once,
 );

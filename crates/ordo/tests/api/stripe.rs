@@ -19,6 +19,8 @@ backend_tests!(
     a_timed_out_capture_is_retried_and_captures_once,
     a_capture_stripe_refuses_fails_and_is_not_retried,
     an_order_cancelled_during_its_authorisation_is_voided,
+    stripe_events_are_verified_recorded_once_and_on_the_timeline,
+    stripe_events_are_refused_without_a_signing_secret,
 );
 
 /// The app with workers, paying through `stripe` with short timeouts.
@@ -214,3 +216,82 @@ async fn an_order_cancelled_during_its_authorisation_is_voided(app: TestApp) {
     assert!(timeline["items"].as_array().unwrap().iter().any(|e| e["kind"] == "voided"), "{timeline}");
     assert_eq!(stripe.violations(), Vec::<String>::new());
 }
+
+/// Stripe's events to Ordo (`POST /hooks/stripe`): verified by their
+/// signature, recorded once, audited, on the order's timeline.
+async fn stripe_events_are_verified_recorded_once_and_on_the_timeline(app: TestApp) {
+    let stripe = FakeStripe::start().await;
+    let backend = app.backend();
+    drop(app);
+    let base = stripe.url().to_owned();
+    let Some(app) = TestApp::spawn_with(backend, move |c| {
+        c.workers.enabled = true;
+        c.payments.provider = Some(PaymentProviderName::Stripe);
+        c.payments.stripe_secret_key = Secret::new(SECRET_KEY);
+        c.payments.stripe_api_base = base;
+        c.payments.stripe_webhook_secret = Secret::new(WEBHOOK_SECRET);
+    })
+    .await
+    else {
+        return;
+    };
+    let (id, _) = place(&app, "tok_visa").await;
+    payments_when(&app, &id, |p| settled(p, "capture").is_some()).await;
+    // A dispute names the payment intent only; Ordo finds its order.
+    let event = json!({"id": "evt_dispute_1", "object": "event", "type": "charge.dispute.created",
+        "data": {"object": {"id": "dp_1", "object": "dispute", "payment_intent": "pi_fake1", "amount": 100}}});
+    let body = serde_json::to_vec(&event).unwrap();
+    let now = chrono::Utc::now().timestamp();
+    let send = async |body: &[u8], signature: Option<String>| {
+        let mut headers = vec![("content-type", "application/json".to_owned())];
+        if let Some(signature) = signature {
+            headers.push(("stripe-signature", signature));
+        }
+        app.send_with_headers(ordo_testkit::Method::POST, "/hooks/stripe", &headers, body.to_vec()).await
+    };
+    let signed = ordo_service::payments::stripe::sign(WEBHOOK_SECRET, &body, now);
+    let first = send(&body, Some(signed.clone())).await.expect(StatusCode::OK);
+    assert_eq!((first["duplicate"].as_bool(), first["order_id"].as_str()), (Some(false), Some(id.as_str())));
+    // Stripe delivers again: acknowledged, recorded once.
+    let again = send(&body, Some(signed)).await.expect(StatusCode::OK);
+    assert_eq!(again["duplicate"], true);
+    let timeline = app.get(&format!("/v1/orders/{id}/events")).await.expect(StatusCode::OK);
+    let steps: Vec<&Value> =
+        timeline["items"].as_array().unwrap().iter().filter(|e| e["kind"] == "provider_event").collect();
+    assert_eq!(steps.len(), 1, "{timeline}");
+    assert_eq!(steps[0]["detail"]["event_type"], "charge.dispute.created");
+    assert_eq!(steps[0]["actor_name"], "stripe");
+    let audit = app.get("/v1/audit-events?entity_type=provider_event").await.expect(StatusCode::OK);
+    assert_eq!(audit["items"].as_array().unwrap().len(), 1, "{audit}");
+
+    // Forged, stale, unsigned or malformed: refused, nothing recorded.
+    let forged = ordo_service::payments::stripe::sign("whsec_someone_else", &body, now);
+    let other = serde_json::to_vec(&json!({"id": "evt_2", "type": "charge.refunded", "data": {"object": {}}})).unwrap();
+    let stale = ordo_service::payments::stripe::sign(WEBHOOK_SECRET, &other, now - 600);
+    let tampered = ordo_service::payments::stripe::sign(WEBHOOK_SECRET, &body, now);
+    for (body, signature) in [
+        (other.clone(), Some(forged)),
+        (other.clone(), Some(stale)),
+        (other.clone(), None),
+        (other.clone(), Some("t=1,v1=zz".to_owned())),
+        (other.clone(), Some(tampered)),
+    ] {
+        send(&body, signature).await.expect_problem(StatusCode::BAD_REQUEST, "invalid_signature");
+    }
+    let not_an_event = b"[1, 2]".to_vec();
+    let signed = ordo_service::payments::stripe::sign(WEBHOOK_SECRET, &not_an_event, now);
+    send(&not_an_event, Some(signed)).await.expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    let audit = app.get("/v1/audit-events?entity_type=provider_event").await.expect(StatusCode::OK);
+    assert_eq!(audit["items"].as_array().unwrap().len(), 1, "nothing more was recorded");
+}
+
+/// Without a signing secret, the endpoint does not exist.
+async fn stripe_events_are_refused_without_a_signing_secret(app: TestApp) {
+    let body = br#"{"id":"evt_1","type":"charge.refunded","data":{"object":{}}}"#.to_vec();
+    let signature = ordo_service::payments::stripe::sign(WEBHOOK_SECRET, &body, chrono::Utc::now().timestamp());
+    app.send_with_headers(ordo_testkit::Method::POST, "/hooks/stripe", &[("stripe-signature", signature)], body)
+        .await
+        .expect_problem(StatusCode::NOT_FOUND, "not_found");
+}
+
+const WEBHOOK_SECRET: &str = "whsec_ordo_contract";
