@@ -5,6 +5,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::money::{AmountOverflow, Currency, MAX_ORDER_AMOUNT};
+use crate::payment::CapturePolicy;
 use crate::record::RecordMeta;
 use crate::validation::{FieldError, required_text};
 
@@ -27,6 +28,9 @@ pub struct Market {
     /// BCP 47 locale for documents, e.g. `de-DE`.
     #[schema(example = "de-DE")]
     pub locale: String,
+    /// When its orders' payments are captured: `at_payment` (all at once,
+    /// when authorised) or `at_fulfilment` (shipment by shipment).
+    pub capture_policy: CapturePolicy,
     #[serde(flatten)]
     pub meta: RecordMeta,
 }
@@ -39,6 +43,7 @@ pub struct NewMarket {
     pub currency: Currency,
     pub tax_rate_bp: i64,
     pub locale: String,
+    pub capture_policy: CapturePolicy,
 }
 
 /// Validated changes to a market; the code and currency never change (they
@@ -48,6 +53,8 @@ pub struct MarketChanges {
     pub name: Option<String>,
     pub tax_rate_bp: Option<i64>,
     pub locale: Option<String>,
+    /// Applies to orders paid from then on.
+    pub capture_policy: Option<CapturePolicy>,
 }
 
 /// A market code: 2 to 16 characters `A-Z 0-9 -`, upper-cased.
@@ -98,6 +105,7 @@ impl Market {
             currency: new.currency,
             tax_rate_bp: new.tax_rate_bp,
             locale: new.locale,
+            capture_policy: new.capture_policy,
             meta: RecordMeta::new(now),
         }
     }
@@ -114,6 +122,9 @@ impl Market {
         }
         if let Some(locale) = changes.locale {
             self.locale = locale;
+        }
+        if let Some(policy) = changes.capture_policy {
+            self.capture_policy = policy;
         }
         let changed = *self != before;
         if changed {

@@ -408,6 +408,20 @@ impl Order {
         Ok(())
     }
 
+    /// What the shipped units are worth: each line's total in proportion to
+    /// its shipped quantity, rounded down (so the last shipment, which takes
+    /// whatever is left, gets the rounding). What a capture at fulfilment
+    /// takes by the time these units are shipped.
+    pub fn shipped_value(&self) -> i64 {
+        let value: i128 = self
+            .lines
+            .iter()
+            .filter(|l| l.quantity > 0)
+            .map(|l| i128::from(l.total) * i128::from(l.shipped_quantity) / i128::from(l.quantity))
+            .sum();
+        i64::try_from(value).unwrap_or(i64::MAX)
+    }
+
     /// Cancels the order; returns the reservations to release.
     pub fn cancel(&mut self, now: Timestamp) -> Result<Vec<StockRelease>, IllegalTransition> {
         self.release(OrderAction::Cancel, now)
@@ -593,6 +607,7 @@ mod tests {
             currency: Currency::parse("EUR").unwrap(),
             tax_rate_bp,
             locale: "de-DE".into(),
+            capture_policy: crate::payment::CapturePolicy::AtPayment,
             meta: crate::record::RecordMeta::new(crate::time::now()),
         }
     }

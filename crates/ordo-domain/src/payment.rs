@@ -107,10 +107,16 @@ pub struct PaymentFilter {
 /// What an order's payments add up to.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PaymentTotals {
+    /// Authorisations that succeeded.
+    pub authorized: i64,
     /// Captures that succeeded.
     pub captured: i64,
+    /// Captures that succeeded or are still pending (money being taken).
+    pub capturing: i64,
     /// Refunds that succeeded or are still pending (money promised back).
     pub refunded: i64,
+    /// Whether the authorisation was voided (or a void is pending).
+    pub voided: bool,
 }
 
 impl PaymentTotals {
@@ -118,7 +124,58 @@ impl PaymentTotals {
     pub fn refundable(self) -> i64 {
         self.captured.saturating_sub(self.refunded).max(0)
     }
+
+    /// What of the authorisation is not captured, nor being captured.
+    pub fn uncaptured(self) -> i64 {
+        if self.voided { 0 } else { self.authorized.saturating_sub(self.capturing).max(0) }
+    }
 }
+
+/// Why a capture cannot be made.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CaptureError {
+    #[error("the order has no authorised payment to capture")]
+    NotAuthorized,
+    #[error("the order's authorisation was voided")]
+    Voided,
+    #[error("a capture of {requested} exceeds the {uncaptured} of the authorisation not captured yet")]
+    ExceedsAuthorized { requested: i64, uncaptured: i64 },
+    #[error("a capture must be a positive amount")]
+    NotPositive,
+}
+
+/// Checks a capture of `amount` against the order's payments: an
+/// authorisation that is not voided, and never more than it leaves
+/// uncaptured.
+pub fn check_capture(totals: PaymentTotals, amount: i64) -> Result<(), CaptureError> {
+    if amount <= 0 {
+        return Err(CaptureError::NotPositive);
+    }
+    if totals.authorized == 0 {
+        return Err(CaptureError::NotAuthorized);
+    }
+    if totals.voided {
+        return Err(CaptureError::Voided);
+    }
+    if amount > totals.uncaptured() {
+        return Err(CaptureError::ExceedsAuthorized { requested: amount, uncaptured: totals.uncaptured() });
+    }
+    Ok(())
+}
+
+/// When a market's orders are captured.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CapturePolicy {
+    /// All of it once the payment is authorised.
+    #[default]
+    AtPayment,
+    /// Shipment by shipment, each capturing what it ships; the last one
+    /// takes the rest and releases what is left of the authorisation.
+    AtFulfilment,
+}
+
+as_str!(CapturePolicy { AtPayment = "at_payment", AtFulfilment = "at_fulfilment" });
 
 /// Why a refund cannot be made.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -166,13 +223,30 @@ mod tests {
     fn refunds_need_a_capture_and_a_positive_amount() {
         let none = PaymentTotals::default();
         assert_eq!(check_refund(none, 1), Err(RefundError::NothingCaptured));
-        let paid = PaymentTotals { captured: 1000, refunded: 0 };
+        let paid = PaymentTotals { captured: 1000, ..PaymentTotals::default() };
         assert_eq!(check_refund(paid, 0), Err(RefundError::NotPositive));
         assert_eq!(check_refund(paid, -5), Err(RefundError::NotPositive));
         assert_eq!(check_refund(paid, 1000), Ok(()));
         assert_eq!(
-            check_refund(PaymentTotals { captured: 1000, refunded: 400 }, 601),
+            check_refund(PaymentTotals { captured: 1000, refunded: 400, ..PaymentTotals::default() }, 601),
             Err(RefundError::ExceedsCaptured { requested: 601, refundable: 600 })
+        );
+    }
+
+    #[test]
+    fn captures_need_a_live_authorisation_and_never_exceed_it() {
+        assert_eq!(check_capture(PaymentTotals::default(), 1), Err(CaptureError::NotAuthorized));
+        let authorized = PaymentTotals { authorized: 1000, ..PaymentTotals::default() };
+        assert_eq!(check_capture(authorized, 0), Err(CaptureError::NotPositive));
+        assert_eq!(check_capture(authorized, 1000), Ok(()));
+        let voided = PaymentTotals { voided: true, ..authorized };
+        assert_eq!(check_capture(voided, 1), Err(CaptureError::Voided));
+        assert_eq!(voided.uncaptured(), 0);
+        let partly = PaymentTotals { capturing: 600, captured: 400, ..authorized };
+        assert_eq!(partly.uncaptured(), 400);
+        assert_eq!(
+            check_capture(partly, 401),
+            Err(CaptureError::ExceedsAuthorized { requested: 401, uncaptured: 400 })
         );
     }
 
@@ -181,7 +255,7 @@ mod tests {
         /// never add up to more than the capture.
         #[test]
         fn accepted_refunds_never_exceed_the_capture(captured in 1i64..1_000_000, asks in prop::collection::vec(-10i64..500_000, 0..40)) {
-            let mut totals = PaymentTotals { captured, refunded: 0 };
+            let mut totals = PaymentTotals { captured, ..PaymentTotals::default() };
             for ask in asks {
                 if check_refund(totals, ask).is_ok() {
                     totals.refunded += ask;

@@ -270,6 +270,7 @@ impl ApiError {
                 ordo_domain::payment::RefundError::NothingCaptured => Self::new(&codes::NOT_CAPTURED, e.to_string()),
                 e => Self::new(&codes::REFUND_EXCEEDS_CAPTURE, e.to_string()),
             },
+            ServiceError::Capture(e) => Self::new(&codes::NOT_CAPTURABLE, e.to_string()),
             ServiceError::IllegalTransition { current, action } => {
                 Self::new(&codes::ILLEGAL_TRANSITION, format!("cannot {action} an order that is {current}"))
             }

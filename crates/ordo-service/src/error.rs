@@ -33,6 +33,10 @@ pub enum ServiceError {
     #[error(transparent)]
     Refund(ordo_domain::payment::RefundError),
 
+    /// A capture the order's authorisation cannot cover.
+    #[error(transparent)]
+    Capture(ordo_domain::payment::CaptureError),
+
     /// The order's status does not allow the action.
     #[error("cannot {action} an order that is {current}")]
     IllegalTransition { current: &'static str, action: &'static str },

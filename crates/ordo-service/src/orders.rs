@@ -28,6 +28,7 @@ use ordo_domain::order::{
     StockRelease, price_lines,
 };
 use ordo_domain::page::{Page, PageRequest};
+use ordo_domain::payment::CapturePolicy;
 use ordo_domain::{CustomerId, OrderId, Sku, ValidationErrors, time};
 use ordo_store::{Database, StockMove, StoreError, StoreResult, Transaction, UniqueKey};
 use serde_json::json;
@@ -375,6 +376,7 @@ impl OrderService {
         detail: Option<serde_json::Value>,
         change: impl FnOnce(&mut Order) -> ServiceResult<Vec<StockRelease>> + Send,
     ) -> ServiceResult<Order> {
+        let writer = actor.clone();
         let order = versioned::modify_with(
             self.db.as_ref(),
             actor,
@@ -387,7 +389,9 @@ impl OrderService {
                 let event = timeline_event(order, kind, Some(from), actor, detail);
                 Ok(Some(Changed { action: kind.to_owned(), then: (releases, event) }))
             },
-            |tx, order, (releases, event)| Box::pin(transition_writes(tx, order, releases, event)),
+            move |tx, order, (releases, event)| {
+                Box::pin(async move { transition_writes(tx, &writer, order, releases, event).await })
+            },
         )
         .await?;
         self.queue.wake(); // the event's fan-out, and the invoice once paid
@@ -401,6 +405,7 @@ impl OrderService {
 /// and the invoice job once the order is paid.
 async fn transition_writes(
     tx: &mut dyn Transaction,
+    actor: &Actor,
     order: &Order,
     releases: Vec<StockRelease>,
     event: OrderEvent,
@@ -425,8 +430,18 @@ async fn transition_writes(
         // The invoice job exists if and only if the payment is recorded.
         let issue = crate::invoices::IssueInvoice { order_id: order.id };
         ordo_jobs::enqueue(tx, &issue, ordo_jobs::EnqueueOptions::default()).await?;
-        // Captured at payment (the capture policy at fulfilment is not built yet).
-        crate::payments::enqueue_capture(tx, order.id).await?;
+        if capture_policy(tx, &order.market).await? == CapturePolicy::AtPayment {
+            crate::payments::enqueue_capture(tx, order.id).await?;
+        }
+    }
+    if matches!(event.kind.as_str(), "partially_fulfilled" | "fulfilled") {
+        match capture_policy(tx, &order.market).await? {
+            CapturePolicy::AtFulfilment => crate::payments::capture_shipment(tx, actor, order).await?,
+            // Also when the market captured at fulfilment when the order was
+            // paid: whatever is not captured is captured now (the capture job
+            // captures once, however often it is enqueued).
+            CapturePolicy::AtPayment => crate::payments::enqueue_capture(tx, order.id).await?,
+        }
     }
     if order.status == OrderStatus::Cancelled
         && matches!(event.from_status, Some(OrderStatus::Paid | OrderStatus::Confirmed))
@@ -437,6 +452,13 @@ async fn transition_writes(
         crate::payments::enqueue_compensation(tx, order.id).await?;
     }
     Ok(())
+}
+
+/// When the order's market captures payments (a market is never deleted;
+/// one that cannot be read captures at payment, as markets did before the
+/// policy existed).
+async fn capture_policy(tx: &mut dyn Transaction, market: &str) -> ServiceResult<CapturePolicy> {
+    Ok(tx.market(market).await?.map(|m| m.capture_policy).unwrap_or_default())
 }
 
 /// Orders change through [`versioned::modify_with`].

@@ -604,6 +604,80 @@ impl PaymentService {
         Ok(refund)
     }
 
+    /// One payment record.
+    pub async fn payment(&self, id: Uuid) -> ServiceResult<Option<Payment>> {
+        Ok(self.db.session().await?.payment(id).await?)
+    }
+
+    /// What an order's payments add up to.
+    pub async fn totals(&self, order_id: OrderId) -> ServiceResult<ordo_domain::payment::PaymentTotals> {
+        Ok(self.db.session().await?.payment_totals(order_id).await?)
+    }
+
+    /// Records the capture of whatever of `authorization` is not captured
+    /// (nor being captured, nor voided), pending, under the order's payment
+    /// lock, with the key `key`; or finds the one an earlier attempt
+    /// recorded with it. `None` when nothing is left to capture.
+    pub(crate) async fn begin_capture(
+        &self,
+        order_id: OrderId,
+        key: &str,
+        authorization: &Payment,
+    ) -> ServiceResult<Option<Payment>> {
+        let mut tx = self.db.begin().await?;
+        tx.lock_order_payments(order_id).await?;
+        if let Some(existing) = tx.payment_by_key(key).await? {
+            return Ok(Some(existing));
+        }
+        let rest = tx.payment_totals(order_id).await?.uncaptured();
+        let Some(order) = tx.order(order_id).await?.filter(|_| rest > 0) else { return Ok(None) };
+        let capture =
+            record_capture(tx.as_mut(), &Actor::system("payments"), &order, authorization, rest, key.to_owned())
+                .await?;
+        tx.commit().await?;
+        Ok(Some(capture))
+    }
+
+    /// Captures `amount` (default: all that is not captured yet) of an
+    /// order's authorisation now, whatever its market's capture policy:
+    /// checks under the order's payment lock that the authorisation exists,
+    /// is not voided and covers it, records the capture pending with its
+    /// audit entry, and enqueues [`MakeCapture`]. Capturing all the rest
+    /// releases the authorisation; less keeps the rest for later captures.
+    pub async fn capture(&self, actor: &Actor, order_id: OrderId, amount: Option<i64>) -> ServiceResult<Payment> {
+        let mut tx = self.db.begin().await?;
+        let Some(order) = tx.order(order_id).await? else {
+            return Err(ServiceError::NotFound { entity: "order", id: order_id.to_string() });
+        };
+        if order.status == OrderStatus::Cancelled {
+            return Err(ServiceError::IllegalTransition { current: order.status.as_str(), action: "capture" });
+        }
+        tx.lock_order_payments(order_id).await?;
+        let totals = tx.payment_totals(order_id).await?;
+        let amount = amount.unwrap_or_else(|| totals.uncaptured().max(1));
+        ordo_domain::payment::check_capture(totals, amount).map_err(|e| match e {
+            ordo_domain::payment::CaptureError::NotPositive => ServiceError::Validation(ValidationErrors::single(
+                "amount",
+                "not_positive",
+                "a capture is a positive amount in minor units",
+            )),
+            e => ServiceError::Capture(e),
+        })?;
+        let Some(authorization) = authorization_of(tx.as_mut(), order_id).await? else {
+            return Err(ServiceError::Capture(ordo_domain::payment::CaptureError::NotAuthorized));
+        };
+        let final_capture = amount == totals.uncaptured();
+        let id = Uuid::now_v7();
+        let capture =
+            record_capture(tx.as_mut(), actor, &order, &authorization, amount, format!("capture:{id}")).await?;
+        ordo_jobs::enqueue(tx.as_mut(), &MakeCapture { payment_id: capture.id, final_capture }, Default::default())
+            .await?;
+        tx.commit().await?;
+        self.queue.wake();
+        metrics::counter!("ordo_captures_total").increment(1);
+        Ok(capture)
+    }
+
     /// The compensation step of a cancelled order: refunds whatever of its
     /// capture is not refunded yet, in its own transaction under the order's
     /// payment lock (so it never refunds twice however often it runs).
@@ -739,6 +813,17 @@ impl Job for RefundCancelledOrder {
 
     async fn run(&self, services: &Services, _run: &JobRun) -> Result<(), JobError> {
         services.payments.refund_rest_of_cancelled(self.order_id).await.map_err(job_error)?;
+        // Nothing captured, nor being captured (a market that captures at
+        // fulfilment, before its first shipment): release the authorisation.
+        let totals = services.payments.totals(self.order_id).await.map_err(job_error)?;
+        if totals.authorized > 0 && totals.capturing == 0 && !totals.voided {
+            let payments = services.payments.of_order(self.order_id).await.map_err(job_error)?;
+            if let Some(authorization) =
+                payments.iter().find(|p| p.kind == PaymentKind::Authorization && p.status == PaymentStatus::Succeeded)
+            {
+                return void_authorization(services, authorization).await;
+            }
+        }
         Ok(())
     }
 }
@@ -783,24 +868,136 @@ impl Job for CapturePayment {
         }
         // A capture once begun is finished, even for an order cancelled
         // meanwhile (the provider may have taken the money already).
-        let reference = authorization.provider_reference.clone().unwrap_or_default();
-        let record = services
-            .payments
-            .record(&order.id, PaymentKind::Capture, authorization.amount, order.currency, &key, Some(&reference))
-            .await
-            .map_err(job_error)?;
-        if record.status == PaymentStatus::Pending {
-            let request =
-                CaptureRequest { reference, amount: record.amount, final_capture: true, idempotency_key: key };
-            let result = services.payments.provider().capture(&request).await;
-            settle_call(services, &record, result.map(|()| None)).await?;
-        }
-        // Cancelled while the capture was being made: give it back. Also on
-        // a retry after a crash that came after the settling (a no-op for an
-        // order that is not cancelled, or refunded already).
-        services.payments.refund_rest_of_cancelled(order.id).await.map_err(job_error)?;
-        Ok(())
+        // Recorded under the order's payment lock, for what of the
+        // authorisation nothing else captures (or has voided).
+        let Some(record) = services.payments.begin_capture(order.id, &key, authorization).await.map_err(job_error)?
+        else {
+            return Ok(());
+        };
+        make_capture(services, &record, true).await
     }
+}
+
+/// Makes a recorded capture at the provider (final: releasing what it does
+/// not take of the authorisation), settles it, and gives the money back if
+/// the order was cancelled meanwhile (also on a retry after a crash that
+/// came after the settling; a no-op for an order that is not cancelled, or
+/// refunded already).
+async fn make_capture(services: &Services, record: &Payment, final_capture: bool) -> Result<(), JobError> {
+    if record.status == PaymentStatus::Pending {
+        let request = CaptureRequest {
+            reference: record.provider_reference.clone().unwrap_or_default(),
+            amount: record.amount,
+            final_capture,
+            idempotency_key: record.idempotency_key.clone(),
+        };
+        let result = services.payments.provider().capture(&request).await;
+        settle_call(services, record, result.map(|()| None)).await?;
+    }
+    services.payments.refund_rest_of_cancelled(record.order_id).await.map_err(job_error)?;
+    Ok(())
+}
+
+/// Makes a capture recorded pending (by a shipment, or by
+/// [`PaymentService::capture`]) at the provider, with its key.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MakeCapture {
+    pub payment_id: Uuid,
+    /// Whether it releases what it does not take of the authorisation.
+    pub final_capture: bool,
+}
+
+#[async_trait]
+impl Job for MakeCapture {
+    const NAME: &'static str = "payment.make_capture";
+    const QUEUE: &'static str = "payments";
+    const PRIORITY: i16 = 10;
+    const MAX_ATTEMPTS: i32 = 10;
+    const BACKOFF_BASE: Duration = Duration::from_secs(2);
+    const BACKOFF_CAP: Duration = Duration::from_secs(600);
+    const MAX_RUN_TIME: Duration = Duration::from_secs(60);
+    type Context = Services;
+
+    fn unique_key(&self) -> Option<String> {
+        Some(self.payment_id.to_string())
+    }
+
+    async fn run(&self, services: &Services, _run: &JobRun) -> Result<(), JobError> {
+        let Some(record) = services.payments.payment(self.payment_id).await.map_err(job_error)? else {
+            return Ok(());
+        };
+        make_capture(services, &record, self.final_capture).await
+    }
+}
+
+/// Records, in the transaction that ships them, the capture a shipment of
+/// an order in a market that captures at fulfilment is due: what the
+/// shipped units are worth ([`Order::shipped_value`]) less what is captured
+/// or being captured; the last shipment takes the whole rest of the
+/// authorisation and releases it. Nothing for an order without an
+/// authorisation (paid outside Ordo) or with a voided one. The capture is
+/// made by [`MakeCapture`], enqueued here too.
+pub(crate) async fn capture_shipment(
+    tx: &mut dyn Transaction,
+    actor: &Actor,
+    order: &ordo_domain::order::Order,
+) -> ServiceResult<()> {
+    tx.lock_order_payments(order.id).await?;
+    let totals = tx.payment_totals(order.id).await?;
+    let final_capture = order.status == OrderStatus::Fulfilled;
+    let due = if final_capture {
+        totals.uncaptured()
+    } else {
+        order.shipped_value().saturating_sub(totals.capturing).min(totals.uncaptured())
+    };
+    if due <= 0 {
+        return Ok(());
+    }
+    let Some(authorization) = authorization_of(tx, order.id).await? else { return Ok(()) };
+    let key = format!("order:{}:capture:v{}", order.id, order.version);
+    let capture = record_capture(tx, actor, order, &authorization, due, key).await?;
+    ordo_jobs::enqueue(tx, &MakeCapture { payment_id: capture.id, final_capture }, Default::default()).await?;
+    Ok(())
+}
+
+/// The order's authorisation that succeeded, if any.
+async fn authorization_of(tx: &mut dyn Transaction, order_id: OrderId) -> ServiceResult<Option<Payment>> {
+    Ok(tx
+        .order_payments(order_id)
+        .await?
+        .into_iter()
+        .find(|p| p.kind == PaymentKind::Authorization && p.status == PaymentStatus::Succeeded))
+}
+
+/// Records a capture of `amount` of `authorization` pending, with its
+/// audit entry and its place on the order's timeline (`capture_requested`).
+async fn record_capture(
+    tx: &mut dyn Transaction,
+    actor: &Actor,
+    order: &ordo_domain::order::Order,
+    authorization: &Payment,
+    amount: i64,
+    idempotency_key: String,
+) -> ServiceResult<Payment> {
+    let now = time::now();
+    let capture = Payment {
+        id: Uuid::now_v7(),
+        order_id: order.id,
+        kind: PaymentKind::Capture,
+        provider: authorization.provider.clone(),
+        provider_reference: authorization.provider_reference.clone(),
+        amount,
+        currency: order.currency,
+        status: PaymentStatus::Pending,
+        idempotency_key,
+        failure_reason: None,
+        created_at: now,
+        updated_at: now,
+    };
+    tx.insert_payment(&capture).await?;
+    on_timeline(tx, order, "capture_requested", actor, &capture).await?;
+    crate::audit::record(tx, actor, "capture.requested", "payment", capture.id, None, &capture).await?;
+    Ok(capture)
 }
 
 /// Settles a pending record with a provider call's result: succeeded (with

@@ -7,6 +7,7 @@
 //! |------------------------------------------|---------------|-------------------------------------|
 //! | [`AuthorizePayment`]                     | `payments`    | a placed order's payment            |
 //! | [`CapturePayment`]                       | `payments`    | a paid order's capture              |
+//! | [`MakeCapture`]                          | `payments`    | a recorded capture, at the provider |
 //! | [`RefundPayment`]                        | `payments`    | a recorded refund, at the provider  |
 //! | [`RefundCancelledOrder`]                 | `payments`    | a cancelled order's money back      |
 //! | [`ExpireUnpaidOrder`]                    | `orders`      | an order left unpaid                |
@@ -28,7 +29,7 @@ use crate::idempotency::SweepExpiredKeys;
 use crate::invoices::IssueInvoice;
 use crate::mail::{SendInvoiceEmail, SendOrderConfirmation};
 use crate::orders::ExpireUnpaidOrder;
-use crate::payments::{AuthorizePayment, CapturePayment, RefundCancelledOrder, RefundPayment};
+use crate::payments::{AuthorizePayment, CapturePayment, MakeCapture, RefundCancelledOrder, RefundPayment};
 use crate::webhooks::{DeliverWebhook, FanOutEvent};
 
 /// How often the periodic jobs run (`None`: never).
@@ -43,6 +44,7 @@ pub fn registry(periods: Periods) -> Registry<Services> {
     let mut registry = Registry::new()
         .register::<AuthorizePayment>()
         .register::<CapturePayment>()
+        .register::<MakeCapture>()
         .register::<RefundPayment>()
         .register::<RefundCancelledOrder>()
         .register::<ExpireUnpaidOrder>()

@@ -1,11 +1,13 @@
 //! SQL of markets.
 
 use ordo_domain::market::Market;
+use ordo_domain::payment::CapturePolicy;
 use ordo_domain::{Currency, RecordMeta};
 
 use crate::{Ts, corrupt, ts};
 
-pub const COLUMNS: &str = "code, name, currency, tax_rate_bp, locale, version, created_at, updated_at, archived_at";
+pub const COLUMNS: &str =
+    "code, name, currency, tax_rate_bp, locale, version, created_at, updated_at, archived_at, capture_policy";
 
 #[derive(Debug, sqlx::FromRow)]
 pub struct MarketRow {
@@ -18,6 +20,7 @@ pub struct MarketRow {
     pub created_at: Ts,
     pub updated_at: Ts,
     pub archived_at: Option<Ts>,
+    pub capture_policy: String,
 }
 
 impl TryFrom<MarketRow> for Market {
@@ -30,6 +33,8 @@ impl TryFrom<MarketRow> for Market {
             currency: Currency::parse(&row.currency).map_err(|e| corrupt("markets.currency", e.message))?,
             tax_rate_bp: row.tax_rate_bp,
             locale: row.locale,
+            capture_policy: CapturePolicy::parse(&row.capture_policy)
+                .ok_or_else(|| corrupt("markets.capture_policy", &row.capture_policy))?,
             meta: RecordMeta {
                 version: row.version,
                 created_at: row.created_at.0,
@@ -61,7 +66,7 @@ macro_rules! market_repo {
 
                 #[tracing::instrument(target = "ordo_db", name = "markets.insert_market", skip_all)]
                 async fn insert_market(&mut self, m: &Market) -> StoreResult<()> {
-                    ::sqlx::query(&format!("INSERT INTO markets ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"))
+                    ::sqlx::query(&format!("INSERT INTO markets ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"))
                         .bind(&m.code)
                         .bind(&m.name)
                         .bind(m.currency.code())
@@ -71,6 +76,7 @@ macro_rules! market_repo {
                         .bind(Ts(m.meta.created_at))
                         .bind(Ts(m.meta.updated_at))
                         .bind(m.meta.archived_at.map(Ts))
+                        .bind(m.capture_policy.as_str())
                         .persistent(self.persistent())
                         .execute(self.conn())
                         .await
@@ -92,7 +98,8 @@ macro_rules! market_repo {
                 #[tracing::instrument(target = "ordo_db", name = "markets.update_market", skip_all)]
                 async fn update_market(&mut self, m: &Market, expected_version: i64) -> StoreResult<bool> {
                     let result = ::sqlx::query(
-                        "UPDATE markets SET name = $3, tax_rate_bp = $4, locale = $5, version = $6, updated_at = $7, archived_at = $8
+                        "UPDATE markets SET name = $3, tax_rate_bp = $4, locale = $5, version = $6, updated_at = $7, archived_at = $8,
+                                capture_policy = $9
                           WHERE code = $1 AND version = $2",
                     )
                     .bind(&m.code)
@@ -103,6 +110,7 @@ macro_rules! market_repo {
                     .bind(m.meta.version)
                     .bind(Ts(m.meta.updated_at))
                     .bind(m.meta.archived_at.map(Ts))
+                    .bind(m.capture_policy.as_str())
                     .persistent(self.persistent())
                     .execute(self.conn())
                     .await

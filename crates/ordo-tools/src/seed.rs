@@ -553,8 +553,14 @@ pub async fn seed(db: Arc<dyn Database>, plan: &SeedPlan, progress: Progress<'_>
             Some(market) => market,
             None => {
                 let currency = Currency::parse(currency).map_err(|e| invalid(e.message))?;
-                let new =
-                    NewMarket { code: code.into(), name: name.into(), currency, tax_rate_bp, locale: locale.into() };
+                let new = NewMarket {
+                    code: code.into(),
+                    name: name.into(),
+                    currency,
+                    tax_rate_bp,
+                    locale: locale.into(),
+                    capture_policy: Default::default(),
+                };
                 let market = Market::create(new, start);
                 tx.insert_market(&market).await?;
                 audit.push(AuditEvent::record_as(

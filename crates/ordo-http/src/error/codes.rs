@@ -98,6 +98,8 @@ error_codes! {
         "the order's status does not allow the step; `detail` names the status");
     NOT_CAPTURED = (CONFLICT, "not_captured", "Nothing captured",
         "a refund of an order whose payment has not been captured (unpaid, or not captured yet)");
+    NOT_CAPTURABLE = (CONFLICT, "not_capturable", "Not capturable",
+        "a capture the order's authorisation cannot cover: none succeeded, it was voided, or the amount exceeds what is not captured yet (`detail` says which)");
     REFUND_EXCEEDS_CAPTURE = (CONFLICT, "refund_exceeds_capture", "Refund exceeds capture",
         "the refund would take the order's refunds past what was captured; `detail` says what is still refundable");
     JOB_NOT_DEAD = (CONFLICT, "job_not_dead", "Job not dead",

@@ -3,6 +3,7 @@
 use axum::extract::{Path, State};
 use axum::response::IntoResponse;
 use ordo_domain::market::{self, Market, MarketChanges, NewMarket};
+use ordo_domain::payment::CapturePolicy;
 use ordo_domain::{Currency, ValidationErrors};
 use ordo_service::Services;
 use serde::{Deserialize, Serialize};
@@ -44,6 +45,9 @@ pub(crate) struct CreateMarket {
     #[schema(example = "de-DE")]
     #[schema(schema_with = crate::routes::schema::locale)]
     locale: String,
+    /// When orders are captured: `at_payment` (the default) or
+    /// `at_fulfilment` (shipment by shipment).
+    capture_policy: Option<CapturePolicy>,
 }
 
 impl TryFrom<CreateMarket> for NewMarket {
@@ -57,9 +61,14 @@ impl TryFrom<CreateMarket> for NewMarket {
         let tax_rate_bp = errors.check("tax_rate_bp", market::parse_tax_rate(body.tax_rate_bp));
         let locale = errors.check("locale", market::parse_locale(&body.locale));
         match (code, name, currency, tax_rate_bp, locale) {
-            (Some(code), Some(name), Some(currency), Some(tax_rate_bp), Some(locale)) => {
-                Ok(NewMarket { code, name, currency, tax_rate_bp, locale })
-            }
+            (Some(code), Some(name), Some(currency), Some(tax_rate_bp), Some(locale)) => Ok(NewMarket {
+                code,
+                name,
+                currency,
+                tax_rate_bp,
+                locale,
+                capture_policy: body.capture_policy.unwrap_or_default(),
+            }),
             _ => Err(errors),
         }
     }
@@ -78,6 +87,8 @@ pub(crate) struct UpdateMarket {
     tax_rate_bp: Option<i64>,
     #[schema(schema_with = crate::routes::schema::locale_or_null)]
     locale: Option<String>,
+    /// Applies to orders paid from now on.
+    capture_policy: Option<CapturePolicy>,
 }
 
 impl TryFrom<UpdateMarket> for MarketChanges {
@@ -92,6 +103,7 @@ impl TryFrom<UpdateMarket> for MarketChanges {
             name: name.flatten(),
             tax_rate_bp: tax_rate_bp.flatten(),
             locale: locale.flatten(),
+            capture_policy: body.capture_policy,
         })
     }
 }

@@ -19,8 +19,8 @@ use uuid::Uuid;
 use crate::auth::{Authorized, InvoicesRead, OrdersWrite};
 use crate::error::ApiResult;
 use crate::error::codes::{
-    INTERNAL_ERROR, INVALID_SIGNATURE, NOT_CAPTURED, NOT_FOUND, REFUND_EXCEEDS_CAPTURE, SERVICE_UNAVAILABLE,
-    VALIDATION_FAILED,
+    ILLEGAL_TRANSITION, INTERNAL_ERROR, INVALID_SIGNATURE, NOT_CAPTURABLE, NOT_CAPTURED, NOT_FOUND,
+    REFUND_EXCEEDS_CAPTURE, SERVICE_UNAVAILABLE, VALIDATION_FAILED,
 };
 use crate::extract::{Json, Query};
 use crate::routes::{parse_id, parse_page};
@@ -30,6 +30,7 @@ pub(crate) fn routes() -> OpenApiRouter<Services> {
         .routes(routes!(list_payments))
         .routes(routes!(order_payments))
         .routes(routes!(refund_order))
+        .routes(routes!(capture_order))
         .routes(routes!(stripe_event))
 }
 
@@ -158,4 +159,42 @@ async fn refund_order(
     let id: OrderId = parse_id(&id)?;
     let refund = services.payments.refund(&auth.actor(), id, body.amount).await?;
     Ok((StatusCode::CREATED, axum::Json(refund)))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CaptureRequest {
+    /// In minor units of the order's currency: 1 up to what of the
+    /// authorisation is not captured yet. Omitted: all of that.
+    #[schema(minimum = 1, maximum = 1_000_000_000_000_000_i64)]
+    amount: Option<i64>,
+}
+
+/// Capture part or all of an order's authorised payment now, whatever its
+/// market's capture policy. Capturing all that is left releases the
+/// authorisation; less keeps the rest for later captures. The capture is
+/// recorded `pending` at once and made at the provider in the background
+/// (`payment.captured` or `payment.capture_failed` follow). Send an
+/// `Idempotency-Key`: a retried request captures once.
+#[utoipa::path(
+    post,
+    path = "/v1/orders/{id}/captures",
+    tag = "payments",
+    params(("id" = uuid::Uuid, Path, description = "Order id")),
+    request_body = CaptureRequest,
+    security(("api_key" = ["orders:write"])),
+    responses(
+        (status = 201, description = "The capture, pending", body = Payment),
+    ),
+    extensions(("x-errors" = json!([NOT_FOUND, NOT_CAPTURABLE, ILLEGAL_TRANSITION, VALIDATION_FAILED]))),
+)]
+async fn capture_order(
+    auth: Authorized<OrdersWrite>,
+    State(services): State<Services>,
+    Path(id): Path<String>,
+    Json(body): Json<CaptureRequest>,
+) -> ApiResult<(StatusCode, axum::Json<Payment>)> {
+    let id: OrderId = parse_id(&id)?;
+    let capture = services.payments.capture(&auth.actor(), id, body.amount).await?;
+    Ok((StatusCode::CREATED, axum::Json(capture)))
 }

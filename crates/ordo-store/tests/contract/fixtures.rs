@@ -154,6 +154,7 @@ pub(crate) fn market(code: &str, t: &StoreCtx, at: i64) -> Market {
         currency: eur(),
         tax_rate_bp: 1900,
         locale: "de-DE".to_owned(),
+        capture_policy: ordo_domain::payment::CapturePolicy::AtFulfilment,
         meta: meta(t.at(at)),
     }
 }

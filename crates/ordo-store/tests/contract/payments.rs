@@ -86,7 +86,10 @@ async fn totals_count_successful_captures_and_unfailed_refunds(t: &StoreCtx) {
         (order_id, PaymentKind::Refund, 100, "r1", Some(PaymentStatus::Succeeded)),
         (order_id, PaymentKind::Refund, 200, "r2", None),
         (order_id, PaymentKind::Refund, 400, "r3", Some(PaymentStatus::Failed)),
+        (other, PaymentKind::Authorization, 9, "oa", Some(PaymentStatus::Succeeded)),
         (other, PaymentKind::Capture, 7, "o", Some(PaymentStatus::Succeeded)),
+        (other, PaymentKind::Capture, 2, "o2", None),
+        (other, PaymentKind::Void, 9, "ov", Some(PaymentStatus::Failed)),
     ];
     for (n, (order, kind, amount, key, status)) in rows.into_iter().enumerate() {
         let p = payment(t, order, kind, amount, key, 10 + n as i64);
@@ -96,8 +99,18 @@ async fn totals_count_successful_captures_and_unfailed_refunds(t: &StoreCtx) {
         }
     }
     let totals = t.record("totals", tx.payment_totals(order_id).await.unwrap());
-    assert_eq!(totals, PaymentTotals { captured: 1000, refunded: 300 });
-    assert_eq!(tx.payment_totals(other).await.unwrap(), PaymentTotals { captured: 7, refunded: 0 });
+    assert_eq!(
+        totals,
+        PaymentTotals { authorized: 1000, captured: 1000, capturing: 1000, refunded: 300, voided: false }
+    );
+    // A pending capture is being taken; a failed void voids nothing.
+    assert_eq!(
+        t.record("other", tx.payment_totals(other).await.unwrap()),
+        PaymentTotals { authorized: 9, captured: 7, capturing: 9, refunded: 0, voided: false }
+    );
+    let void = payment(t, other, PaymentKind::Void, 9, "ov2", 30);
+    tx.insert_payment(&void).await.unwrap();
+    assert!(tx.payment_totals(other).await.unwrap().voided, "a pending void counts");
     // An order's records, oldest first; and the filtered, paged list.
     let kinds: Vec<PaymentKind> = tx.order_payments(order_id).await.unwrap().iter().map(|p| p.kind).collect();
     assert_eq!(t.record("order's", kinds.len()), 6);
@@ -106,11 +119,11 @@ async fn totals_count_successful_captures_and_unfailed_refunds(t: &StoreCtx) {
     let listed: Vec<i64> = tx.list_payments(&refunds, &all).await.unwrap().iter().map(|p| p.amount).collect();
     assert_eq!(t.record("refunds", listed), [100, 200, 400]);
     let failed = PaymentFilter { status: Some(PaymentStatus::Failed), ..PaymentFilter::default() };
-    assert_eq!(tx.list_payments(&failed, &all).await.unwrap().len(), 2);
+    assert_eq!(tx.list_payments(&failed, &all).await.unwrap().len(), 3);
     let first_two = tx.list_payments(&PaymentFilter::default(), &PageRequest { limit: 2, after: None }).await.unwrap();
     let after = PageRequest { limit: 500, after: Some(first_two[1].id) };
     let rest = tx.list_payments(&PaymentFilter::default(), &after).await.unwrap();
-    assert_eq!(t.record("pages", (first_two.len(), rest.len())), (3, 5), "a page fetches one more than its limit");
+    assert_eq!(t.record("pages", (first_two.len(), rest.len())), (3, 9), "a page fetches one more than its limit");
     tx.commit().await.unwrap();
 }
 

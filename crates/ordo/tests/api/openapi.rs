@@ -64,6 +64,7 @@ async fn document_is_openapi_3_1_and_lists_every_endpoint() {
         ("GET", "/v1/payments"),
         ("GET", "/v1/orders/{id}/payments"),
         ("POST", "/v1/orders/{id}/refunds"),
+        ("POST", "/v1/orders/{id}/captures"),
         ("POST", "/hooks/stripe"),
         ("POST", "/v1/webhooks"),
         ("GET", "/v1/webhooks"),

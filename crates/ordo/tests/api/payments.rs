@@ -114,10 +114,10 @@ async fn a_paid_order_is_authorised_captured_and_refunded_in_part(app: TestApp) 
     // The money steps are on the order's timeline.
     let timeline = app.get(&format!("/v1/orders/{id}/events")).await.expect(StatusCode::OK);
     let kinds: Vec<&str> = timeline["items"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
-    assert_eq!(&kinds[..4], ["placed", "paid", "captured", "refund_requested"], "{kinds:?}");
+    assert_eq!(&kinds[..5], ["placed", "paid", "capture_requested", "captured", "refund_requested"], "{kinds:?}");
     assert_eq!(kinds.iter().filter(|k| **k == "refund_requested").count(), 2, "{kinds:?}");
     assert!(kinds.contains(&"refunded"), "{kinds:?}");
-    let requested = &timeline["items"][3];
+    let requested = &timeline["items"][4];
     assert_eq!((requested["detail"]["amount"].as_i64(), requested["to_status"].as_str()), (Some(500), Some("paid")));
 
     // Each refund is audited as the caller who asked for it.

@@ -21,6 +21,8 @@ backend_tests!(
     an_order_cancelled_during_its_authorisation_is_voided,
     stripe_events_are_verified_recorded_once_and_on_the_timeline,
     stripe_events_are_refused_without_a_signing_secret,
+    capture_at_fulfilment_captures_shipment_by_shipment,
+    an_uncaptured_order_cancelled_is_voided_and_cannot_be_captured,
 );
 
 /// The app with workers, paying through `stripe` with short timeouts.
@@ -295,3 +297,136 @@ async fn stripe_events_are_refused_without_a_signing_secret(app: TestApp) {
 }
 
 const WEBHOOK_SECRET: &str = "whsec_ordo_contract";
+
+async fn order_when(app: &TestApp, id: &str, status: &str) -> Value {
+    for _ in 0..500 {
+        let order = app.get(&format!("/v1/orders/{id}")).await.expect(StatusCode::OK);
+        if order["status"] == status {
+            return order;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("order {id} never became {status}");
+}
+
+/// A market that captures at fulfilment: nothing is captured at payment;
+/// each shipment captures what it ships, keeping the rest authorised; the
+/// last takes the rest and releases the authorisation.
+async fn capture_at_fulfilment_captures_shipment_by_shipment(app: TestApp) {
+    let stripe = FakeStripe::start().await;
+    let Some(app) = with_stripe(app, &stripe).await else { return };
+    let shop = shop(&app).await;
+    let market = app.get("/v1/markets/DE").await.expect(StatusCode::OK);
+    let changed = app
+        .patch("/v1/markets/DE", &json!({"version": market["version"], "capture_policy": "at_fulfilment"}))
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(changed["capture_policy"], "at_fulfilment");
+    let mut body = order_body(&shop, json!([{"sku": "TEE", "quantity": 3}, {"sku": "MUG", "quantity": 1}]));
+    body["payment_token"] = json!("tok_visa");
+    let order = app.post("/v1/orders", &body).await.expect(StatusCode::CREATED);
+    let (id, total) = (order["id"].as_str().unwrap().to_owned(), order["total"].as_i64().unwrap());
+    let tee_total = order["lines"][0]["total"].as_i64().unwrap();
+    let paid = order_when(&app, &id, "paid").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(stripe.requests_to("/capture").is_empty(), "nothing is captured at payment");
+    let path = format!("/v1/orders/{id}");
+    let confirmed =
+        app.post(&format!("{path}/confirm"), &json!({"version": paid["version"]})).await.expect(StatusCode::OK);
+
+    // The first shipment: one of three tees.
+    let shipped = app
+        .post(
+            &format!("{path}/fulfil"),
+            &json!({"version": confirmed["version"], "lines": [{"line": 1, "quantity": 1}]}),
+        )
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(shipped["status"], "partially_fulfilled");
+    let first = tee_total / 3;
+    let captures = |p: &[Value]| p.iter().filter(|p| p["kind"] == "capture").cloned().collect::<Vec<_>>();
+    let payments = payments_when(&app, &id, |p| captures(p).iter().any(|c| c["status"] == "succeeded")).await;
+    let capture = &captures(&payments)[0];
+    assert_eq!(capture["amount"], first);
+    assert_eq!(capture["idempotency_key"], format!("order:{id}:capture:v{}", shipped["version"]));
+    let sent = &stripe.requests_to("/capture")[0];
+    assert_eq!(sent.field("amount_to_capture"), Some(first.to_string().as_str()));
+    assert_eq!(sent.field("final_capture"), Some("false"), "the rest stays authorised");
+    let intent = stripe.intent("pi_fake1").unwrap();
+    assert_eq!(
+        (intent["status"].as_str(), intent["amount_received"].as_i64()),
+        (Some("requires_capture"), Some(first))
+    );
+
+    // What is captured can be refunded, and no more.
+    app.post(&format!("{path}/refunds"), &json!({"amount": first + 1}))
+        .await
+        .expect_problem(StatusCode::CONFLICT, "refund_exceeds_capture");
+    app.post(&format!("{path}/refunds"), &json!({"amount": 100})).await.expect(StatusCode::CREATED);
+
+    // The last shipment takes the rest and releases the authorisation.
+    let done = app
+        .post(
+            &format!("{path}/fulfil"),
+            &json!({"version": shipped["version"], "lines": [{"line": 1, "quantity": 2}, {"line": 2, "quantity": 1}]}),
+        )
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(done["status"], "fulfilled");
+    let payments = payments_when(&app, &id, |p| {
+        let c = captures(p);
+        c.len() == 2
+            && c.iter().all(|c| c["status"] == "succeeded")
+            && p.iter().filter(|p| p["kind"] == "refund").all(|r| r["status"] == "succeeded")
+    })
+    .await;
+    assert_eq!(captures(&payments)[1]["amount"], total - first);
+    let last = &stripe.requests_to("/capture")[1];
+    assert_eq!(last.field("final_capture"), None, "the last capture is final");
+    let intent = stripe.intent("pi_fake1").unwrap();
+    assert_eq!((intent["status"].as_str(), intent["amount_received"].as_i64()), (Some("succeeded"), Some(total)));
+    assert_eq!(intent["amount_refunded"], 100);
+    let timeline = app.get(&format!("{path}/events")).await.expect(StatusCode::OK);
+    let kinds: Vec<&str> = timeline["items"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds.iter().filter(|k| **k == "capture_requested").count(), 2, "{kinds:?}");
+    assert_eq!(kinds.iter().filter(|k| **k == "captured").count(), 2, "{kinds:?}");
+    // Nothing is left to capture.
+    app.post(&format!("{path}/captures"), &json!({})).await.expect_problem(StatusCode::CONFLICT, "not_capturable");
+    assert_eq!(stripe.violations(), Vec::<String>::new());
+}
+
+/// Cancelled before its first shipment, an order of a market that
+/// captures at fulfilment has its authorisation voided, and a capture of
+/// it is refused.
+async fn an_uncaptured_order_cancelled_is_voided_and_cannot_be_captured(app: TestApp) {
+    let stripe = FakeStripe::start().await;
+    let Some(app) = with_stripe(app, &stripe).await else { return };
+    let shop = shop(&app).await;
+    let market = app.get("/v1/markets/DE").await.expect(StatusCode::OK);
+    app.patch("/v1/markets/DE", &json!({"version": market["version"], "capture_policy": "at_fulfilment"}))
+        .await
+        .expect(StatusCode::OK);
+    let mut body = order_body(&shop, json!([{"sku": "TEE", "quantity": 1}]));
+    body["payment_token"] = json!("tok_visa");
+    let order = app.post("/v1/orders", &body).await.expect(StatusCode::CREATED);
+    let id = order["id"].as_str().unwrap().to_owned();
+    let paid = order_when(&app, &id, "paid").await;
+    // A manual capture of part of it, refused when it asks too much.
+    let path = format!("/v1/orders/{id}");
+    let total = paid["total"].as_i64().unwrap();
+    app.post(&format!("{path}/captures"), &json!({"amount": total + 1}))
+        .await
+        .expect_problem(StatusCode::CONFLICT, "not_capturable");
+    app.post(&format!("{path}/captures"), &json!({"amount": 0}))
+        .await
+        .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    app.post(&format!("{path}/cancel"), &json!({"version": paid["version"]})).await.expect(StatusCode::OK);
+    let payments = payments_when(&app, &id, |p| settled(p, "void").is_some()).await;
+    assert_eq!(settled(&payments, "void").unwrap()["status"], "succeeded");
+    assert!(payments.iter().all(|p| p["kind"] != "capture" && p["kind"] != "refund"), "{payments:?}");
+    assert_eq!(stripe.intent("pi_fake1").unwrap()["status"], "canceled");
+    assert!(stripe.requests_to("/capture").is_empty());
+    // A capture of a voided authorisation (of a cancelled order) is refused.
+    app.post(&format!("{path}/captures"), &json!({})).await.expect_problem(StatusCode::CONFLICT, "illegal_transition");
+    assert!(stripe.requests_to("/capture").is_empty());
+}
