@@ -10,7 +10,7 @@ use uuid::Uuid;
 use crate::time::Timestamp;
 
 /// Every event type, as webhook subscriptions name them.
-pub const EVENT_TYPES: [&str; 18] = [
+pub const EVENT_TYPES: [&str; 20] = [
     "order.placed",
     "order.paid",
     "order.payment_failed",
@@ -20,6 +20,8 @@ pub const EVENT_TYPES: [&str; 18] = [
     "order.partially_fulfilled",
     "order.fulfilled",
     "order.completed",
+    "order.refund_pending",
+    "order.refunded",
     "invoice.issued",
     "payment.authorized",
     "payment.failed",

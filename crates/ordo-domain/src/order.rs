@@ -7,7 +7,12 @@
 //!   ├──fail payment──▶ payment_failed     (releases the reservation)
 //!   ├──expire────────▶ expired            (releases the reservation)
 //!   └──cancel────────▶ cancelled ◀──cancel── paid, confirmed
+//!                          └──begin refund──▶ refund_pending ──finish refund──▶ refunded
 //! ```
+//!
+//! The last two are the cancel saga's compensation: a cancelled order with
+//! captured money is `refund_pending` while it goes back, and `refunded`
+//! once all of it has.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -42,10 +47,14 @@ pub enum OrderStatus {
     PaymentFailed,
     /// Not paid in time; the reservation is released.
     Expired,
+    /// Cancelled with money captured: it is being given back.
+    RefundPending,
+    /// Cancelled, and all captured money given back.
+    Refunded,
 }
 
 impl OrderStatus {
-    pub const ALL: [OrderStatus; 9] = [
+    pub const ALL: [OrderStatus; 11] = [
         OrderStatus::Placed,
         OrderStatus::Paid,
         OrderStatus::Confirmed,
@@ -55,6 +64,8 @@ impl OrderStatus {
         OrderStatus::Cancelled,
         OrderStatus::PaymentFailed,
         OrderStatus::Expired,
+        OrderStatus::RefundPending,
+        OrderStatus::Refunded,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -68,6 +79,8 @@ impl OrderStatus {
             OrderStatus::Cancelled => "cancelled",
             OrderStatus::PaymentFailed => "payment_failed",
             OrderStatus::Expired => "expired",
+            OrderStatus::RefundPending => "refund_pending",
+            OrderStatus::Refunded => "refunded",
         }
     }
 
@@ -89,6 +102,10 @@ pub enum OrderAction {
     FailPayment,
     /// The payment window closed.
     Expire,
+    /// A cancelled order's captured money is being given back.
+    BeginRefund,
+    /// All of it was given back.
+    FinishRefund,
 }
 
 impl OrderAction {
@@ -101,6 +118,8 @@ impl OrderAction {
             OrderAction::Pay => "pay",
             OrderAction::FailPayment => "fail the payment of",
             OrderAction::Expire => "expire",
+            OrderAction::BeginRefund => "begin refunding",
+            OrderAction::FinishRefund => "finish refunding",
         }
     }
 }
@@ -130,6 +149,8 @@ pub fn next_status(
         (OrderAction::Pay, Placed) => Paid,
         (OrderAction::FailPayment, Placed) => PaymentFailed,
         (OrderAction::Expire, Placed) => Expired,
+        (OrderAction::BeginRefund, Cancelled) => RefundPending,
+        (OrderAction::FinishRefund, RefundPending) => Refunded,
         _ => return Err(IllegalTransition { current, action }),
     };
     Ok(next)
@@ -402,6 +423,18 @@ impl Order {
     }
 
     /// Records an authorised payment.
+    /// A step of the cancel saga's compensation ([`OrderAction::BeginRefund`]
+    /// or [`OrderAction::FinishRefund`]); nothing is released (the
+    /// cancellation did that).
+    pub fn refund_step(&mut self, action: OrderAction, now: Timestamp) -> Result<(), IllegalTransition> {
+        let next = match action {
+            OrderAction::BeginRefund | OrderAction::FinishRefund => next_status(self.status, action, false)?,
+            _ => return Err(IllegalTransition { current: self.status, action }),
+        };
+        self.advance(next, now);
+        Ok(())
+    }
+
     pub fn pay(&mut self, now: Timestamp) -> Result<(), IllegalTransition> {
         let next = next_status(self.status, OrderAction::Pay, false)?;
         self.advance(next, now);

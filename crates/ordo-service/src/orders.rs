@@ -24,8 +24,8 @@ use ordo_domain::customer::Address;
 use ordo_domain::idempotency::{Answer, Claim, Outcome};
 use ordo_domain::inventory::allocate;
 use ordo_domain::order::{
-    Allocation, FulfilError, LineRequest, Order, OrderEvent, OrderFilter, OrderStatus, PricingError, SellableProduct,
-    StockRelease, price_lines,
+    Allocation, FulfilError, LineRequest, Order, OrderAction, OrderEvent, OrderFilter, OrderStatus, PricingError,
+    SellableProduct, StockRelease, price_lines,
 };
 use ordo_domain::page::{Page, PageRequest};
 use ordo_domain::payment::CapturePolicy;
@@ -335,6 +335,17 @@ impl OrderService {
     /// Expires the order if it is still unpaid, releasing the reservation.
     pub async fn expire_unpaid(&self, actor: &Actor, id: OrderId) -> ServiceResult<Order> {
         self.transition(actor, id, None, "expired", None, |order| Ok(order.expire(time::now())?)).await
+    }
+
+    /// A step of the cancel saga's compensation (`refund_pending`, then
+    /// `refunded`), taken by the payments workflow.
+    pub(crate) async fn refund_step(&self, actor: &Actor, id: OrderId, action: OrderAction) -> ServiceResult<Order> {
+        let kind = if action == OrderAction::BeginRefund { "refund_pending" } else { "refunded" };
+        self.transition(actor, id, None, kind, None, move |order| {
+            order.refund_step(action, time::now())?;
+            Ok(Vec::new())
+        })
+        .await
     }
 
     /// Cancels the order and releases its reservations.

@@ -320,7 +320,7 @@ impl Job for AuthorizePayment {
                 let now = services.orders.order(order.id).await.map_err(job_error)?;
                 match outcome {
                     PaymentOutcome::Authorized { reference }
-                        if matches!(now.status, OrderStatus::Cancelled | OrderStatus::Expired) =>
+                        if is_cancelled(now.status) || now.status == OrderStatus::Expired =>
                     {
                         let authorization =
                             Payment { status: PaymentStatus::Succeeded, provider_reference: Some(reference), ..record };
@@ -649,7 +649,7 @@ impl PaymentService {
         let Some(order) = tx.order(order_id).await? else {
             return Err(ServiceError::NotFound { entity: "order", id: order_id.to_string() });
         };
-        if order.status == OrderStatus::Cancelled {
+        if is_cancelled(order.status) {
             return Err(ServiceError::IllegalTransition { current: order.status.as_str(), action: "capture" });
         }
         tx.lock_order_payments(order_id).await?;
@@ -699,7 +699,7 @@ pub(crate) async fn refund_rest(
     provider_name: &str,
 ) -> ServiceResult<Option<Payment>> {
     let Some(order) = tx.order(order_id).await? else { return Ok(None) };
-    if order.status != OrderStatus::Cancelled {
+    if !is_cancelled(order.status) {
         return Ok(None);
     }
     tx.lock_order_payments(order_id).await?;
@@ -709,6 +709,44 @@ pub(crate) async fn refund_rest(
     }
     let actor = Actor::system("payments");
     Ok(Some(record_refund(tx, &actor, &order, rest, provider_name).await?))
+}
+
+/// Whether the order was cancelled (and may be in the compensation's
+/// `refund_pending` or `refunded` since).
+fn is_cancelled(status: OrderStatus) -> bool {
+    matches!(status, OrderStatus::Cancelled | OrderStatus::RefundPending | OrderStatus::Refunded)
+}
+
+/// Moves a cancelled order along the saga's compensation: to
+/// `refund_pending` once it has captured money (which is being given
+/// back), and to `refunded` once all of it went back and nothing is pending.
+/// Idempotent: every payment job that may end a step calls it.
+async fn advance_refund_state(services: &Services, order_id: OrderId) -> Result<(), JobError> {
+    let order = services.orders.order(order_id).await.map_err(job_error)?;
+    if !matches!(order.status, OrderStatus::Cancelled | OrderStatus::RefundPending) {
+        return Ok(());
+    }
+    let payments = services.payments.of_order(order_id).await.map_err(job_error)?;
+    let sum = |kind: PaymentKind| -> i64 {
+        payments.iter().filter(|p| p.kind == kind && p.status == PaymentStatus::Succeeded).map(|p| p.amount).sum()
+    };
+    let captured = sum(PaymentKind::Capture);
+    if captured == 0 {
+        return Ok(()); // nothing was taken: it stays cancelled
+    }
+    let actor = Actor::system("payments");
+    let step = async |action| match services.orders.refund_step(&actor, order_id, action).await {
+        Ok(_) | Err(ServiceError::IllegalTransition { .. }) => Ok(()),
+        Err(e) => Err(job_error(e)),
+    };
+    if order.status == OrderStatus::Cancelled {
+        step(ordo_domain::order::OrderAction::BeginRefund).await?;
+    }
+    let pending = payments.iter().any(|p| p.status == PaymentStatus::Pending && p.kind != PaymentKind::Authorization);
+    if sum(PaymentKind::Refund) >= captured && !pending {
+        step(ordo_domain::order::OrderAction::FinishRefund).await?;
+    }
+    Ok(())
 }
 
 /// Puts a money step on the order's timeline (`GET /v1/orders/{id}/events`):
@@ -813,6 +851,7 @@ impl Job for RefundCancelledOrder {
 
     async fn run(&self, services: &Services, _run: &JobRun) -> Result<(), JobError> {
         services.payments.refund_rest_of_cancelled(self.order_id).await.map_err(job_error)?;
+        advance_refund_state(services, self.order_id).await?;
         // Nothing captured, nor being captured (a market that captures at
         // fulfilment, before its first shipment): release the authorisation.
         let totals = services.payments.totals(self.order_id).await.map_err(job_error)?;
@@ -861,7 +900,7 @@ impl Job for CapturePayment {
         };
         let key = format!("order:{}:capture", order.id);
         let started = payments.iter().any(|p| p.idempotency_key == key);
-        if order.status == OrderStatus::Cancelled && !started {
+        if is_cancelled(order.status) && !started {
             // Cancelled before its capture: nothing is taken, and the
             // authorisation is released at the provider.
             return void_authorization(services, authorization).await;
@@ -895,7 +934,7 @@ async fn make_capture(services: &Services, record: &Payment, final_capture: bool
         settle_call(services, record, result.map(|()| None)).await?;
     }
     services.payments.refund_rest_of_cancelled(record.order_id).await.map_err(job_error)?;
-    Ok(())
+    advance_refund_state(services, record.order_id).await
 }
 
 /// Makes a capture recorded pending (by a shipment, or by
@@ -1066,17 +1105,18 @@ impl Job for RefundPayment {
     }
 
     async fn run(&self, services: &Services, _run: &JobRun) -> Result<(), JobError> {
-        let mut session = services.db.session().await.map_err(|e| job_error(e.into()))?;
-        let Some(refund) = session.payment(self.payment_id).await.map_err(|e| job_error(e.into()))? else {
+        let Some(refund) = services.payments.payment(self.payment_id).await.map_err(job_error)? else {
             return Ok(());
         };
-        drop(session);
         if refund.status != PaymentStatus::Pending {
-            return Ok(());
+            // Settled by an earlier attempt, which may have crashed before
+            // moving the order on.
+            return advance_refund_state(services, refund.order_id).await;
         }
         let reference = refund.provider_reference.clone().unwrap_or_default();
         let result = services.payments.provider().refund(&reference, refund.amount, &refund.idempotency_key).await;
-        settle_call(services, &refund, result).await
+        settle_call(services, &refund, result).await?;
+        advance_refund_state(services, refund.order_id).await
     }
 }
 

@@ -45,6 +45,8 @@ async fn order_round_trip_keeps_lines_and_address(t: &StoreCtx) {
         OrderStatus::Cancelled,
         OrderStatus::PaymentFailed,
         OrderStatus::Expired,
+        OrderStatus::RefundPending,
+        OrderStatus::Refunded,
     ] {
         let mut o = order(t, customer(3), LOCATION, 4);
         o.status = status;

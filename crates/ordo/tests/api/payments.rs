@@ -238,6 +238,34 @@ async fn cancelling_a_captured_order_refunds_what_is_left(app: TestApp) {
         .filter(|e| e["action"] == "refund.requested" && e["actor_name"] == "payments")
         .count();
     assert_eq!(by_system, 1, "the compensation is audited as the payments system");
+    // The saga's compensation is in the state machine: refund_pending while
+    // the money goes back, refunded once it all has.
+    let mut status = Value::Null;
+    for _ in 0..250 {
+        status = app.get(&format!("/v1/orders/{id}")).await.expect(StatusCode::OK)["status"].clone();
+        if status == "refunded" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(status, "refunded");
+    let timeline = app.get(&format!("/v1/orders/{id}/events")).await.expect(StatusCode::OK);
+    let steps: Vec<(&str, &str)> = timeline["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["from_status"] != e["to_status"])
+        .map(|e| (e["kind"].as_str().unwrap(), e["to_status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        &steps[steps.len() - 3..],
+        [("cancelled", "cancelled"), ("refund_pending", "refund_pending"), ("refunded", "refunded")],
+        "{steps:?}"
+    );
+    // A refunded order cannot be refunded further, nor captured.
+    app.post(&format!("/v1/orders/{id}/captures"), &json!({}))
+        .await
+        .expect_problem(StatusCode::CONFLICT, "illegal_transition");
 }
 
 /// Cancelled while its capture is at the provider: the capture finishes,
