@@ -1,10 +1,10 @@
 //! SQL of idempotency keys.
 
 use ordo_domain::idempotency::{Answer, IdempotencyRecord, Outcome, StoredResponse};
-use sqlx::types::Json;
+use ordo_store::StoreError;
 use uuid::Uuid;
 
-use crate::Ts;
+use crate::{Ts, corrupt};
 
 pub const COLUMNS: &str = "principal, key, request_hash, response_status, response_type, response_location, response_body, outcome, created_at, expires_at, locked_until";
 
@@ -17,21 +17,35 @@ pub struct Row {
     pub response_type: Option<String>,
     pub response_location: Option<String>,
     pub response_body: Option<Vec<u8>>,
-    /// The use case's outcome (a stored response predates it).
-    pub outcome: Option<Json<Outcome>>,
+    /// The use case's outcome as JSON text (a stored response predates
+    /// it). Text, not `jsonb`: PostgreSQL never looks inside, and parsing
+    /// it into `jsonb` on every keyed placement was work for nothing.
+    pub outcome: Option<String>,
     pub created_at: Ts,
     pub expires_at: Ts,
     pub locked_until: Ts,
 }
 
-impl From<Row> for IdempotencyRecord {
-    fn from(row: Row) -> Self {
-        IdempotencyRecord {
+/// An outcome as stored.
+pub fn encode(outcome: &Outcome) -> Result<String, StoreError> {
+    serde_json::to_string(outcome).map_err(|e| corrupt("idempotency_keys.outcome", e))
+}
+
+impl TryFrom<Row> for IdempotencyRecord {
+    type Error = StoreError;
+
+    fn try_from(row: Row) -> Result<Self, StoreError> {
+        let outcome = row
+            .outcome
+            .map(|json| serde_json::from_str::<Outcome>(&json))
+            .transpose()
+            .map_err(|e| corrupt("idempotency_keys.outcome", e))?;
+        Ok(IdempotencyRecord {
             principal: row.principal,
             key: row.key,
             request_hash: row.request_hash,
-            answer: match (row.outcome, row.response_status) {
-                (Some(Json(outcome)), _) => Some(Answer::Outcome(outcome)),
+            answer: match (outcome, row.response_status) {
+                (Some(outcome), _) => Some(Answer::Outcome(outcome)),
                 (None, Some(status)) => Some(Answer::Response(StoredResponse {
                     status: u16::try_from(status).unwrap_or(500),
                     content_type: row.response_type,
@@ -43,7 +57,7 @@ impl From<Row> for IdempotencyRecord {
             created_at: row.created_at.0,
             expires_at: row.expires_at.0,
             locked_until: row.locked_until.0,
-        }
+        })
     }
 }
 
@@ -65,7 +79,6 @@ macro_rules! idempotency_repo {
         const _: () = {
             use ::ordo_domain::Timestamp;
             use ::ordo_domain::idempotency::{Answer, IdempotencyRecord, Outcome, StoredResponse};
-            use ::sqlx::types::Json;
             use ::uuid::Uuid;
             use ::ordo_store::{IdempotencyRepo, StoreResult};
             use $crate::idempotency::*;
@@ -95,7 +108,7 @@ macro_rules! idempotency_repo {
                     .bind(response.and_then(|a| a.content_type.as_deref()))
                     .bind(response.and_then(|a| a.location.as_deref()))
                     .bind(response.map(|a| a.body.as_slice()))
-                    .bind(outcome.map(Json))
+                    .bind(outcome.map($crate::idempotency::encode).transpose()?)
                     .persistent(self.persistent())
                     .execute(self.conn())
                     .await
@@ -113,7 +126,7 @@ macro_rules! idempotency_repo {
                             .fetch_optional(self.conn())
                             .await
                             .map_err(Self::map_err)?;
-                    Ok(row.map(IdempotencyRecord::from))
+                    row.map(IdempotencyRecord::try_from).transpose()
                 }
 
                 #[tracing::instrument(target = "ordo_db", name = "idempotency.replace_idempotency_key", skip_all)]
@@ -158,7 +171,7 @@ macro_rules! idempotency_repo {
                     .bind(response.and_then(|a| a.content_type.as_deref()))
                     .bind(response.and_then(|a| a.location.as_deref()))
                     .bind(response.map(|a| a.body.as_slice()))
-                    .bind(outcome.map(Json))
+                    .bind(outcome.map($crate::idempotency::encode).transpose()?)
                     .persistent(self.persistent())
                     .execute(self.conn())
                     .await
