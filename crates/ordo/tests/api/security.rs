@@ -7,7 +7,9 @@ use serde_json::{Value, json};
 backend_tests!(every_route_requires_a_key_and_enforces_the_matrix, refused_keys_all_get_the_same_401);
 
 /// Routes that answer without a key.
-const PUBLIC: [&str; 2] = ["/healthz", "/readyz"];
+/// Public: the probes, and Stripe's events (authenticated by their
+/// signature, tested in `stripe.rs`).
+const PUBLIC: [&str; 3] = ["/healthz", "/readyz", "/hooks/stripe"];
 
 async fn every_route_requires_a_key_and_enforces_the_matrix(app: TestApp) {
     let spec = app.get("/openapi.json").await.expect(StatusCode::OK);
