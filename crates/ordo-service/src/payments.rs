@@ -158,6 +158,11 @@ impl PaymentService {
                     detail: Some(summary),
                 };
                 tx.insert_order_event(&step).await?;
+                if event_type == "payment_intent.canceled"
+                    && let Some(intent) = intent
+                {
+                    stripe_cancelled_intent(tx.as_mut(), &actor, order, intent, event_id).await?;
+                }
             }
         }
         tx.commit().await?;
@@ -246,41 +251,7 @@ impl PaymentService {
             updated_at: at,
             ..record.clone()
         };
-        let event = match (record.kind, status) {
-            (PaymentKind::Authorization, PaymentStatus::Succeeded) => "payment.authorized",
-            (PaymentKind::Authorization, _) => "payment.failed",
-            (PaymentKind::Capture, PaymentStatus::Succeeded) => "payment.captured",
-            (PaymentKind::Capture, _) => "payment.capture_failed",
-            (PaymentKind::Void, _) => "payment.voided",
-            (PaymentKind::Refund, PaymentStatus::Succeeded) => "refund.succeeded",
-            (PaymentKind::Refund, _) => "refund.failed",
-        };
-        let actor = Actor::system("payments");
-        let timeline = match (record.kind, status) {
-            (PaymentKind::Capture, PaymentStatus::Succeeded) => Some("captured"),
-            (PaymentKind::Refund, PaymentStatus::Succeeded) => Some("refunded"),
-            (PaymentKind::Refund, _) => Some("refund_failed"),
-            (PaymentKind::Void, PaymentStatus::Succeeded) => Some("voided"),
-            (PaymentKind::Capture, PaymentStatus::Failed) => Some("capture_failed"),
-            _ => None,
-        };
-        if let Some(kind) = timeline
-            && let Some(order) = tx.order(settled.order_id).await?
-        {
-            on_timeline(tx.as_mut(), &order, kind, &actor, &settled).await?;
-        }
-        crate::audit::record(
-            tx.as_mut(),
-            &actor,
-            event,
-            "payment",
-            settled.id,
-            Some(crate::audit::snapshot(record)),
-            &settled,
-        )
-        .await?;
-        crate::webhooks::record(tx.as_mut(), event, *settled.order_id.as_uuid(), crate::audit::snapshot(&settled))
-            .await?;
+        announce(tx.as_mut(), &Actor::system("payments"), Some(record), &settled).await?;
         tx.commit().await?;
         self.queue.wake();
         Ok(())
@@ -416,6 +387,79 @@ pub(crate) async fn refund_rest(
     }
     let actor = Actor::system("payments");
     Ok(Some(record_refund(tx, &actor, &order, rest, provider_name).await?))
+}
+
+/// Stripe cancelled a payment intent (an authorisation it let lapse, or one
+/// cancelled in Stripe's dashboard): what of it was not captured is voided,
+/// recorded as a `void` (key `stripe:<event id>`) with its audit entry,
+/// `payment.voided` and `voided` on the timeline, so that nothing tries to
+/// capture it any more. Nothing when it was voided already or is captured.
+async fn stripe_cancelled_intent(
+    tx: &mut dyn Transaction,
+    actor: &Actor,
+    order: &ordo_domain::order::Order,
+    intent: &str,
+    event_id: &str,
+) -> ServiceResult<()> {
+    tx.lock_order_payments(order.id).await?;
+    let totals = tx.payment_totals(order.id).await?;
+    let Some(authorization) = authorization_of(tx, order.id).await? else { return Ok(()) };
+    if authorization.provider_reference.as_deref() != Some(intent) || totals.uncaptured() == 0 {
+        return Ok(());
+    }
+    let now = time::now();
+    let void = Payment {
+        id: Uuid::now_v7(),
+        kind: PaymentKind::Void,
+        amount: totals.uncaptured(),
+        status: PaymentStatus::Succeeded,
+        idempotency_key: format!("stripe:{event_id}"),
+        failure_reason: None,
+        created_at: now,
+        updated_at: now,
+        ..authorization
+    };
+    if tx.insert_payment(&void).await? {
+        announce(tx, actor, None, &void).await?;
+    }
+    Ok(())
+}
+
+/// Writes what a settled record means: its audit entry, its domain event
+/// (`payment.captured`, `refund.failed`, ...) and, for the steps an order's
+/// reader cares about, its place on the order's timeline.
+async fn announce(
+    tx: &mut dyn Transaction,
+    actor: &Actor,
+    before: Option<&Payment>,
+    settled: &Payment,
+) -> ServiceResult<()> {
+    let event = match (settled.kind, settled.status) {
+        (PaymentKind::Authorization, PaymentStatus::Succeeded) => "payment.authorized",
+        (PaymentKind::Authorization, _) => "payment.failed",
+        (PaymentKind::Capture, PaymentStatus::Succeeded) => "payment.captured",
+        (PaymentKind::Capture, _) => "payment.capture_failed",
+        (PaymentKind::Void, _) => "payment.voided",
+        (PaymentKind::Refund, PaymentStatus::Succeeded) => "refund.succeeded",
+        (PaymentKind::Refund, _) => "refund.failed",
+    };
+    let timeline = match (settled.kind, settled.status) {
+        (PaymentKind::Capture, PaymentStatus::Succeeded) => Some("captured"),
+        (PaymentKind::Refund, PaymentStatus::Succeeded) => Some("refunded"),
+        (PaymentKind::Refund, _) => Some("refund_failed"),
+        (PaymentKind::Void, PaymentStatus::Succeeded) => Some("voided"),
+        (PaymentKind::Capture, PaymentStatus::Failed) => Some("capture_failed"),
+        _ => None,
+    };
+    if let Some(kind) = timeline
+        && let Some(order) = tx.order(settled.order_id).await?
+    {
+        on_timeline(tx, &order, kind, actor, settled).await?;
+    }
+    let before = before.map(crate::audit::snapshot);
+    crate::audit::record(tx, actor, event, "payment", settled.id, before, settled).await?;
+    crate::webhooks::record(tx, event, *settled.order_id.as_uuid(), crate::audit::snapshot(settled)).await?;
+    Ok(())
 }
 
 /// Whether the order was cancelled (and may be in the compensation's

@@ -23,6 +23,7 @@ backend_tests!(
     stripe_events_are_refused_without_a_signing_secret,
     capture_at_fulfilment_captures_shipment_by_shipment,
     an_uncaptured_order_cancelled_is_voided_and_cannot_be_captured,
+    a_cancelled_payment_intent_event_voids_the_authorisation,
 );
 
 /// The app with workers, paying through `stripe` with short timeouts.
@@ -428,5 +429,58 @@ async fn an_uncaptured_order_cancelled_is_voided_and_cannot_be_captured(app: Tes
     assert!(stripe.requests_to("/capture").is_empty());
     // A capture of a voided authorisation (of a cancelled order) is refused.
     app.post(&format!("{path}/captures"), &json!({})).await.expect_problem(StatusCode::CONFLICT, "illegal_transition");
+    assert!(stripe.requests_to("/capture").is_empty());
+}
+
+/// Stripe cancelled an uncaptured authorisation (it lapsed): the event
+/// voids what was not captured, so nothing tries to capture it any more.
+async fn a_cancelled_payment_intent_event_voids_the_authorisation(app: TestApp) {
+    let stripe = FakeStripe::start().await;
+    let backend = app.backend();
+    drop(app);
+    let base = stripe.url().to_owned();
+    let Some(app) = TestApp::spawn_with(backend, move |c| {
+        c.workers.enabled = true;
+        c.payments.provider = Some(PaymentProviderName::Stripe);
+        c.payments.stripe_secret_key = Secret::new(SECRET_KEY);
+        c.payments.stripe_api_base = base;
+        c.payments.stripe_webhook_secret = Secret::new(WEBHOOK_SECRET);
+    })
+    .await
+    else {
+        return;
+    };
+    let shop = shop(&app).await;
+    let market = app.get("/v1/markets/DE").await.expect(StatusCode::OK);
+    app.patch("/v1/markets/DE", &json!({"version": market["version"], "capture_policy": "at_fulfilment"}))
+        .await
+        .expect(StatusCode::OK);
+    let mut body = order_body(&shop, json!([{"sku": "TEE", "quantity": 1}]));
+    body["payment_token"] = json!("tok_visa");
+    let order = app.post("/v1/orders", &body).await.expect(StatusCode::CREATED);
+    let id = order["id"].as_str().unwrap().to_owned();
+    order_when(&app, &id, "paid").await;
+    let event = json!({"id": "evt_cancel_1", "object": "event", "type": "payment_intent.canceled",
+        "data": {"object": {"id": "pi_fake1", "object": "payment_intent", "status": "canceled",
+            "cancellation_reason": "automatic", "metadata": {"order_id": id}}}});
+    let body = serde_json::to_vec(&event).unwrap();
+    let signature = ordo_service::payments::stripe::sign(WEBHOOK_SECRET, &body, chrono::Utc::now().timestamp());
+    let headers = [("content-type", "application/json".to_owned()), ("stripe-signature", signature)];
+    for _ in 0..2 {
+        app.send_with_headers(ordo_testkit::Method::POST, "/hooks/stripe", &headers, body.clone())
+            .await
+            .expect(StatusCode::OK);
+    }
+    let payments = app.get(&format!("/v1/orders/{id}/payments")).await.expect(StatusCode::OK);
+    let voids: Vec<&Value> = payments.as_array().unwrap().iter().filter(|p| p["kind"] == "void").collect();
+    assert_eq!(voids.len(), 1, "voided once, however often the event comes: {payments}");
+    assert_eq!(
+        (voids[0]["status"].as_str(), voids[0]["amount"].as_i64()),
+        (Some("succeeded"), order["total"].as_i64())
+    );
+    assert_eq!(voids[0]["idempotency_key"], "stripe:evt_cancel_1");
+    app.post(&format!("/v1/orders/{id}/captures"), &json!({}))
+        .await
+        .expect_problem(StatusCode::CONFLICT, "not_capturable");
     assert!(stripe.requests_to("/capture").is_empty());
 }
