@@ -88,13 +88,17 @@ impl PaymentService {
     /// payment it concerns (by the `order_id` Ordo puts in a payment
     /// intent's metadata, or by the payment intent's id).
     pub async fn receive_stripe_event(&self, signature: Option<&str>, body: &[u8]) -> ServiceResult<EventReceipt> {
+        // An unsigned request is refused as such, configured or not.
+        let Some(signature) = signature else {
+            return Err(ServiceError::InvalidSignature("the Stripe-Signature header is missing".to_owned()));
+        };
         let Some(secret) = &self.stripe_webhook_secret else {
             return Err(ServiceError::NotFound {
                 entity: "webhook endpoint",
                 id: "stripe (payments.stripe_webhook_secret is not set)".to_owned(),
             });
         };
-        stripe::verify_signature(secret, signature.unwrap_or_default(), body, time::now().timestamp())
+        stripe::verify_signature(secret, signature, body, time::now().timestamp())
             .map_err(|e| ServiceError::InvalidSignature(e.to_string()))?;
         let invalid = |message: &str| {
             ServiceError::Validation(ValidationErrors::single("body", "invalid_event", message.to_owned()))

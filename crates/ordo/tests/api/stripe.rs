@@ -295,6 +295,11 @@ async fn stripe_events_are_refused_without_a_signing_secret(app: TestApp) {
     app.send_with_headers(ordo_testkit::Method::POST, "/hooks/stripe", &[("stripe-signature", signature)], body)
         .await
         .expect_problem(StatusCode::NOT_FOUND, "not_found");
+    // Unsigned is refused as such, configured or not.
+    let unsigned = br#"{"id":"evt_1","type":"charge.refunded","data":{"object":{}}}"#.to_vec();
+    app.send_with_headers(ordo_testkit::Method::POST, "/hooks/stripe", &[], unsigned)
+        .await
+        .expect_problem(StatusCode::BAD_REQUEST, "invalid_signature");
 }
 
 const WEBHOOK_SECRET: &str = "whsec_ordo_contract";
