@@ -24,7 +24,7 @@ async fn with_workers(app: TestApp) -> Option<TestApp> {
 }
 
 /// The order's payment records once `done` holds for them.
-async fn wait_for_payments(app: &TestApp, id: &str, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+pub(crate) async fn wait_for_payments(app: &TestApp, id: &str, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
     for _ in 0..500 {
         let payments = app.get(&format!("/v1/orders/{id}/payments")).await.expect(StatusCode::OK);
         let payments = payments.as_array().unwrap().clone();

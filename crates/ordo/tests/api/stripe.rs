@@ -12,6 +12,8 @@ use ordo_testkit::stripe::{FakeStripe, Fault, SECRET_KEY};
 use ordo_testkit::{StatusCode, TestApp, backend_tests};
 use serde_json::{Value, json};
 
+use crate::payments::wait_for_payments;
+
 backend_tests!(
     a_stripe_payment_is_authorised_captured_and_refunded_over_the_wire,
     a_declined_card_fails_the_order,
@@ -28,17 +30,39 @@ backend_tests!(
 
 /// The app with workers, paying through `stripe` with short timeouts.
 async fn with_stripe(app: TestApp, stripe: &FakeStripe) -> Option<TestApp> {
+    spawn_with_stripe(app, stripe, None).await
+}
+
+/// As [`with_stripe`], also receiving Stripe's events signed with
+/// [`WEBHOOK_SECRET`].
+async fn with_stripe_events(app: TestApp, stripe: &FakeStripe) -> Option<TestApp> {
+    spawn_with_stripe(app, stripe, Some(WEBHOOK_SECRET)).await
+}
+
+async fn spawn_with_stripe(app: TestApp, stripe: &FakeStripe, webhook_secret: Option<&str>) -> Option<TestApp> {
     let backend = app.backend();
     drop(app);
     let base = stripe.url().to_owned();
+    let webhook_secret = webhook_secret.map(Secret::new).unwrap_or_default();
     TestApp::spawn_with(backend, move |c| {
         c.workers.enabled = true;
         c.payments.provider = Some(PaymentProviderName::Stripe);
         c.payments.stripe_secret_key = Secret::new(SECRET_KEY);
         c.payments.stripe_api_base = base;
         c.payments.stripe_timeout_ms = 1_000;
+        c.payments.stripe_webhook_secret = webhook_secret;
     })
     .await
+}
+
+/// Sets market `DE` (the shop's) to capture at fulfilment.
+async fn capture_at_fulfilment(app: &TestApp) {
+    let market = app.get("/v1/markets/DE").await.expect(StatusCode::OK);
+    let changed = app
+        .patch("/v1/markets/DE", &json!({"version": market["version"], "capture_policy": "at_fulfilment"}))
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(changed["capture_policy"], "at_fulfilment");
 }
 
 async fn place(app: &TestApp, token: &str) -> (String, i64) {
@@ -49,18 +73,6 @@ async fn place(app: &TestApp, token: &str) -> (String, i64) {
     (order["id"].as_str().unwrap().to_owned(), order["total"].as_i64().unwrap())
 }
 
-async fn payments_when(app: &TestApp, id: &str, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
-    for _ in 0..500 {
-        let payments = app.get(&format!("/v1/orders/{id}/payments")).await.expect(StatusCode::OK);
-        let payments = payments.as_array().unwrap().clone();
-        if done(&payments) {
-            return payments;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("order {id}'s payments never settled");
-}
-
 fn settled(payments: &[Value], kind: &str) -> Option<Value> {
     payments.iter().find(|p| p["kind"] == kind && p["status"] != "pending").cloned()
 }
@@ -69,7 +81,7 @@ async fn a_stripe_payment_is_authorised_captured_and_refunded_over_the_wire(app:
     let stripe = FakeStripe::start().await;
     let Some(app) = with_stripe(app, &stripe).await else { return };
     let (id, total) = place(&app, "tok_visa").await;
-    let payments = payments_when(&app, &id, |p| settled(p, "capture").is_some()).await;
+    let payments = wait_for_payments(&app, &id, |p| settled(p, "capture").is_some()).await;
     let intent = stripe.requests_to("/v1/payment_intents")[0].clone();
     assert_eq!(intent.path, "/v1/payment_intents");
     assert_eq!(intent.idempotency_key.as_deref(), Some(format!("order:{id}:authorize").as_str()));
@@ -105,7 +117,7 @@ async fn a_stripe_payment_is_authorised_captured_and_refunded_over_the_wire(app:
     let refund =
         app.post(&format!("/v1/orders/{id}/refunds"), &json!({"amount": 700})).await.expect(StatusCode::CREATED);
     let key = format!("refund:{}", refund["id"].as_str().unwrap());
-    let payments = payments_when(&app, &id, |p| settled(p, "refund").is_some()).await;
+    let payments = wait_for_payments(&app, &id, |p| settled(p, "refund").is_some()).await;
     let refunded = settled(&payments, "refund").unwrap();
     assert_eq!(refunded["status"], "succeeded");
     assert!(refunded["provider_reference"].as_str().unwrap().starts_with("re_fake"), "{refunded}");
@@ -121,7 +133,7 @@ async fn a_declined_card_fails_the_order(app: TestApp) {
     let stripe = FakeStripe::start().await;
     let Some(app) = with_stripe(app, &stripe).await else { return };
     let (id, _) = place(&app, "tok_chargeDeclinedInsufficientFunds").await;
-    let payments = payments_when(&app, &id, |p| settled(p, "authorization").is_some()).await;
+    let payments = wait_for_payments(&app, &id, |p| settled(p, "authorization").is_some()).await;
     let authorization = settled(&payments, "authorization").unwrap();
     assert_eq!(authorization["status"], "failed");
     let reason = authorization["failure_reason"].as_str().unwrap();
@@ -144,7 +156,7 @@ async fn rate_limits_and_server_errors_are_retried_with_the_same_key(app: TestAp
     stripe.fault("/v1/payment_intents", Fault::ServerError);
     let Some(app) = with_stripe(app, &stripe).await else { return };
     let (id, _) = place(&app, "tok_visa").await;
-    let payments = payments_when(&app, &id, |p| settled(p, "capture").is_some()).await;
+    let payments = wait_for_payments(&app, &id, |p| settled(p, "capture").is_some()).await;
     assert_eq!(settled(&payments, "authorization").unwrap()["status"], "succeeded");
     let key = format!("order:{id}:authorize");
     let attempts = stripe.requests_to("/v1/payment_intents");
@@ -162,7 +174,7 @@ async fn a_timed_out_capture_is_retried_and_captures_once(app: TestApp) {
     stripe.fault("/capture", Fault::Slow(Duration::from_millis(1_500)));
     let Some(app) = with_stripe(app, &stripe).await else { return };
     let (id, total) = place(&app, "tok_visa").await;
-    let payments = payments_when(&app, &id, |p| settled(p, "capture").is_some()).await;
+    let payments = wait_for_payments(&app, &id, |p| settled(p, "capture").is_some()).await;
     assert_eq!(settled(&payments, "capture").unwrap()["status"], "succeeded");
     let key = format!("order:{id}:capture");
     let captures = stripe.requests_to("/capture");
@@ -177,7 +189,7 @@ async fn a_capture_stripe_refuses_fails_and_is_not_retried(app: TestApp) {
     stripe.fault("/capture", Fault::Refused);
     let Some(app) = with_stripe(app, &stripe).await else { return };
     let (id, _) = place(&app, "tok_visa").await;
-    let payments = payments_when(&app, &id, |p| settled(p, "capture").is_some()).await;
+    let payments = wait_for_payments(&app, &id, |p| settled(p, "capture").is_some()).await;
     let capture = settled(&payments, "capture").unwrap();
     assert_eq!(capture["status"], "failed");
     assert!(capture["failure_reason"].as_str().unwrap().contains("parameter_invalid"), "{capture}");
@@ -207,7 +219,7 @@ async fn an_order_cancelled_during_its_authorisation_is_voided(app: TestApp) {
     let order = app.get(&format!("/v1/orders/{id}")).await.expect(StatusCode::OK);
     assert_eq!(order["status"], "placed", "still waiting for the provider");
     app.post(&format!("/v1/orders/{id}/cancel"), &json!({"version": order["version"]})).await.expect(StatusCode::OK);
-    let payments = payments_when(&app, &id, |p| settled(p, "void").is_some()).await;
+    let payments = wait_for_payments(&app, &id, |p| settled(p, "void").is_some()).await;
     let void = settled(&payments, "void").unwrap();
     assert_eq!((void["status"].as_str(), void["provider_reference"].as_str()), (Some("succeeded"), Some("pi_fake1")));
     assert_eq!(void["idempotency_key"], format!("order:{id}:void"));
@@ -224,22 +236,9 @@ async fn an_order_cancelled_during_its_authorisation_is_voided(app: TestApp) {
 /// signature, recorded once, audited, on the order's timeline.
 async fn stripe_events_are_verified_recorded_once_and_on_the_timeline(app: TestApp) {
     let stripe = FakeStripe::start().await;
-    let backend = app.backend();
-    drop(app);
-    let base = stripe.url().to_owned();
-    let Some(app) = TestApp::spawn_with(backend, move |c| {
-        c.workers.enabled = true;
-        c.payments.provider = Some(PaymentProviderName::Stripe);
-        c.payments.stripe_secret_key = Secret::new(SECRET_KEY);
-        c.payments.stripe_api_base = base;
-        c.payments.stripe_webhook_secret = Secret::new(WEBHOOK_SECRET);
-    })
-    .await
-    else {
-        return;
-    };
+    let Some(app) = with_stripe_events(app, &stripe).await else { return };
     let (id, _) = place(&app, "tok_visa").await;
-    payments_when(&app, &id, |p| settled(p, "capture").is_some()).await;
+    wait_for_payments(&app, &id, |p| settled(p, "capture").is_some()).await;
     // A dispute names the payment intent only; Ordo finds its order.
     let event = json!({"id": "evt_dispute_1", "object": "event", "type": "charge.dispute.created",
         "data": {"object": {"id": "dp_1", "object": "dispute", "payment_intent": "pi_fake1", "amount": 100}}});
@@ -322,12 +321,7 @@ async fn capture_at_fulfilment_captures_shipment_by_shipment(app: TestApp) {
     let stripe = FakeStripe::start().await;
     let Some(app) = with_stripe(app, &stripe).await else { return };
     let shop = shop(&app).await;
-    let market = app.get("/v1/markets/DE").await.expect(StatusCode::OK);
-    let changed = app
-        .patch("/v1/markets/DE", &json!({"version": market["version"], "capture_policy": "at_fulfilment"}))
-        .await
-        .expect(StatusCode::OK);
-    assert_eq!(changed["capture_policy"], "at_fulfilment");
+    capture_at_fulfilment(&app).await;
     let mut body = order_body(&shop, json!([{"sku": "TEE", "quantity": 3}, {"sku": "MUG", "quantity": 1}]));
     body["payment_token"] = json!("tok_visa");
     let order = app.post("/v1/orders", &body).await.expect(StatusCode::CREATED);
@@ -351,7 +345,7 @@ async fn capture_at_fulfilment_captures_shipment_by_shipment(app: TestApp) {
     assert_eq!(shipped["status"], "partially_fulfilled");
     let first = tee_total / 3;
     let captures = |p: &[Value]| p.iter().filter(|p| p["kind"] == "capture").cloned().collect::<Vec<_>>();
-    let payments = payments_when(&app, &id, |p| captures(p).iter().any(|c| c["status"] == "succeeded")).await;
+    let payments = wait_for_payments(&app, &id, |p| captures(p).iter().any(|c| c["status"] == "succeeded")).await;
     let capture = &captures(&payments)[0];
     assert_eq!(capture["amount"], first);
     assert_eq!(capture["idempotency_key"], format!("order:{id}:capture:v{}", shipped["version"]));
@@ -379,7 +373,7 @@ async fn capture_at_fulfilment_captures_shipment_by_shipment(app: TestApp) {
         .await
         .expect(StatusCode::OK);
     assert_eq!(done["status"], "fulfilled");
-    let payments = payments_when(&app, &id, |p| {
+    let payments = wait_for_payments(&app, &id, |p| {
         let c = captures(p);
         c.len() == 2
             && c.iter().all(|c| c["status"] == "succeeded")
@@ -408,10 +402,7 @@ async fn an_uncaptured_order_cancelled_is_voided_and_cannot_be_captured(app: Tes
     let stripe = FakeStripe::start().await;
     let Some(app) = with_stripe(app, &stripe).await else { return };
     let shop = shop(&app).await;
-    let market = app.get("/v1/markets/DE").await.expect(StatusCode::OK);
-    app.patch("/v1/markets/DE", &json!({"version": market["version"], "capture_policy": "at_fulfilment"}))
-        .await
-        .expect(StatusCode::OK);
+    capture_at_fulfilment(&app).await;
     let mut body = order_body(&shop, json!([{"sku": "TEE", "quantity": 1}]));
     body["payment_token"] = json!("tok_visa");
     let order = app.post("/v1/orders", &body).await.expect(StatusCode::CREATED);
@@ -427,7 +418,7 @@ async fn an_uncaptured_order_cancelled_is_voided_and_cannot_be_captured(app: Tes
         .await
         .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
     app.post(&format!("{path}/cancel"), &json!({"version": paid["version"]})).await.expect(StatusCode::OK);
-    let payments = payments_when(&app, &id, |p| settled(p, "void").is_some()).await;
+    let payments = wait_for_payments(&app, &id, |p| settled(p, "void").is_some()).await;
     assert_eq!(settled(&payments, "void").unwrap()["status"], "succeeded");
     assert!(payments.iter().all(|p| p["kind"] != "capture" && p["kind"] != "refund"), "{payments:?}");
     assert_eq!(stripe.intent("pi_fake1").unwrap()["status"], "canceled");
@@ -441,25 +432,9 @@ async fn an_uncaptured_order_cancelled_is_voided_and_cannot_be_captured(app: Tes
 /// voids what was not captured, so nothing tries to capture it any more.
 async fn a_cancelled_payment_intent_event_voids_the_authorisation(app: TestApp) {
     let stripe = FakeStripe::start().await;
-    let backend = app.backend();
-    drop(app);
-    let base = stripe.url().to_owned();
-    let Some(app) = TestApp::spawn_with(backend, move |c| {
-        c.workers.enabled = true;
-        c.payments.provider = Some(PaymentProviderName::Stripe);
-        c.payments.stripe_secret_key = Secret::new(SECRET_KEY);
-        c.payments.stripe_api_base = base;
-        c.payments.stripe_webhook_secret = Secret::new(WEBHOOK_SECRET);
-    })
-    .await
-    else {
-        return;
-    };
+    let Some(app) = with_stripe_events(app, &stripe).await else { return };
     let shop = shop(&app).await;
-    let market = app.get("/v1/markets/DE").await.expect(StatusCode::OK);
-    app.patch("/v1/markets/DE", &json!({"version": market["version"], "capture_policy": "at_fulfilment"}))
-        .await
-        .expect(StatusCode::OK);
+    capture_at_fulfilment(&app).await;
     let mut body = order_body(&shop, json!([{"sku": "TEE", "quantity": 1}]));
     body["payment_token"] = json!("tok_visa");
     let order = app.post("/v1/orders", &body).await.expect(StatusCode::CREATED);
