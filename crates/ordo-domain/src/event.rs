@@ -10,7 +10,7 @@ use uuid::Uuid;
 use crate::time::Timestamp;
 
 /// Every event type, as webhook subscriptions name them.
-pub const EVENT_TYPES: [&str; 20] = [
+pub const EVENT_TYPES: [&str; 25] = [
     "order.placed",
     "order.paid",
     "order.payment_failed",
@@ -31,6 +31,11 @@ pub const EVENT_TYPES: [&str; 20] = [
     "refund.created",
     "refund.succeeded",
     "refund.failed",
+    "return.requested",
+    "return.approved",
+    "return.rejected",
+    "return.received",
+    "credit_note.issued",
 ];
 
 /// One event.

@@ -9,6 +9,7 @@
 //! - [`audit`]: audit events and the hash chain that seals them.
 //! - [`auth`]: roles, permissions and their matrix, API keys.
 //! - [`catalog`]: products, identified by SKU, with a price per currency.
+//! - [`credit_note`]: credit notes correcting an invoice, numbered without gaps.
 //! - [`customer`]: customers, their unique e-mail address and addresses.
 //! - [`email`]: e-mail addresses, parsed and normalised.
 //! - [`event`]: domain events, the facts webhooks subscribe to.
@@ -23,6 +24,7 @@
 //! - [`page`]: keyset pagination (limits and opaque cursors).
 //! - [`payment`]: provider calls that move money, and the refund rule.
 //! - [`record`]: version, timestamps and archiving shared by stored entities.
+//! - [`returns`]: returns (RMA) of shipped units and their dispositions.
 //! - [`sku`]: stock-keeping units, parsed and normalised.
 //! - [`time`]: timestamps at the microsecond precision both backends store.
 //! - [`validation`]: per-field validation errors.
@@ -31,6 +33,7 @@
 pub mod audit;
 pub mod auth;
 pub mod catalog;
+pub mod credit_note;
 pub mod customer;
 pub mod email;
 pub mod event;
@@ -45,6 +48,7 @@ pub mod order;
 pub mod page;
 pub mod payment;
 pub mod record;
+pub mod returns;
 pub mod sku;
 pub mod time;
 pub mod validation;

@@ -12,7 +12,7 @@
 //! - `catalog`: updates that `pg_notify` other processes' caches, `= ANY`
 //!   lookups, `COPY`.
 //! - `customers`: `COPY`.
-//! - `idempotency`, `invoices`, `keys`, `markets`: all shared.
+//! - `idempotency`, `invoices`, `keys`, `markets`, `returns`: all shared.
 //! - `inventory`: locked reads (`FOR UPDATE OF`), reservations and releases
 //!   over `unnest` in lock order, `COPY`.
 //! - `jobs`: claims with `FOR UPDATE SKIP LOCKED` per queue, batch lease
@@ -55,6 +55,7 @@ mod keys;
 mod markets;
 mod orders;
 mod payments;
+mod returns;
 mod webhooks;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");

@@ -181,6 +181,36 @@ macro_rules! inventory_repo {
                     .map_err(Self::map_err)?;
                     rows.into_iter().map(StockLevel::try_from).collect()
                 }
+
+                #[tracing::instrument(target = "ordo_db", name = "inventory.add_damaged_stock", skip_all)]
+                async fn add_damaged_stock(&mut self, sku: &Sku, location: LocationId, quantity: i64) -> StoreResult<i64> {
+                    ::sqlx::query_scalar(
+                        "INSERT INTO damaged_stock AS d (sku, location_id, quantity, updated_at) VALUES ($1, $2, $3, $4)
+                         ON CONFLICT (sku, location_id) DO UPDATE SET quantity = d.quantity + $3, updated_at = $4
+                         RETURNING quantity",
+                    )
+                    .bind(sku.as_str())
+                    .bind(location)
+                    .bind(quantity)
+                    .bind(Ts(time::now()))
+                    .persistent(self.persistent())
+                    .fetch_one(self.conn())
+                    .await
+                    .map_err(Self::map_err)
+                }
+
+                #[tracing::instrument(target = "ordo_db", name = "inventory.damaged_stock_of", skip_all)]
+                async fn damaged_stock_of(&mut self, sku: &Sku) -> StoreResult<Vec<(LocationId, i64)>> {
+                    ::sqlx::query_as(
+                        "SELECT d.location_id, d.quantity FROM damaged_stock d JOIN locations l ON l.id = d.location_id
+                          WHERE d.sku = $1 AND d.quantity > 0 ORDER BY l.priority, l.code",
+                    )
+                    .bind(sku.as_str())
+                    .persistent(self.persistent())
+                    .fetch_all(self.conn())
+                    .await
+                    .map_err(Self::map_err)
+                }
             }
         };
     };

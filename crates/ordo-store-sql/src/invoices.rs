@@ -1,4 +1,4 @@
-//! SQL of invoices.
+//! SQL of invoices and credit notes.
 
 /// Implements `InvoiceRepo` for `$session<C>` on `$db`, with the methods
 /// the backend writes in its own dialect.
@@ -7,6 +7,7 @@ macro_rules! invoice_repo {
     ($session:ident, $db:ident { $($dialect:tt)* }) => {
         #[allow(unused_imports)]
         const _: () = {
+            use ::ordo_domain::credit_note::CreditNote;
             use ::ordo_domain::invoice::Invoice;
             use ::ordo_domain::page::PageRequest;
             use ::sqlx::types::Json;
@@ -96,6 +97,90 @@ macro_rules! invoice_repo {
                     }
                     query.push(" ORDER BY id LIMIT ").push_bind(page.fetch_limit());
                     let rows: Vec<Json<Invoice>> =
+                        query.build_query_scalar().persistent(self.persistent()).fetch_all(self.conn()).await.map_err(Self::map_err)?;
+                    Ok(rows.into_iter().map(|j| j.0).collect())
+                }
+
+                #[tracing::instrument(target = "ordo_db", name = "invoices.next_credit_note_number", skip_all)]
+                async fn next_credit_note_number(&mut self, market: &str, year: i32) -> StoreResult<i64> {
+                    ::sqlx::query_scalar(
+                        "INSERT INTO credit_note_counters (market, year, last_number) VALUES ($1, $2, 1)
+                         ON CONFLICT (market, year) DO UPDATE SET last_number = credit_note_counters.last_number + 1
+                         RETURNING last_number",
+                    )
+                    .bind(market)
+                    .bind(year)
+                    .persistent(self.persistent())
+                    .fetch_one(self.conn())
+                    .await
+                    .map_err(Self::map_err)
+                }
+
+                #[tracing::instrument(target = "ordo_db", name = "invoices.insert_credit_note", skip_all)]
+                async fn insert_credit_note(&mut self, note: &CreditNote, html: &str) -> StoreResult<()> {
+                    ::sqlx::query(
+                        "INSERT INTO credit_notes (id, number, order_id, invoice_id, market, issued_at, document, html)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                    )
+                    .bind(note.id)
+                    .bind(&note.number)
+                    .bind(note.order_id.as_uuid())
+                    .bind(note.invoice_id)
+                    .bind(&note.market)
+                    .bind(Ts(note.issued_at))
+                    .bind(Json(note))
+                    .bind(html)
+                    .persistent(self.persistent())
+                    .execute(self.conn())
+                    .await
+                    .map_err(Self::map_err)?;
+                    Ok(())
+                }
+
+                #[tracing::instrument(target = "ordo_db", name = "invoices.credit_note", skip_all)]
+                async fn credit_note(&mut self, id: Uuid) -> StoreResult<Option<CreditNote>> {
+                    let row: Option<Json<CreditNote>> = ::sqlx::query_scalar("SELECT document FROM credit_notes WHERE id = $1")
+                        .bind(id)
+                        .persistent(self.persistent())
+                        .fetch_optional(self.conn())
+                        .await
+                        .map_err(Self::map_err)?;
+                    Ok(row.map(|j| j.0))
+                }
+
+                #[tracing::instrument(target = "ordo_db", name = "invoices.credit_note_html", skip_all)]
+                async fn credit_note_html(&mut self, id: Uuid) -> StoreResult<Option<String>> {
+                    ::sqlx::query_scalar("SELECT html FROM credit_notes WHERE id = $1")
+                        .bind(id)
+                        .persistent(self.persistent())
+                        .fetch_optional(self.conn())
+                        .await
+                        .map_err(Self::map_err)
+                }
+
+                #[tracing::instrument(target = "ordo_db", name = "invoices.order_credit_notes", skip_all)]
+                async fn order_credit_notes(&mut self, order_id: Uuid) -> StoreResult<Vec<CreditNote>> {
+                    let rows: Vec<Json<CreditNote>> =
+                        ::sqlx::query_scalar("SELECT document FROM credit_notes WHERE order_id = $1 ORDER BY id")
+                            .bind(order_id)
+                            .persistent(self.persistent())
+                            .fetch_all(self.conn())
+                            .await
+                            .map_err(Self::map_err)?;
+                    Ok(rows.into_iter().map(|j| j.0).collect())
+                }
+
+                #[tracing::instrument(target = "ordo_db", name = "invoices.list_credit_notes", skip_all)]
+                async fn list_credit_notes(&mut self, order_id: Option<Uuid>, page: &PageRequest) -> StoreResult<Vec<CreditNote>> {
+                    let mut query = ::sqlx::QueryBuilder::<::sqlx::$db>::new("SELECT document FROM credit_notes WHERE TRUE");
+                    if let Some(after) = page.after {
+                        query.push(" AND id > ").push_bind(after);
+                    }
+                    if let Some(order_id) = order_id {
+                        query.push(" AND order_id = ").push_bind(order_id);
+                    }
+                    query.push(" ORDER BY id LIMIT ").push_bind(page.fetch_limit());
+                    let rows: Vec<Json<CreditNote>> =
                         query.build_query_scalar().persistent(self.persistent()).fetch_all(self.conn()).await.map_err(Self::map_err)?;
                     Ok(rows.into_iter().map(|j| j.0).collect())
                 }

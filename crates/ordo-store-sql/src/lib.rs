@@ -37,7 +37,7 @@
 //! - [`ts`]: [`Ts`], the timestamp column.
 //! - [`audit`], [`catalog`], [`customers`], [`idempotency`], [`inventory`],
 //!   [`invoices`], [`jobs`], [`keys`], [`markets`], [`orders`],
-//!   [`payments`], [`webhooks`]: per module, its rows, columns, mapping and its
+//!   [`payments`], [`returns`], [`webhooks`]: per module, its rows, columns, mapping and its
 //!   repository macro.
 
 pub mod ts;
@@ -53,6 +53,7 @@ pub mod keys;
 pub mod markets;
 pub mod orders;
 pub mod payments;
+pub mod returns;
 pub mod webhooks;
 
 pub use ts::Ts;

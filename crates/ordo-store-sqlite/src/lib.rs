@@ -8,7 +8,7 @@
 //! - `audit`: segment assignment by `CASE` over `IN` lists, bulk events.
 //! - `catalog`: plain updates (one process: no notifications), `IN` lookups.
 //! - `customers`: multi-row `INSERT`s.
-//! - `idempotency`, `invoices`, `keys`, `markets`: all shared.
+//! - `idempotency`, `invoices`, `keys`, `markets`, `returns`: all shared.
 //! - `inventory`: reads without row locks (the write transaction holds the
 //!   database's one write lock), one guarded `UPDATE` per move.
 //! - `jobs`: claims in the one writer's transaction, one statement per lease
@@ -56,6 +56,7 @@ mod keys;
 mod markets;
 mod orders;
 mod payments;
+mod returns;
 mod webhooks;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");

@@ -1,4 +1,5 @@
-//! Storage of inventory: the `locations` and `stock_levels` tables.
+//! Storage of inventory: the `locations`, `stock_levels` and `damaged_stock`
+//! tables.
 
 use async_trait::async_trait;
 use ordo_domain::Sku;
@@ -72,4 +73,11 @@ pub trait InventoryRepo: Send {
     /// `on_hand -= ship` too. Returns how many releases were applied (moves of
     /// one row count one each).
     async fn release_stock(&mut self, releases: &[(StockMove, i64)]) -> StoreResult<u64>;
+
+    /// Adds `quantity` units to the damaged (not sellable) stock of `sku`
+    /// at `location`. Returns the new damaged quantity there.
+    async fn add_damaged_stock(&mut self, sku: &Sku, location: LocationId, quantity: i64) -> StoreResult<i64>;
+
+    /// Damaged units of `sku` per location that has any.
+    async fn damaged_stock_of(&mut self, sku: &Sku) -> StoreResult<Vec<(LocationId, i64)>>;
 }

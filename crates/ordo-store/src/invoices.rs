@@ -1,6 +1,8 @@
-//! Storage of invoices: the `invoices` and `invoice_counters` tables.
+//! Storage of invoices and credit notes: the `invoices`, `credit_notes` and
+//! their `*_counters` tables.
 
 use async_trait::async_trait;
+use ordo_domain::credit_note::CreditNote;
 use ordo_domain::invoice::Invoice;
 use ordo_domain::page::PageRequest;
 use uuid::Uuid;
@@ -24,4 +26,20 @@ pub trait InvoiceRepo: Send {
     async fn invoice_for_order(&mut self, order_id: Uuid) -> StoreResult<Option<Invoice>>;
 
     async fn list_invoices(&mut self, order_id: Option<Uuid>, page: &PageRequest) -> StoreResult<Vec<Invoice>>;
+
+    /// The next credit note number of `market` in `year`, with the same
+    /// guarantee as [`Self::next_invoice_number`], in its own sequence.
+    async fn next_credit_note_number(&mut self, market: &str, year: i32) -> StoreResult<i64>;
+
+    /// Inserts a credit note with its rendered HTML.
+    async fn insert_credit_note(&mut self, note: &CreditNote, html: &str) -> StoreResult<()>;
+
+    async fn credit_note(&mut self, id: Uuid) -> StoreResult<Option<CreditNote>>;
+
+    async fn credit_note_html(&mut self, id: Uuid) -> StoreResult<Option<String>>;
+
+    /// An order's credit notes, oldest first.
+    async fn order_credit_notes(&mut self, order_id: Uuid) -> StoreResult<Vec<CreditNote>>;
+
+    async fn list_credit_notes(&mut self, order_id: Option<Uuid>, page: &PageRequest) -> StoreResult<Vec<CreditNote>>;
 }

@@ -16,13 +16,14 @@
 //! - `customers`: [`CustomerRepo`], customers.
 //! - `error`: [`StoreError`], small on purpose, and [`UniqueKey`].
 //! - `idempotency`: [`IdempotencyRepo`], idempotency keys.
-//! - `inventory`: [`InventoryRepo`], locations and stock levels.
-//! - `invoices`: [`InvoiceRepo`], invoices and their counters.
+//! - `inventory`: [`InventoryRepo`], locations, stock levels and damaged stock.
+//! - `invoices`: [`InvoiceRepo`], invoices, credit notes and their counters.
 //! - `jobs`: [`JobRepo`], the job queue, its attempts and cron ticks.
 //! - `keys`: [`KeyRepo`], API keys.
 //! - `markets`: [`MarketRepo`], markets.
 //! - `orders`: [`OrderRepo`], orders, their lines and timeline.
 //! - `payments`: [`PaymentRepo`], payment records and their totals.
+//! - `returns`: [`ReturnRepo`], returns (RMA).
 //! - `webhooks`: [`WebhookRepo`], domain events, webhooks and deliveries.
 
 use std::fmt;
@@ -41,6 +42,7 @@ mod keys;
 mod markets;
 mod orders;
 mod payments;
+mod returns;
 mod webhooks;
 
 pub use audit::AuditRepo;
@@ -55,6 +57,7 @@ pub use keys::KeyRepo;
 pub use markets::MarketRepo;
 pub use orders::OrderRepo;
 pub use payments::PaymentRepo;
+pub use returns::ReturnRepo;
 pub use webhooks::WebhookRepo;
 
 /// Which kind of database a store runs on.
@@ -170,6 +173,7 @@ pub trait Session:
     + InventoryRepo
     + OrderRepo
     + PaymentRepo
+    + ReturnRepo
     + IdempotencyRepo
     + JobRepo
     + InvoiceRepo

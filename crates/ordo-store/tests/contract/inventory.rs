@@ -1,4 +1,4 @@
-//! `InventoryRepo`: the `locations` and `stock_levels` tables.
+//! `InventoryRepo`: the `locations`, `stock_levels` and `damaged_stock` tables.
 
 use ordo_domain::inventory::{Location, StockLevel};
 use ordo_store::{RankedStock, StockMove, StoreError, UniqueKey};
@@ -214,7 +214,26 @@ async fn reservations_never_overbook_under_concurrency(t: &StoreCtx) {
     assert_eq!(t.record("concurrent", (applied, &stock)), (7, &vec![level("C-1", &a, 7, 7)]));
 }
 
+async fn damaged_stock_adds_up_per_location_apart_from_sellable_stock(t: &StoreCtx) {
+    let [a, c, b] = three_locations(t).await;
+    let mut s = t.begin().await;
+    assert_eq!(t.record("first", s.add_damaged_stock(&sku("TEE"), b.id, 2).await.unwrap()), 2);
+    assert_eq!(t.record("again", s.add_damaged_stock(&sku("TEE"), b.id, 3).await.unwrap()), 5);
+    assert_eq!(s.add_damaged_stock(&sku("TEE"), a.id, 1).await.unwrap(), 1);
+    assert_eq!(s.add_damaged_stock(&sku("MUG"), c.id, 4).await.unwrap(), 4);
+    assert_eq!(t.record("of TEE", s.damaged_stock_of(&sku("TEE")).await.unwrap()), [(a.id, 1), (b.id, 5)]);
+    assert!(s.damaged_stock_of(&sku("NONE")).await.unwrap().is_empty());
+    assert!(s.stock_of(&sku("TEE")).await.unwrap().is_empty(), "damaged units are not sellable stock");
+    alone!(t, s, r = d => d.add_damaged_stock(&sku("TEE"), b.id, -6).await);
+    assert!(r.is_err(), "damaged stock cannot go below zero");
+    assert_eq!(s.damaged_stock_of(&sku("TEE")).await.unwrap(), [(a.id, 1), (b.id, 5)]);
+    alone!(t, s, r = d => d.add_damaged_stock(&sku("TEE"), Uuid::from_u128(9), 1).await);
+    assert!(r.is_err(), "an unknown location");
+    s.commit().await.unwrap();
+}
+
 ordo_testkit::store_tests!(
+    damaged_stock_adds_up_per_location_apart_from_sellable_stock,
     location_round_trip_list_and_duplicate,
     change_on_hand_never_goes_below_reserved,
     stock_listing_orders_by_sku_then_allocation,

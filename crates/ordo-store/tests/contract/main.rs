@@ -59,5 +59,6 @@ mod keys;
 mod markets;
 mod orders;
 mod payments;
+mod returns;
 mod transactions;
 mod webhooks;
