@@ -73,13 +73,24 @@ pub struct SkuStock {
     pub available: i64,
     /// Per location, in allocation order.
     pub locations: Vec<StockLevel>,
+    /// Units returned damaged, per location that has any: counted, never
+    /// sold. Given by `GET /v1/stock/{sku}`, not by the list.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub damaged: Option<Vec<DamagedStock>>,
+}
+
+/// Damaged (not sellable) units of one SKU at one location.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct DamagedStock {
+    pub location_id: Uuid,
+    pub quantity: i64,
 }
 
 impl SkuStock {
     pub fn from_levels(sku: Sku, locations: Vec<StockLevel>) -> Self {
         let on_hand = locations.iter().map(|l| l.on_hand).sum();
         let reserved = locations.iter().map(|l| l.reserved).sum();
-        Self { sku, on_hand, reserved, available: on_hand - reserved, locations }
+        Self { sku, on_hand, reserved, available: on_hand - reserved, locations, damaged: None }
     }
 }
 

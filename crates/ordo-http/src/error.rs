@@ -271,6 +271,13 @@ impl ApiError {
                 e => Self::new(&codes::REFUND_EXCEEDS_CAPTURE, e.to_string()),
             },
             ServiceError::Capture(e) => Self::new(&codes::NOT_CAPTURABLE, e.to_string()),
+            ServiceError::Return(e) => match e {
+                ordo_domain::returns::ReturnError::NotReturnable { .. } => {
+                    Self::new(&codes::NOT_RETURNABLE, e.to_string())
+                }
+                e => Self::new(&codes::ILLEGAL_TRANSITION, e.to_string()),
+            },
+            ServiceError::Credit(e) => Self::new(&codes::NOT_CREDITABLE, e.to_string()),
             ServiceError::IllegalTransition { current, action } => {
                 Self::new(&codes::ILLEGAL_TRANSITION, format!("cannot {action} an order that is {current}"))
             }

@@ -153,6 +153,7 @@ fn api() -> (Router<Services>, serde_json::Value) {
         .merge(routes::orders::routes())
         .merge(routes::invoices::routes())
         .merge(routes::payments::routes())
+        .merge(routes::returns::routes())
         .merge(routes::webhooks::routes())
         .merge(routes::jobs::routes())
         .merge(routes::admin::routes())

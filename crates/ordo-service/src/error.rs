@@ -33,6 +33,15 @@ pub enum ServiceError {
     #[error(transparent)]
     Refund(ordo_domain::payment::RefundError),
 
+    /// A return the order's shipped units cannot cover, or a step its
+    /// status does not allow.
+    #[error(transparent)]
+    Return(ordo_domain::returns::ReturnError),
+
+    /// Order lines credited (refunded or returned) past their quantity.
+    #[error(transparent)]
+    Credit(ordo_domain::credit_note::CreditError),
+
     /// A capture the order's authorisation cannot cover.
     #[error(transparent)]
     Capture(ordo_domain::payment::CaptureError),
@@ -95,6 +104,28 @@ impl ServiceError {
 impl From<ordo_domain::order::IllegalTransition> for ServiceError {
     fn from(e: ordo_domain::order::IllegalTransition) -> Self {
         Self::IllegalTransition { current: e.current.as_str(), action: e.action.as_str() }
+    }
+}
+
+impl From<ordo_domain::returns::ReturnError> for ServiceError {
+    fn from(e: ordo_domain::returns::ReturnError) -> Self {
+        match e {
+            ordo_domain::returns::ReturnError::Invalid(errors) => Self::Validation(errors),
+            e => Self::Return(e),
+        }
+    }
+}
+
+impl From<ordo_domain::credit_note::CreditError> for ServiceError {
+    fn from(e: ordo_domain::credit_note::CreditError) -> Self {
+        match e {
+            ordo_domain::credit_note::CreditError::UnknownLine(line) => Self::Validation(ValidationErrors::single(
+                "lines",
+                "unknown_line",
+                format!("order line {line} does not exist"),
+            )),
+            e => Self::Credit(e),
+        }
     }
 }
 

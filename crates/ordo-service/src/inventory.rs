@@ -106,7 +106,15 @@ impl InventoryService {
         if levels.is_empty() {
             return Err(ServiceError::not_found("stock for SKU", sku));
         }
-        Ok(SkuStock::from_levels(sku.clone(), levels))
+        let damaged = session.damaged_stock_of(sku).await?;
+        let mut stock = SkuStock::from_levels(sku.clone(), levels);
+        stock.damaged = Some(
+            damaged
+                .into_iter()
+                .map(|(location_id, quantity)| ordo_domain::inventory::DamagedStock { location_id, quantity })
+                .collect(),
+        );
+        Ok(stock)
     }
 
     /// Stock per SKU, by SKU, `limit` SKUs per page.

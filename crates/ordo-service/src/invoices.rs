@@ -1,17 +1,21 @@
 //! Invoices: issued (once) for a paid order, numbered without gaps per
 //! market and year, rendered to HTML and stored. The [`IssueInvoice`] job,
-//! enqueued with the payment, issues them.
+//! enqueued with the payment, issues them. Credit notes, which correct an
+//! invoice downwards, are issued by refunds, returns and cancellations
+//! ([`issue_credit_note`], in their transactions), in their own sequence.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use maud::{DOCTYPE, Markup, html};
 use ordo_domain::audit::Actor;
+use ordo_domain::credit_note::{self, CreditNote, CreditNoteLine, CreditReason};
 use ordo_domain::invoice::{self, Invoice, format_amount};
+use ordo_domain::order::Order;
 use ordo_domain::page::{Page, PageRequest};
 use ordo_domain::{OrderId, time};
 use ordo_jobs::{Job, JobError, JobRun};
-use ordo_store::Database;
+use ordo_store::{Database, Transaction};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -21,7 +25,10 @@ use crate::{ServiceError, ServiceResult, audit};
 
 /// Names the invoices list in its cursors.
 pub const CURSOR_SCOPE: &str = "invoices";
+/// Names the credit notes list in its cursors.
+pub const CREDIT_NOTES_CURSOR_SCOPE: &str = "credit_notes";
 const ENTITY: &str = "invoice";
+const CREDIT_NOTE: &str = "credit_note";
 
 #[derive(Debug, Clone)]
 pub struct InvoiceService {
@@ -37,24 +44,7 @@ impl InvoiceService {
     /// that calls it may run more than once.
     pub async fn issue_for_order(&self, actor: &Actor, order_id: OrderId) -> ServiceResult<Invoice> {
         let mut tx = self.db.begin().await?;
-        if let Some(existing) = tx.invoice_for_order(*order_id.as_uuid()).await? {
-            return Ok(existing);
-        }
-        let order = tx.order(order_id).await?.ok_or_else(|| ServiceError::not_found("order", order_id))?;
-        let customer = tx
-            .customer(order.customer_id)
-            .await?
-            .ok_or_else(|| ServiceError::not_found("customer", order.customer_id))?;
-        let issued_at = time::now();
-        let seq = tx.next_invoice_number(&order.market, invoice::year_of(issued_at)).await?;
-        let number = invoice::number(&order.market, invoice::year_of(issued_at), seq);
-        let invoice = Invoice::for_order(&order, number, &customer.name, customer.email.as_str(), issued_at);
-        let locale = tx.market(&order.market).await?.map_or_else(|| "en".to_owned(), |m| m.locale);
-        tx.insert_invoice(&invoice, &render_html(&invoice, &locale).into_string()).await?;
-        audit::record(tx.as_mut(), actor, "invoice.issued", ENTITY, invoice.id, None, &invoice).await?;
-        crate::webhooks::record(tx.as_mut(), "invoice.issued", invoice.order_id, audit::snapshot(&invoice)).await?;
-        let email = crate::mail::SendInvoiceEmail { invoice_id: invoice.id };
-        ordo_jobs::enqueue(tx.as_mut(), &email, ordo_jobs::EnqueueOptions::default()).await?;
+        let invoice = issue_in(tx.as_mut(), actor, order_id).await?;
         tx.commit().await?;
         Ok(invoice)
     }
@@ -74,6 +64,122 @@ impl InvoiceService {
         let mut session = self.db.session().await?;
         let rows = session.list_invoices(order_id, page).await?;
         Ok(Page::from_rows(CURSOR_SCOPE, page, rows, |i| i.id))
+    }
+
+    pub async fn credit_note(&self, id: Uuid) -> ServiceResult<CreditNote> {
+        let mut session = self.db.session().await?;
+        session.credit_note(id).await?.ok_or_else(|| ServiceError::not_found(CREDIT_NOTE, id))
+    }
+
+    /// The credit note as rendered when it was issued.
+    pub async fn credit_note_html(&self, id: Uuid) -> ServiceResult<String> {
+        let mut session = self.db.session().await?;
+        session.credit_note_html(id).await?.ok_or_else(|| ServiceError::not_found(CREDIT_NOTE, id))
+    }
+
+    pub async fn list_credit_notes(
+        &self,
+        order_id: Option<Uuid>,
+        page: &PageRequest,
+    ) -> ServiceResult<Page<CreditNote>> {
+        let mut session = self.db.session().await?;
+        let rows = session.list_credit_notes(order_id, page).await?;
+        Ok(Page::from_rows(CREDIT_NOTES_CURSOR_SCOPE, page, rows, |n| n.id))
+    }
+}
+
+/// Issues the order's invoice in `tx` unless it has one (then returns that
+/// one). Takes the order's money lock first, so that the invoice job and a
+/// refund that needs the invoice never both issue one.
+pub(crate) async fn issue_in(tx: &mut dyn Transaction, actor: &Actor, order_id: OrderId) -> ServiceResult<Invoice> {
+    tx.lock_order_payments(order_id).await?;
+    if let Some(existing) = tx.invoice_for_order(*order_id.as_uuid()).await? {
+        return Ok(existing);
+    }
+    let order = tx.order(order_id).await?.ok_or_else(|| ServiceError::not_found("order", order_id))?;
+    let customer =
+        tx.customer(order.customer_id).await?.ok_or_else(|| ServiceError::not_found("customer", order.customer_id))?;
+    let issued_at = time::now();
+    let seq = tx.next_invoice_number(&order.market, invoice::year_of(issued_at)).await?;
+    let number = invoice::number(&order.market, invoice::year_of(issued_at), seq);
+    let invoice = Invoice::for_order(&order, number, &customer.name, customer.email.as_str(), issued_at);
+    let locale = tx.market(&order.market).await?.map_or_else(|| "en".to_owned(), |m| m.locale);
+    tx.insert_invoice(&invoice, &render_html(&invoice, &locale).into_string()).await?;
+    audit::record(tx, actor, "invoice.issued", ENTITY, invoice.id, None, &invoice).await?;
+    crate::webhooks::record(tx, "invoice.issued", invoice.order_id, audit::snapshot(&invoice)).await?;
+    let email = crate::mail::SendInvoiceEmail { invoice_id: invoice.id };
+    ordo_jobs::enqueue(tx, &email, ordo_jobs::EnqueueOptions::default()).await?;
+    Ok(invoice)
+}
+
+/// What a credit note credits.
+#[derive(Debug, Clone)]
+pub(crate) enum Credit {
+    /// Units of order lines, priced by [`credit_note::credit_lines`].
+    Lines(Vec<CreditNoteLine>),
+    /// An amount, tax included, split at the order's rate.
+    Amount(i64),
+}
+
+/// Issues, in `tx` (under the order's money lock, which the caller holds),
+/// the credit note correcting the order's invoice by `credit` (issuing the
+/// invoice first if the invoice job has not yet), with its audit entry,
+/// `credit_note.issued` event and `credit_note_issued` on the timeline.
+/// Never credits more than the invoice has left after earlier credit
+/// notes: lines worth more than that become one amount line of what is
+/// left. `None` when nothing is left to credit.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn issue_credit_note(
+    tx: &mut dyn Transaction,
+    actor: &Actor,
+    order: &Order,
+    reason: CreditReason,
+    refund_id: Option<Uuid>,
+    return_id: Option<Uuid>,
+    credit: Credit,
+) -> ServiceResult<Option<CreditNote>> {
+    let invoice = issue_in(tx, actor, order.id).await?;
+    let credited: i64 = tx.order_credit_notes(invoice.order_id).await?.iter().map(|n| n.total).sum();
+    let left = invoice.total - credited;
+    let lines = match credit {
+        Credit::Lines(lines) if lines.iter().map(|l| l.total).sum::<i64>() <= left => lines,
+        Credit::Lines(lines) => {
+            vec![credit_note::amount_line(lines.iter().map(|l| l.total).sum::<i64>().min(left), order.tax_rate_bp)]
+        }
+        Credit::Amount(amount) => vec![credit_note::amount_line(amount.min(left), order.tax_rate_bp)],
+    };
+    if lines.iter().map(|l| l.total).sum::<i64>() <= 0 {
+        return Ok(None);
+    }
+    let issued_at = time::now();
+    let year = credit_note::year_of(issued_at);
+    let seq = tx.next_credit_note_number(&order.market, year).await?;
+    let number = credit_note::number(&order.market, year, seq);
+    let note = CreditNote::new(order, &invoice, number, reason, refund_id, return_id, lines, issued_at);
+    let locale = tx.market(&order.market).await?.map_or_else(|| "en".to_owned(), |m| m.locale);
+    tx.insert_credit_note(&note, &render_credit_note_html(&note, &locale).into_string()).await?;
+    audit::record(tx, actor, "credit_note.issued", CREDIT_NOTE, note.id, None, &note).await?;
+    crate::webhooks::record(tx, "credit_note.issued", *order.id.as_uuid(), audit::snapshot(&note)).await?;
+    let step = ordo_domain::order::OrderEvent {
+        id: Uuid::now_v7(),
+        order_id: order.id,
+        occurred_at: issued_at,
+        kind: "credit_note_issued".to_owned(),
+        from_status: Some(order.status),
+        to_status: order.status,
+        actor_name: actor.name.clone(),
+        detail: Some(serde_json::json!({"credit_note_id": note.id, "number": note.number, "total": note.total})),
+    };
+    tx.insert_order_event(&step).await?;
+    metrics::counter!("ordo_credit_notes_total", "reason" => reason_label(reason)).increment(1);
+    Ok(Some(note))
+}
+
+fn reason_label(reason: CreditReason) -> &'static str {
+    match reason {
+        CreditReason::Refund => "refund",
+        CreditReason::Return => "return",
+        CreditReason::Cancellation => "cancellation",
     }
 }
 
@@ -127,6 +233,55 @@ pub fn render_html(invoice: &Invoice, locale: &str) -> Markup {
                 }
                 p.n { "Net " (money(invoice.subtotal)) " · Tax " (money(invoice.tax)) }
                 p.n { strong { "Total " (money(invoice.total)) } }
+            }
+        }
+    }
+}
+
+/// The credit note as a self-contained HTML document (all text escaped).
+pub fn render_credit_note_html(note: &CreditNote, locale: &str) -> Markup {
+    let money = |amount: i64| format!("{} {}", format_amount(amount, note.currency), note.currency);
+    let a = &note.billing_address;
+    html! {
+        (DOCTYPE)
+        html lang=(locale) {
+            head {
+                meta charset="utf-8";
+                title { "Credit note " (note.number) }
+                style { "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;width:100%}td,th{padding:.3em;border-bottom:1px solid #ddd;text-align:left}.n{text-align:right}" }
+            }
+            body {
+                h1 { "Credit note " (note.number) }
+                p { "Issued " (note.issued_at.format("%Y-%m-%d")) " · Corrects invoice " (note.invoice_number) " · Order " (note.order_id) }
+                address {
+                    (note.customer_name) br;
+                    @if let Some(recipient) = &a.recipient { (recipient) br; }
+                    (a.line1) br;
+                    @if let Some(line2) = &a.line2 { (line2) br; }
+                    @if let Some(postal_code) = &a.postal_code { (postal_code) " " }
+                    (a.city) br;
+                    @if let Some(region) = &a.region { (region) br; }
+                    (a.country)
+                }
+                table {
+                    thead { tr { th { "SKU" } th { "Item" } th.n { "Qty" } th.n { "Net" } th.n { "Tax" } th.n { "Total" } } }
+                    tbody {
+                        @for line in &note.lines {
+                            tr {
+                                td { (line.sku.as_deref().unwrap_or("")) } td { (line.name) } td.n { (line.quantity) }
+                                td.n { (money(line.subtotal)) } td.n { (money(line.tax)) } td.n { (money(line.total)) }
+                            }
+                        }
+                    }
+                }
+                h2 { "Tax" }
+                table {
+                    @for tax in &note.tax_breakdown {
+                        tr { td { (percent(tax.rate_bp)) } td.n { (money(tax.net)) } td.n { (money(tax.tax)) } }
+                    }
+                }
+                p.n { "Net " (money(note.subtotal)) " · Tax " (money(note.tax)) }
+                p.n { strong { "Credited " (money(note.total)) } }
             }
         }
     }

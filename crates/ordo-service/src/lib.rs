@@ -50,6 +50,7 @@ pub mod markets;
 pub mod orders;
 pub mod payments;
 pub mod registry;
+pub mod returns;
 mod versioned;
 pub mod webhooks;
 
@@ -88,6 +89,7 @@ pub struct ServiceSet {
     /// Enqueues jobs and wakes this process's workers.
     pub queue: ordo_jobs::Queue,
     pub payments: payments::PaymentService,
+    pub returns: returns::ReturnService,
     pub mailer: mail::Mailer,
 }
 
@@ -154,6 +156,22 @@ impl Services {
         let mailer = mail::Mailer::new(&settings.mail)?;
         let idempotency =
             idempotency::IdempotencyService::new(db.clone(), settings.idempotency_ttl, settings.idempotency_lock);
+        let payments = match &settings.payment_provider {
+            Some(PaymentProviderChoice::Test) => payments::PaymentService::new(
+                db.clone(),
+                queue.clone(),
+                Arc::new(payments::TestProvider::default()),
+                "test",
+            ),
+            Some(PaymentProviderChoice::Stripe(stripe)) => payments::PaymentService::new(
+                db.clone(),
+                queue.clone(),
+                Arc::new(payments::stripe::StripeProvider::new(stripe.clone())?),
+                "stripe",
+            )
+            .with_stripe_webhook_secret(stripe.webhook_secret.clone()),
+            None => payments::PaymentService::new(db.clone(), queue.clone(), Arc::new(payments::NoProvider), "none"),
+        };
         Ok(Self(Arc::new(ServiceSet {
             catalog: catalog::CatalogService::new(
                 db.clone(),
@@ -180,24 +198,8 @@ impl Services {
             ),
             invoices: invoices::InvoiceService::new(db.clone()),
             webhooks: webhooks::WebhookService::new(db.clone(), queue.clone()),
-            payments: match &settings.payment_provider {
-                Some(PaymentProviderChoice::Test) => payments::PaymentService::new(
-                    db.clone(),
-                    queue.clone(),
-                    Arc::new(payments::TestProvider::default()),
-                    "test",
-                ),
-                Some(PaymentProviderChoice::Stripe(stripe)) => payments::PaymentService::new(
-                    db.clone(),
-                    queue.clone(),
-                    Arc::new(payments::stripe::StripeProvider::new(stripe.clone())?),
-                    "stripe",
-                )
-                .with_stripe_webhook_secret(stripe.webhook_secret.clone()),
-                None => {
-                    payments::PaymentService::new(db.clone(), queue.clone(), Arc::new(payments::NoProvider), "none")
-                }
-            },
+            returns: returns::ReturnService::new(db.clone(), queue.clone(), payments.provider_name().to_owned()),
+            payments,
             queue,
             mailer,
             db,

@@ -20,6 +20,7 @@
 //!   [`RefundCancelledOrder`].
 
 use ordo_domain::audit::Actor;
+use ordo_domain::credit_note::{self, CreditReason};
 use ordo_domain::order::OrderStatus;
 use ordo_domain::page::{Page, PageRequest};
 use ordo_domain::payment::{Payment, PaymentFilter, PaymentKind, PaymentStatus, RefundError};
@@ -29,7 +30,18 @@ use serde::Serialize;
 use std::sync::Arc;
 use uuid::Uuid;
 
+use crate::invoices::{Credit, issue_credit_note};
 use crate::{ServiceError, ServiceResult};
+
+/// What a refund gives back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefundAsk {
+    /// An amount in minor units, tax included.
+    Amount(i64),
+    /// Units of order lines (`(line, quantity)`), at what they were
+    /// invoiced (see [`credit_note`]'s rounding rule).
+    Lines(Vec<(i32, i64)>),
+}
 
 pub mod jobs;
 pub mod provider;
@@ -175,6 +187,11 @@ impl PaymentService {
         Ok(EventReceipt { duplicate: !recorded, order_id: received.order_id })
     }
 
+    /// The configured provider's name, recorded with each payment.
+    pub fn provider_name(&self) -> &str {
+        &self.provider_name
+    }
+
     /// The configured provider.
     pub fn provider(&self) -> &dyn PaymentProvider {
         self.provider.as_ref()
@@ -261,17 +278,39 @@ impl PaymentService {
         Ok(())
     }
 
-    /// Refunds `amount` of an order's captured money: checks, under the
-    /// order's payment lock, that it never takes the refunds past the
-    /// capture, records the refund pending with its audit entry and event,
-    /// and enqueues [`RefundPayment`], which calls the provider.
-    pub async fn refund(&self, actor: &Actor, order_id: OrderId, amount: i64) -> ServiceResult<Payment> {
+    /// Refunds part of an order's captured money, by amount or by lines:
+    /// checks, under the order's payment lock, that it never takes the
+    /// refunds past the capture (nor a line's credits past its quantity),
+    /// records the refund pending with its audit entry and event, issues
+    /// the credit note that corrects the invoice by as much, and enqueues
+    /// [`RefundPayment`], which calls the provider.
+    pub async fn refund(&self, actor: &Actor, order_id: OrderId, ask: RefundAsk) -> ServiceResult<Payment> {
         let mut tx = self.db.begin().await?;
         let Some(order) = tx.order(order_id).await? else {
             return Err(ServiceError::NotFound { entity: "order", id: order_id.to_string() });
         };
         tx.lock_order_payments(order_id).await?;
         let totals = tx.payment_totals(order_id).await?;
+        let (amount, credit) = match ask {
+            RefundAsk::Amount(amount) => (amount, Credit::Amount(amount)),
+            RefundAsk::Lines(units) => {
+                let mut errors = ValidationErrors::new();
+                if units.is_empty() {
+                    errors.add("lines", "required", "a refund by lines names at least one line");
+                }
+                for (i, (_, quantity)) in units.iter().enumerate() {
+                    if *quantity <= 0 {
+                        errors.add(format!("lines[{i}].quantity"), "not_positive", "at least 1");
+                    }
+                }
+                if !errors.is_empty() {
+                    return Err(ServiceError::Validation(errors));
+                }
+                let notes = tx.order_credit_notes(*order_id.as_uuid()).await?;
+                let lines = credit_note::credit_lines(&order, &credit_note::credited_units(&notes), &units)?;
+                (lines.iter().map(|l| l.total).sum(), Credit::Lines(lines))
+            }
+        };
         ordo_domain::payment::check_refund(totals, amount).map_err(|e| match e {
             RefundError::NotPositive => ServiceError::Validation(ValidationErrors::single(
                 "amount",
@@ -281,6 +320,7 @@ impl PaymentService {
             e => ServiceError::Refund(e),
         })?;
         let refund = record_refund(tx.as_mut(), actor, &order, amount, &self.provider_name).await?;
+        issue_credit_note(tx.as_mut(), actor, &order, CreditReason::Refund, Some(refund.id), None, credit).await?;
         tx.commit().await?;
         self.queue.wake();
         Ok(refund)
@@ -374,7 +414,8 @@ impl PaymentService {
 }
 
 /// Refunds what is left of a cancelled order's capture, in `tx` under the
-/// order's payment lock: nothing if nothing is captured or all is refunded.
+/// order's payment lock, and credits every unit of the invoice not credited
+/// yet: nothing if nothing is captured or all is refunded.
 pub(crate) async fn refund_rest(
     tx: &mut dyn Transaction,
     order_id: OrderId,
@@ -390,7 +431,18 @@ pub(crate) async fn refund_rest(
         return Ok(None);
     }
     let actor = Actor::system("payments");
-    Ok(Some(record_refund(tx, &actor, &order, rest, provider_name).await?))
+    let refund = record_refund(tx, &actor, &order, rest, provider_name).await?;
+    let credited = credit_note::credited_units(&tx.order_credit_notes(*order_id.as_uuid()).await?);
+    let uncredited: Vec<(i32, i64)> = order
+        .lines
+        .iter()
+        .map(|l| (l.line, l.quantity - credited.get(&l.line).copied().unwrap_or(0)))
+        .filter(|(_, units)| *units > 0)
+        .collect();
+    let lines = credit_note::credit_lines(&order, &credited, &uncredited)?;
+    issue_credit_note(tx, &actor, &order, CreditReason::Cancellation, Some(refund.id), None, Credit::Lines(lines))
+        .await?;
+    Ok(Some(refund))
 }
 
 /// Stripe cancelled a payment intent (an authorisation it let lapse, or one
@@ -497,7 +549,7 @@ async fn on_timeline(
 /// Records a refund of `amount` (checked by the caller under the order's
 /// payment lock) pending, with its audit entry, its `refund.created` event
 /// and the [`RefundPayment`] job that makes it at the provider.
-async fn record_refund(
+pub(crate) async fn record_refund(
     tx: &mut dyn Transaction,
     actor: &Actor,
     order: &ordo_domain::order::Order,

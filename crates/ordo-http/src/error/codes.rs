@@ -95,7 +95,11 @@ error_codes! {
     INSUFFICIENT_STOCK = (CONFLICT, "insufficient_stock", "Insufficient stock",
         "an order line (or a stock adjustment) needs more stock than is available; `errors` names the SKUs");
     ILLEGAL_TRANSITION = (CONFLICT, "illegal_transition", "Illegal transition",
-        "the order's status does not allow the step; `detail` names the status");
+        "the order's (or the return's) status does not allow the step; `detail` names the status");
+    NOT_RETURNABLE = (CONFLICT, "not_returnable", "Not returnable",
+        "a return of more units of an order line than were shipped and are not in another return; `detail` says how many can be returned");
+    NOT_CREDITABLE = (CONFLICT, "not_creditable", "Already credited",
+        "a refund by lines of more units than the order line has left to credit (earlier refunds by lines and received returns credited the rest); `detail` says how many are left");
     NOT_CAPTURED = (CONFLICT, "not_captured", "Nothing captured",
         "a refund of an order whose payment has not been captured (unpaid, or not captured yet)");
     NOT_CAPTURABLE = (CONFLICT, "not_capturable", "Not capturable",

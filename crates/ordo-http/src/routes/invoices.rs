@@ -1,12 +1,14 @@
-//! `/v1/invoices`: invoices issued for paid orders.
+//! `/v1/invoices`: invoices issued for paid orders; `/v1/credit-notes`: the
+//! credit notes that correct them.
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{Html, IntoResponse, Response};
+use ordo_domain::credit_note::CreditNote;
 use ordo_domain::invoice::Invoice;
 use ordo_domain::page::Page;
 use ordo_service::Services;
-use ordo_service::invoices::CURSOR_SCOPE;
+use ordo_service::invoices::{CREDIT_NOTES_CURSOR_SCOPE, CURSOR_SCOPE};
 use serde::Deserialize;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
@@ -20,7 +22,11 @@ use crate::extract::Query;
 use crate::routes::{parse_id, parse_page};
 
 pub(crate) fn routes() -> OpenApiRouter<Services> {
-    OpenApiRouter::new().routes(routes!(list_invoices)).routes(routes!(get_invoice))
+    OpenApiRouter::new()
+        .routes(routes!(list_invoices))
+        .routes(routes!(get_invoice))
+        .routes(routes!(list_credit_notes))
+        .routes(routes!(get_credit_note))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -77,12 +83,76 @@ async fn get_invoice(
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let id: Uuid = parse_id(&id)?;
-    let wants_html = headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|accept| accept.contains("text/html") && !accept.contains("application/json"));
-    if wants_html {
+    if wants_html(&headers) {
         return Ok(Html(services.invoices.html(id).await?).into_response());
     }
     Ok(axum::Json(services.invoices.invoice(id).await?).into_response())
+}
+
+/// Whether the client asks for HTML rather than JSON.
+fn wants_html(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/html") && !accept.contains("application/json"))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct ListCreditNotes {
+    /// Page size, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
+    limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    #[param(schema_with = crate::routes::schema::cursor)]
+    cursor: Option<String>,
+    /// Only the credit notes of this order.
+    order_id: Option<Uuid>,
+}
+
+/// List credit notes, oldest first.
+#[utoipa::path(
+    get,
+    path = "/v1/credit-notes",
+    tag = "invoices",
+    params(ListCreditNotes),
+    security(("api_key" = ["invoices:read"])),
+    responses(
+        (status = 200, description = "A page of credit notes", body = Page<CreditNote>),
+    ),
+)]
+async fn list_credit_notes(
+    _auth: Authorized<InvoicesRead>,
+    State(services): State<Services>,
+    Query(query): Query<ListCreditNotes>,
+) -> ApiResult<axum::Json<Page<CreditNote>>> {
+    let page = parse_page(CREDIT_NOTES_CURSOR_SCOPE, query.limit, query.cursor.as_deref())?;
+    Ok(axum::Json(services.invoices.list_credit_notes(query.order_id, &page).await?))
+}
+
+/// A credit note: JSON, or the HTML document rendered when it was issued
+/// if the request sends `Accept: text/html`.
+#[utoipa::path(
+    get,
+    path = "/v1/credit-notes/{id}",
+    tag = "invoices",
+    params(("id" = uuid::Uuid, Path, description = "Credit note id")),
+    security(("api_key" = ["invoices:read"])),
+    responses(
+        (status = 200, description = "The credit note", content((CreditNote = "application/json"), (String = "text/html"))),
+    ),
+    extensions(("x-errors" = json!([NOT_FOUND]))),
+)]
+async fn get_credit_note(
+    _auth: Authorized<InvoicesRead>,
+    State(services): State<Services>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let id: Uuid = parse_id(&id)?;
+    if wants_html(&headers) {
+        return Ok(Html(services.invoices.credit_note_html(id).await?).into_response());
+    }
+    Ok(axum::Json(services.invoices.credit_note(id).await?).into_response())
 }

@@ -6,10 +6,12 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use ordo_domain::OrderId;
+use ordo_domain::ValidationErrors;
 use ordo_domain::page::Page;
 use ordo_domain::payment::{Payment, PaymentFilter, PaymentKind, PaymentStatus};
+use ordo_service::ServiceError;
 use ordo_service::Services;
-use ordo_service::payments::{CURSOR_SCOPE, EventReceipt};
+use ordo_service::payments::{CURSOR_SCOPE, EventReceipt, RefundAsk};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -19,7 +21,7 @@ use uuid::Uuid;
 use crate::auth::{Authorized, InvoicesRead, OrdersWrite};
 use crate::error::ApiResult;
 use crate::error::codes::{
-    ILLEGAL_TRANSITION, INTERNAL_ERROR, INVALID_SIGNATURE, NOT_CAPTURABLE, NOT_CAPTURED, NOT_FOUND,
+    ILLEGAL_TRANSITION, INTERNAL_ERROR, INVALID_SIGNATURE, NOT_CAPTURABLE, NOT_CAPTURED, NOT_CREDITABLE, NOT_FOUND,
     REFUND_EXCEEDS_CAPTURE, SERVICE_UNAVAILABLE, VALIDATION_FAILED,
 };
 use crate::extract::{Json, Query};
@@ -124,20 +126,25 @@ async fn order_payments(
     Ok(axum::Json(services.payments.of_order(id).await?))
 }
 
-/// A refund to make.
+/// A refund to make: by `amount`, or by `lines`, not both.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RefundRequest {
-    /// In minor units of the order's currency: 1 up to what is still
-    /// refundable (captured minus refunded so far).
+    /// In minor units of the order's currency, tax included: 1 up to what
+    /// is still refundable (captured minus refunded so far).
     #[schema(minimum = 1, maximum = 1_000_000_000_000_000_i64)]
-    amount: i64,
+    amount: Option<i64>,
+    /// Units of order lines, refunded at what they were invoiced.
+    #[schema(max_items = 200)]
+    lines: Option<Vec<crate::routes::returns::UnitsOfLine>>,
 }
 
-/// Refund part or all of an order's captured payment. The refund is
+/// Refund part or all of an order's captured payment, by amount or by
+/// order lines (at what they were invoiced, tax included). The refund is
 /// recorded `pending` at once and made at the provider in the background
-/// (`refund.succeeded` or `refund.failed` follow). Send an
-/// `Idempotency-Key`: a retried request refunds once.
+/// (`refund.succeeded` or `refund.failed` follow); a credit note correcting
+/// the invoice by as much is issued with it (`credit_note.issued`). Send
+/// an `Idempotency-Key`: a retried request refunds once.
 #[utoipa::path(
     post,
     path = "/v1/orders/{id}/refunds",
@@ -148,7 +155,7 @@ pub(crate) struct RefundRequest {
     responses(
         (status = 201, description = "The refund, pending", body = Payment),
     ),
-    extensions(("x-errors" = json!([NOT_FOUND, NOT_CAPTURED, REFUND_EXCEEDS_CAPTURE, VALIDATION_FAILED]))),
+    extensions(("x-errors" = json!([NOT_FOUND, NOT_CAPTURED, REFUND_EXCEEDS_CAPTURE, NOT_CREDITABLE, VALIDATION_FAILED]))),
 )]
 async fn refund_order(
     auth: Authorized<OrdersWrite>,
@@ -157,7 +164,19 @@ async fn refund_order(
     Json(body): Json<RefundRequest>,
 ) -> ApiResult<(StatusCode, axum::Json<Payment>)> {
     let id: OrderId = parse_id(&id)?;
-    let refund = services.payments.refund(&auth.actor(), id, body.amount).await?;
+    let ask = match (body.amount, body.lines) {
+        (Some(amount), None) => RefundAsk::Amount(amount),
+        (None, Some(lines)) => RefundAsk::Lines(lines.iter().map(|l| (l.line, l.quantity)).collect()),
+        _ => {
+            return Err(ServiceError::Validation(ValidationErrors::single(
+                "amount",
+                "amount_or_lines",
+                "a refund names either an `amount` or `lines`",
+            ))
+            .into());
+        }
+    };
+    let refund = services.payments.refund(&auth.actor(), id, ask).await?;
     Ok((StatusCode::CREATED, axum::Json(refund)))
 }
 

@@ -14,6 +14,7 @@ mod orders;
 mod payments;
 mod pgbouncer;
 mod products;
+mod returns;
 mod security;
 mod seed;
 mod server;

@@ -223,6 +223,14 @@ async fn cancelling_a_captured_order_refunds_what_is_left(app: TestApp) {
     let payments = wait_for_payments(&app, &id, settled).await;
     let refunds: Vec<i64> = of_kind(&payments, "refund").iter().map(|r| r["amount"].as_i64().unwrap()).collect();
     assert_eq!(refunds, [300, total - 300], "the rest of the capture, once");
+    // Each refund has its credit note; the cancellation's credits what the
+    // invoice has left, so the invoice is credited in full.
+    let notes = app.get(&format!("/v1/credit-notes?order_id={id}")).await.expect(StatusCode::OK);
+    let notes = notes["items"].as_array().unwrap();
+    let reasons: Vec<(&str, i64)> =
+        notes.iter().map(|n| (n["reason"].as_str().unwrap(), n["total"].as_i64().unwrap())).collect();
+    assert_eq!(reasons, [("refund", 300), ("cancellation", total - 300)]);
+    assert_eq!(notes[1]["refund_id"], of_kind(&payments, "refund")[1]["id"]);
     // Nothing is left to refund, and nothing more is refunded later.
     app.post(&format!("/v1/orders/{id}/refunds"), &json!({"amount": 1}))
         .await
