@@ -104,15 +104,27 @@ pub struct PaymentFilter {
     pub status: Option<PaymentStatus>,
 }
 
+/// The provider name of payments received outside Ordo (bank transfers),
+/// recorded by hand as succeeded captures: no provider holds them, so no
+/// provider call refunds them.
+pub const OFFLINE_PROVIDER: &str = "offline";
+
+/// Longest reference (a bank transfer's) an offline payment may carry.
+pub const MAX_OFFLINE_REFERENCE: usize = 140;
+
 /// What an order's payments add up to.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PaymentTotals {
     /// Authorisations that succeeded.
     pub authorized: i64,
-    /// Captures that succeeded.
+    /// Captures through a provider that succeeded.
     pub captured: i64,
-    /// Captures that succeeded or are still pending (money being taken).
+    /// Captures through a provider that succeeded or are still pending
+    /// (money being taken).
     pub capturing: i64,
+    /// Money received outside Ordo ([`OFFLINE_PROVIDER`]): paid, and
+    /// refunded (if ever) outside Ordo too.
+    pub offline: i64,
     /// Refunds that succeeded or are still pending (money promised back).
     pub refunded: i64,
     /// Whether the authorisation was voided (or a void is pending).
@@ -120,7 +132,7 @@ pub struct PaymentTotals {
 }
 
 impl PaymentTotals {
-    /// What may still be refunded.
+    /// What may still be refunded through the provider.
     pub fn refundable(self) -> i64 {
         self.captured.saturating_sub(self.refunded).max(0)
     }

@@ -327,6 +327,56 @@ impl OrderService {
         self.transition(actor, id, None, "paid", None, |order| Ok(order.pay(time::now()).map(|()| Vec::new())?)).await
     }
 
+    /// Records a payment received outside Ordo (a bank transfer) for an
+    /// unpaid order: of exactly its total, with the transfer's reference.
+    /// Marks it paid, in one transaction with the payment record, so its
+    /// invoice is issued as for any paid order.
+    pub async fn pay_offline(
+        &self,
+        actor: &Actor,
+        id: OrderId,
+        expected_version: Option<i64>,
+        amount: i64,
+        reference: &str,
+    ) -> ServiceResult<Order> {
+        let reference = ordo_domain::validation::required_text(reference, ordo_domain::payment::MAX_OFFLINE_REFERENCE)
+            .map_err(|mut e| {
+                e.field = "reference".to_owned();
+                ServiceError::Validation(ValidationErrors::from_errors(vec![e]))
+            })?;
+        let writer = actor.clone();
+        let detail = json!({"method": "bank_transfer", "reference": reference});
+        let order = versioned::modify_with(
+            self.db.as_ref(),
+            actor,
+            id,
+            expected_version,
+            |order: &mut Order| {
+                let from = order.status;
+                order.pay(time::now())?;
+                if amount != order.total {
+                    return Err(ServiceError::Validation(ValidationErrors::single(
+                        "amount",
+                        "not_the_total",
+                        format!("an offline payment is of the order's total, {}", order.total),
+                    )));
+                }
+                let event = timeline_event(order, "paid", Some(from), actor, Some(detail));
+                Ok(Some(Changed { action: "paid".to_owned(), then: event }))
+            },
+            move |tx, order, event| {
+                Box::pin(async move {
+                    crate::payments::record_offline(tx, &writer, order, &reference).await?;
+                    transition_writes(tx, &writer, order, Vec::new(), event).await
+                })
+            },
+        )
+        .await?;
+        self.queue.wake(); // the event's fan-out, and the invoice
+        metrics::counter!("ordo_order_transitions_total", "to" => order.status.as_str()).increment(1);
+        Ok(order)
+    }
+
     /// Records a declined payment and releases the reservation.
     pub async fn record_declined_payment(&self, actor: &Actor, id: OrderId) -> ServiceResult<Order> {
         self.transition(actor, id, None, "payment_failed", None, |order| Ok(order.fail_payment(time::now())?)).await

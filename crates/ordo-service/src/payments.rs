@@ -23,7 +23,7 @@ use ordo_domain::audit::Actor;
 use ordo_domain::credit_note::{self, CreditReason};
 use ordo_domain::order::OrderStatus;
 use ordo_domain::page::{Page, PageRequest};
-use ordo_domain::payment::{Payment, PaymentFilter, PaymentKind, PaymentStatus, RefundError};
+use ordo_domain::payment::{OFFLINE_PROVIDER, Payment, PaymentFilter, PaymentKind, PaymentStatus, RefundError};
 use ordo_domain::{Currency, OrderId, ValidationErrors, time};
 use ordo_store::{Database, Transaction};
 use serde::Serialize;
@@ -427,11 +427,10 @@ pub(crate) async fn refund_rest(
     }
     tx.lock_order_payments(order_id).await?;
     let rest = tx.payment_totals(order_id).await?.refundable();
-    if rest == 0 {
-        return Ok(None);
-    }
     let actor = Actor::system("payments");
-    let refund = record_refund(tx, &actor, &order, rest, provider_name).await?;
+    let refund = if rest > 0 { Some(record_refund(tx, &actor, &order, rest, provider_name).await?) } else { None };
+    // The invoice is credited whether or not money goes back through the
+    // provider (an authorisation voided, money received offline).
     let credited = credit_note::credited_units(&tx.order_credit_notes(*order_id.as_uuid()).await?);
     let uncredited: Vec<(i32, i64)> = order
         .lines
@@ -439,10 +438,13 @@ pub(crate) async fn refund_rest(
         .map(|l| (l.line, l.quantity - credited.get(&l.line).copied().unwrap_or(0)))
         .filter(|(_, units)| *units > 0)
         .collect();
-    let lines = credit_note::credit_lines(&order, &credited, &uncredited)?;
-    issue_credit_note(tx, &actor, &order, CreditReason::Cancellation, Some(refund.id), None, Credit::Lines(lines))
-        .await?;
-    Ok(Some(refund))
+    if !uncredited.is_empty() {
+        let lines = credit_note::credit_lines(&order, &credited, &uncredited)?;
+        let refund_id = refund.as_ref().map(|r| r.id);
+        issue_credit_note(tx, &actor, &order, CreditReason::Cancellation, refund_id, None, Credit::Lines(lines))
+            .await?;
+    }
+    Ok(refund)
 }
 
 /// Stripe cancelled a payment intent (an authorisation it let lapse, or one
@@ -479,6 +481,53 @@ async fn stripe_cancelled_intent(
         announce(tx, actor, None, &void).await?;
     }
     Ok(())
+}
+
+/// Records money received outside Ordo for `order` (a bank transfer with
+/// its `reference`), in the transaction that marks the order paid: a
+/// succeeded capture of the order's total by [`OFFLINE_PROVIDER`] (key
+/// `order:<id>:offline`, so an order is paid offline once), with its audit
+/// entry, `payment.captured` and `captured` on the timeline. Refused while
+/// a provider's authorisation of the order is pending or succeeded.
+pub(crate) async fn record_offline(
+    tx: &mut dyn Transaction,
+    actor: &Actor,
+    order: &ordo_domain::order::Order,
+    reference: &str,
+) -> ServiceResult<Payment> {
+    tx.lock_order_payments(order.id).await?;
+    let provider_started = tx
+        .order_payments(order.id)
+        .await?
+        .iter()
+        .any(|p| p.kind == PaymentKind::Authorization && p.status != PaymentStatus::Failed);
+    if provider_started {
+        return Err(ServiceError::IllegalTransition {
+            current: "being paid through the provider",
+            action: "pay offline",
+        });
+    }
+    let now = time::now();
+    let payment = Payment {
+        id: Uuid::now_v7(),
+        order_id: order.id,
+        kind: PaymentKind::Capture,
+        provider: OFFLINE_PROVIDER.to_owned(),
+        provider_reference: Some(reference.to_owned()),
+        amount: order.total,
+        currency: order.currency,
+        status: PaymentStatus::Succeeded,
+        idempotency_key: format!("order:{}:offline", order.id),
+        failure_reason: None,
+        created_at: now,
+        updated_at: now,
+    };
+    if !tx.insert_payment(&payment).await? {
+        return Err(ServiceError::IllegalTransition { current: "paid offline already", action: "pay offline" });
+    }
+    announce(tx, actor, None, &payment).await?;
+    metrics::counter!("ordo_offline_payments_total").increment(1);
+    Ok(payment)
 }
 
 /// Writes what a settled record means: its audit entry, its domain event

@@ -191,11 +191,12 @@ macro_rules! payment_repo {
 
                 #[tracing::instrument(target = "ordo_db", name = "payments.payment_totals", skip_all)]
                 async fn payment_totals(&mut self, order_id: OrderId) -> StoreResult<PaymentTotals> {
-                    let (authorized, captured, capturing, refunded, voids): (i64, i64, i64, i64, i64) = ::sqlx::query_as(
+                    let (authorized, captured, capturing, offline, refunded, voids): (i64, i64, i64, i64, i64, i64) = ::sqlx::query_as(
                         "SELECT
                             CAST(COALESCE(SUM(CASE WHEN kind = 'authorization' AND status = 'succeeded' THEN amount END), 0) AS BIGINT),
-                            CAST(COALESCE(SUM(CASE WHEN kind = 'capture' AND status = 'succeeded' THEN amount END), 0) AS BIGINT),
-                            CAST(COALESCE(SUM(CASE WHEN kind = 'capture' AND status <> 'failed' THEN amount END), 0) AS BIGINT),
+                            CAST(COALESCE(SUM(CASE WHEN kind = 'capture' AND status = 'succeeded' AND provider <> 'offline' THEN amount END), 0) AS BIGINT),
+                            CAST(COALESCE(SUM(CASE WHEN kind = 'capture' AND status <> 'failed' AND provider <> 'offline' THEN amount END), 0) AS BIGINT),
+                            CAST(COALESCE(SUM(CASE WHEN kind = 'capture' AND status = 'succeeded' AND provider = 'offline' THEN amount END), 0) AS BIGINT),
                             CAST(COALESCE(SUM(CASE WHEN kind = 'refund' AND status <> 'failed' THEN amount END), 0) AS BIGINT),
                             CAST(COUNT(CASE WHEN kind = 'void' AND status <> 'failed' THEN 1 END) AS BIGINT)
                            FROM payments WHERE order_id = $1",
@@ -205,7 +206,7 @@ macro_rules! payment_repo {
                     .fetch_one(self.conn())
                     .await
                     .map_err(Self::map_err)?;
-                    Ok(PaymentTotals { authorized, captured, capturing, refunded, voided: voids > 0 })
+                    Ok(PaymentTotals { authorized, captured, capturing, offline, refunded, voided: voids > 0 })
                 }
 
                 #[tracing::instrument(target = "ordo_db", name = "payments.payment_by_reference", skip_all)]

@@ -22,7 +22,7 @@ use crate::auth::{Authorized, InvoicesRead, OrdersWrite};
 use crate::error::ApiResult;
 use crate::error::codes::{
     ILLEGAL_TRANSITION, INTERNAL_ERROR, INVALID_SIGNATURE, NOT_CAPTURABLE, NOT_CAPTURED, NOT_CREDITABLE, NOT_FOUND,
-    REFUND_EXCEEDS_CAPTURE, SERVICE_UNAVAILABLE, VALIDATION_FAILED,
+    REFUND_EXCEEDS_CAPTURE, SERVICE_UNAVAILABLE, VALIDATION_FAILED, VERSION_CONFLICT,
 };
 use crate::extract::{Json, Query};
 use crate::routes::{parse_id, parse_page};
@@ -33,6 +33,7 @@ pub(crate) fn routes() -> OpenApiRouter<Services> {
         .routes(routes!(order_payments))
         .routes(routes!(refund_order))
         .routes(routes!(capture_order))
+        .routes(routes!(pay_offline))
         .routes(routes!(stripe_event))
 }
 
@@ -178,6 +179,51 @@ async fn refund_order(
     };
     let refund = services.payments.refund(&auth.actor(), id, ask).await?;
     Ok((StatusCode::CREATED, axum::Json(refund)))
+}
+
+/// A payment received outside Ordo.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct OfflinePaymentRequest {
+    /// In minor units: the order's total.
+    #[schema(minimum = 1, maximum = 1_000_000_000_000_000_i64)]
+    amount: i64,
+    /// The bank transfer's reference, as on the statement (1 to 140 characters).
+    #[schema(min_length = 1, max_length = 140, example = "RF18 5390 0754 7034")]
+    reference: String,
+    /// Act only if the order is still at this version.
+    version: Option<i64>,
+}
+
+/// Record a payment received outside Ordo (a bank transfer) for an unpaid
+/// order placed without a payment token: of exactly its total, with the
+/// transfer's reference. The order becomes `paid` (`order.paid`), the
+/// payment is recorded as a succeeded capture by the `offline` provider
+/// (`payment.captured`), and the invoice is issued as for any paid order.
+/// Money received offline is refunded outside Ordo: refunds through the API
+/// answer 409 `not_captured` for it, while returns and cancellations still
+/// issue their credit notes. Send an `Idempotency-Key`.
+#[utoipa::path(
+    post,
+    path = "/v1/orders/{id}/offline-payments",
+    tag = "payments",
+    params(("id" = uuid::Uuid, Path, description = "Order id")),
+    request_body = OfflinePaymentRequest,
+    security(("api_key" = ["orders:write"])),
+    responses(
+        (status = 200, description = "The order, paid", body = ordo_domain::order::Order),
+    ),
+    extensions(("x-errors" = json!([NOT_FOUND, ILLEGAL_TRANSITION, VERSION_CONFLICT, VALIDATION_FAILED]))),
+)]
+async fn pay_offline(
+    auth: Authorized<OrdersWrite>,
+    State(services): State<Services>,
+    Path(id): Path<String>,
+    Json(body): Json<OfflinePaymentRequest>,
+) -> ApiResult<axum::Json<ordo_domain::order::Order>> {
+    let id: OrderId = parse_id(&id)?;
+    let order = services.orders.pay_offline(&auth.actor(), id, body.version, body.amount, &body.reference).await?;
+    Ok(axum::Json(order))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

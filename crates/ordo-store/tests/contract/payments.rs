@@ -101,16 +101,23 @@ async fn totals_count_successful_captures_and_unfailed_refunds(t: &StoreCtx) {
     let totals = t.record("totals", tx.payment_totals(order_id).await.unwrap());
     assert_eq!(
         totals,
-        PaymentTotals { authorized: 1000, captured: 1000, capturing: 1000, refunded: 300, voided: false }
+        PaymentTotals { authorized: 1000, captured: 1000, capturing: 1000, offline: 0, refunded: 300, voided: false }
     );
     // A pending capture is being taken; a failed void voids nothing.
     assert_eq!(
         t.record("other", tx.payment_totals(other).await.unwrap()),
-        PaymentTotals { authorized: 9, captured: 7, capturing: 9, refunded: 0, voided: false }
+        PaymentTotals { authorized: 9, captured: 7, capturing: 9, offline: 0, refunded: 0, voided: false }
     );
     let void = payment(t, other, PaymentKind::Void, 9, "ov2", 30);
     tx.insert_payment(&void).await.unwrap();
     assert!(tx.payment_totals(other).await.unwrap().voided, "a pending void counts");
+    // Money received offline is its own sum, never a provider's capture.
+    let mut offline = payment(t, other, PaymentKind::Capture, 500, "off", 31);
+    offline.provider = ordo_domain::payment::OFFLINE_PROVIDER.to_owned();
+    offline.status = PaymentStatus::Succeeded;
+    tx.insert_payment(&offline).await.unwrap();
+    let totals = t.record("offline", tx.payment_totals(other).await.unwrap());
+    assert_eq!((totals.captured, totals.capturing, totals.offline), (7, 9, 500));
     // An order's records, oldest first; and the filtered, paged list.
     let kinds: Vec<PaymentKind> = tx.order_payments(order_id).await.unwrap().iter().map(|p| p.kind).collect();
     assert_eq!(t.record("order's", kinds.len()), 6);
@@ -123,7 +130,7 @@ async fn totals_count_successful_captures_and_unfailed_refunds(t: &StoreCtx) {
     let first_two = tx.list_payments(&PaymentFilter::default(), &PageRequest { limit: 2, after: None }).await.unwrap();
     let after = PageRequest { limit: 500, after: Some(first_two[1].id) };
     let rest = tx.list_payments(&PaymentFilter::default(), &after).await.unwrap();
-    assert_eq!(t.record("pages", (first_two.len(), rest.len())), (3, 9), "a page fetches one more than its limit");
+    assert_eq!(t.record("pages", (first_two.len(), rest.len())), (3, 10), "a page fetches one more than its limit");
     tx.commit().await.unwrap();
 }
 

@@ -65,6 +65,7 @@ async fn document_is_openapi_3_1_and_lists_every_endpoint() {
         ("GET", "/v1/orders/{id}/payments"),
         ("POST", "/v1/orders/{id}/refunds"),
         ("POST", "/v1/orders/{id}/captures"),
+        ("POST", "/v1/orders/{id}/offline-payments"),
         ("POST", "/v1/orders/{id}/returns"),
         ("GET", "/v1/orders/{id}/returns"),
         ("GET", "/v1/returns"),

@@ -16,6 +16,7 @@ backend_tests!(
     an_order_is_captured_at_fulfilment_refunded_by_lines_and_returned_with_credit_notes,
     bad_returns_and_refunds_are_refused_and_change_nothing,
     concurrent_returns_never_take_more_than_was_shipped,
+    an_order_paid_by_bank_transfer_is_invoiced_and_its_return_credited,
 );
 
 async fn with_workers(app: TestApp) -> Option<TestApp> {
@@ -323,4 +324,93 @@ async fn concurrent_returns_never_take_more_than_was_shipped(app: TestApp) {
     let refused = statuses.iter().filter(|s| **s == StatusCode::CONFLICT).count();
     assert_eq!((created, refused), (3, 5), "three tees were shipped: {statuses:?}");
     assert_eq!(app.get(&path).await.expect(StatusCode::OK).as_array().unwrap().len(), 3);
+}
+
+async fn an_order_paid_by_bank_transfer_is_invoiced_and_its_return_credited(app: TestApp) {
+    let Some(app) = with_workers(app).await else { return };
+    let shop = shop(&app).await;
+    let order = app
+        .post("/v1/orders", &order_body(&shop, json!([{"sku": "TEE", "quantity": 2}])))
+        .await
+        .expect(StatusCode::CREATED);
+    let (id, total) = (order["id"].as_str().unwrap().to_owned(), order["total"].as_i64().unwrap());
+    let pay = format!("/v1/orders/{id}/offline-payments");
+    app.post(&pay, &json!({"amount": total - 1, "reference": "RF18 0001"}))
+        .await
+        .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    app.post(&pay, &json!({"amount": total, "reference": "  "}))
+        .await
+        .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    assert_eq!(app.get(&format!("/v1/orders/{id}")).await.expect(StatusCode::OK)["status"], "placed");
+    let paid = app.post(&pay, &json!({"amount": total, "reference": "RF18 0001"})).await.expect(StatusCode::OK);
+    assert_eq!(paid["status"], "paid");
+    app.post(&pay, &json!({"amount": total, "reference": "RF18 0001"}))
+        .await
+        .expect_problem(StatusCode::CONFLICT, "illegal_transition");
+    let payments = app.get(&format!("/v1/orders/{id}/payments")).await.expect(StatusCode::OK);
+    let payments = payments.as_array().unwrap();
+    assert_eq!(payments.len(), 1, "{payments:?}");
+    assert_eq!(
+        (payments[0]["kind"].as_str(), payments[0]["provider"].as_str(), payments[0]["status"].as_str()),
+        (Some("capture"), Some("offline"), Some("succeeded"))
+    );
+    assert_eq!(
+        (payments[0]["provider_reference"].as_str(), payments[0]["amount"].as_i64()),
+        (Some("RF18 0001"), Some(total))
+    );
+
+    // Invoiced as any paid order.
+    let mut invoices = Value::Null;
+    for _ in 0..250 {
+        invoices = app.get(&format!("/v1/invoices?order_id={id}")).await.expect(StatusCode::OK);
+        if !invoices["items"].as_array().unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(invoices["items"][0]["total"].as_i64(), Some(total));
+
+    // Offline money is refunded outside Ordo; a return is still credited.
+    app.post(&format!("/v1/orders/{id}/refunds"), &json!({"amount": 100}))
+        .await
+        .expect_problem(StatusCode::CONFLICT, "not_captured");
+    let confirmed = app
+        .post(&format!("/v1/orders/{id}/confirm"), &json!({"version": paid["version"]}))
+        .await
+        .expect(StatusCode::OK);
+    app.post(
+        &format!("/v1/orders/{id}/fulfil"),
+        &json!({"version": confirmed["version"], "lines": [{"line": 1, "quantity": 2}]}),
+    )
+    .await
+    .expect(StatusCode::OK);
+    let r = app
+        .post(&format!("/v1/orders/{id}/returns"), &json!({"lines": [{"line": 1, "quantity": 1}]}))
+        .await
+        .expect(StatusCode::CREATED);
+    let rid = r["id"].as_str().unwrap();
+    app.post(&format!("/v1/returns/{rid}/approve"), &json!({})).await.expect(StatusCode::OK);
+    let received = app
+        .post(&format!("/v1/returns/{rid}/receive"), &json!({"location_id": shop.near, "disposition": "sellable"}))
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!((received["refunded"].as_i64(), received["refund_id"].clone()), (Some(0), Value::Null));
+    let note = app
+        .get(&format!("/v1/credit-notes/{}", received["credit_note_id"].as_str().unwrap()))
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!((note["refund_id"].clone(), note["total"].as_i64()), (Value::Null, Some(total / 2)));
+
+    // An order paid through the provider cannot also be paid offline.
+    let mut body = order_body(&shop, json!([{"sku": "TEE", "quantity": 1}]));
+    body["payment_token"] = json!("tok_approve");
+    let by_card = app.post("/v1/orders", &body).await.expect(StatusCode::CREATED);
+    let card_id = by_card["id"].as_str().unwrap();
+    order_when(&app, card_id, "paid").await;
+    app.post(
+        &format!("/v1/orders/{card_id}/offline-payments"),
+        &json!({"amount": by_card["total"], "reference": "RF18 0002"}),
+    )
+    .await
+    .expect_problem(StatusCode::CONFLICT, "illegal_transition");
 }
