@@ -3,6 +3,7 @@
 //! enqueued with the payment, issues them. Credit notes, which correct an
 //! invoice downwards, are issued by refunds, returns and cancellations
 //! ([`issue_credit_note`], in their transactions), in their own sequence.
+//! Both are rendered to HTML and to PDF ([`pdf`]) when issued.
 
 use std::sync::Arc;
 
@@ -10,7 +11,8 @@ use async_trait::async_trait;
 use maud::{DOCTYPE, Markup, html};
 use ordo_domain::audit::Actor;
 use ordo_domain::credit_note::{self, CreditNote, CreditNoteLine, CreditReason};
-use ordo_domain::invoice::{self, Invoice, format_amount};
+use ordo_domain::customer::Address;
+use ordo_domain::invoice::{self, Invoice, TaxLine, format_amount};
 use ordo_domain::order::Order;
 use ordo_domain::page::{Page, PageRequest};
 use ordo_domain::{OrderId, time};
@@ -20,6 +22,8 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::Services;
+
+pub mod pdf;
 use crate::error::job_error;
 use crate::{ServiceError, ServiceResult, audit};
 
@@ -58,6 +62,29 @@ impl InvoiceService {
     pub async fn html(&self, id: Uuid) -> ServiceResult<String> {
         let mut session = self.db.session().await?;
         session.invoice_html(id).await?.ok_or_else(|| ServiceError::not_found(ENTITY, id))
+    }
+
+    /// The invoice as PDF, as rendered when it was issued (rendered now, in
+    /// its market's locale, for an invoice issued before PDFs were).
+    pub async fn pdf(&self, id: Uuid) -> ServiceResult<Vec<u8>> {
+        let mut session = self.db.session().await?;
+        if let Some(pdf) = session.invoice_pdf(id).await? {
+            return Ok(pdf);
+        }
+        let invoice = session.invoice(id).await?.ok_or_else(|| ServiceError::not_found(ENTITY, id))?;
+        let locale = session.market(&invoice.market).await?.map_or_else(|| "en".to_owned(), |m| m.locale);
+        Ok(pdf::invoice(&invoice, &locale))
+    }
+
+    /// The credit note as PDF, as [`Self::pdf`] gives an invoice's.
+    pub async fn credit_note_pdf(&self, id: Uuid) -> ServiceResult<Vec<u8>> {
+        let mut session = self.db.session().await?;
+        if let Some(pdf) = session.credit_note_pdf(id).await? {
+            return Ok(pdf);
+        }
+        let note = session.credit_note(id).await?.ok_or_else(|| ServiceError::not_found(CREDIT_NOTE, id))?;
+        let locale = session.market(&note.market).await?.map_or_else(|| "en".to_owned(), |m| m.locale);
+        Ok(pdf::credit_note(&note, &locale))
     }
 
     pub async fn list(&self, order_id: Option<Uuid>, page: &PageRequest) -> ServiceResult<Page<Invoice>> {
@@ -104,7 +131,8 @@ pub(crate) async fn issue_in(tx: &mut dyn Transaction, actor: &Actor, order_id: 
     let number = invoice::number(&order.market, invoice::year_of(issued_at), seq);
     let invoice = Invoice::for_order(&order, number, &customer.name, customer.email.as_str(), issued_at);
     let locale = tx.market(&order.market).await?.map_or_else(|| "en".to_owned(), |m| m.locale);
-    tx.insert_invoice(&invoice, &render_html(&invoice, &locale).into_string()).await?;
+    let pdf = pdf::invoice(&invoice, &locale);
+    tx.insert_invoice(&invoice, &render_html(&invoice, &locale).into_string(), &pdf).await?;
     audit::record(tx, actor, "invoice.issued", ENTITY, invoice.id, None, &invoice).await?;
     crate::webhooks::record(tx, "invoice.issued", invoice.order_id, audit::snapshot(&invoice)).await?;
     let email = crate::mail::SendInvoiceEmail { invoice_id: invoice.id };
@@ -157,7 +185,8 @@ pub(crate) async fn issue_credit_note(
     let number = credit_note::number(&order.market, year, seq);
     let note = CreditNote::new(order, &invoice, number, reason, refund_id, return_id, lines, issued_at);
     let locale = tx.market(&order.market).await?.map_or_else(|| "en".to_owned(), |m| m.locale);
-    tx.insert_credit_note(&note, &render_credit_note_html(&note, &locale).into_string()).await?;
+    let pdf = pdf::credit_note(&note, &locale);
+    tx.insert_credit_note(&note, &render_credit_note_html(&note, &locale).into_string(), &pdf).await?;
     audit::record(tx, actor, "credit_note.issued", CREDIT_NOTE, note.id, None, &note).await?;
     crate::webhooks::record(tx, "credit_note.issued", *order.id.as_uuid(), audit::snapshot(&note)).await?;
     let step = ordo_domain::order::OrderEvent {
@@ -188,103 +217,94 @@ fn percent(bp: i64) -> String {
     format!("{} %", bp as f64 / 100.0)
 }
 
-/// The invoice as a self-contained HTML document (all text escaped).
-pub fn render_html(invoice: &Invoice, locale: &str) -> Markup {
-    let money = |amount: i64| format!("{} {}", format_amount(amount, invoice.currency), invoice.currency);
-    let a = &invoice.billing_address;
+/// A document's HTML page: its title, and `body` under it.
+fn html_page(locale: &str, title: &str, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang=(locale) {
             head {
                 meta charset="utf-8";
-                title { "Invoice " (invoice.number) }
+                title { (title) }
                 style { "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;width:100%}td,th{padding:.3em;border-bottom:1px solid #ddd;text-align:left}.n{text-align:right}" }
             }
-            body {
-                h1 { "Invoice " (invoice.number) }
-                p { "Issued " (invoice.issued_at.format("%Y-%m-%d")) " · Order " (invoice.order_id) }
-                address {
-                    (invoice.customer_name) br;
-                    @if let Some(recipient) = &a.recipient { (recipient) br; }
-                    (a.line1) br;
-                    @if let Some(line2) = &a.line2 { (line2) br; }
-                    @if let Some(postal_code) = &a.postal_code { (postal_code) " " }
-                    (a.city) br;
-                    @if let Some(region) = &a.region { (region) br; }
-                    (a.country)
-                }
-                table {
-                    thead { tr { th { "SKU" } th { "Item" } th.n { "Qty" } th.n { "Unit price" } th.n { "Net" } th.n { "Tax" } th.n { "Total" } } }
-                    tbody {
-                        @for line in &invoice.lines {
-                            tr {
-                                td { (line.sku) } td { (line.name) } td.n { (line.quantity) }
-                                td.n { (money(line.unit_price)) } td.n { (money(line.subtotal)) }
-                                td.n { (money(line.tax)) } td.n { (money(line.total)) }
-                            }
-                        }
-                    }
-                }
-                h2 { "Tax" }
-                table {
-                    @for tax in &invoice.tax_breakdown {
-                        tr { td { (percent(tax.rate_bp)) } td.n { (money(tax.net)) } td.n { (money(tax.tax)) } }
-                    }
-                }
-                p.n { "Net " (money(invoice.subtotal)) " · Tax " (money(invoice.tax)) }
-                p.n { strong { "Total " (money(invoice.total)) } }
-            }
+            body { h1 { (title) } (body) }
         }
     }
+}
+
+/// The customer's name and billing address.
+fn address_block(name: &str, a: &Address) -> Markup {
+    html! {
+        address {
+            (name) br;
+            @if let Some(recipient) = &a.recipient { (recipient) br; }
+            (a.line1) br;
+            @if let Some(line2) = &a.line2 { (line2) br; }
+            @if let Some(postal_code) = &a.postal_code { (postal_code) " " }
+            (a.city) br;
+            @if let Some(region) = &a.region { (region) br; }
+            (a.country)
+        }
+    }
+}
+
+/// The tax breakdown and the totals.
+fn totals_block(money: &dyn Fn(i64) -> String, taxes: &[TaxLine], net: i64, tax: i64, total: Markup) -> Markup {
+    html! {
+        h2 { "Tax" }
+        table {
+            @for t in taxes {
+                tr { td { (percent(t.rate_bp)) } td.n { (money(t.net)) } td.n { (money(t.tax)) } }
+            }
+        }
+        p.n { "Net " (money(net)) " · Tax " (money(tax)) }
+        p.n { strong { (total) } }
+    }
+}
+
+/// The invoice as a self-contained HTML document (all text escaped).
+pub fn render_html(invoice: &Invoice, locale: &str) -> Markup {
+    let money = |amount: i64| format!("{} {}", format_amount(amount, invoice.currency), invoice.currency);
+    let body = html! {
+        p { "Issued " (invoice.issued_at.format("%Y-%m-%d")) " · Order " (invoice.order_id) }
+        (address_block(&invoice.customer_name, &invoice.billing_address))
+        table {
+            thead { tr { th { "SKU" } th { "Item" } th.n { "Qty" } th.n { "Unit price" } th.n { "Net" } th.n { "Tax" } th.n { "Total" } } }
+            tbody {
+                @for line in &invoice.lines {
+                    tr {
+                        td { (line.sku) } td { (line.name) } td.n { (line.quantity) }
+                        td.n { (money(line.unit_price)) } td.n { (money(line.subtotal)) }
+                        td.n { (money(line.tax)) } td.n { (money(line.total)) }
+                    }
+                }
+            }
+        }
+        (totals_block(&money, &invoice.tax_breakdown, invoice.subtotal, invoice.tax, html! { "Total " (money(invoice.total)) }))
+    };
+    html_page(locale, &format!("Invoice {}", invoice.number), body)
 }
 
 /// The credit note as a self-contained HTML document (all text escaped).
 pub fn render_credit_note_html(note: &CreditNote, locale: &str) -> Markup {
     let money = |amount: i64| format!("{} {}", format_amount(amount, note.currency), note.currency);
-    let a = &note.billing_address;
-    html! {
-        (DOCTYPE)
-        html lang=(locale) {
-            head {
-                meta charset="utf-8";
-                title { "Credit note " (note.number) }
-                style { "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;width:100%}td,th{padding:.3em;border-bottom:1px solid #ddd;text-align:left}.n{text-align:right}" }
-            }
-            body {
-                h1 { "Credit note " (note.number) }
-                p { "Issued " (note.issued_at.format("%Y-%m-%d")) " · Corrects invoice " (note.invoice_number) " · Order " (note.order_id) }
-                address {
-                    (note.customer_name) br;
-                    @if let Some(recipient) = &a.recipient { (recipient) br; }
-                    (a.line1) br;
-                    @if let Some(line2) = &a.line2 { (line2) br; }
-                    @if let Some(postal_code) = &a.postal_code { (postal_code) " " }
-                    (a.city) br;
-                    @if let Some(region) = &a.region { (region) br; }
-                    (a.country)
-                }
-                table {
-                    thead { tr { th { "SKU" } th { "Item" } th.n { "Qty" } th.n { "Net" } th.n { "Tax" } th.n { "Total" } } }
-                    tbody {
-                        @for line in &note.lines {
-                            tr {
-                                td { (line.sku.as_deref().unwrap_or("")) } td { (line.name) } td.n { (line.quantity) }
-                                td.n { (money(line.subtotal)) } td.n { (money(line.tax)) } td.n { (money(line.total)) }
-                            }
-                        }
+    let body = html! {
+        p { "Issued " (note.issued_at.format("%Y-%m-%d")) " · Corrects invoice " (note.invoice_number) " · Order " (note.order_id) }
+        (address_block(&note.customer_name, &note.billing_address))
+        table {
+            thead { tr { th { "SKU" } th { "Item" } th.n { "Qty" } th.n { "Net" } th.n { "Tax" } th.n { "Total" } } }
+            tbody {
+                @for line in &note.lines {
+                    tr {
+                        td { (line.sku.as_deref().unwrap_or("")) } td { (line.name) } td.n { (line.quantity) }
+                        td.n { (money(line.subtotal)) } td.n { (money(line.tax)) } td.n { (money(line.total)) }
                     }
                 }
-                h2 { "Tax" }
-                table {
-                    @for tax in &note.tax_breakdown {
-                        tr { td { (percent(tax.rate_bp)) } td.n { (money(tax.net)) } td.n { (money(tax.tax)) } }
-                    }
-                }
-                p.n { "Net " (money(note.subtotal)) " · Tax " (money(note.tax)) }
-                p.n { strong { "Credited " (money(note.total)) } }
             }
         }
-    }
+        (totals_block(&money, &note.tax_breakdown, note.subtotal, note.tax, html! { "Credited " (money(note.total)) }))
+    };
+    html_page(locale, &format!("Credit note {}", note.number), body)
 }
 
 /// Issues a paid order's invoice. Enqueued in the transaction that records

@@ -38,8 +38,8 @@ macro_rules! invoice_repo {
                 }
 
                 #[tracing::instrument(target = "ordo_db", name = "invoices.insert_invoice", skip_all)]
-                async fn insert_invoice(&mut self, invoice: &Invoice, html: &str) -> StoreResult<()> {
-                    ::sqlx::query("INSERT INTO invoices (id, number, order_id, market, issued_at, document, html) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+                async fn insert_invoice(&mut self, invoice: &Invoice, html: &str, pdf: &[u8]) -> StoreResult<()> {
+                    ::sqlx::query("INSERT INTO invoices (id, number, order_id, market, issued_at, document, html, pdf) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
                         .bind(invoice.id)
                         .bind(&invoice.number)
                         .bind(invoice.order_id)
@@ -47,6 +47,7 @@ macro_rules! invoice_repo {
                         .bind(Ts(invoice.issued_at))
                         .bind(Json(invoice))
                         .bind(html)
+                        .bind(pdf)
                         .persistent(self.persistent())
                         .execute(self.conn())
                         .await
@@ -73,6 +74,17 @@ macro_rules! invoice_repo {
                         .fetch_optional(self.conn())
                         .await
                         .map_err(Self::map_err)
+                }
+
+                #[tracing::instrument(target = "ordo_db", name = "invoices.invoice_pdf", skip_all)]
+                async fn invoice_pdf(&mut self, id: Uuid) -> StoreResult<Option<Vec<u8>>> {
+                    let pdf: Option<Option<Vec<u8>>> = ::sqlx::query_scalar("SELECT pdf FROM invoices WHERE id = $1")
+                        .bind(id)
+                        .persistent(self.persistent())
+                        .fetch_optional(self.conn())
+                        .await
+                        .map_err(Self::map_err)?;
+                    Ok(pdf.flatten())
                 }
 
                 #[tracing::instrument(target = "ordo_db", name = "invoices.invoice_for_order", skip_all)]
@@ -117,10 +129,10 @@ macro_rules! invoice_repo {
                 }
 
                 #[tracing::instrument(target = "ordo_db", name = "invoices.insert_credit_note", skip_all)]
-                async fn insert_credit_note(&mut self, note: &CreditNote, html: &str) -> StoreResult<()> {
+                async fn insert_credit_note(&mut self, note: &CreditNote, html: &str, pdf: &[u8]) -> StoreResult<()> {
                     ::sqlx::query(
-                        "INSERT INTO credit_notes (id, number, order_id, invoice_id, market, issued_at, document, html)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                        "INSERT INTO credit_notes (id, number, order_id, invoice_id, market, issued_at, document, html, pdf)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
                     )
                     .bind(note.id)
                     .bind(&note.number)
@@ -130,6 +142,7 @@ macro_rules! invoice_repo {
                     .bind(Ts(note.issued_at))
                     .bind(Json(note))
                     .bind(html)
+                    .bind(pdf)
                     .persistent(self.persistent())
                     .execute(self.conn())
                     .await
@@ -156,6 +169,17 @@ macro_rules! invoice_repo {
                         .fetch_optional(self.conn())
                         .await
                         .map_err(Self::map_err)
+                }
+
+                #[tracing::instrument(target = "ordo_db", name = "invoices.credit_note_pdf", skip_all)]
+                async fn credit_note_pdf(&mut self, id: Uuid) -> StoreResult<Option<Vec<u8>>> {
+                    let pdf: Option<Option<Vec<u8>>> = ::sqlx::query_scalar("SELECT pdf FROM credit_notes WHERE id = $1")
+                        .bind(id)
+                        .persistent(self.persistent())
+                        .fetch_optional(self.conn())
+                        .await
+                        .map_err(Self::map_err)?;
+                    Ok(pdf.flatten())
                 }
 
                 #[tracing::instrument(target = "ordo_db", name = "invoices.order_credit_notes", skip_all)]

@@ -16,8 +16,12 @@ pub trait InvoiceRepo: Send {
     /// commits, and a rollback gives the number back, so numbers have no gaps.
     async fn next_invoice_number(&mut self, market: &str, year: i32) -> StoreResult<i64>;
 
-    /// Inserts an invoice with its rendered HTML.
-    async fn insert_invoice(&mut self, invoice: &Invoice, html: &str) -> StoreResult<()>;
+    /// Inserts an invoice with its rendered HTML and PDF.
+    async fn insert_invoice(&mut self, invoice: &Invoice, html: &str, pdf: &[u8]) -> StoreResult<()>;
+
+    /// The invoice's PDF as rendered when it was issued: `None` if there is
+    /// no such invoice or it was issued before PDFs were rendered.
+    async fn invoice_pdf(&mut self, id: Uuid) -> StoreResult<Option<Vec<u8>>>;
 
     async fn invoice(&mut self, id: Uuid) -> StoreResult<Option<Invoice>>;
 
@@ -31,8 +35,11 @@ pub trait InvoiceRepo: Send {
     /// guarantee as [`Self::next_invoice_number`], in its own sequence.
     async fn next_credit_note_number(&mut self, market: &str, year: i32) -> StoreResult<i64>;
 
-    /// Inserts a credit note with its rendered HTML.
-    async fn insert_credit_note(&mut self, note: &CreditNote, html: &str) -> StoreResult<()>;
+    /// Inserts a credit note with its rendered HTML and PDF.
+    async fn insert_credit_note(&mut self, note: &CreditNote, html: &str, pdf: &[u8]) -> StoreResult<()>;
+
+    /// The credit note's PDF as rendered when it was issued.
+    async fn credit_note_pdf(&mut self, id: Uuid) -> StoreResult<Option<Vec<u8>>>;
 
     async fn credit_note(&mut self, id: Uuid) -> StoreResult<Option<CreditNote>>;
 

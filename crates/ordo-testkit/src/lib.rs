@@ -303,6 +303,17 @@ impl TestApp {
         TestResponse::read(request.send().await.expect("request reaches the server")).await
     }
 
+    /// GETs `path` as `accept` and returns the status, the content type and
+    /// the body's bytes as sent (a PDF is not text).
+    pub async fn get_bytes(&self, path: &str, accept: &str) -> (StatusCode, String, Vec<u8>) {
+        let response =
+            self.client.get(self.url(path)).header("accept", accept).send().await.expect("request reaches the server");
+        let status = response.status();
+        let content_type =
+            response.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+        (status, content_type, response.bytes().await.expect("response body").to_vec())
+    }
+
     pub async fn get(&self, path: &str) -> TestResponse {
         self.request(Method::GET, path, None, &[]).await
     }

@@ -63,8 +63,10 @@ async fn list_invoices(
     Ok(axum::Json(services.invoices.list(query.order_id, &page).await?))
 }
 
-/// An invoice: JSON, or the HTML document rendered when it was issued if
-/// the request sends `Accept: text/html`.
+/// An invoice: JSON; or, as rendered when it was issued, the PDF with
+/// `Accept: application/pdf` or the HTML with `Accept: text/html`. The PDF
+/// and HTML are in the market's language (English, or German for a `de`
+/// locale).
 #[utoipa::path(
     get,
     path = "/v1/invoices/{id}",
@@ -72,7 +74,7 @@ async fn list_invoices(
     params(("id" = uuid::Uuid, Path, description = "Invoice id")),
     security(("api_key" = ["invoices:read"])),
     responses(
-        (status = 200, description = "The invoice", content((Invoice = "application/json"), (String = "text/html"))),
+        (status = 200, description = "The invoice", content((Invoice = "application/json"), (String = "text/html"), (String = "application/pdf"))),
     ),
     extensions(("x-errors" = json!([NOT_FOUND]))),
 )]
@@ -83,18 +85,37 @@ async fn get_invoice(
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let id: Uuid = parse_id(&id)?;
-    if wants_html(&headers) {
-        return Ok(Html(services.invoices.html(id).await?).into_response());
+    match wanted(&headers) {
+        Format::Pdf => Ok(pdf_response(services.invoices.pdf(id).await?)),
+        Format::Html => Ok(Html(services.invoices.html(id).await?).into_response()),
+        Format::Json => Ok(axum::Json(services.invoices.invoice(id).await?).into_response()),
     }
-    Ok(axum::Json(services.invoices.invoice(id).await?).into_response())
 }
 
-/// Whether the client asks for HTML rather than JSON.
-fn wants_html(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|accept| accept.contains("text/html") && !accept.contains("application/json"))
+/// How a document is asked for.
+enum Format {
+    Json,
+    Html,
+    Pdf,
+}
+
+/// The format the client's `Accept` asks for: JSON unless it names PDF or
+/// HTML without naming JSON.
+fn wanted(headers: &HeaderMap) -> Format {
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    if accept.contains("application/json") {
+        Format::Json
+    } else if accept.contains("application/pdf") {
+        Format::Pdf
+    } else if accept.contains("text/html") {
+        Format::Html
+    } else {
+        Format::Json
+    }
+}
+
+fn pdf_response(pdf: Vec<u8>) -> Response {
+    ([(header::CONTENT_TYPE, "application/pdf")], pdf).into_response()
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -131,8 +152,8 @@ async fn list_credit_notes(
     Ok(axum::Json(services.invoices.list_credit_notes(query.order_id, &page).await?))
 }
 
-/// A credit note: JSON, or the HTML document rendered when it was issued
-/// if the request sends `Accept: text/html`.
+/// A credit note: JSON; or, as rendered when it was issued, the PDF with
+/// `Accept: application/pdf` or the HTML with `Accept: text/html`.
 #[utoipa::path(
     get,
     path = "/v1/credit-notes/{id}",
@@ -140,7 +161,7 @@ async fn list_credit_notes(
     params(("id" = uuid::Uuid, Path, description = "Credit note id")),
     security(("api_key" = ["invoices:read"])),
     responses(
-        (status = 200, description = "The credit note", content((CreditNote = "application/json"), (String = "text/html"))),
+        (status = 200, description = "The credit note", content((CreditNote = "application/json"), (String = "text/html"), (String = "application/pdf"))),
     ),
     extensions(("x-errors" = json!([NOT_FOUND]))),
 )]
@@ -151,8 +172,9 @@ async fn get_credit_note(
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let id: Uuid = parse_id(&id)?;
-    if wants_html(&headers) {
-        return Ok(Html(services.invoices.credit_note_html(id).await?).into_response());
+    match wanted(&headers) {
+        Format::Pdf => Ok(pdf_response(services.invoices.credit_note_pdf(id).await?)),
+        Format::Html => Ok(Html(services.invoices.credit_note_html(id).await?).into_response()),
+        Format::Json => Ok(axum::Json(services.invoices.credit_note(id).await?).into_response()),
     }
-    Ok(axum::Json(services.invoices.credit_note(id).await?).into_response())
 }

@@ -52,15 +52,18 @@ async fn invoice_round_trip_html_and_listing(t: &StoreCtx) {
     second.tax_breakdown.clear();
     let third = invoice(t, orders[2], "INV-DE-2026-000003", 3);
     let html = format!("<html><body>{}</body></html>", crate::fixtures::AWKWARD);
-    s.insert_invoice(&first, &html).await.unwrap();
-    s.insert_invoice(&second, "").await.unwrap();
-    s.insert_invoice(&third, "<p>3</p>").await.unwrap();
+    s.insert_invoice(&first, &html, b"%PDF-1.7 first").await.unwrap();
+    s.insert_invoice(&second, "", b"").await.unwrap();
+    s.insert_invoice(&third, "<p>3</p>", &[0, 255, 1]).await.unwrap();
     assert_eq!(t.record("first", s.invoice(first.id).await.unwrap()).as_ref(), Some(&first));
     assert_eq!(t.record("second", s.invoice(second.id).await.unwrap()).as_ref(), Some(&second));
     assert_eq!(s.invoice(Uuid::from_u128(1)).await.unwrap(), None);
     assert_eq!(t.record("html", s.invoice_html(first.id).await.unwrap()), Some(html));
     assert_eq!(s.invoice_html(second.id).await.unwrap(), Some(String::new()));
     assert_eq!(s.invoice_html(Uuid::from_u128(1)).await.unwrap(), None);
+    assert_eq!(t.record("pdf", s.invoice_pdf(first.id).await.unwrap()), Some(b"%PDF-1.7 first".to_vec()));
+    assert_eq!(s.invoice_pdf(third.id).await.unwrap(), Some(vec![0, 255, 1]), "binary, byte for byte");
+    assert_eq!(s.invoice_pdf(Uuid::from_u128(1)).await.unwrap(), None);
     assert_eq!(s.invoice_for_order(orders[1]).await.unwrap().as_ref(), Some(&second));
     assert_eq!(s.invoice_for_order(Uuid::from_u128(1)).await.unwrap(), None);
     let ids = |v: Vec<ordo_domain::invoice::Invoice>| v.into_iter().map(|i| i.number).collect::<Vec<_>>();
@@ -79,7 +82,7 @@ async fn invoice_round_trip_html_and_listing(t: &StoreCtx) {
     );
     // One invoice per order.
     let dup = invoice(t, orders[0], "INV-DE-2026-000009", 9);
-    alone!(t, s, r = d => d.insert_invoice(&dup, "").await);
+    alone!(t, s, r = d => d.insert_invoice(&dup, "", b"").await);
     assert!(r.is_err(), "a second invoice for an order");
     assert_eq!(s.invoice(dup.id).await.unwrap(), None);
 }
@@ -138,7 +141,7 @@ async fn credit_notes_have_their_own_gapless_numbers_and_name_their_invoice(t: &
     let invoices: Vec<_> =
         orders.iter().zip(1..).map(|(o, n)| invoice(t, *o.id.as_uuid(), &format!("INV-DE-2026-00000{n}"), n)).collect();
     for i in &invoices {
-        s.insert_invoice(i, "").await.unwrap();
+        s.insert_invoice(i, "", b"").await.unwrap();
     }
     let first = credit_note(t, &invoices[0], "CN-DE-2026-000001", 10);
     let mut second = credit_note(t, &invoices[1], "CN-DE-2026-000002", 11);
@@ -149,14 +152,16 @@ async fn credit_notes_have_their_own_gapless_numbers_and_name_their_invoice(t: &
     second.lines[0].sku = None;
     let third = credit_note(t, &invoices[0], "CN-DE-2026-000003", 12);
     let html = format!("<p>{AWKWARD}</p>");
-    s.insert_credit_note(&first, &html).await.unwrap();
-    s.insert_credit_note(&second, "").await.unwrap();
-    s.insert_credit_note(&third, "<p>3</p>").await.unwrap();
+    s.insert_credit_note(&first, &html, b"%PDF cn").await.unwrap();
+    s.insert_credit_note(&second, "", b"").await.unwrap();
+    s.insert_credit_note(&third, "<p>3</p>", &[7, 0, 200]).await.unwrap();
     assert_eq!(t.record("first", s.credit_note(first.id).await.unwrap()).as_ref(), Some(&first));
     assert_eq!(s.credit_note(second.id).await.unwrap().as_ref(), Some(&second));
     assert_eq!(s.credit_note(Uuid::from_u128(1)).await.unwrap(), None);
     assert_eq!(t.record("html", s.credit_note_html(first.id).await.unwrap()), Some(html));
     assert_eq!(s.credit_note_html(Uuid::from_u128(1)).await.unwrap(), None);
+    assert_eq!(t.record("pdf", s.credit_note_pdf(third.id).await.unwrap()), Some(vec![7, 0, 200]));
+    assert_eq!(s.credit_note_pdf(Uuid::from_u128(1)).await.unwrap(), None);
     let numbers = |v: Vec<CreditNote>| v.into_iter().map(|n| n.number).collect::<Vec<_>>();
     assert_eq!(
         t.record("of order", numbers(s.order_credit_notes(*orders[0].id.as_uuid()).await.unwrap())),
@@ -173,11 +178,11 @@ async fn credit_notes_have_their_own_gapless_numbers_and_name_their_invoice(t: &
     );
     // A number is used once, and a credit note needs its invoice.
     let dup = credit_note(t, &invoices[1], "CN-DE-2026-000001", 13);
-    alone!(t, s, r = d => d.insert_credit_note(&dup, "").await);
+    alone!(t, s, r = d => d.insert_credit_note(&dup, "", b"").await);
     assert!(r.is_err(), "a credit note number used twice");
     let mut orphan = credit_note(t, &invoices[1], "CN-DE-2026-000009", 14);
     orphan.invoice_id = Uuid::from_u128(2);
-    alone!(t, s, r = d => d.insert_credit_note(&orphan, "").await);
+    alone!(t, s, r = d => d.insert_credit_note(&orphan, "", b"").await);
     assert!(r.is_err(), "a credit note of an invoice that does not exist");
     s.commit().await.unwrap();
 }

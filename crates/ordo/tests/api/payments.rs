@@ -17,7 +17,8 @@ backend_tests!(
     a_capture_that_ends_after_the_cancel_is_refunded_once,
 );
 
-async fn with_workers(app: TestApp) -> Option<TestApp> {
+/// `app`'s backend again, with the workers on.
+pub(crate) async fn with_workers(app: TestApp) -> Option<TestApp> {
     let backend = app.backend();
     drop(app);
     TestApp::spawn_with(backend, |c| c.workers.enabled = true).await

@@ -10,7 +10,8 @@ use ordo_testkit::fixtures::{Shop, order_body, shop};
 use ordo_testkit::{StatusCode, TestApp, backend_tests};
 use serde_json::{Value, json};
 
-use crate::payments::wait_for_payments;
+use crate::payments::{wait_for_payments, with_workers};
+use crate::stripe::order_when;
 
 backend_tests!(
     an_order_is_captured_at_fulfilment_refunded_by_lines_and_returned_with_credit_notes,
@@ -18,23 +19,6 @@ backend_tests!(
     concurrent_returns_never_take_more_than_was_shipped,
     an_order_paid_by_bank_transfer_is_invoiced_and_its_return_credited,
 );
-
-async fn with_workers(app: TestApp) -> Option<TestApp> {
-    let backend = app.backend();
-    drop(app);
-    TestApp::spawn_with(backend, |c| c.workers.enabled = true).await
-}
-
-async fn order_when(app: &TestApp, id: &str, status: &str) -> Value {
-    for _ in 0..500 {
-        let order = app.get(&format!("/v1/orders/{id}")).await.expect(StatusCode::OK);
-        if order["status"] == status {
-            return order;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("order {id} never became {status}");
-}
 
 fn settled(payments: &[Value], kind: &str) -> Vec<Value> {
     payments.iter().filter(|p| p["kind"] == kind && p["status"] == "succeeded").cloned().collect()
@@ -190,6 +174,17 @@ async fn an_order_is_captured_at_fulfilment_refunded_by_lines_and_returned_with_
         html.contains(note["number"].as_str().unwrap()) && html.contains(invoice["number"].as_str().unwrap()),
         "{html}"
     );
+
+    let (status, content_type, pdf) =
+        app.get_bytes(&format!("/v1/credit-notes/{}", note["id"].as_str().unwrap()), "application/pdf").await;
+    assert_eq!((status, content_type.as_str()), (StatusCode::OK, "application/pdf"));
+    for text in [
+        format!("Rechnungskorrektur {}", note["number"].as_str().unwrap()),
+        format!("Korrektur zu Rechnung: {}", invoice["number"].as_str().unwrap()),
+        "Gutgeschrieben".to_owned(),
+    ] {
+        assert!(ordo_service::invoices::pdf::shows(&pdf, &text), "the credit note's PDF shows {text}");
+    }
 
     // Both refunds are made at the provider; the refunds add up.
     let payments = wait_for_payments(&app, &id, |p| settled(p, "refund").len() == 2).await;

@@ -303,7 +303,8 @@ async fn stripe_events_are_refused_without_a_signing_secret(app: TestApp) {
 
 const WEBHOOK_SECRET: &str = "whsec_ordo_contract";
 
-async fn order_when(app: &TestApp, id: &str, status: &str) -> Value {
+/// The order once it is in `status`.
+pub(crate) async fn order_when(app: &TestApp, id: &str, status: &str) -> Value {
     for _ in 0..500 {
         let order = app.get(&format!("/v1/orders/{id}")).await.expect(StatusCode::OK);
         if order["status"] == status {

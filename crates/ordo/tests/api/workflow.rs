@@ -101,6 +101,33 @@ async fn an_approved_payment_makes_the_order_paid(app: TestApp) {
         html.text
     );
 
+    // As PDF, in the market's language (de-DE): German labels, date, number
+    // and currency formats, in the standard fonts' WinAnsi encoding.
+    let (status, content_type, pdf) = app.get_bytes(&format!("/v1/invoices/{invoice_id}"), "application/pdf").await;
+    assert_eq!((status, content_type.as_str()), (StatusCode::OK, "application/pdf"));
+    assert!(pdf.starts_with(b"%PDF-"), "a PDF");
+    let german_total =
+        ordo_service::invoices::pdf::Lang::De.money(invoice["total"].as_i64().unwrap(), "EUR".parse().unwrap());
+    for text in
+        [format!("Rechnung INV-DE-{year}-000001"), "Rechnungsbetrag".to_owned(), "19 %".to_owned(), german_total]
+    {
+        assert!(ordo_service::invoices::pdf::shows(&pdf, &text), "the PDF shows {text}");
+    }
+    // An invoice issued before PDFs were stored is rendered when asked for,
+    // in the market's language as it is now.
+    app.db.execute("UPDATE invoices SET pdf = NULL").await;
+    let market = app.get("/v1/markets/DE").await.expect(StatusCode::OK);
+    app.patch("/v1/markets/DE", &json!({"version": market["version"], "locale": "en-GB"})).await.expect(StatusCode::OK);
+    let (status, _, pdf) = app.get_bytes(&format!("/v1/invoices/{invoice_id}"), "application/pdf").await;
+    assert_eq!(status, StatusCode::OK);
+    let english_total =
+        ordo_service::invoices::pdf::Lang::En.money(invoice["total"].as_i64().unwrap(), "EUR".parse().unwrap());
+    for text in [format!("Invoice INV-DE-{year}-000001"), "Total due".to_owned(), "19%".to_owned(), english_total] {
+        assert!(ordo_service::invoices::pdf::shows(&pdf, &text), "the PDF shows {text}");
+    }
+    let (status, _, _) = app.get_bytes("/v1/invoices/00000000-0000-7000-8000-000000000000", "application/pdf").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
     // The customer was e-mailed: the order confirmation and the invoice,
     // written as .eml files since no SMTP server is configured.
     let mut mails = Vec::new();
