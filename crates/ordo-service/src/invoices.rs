@@ -218,7 +218,7 @@ fn percent(bp: i64) -> String {
 }
 
 /// A document's HTML page: its title, and `body` under it.
-fn html_page(locale: &str, title: &str, body: Markup) -> Markup {
+fn html_page(locale: &str, title: &str, body: &Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang=(locale) {
@@ -249,7 +249,7 @@ fn address_block(name: &str, a: &Address) -> Markup {
 }
 
 /// The tax breakdown and the totals.
-fn totals_block(money: &dyn Fn(i64) -> String, taxes: &[TaxLine], net: i64, tax: i64, total: Markup) -> Markup {
+fn totals_block(money: &dyn Fn(i64) -> String, taxes: &[TaxLine], net: i64, tax: i64, total: &Markup) -> Markup {
     html! {
         h2 { "Tax" }
         table {
@@ -280,9 +280,9 @@ pub fn render_html(invoice: &Invoice, locale: &str) -> Markup {
                 }
             }
         }
-        (totals_block(&money, &invoice.tax_breakdown, invoice.subtotal, invoice.tax, html! { "Total " (money(invoice.total)) }))
+        (totals_block(&money, &invoice.tax_breakdown, invoice.subtotal, invoice.tax, &html! { "Total " (money(invoice.total)) }))
     };
-    html_page(locale, &format!("Invoice {}", invoice.number), body)
+    html_page(locale, &format!("Invoice {}", invoice.number), &body)
 }
 
 /// The credit note as a self-contained HTML document (all text escaped).
@@ -302,9 +302,9 @@ pub fn render_credit_note_html(note: &CreditNote, locale: &str) -> Markup {
                 }
             }
         }
-        (totals_block(&money, &note.tax_breakdown, note.subtotal, note.tax, html! { "Credited " (money(note.total)) }))
+        (totals_block(&money, &note.tax_breakdown, note.subtotal, note.tax, &html! { "Credited " (money(note.total)) }))
     };
-    html_page(locale, &format!("Credit note {}", note.number), body)
+    html_page(locale, &format!("Credit note {}", note.number), &body)
 }
 
 /// Issues a paid order's invoice. Enqueued in the transaction that records
