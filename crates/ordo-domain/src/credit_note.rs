@@ -76,9 +76,15 @@ pub struct CreditNote {
     pub refund_id: Option<Uuid>,
     /// The return it was issued for.
     pub return_id: Option<Uuid>,
+    /// The seller, as the invoice names it.
+    #[serde(default)]
+    pub seller: Option<crate::market::Seller>,
     pub customer_name: String,
     pub customer_email: String,
     pub billing_address: Address,
+    /// The customer's VAT id, as the invoice names it.
+    #[serde(default)]
+    pub customer_vat_id: Option<String>,
     pub lines: Vec<CreditNoteLine>,
     pub tax_breakdown: Vec<TaxLine>,
     pub subtotal: i64,
@@ -199,9 +205,11 @@ impl CreditNote {
             reason,
             refund_id,
             return_id,
+            seller: invoice.seller.clone(),
             customer_name: invoice.customer_name.clone(),
             customer_email: invoice.customer_email.clone(),
             billing_address: invoice.billing_address.clone(),
+            customer_vat_id: invoice.customer_vat_id.clone(),
             tax_breakdown: vec![TaxLine { rate_bp: order.tax_rate_bp, net: subtotal, tax }],
             lines,
             subtotal,

@@ -7,6 +7,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::customer::Address;
+use crate::market::Seller;
 use crate::money::Currency;
 use crate::order::Order;
 use crate::time::Timestamp;
@@ -44,9 +45,16 @@ pub struct Invoice {
     #[schema(value_type = String, example = "EUR")]
     pub currency: Currency,
     pub issued_at: DateTime<Utc>,
+    /// The seller, as its market names it (none if the market does not).
+    #[serde(default)]
+    pub seller: Option<Seller>,
     pub customer_name: String,
     pub customer_email: String,
+    /// The order's billing address, or its shipping address.
     pub billing_address: Address,
+    /// The customer's VAT id, where the order gave one.
+    #[serde(default)]
+    pub customer_vat_id: Option<String>,
     pub lines: Vec<InvoiceLine>,
     pub tax_breakdown: Vec<TaxLine>,
     pub subtotal: i64,
@@ -71,6 +79,7 @@ impl Invoice {
         number: String,
         customer_name: &str,
         customer_email: &str,
+        seller: Option<Seller>,
         issued_at: Timestamp,
     ) -> Self {
         let lines: Vec<InvoiceLine> = order
@@ -94,9 +103,11 @@ impl Invoice {
             market: order.market.clone(),
             currency: order.currency,
             issued_at,
+            seller,
             customer_name: customer_name.to_owned(),
             customer_email: customer_email.to_owned(),
-            billing_address: order.shipping_address.clone(),
+            billing_address: order.billing.address.clone().unwrap_or_else(|| order.shipping_address.clone()),
+            customer_vat_id: order.billing.vat_id.clone(),
             lines,
             tax_breakdown,
             subtotal: order.subtotal,

@@ -1,7 +1,7 @@
 //! Markets: where Ordo sells. A market is configuration data (a currency, a
 //! tax rate, a locale), so a new country needs no code change.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::money::{AmountOverflow, Currency, MAX_ORDER_AMOUNT};
@@ -31,8 +31,21 @@ pub struct Market {
     /// When its orders' payments are captured: `at_payment` (all at once,
     /// when authorised) or `at_fulfilment` (shipment by shipment).
     pub capture_policy: CapturePolicy,
+    /// Who sells in this market, as its invoices name the seller.
+    pub seller: Option<Seller>,
     #[serde(flatten)]
     pub meta: RecordMeta,
+}
+
+/// The seller's legal details, printed on every invoice and credit note.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Seller {
+    /// The registered legal name, e.g. `Ordo Shop GmbH`.
+    pub legal_name: String,
+    pub address: crate::customer::Address,
+    /// The seller's VAT identification number.
+    #[schema(example = "DE999999999")]
+    pub vat_id: Option<String>,
 }
 
 /// A validated market to create.
@@ -44,6 +57,7 @@ pub struct NewMarket {
     pub tax_rate_bp: i64,
     pub locale: String,
     pub capture_policy: CapturePolicy,
+    pub seller: Option<Seller>,
 }
 
 /// Validated changes to a market; the code and currency never change (they
@@ -55,6 +69,8 @@ pub struct MarketChanges {
     pub locale: Option<String>,
     /// Applies to orders paid from then on.
     pub capture_policy: Option<CapturePolicy>,
+    /// Applies to documents issued from then on.
+    pub seller: Option<Seller>,
 }
 
 /// A market code: 2 to 16 characters `A-Z 0-9 -`, upper-cased.
@@ -106,6 +122,7 @@ impl Market {
             tax_rate_bp: new.tax_rate_bp,
             locale: new.locale,
             capture_policy: new.capture_policy,
+            seller: new.seller,
             meta: RecordMeta::new(now),
         }
     }
@@ -125,6 +142,9 @@ impl Market {
         }
         if let Some(policy) = changes.capture_policy {
             self.capture_policy = policy;
+        }
+        if let Some(seller) = changes.seller {
+            self.seller = Some(seller);
         }
         let changed = *self != before;
         if changed {

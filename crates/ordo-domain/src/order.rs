@@ -203,12 +203,45 @@ pub struct Order {
     pub status: OrderStatus,
     pub lines: Vec<OrderLine>,
     pub shipping_address: Address,
+    /// Whom the order is invoiced to, where it differs from where it ships.
+    #[serde(default)]
+    pub billing: Billing,
     pub subtotal: i64,
     pub tax: i64,
     pub total: i64,
     pub version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// An order's billing details, shown on its invoice.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Billing {
+    /// The invoice's address; the shipping address when none.
+    pub address: Option<Address>,
+    /// The customer's VAT identification number, for business customers.
+    #[schema(example = "DE123456789")]
+    pub vat_id: Option<String>,
+}
+
+/// A VAT identification number: a two-letter country prefix and 2 to 13
+/// letters, digits or `+*.` (the EU's VIES shapes), spaces removed and
+/// upper-cased: ` de 123 456 789` is `DE123456789`.
+pub fn parse_vat_id(value: &str) -> Result<String, crate::validation::FieldError> {
+    let id: String = value.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_ascii_uppercase();
+    let (prefix, rest) = id.split_at(id.len().min(2));
+    let valid = prefix.len() == 2
+        && prefix.chars().all(|c| c.is_ascii_uppercase())
+        && (2..=13).contains(&rest.len())
+        && rest.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || matches!(c, '+' | '*' | '.'));
+    if valid {
+        Ok(id)
+    } else {
+        Err(crate::validation::FieldError::new(
+            "invalid_vat_id",
+            "a VAT id is a country prefix and 2 to 13 letters or digits, e.g. DE123456789",
+        ))
+    }
 }
 
 /// A requested line: a SKU and a quantity.
@@ -395,6 +428,7 @@ impl Order {
             status: OrderStatus::Placed,
             lines,
             shipping_address,
+            billing: Billing::default(),
             subtotal,
             tax,
             total,
@@ -633,6 +667,15 @@ mod tests {
         assert!(parse_lines(&[]).is_err());
     }
 
+    #[test]
+    fn vat_ids_are_normalised_or_refused() {
+        assert_eq!(parse_vat_id(" de 123 456 789").unwrap(), "DE123456789");
+        assert_eq!(parse_vat_id("ATU12345678").unwrap(), "ATU12345678");
+        for bad in ["", "D", "1E123456", "DE1", "DE12345678901234", "DE12-34"] {
+            assert!(parse_vat_id(bad).is_err(), "{bad}");
+        }
+    }
+
     fn market(tax_rate_bp: i64) -> Market {
         Market {
             code: "DE".into(),
@@ -641,6 +684,7 @@ mod tests {
             tax_rate_bp,
             locale: "de-DE".into(),
             capture_policy: crate::payment::CapturePolicy::AtPayment,
+            seller: None,
             meta: crate::record::RecordMeta::new(crate::time::now()),
         }
     }

@@ -127,15 +127,13 @@ pub fn returned_units(returns: &[Return]) -> HashMap<i32, i64> {
     units
 }
 
-/// A reason as given: trimmed, none if blank, at most [`MAX_REASON`] characters.
+/// A reason as given: trimmed, none if blank, at most [`MAX_REASON`]
+/// characters and no control characters.
 pub fn parse_reason(field: &str, reason: Option<&str>) -> Result<Option<String>, ValidationErrors> {
-    let reason = reason.map(str::trim).filter(|r| !r.is_empty());
-    if let Some(r) = reason
-        && r.chars().count() > MAX_REASON
-    {
-        return Err(ValidationErrors::single(field, "too_long", format!("at most {MAX_REASON} characters")));
-    }
-    Ok(reason.map(str::to_owned))
+    let Some(reason) = reason else { return Ok(None) };
+    let mut errors = ValidationErrors::new();
+    let reason = errors.check(field, crate::validation::optional_text(reason, MAX_REASON));
+    errors.into_result(|| reason.filter(|r| !r.is_empty()))
 }
 
 impl Return {
@@ -289,6 +287,10 @@ mod tests {
         assert!(matches!(Return::request(&order, &[(2, 1)], None, &[], now), Err(ReturnError::Invalid(_))));
         assert!(matches!(Return::request(&order, &[(1, 0)], None, &[], now), Err(ReturnError::Invalid(_))));
         assert!(matches!(Return::request(&order, &[], None, &[], now), Err(ReturnError::Invalid(_))));
+        assert_eq!(parse_reason("reason", Some("  too small ")), Ok(Some("too small".to_owned())));
+        assert_eq!(parse_reason("reason", Some("   ")), Ok(None));
+        assert!(parse_reason("reason", Some("bad\u{7}bell")).is_err());
+        assert!(parse_reason("reason", Some(&"x".repeat(MAX_REASON + 1))).is_err());
     }
 
     #[test]

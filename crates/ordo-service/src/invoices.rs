@@ -13,6 +13,7 @@ use ordo_domain::audit::Actor;
 use ordo_domain::credit_note::{self, CreditNote, CreditNoteLine, CreditReason};
 use ordo_domain::customer::Address;
 use ordo_domain::invoice::{self, Invoice, TaxLine, format_amount};
+use ordo_domain::market::Seller;
 use ordo_domain::order::Order;
 use ordo_domain::page::{Page, PageRequest};
 use ordo_domain::{OrderId, time};
@@ -129,8 +130,10 @@ pub(crate) async fn issue_in(tx: &mut dyn Transaction, actor: &Actor, order_id: 
     let issued_at = time::now();
     let seq = tx.next_invoice_number(&order.market, invoice::year_of(issued_at)).await?;
     let number = invoice::number(&order.market, invoice::year_of(issued_at), seq);
-    let invoice = Invoice::for_order(&order, number, &customer.name, customer.email.as_str(), issued_at);
-    let locale = tx.market(&order.market).await?.map_or_else(|| "en".to_owned(), |m| m.locale);
+    let market = tx.market(&order.market).await?;
+    let seller = market.as_ref().and_then(|m| m.seller.clone());
+    let locale = market.map_or_else(|| "en".to_owned(), |m| m.locale);
+    let invoice = Invoice::for_order(&order, number, &customer.name, customer.email.as_str(), seller, issued_at);
     let pdf = pdf::invoice(&invoice, &locale);
     tx.insert_invoice(&invoice, &render_html(&invoice, &locale).into_string(), &pdf).await?;
     audit::record(tx, actor, "invoice.issued", ENTITY, invoice.id, None, &invoice).await?;
@@ -232,8 +235,8 @@ fn html_page(locale: &str, title: &str, body: &Markup) -> Markup {
     }
 }
 
-/// The customer's name and billing address.
-fn address_block(name: &str, a: &Address) -> Markup {
+/// A name, its address and its VAT id.
+fn address_block(name: &str, a: &Address, vat_id: Option<&str>) -> Markup {
     html! {
         address {
             (name) br;
@@ -244,6 +247,18 @@ fn address_block(name: &str, a: &Address) -> Markup {
             (a.city) br;
             @if let Some(region) = &a.region { (region) br; }
             (a.country)
+            @if let Some(vat_id) = vat_id { br; "VAT ID: " (vat_id) }
+        }
+    }
+}
+
+/// The seller, as the market names it.
+fn seller_block(seller: Option<&Seller>) -> Markup {
+    html! {
+        @if let Some(s) = seller {
+            p { "Seller:" }
+            (address_block(&s.legal_name, &s.address, s.vat_id.as_deref()))
+            p { "Bill to:" }
         }
     }
 }
@@ -267,7 +282,8 @@ pub fn render_html(invoice: &Invoice, locale: &str) -> Markup {
     let money = |amount: i64| format!("{} {}", format_amount(amount, invoice.currency), invoice.currency);
     let body = html! {
         p { "Issued " (invoice.issued_at.format("%Y-%m-%d")) " · Order " (invoice.order_id) }
-        (address_block(&invoice.customer_name, &invoice.billing_address))
+        (seller_block(invoice.seller.as_ref()))
+        (address_block(&invoice.customer_name, &invoice.billing_address, invoice.customer_vat_id.as_deref()))
         table {
             thead { tr { th { "SKU" } th { "Item" } th.n { "Qty" } th.n { "Unit price" } th.n { "Net" } th.n { "Tax" } th.n { "Total" } } }
             tbody {
@@ -290,7 +306,8 @@ pub fn render_credit_note_html(note: &CreditNote, locale: &str) -> Markup {
     let money = |amount: i64| format!("{} {}", format_amount(amount, note.currency), note.currency);
     let body = html! {
         p { "Issued " (note.issued_at.format("%Y-%m-%d")) " · Corrects invoice " (note.invoice_number) " · Order " (note.order_id) }
-        (address_block(&note.customer_name, &note.billing_address))
+        (seller_block(note.seller.as_ref()))
+        (address_block(&note.customer_name, &note.billing_address, note.customer_vat_id.as_deref()))
         table {
             thead { tr { th { "SKU" } th { "Item" } th.n { "Qty" } th.n { "Net" } th.n { "Tax" } th.n { "Total" } } }
             tbody {

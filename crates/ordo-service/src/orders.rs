@@ -49,6 +49,8 @@ pub struct PlaceOrder {
     pub market: String,
     pub lines: Vec<LineRequest>,
     pub shipping_address: Address,
+    /// The invoice's address and VAT id, where given.
+    pub billing: ordo_domain::order::Billing,
     /// The request's `Idempotency-Key`, stored with the order so that a
     /// retry can never place it twice, even if the replay record is lost.
     pub idempotency_key: Option<String>,
@@ -244,7 +246,7 @@ impl OrderService {
         };
         let (lines, moves) = allocate_lines(&stock, lines)?;
         // The sums were checked when the lines were priced.
-        let order = Order::place(
+        let mut order = Order::place(
             OrderId::generate(),
             request.customer_id,
             &market,
@@ -253,6 +255,7 @@ impl OrderService {
             time::now(),
         )
         .map_err(|_| order_too_large())?;
+        order.billing = request.billing;
         // A taken idempotency key maps to `Internal(Duplicate(..))`, which
         // place_order recognises.
         tx.insert_order(&order, idempotency).await?;

@@ -57,7 +57,7 @@ ordo_store_sql::order_repo!(PgSession, Postgres {
         let mut lines = CopyIn::new(&format!("order_lines ({LINE_COLUMNS})"));
         for o in orders {
             rows.uuid(o.id.as_uuid()).uuid(o.customer_id.as_uuid()).text(&o.market).text(o.currency.code());
-            rows.int(o.tax_rate_bp).text(o.status.as_str()).json(&o.shipping_address)?;
+            rows.int(o.tax_rate_bp).text(o.status.as_str()).json(&o.shipping_address)?.json(&o.billing)?;
             rows.int(o.subtotal).int(o.tax).int(o.total).int(o.version);
             rows.timestamp(o.created_at).timestamp(o.updated_at).end_row();
             for l in &o.lines {

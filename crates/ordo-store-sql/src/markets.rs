@@ -1,13 +1,13 @@
 //! SQL of markets.
 
-use ordo_domain::market::Market;
+use ordo_domain::market::{Market, Seller};
 use ordo_domain::payment::CapturePolicy;
 use ordo_domain::{Currency, RecordMeta};
 
 use crate::{Ts, corrupt, ts};
 
 pub const COLUMNS: &str =
-    "code, name, currency, tax_rate_bp, locale, version, created_at, updated_at, archived_at, capture_policy";
+    "code, name, currency, tax_rate_bp, locale, version, created_at, updated_at, archived_at, capture_policy, seller";
 
 #[derive(Debug, sqlx::FromRow)]
 pub struct MarketRow {
@@ -21,6 +21,7 @@ pub struct MarketRow {
     pub updated_at: Ts,
     pub archived_at: Option<Ts>,
     pub capture_policy: String,
+    pub seller: Option<sqlx::types::Json<Seller>>,
 }
 
 impl TryFrom<MarketRow> for Market {
@@ -35,6 +36,7 @@ impl TryFrom<MarketRow> for Market {
             locale: row.locale,
             capture_policy: CapturePolicy::parse(&row.capture_policy)
                 .ok_or_else(|| corrupt("markets.capture_policy", &row.capture_policy))?,
+            seller: row.seller.map(|s| s.0),
             meta: RecordMeta {
                 version: row.version,
                 created_at: row.created_at.0,
@@ -66,7 +68,7 @@ macro_rules! market_repo {
 
                 #[tracing::instrument(target = "ordo_db", name = "markets.insert_market", skip_all)]
                 async fn insert_market(&mut self, m: &Market) -> StoreResult<()> {
-                    ::sqlx::query(&format!("INSERT INTO markets ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"))
+                    ::sqlx::query(&format!("INSERT INTO markets ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"))
                         .bind(&m.code)
                         .bind(&m.name)
                         .bind(m.currency.code())
@@ -77,6 +79,7 @@ macro_rules! market_repo {
                         .bind(Ts(m.meta.updated_at))
                         .bind(m.meta.archived_at.map(Ts))
                         .bind(m.capture_policy.as_str())
+                        .bind(m.seller.as_ref().map(::sqlx::types::Json))
                         .persistent(self.persistent())
                         .execute(self.conn())
                         .await
@@ -99,7 +102,7 @@ macro_rules! market_repo {
                 async fn update_market(&mut self, m: &Market, expected_version: i64) -> StoreResult<bool> {
                     let result = ::sqlx::query(
                         "UPDATE markets SET name = $3, tax_rate_bp = $4, locale = $5, version = $6, updated_at = $7, archived_at = $8,
-                                capture_policy = $9
+                                capture_policy = $9, seller = $10
                           WHERE code = $1 AND version = $2",
                     )
                     .bind(&m.code)
@@ -111,6 +114,7 @@ macro_rules! market_repo {
                     .bind(Ts(m.meta.updated_at))
                     .bind(m.meta.archived_at.map(Ts))
                     .bind(m.capture_policy.as_str())
+                    .bind(m.seller.as_ref().map(::sqlx::types::Json))
                     .persistent(self.persistent())
                     .execute(self.conn())
                     .await

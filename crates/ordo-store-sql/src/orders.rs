@@ -1,7 +1,7 @@
 //! SQL of orders.
 
 use ordo_domain::customer::Address;
-use ordo_domain::order::{Allocation, Order, OrderLine, OrderStatus};
+use ordo_domain::order::{Allocation, Billing, Order, OrderLine, OrderStatus};
 use ordo_domain::{Currency, CustomerId, OrderId, ProductId, Sku};
 use sqlx::types::Json;
 use uuid::Uuid;
@@ -10,7 +10,7 @@ use ordo_store::StoreResult;
 
 use crate::{Ts, corrupt};
 
-pub const ORDER_COLUMNS: &str = "id, customer_id, market, currency, tax_rate_bp, status, shipping_address, subtotal, tax, total, version, created_at, updated_at";
+pub const ORDER_COLUMNS: &str = "id, customer_id, market, currency, tax_rate_bp, status, shipping_address, billing, subtotal, tax, total, version, created_at, updated_at";
 pub const LINE_COLUMNS: &str =
     "order_id, line, sku, product_id, name, quantity, shipped_quantity, unit_price, subtotal, tax, total, allocations";
 
@@ -23,6 +23,7 @@ pub struct OrderRow {
     pub tax_rate_bp: i64,
     pub status: String,
     pub shipping_address: Json<Address>,
+    pub billing: Json<Billing>,
     pub subtotal: i64,
     pub tax: i64,
     pub total: i64,
@@ -80,6 +81,7 @@ impl OrderRow {
             status: status(&self.status)?,
             lines,
             shipping_address: self.shipping_address.0,
+            billing: self.billing.0,
             subtotal: self.subtotal,
             tax: self.tax,
             total: self.total,
@@ -133,7 +135,7 @@ macro_rules! order_repo {
                 async fn insert_order(&mut self, o: &Order, idempotency: Option<(Uuid, &str)>) -> StoreResult<()> {
                     ::sqlx::query(&format!(
                         "INSERT INTO orders ({ORDER_COLUMNS}, idempotency_principal, idempotency_key)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
                     ))
                     .bind(o.id.as_uuid())
                     .bind(o.customer_id.as_uuid())
@@ -142,6 +144,7 @@ macro_rules! order_repo {
                     .bind(o.tax_rate_bp)
                     .bind(o.status.as_str())
                     .bind(Json(&o.shipping_address))
+                    .bind(Json(&o.billing))
                     .bind(o.subtotal)
                     .bind(o.tax)
                     .bind(o.total)

@@ -46,7 +46,7 @@ ordo_store_sql::order_repo!(SqliteSession, Sqlite {
 
     #[tracing::instrument(target = "ordo_db", name = "orders.insert_orders", skip_all)]
     async fn insert_orders(&mut self, orders: &[Order]) -> StoreResult<()> {
-        for chunk in orders.chunks(rows_per_insert(13)) {
+        for chunk in orders.chunks(rows_per_insert(14)) {
             let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(format!("INSERT INTO orders ({ORDER_COLUMNS}) "));
             insert.push_values(chunk, |mut row, o| {
                 row.push_bind(o.id.as_uuid())
@@ -56,6 +56,7 @@ ordo_store_sql::order_repo!(SqliteSession, Sqlite {
                     .push_bind(o.tax_rate_bp)
                     .push_bind(o.status.as_str())
                     .push_bind(Json(&o.shipping_address))
+                    .push_bind(Json(&o.billing))
                     .push_bind(o.subtotal)
                     .push_bind(o.tax)
                     .push_bind(o.total)

@@ -560,6 +560,7 @@ pub async fn seed(db: Arc<dyn Database>, plan: &SeedPlan, progress: Progress<'_>
                     tax_rate_bp,
                     locale: locale.into(),
                     capture_policy: Default::default(),
+                    seller: None,
                 };
                 let market = Market::create(new, start);
                 tx.insert_market(&market).await?;

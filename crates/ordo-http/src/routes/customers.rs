@@ -54,6 +54,21 @@ pub(crate) struct AddressInput {
     pub(crate) country: String,
 }
 
+impl AddressInput {
+    /// The address, or every problem with it.
+    pub(crate) fn parse(&self) -> Result<Address, ValidationErrors> {
+        Address::parse(&RawAddress {
+            recipient: self.recipient.as_deref(),
+            line1: &self.line1,
+            line2: self.line2.as_deref(),
+            city: &self.city,
+            region: self.region.as_deref(),
+            postal_code: self.postal_code.as_deref(),
+            country: &self.country,
+        })
+    }
+}
+
 fn parse_addresses(errors: &mut ValidationErrors, input: &[AddressInput]) -> Option<Vec<Address>> {
     let raw: Vec<RawAddress<'_>> = input
         .iter()

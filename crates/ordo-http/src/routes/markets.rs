@@ -2,7 +2,7 @@
 
 use axum::extract::{Path, State};
 use axum::response::IntoResponse;
-use ordo_domain::market::{self, Market, MarketChanges, NewMarket};
+use ordo_domain::market::{self, Market, MarketChanges, NewMarket, Seller};
 use ordo_domain::payment::CapturePolicy;
 use ordo_domain::{Currency, ValidationErrors};
 use ordo_service::Services;
@@ -48,6 +48,36 @@ pub(crate) struct CreateMarket {
     /// When orders are captured: `at_payment` (the default) or
     /// `at_fulfilment` (shipment by shipment).
     capture_policy: Option<CapturePolicy>,
+    /// The seller's legal details, printed on the market's invoices and
+    /// credit notes.
+    seller: Option<SellerInput>,
+}
+
+/// The seller's legal details.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SellerInput {
+    /// The registered legal name, 1 to 200 characters.
+    #[schema(example = "Ordo Shop GmbH")]
+    #[schema(schema_with = crate::routes::schema::text_200)]
+    legal_name: String,
+    address: crate::routes::customers::AddressInput,
+    /// A VAT identification number: country prefix and 2 to 13 letters or digits.
+    #[schema(example = "DE999999999")]
+    vat_id: Option<String>,
+}
+
+impl SellerInput {
+    fn parse(&self, errors: &mut ValidationErrors) -> Option<Seller> {
+        let legal_name =
+            errors.check("seller.legal_name", ordo_domain::validation::required_text(&self.legal_name, 200));
+        let address = self.address.parse().map_err(|e| errors.merge("seller.address", e)).ok();
+        let vat_id = match self.vat_id.as_deref().map(ordo_domain::order::parse_vat_id) {
+            Some(result) => errors.check("seller.vat_id", result).map(Some),
+            None => Some(None),
+        };
+        Some(Seller { legal_name: legal_name?, address: address?, vat_id: vat_id? })
+    }
 }
 
 impl TryFrom<CreateMarket> for NewMarket {
@@ -60,15 +90,19 @@ impl TryFrom<CreateMarket> for NewMarket {
         let currency = errors.check("currency", Currency::parse(&body.currency));
         let tax_rate_bp = errors.check("tax_rate_bp", market::parse_tax_rate(body.tax_rate_bp));
         let locale = errors.check("locale", market::parse_locale(&body.locale));
+        let seller = body.seller.as_ref().map(|s| s.parse(&mut errors));
         match (code, name, currency, tax_rate_bp, locale) {
-            (Some(code), Some(name), Some(currency), Some(tax_rate_bp), Some(locale)) => Ok(NewMarket {
-                code,
-                name,
-                currency,
-                tax_rate_bp,
-                locale,
-                capture_policy: body.capture_policy.unwrap_or_default(),
-            }),
+            (Some(code), Some(name), Some(currency), Some(tax_rate_bp), Some(locale)) if errors.is_empty() => {
+                Ok(NewMarket {
+                    code,
+                    name,
+                    currency,
+                    tax_rate_bp,
+                    locale,
+                    capture_policy: body.capture_policy.unwrap_or_default(),
+                    seller: seller.flatten(),
+                })
+            }
             _ => Err(errors),
         }
     }
@@ -89,6 +123,8 @@ pub(crate) struct UpdateMarket {
     locale: Option<String>,
     /// Applies to orders paid from now on.
     capture_policy: Option<CapturePolicy>,
+    /// Replaces the seller's legal details, for documents issued from now on.
+    seller: Option<SellerInput>,
 }
 
 impl TryFrom<UpdateMarket> for MarketChanges {
@@ -99,11 +135,13 @@ impl TryFrom<UpdateMarket> for MarketChanges {
         let name = body.name.map(|n| errors.check("name", market::parse_name(&n)));
         let tax_rate_bp = body.tax_rate_bp.map(|r| errors.check("tax_rate_bp", market::parse_tax_rate(r)));
         let locale = body.locale.map(|l| errors.check("locale", market::parse_locale(&l)));
+        let seller = body.seller.as_ref().map(|s| s.parse(&mut errors));
         errors.into_result(|| MarketChanges {
             name: name.flatten(),
             tax_rate_bp: tax_rate_bp.flatten(),
             locale: locale.flatten(),
             capture_policy: body.capture_policy,
+            seller: seller.flatten(),
         })
     }
 }

@@ -4,7 +4,6 @@ use axum::Extension;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
-use ordo_domain::customer::{Address, RawAddress};
 use ordo_domain::order::{self, Order, OrderEvent, OrderFilter, OrderStatus};
 use ordo_domain::page::Page;
 use ordo_domain::{CustomerId, OrderId, ValidationErrors};
@@ -63,6 +62,12 @@ pub(crate) struct PlaceOrderRequest {
     #[schema(min_items = 1, max_items = 200)]
     lines: Vec<LineInput>,
     shipping_address: AddressInput,
+    /// The address on the invoice, where it differs from the shipping address.
+    billing_address: Option<AddressInput>,
+    /// The customer's VAT identification number, shown on the invoice
+    /// (business customers): country prefix and 2 to 13 letters or digits.
+    #[schema(example = "DE123456789")]
+    vat_id: Option<String>,
     /// From the payment provider. With a token, the payment is authorised in
     /// the background: the order becomes `paid` or `payment_failed`, and
     /// expires if still unpaid after `orders.unpaid_ttl_ms`. The built-in
@@ -92,24 +97,22 @@ impl TryFrom<PlaceOrderRequest> for PlaceOrder {
             .ok();
         let raw: Vec<(String, i64)> = body.lines.into_iter().map(|l| (l.sku, l.quantity)).collect();
         let lines = order::parse_lines(&raw).map_err(|e| errors.merge("lines", e)).ok();
-        let a = &body.shipping_address;
-        let address = Address::parse(&RawAddress {
-            recipient: a.recipient.as_deref(),
-            line1: &a.line1,
-            line2: a.line2.as_deref(),
-            city: &a.city,
-            region: a.region.as_deref(),
-            postal_code: a.postal_code.as_deref(),
-            country: &a.country,
-        })
-        .map_err(|e| errors.merge("shipping_address", e))
-        .ok();
+        let address = body.shipping_address.parse().map_err(|e| errors.merge("shipping_address", e)).ok();
+        let billing_address = match &body.billing_address {
+            Some(a) => a.parse().map_err(|e| errors.merge("billing_address", e)).ok(),
+            None => None,
+        };
+        let vat_id = match body.vat_id.as_deref() {
+            Some(v) => errors.check("vat_id", order::parse_vat_id(v)),
+            None => None,
+        };
         match (customer_id, lines, address) {
             (Some(customer_id), Some(lines), Some(shipping_address)) if errors.is_empty() => Ok(PlaceOrder {
                 customer_id,
                 market: body.market.trim().to_ascii_uppercase(),
                 lines,
                 shipping_address,
+                billing: order::Billing { address: billing_address, vat_id },
                 idempotency_key: None,
                 payment_token,
             }),

@@ -15,6 +15,7 @@ use chrono::{DateTime, Datelike, Utc};
 use ordo_domain::credit_note::CreditNote;
 use ordo_domain::customer::Address;
 use ordo_domain::invoice::{Invoice, TaxLine};
+use ordo_domain::market::Seller;
 use ordo_domain::money::Currency;
 use pdf_writer::{Content, Finish, Name, Pdf, Rect, Ref, Str, TextStr};
 
@@ -135,6 +136,7 @@ struct Labels {
     tax_rate: &'static str,
     total_due: &'static str,
     total_credited: &'static str,
+    vat_id: &'static str,
     page: &'static str,
     of: &'static str,
 }
@@ -156,6 +158,7 @@ const EN: Labels = Labels {
     tax_rate: "VAT rate",
     total_due: "Total due",
     total_credited: "Total credited",
+    vat_id: "VAT ID",
     page: "Page",
     of: "of",
 };
@@ -177,6 +180,7 @@ const DE: Labels = Labels {
     tax_rate: "USt.-Satz",
     total_due: "Rechnungsbetrag",
     total_credited: "Gutgeschrieben",
+    vat_id: "USt-IdNr.",
     page: "Seite",
     of: "von",
 };
@@ -199,8 +203,10 @@ struct Doc<'a> {
     issued_at: DateTime<Utc>,
     order_id: String,
     corrects: Option<&'a str>,
+    seller: Option<&'a Seller>,
     customer_name: &'a str,
     address: &'a Address,
+    customer_vat_id: Option<&'a str>,
     currency: Currency,
     rows: Vec<Row>,
     tax_breakdown: &'a [TaxLine],
@@ -233,8 +239,10 @@ pub fn invoice(invoice: &Invoice, locale: &str) -> Vec<u8> {
             issued_at: invoice.issued_at,
             order_id: invoice.order_id.to_string(),
             corrects: None,
+            seller: invoice.seller.as_ref(),
             customer_name: &invoice.customer_name,
             address: &invoice.billing_address,
+            customer_vat_id: invoice.customer_vat_id.as_deref(),
             currency: invoice.currency,
             rows,
             tax_breakdown: &invoice.tax_breakdown,
@@ -270,8 +278,10 @@ pub fn credit_note(note: &CreditNote, locale: &str) -> Vec<u8> {
             issued_at: note.issued_at,
             order_id: note.order_id.to_string(),
             corrects: Some(&note.invoice_number),
+            seller: note.seller.as_ref(),
             customer_name: &note.customer_name,
             address: &note.billing_address,
+            customer_vat_id: note.customer_vat_id.as_deref(),
             currency: note.currency,
             rows,
             tax_breakdown: &note.tax_breakdown,
@@ -429,6 +439,21 @@ fn table_header(page: &mut PageText, labels: &Labels, y: f32) {
     page.rule(y - 4.0);
 }
 
+/// An address as printed, one line each.
+fn address_lines(a: &Address) -> Vec<String> {
+    let mut lines = Vec::with_capacity(6);
+    lines.extend(a.recipient.clone());
+    lines.push(a.line1.clone());
+    lines.extend(a.line2.clone());
+    lines.push(match &a.postal_code {
+        Some(code) => format!("{code} {}", a.city),
+        None => a.city.clone(),
+    });
+    lines.extend(a.region.clone());
+    lines.push(a.country.to_string());
+    lines
+}
+
 fn render(doc: &Doc<'_>, lang: Lang) -> Vec<u8> {
     let labels = lang.labels();
     let money = |amount: i64| lang.money(amount, doc.currency);
@@ -446,22 +471,25 @@ fn render(doc: &Doc<'_>, lang: Lang) -> Vec<u8> {
         y -= 14.0;
         page.text(REGULAR, 10.0, LEFT, y, &format!("{}: {invoice}", labels.corrects));
     }
+    // The seller, top right, as the market names it.
+    if let Some(seller) = doc.seller {
+        let mut sy = PAGE_HEIGHT - 100.0;
+        page.right(BOLD, 9.0, RIGHT, sy, &fit(&seller.legal_name, 9.0, 200.0));
+        let mut lines = address_lines(&seller.address);
+        lines.extend(seller.vat_id.as_ref().map(|id| format!("{}: {id}", labels.vat_id)));
+        for line in lines {
+            sy -= 11.0;
+            page.right(REGULAR, 9.0, RIGHT, sy, &fit(&line, 9.0, 200.0));
+        }
+    }
     y -= 30.0;
     page.text(BOLD, 10.0, LEFT, y, labels.bill_to);
-    let a = doc.address;
     let mut address = vec![doc.customer_name.to_owned()];
-    address.extend(a.recipient.clone());
-    address.push(a.line1.clone());
-    address.extend(a.line2.clone());
-    address.push(match &a.postal_code {
-        Some(code) => format!("{code} {}", a.city),
-        None => a.city.clone(),
-    });
-    address.extend(a.region.clone());
-    address.push(a.country.to_string());
+    address.extend(address_lines(doc.address));
+    address.extend(doc.customer_vat_id.map(|id| format!("{}: {id}", labels.vat_id)));
     for line in address {
         y -= 13.0;
-        page.text(REGULAR, 10.0, LEFT, y, &fit(&line, 10.0, 300.0));
+        page.text(REGULAR, 10.0, LEFT, y, &fit(&line, 10.0, 250.0));
     }
 
     // The lines, as many pages as they take.

@@ -155,7 +155,17 @@ pub(crate) fn market(code: &str, t: &StoreCtx, at: i64) -> Market {
         tax_rate_bp: 1900,
         locale: "de-DE".to_owned(),
         capture_policy: ordo_domain::payment::CapturePolicy::AtFulfilment,
+        seller: Some(seller()),
         meta: meta(t.at(at)),
+    }
+}
+
+/// A seller with every field set.
+pub(crate) fn seller() -> ordo_domain::market::Seller {
+    ordo_domain::market::Seller {
+        legal_name: format!("Seller GmbH {AWKWARD}"),
+        address: address(),
+        vat_id: Some("DE999999999".to_owned()),
     }
 }
 
@@ -199,6 +209,7 @@ pub(crate) fn order(t: &StoreCtx, customer: CustomerId, location: Uuid, at: i64)
         status: OrderStatus::Placed,
         lines,
         shipping_address: address(),
+        billing: ordo_domain::order::Billing { address: Some(bare_address()), vat_id: Some("DE123456789".to_owned()) },
         subtotal,
         tax,
         total: subtotal + tax,
@@ -270,9 +281,11 @@ pub(crate) fn invoice(t: &StoreCtx, order_id: Uuid, number: &str, at: i64) -> In
         market: "DE".to_owned(),
         currency: eur(),
         issued_at: t.at(at),
+        seller: Some(seller()),
         customer_name: format!("Customer {AWKWARD}"),
         customer_email: "buyer@example.com".to_owned(),
         billing_address: address(),
+        customer_vat_id: Some("ATU12345678".to_owned()),
         lines: vec![InvoiceLine {
             sku: "SKU-A".to_owned(),
             name: format!("Widget {AWKWARD}"),

@@ -48,6 +48,8 @@ async fn invoice_round_trip_html_and_listing(t: &StoreCtx) {
     let first = invoice(t, orders[0], "INV-DE-2026-000001", 1);
     let mut second = invoice(t, orders[1], "INV-DE-2026-000002", 2);
     second.billing_address = bare_address();
+    second.seller = None;
+    second.customer_vat_id = None;
     second.lines.clear();
     second.tax_breakdown.clear();
     let third = invoice(t, orders[2], "INV-DE-2026-000003", 3);
@@ -100,9 +102,11 @@ fn credit_note(t: &StoreCtx, inv: &ordo_domain::invoice::Invoice, number: &str, 
         reason: CreditReason::Return,
         refund_id: Some(Uuid::from_u128(0xf00)),
         return_id: None,
+        seller: inv.seller.clone(),
         customer_name: inv.customer_name.clone(),
         customer_email: inv.customer_email.clone(),
         billing_address: inv.billing_address.clone(),
+        customer_vat_id: inv.customer_vat_id.clone(),
         lines: vec![CreditNoteLine {
             line: Some(1),
             sku: Some("SKU-A".to_owned()),

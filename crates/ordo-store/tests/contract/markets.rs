@@ -15,6 +15,7 @@ async fn market_round_trip_and_list_by_code(t: &StoreCtx) {
     us.locale = "en-US".to_owned();
     us.meta.archived_at = Some(t.at(3));
     us.meta.version = 5;
+    us.seller = None;
     let at = market("AT", t, 4);
     for m in [&de, &us, &at] {
         s.insert_market(m).await.unwrap();
@@ -43,6 +44,7 @@ async fn update_market_checks_version(t: &StoreCtx) {
     changed.name = "Nederland".to_owned();
     changed.tax_rate_bp = 2100;
     changed.locale = "nl-NL".to_owned();
+    changed.seller = Some(ordo_domain::market::Seller { vat_id: None, ..crate::fixtures::seller() });
     changed.meta.version = 2;
     changed.meta.updated_at = t.at(7);
     changed.meta.archived_at = Some(t.at(8));

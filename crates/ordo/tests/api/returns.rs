@@ -18,6 +18,7 @@ backend_tests!(
     bad_returns_and_refunds_are_refused_and_change_nothing,
     concurrent_returns_never_take_more_than_was_shipped,
     an_order_paid_by_bank_transfer_is_invoiced_and_its_return_credited,
+    invoices_name_the_seller_and_the_customers_billing_details,
 );
 
 fn settled(payments: &[Value], kind: &str) -> Vec<Value> {
@@ -408,4 +409,84 @@ async fn an_order_paid_by_bank_transfer_is_invoiced_and_its_return_credited(app:
     )
     .await
     .expect_problem(StatusCode::CONFLICT, "illegal_transition");
+}
+
+async fn invoices_name_the_seller_and_the_customers_billing_details(app: TestApp) {
+    let Some(app) = with_workers(app).await else { return };
+    let shop = shop(&app).await;
+    let market = app.get("/v1/markets/DE").await.expect(StatusCode::OK);
+    let seller = json!({
+        "legal_name": "Ordo Shop GmbH",
+        "address": {"line1": "Marktplatz 1", "postal_code": "20095", "city": "Hamburg", "country": "DE"},
+        "vat_id": "de 999 999 999"
+    });
+    let mut bad = seller.clone();
+    bad["vat_id"] = json!("999");
+    app.patch("/v1/markets/DE", &json!({"version": market["version"], "seller": bad}))
+        .await
+        .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    let market = app
+        .patch("/v1/markets/DE", &json!({"version": market["version"], "seller": seller}))
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(market["seller"]["vat_id"], "DE999999999", "stored normalised");
+
+    let mut body = order_body(&shop, json!([{"sku": "TEE", "quantity": 1}]));
+    body["payment_token"] = json!("tok_approve");
+    body["billing_address"] =
+        json!({"line1": "Rechnungsweg 5", "postal_code": "80331", "city": "München", "country": "DE"});
+    body["vat_id"] = json!("XX");
+    app.post("/v1/orders", &body).await.expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    body["vat_id"] = json!("ATU12345678");
+    let order = app.post("/v1/orders", &body).await.expect(StatusCode::CREATED);
+    assert_eq!(order["billing"]["vat_id"], "ATU12345678");
+    let id = order["id"].as_str().unwrap().to_owned();
+    order_when(&app, &id, "paid").await;
+    let mut invoices = Value::Null;
+    for _ in 0..250 {
+        invoices = app.get(&format!("/v1/invoices?order_id={id}")).await.expect(StatusCode::OK);
+        if !invoices["items"].as_array().unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let invoice = invoices["items"][0].clone();
+    assert_eq!(invoice["seller"]["legal_name"], "Ordo Shop GmbH");
+    assert_eq!(
+        (invoice["billing_address"]["line1"].as_str(), invoice["customer_vat_id"].as_str()),
+        (Some("Rechnungsweg 5"), Some("ATU12345678"))
+    );
+    let (_, _, pdf) =
+        app.get_bytes(&format!("/v1/invoices/{}", invoice["id"].as_str().unwrap()), "application/pdf").await;
+    for text in [
+        "Ordo Shop GmbH",
+        "20095 Hamburg",
+        "USt-IdNr.: DE999999999",
+        "Rechnungsweg 5",
+        "80331 München",
+        "USt-IdNr.: ATU12345678",
+    ] {
+        assert!(ordo_service::invoices::pdf::shows(&pdf, text), "the invoice's PDF shows {text}");
+    }
+    assert!(!ordo_service::invoices::pdf::shows(&pdf, "Hauptstr. 1"), "the shipping address is not the invoice's");
+
+    // A credit note names them as its invoice does.
+    let payments = wait_for_payments(&app, &id, |p| !settled(p, "capture").is_empty()).await;
+    assert!(!payments.is_empty());
+    app.post(&format!("/v1/orders/{id}/refunds"), &json!({"amount": 100})).await.expect(StatusCode::CREATED);
+    let notes = app.get(&format!("/v1/credit-notes?order_id={id}")).await.expect(StatusCode::OK);
+    let note = &notes["items"][0];
+    assert_eq!(
+        (note["seller"].clone(), note["customer_vat_id"].clone()),
+        (invoice["seller"].clone(), invoice["customer_vat_id"].clone())
+    );
+    let html = app
+        .request(
+            ordo_testkit::Method::GET,
+            &format!("/v1/credit-notes/{}", note["id"].as_str().unwrap()),
+            None,
+            &[("accept", "text/html")],
+        )
+        .await;
+    assert!(html.text.contains("Ordo Shop GmbH") && html.text.contains("ATU12345678"), "{}", html.text);
 }

@@ -1,0 +1,4 @@
+-- An order's billing details (address, VAT id) where they differ from its
+-- shipping; a market's seller as its invoices name it.
+ALTER TABLE orders ADD COLUMN billing jsonb NOT NULL DEFAULT '{}'::jsonb;
+ALTER TABLE markets ADD COLUMN seller jsonb;
