@@ -1,4 +1,5 @@
 -- An order's billing details (address, VAT id) where they differ from its
--- shipping; a market's seller as its invoices name it.
-ALTER TABLE orders ADD COLUMN billing jsonb NOT NULL DEFAULT '{}'::jsonb;
+-- shipping (NULL when none: most orders); a market's seller as its
+-- invoices name it.
+ALTER TABLE orders ADD COLUMN billing jsonb;
 ALTER TABLE markets ADD COLUMN seller jsonb;

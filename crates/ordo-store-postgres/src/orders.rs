@@ -57,7 +57,11 @@ ordo_store_sql::order_repo!(PgSession, Postgres {
         let mut lines = CopyIn::new(&format!("order_lines ({LINE_COLUMNS})"));
         for o in orders {
             rows.uuid(o.id.as_uuid()).uuid(o.customer_id.as_uuid()).text(&o.market).text(o.currency.code());
-            rows.int(o.tax_rate_bp).text(o.status.as_str()).json(&o.shipping_address)?.json(&o.billing)?;
+            rows.int(o.tax_rate_bp).text(o.status.as_str()).json(&o.shipping_address)?;
+            match ordo_store_sql::orders::billing_column(&o.billing) {
+                Some(billing) => rows.json(&billing.0)?,
+                None => rows.null(),
+            };
             rows.int(o.subtotal).int(o.tax).int(o.total).int(o.version);
             rows.timestamp(o.created_at).timestamp(o.updated_at).end_row();
             for l in &o.lines {

@@ -23,7 +23,7 @@ pub struct OrderRow {
     pub tax_rate_bp: i64,
     pub status: String,
     pub shipping_address: Json<Address>,
-    pub billing: Json<Billing>,
+    pub billing: Option<Json<Billing>>,
     pub subtotal: i64,
     pub tax: i64,
     pub total: i64,
@@ -81,7 +81,7 @@ impl OrderRow {
             status: status(&self.status)?,
             lines,
             shipping_address: self.shipping_address.0,
-            billing: self.billing.0,
+            billing: self.billing.map(|b| b.0).unwrap_or_default(),
             subtotal: self.subtotal,
             tax: self.tax,
             total: self.total,
@@ -90,6 +90,12 @@ impl OrderRow {
             updated_at: self.updated_at.0,
         })
     }
+}
+
+/// The `billing` column: NULL for an order without billing details (most
+/// orders), so that placing one writes no JSON the database must parse.
+pub fn billing_column(billing: &Billing) -> Option<Json<&Billing>> {
+    (*billing != Billing::default()).then_some(Json(billing))
 }
 
 /// Joins orders with their lines (both in id / line order).
@@ -144,7 +150,7 @@ macro_rules! order_repo {
                     .bind(o.tax_rate_bp)
                     .bind(o.status.as_str())
                     .bind(Json(&o.shipping_address))
-                    .bind(Json(&o.billing))
+                    .bind(billing_column(&o.billing))
                     .bind(o.subtotal)
                     .bind(o.tax)
                     .bind(o.total)

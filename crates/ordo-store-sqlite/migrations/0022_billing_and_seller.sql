@@ -1,4 +1,5 @@
 -- An order's billing details (address, VAT id) where they differ from its
--- shipping; a market's seller as its invoices name it.
-ALTER TABLE orders ADD COLUMN billing TEXT NOT NULL DEFAULT '{}';
+-- shipping (NULL when none: most orders); a market's seller as its
+-- invoices name it.
+ALTER TABLE orders ADD COLUMN billing TEXT;
 ALTER TABLE markets ADD COLUMN seller TEXT;

@@ -56,7 +56,7 @@ ordo_store_sql::order_repo!(SqliteSession, Sqlite {
                     .push_bind(o.tax_rate_bp)
                     .push_bind(o.status.as_str())
                     .push_bind(Json(&o.shipping_address))
-                    .push_bind(Json(&o.billing))
+                    .push_bind(ordo_store_sql::orders::billing_column(&o.billing))
                     .push_bind(o.subtotal)
                     .push_bind(o.tax)
                     .push_bind(o.total)
