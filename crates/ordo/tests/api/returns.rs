@@ -17,6 +17,7 @@ backend_tests!(
     an_order_is_captured_at_fulfilment_refunded_by_lines_and_returned_with_credit_notes,
     bad_returns_and_refunds_are_refused_and_change_nothing,
     concurrent_returns_never_take_more_than_was_shipped,
+    concurrent_refunds_by_lines_never_credit_a_unit_twice,
     an_order_paid_by_bank_transfer_is_invoiced_and_its_return_credited,
     invoices_name_the_seller_and_the_customers_billing_details,
 );
@@ -320,6 +321,37 @@ async fn concurrent_returns_never_take_more_than_was_shipped(app: TestApp) {
     let refused = statuses.iter().filter(|s| **s == StatusCode::CONFLICT).count();
     assert_eq!((created, refused), (3, 5), "three tees were shipped: {statuses:?}");
     assert_eq!(app.get(&path).await.expect(StatusCode::OK).as_array().unwrap().len(), 3);
+}
+
+async fn concurrent_refunds_by_lines_never_credit_a_unit_twice(app: TestApp) {
+    let Some(app) = with_workers(app).await else { return };
+    let shop = shop(&app).await;
+    let order = shipped_order(&app, &shop).await;
+    let id = order["id"].as_str().unwrap().to_owned();
+    let tee_total = order["lines"][0]["total"].as_i64().unwrap();
+    wait_for_payments(&app, &id, |p| !settled(p, "capture").is_empty()).await;
+    let path = format!("/v1/orders/{id}/refunds");
+    let body = json!({"lines": [{"line": 1, "quantity": 1}]});
+    let attempts = (0..8).map(|_| app.post(&path, &body));
+    let responses = join_all(attempts).await;
+    let created = responses.iter().filter(|r| r.status == StatusCode::CREATED).count();
+    let refused: Vec<&str> = responses
+        .iter()
+        .filter(|r| r.status != StatusCode::CREATED)
+        .map(|r| if r.json()["code"] == "not_creditable" { "not_creditable" } else { "other" })
+        .collect();
+    assert_eq!((created, refused.as_slice()), (3, ["not_creditable"; 5].as_slice()), "three tees were invoiced");
+    // Three credit notes of one tee each, adding up to the tee line exactly.
+    let notes = app.get(&format!("/v1/credit-notes?order_id={id}")).await.expect(StatusCode::OK);
+    let notes = notes["items"].as_array().unwrap();
+    assert_eq!(notes.len(), 3);
+    assert_eq!(notes.iter().map(|n| n["total"].as_i64().unwrap()).sum::<i64>(), tee_total);
+    let refunded: i64 = responses
+        .iter()
+        .filter(|r| r.status == StatusCode::CREATED)
+        .map(|r| r.json()["amount"].as_i64().unwrap())
+        .sum();
+    assert_eq!(refunded, tee_total);
 }
 
 async fn an_order_paid_by_bank_transfer_is_invoiced_and_its_return_credited(app: TestApp) {
