@@ -137,6 +137,7 @@ struct Labels {
     total_due: &'static str,
     total_credited: &'static str,
     vat_id: &'static str,
+    refund: &'static str,
     page: &'static str,
     of: &'static str,
 }
@@ -159,6 +160,7 @@ const EN: Labels = Labels {
     total_due: "Total due",
     total_credited: "Total credited",
     vat_id: "VAT ID",
+    refund: "Refund",
     page: "Page",
     of: "of",
 };
@@ -181,6 +183,7 @@ const DE: Labels = Labels {
     total_due: "Rechnungsbetrag",
     total_credited: "Gutgeschrieben",
     vat_id: "USt-IdNr.",
+    refund: "Erstattung",
     page: "Seite",
     of: "von",
 };
@@ -263,7 +266,9 @@ pub fn credit_note(note: &CreditNote, locale: &str) -> Vec<u8> {
         .iter()
         .map(|l| Row {
             sku: l.sku.clone().unwrap_or_default(),
-            name: l.name.clone(),
+            // A credit by amount names no order line: it is a refund, in the
+            // document's language.
+            name: if l.line.is_none() { lang.labels().refund.to_owned() } else { l.name.clone() },
             quantity: l.quantity,
             unit_price: None,
             net: l.subtotal,

@@ -512,6 +512,9 @@ async fn invoices_name_the_seller_and_the_customers_billing_details(app: TestApp
         (note["seller"].clone(), note["customer_vat_id"].clone()),
         (invoice["seller"].clone(), invoice["customer_vat_id"].clone())
     );
+    let (_, _, pdf) =
+        app.get_bytes(&format!("/v1/credit-notes/{}", note["id"].as_str().unwrap()), "application/pdf").await;
+    assert!(ordo_service::invoices::pdf::shows(&pdf, "Erstattung"), "a credit by amount is a refund, in German");
     let html = app
         .request(
             ordo_testkit::Method::GET,
