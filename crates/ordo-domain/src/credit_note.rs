@@ -38,6 +38,8 @@ pub enum CreditReason {
     Cancellation,
 }
 
+as_str!(CreditReason { Refund = "refund", Return = "return", Cancellation = "cancellation" });
+
 /// One credited line.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct CreditNoteLine {
@@ -116,6 +118,20 @@ pub fn credited_units(notes: &[CreditNote]) -> HashMap<i32, i64> {
         }
     }
     units
+}
+
+/// Of `units` (`(line, quantity)`), what each line has left to credit
+/// after `credited`: each quantity cut to what is left, lines with nothing
+/// left (or unknown) dropped.
+pub fn creditable_units(order: &Order, credited: &HashMap<i32, i64>, units: &[(i32, i64)]) -> Vec<(i32, i64)> {
+    units
+        .iter()
+        .filter_map(|&(number, quantity)| {
+            let line = order.lines.iter().find(|l| l.line == number)?;
+            let left = line.quantity - credited.get(&number).copied().unwrap_or(0);
+            Some((number, quantity.min(left))).filter(|(_, units)| *units > 0)
+        })
+        .collect()
 }
 
 /// Why lines cannot be credited.
@@ -269,6 +285,8 @@ mod tests {
             Err(CreditError::TooMany { line: 1, requested: 2, creditable: 1 })
         );
         assert_eq!(credit_lines(&order, &HashMap::new(), &[(2, 1)]), Err(CreditError::UnknownLine(2)));
+        assert_eq!(creditable_units(&order, &credited, &[(1, 3), (2, 1)]), [(1, 1)], "cut to what is left");
+        assert!(creditable_units(&order, &HashMap::from([(1, 3)]), &[(1, 1)]).is_empty());
     }
 
     proptest! {

@@ -30,6 +30,22 @@
 //! - [`validation`]: per-field validation errors.
 //! - [`webhook`]: webhooks and their deliveries.
 
+/// `as_str` and `parse` for a fieldless enum stored as text: one spelling
+/// per variant, the same as its serde name.
+macro_rules! as_str {
+    ($ty:ty { $($variant:ident = $text:literal),* $(,)? }) => {
+        impl $ty {
+            pub fn as_str(self) -> &'static str {
+                match self { $(Self::$variant => $text),* }
+            }
+
+            pub fn parse(value: &str) -> Option<Self> {
+                match value { $($text => Some(Self::$variant),)* _ => None }
+            }
+        }
+    };
+}
+
 pub mod audit;
 pub mod auth;
 pub mod catalog;

@@ -35,20 +35,6 @@ pub enum PaymentStatus {
     Failed,
 }
 
-macro_rules! as_str {
-    ($ty:ty { $($variant:ident = $text:literal),* $(,)? }) => {
-        impl $ty {
-            pub fn as_str(self) -> &'static str {
-                match self { $(Self::$variant => $text),* }
-            }
-
-            pub fn parse(value: &str) -> Option<Self> {
-                match value { $($text => Some(Self::$variant),)* _ => None }
-            }
-        }
-    };
-}
-
 as_str!(PaymentKind { Authorization = "authorization", Capture = "capture", Void = "void", Refund = "refund" });
 as_str!(PaymentStatus { Pending = "pending", Succeeded = "succeeded", Failed = "failed" });
 

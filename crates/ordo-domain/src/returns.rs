@@ -38,20 +38,7 @@ pub enum ReturnStatus {
     Received,
 }
 
-impl ReturnStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Requested => "requested",
-            Self::Approved => "approved",
-            Self::Rejected => "rejected",
-            Self::Received => "received",
-        }
-    }
-
-    pub fn parse(value: &str) -> Option<Self> {
-        [Self::Requested, Self::Approved, Self::Rejected, Self::Received].into_iter().find(|s| s.as_str() == value)
-    }
-}
+as_str!(ReturnStatus { Requested = "requested", Approved = "approved", Rejected = "rejected", Received = "received" });
 
 /// What becomes of a returned unit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]

@@ -203,16 +203,8 @@ pub(crate) async fn issue_credit_note(
         detail: Some(serde_json::json!({"credit_note_id": note.id, "number": note.number, "total": note.total})),
     };
     tx.insert_order_event(&step).await?;
-    metrics::counter!("ordo_credit_notes_total", "reason" => reason_label(reason)).increment(1);
+    metrics::counter!("ordo_credit_notes_total", "reason" => reason.as_str()).increment(1);
     Ok(Some(note))
-}
-
-fn reason_label(reason: CreditReason) -> &'static str {
-    match reason {
-        CreditReason::Refund => "refund",
-        CreditReason::Return => "return",
-        CreditReason::Cancellation => "cancellation",
-    }
 }
 
 /// A rate in basis points as a percentage: 1900 → `19 %`, 750 → `7.5 %`.

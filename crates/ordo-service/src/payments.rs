@@ -432,12 +432,8 @@ pub(crate) async fn refund_rest(
     // The invoice is credited whether or not money goes back through the
     // provider (an authorisation voided, money received offline).
     let credited = credit_note::credited_units(&tx.order_credit_notes(*order_id.as_uuid()).await?);
-    let uncredited: Vec<(i32, i64)> = order
-        .lines
-        .iter()
-        .map(|l| (l.line, l.quantity - credited.get(&l.line).copied().unwrap_or(0)))
-        .filter(|(_, units)| *units > 0)
-        .collect();
+    let every_unit: Vec<(i32, i64)> = order.lines.iter().map(|l| (l.line, l.quantity)).collect();
+    let uncredited = credit_note::creditable_units(&order, &credited, &every_unit);
     if !uncredited.is_empty() {
         let lines = credit_note::credit_lines(&order, &credited, &uncredited)?;
         let refund_id = refund.as_ref().map(|r| r.id);

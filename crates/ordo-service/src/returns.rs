@@ -116,15 +116,8 @@ impl ReturnService {
         // The money: credit what of these units is not credited yet, and
         // refund that, as far as captured money is left.
         let credited = credit_note::credited_units(&tx.order_credit_notes(*order.id.as_uuid()).await?);
-        let units: Vec<(i32, i64)> = r
-            .lines
-            .iter()
-            .map(|l| {
-                let line_quantity = order.lines.iter().find(|o| o.line == l.line).map_or(0, |o| o.quantity);
-                (l.line, l.quantity.min(line_quantity - credited.get(&l.line).copied().unwrap_or(0)))
-            })
-            .filter(|(_, units)| *units > 0)
-            .collect();
+        let returned: Vec<(i32, i64)> = r.lines.iter().map(|l| (l.line, l.quantity)).collect();
+        let units = credit_note::creditable_units(&order, &credited, &returned);
         let lines = credit_note::credit_lines(&order, &credited, &units)?;
         let value: i64 = lines.iter().map(|l| l.total).sum();
         let refundable = tx.payment_totals(order.id).await?.refundable();
