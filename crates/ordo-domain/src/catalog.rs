@@ -4,6 +4,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::id::ProductId;
+use crate::market::TaxClass;
 use crate::money::{Currency, Money};
 use crate::record::{RecordError, RecordMeta};
 use crate::sku::{Sku, SkuPrefix};
@@ -26,6 +27,8 @@ pub struct Product {
     pub prices: Prices,
     /// Whether the product can be sold.
     pub active: bool,
+    /// Which of its market's tax rates it is sold at.
+    pub tax_class: TaxClass,
     #[serde(flatten)]
     pub meta: RecordMeta,
 }
@@ -86,6 +89,7 @@ pub struct NewProduct {
     pub description: Option<String>,
     pub prices: Prices,
     pub active: bool,
+    pub tax_class: TaxClass,
 }
 
 /// Validated changes to a product; `None` leaves a field as it is.
@@ -96,6 +100,8 @@ pub struct ProductChanges {
     pub description: Option<Option<String>>,
     pub prices: Option<Prices>,
     pub active: Option<bool>,
+    /// Applies to orders placed from then on.
+    pub tax_class: Option<TaxClass>,
 }
 
 /// Filters for listing products.
@@ -131,6 +137,7 @@ impl Product {
             description: new.description,
             prices: new.prices,
             active: new.active,
+            tax_class: new.tax_class,
             meta: RecordMeta::new(now),
         }
     }
@@ -151,6 +158,9 @@ impl Product {
         }
         if let Some(active) = changes.active {
             self.active = active;
+        }
+        if let Some(class) = changes.tax_class {
+            self.tax_class = class;
         }
         let changed = *self != before;
         if changed {
@@ -182,6 +192,7 @@ mod tests {
             description: None,
             prices: Prices::parse(&[(1999, "EUR".into())]).unwrap(),
             active: true,
+            tax_class: TaxClass::Standard,
         };
         Product::create(ProductId::generate(), new, now())
     }

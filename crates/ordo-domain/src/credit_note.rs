@@ -8,9 +8,13 @@
 //! `part(c + q) - part(c)` of its net and of its tax, where `part(k)` is the
 //! line's amount × `k` / its quantity, rounded down. So a line credited in
 //! pieces adds up to exactly what it was invoiced at, and the piece that
-//! takes the last unit takes the rounding. A credit by amount alone is split
-//! into net and tax at the order's rate: the tax is `amount × rate / (1 +
-//! rate)`, rounded half away from zero, and the net the rest.
+//! takes the last unit takes the rounding. The shipping charge is credited
+//! whole, once. A credit by amount alone is first shared out over the tax
+//! rates in proportion to what each rate has left to credit (gross; shares
+//! rounded down, the minor units left over going one each to the rates in
+//! the breakdown's order), then each share is split into net and tax at its
+//! rate: the tax is `share × rate / (1 + rate)`, rounded half away from zero,
+//! and the net the rest.
 
 use std::collections::HashMap;
 
@@ -47,12 +51,18 @@ pub struct CreditNoteLine {
     pub line: Option<i32>,
     pub sku: Option<String>,
     pub name: String,
-    /// Units credited (1 for a credit by amount).
+    /// Units credited (1 for a credit by amount or of the shipping).
     pub quantity: i64,
     /// Net, tax and total credited, positive minor units.
     pub subtotal: i64,
+    /// The rate the credited amount was taxed at, in basis points.
+    #[schema(example = 1900)]
+    pub tax_rate_bp: i64,
     pub tax: i64,
     pub total: i64,
+    /// Whether this credits the shipping charge.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub shipping: bool,
 }
 
 /// An issued credit note. Its amounts are positive: they are taken off the
@@ -120,6 +130,29 @@ pub fn credited_units(notes: &[CreditNote]) -> HashMap<i32, i64> {
     units
 }
 
+/// Whether earlier credit notes credited the shipping charge.
+pub fn shipping_credited(notes: &[CreditNote]) -> bool {
+    notes.iter().flat_map(|n| &n.lines).any(|l| l.shipping)
+}
+
+/// What is left to credit of `invoice` after `notes`, gross per tax rate,
+/// in the breakdown's order (highest rate first).
+pub fn left_by_rate(invoice: &Invoice, notes: &[CreditNote]) -> Vec<(i64, i64)> {
+    invoice
+        .tax_breakdown
+        .iter()
+        .map(|t| {
+            let credited: i64 = notes
+                .iter()
+                .flat_map(|n| &n.tax_breakdown)
+                .filter(|c| c.rate_bp == t.rate_bp)
+                .map(|c| c.net + c.tax)
+                .sum();
+            (t.rate_bp, (t.net + t.tax - credited).max(0))
+        })
+        .collect()
+}
+
 /// Of `units` (`(line, quantity)`), what each line has left to credit
 /// after `credited`: each quantity cut to what is left, lines with nothing
 /// left (or unknown) dropped.
@@ -141,6 +174,10 @@ pub enum CreditError {
     UnknownLine(i32),
     #[error("order line {line} has {creditable} units left to credit, not {requested}")]
     TooMany { line: i32, requested: i64, creditable: i64 },
+    #[error("the order has no shipping charge")]
+    NoShipping,
+    #[error("the shipping charge is credited already")]
+    ShippingCredited,
 }
 
 /// The credit lines for `units` of order lines (`(line, quantity)`, each
@@ -171,11 +208,36 @@ pub fn credit_lines(
             name: line.name.clone(),
             quantity,
             subtotal,
+            tax_rate_bp: line.tax_rate_bp,
             tax,
             total: subtotal + tax,
+            shipping: false,
         });
     }
     Ok(lines)
+}
+
+/// The line crediting `order`'s whole shipping charge, unless earlier
+/// credit notes took it or the order has none.
+pub fn shipping_line(order: &Order, notes: &[CreditNote]) -> Result<CreditNoteLine, CreditError> {
+    let shipping = order.shipping;
+    if shipping.total <= 0 {
+        return Err(CreditError::NoShipping);
+    }
+    if shipping_credited(notes) {
+        return Err(CreditError::ShippingCredited);
+    }
+    Ok(CreditNoteLine {
+        line: None,
+        sku: None,
+        name: crate::invoice::SHIPPING.to_owned(),
+        quantity: 1,
+        subtotal: shipping.net,
+        tax_rate_bp: shipping.tax_rate_bp,
+        tax: shipping.tax,
+        total: shipping.total,
+        shipping: true,
+    })
 }
 
 /// One line crediting `amount` (tax included) at `rate_bp`.
@@ -189,9 +251,42 @@ pub fn amount_line(amount: i64, rate_bp: i64) -> CreditNoteLine {
         name: "Refund".to_owned(),
         quantity: 1,
         subtotal: amount - tax,
+        tax_rate_bp: rate_bp,
         tax,
         total: amount,
+        shipping: false,
     }
+}
+
+/// The lines crediting `amount` (tax included, at most the sum of `left`),
+/// shared over the rates of `left` (`(rate, gross left)`) as the module's
+/// rounding rule says; one line at `fallback_rate` when nothing is left at
+/// any rate.
+pub fn amount_lines(amount: i64, left: &[(i64, i64)], fallback_rate: i64) -> Vec<CreditNoteLine> {
+    let total: i128 = left.iter().map(|(_, gross)| i128::from(*gross)).sum();
+    if total <= 0 {
+        return vec![amount_line(amount, fallback_rate)];
+    }
+    let mut shares: Vec<i64> = left
+        .iter()
+        .map(|(_, gross)| i64::try_from(i128::from(amount) * i128::from(*gross) / total).unwrap_or(0))
+        .collect();
+    let mut rest = amount - shares.iter().sum::<i64>();
+    for (share, (_, gross)) in shares.iter_mut().zip(left) {
+        if rest > 0 && *share < *gross {
+            *share += 1;
+            rest -= 1;
+        }
+    }
+    // Only when `amount` exceeds what is left, which callers never ask.
+    if let Some(first) = shares.first_mut() {
+        *first += rest;
+    }
+    left.iter()
+        .zip(shares)
+        .filter(|(_, share)| *share > 0)
+        .map(|((rate, _), share)| amount_line(share, *rate))
+        .collect()
 }
 
 impl CreditNote {
@@ -226,7 +321,7 @@ impl CreditNote {
             customer_email: invoice.customer_email.clone(),
             billing_address: invoice.billing_address.clone(),
             customer_vat_id: invoice.customer_vat_id.clone(),
-            tax_breakdown: vec![TaxLine { rate_bp: order.tax_rate_bp, net: subtotal, tax }],
+            tax_breakdown: crate::invoice::breakdown(lines.iter().map(|l| (l.tax_rate_bp, l.subtotal, l.tax))),
             lines,
             subtotal,
             tax,
@@ -244,6 +339,7 @@ mod tests {
         let mut order: Order = serde_json::from_value(serde_json::json!({
             "id": Uuid::now_v7(), "customer_id": Uuid::now_v7(), "market": "DE", "currency": "EUR",
             "tax_rate_bp": 1900, "status": "fulfilled", "lines": [],
+            "shipping": {"net": 0, "tax_rate_bp": 1900, "tax": 0, "total": 0},
             "shipping_address": {"line1": "Hauptstr. 1", "city": "Berlin", "country": "DE"},
             "subtotal": subtotal, "tax": tax, "total": subtotal + tax, "version": 1,
             "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z"
@@ -251,8 +347,8 @@ mod tests {
         .unwrap();
         order.lines = serde_json::from_value(serde_json::json!([{
             "line": 1, "sku": "TEE", "product_id": Uuid::now_v7(), "name": "Tee", "quantity": quantity,
-            "shipped_quantity": quantity, "unit_price": subtotal / quantity, "subtotal": subtotal, "tax": tax,
-            "total": subtotal + tax, "allocations": []
+            "shipped_quantity": quantity, "unit_price": subtotal / quantity, "subtotal": subtotal,
+            "tax_rate_bp": 1900, "tax": tax, "total": subtotal + tax, "allocations": []
         }]))
         .unwrap();
         order
@@ -270,6 +366,56 @@ mod tests {
         let line = amount_line(500, 1900); // 79.83... → 80
         assert_eq!((line.subtotal, line.tax), (420, 80));
         assert_eq!(amount_line(500, 0).tax, 0);
+    }
+
+    #[test]
+    fn an_amount_is_shared_over_the_rates_left() {
+        // 1190 left at 19 %, 1070 at 7 %: 1000 shares 526 and 473, +1.
+        let lines = amount_lines(1000, &[(1900, 1190), (700, 1070)], 1900);
+        let got: Vec<_> = lines.iter().map(|l| (l.tax_rate_bp, l.total, l.tax)).collect();
+        assert_eq!(got, [(1900, 527, 84), (700, 473, 31)]);
+        // A rate with nothing left takes nothing.
+        let lines = amount_lines(100, &[(1900, 0), (700, 1070)], 1900);
+        assert_eq!(lines.iter().map(|l| (l.tax_rate_bp, l.total)).collect::<Vec<_>>(), [(700, 100)]);
+        assert_eq!(amount_lines(100, &[], 1900)[0].tax_rate_bp, 1900);
+    }
+
+    #[test]
+    fn shipping_is_credited_whole_and_once() {
+        let mut order = order_with(1, 1000, 190);
+        assert_eq!(shipping_line(&order, &[]), Err(CreditError::NoShipping));
+        order.shipping = crate::order::ShippingCharge { net: 495, tax_rate_bp: 1900, tax: 94, total: 589 };
+        let line = shipping_line(&order, &[]).unwrap();
+        assert_eq!((line.subtotal, line.tax, line.total, line.shipping), (495, 94, 589, true));
+        let invoice = Invoice::for_order(&order, "INV".into(), "A", "a@example.com", None, crate::time::now());
+        let note = CreditNote::new(
+            &order,
+            &invoice,
+            "CN".into(),
+            CreditReason::Refund,
+            None,
+            None,
+            vec![line],
+            crate::time::now(),
+        );
+        assert_eq!(shipping_line(&order, &[note]), Err(CreditError::ShippingCredited));
+    }
+
+    proptest! {
+        /// An amount shared over rates adds up to the amount, and no rate
+        /// takes more than it has left.
+        #[test]
+        fn shares_add_up_and_fit(left in prop::collection::vec((0i64..3000, 0i64..1_000_000), 1..4), pick in 0.0f64..=1.0) {
+            let total: i64 = left.iter().map(|(_, g)| g).sum();
+            let amount = ((total as f64) * pick) as i64;
+            let lines = amount_lines(amount, &left, 1900);
+            prop_assert_eq!(lines.iter().map(|l| l.total).sum::<i64>(), amount);
+            for line in &lines {
+                prop_assert_eq!(line.subtotal + line.tax, line.total);
+                let room: i64 = left.iter().filter(|(r, _)| *r == line.tax_rate_bp).map(|(_, g)| g).sum();
+                prop_assert!(total == 0 || line.total <= room);
+            }
+        }
     }
 
     #[test]

@@ -12,16 +12,47 @@ use crate::money::Currency;
 use crate::order::Order;
 use crate::time::Timestamp;
 
-/// One invoiced line.
+/// One invoiced line: an order line, or the shipping charge.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct InvoiceLine {
-    pub sku: String,
+    /// The product's SKU; none for the shipping charge.
+    pub sku: Option<String>,
     pub name: String,
     pub quantity: i64,
     pub unit_price: i64,
     pub subtotal: i64,
+    /// The rate this line is taxed at, in basis points.
+    #[schema(example = 1900)]
+    pub tax_rate_bp: i64,
     pub tax: i64,
     pub total: i64,
+    /// Whether this is the shipping charge.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub shipping: bool,
+}
+
+/// The tax breakdown of `lines` (`(rate, net, tax)`): one entry per rate,
+/// highest rate first, each the sum of its lines.
+pub fn breakdown(lines: impl IntoIterator<Item = (i64, i64, i64)>) -> Vec<TaxLine> {
+    let mut by_rate: std::collections::BTreeMap<std::cmp::Reverse<i64>, TaxLine> = Default::default();
+    for (rate_bp, net, tax) in lines {
+        let entry = by_rate.entry(std::cmp::Reverse(rate_bp)).or_insert(TaxLine { rate_bp, net: 0, tax: 0 });
+        entry.net += net;
+        entry.tax += tax;
+    }
+    by_rate.into_values().collect()
+}
+
+/// Brings a stored invoice or credit note document up to the current
+/// shape. Documents issued before each line named its tax rate had one
+/// rate, the breakdown's: each line without a rate gets that one.
+pub fn upgrade_document(document: &mut serde_json::Value) {
+    let rate = document.pointer("/tax_breakdown/0/rate_bp").cloned().unwrap_or(serde_json::Value::from(0));
+    if let Some(lines) = document.get_mut("lines").and_then(serde_json::Value::as_array_mut) {
+        for line in lines.iter_mut().filter_map(serde_json::Value::as_object_mut) {
+            line.entry("tax_rate_bp").or_insert_with(|| rate.clone());
+        }
+    }
 }
 
 /// Tax at one rate.
@@ -62,6 +93,9 @@ pub struct Invoice {
     pub total: i64,
 }
 
+/// The name of the shipping charge's line (documents translate it).
+pub const SHIPPING: &str = "Shipping";
+
 /// The invoice number for sequence `seq` of `market` in `year`.
 pub fn number(market: &str, year: i32, seq: i64) -> String {
     format!("INV-{market}-{year}-{seq:06}")
@@ -82,20 +116,36 @@ impl Invoice {
         seller: Option<Seller>,
         issued_at: Timestamp,
     ) -> Self {
-        let lines: Vec<InvoiceLine> = order
+        let mut lines: Vec<InvoiceLine> = order
             .lines
             .iter()
             .map(|l| InvoiceLine {
-                sku: l.sku.to_string(),
+                sku: Some(l.sku.to_string()),
                 name: l.name.clone(),
                 quantity: l.quantity,
                 unit_price: l.unit_price,
                 subtotal: l.subtotal,
+                tax_rate_bp: l.tax_rate_bp,
                 tax: l.tax,
                 total: l.total,
+                shipping: false,
             })
             .collect();
-        let tax_breakdown = vec![TaxLine { rate_bp: order.tax_rate_bp, net: order.subtotal, tax: order.tax }];
+        let shipping = order.shipping;
+        if shipping.total > 0 {
+            lines.push(InvoiceLine {
+                sku: None,
+                name: SHIPPING.to_owned(),
+                quantity: 1,
+                unit_price: shipping.net,
+                subtotal: shipping.net,
+                tax_rate_bp: shipping.tax_rate_bp,
+                tax: shipping.tax,
+                total: shipping.total,
+                shipping: true,
+            });
+        }
+        let tax_breakdown = breakdown(lines.iter().map(|l| (l.tax_rate_bp, l.subtotal, l.tax)));
         Self {
             id: Uuid::now_v7(),
             number,
@@ -132,6 +182,28 @@ pub fn format_amount(amount: i64, currency: Currency) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_breakdown_sums_lines_per_rate_highest_first() {
+        let got = breakdown([(700, 100, 7), (1900, 1000, 190), (700, 50, 4), (0, 10, 0)]);
+        let want = [
+            TaxLine { rate_bp: 1900, net: 1000, tax: 190 },
+            TaxLine { rate_bp: 700, net: 150, tax: 11 },
+            TaxLine { rate_bp: 0, net: 10, tax: 0 },
+        ];
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn documents_without_line_rates_take_the_breakdowns_rate() {
+        let mut old = serde_json::json!({
+            "tax_breakdown": [{"rate_bp": 1900, "net": 1, "tax": 0}],
+            "lines": [{"name": "a"}, {"name": "b", "tax_rate_bp": 700}],
+        });
+        upgrade_document(&mut old);
+        assert_eq!(old["lines"][0]["tax_rate_bp"], 1900);
+        assert_eq!(old["lines"][1]["tax_rate_bp"], 700);
+    }
 
     #[test]
     fn numbers_and_amounts_are_formatted() {

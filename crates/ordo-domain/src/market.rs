@@ -1,5 +1,15 @@
-//! Markets: where Ordo sells. A market is configuration data (a currency, a
-//! tax rate, a locale), so a new country needs no code change.
+//! Markets: where Ordo sells. A market is configuration data (a currency,
+//! tax rates, a shipping charge, a locale), so a new country needs no code
+//! change.
+//!
+//! # Tax
+//!
+//! Each product has a tax class (`standard`, `reduced` or `zero`); each
+//! market has a rate for the first two (`zero` is 0 everywhere). Tax is
+//! computed per order line and on the shipping charge, as `net × rate /
+//! 10 000` rounded half away from zero to the currency's minor unit (see
+//! [`tax_on`]); an order's or an invoice's tax at a rate is the sum of its
+//! lines' tax at that rate. That is the one rounding rule.
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -7,10 +17,40 @@ use utoipa::ToSchema;
 use crate::money::{AmountOverflow, Currency, MAX_ORDER_AMOUNT};
 use crate::payment::CapturePolicy;
 use crate::record::RecordMeta;
-use crate::validation::{FieldError, required_text};
+use crate::validation::{FieldError, ValidationErrors, required_text};
 
 /// Tax rates are basis points: 1900 is 19 %.
 pub const MAX_TAX_RATE_BP: i64 = 10_000;
+
+/// A product's tax class; each market says what rate each class pays.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TaxClass {
+    /// The market's standard rate (`tax_rate_bp`).
+    #[default]
+    Standard,
+    /// The market's reduced rate (`reduced_tax_rate_bp`), e.g. food and books.
+    Reduced,
+    /// Zero-rated: no tax in any market.
+    Zero,
+}
+
+as_str!(TaxClass { Standard = "standard", Reduced = "reduced", Zero = "zero" });
+
+/// What a market charges for shipping an order: a flat net fee, taxed at a
+/// tax class's rate, waived from a goods amount on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ShippingRate {
+    /// Net fee per order, in the market's minor units.
+    #[schema(example = 495)]
+    pub fee: i64,
+    /// Orders whose goods come to at least this net amount ship free.
+    #[schema(example = 5000)]
+    pub free_from: Option<i64>,
+    /// The tax class the fee is taxed at.
+    #[serde(default)]
+    pub tax_class: TaxClass,
+}
 
 /// A market.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
@@ -22,9 +62,15 @@ pub struct Market {
     /// Orders in this market are priced and paid in this currency.
     #[schema(value_type = String, example = "EUR")]
     pub currency: Currency,
-    /// Tax rate in basis points (1900 = 19 %), applied to net prices.
+    /// The standard tax rate in basis points (1900 = 19 %), applied to net
+    /// prices of products in the `standard` class.
     #[schema(example = 1900)]
     pub tax_rate_bp: i64,
+    /// The reduced rate, for products in the `reduced` class.
+    #[schema(example = 700)]
+    pub reduced_tax_rate_bp: i64,
+    /// The shipping charge added to each order; none: shipping is free.
+    pub shipping: Option<ShippingRate>,
     /// BCP 47 locale for documents, e.g. `de-DE`.
     #[schema(example = "de-DE")]
     pub locale: String,
@@ -55,6 +101,8 @@ pub struct NewMarket {
     pub name: String,
     pub currency: Currency,
     pub tax_rate_bp: i64,
+    pub reduced_tax_rate_bp: i64,
+    pub shipping: Option<ShippingRate>,
     pub locale: String,
     pub capture_policy: CapturePolicy,
     pub seller: Option<Seller>,
@@ -66,6 +114,9 @@ pub struct NewMarket {
 pub struct MarketChanges {
     pub name: Option<String>,
     pub tax_rate_bp: Option<i64>,
+    pub reduced_tax_rate_bp: Option<i64>,
+    /// `Some(None)` makes shipping free.
+    pub shipping: Option<Option<ShippingRate>>,
     pub locale: Option<String>,
     /// Applies to orders paid from then on.
     pub capture_policy: Option<CapturePolicy>,
@@ -98,6 +149,24 @@ pub fn parse_tax_rate(bp: i64) -> Result<i64, FieldError> {
     }
 }
 
+/// A shipping rate: a fee and a threshold of 0 to
+/// [`crate::money::MAX_AMOUNT`].
+pub fn parse_shipping(rate: ShippingRate) -> Result<ShippingRate, ValidationErrors> {
+    let mut errors = ValidationErrors::new();
+    let in_range = |amount: i64| (0..=crate::money::MAX_AMOUNT).contains(&amount);
+    if !in_range(rate.fee) {
+        errors.add("fee", "out_of_range", format!("a fee is 0 to {} minor units", crate::money::MAX_AMOUNT));
+    }
+    if rate.free_from.is_some_and(|from| !in_range(from)) {
+        errors.add(
+            "free_from",
+            "out_of_range",
+            format!("a threshold is 0 to {} minor units", crate::money::MAX_AMOUNT),
+        );
+    }
+    errors.into_result(|| rate)
+}
+
 /// A BCP 47 language tag such as `de-DE` or `en`: letters and digits in
 /// subtags of 1 to 8, joined by `-`, the first being 2 or 3 letters.
 pub fn parse_locale(value: &str) -> Result<String, FieldError> {
@@ -120,6 +189,8 @@ impl Market {
             name: new.name,
             currency: new.currency,
             tax_rate_bp: new.tax_rate_bp,
+            reduced_tax_rate_bp: new.reduced_tax_rate_bp,
+            shipping: new.shipping,
             locale: new.locale,
             capture_policy: new.capture_policy,
             seller: new.seller,
@@ -137,6 +208,12 @@ impl Market {
         if let Some(rate) = changes.tax_rate_bp {
             self.tax_rate_bp = rate;
         }
+        if let Some(rate) = changes.reduced_tax_rate_bp {
+            self.reduced_tax_rate_bp = rate;
+        }
+        if let Some(shipping) = changes.shipping {
+            self.shipping = shipping;
+        }
         if let Some(locale) = changes.locale {
             self.locale = locale;
         }
@@ -153,11 +230,25 @@ impl Market {
         Ok(changed)
     }
 
-    /// Tax on a net amount, in minor units: `net × rate / 10 000`, rounded
-    /// half away from zero to the currency's minor unit. Computed per order
-    /// line, so each line's tax is exact and the order's tax is their sum.
-    pub fn tax_on(&self, net: i64) -> Result<i64, AmountOverflow> {
-        tax_on(net, self.tax_rate_bp)
+    /// The rate, in basis points, that `class` pays in this market.
+    pub fn rate_of(&self, class: TaxClass) -> i64 {
+        match class {
+            TaxClass::Standard => self.tax_rate_bp,
+            TaxClass::Reduced => self.reduced_tax_rate_bp,
+            TaxClass::Zero => 0,
+        }
+    }
+
+    /// The net shipping fee of an order whose goods come to `goods_net`,
+    /// and the rate it is taxed at.
+    pub fn shipping_for(&self, goods_net: i64) -> (i64, i64) {
+        match self.shipping {
+            Some(rate) if rate.free_from.is_none_or(|from| goods_net < from) => {
+                (rate.fee, self.rate_of(rate.tax_class))
+            }
+            Some(rate) => (0, self.rate_of(rate.tax_class)),
+            None => (0, self.tax_rate_bp),
+        }
     }
 }
 

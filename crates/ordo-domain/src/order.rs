@@ -182,7 +182,11 @@ pub struct OrderLine {
     pub unit_price: i64,
     /// `unit_price × quantity`.
     pub subtotal: i64,
-    /// Tax on `subtotal` at the market's rate, rounded half away from zero.
+    /// The rate of the product's tax class in the market, frozen at
+    /// placement, in basis points.
+    #[schema(example = 1900)]
+    pub tax_rate_bp: i64,
+    /// Tax on `subtotal` at `tax_rate_bp`, rounded half away from zero.
     pub tax: i64,
     pub total: i64,
     /// Where the line's units are reserved, by the allocation rule.
@@ -198,7 +202,8 @@ pub struct Order {
     pub market: String,
     #[schema(value_type = String, example = "EUR")]
     pub currency: Currency,
-    /// Tax rate applied, in basis points, frozen from the market.
+    /// The market's standard tax rate when the order was placed, in basis
+    /// points; each line and the shipping state the rate they were taxed at.
     pub tax_rate_bp: i64,
     pub status: OrderStatus,
     pub lines: Vec<OrderLine>,
@@ -206,12 +211,40 @@ pub struct Order {
     /// Whom the order is invoiced to, where it differs from where it ships.
     #[serde(default)]
     pub billing: Billing,
+    /// The shipping charge, frozen from the market at placement.
+    pub shipping: ShippingCharge,
+    /// Net amount: the lines' and the shipping's.
     pub subtotal: i64,
+    /// Tax on the lines and the shipping.
     pub tax: i64,
+    /// `subtotal + tax`: what the customer pays.
     pub total: i64,
     pub version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// An order's shipping charge (zero when it ships free).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ShippingCharge {
+    /// Net fee, in minor units.
+    pub net: i64,
+    /// The rate it is taxed at, in basis points.
+    pub tax_rate_bp: i64,
+    /// Tax on `net` at `tax_rate_bp`, rounded half away from zero.
+    pub tax: i64,
+    pub total: i64,
+}
+
+impl ShippingCharge {
+    /// What `market` charges to ship `lines`: its fee, unless the goods
+    /// reach its free-shipping threshold, taxed at its shipping class's rate.
+    pub fn for_lines(market: &Market, lines: &[OrderLine]) -> Result<Self, AmountOverflow> {
+        let goods = checked_sum(lines.iter().map(|l| l.subtotal))?;
+        let (net, tax_rate_bp) = market.shipping_for(goods);
+        let tax = crate::market::tax_on(net, tax_rate_bp)?;
+        Ok(Self { net, tax_rate_bp, tax, total: checked_sum([net, tax])? })
+    }
 }
 
 /// An order's billing details, shown on its invoice.
@@ -295,6 +328,7 @@ pub struct SellableProduct {
     pub name: String,
     /// Its price in the market's currency, if it has one.
     pub unit_price: Option<i64>,
+    pub tax_class: crate::market::TaxClass,
     /// Active and not archived.
     pub sellable: bool,
 }
@@ -315,7 +349,8 @@ pub enum PricingError {
 }
 
 /// Prices the requested lines from the catalog in the market: frozen unit
-/// prices, per-line tax, and totals. `allocations` gives each line's
+/// prices, per-line tax at the rate of each product's tax class, and totals
+/// (with the market's shipping charge). `allocations` gives each line's
 /// reservation, in line order.
 pub fn price_lines(
     market: &Market,
@@ -337,8 +372,9 @@ pub fn price_lines(
     let mut too_large = Vec::new();
     for (line, number) in requested.iter().zip(1..) {
         let Some((product, unit_price)) = find(&line.sku).and_then(|p| Some((p, p.unit_price?))) else { continue };
+        let tax_rate_bp = market.rate_of(product.tax_class);
         let amounts = checked_product(unit_price, line.quantity).and_then(|subtotal| {
-            let tax = market.tax_on(subtotal)?;
+            let tax = crate::market::tax_on(subtotal, tax_rate_bp)?;
             Ok((subtotal, tax, checked_sum([subtotal, tax])?))
         });
         let Ok((subtotal, tax, total)) = amounts else {
@@ -354,6 +390,7 @@ pub fn price_lines(
             shipped_quantity: 0,
             unit_price,
             subtotal,
+            tax_rate_bp,
             tax,
             total,
             allocations: Vec::new(),
@@ -362,11 +399,13 @@ pub fn price_lines(
     if !too_large.is_empty() {
         return Err(PricingError::LineTooLarge(too_large));
     }
-    OrderTotals::of(&lines).map_err(|AmountOverflow| PricingError::OrderTooLarge)?;
+    ShippingCharge::for_lines(market, &lines)
+        .and_then(|shipping| OrderTotals::of(&lines, &shipping))
+        .map_err(|AmountOverflow| PricingError::OrderTooLarge)?;
     Ok(lines)
 }
 
-/// An order's sums over its lines.
+/// An order's sums over its lines and its shipping.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OrderTotals {
     pub subtotal: i64,
@@ -375,13 +414,16 @@ pub struct OrderTotals {
 }
 
 impl OrderTotals {
-    /// The sums of `lines`, each checked against
+    /// The sums of `lines` and `shipping`, each checked against
     /// [`crate::money::MAX_ORDER_AMOUNT`].
-    pub fn of(lines: &[OrderLine]) -> Result<Self, AmountOverflow> {
+    pub fn of(lines: &[OrderLine], shipping: &ShippingCharge) -> Result<Self, AmountOverflow> {
+        let sum = |amount: fn(&OrderLine) -> i64, shipped: i64| {
+            checked_sum(lines.iter().map(amount).chain(std::iter::once(shipped)))
+        };
         Ok(Self {
-            subtotal: checked_sum(lines.iter().map(|l| l.subtotal))?,
-            tax: checked_sum(lines.iter().map(|l| l.tax))?,
-            total: checked_sum(lines.iter().map(|l| l.total))?,
+            subtotal: sum(|l| l.subtotal, shipping.net)?,
+            tax: sum(|l| l.tax, shipping.tax)?,
+            total: sum(|l| l.total, shipping.total)?,
         })
     }
 }
@@ -408,8 +450,9 @@ pub enum FulfilError {
 }
 
 impl Order {
-    /// A new order from priced, allocated lines; refused if its sums would
-    /// exceed [`crate::money::MAX_ORDER_AMOUNT`].
+    /// A new order from priced, allocated lines, with the market's shipping
+    /// charge; refused if its sums would exceed
+    /// [`crate::money::MAX_ORDER_AMOUNT`].
     pub fn place(
         id: OrderId,
         customer_id: CustomerId,
@@ -418,7 +461,8 @@ impl Order {
         shipping_address: Address,
         now: Timestamp,
     ) -> Result<Self, AmountOverflow> {
-        let OrderTotals { subtotal, tax, total } = OrderTotals::of(&lines)?;
+        let shipping = ShippingCharge::for_lines(market, &lines)?;
+        let OrderTotals { subtotal, tax, total } = OrderTotals::of(&lines, &shipping)?;
         Ok(Self {
             id,
             customer_id,
@@ -429,6 +473,7 @@ impl Order {
             lines,
             shipping_address,
             billing: Billing::default(),
+            shipping,
             subtotal,
             tax,
             total,
@@ -682,6 +727,8 @@ mod tests {
             name: "Germany".into(),
             currency: Currency::parse("EUR").unwrap(),
             tax_rate_bp,
+            reduced_tax_rate_bp: tax_rate_bp / 2,
+            shipping: None,
             locale: "de-DE".into(),
             capture_policy: crate::payment::CapturePolicy::AtPayment,
             seller: None,
@@ -729,11 +776,44 @@ mod tests {
                     sku: sku.clone(),
                     name: format!("Product {i}"),
                     unit_price: Some(*price),
+                    tax_class: crate::market::TaxClass::Standard,
                     sellable: true,
                 };
                 (LineRequest { sku, quantity: 0 }, product)
             })
             .unzip()
+    }
+
+    /// Each line is taxed at its product's class rate, and the shipping
+    /// charge at its class's rate, until the goods reach the threshold.
+    #[test]
+    fn lines_and_shipping_are_taxed_at_their_class_rate() {
+        use crate::market::{ShippingRate, TaxClass};
+        let (mut requested, mut offered) = products(&[1_000, 999, 500]);
+        for line in &mut requested {
+            line.quantity = 1;
+        }
+        offered[1].tax_class = TaxClass::Reduced;
+        offered[2].tax_class = TaxClass::Zero;
+        let mut de = market(1_900);
+        de.reduced_tax_rate_bp = 700;
+        de.shipping = Some(ShippingRate { fee: 495, free_from: Some(3_000), tax_class: TaxClass::Standard });
+        let lines = price_lines(&de, &requested, &offered).unwrap();
+        let rates: Vec<_> = lines.iter().map(|l| (l.tax_rate_bp, l.tax)).collect();
+        assert_eq!(rates, [(1_900, 190), (700, 70), (0, 0)]); // 69.93 rounds to 70
+        let order =
+            Order::place(OrderId::generate(), CustomerId::generate(), &de, lines, address(), crate::time::now())
+                .unwrap();
+        assert_eq!(order.shipping, ShippingCharge { net: 495, tax_rate_bp: 1_900, tax: 94, total: 589 });
+        assert_eq!((order.subtotal, order.tax, order.total), (2_994, 354, 3_348));
+        // From the threshold on, shipping is free.
+        requested[0].quantity = 2;
+        let lines = price_lines(&de, &requested, &offered).unwrap();
+        let order =
+            Order::place(OrderId::generate(), CustomerId::generate(), &de, lines, address(), crate::time::now())
+                .unwrap();
+        assert_eq!(order.shipping, ShippingCharge { net: 0, tax_rate_bp: 1_900, tax: 0, total: 0 });
+        assert_eq!(order.total, 2_000 + 380 + 999 + 70 + 500);
     }
 
     /// The outsider's reproduction: 100 % tax, five products at 10^12 and

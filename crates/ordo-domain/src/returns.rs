@@ -242,10 +242,11 @@ mod tests {
             "tax_rate_bp": 1900, "status": "partially_fulfilled",
             "lines": [{
                 "line": 1, "sku": "TEE", "product_id": Uuid::now_v7(), "name": "Tee", "quantity": quantity,
-                "shipped_quantity": shipped, "unit_price": 1000, "subtotal": 1000 * quantity, "tax": 190 * quantity,
-                "total": 1190 * quantity, "allocations": []
+                "shipped_quantity": shipped, "unit_price": 1000, "subtotal": 1000 * quantity, "tax_rate_bp": 1900,
+                "tax": 190 * quantity, "total": 1190 * quantity, "allocations": []
             }],
             "shipping_address": {"line1": "Hauptstr. 1", "city": "Berlin", "country": "DE"},
+            "shipping": {"net": 0, "tax_rate_bp": 1900, "tax": 0, "total": 0},
             "subtotal": 1000 * quantity, "tax": 190 * quantity, "total": 1190 * quantity, "version": 1,
             "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z"
         }))

@@ -124,6 +124,11 @@ impl From<ordo_domain::credit_note::CreditError> for ServiceError {
                 "unknown_line",
                 format!("order line {line} does not exist"),
             )),
+            ordo_domain::credit_note::CreditError::NoShipping => Self::Validation(ValidationErrors::single(
+                "shipping",
+                "no_shipping",
+                "the order has no shipping charge to credit",
+            )),
             e => Self::Credit(e),
         }
     }

@@ -146,9 +146,11 @@ pub(crate) async fn issue_in(tx: &mut dyn Transaction, actor: &Actor, order_id: 
 /// What a credit note credits.
 #[derive(Debug, Clone)]
 pub(crate) enum Credit {
-    /// Units of order lines, priced by [`credit_note::credit_lines`].
+    /// Units of order lines, priced by [`credit_note::credit_lines`], and
+    /// the shipping ([`credit_note::shipping_line`]).
     Lines(Vec<CreditNoteLine>),
-    /// An amount, tax included, split at the order's rate.
+    /// An amount, tax included, shared over the tax rates
+    /// ([`credit_note::amount_lines`]).
     Amount(i64),
 }
 
@@ -170,14 +172,15 @@ pub(crate) async fn issue_credit_note(
     credit: Credit,
 ) -> ServiceResult<Option<CreditNote>> {
     let invoice = issue_in(tx, actor, order.id).await?;
-    let credited: i64 = tx.order_credit_notes(invoice.order_id).await?.iter().map(|n| n.total).sum();
-    let left = invoice.total - credited;
+    let notes = tx.order_credit_notes(invoice.order_id).await?;
+    let left = invoice.total - notes.iter().map(|n| n.total).sum::<i64>();
+    let by_amount = |amount: i64| {
+        credit_note::amount_lines(amount.min(left), &credit_note::left_by_rate(&invoice, &notes), order.tax_rate_bp)
+    };
     let lines = match credit {
         Credit::Lines(lines) if lines.iter().map(|l| l.total).sum::<i64>() <= left => lines,
-        Credit::Lines(lines) => {
-            vec![credit_note::amount_line(lines.iter().map(|l| l.total).sum::<i64>().min(left), order.tax_rate_bp)]
-        }
-        Credit::Amount(amount) => vec![credit_note::amount_line(amount.min(left), order.tax_rate_bp)],
+        Credit::Lines(lines) => by_amount(lines.iter().map(|l| l.total).sum()),
+        Credit::Amount(amount) => by_amount(amount),
     };
     if lines.iter().map(|l| l.total).sum::<i64>() <= 0 {
         return Ok(None);
@@ -277,12 +280,12 @@ pub fn render_html(invoice: &Invoice, locale: &str) -> Markup {
         (seller_block(invoice.seller.as_ref()))
         (address_block(&invoice.customer_name, &invoice.billing_address, invoice.customer_vat_id.as_deref()))
         table {
-            thead { tr { th { "SKU" } th { "Item" } th.n { "Qty" } th.n { "Unit price" } th.n { "Net" } th.n { "Tax" } th.n { "Total" } } }
+            thead { tr { th { "SKU" } th { "Item" } th.n { "Qty" } th.n { "Unit price" } th.n { "Net" } th.n { "Rate" } th.n { "Tax" } th.n { "Total" } } }
             tbody {
                 @for line in &invoice.lines {
                     tr {
-                        td { (line.sku) } td { (line.name) } td.n { (line.quantity) }
-                        td.n { (money(line.unit_price)) } td.n { (money(line.subtotal)) }
+                        td { (line.sku.as_deref().unwrap_or("")) } td { (line.name) } td.n { (line.quantity) }
+                        td.n { (money(line.unit_price)) } td.n { (money(line.subtotal)) } td.n { (percent(line.tax_rate_bp)) }
                         td.n { (money(line.tax)) } td.n { (money(line.total)) }
                     }
                 }
@@ -301,12 +304,13 @@ pub fn render_credit_note_html(note: &CreditNote, locale: &str) -> Markup {
         (seller_block(note.seller.as_ref()))
         (address_block(&note.customer_name, &note.billing_address, note.customer_vat_id.as_deref()))
         table {
-            thead { tr { th { "SKU" } th { "Item" } th.n { "Qty" } th.n { "Net" } th.n { "Tax" } th.n { "Total" } } }
+            thead { tr { th { "SKU" } th { "Item" } th.n { "Qty" } th.n { "Net" } th.n { "Rate" } th.n { "Tax" } th.n { "Total" } } }
             tbody {
                 @for line in &note.lines {
                     tr {
                         td { (line.sku.as_deref().unwrap_or("")) } td { (line.name) } td.n { (line.quantity) }
-                        td.n { (money(line.subtotal)) } td.n { (money(line.tax)) } td.n { (money(line.total)) }
+                        td.n { (money(line.subtotal)) } td.n { (percent(line.tax_rate_bp)) }
+                        td.n { (money(line.tax)) } td.n { (money(line.total)) }
                     }
                 }
             }

@@ -573,6 +573,7 @@ async fn check_order(
         .map(|p| SellableProduct {
             id: p.id,
             unit_price: p.prices.get(market.currency).map(|m| m.amount),
+            tax_class: p.tax_class,
             sellable: p.active && !p.meta.is_archived(),
             sku: p.sku,
             name: p.name,

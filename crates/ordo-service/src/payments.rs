@@ -39,8 +39,9 @@ pub enum RefundAsk {
     /// An amount in minor units, tax included.
     Amount(i64),
     /// Units of order lines (`(line, quantity)`), at what they were
-    /// invoiced (see [`credit_note`]'s rounding rule).
-    Lines(Vec<(i32, i64)>),
+    /// invoiced (see [`credit_note`]'s rounding rule), and the shipping
+    /// charge if `shipping`.
+    Lines { units: Vec<(i32, i64)>, shipping: bool },
 }
 
 pub mod jobs;
@@ -293,10 +294,10 @@ impl PaymentService {
         let totals = tx.payment_totals(order_id).await?;
         let (amount, credit) = match ask {
             RefundAsk::Amount(amount) => (amount, Credit::Amount(amount)),
-            RefundAsk::Lines(units) => {
+            RefundAsk::Lines { units, shipping } => {
                 let mut errors = ValidationErrors::new();
-                if units.is_empty() {
-                    errors.add("lines", "required", "a refund by lines names at least one line");
+                if units.is_empty() && !shipping {
+                    errors.add("lines", "required", "a refund by lines names at least one line or the shipping");
                 }
                 for (i, (_, quantity)) in units.iter().enumerate() {
                     if *quantity <= 0 {
@@ -307,7 +308,10 @@ impl PaymentService {
                     return Err(ServiceError::Validation(errors));
                 }
                 let notes = tx.order_credit_notes(*order_id.as_uuid()).await?;
-                let lines = credit_note::credit_lines(&order, &credit_note::credited_units(&notes), &units)?;
+                let mut lines = credit_note::credit_lines(&order, &credit_note::credited_units(&notes), &units)?;
+                if shipping {
+                    lines.push(credit_note::shipping_line(&order, &notes)?);
+                }
                 (lines.iter().map(|l| l.total).sum(), Credit::Lines(lines))
             }
         };
@@ -431,11 +435,13 @@ pub(crate) async fn refund_rest(
     let refund = if rest > 0 { Some(record_refund(tx, &actor, &order, rest, provider_name).await?) } else { None };
     // The invoice is credited whether or not money goes back through the
     // provider (an authorisation voided, money received offline).
-    let credited = credit_note::credited_units(&tx.order_credit_notes(*order_id.as_uuid()).await?);
+    let notes = tx.order_credit_notes(*order_id.as_uuid()).await?;
+    let credited = credit_note::credited_units(&notes);
     let every_unit: Vec<(i32, i64)> = order.lines.iter().map(|l| (l.line, l.quantity)).collect();
     let uncredited = credit_note::creditable_units(&order, &credited, &every_unit);
-    if !uncredited.is_empty() {
-        let lines = credit_note::credit_lines(&order, &credited, &uncredited)?;
+    let mut lines = credit_note::credit_lines(&order, &credited, &uncredited)?;
+    lines.extend(credit_note::shipping_line(&order, &notes).ok());
+    if !lines.is_empty() {
         let refund_id = refund.as_ref().map(|r| r.id);
         issue_credit_note(tx, &actor, &order, CreditReason::Cancellation, refund_id, None, Credit::Lines(lines))
             .await?;

@@ -7,14 +7,12 @@ use crate::copy::CopyIn;
 ordo_store_sql::catalog_repo!(PgSession, Postgres {
     #[tracing::instrument(target = "ordo_db", name = "catalog.insert_products", skip_all)]
     async fn insert_products(&mut self, products: &[Product]) -> StoreResult<()> {
-        let mut copy = CopyIn::new(
-            "products (id, sku, name, description, prices, active, version, created_at, updated_at, archived_at)",
-        );
+        let mut copy = CopyIn::new(&format!("products ({COLUMNS})"));
         for p in products {
             copy.uuid(p.id.as_uuid()).text(p.sku.as_str()).text(&p.name).opt_text(p.description.as_deref());
             copy.json(&p.prices.as_slice())?.bool(p.active).int(p.meta.version);
             copy.timestamp(p.meta.created_at).timestamp(p.meta.updated_at).opt_timestamp(p.meta.archived_at);
-            copy.end_row();
+            copy.text(p.tax_class.as_str()).end_row();
         }
         copy.send(self.conn()).await?;
         Ok(())
@@ -27,7 +25,8 @@ ordo_store_sql::catalog_repo!(PgSession, Postgres {
         let updated: i64 = sqlx::query_scalar(
             "WITH updated AS (
                 UPDATE products
-                   SET name = $3, description = $4, prices = $5, active = $6, version = $7, updated_at = $8, archived_at = $9
+                   SET name = $3, description = $4, prices = $5, active = $6, version = $7, updated_at = $8, archived_at = $9,
+                       tax_class = $10
                  WHERE id = $1 AND version = $2
                 RETURNING id)
              SELECT count(pg_notify('ordo_changes', 'product:' || id::text)) FROM updated",
@@ -41,6 +40,7 @@ ordo_store_sql::catalog_repo!(PgSession, Postgres {
         .bind(p.meta.version)
         .bind(Ts(p.meta.updated_at))
         .bind(p.meta.archived_at.map(Ts))
+        .bind(p.tax_class.as_str())
         .persistent(self.persistent())
         .fetch_one(self.conn())
         .await

@@ -63,11 +63,12 @@ ordo_store_sql::order_repo!(PgSession, Postgres {
                 None => rows.null(),
             };
             rows.int(o.subtotal).int(o.tax).int(o.total).int(o.version);
-            rows.timestamp(o.created_at).timestamp(o.updated_at).end_row();
+            rows.timestamp(o.created_at).timestamp(o.updated_at);
+            rows.int(o.shipping.net).int(o.shipping.tax_rate_bp).int(o.shipping.tax).end_row();
             for l in &o.lines {
                 lines.uuid(o.id.as_uuid()).int(l.line.into()).text(l.sku.as_str()).uuid(l.product_id.as_uuid());
                 lines.text(&l.name).int(l.quantity).int(l.shipped_quantity).int(l.unit_price);
-                lines.int(l.subtotal).int(l.tax).int(l.total).json(&l.allocations)?.end_row();
+                lines.int(l.subtotal).int(l.tax).int(l.total).json(&l.allocations)?.int(l.tax_rate_bp).end_row();
             }
         }
         rows.send(self.conn()).await?;

@@ -1,13 +1,15 @@
 //! SQL of the catalog module.
 
 use ordo_domain::catalog::{Prices, Product};
+use ordo_domain::market::TaxClass;
 use ordo_domain::{Money, ProductId, RecordMeta, Sku};
 use sqlx::types::Json;
 use uuid::Uuid;
 
 use crate::{Ts, corrupt, ts};
 
-pub const COLUMNS: &str = "id, sku, name, description, prices, active, version, created_at, updated_at, archived_at";
+pub const COLUMNS: &str =
+    "id, sku, name, description, prices, active, version, created_at, updated_at, archived_at, tax_class";
 
 #[derive(Debug, sqlx::FromRow)]
 pub struct ProductRow {
@@ -21,6 +23,7 @@ pub struct ProductRow {
     pub created_at: Ts,
     pub updated_at: Ts,
     pub archived_at: Option<Ts>,
+    pub tax_class: String,
 }
 
 impl TryFrom<ProductRow> for Product {
@@ -34,6 +37,7 @@ impl TryFrom<ProductRow> for Product {
             description: row.description,
             prices: Prices::from_stored(row.prices.0),
             active: row.active,
+            tax_class: TaxClass::parse(&row.tax_class).ok_or_else(|| corrupt("products.tax_class", &row.tax_class))?,
             meta: RecordMeta {
                 version: row.version,
                 created_at: row.created_at.0,
@@ -68,10 +72,9 @@ macro_rules! catalog_repo {
 
                 #[tracing::instrument(target = "ordo_db", name = "catalog.insert_product", skip_all)]
                 async fn insert_product(&mut self, p: &Product) -> StoreResult<()> {
-                    ::sqlx::query(
-                        "INSERT INTO products (id, sku, name, description, prices, active, version, created_at, updated_at, archived_at)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-                    )
+                    ::sqlx::query(&format!(
+                        "INSERT INTO products ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+                    ))
                     .bind(p.id.as_uuid())
                     .bind(p.sku.as_str())
                     .bind(&p.name)
@@ -82,6 +85,7 @@ macro_rules! catalog_repo {
                     .bind(Ts(p.meta.created_at))
                     .bind(Ts(p.meta.updated_at))
                     .bind(p.meta.archived_at.map(Ts))
+                    .bind(p.tax_class.as_str())
                     .persistent(self.persistent())
                     .execute(self.conn())
                     .await

@@ -1,5 +1,22 @@
 //! SQL of invoices and credit notes.
 
+use ordo_store::StoreResult;
+
+use crate::corrupt;
+
+/// A stored invoice or credit note document, brought up to the current
+/// shape ([`ordo_domain::invoice::upgrade_document`]) before it is read.
+#[derive(Debug, serde::Deserialize)]
+#[serde(transparent)]
+pub struct Document(serde_json::Value);
+
+impl Document {
+    pub fn decode<T: serde::de::DeserializeOwned>(mut self) -> StoreResult<T> {
+        ordo_domain::invoice::upgrade_document(&mut self.0);
+        serde_json::from_value(self.0).map_err(|e| corrupt("document", e))
+    }
+}
+
 /// Implements `InvoiceRepo` for `$session<C>` on `$db`, with the methods
 /// the backend writes in its own dialect.
 #[macro_export]
@@ -57,13 +74,13 @@ macro_rules! invoice_repo {
 
                 #[tracing::instrument(target = "ordo_db", name = "invoices.invoice", skip_all)]
                 async fn invoice(&mut self, id: Uuid) -> StoreResult<Option<Invoice>> {
-                    let row: Option<Json<Invoice>> = ::sqlx::query_scalar("SELECT document FROM invoices WHERE id = $1")
+                    let row: Option<Json<Document>> = ::sqlx::query_scalar("SELECT document FROM invoices WHERE id = $1")
                         .bind(id)
                         .persistent(self.persistent())
                         .fetch_optional(self.conn())
                         .await
                         .map_err(Self::map_err)?;
-                    Ok(row.map(|j| j.0))
+                    row.map(|j| j.0.decode()).transpose()
                 }
 
                 #[tracing::instrument(target = "ordo_db", name = "invoices.invoice_html", skip_all)]
@@ -89,13 +106,13 @@ macro_rules! invoice_repo {
 
                 #[tracing::instrument(target = "ordo_db", name = "invoices.invoice_for_order", skip_all)]
                 async fn invoice_for_order(&mut self, order_id: Uuid) -> StoreResult<Option<Invoice>> {
-                    let row: Option<Json<Invoice>> = ::sqlx::query_scalar("SELECT document FROM invoices WHERE order_id = $1")
+                    let row: Option<Json<Document>> = ::sqlx::query_scalar("SELECT document FROM invoices WHERE order_id = $1")
                         .bind(order_id)
                         .persistent(self.persistent())
                         .fetch_optional(self.conn())
                         .await
                         .map_err(Self::map_err)?;
-                    Ok(row.map(|j| j.0))
+                    row.map(|j| j.0.decode()).transpose()
                 }
 
                 #[tracing::instrument(target = "ordo_db", name = "invoices.list_invoices", skip_all)]
@@ -108,9 +125,9 @@ macro_rules! invoice_repo {
                         query.push(" AND order_id = ").push_bind(order_id);
                     }
                     query.push(" ORDER BY id LIMIT ").push_bind(page.fetch_limit());
-                    let rows: Vec<Json<Invoice>> =
+                    let rows: Vec<Json<Document>> =
                         query.build_query_scalar().persistent(self.persistent()).fetch_all(self.conn()).await.map_err(Self::map_err)?;
-                    Ok(rows.into_iter().map(|j| j.0).collect())
+                    rows.into_iter().map(|j| j.0.decode()).collect()
                 }
 
                 #[tracing::instrument(target = "ordo_db", name = "invoices.next_credit_note_number", skip_all)]
@@ -152,13 +169,13 @@ macro_rules! invoice_repo {
 
                 #[tracing::instrument(target = "ordo_db", name = "invoices.credit_note", skip_all)]
                 async fn credit_note(&mut self, id: Uuid) -> StoreResult<Option<CreditNote>> {
-                    let row: Option<Json<CreditNote>> = ::sqlx::query_scalar("SELECT document FROM credit_notes WHERE id = $1")
+                    let row: Option<Json<Document>> = ::sqlx::query_scalar("SELECT document FROM credit_notes WHERE id = $1")
                         .bind(id)
                         .persistent(self.persistent())
                         .fetch_optional(self.conn())
                         .await
                         .map_err(Self::map_err)?;
-                    Ok(row.map(|j| j.0))
+                    row.map(|j| j.0.decode()).transpose()
                 }
 
                 #[tracing::instrument(target = "ordo_db", name = "invoices.credit_note_html", skip_all)]
@@ -184,14 +201,14 @@ macro_rules! invoice_repo {
 
                 #[tracing::instrument(target = "ordo_db", name = "invoices.order_credit_notes", skip_all)]
                 async fn order_credit_notes(&mut self, order_id: Uuid) -> StoreResult<Vec<CreditNote>> {
-                    let rows: Vec<Json<CreditNote>> =
+                    let rows: Vec<Json<Document>> =
                         ::sqlx::query_scalar("SELECT document FROM credit_notes WHERE order_id = $1 ORDER BY id")
                             .bind(order_id)
                             .persistent(self.persistent())
                             .fetch_all(self.conn())
                             .await
                             .map_err(Self::map_err)?;
-                    Ok(rows.into_iter().map(|j| j.0).collect())
+                    rows.into_iter().map(|j| j.0.decode()).collect()
                 }
 
                 #[tracing::instrument(target = "ordo_db", name = "invoices.list_credit_notes", skip_all)]
@@ -204,9 +221,9 @@ macro_rules! invoice_repo {
                         query.push(" AND order_id = ").push_bind(order_id);
                     }
                     query.push(" ORDER BY id LIMIT ").push_bind(page.fetch_limit());
-                    let rows: Vec<Json<CreditNote>> =
+                    let rows: Vec<Json<Document>> =
                         query.build_query_scalar().persistent(self.persistent()).fetch_all(self.conn()).await.map_err(Self::map_err)?;
-                    Ok(rows.into_iter().map(|j| j.0).collect())
+                    rows.into_iter().map(|j| j.0.decode()).collect()
                 }
             }
         };

@@ -1,13 +1,12 @@
 //! SQL of markets.
 
-use ordo_domain::market::{Market, Seller};
+use ordo_domain::market::{Market, Seller, ShippingRate};
 use ordo_domain::payment::CapturePolicy;
 use ordo_domain::{Currency, RecordMeta};
 
 use crate::{Ts, corrupt, ts};
 
-pub const COLUMNS: &str =
-    "code, name, currency, tax_rate_bp, locale, version, created_at, updated_at, archived_at, capture_policy, seller";
+pub const COLUMNS: &str = "code, name, currency, tax_rate_bp, locale, version, created_at, updated_at, archived_at, capture_policy, seller, reduced_tax_rate_bp, shipping";
 
 #[derive(Debug, sqlx::FromRow)]
 pub struct MarketRow {
@@ -22,6 +21,9 @@ pub struct MarketRow {
     pub archived_at: Option<Ts>,
     pub capture_policy: String,
     pub seller: Option<sqlx::types::Json<Seller>>,
+    /// NOT NULL on PostgreSQL; SQLite cannot add such a column.
+    pub reduced_tax_rate_bp: Option<i64>,
+    pub shipping: Option<sqlx::types::Json<ShippingRate>>,
 }
 
 impl TryFrom<MarketRow> for Market {
@@ -33,6 +35,8 @@ impl TryFrom<MarketRow> for Market {
             name: row.name,
             currency: Currency::parse(&row.currency).map_err(|e| corrupt("markets.currency", e.message))?,
             tax_rate_bp: row.tax_rate_bp,
+            reduced_tax_rate_bp: row.reduced_tax_rate_bp.unwrap_or(row.tax_rate_bp),
+            shipping: row.shipping.map(|s| s.0),
             locale: row.locale,
             capture_policy: CapturePolicy::parse(&row.capture_policy)
                 .ok_or_else(|| corrupt("markets.capture_policy", &row.capture_policy))?,
@@ -68,7 +72,7 @@ macro_rules! market_repo {
 
                 #[tracing::instrument(target = "ordo_db", name = "markets.insert_market", skip_all)]
                 async fn insert_market(&mut self, m: &Market) -> StoreResult<()> {
-                    ::sqlx::query(&format!("INSERT INTO markets ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"))
+                    ::sqlx::query(&format!("INSERT INTO markets ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"))
                         .bind(&m.code)
                         .bind(&m.name)
                         .bind(m.currency.code())
@@ -80,6 +84,8 @@ macro_rules! market_repo {
                         .bind(m.meta.archived_at.map(Ts))
                         .bind(m.capture_policy.as_str())
                         .bind(m.seller.as_ref().map(::sqlx::types::Json))
+                        .bind(m.reduced_tax_rate_bp)
+                        .bind(m.shipping.as_ref().map(::sqlx::types::Json))
                         .persistent(self.persistent())
                         .execute(self.conn())
                         .await
@@ -102,7 +108,7 @@ macro_rules! market_repo {
                 async fn update_market(&mut self, m: &Market, expected_version: i64) -> StoreResult<bool> {
                     let result = ::sqlx::query(
                         "UPDATE markets SET name = $3, tax_rate_bp = $4, locale = $5, version = $6, updated_at = $7, archived_at = $8,
-                                capture_policy = $9, seller = $10
+                                capture_policy = $9, seller = $10, reduced_tax_rate_bp = $11, shipping = $12
                           WHERE code = $1 AND version = $2",
                     )
                     .bind(&m.code)
@@ -115,6 +121,8 @@ macro_rules! market_repo {
                     .bind(m.meta.archived_at.map(Ts))
                     .bind(m.capture_policy.as_str())
                     .bind(m.seller.as_ref().map(::sqlx::types::Json))
+                    .bind(m.reduced_tax_rate_bp)
+                    .bind(m.shipping.as_ref().map(::sqlx::types::Json))
                     .persistent(self.persistent())
                     .execute(self.conn())
                     .await

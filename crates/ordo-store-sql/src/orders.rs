@@ -1,7 +1,7 @@
 //! SQL of orders.
 
 use ordo_domain::customer::Address;
-use ordo_domain::order::{Allocation, Billing, Order, OrderLine, OrderStatus};
+use ordo_domain::order::{Allocation, Billing, Order, OrderLine, OrderStatus, ShippingCharge};
 use ordo_domain::{Currency, CustomerId, OrderId, ProductId, Sku};
 use sqlx::types::Json;
 use uuid::Uuid;
@@ -10,9 +10,8 @@ use ordo_store::StoreResult;
 
 use crate::{Ts, corrupt};
 
-pub const ORDER_COLUMNS: &str = "id, customer_id, market, currency, tax_rate_bp, status, shipping_address, billing, subtotal, tax, total, version, created_at, updated_at";
-pub const LINE_COLUMNS: &str =
-    "order_id, line, sku, product_id, name, quantity, shipped_quantity, unit_price, subtotal, tax, total, allocations";
+pub const ORDER_COLUMNS: &str = "id, customer_id, market, currency, tax_rate_bp, status, shipping_address, billing, subtotal, tax, total, version, created_at, updated_at, shipping_net, shipping_tax_rate_bp, shipping_tax";
+pub const LINE_COLUMNS: &str = "order_id, line, sku, product_id, name, quantity, shipped_quantity, unit_price, subtotal, tax, total, allocations, tax_rate_bp";
 
 #[derive(Debug, sqlx::FromRow)]
 pub struct OrderRow {
@@ -30,6 +29,10 @@ pub struct OrderRow {
     pub version: i64,
     pub created_at: Ts,
     pub updated_at: Ts,
+    pub shipping_net: i64,
+    /// NULL on orders placed before shipping charges: the order's rate.
+    pub shipping_tax_rate_bp: Option<i64>,
+    pub shipping_tax: i64,
 }
 
 #[derive(Debug, sqlx::FromRow)]
@@ -46,6 +49,8 @@ pub struct LineRow {
     pub tax: i64,
     pub total: i64,
     pub allocations: Json<Vec<Allocation>>,
+    /// NULL on lines placed before per-line rates: the order's rate.
+    pub tax_rate_bp: Option<i64>,
 }
 
 pub fn status(value: &str) -> StoreResult<OrderStatus> {
@@ -53,7 +58,8 @@ pub fn status(value: &str) -> StoreResult<OrderStatus> {
 }
 
 impl LineRow {
-    pub fn into_line(self) -> StoreResult<OrderLine> {
+    /// The line, taxed at `order_rate` if it does not name its own rate.
+    pub fn into_line(self, order_rate: i64) -> StoreResult<OrderLine> {
         Ok(OrderLine {
             line: self.line,
             sku: Sku::parse(&self.sku).map_err(|e| corrupt("order_lines.sku", e.message))?,
@@ -63,6 +69,7 @@ impl LineRow {
             shipped_quantity: self.shipped_quantity,
             unit_price: self.unit_price,
             subtotal: self.subtotal,
+            tax_rate_bp: self.tax_rate_bp.unwrap_or(order_rate),
             tax: self.tax,
             total: self.total,
             allocations: self.allocations.0,
@@ -82,6 +89,12 @@ impl OrderRow {
             lines,
             shipping_address: self.shipping_address.0,
             billing: self.billing.map(|b| b.0).unwrap_or_default(),
+            shipping: ShippingCharge {
+                net: self.shipping_net,
+                tax_rate_bp: self.shipping_tax_rate_bp.unwrap_or(self.tax_rate_bp),
+                tax: self.shipping_tax,
+                total: self.shipping_net + self.shipping_tax,
+            },
             subtotal: self.subtotal,
             tax: self.tax,
             total: self.total,
@@ -106,7 +119,7 @@ pub fn assemble(orders: Vec<OrderRow>, lines: Vec<LineRow>) -> StoreResult<Vec<O
         .map(|order| {
             let mut own = Vec::new();
             while let Some(line) = lines.next_if(|l| l.order_id == order.id) {
-                own.push(line.into_line()?);
+                own.push(line.into_line(order.tax_rate_bp)?);
             }
             order.into_order(own)
         })
@@ -141,7 +154,7 @@ macro_rules! order_repo {
                 async fn insert_order(&mut self, o: &Order, idempotency: Option<(Uuid, &str)>) -> StoreResult<()> {
                     ::sqlx::query(&format!(
                         "INSERT INTO orders ({ORDER_COLUMNS}, idempotency_principal, idempotency_key)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
                     ))
                     .bind(o.id.as_uuid())
                     .bind(o.customer_id.as_uuid())
@@ -157,6 +170,9 @@ macro_rules! order_repo {
                     .bind(o.version)
                     .bind(Ts(o.created_at))
                     .bind(Ts(o.updated_at))
+                    .bind(o.shipping.net)
+                    .bind(o.shipping.tax_rate_bp)
+                    .bind(o.shipping.tax)
                     .bind(idempotency.map(|(principal, _)| principal))
                     .bind(idempotency.map(|(_, key)| key))
                     .persistent(self.persistent())
@@ -176,7 +192,8 @@ macro_rules! order_repo {
                             .push_bind(line.subtotal)
                             .push_bind(line.tax)
                             .push_bind(line.total)
-                            .push_bind(Json(&line.allocations));
+                            .push_bind(Json(&line.allocations))
+                            .push_bind(line.tax_rate_bp);
                     });
                     insert.build().persistent(self.persistent()).execute(self.conn()).await.map_err(Self::map_err)?;
                     Ok(())

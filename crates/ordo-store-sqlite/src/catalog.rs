@@ -6,10 +6,8 @@ use crate::{SqliteSession, rows_per_insert};
 ordo_store_sql::catalog_repo!(SqliteSession, Sqlite {
     #[tracing::instrument(target = "ordo_db", name = "catalog.insert_products", skip_all)]
     async fn insert_products(&mut self, products: &[Product]) -> StoreResult<()> {
-        for chunk in products.chunks(rows_per_insert(10)) {
-            let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-                "INSERT INTO products (id, sku, name, description, prices, active, version, created_at, updated_at, archived_at) ",
-            );
+        for chunk in products.chunks(rows_per_insert(11)) {
+            let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(format!("INSERT INTO products ({COLUMNS}) "));
             insert.push_values(chunk, |mut row, p| {
                 row.push_bind(p.id.as_uuid())
                     .push_bind(p.sku.as_str())
@@ -20,7 +18,8 @@ ordo_store_sql::catalog_repo!(SqliteSession, Sqlite {
                     .push_bind(p.meta.version)
                     .push_bind(Ts(p.meta.created_at))
                     .push_bind(Ts(p.meta.updated_at))
-                    .push_bind(p.meta.archived_at.map(Ts));
+                    .push_bind(p.meta.archived_at.map(Ts))
+                    .push_bind(p.tax_class.as_str());
             });
             insert.build().execute(self.conn()).await.map_err(Self::map_err)?;
         }
@@ -31,7 +30,8 @@ ordo_store_sql::catalog_repo!(SqliteSession, Sqlite {
     async fn update_product(&mut self, p: &Product, expected_version: i64) -> StoreResult<bool> {
         let result = sqlx::query(
             "UPDATE products
-                SET name = $3, description = $4, prices = $5, active = $6, version = $7, updated_at = $8, archived_at = $9
+                SET name = $3, description = $4, prices = $5, active = $6, version = $7, updated_at = $8, archived_at = $9,
+                    tax_class = $10
               WHERE id = $1 AND version = $2",
         )
         .bind(p.id.as_uuid())
@@ -43,6 +43,7 @@ ordo_store_sql::catalog_repo!(SqliteSession, Sqlite {
         .bind(p.meta.version)
         .bind(Ts(p.meta.updated_at))
         .bind(p.meta.archived_at.map(Ts))
+        .bind(p.tax_class.as_str())
         .execute(self.conn())
         .await
         .map_err(Self::map_err)?;

@@ -46,7 +46,7 @@ ordo_store_sql::order_repo!(SqliteSession, Sqlite {
 
     #[tracing::instrument(target = "ordo_db", name = "orders.insert_orders", skip_all)]
     async fn insert_orders(&mut self, orders: &[Order]) -> StoreResult<()> {
-        for chunk in orders.chunks(rows_per_insert(14)) {
+        for chunk in orders.chunks(rows_per_insert(17)) {
             let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(format!("INSERT INTO orders ({ORDER_COLUMNS}) "));
             insert.push_values(chunk, |mut row, o| {
                 row.push_bind(o.id.as_uuid())
@@ -62,13 +62,16 @@ ordo_store_sql::order_repo!(SqliteSession, Sqlite {
                     .push_bind(o.total)
                     .push_bind(o.version)
                     .push_bind(Ts(o.created_at))
-                    .push_bind(Ts(o.updated_at));
+                    .push_bind(Ts(o.updated_at))
+                    .push_bind(o.shipping.net)
+                    .push_bind(o.shipping.tax_rate_bp)
+                    .push_bind(o.shipping.tax);
             });
             insert.build().execute(self.conn()).await.map_err(Self::map_err)?;
         }
         let lines: Vec<(&Order, &OrderLine)> =
             orders.iter().flat_map(|o| o.lines.iter().map(move |l| (o, l))).collect();
-        for chunk in lines.chunks(rows_per_insert(12)) {
+        for chunk in lines.chunks(rows_per_insert(13)) {
             let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(format!("INSERT INTO order_lines ({LINE_COLUMNS}) "));
             insert.push_values(chunk, |mut row, (o, line)| {
                 row.push_bind(o.id.as_uuid())
@@ -82,7 +85,8 @@ ordo_store_sql::order_repo!(SqliteSession, Sqlite {
                     .push_bind(line.subtotal)
                     .push_bind(line.tax)
                     .push_bind(line.total)
-                    .push_bind(Json(&line.allocations));
+                    .push_bind(Json(&line.allocations))
+                    .push_bind(line.tax_rate_bp);
             });
             insert.build().execute(self.conn()).await.map_err(Self::map_err)?;
         }

@@ -23,7 +23,7 @@ use ordo_domain::audit::{Actor, AuditEvent, AuditSeal};
 use ordo_domain::catalog::{NewProduct, Prices, Product};
 use ordo_domain::customer::{Address, Customer, NewCustomer};
 use ordo_domain::inventory::{Location, LocationId, StockLevel};
-use ordo_domain::market::{Market, NewMarket};
+use ordo_domain::market::{Market, NewMarket, TaxClass};
 use ordo_domain::order::{Allocation, LineRequest, Order, OrderEvent, OrderStatus, SellableProduct, price_lines};
 use ordo_domain::{Currency, CustomerId, Email, Money, OrderId, ProductId, RecordMeta, Sku, Timestamp, time};
 use ordo_service::{ServiceError, ServiceResult};
@@ -186,11 +186,12 @@ pub struct SeedSummary {
 /// Reports progress: the phase, rows done, rows in the phase.
 pub type Progress<'a> = &'a (dyn Fn(SeedPhase, u64, u64) + Sync);
 
-const MARKETS: [(&str, &str, &str, i64, &str); 4] = [
-    ("DE", "Germany", "EUR", 1900, "de-DE"),
-    ("FR", "France", "EUR", 2000, "fr-FR"),
-    ("NL", "Netherlands", "EUR", 2100, "nl-NL"),
-    ("GB", "United Kingdom", "GBP", 2000, "en-GB"),
+/// Code, name, currency, standard and reduced tax rate, locale.
+const MARKETS: [(&str, &str, &str, i64, i64, &str); 4] = [
+    ("DE", "Germany", "EUR", 1900, 700, "de-DE"),
+    ("FR", "France", "EUR", 2000, 550, "fr-FR"),
+    ("NL", "Netherlands", "EUR", 2100, 900, "nl-NL"),
+    ("GB", "United Kingdom", "GBP", 2000, 500, "en-GB"),
 ];
 /// Customers per market, in percent (the same order as [`MARKETS`]).
 const MARKET_SHARE: [(usize, u32); 4] = [(0, 50), (1, 20), (2, 15), (3, 15)];
@@ -548,7 +549,7 @@ pub async fn seed(db: Arc<dyn Database>, plan: &SeedPlan, progress: Progress<'_>
     let mut tx = db.begin().await?;
     let mut audit = Vec::new();
     let mut markets = Vec::new();
-    for (code, name, currency, tax_rate_bp, locale) in MARKETS {
+    for (code, name, currency, tax_rate_bp, reduced_tax_rate_bp, locale) in MARKETS {
         let market = match tx.market(code).await? {
             Some(market) => market,
             None => {
@@ -558,6 +559,8 @@ pub async fn seed(db: Arc<dyn Database>, plan: &SeedPlan, progress: Progress<'_>
                     name: name.into(),
                     currency,
                     tax_rate_bp,
+                    reduced_tax_rate_bp,
+                    shipping: None,
                     locale: locale.into(),
                     capture_policy: Default::default(),
                     seller: None,
@@ -654,6 +657,8 @@ pub async fn seed(db: Arc<dyn Database>, plan: &SeedPlan, progress: Progress<'_>
                 prices: Prices::from_stored(money),
                 // A few of the long tail are no longer sold.
                 active: rank < 100 || rng.random_range(0..100) >= 2,
+                // One in ten is sold at the reduced rate (books, food).
+                tax_class: if rank % 10 == 7 { TaxClass::Reduced } else { TaxClass::Standard },
             };
             batch.push(Product::create(ProductId::from_uuid(id_at(created_at)), new, created_at));
             prices.push(per_market);
@@ -682,6 +687,7 @@ pub async fn seed(db: Arc<dyn Database>, plan: &SeedPlan, progress: Progress<'_>
             sku: p.sku,
             name: p.name,
             unit_price: None,
+            tax_class: p.tax_class,
             sellable: true,
         }));
         summary.products += count as u64;

@@ -1,8 +1,9 @@
-//! `/v1/markets`: markets as configuration (currency, tax rate, locale).
+//! `/v1/markets`: markets as configuration (currency, tax rates, shipping,
+//! locale).
 
 use axum::extract::{Path, State};
 use axum::response::IntoResponse;
-use ordo_domain::market::{self, Market, MarketChanges, NewMarket, Seller};
+use ordo_domain::market::{self, Market, MarketChanges, NewMarket, Seller, ShippingRate, TaxClass};
 use ordo_domain::payment::CapturePolicy;
 use ordo_domain::{Currency, ValidationErrors};
 use ordo_service::Services;
@@ -16,7 +17,7 @@ use crate::error::codes::{
     ARCHIVED, MARKET_EXISTS, NOT_FOUND, PRECONDITION_REQUIRED, VALIDATION_FAILED, VERSION_CONFLICT,
 };
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{Json, OptionalIfMatch};
+use crate::extract::{Json, OptionalIfMatch, nullable};
 use crate::routes::{created_response, entity_response, precondition};
 
 pub(crate) fn routes() -> OpenApiRouter<Services> {
@@ -37,10 +38,18 @@ pub(crate) struct CreateMarket {
     #[schema(example = "EUR")]
     #[schema(schema_with = crate::routes::schema::currency)]
     currency: String,
-    /// Tax rate in basis points (1900 = 19 %), 0 to 10000.
+    /// The standard tax rate in basis points (1900 = 19 %), 0 to 10000.
     #[schema(example = 1900)]
     #[schema(minimum = 0, maximum = 10_000)]
     tax_rate_bp: i64,
+    /// The reduced rate, for products of the `reduced` tax class; the
+    /// standard rate when absent.
+    #[schema(example = 700)]
+    #[schema(minimum = 0, maximum = 10_000)]
+    reduced_tax_rate_bp: Option<i64>,
+    /// The shipping charge added to each order; shipping is free when
+    /// absent.
+    shipping: Option<ShippingInput>,
     /// BCP 47 locale, e.g. `de-DE`.
     #[schema(example = "de-DE")]
     #[schema(schema_with = crate::routes::schema::locale)]
@@ -51,6 +60,28 @@ pub(crate) struct CreateMarket {
     /// The seller's legal details, printed on the market's invoices and
     /// credit notes.
     seller: Option<SellerInput>,
+}
+
+/// What a market charges to ship an order.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ShippingInput {
+    /// Net fee per order, in the market's minor units.
+    #[schema(example = 495, minimum = 0, maximum = 1_000_000_000_000_i64)]
+    fee: i64,
+    /// Orders whose goods come to at least this net amount ship free.
+    #[schema(example = 5000, minimum = 0, maximum = 1_000_000_000_000_i64)]
+    free_from: Option<i64>,
+    /// The tax class the fee is taxed at; `standard` when absent.
+    tax_class: Option<TaxClass>,
+}
+
+impl ShippingInput {
+    fn parse(&self, errors: &mut ValidationErrors) -> Option<ShippingRate> {
+        let rate =
+            ShippingRate { fee: self.fee, free_from: self.free_from, tax_class: self.tax_class.unwrap_or_default() };
+        market::parse_shipping(rate).map_err(|e| errors.merge("shipping", e)).ok()
+    }
 }
 
 /// The seller's legal details.
@@ -89,6 +120,8 @@ impl TryFrom<CreateMarket> for NewMarket {
         let name = errors.check("name", market::parse_name(&body.name));
         let currency = errors.check("currency", Currency::parse(&body.currency));
         let tax_rate_bp = errors.check("tax_rate_bp", market::parse_tax_rate(body.tax_rate_bp));
+        let reduced = body.reduced_tax_rate_bp.map(|r| errors.check("reduced_tax_rate_bp", market::parse_tax_rate(r)));
+        let shipping = body.shipping.as_ref().map(|s| s.parse(&mut errors));
         let locale = errors.check("locale", market::parse_locale(&body.locale));
         let seller = body.seller.as_ref().map(|s| s.parse(&mut errors));
         match (code, name, currency, tax_rate_bp, locale) {
@@ -98,6 +131,8 @@ impl TryFrom<CreateMarket> for NewMarket {
                     name,
                     currency,
                     tax_rate_bp,
+                    reduced_tax_rate_bp: reduced.flatten().unwrap_or(tax_rate_bp),
+                    shipping: shipping.flatten(),
                     locale,
                     capture_policy: body.capture_policy.unwrap_or_default(),
                     seller: seller.flatten(),
@@ -119,6 +154,13 @@ pub(crate) struct UpdateMarket {
     /// Applies to orders placed from now on.
     #[schema(minimum = 0, maximum = 10_000)]
     tax_rate_bp: Option<i64>,
+    /// Applies to orders placed from now on.
+    #[schema(minimum = 0, maximum = 10_000)]
+    reduced_tax_rate_bp: Option<i64>,
+    /// Replaces the shipping charge for orders placed from now on; `null`
+    /// makes shipping free.
+    #[serde(default, deserialize_with = "nullable")]
+    shipping: Option<Option<ShippingInput>>,
     #[schema(schema_with = crate::routes::schema::locale_or_null)]
     locale: Option<String>,
     /// Applies to orders paid from now on.
@@ -134,11 +176,19 @@ impl TryFrom<UpdateMarket> for MarketChanges {
         let mut errors = ValidationErrors::new();
         let name = body.name.map(|n| errors.check("name", market::parse_name(&n)));
         let tax_rate_bp = body.tax_rate_bp.map(|r| errors.check("tax_rate_bp", market::parse_tax_rate(r)));
+        let reduced = body.reduced_tax_rate_bp.map(|r| errors.check("reduced_tax_rate_bp", market::parse_tax_rate(r)));
+        let shipping = match &body.shipping {
+            None => None,
+            Some(None) => Some(None),
+            Some(Some(input)) => input.parse(&mut errors).map(Some),
+        };
         let locale = body.locale.map(|l| errors.check("locale", market::parse_locale(&l)));
         let seller = body.seller.as_ref().map(|s| s.parse(&mut errors));
         errors.into_result(|| MarketChanges {
             name: name.flatten(),
             tax_rate_bp: tax_rate_bp.flatten(),
+            reduced_tax_rate_bp: reduced.flatten(),
+            shipping,
             locale: locale.flatten(),
             capture_policy: body.capture_policy,
             seller: seller.flatten(),

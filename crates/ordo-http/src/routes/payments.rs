@@ -138,10 +138,14 @@ pub(crate) struct RefundRequest {
     /// Units of order lines, refunded at what they were invoiced.
     #[schema(max_items = 200)]
     lines: Option<Vec<crate::routes::returns::UnitsOfLine>>,
+    /// Refund the shipping charge too (whole, once), with or without
+    /// `lines`.
+    shipping: Option<bool>,
 }
 
 /// Refund part or all of an order's captured payment, by amount or by
-/// order lines (at what they were invoiced, tax included). The refund is
+/// order lines and the shipping charge (at what they were invoiced, tax
+/// included). The refund is
 /// recorded `pending` at once and made at the provider in the background
 /// (`refund.succeeded` or `refund.failed` follow); a credit note correcting
 /// the invoice by as much is issued with it (`credit_note.issued`). Send
@@ -165,14 +169,18 @@ async fn refund_order(
     Json(body): Json<RefundRequest>,
 ) -> ApiResult<(StatusCode, axum::Json<Payment>)> {
     let id: OrderId = parse_id(&id)?;
+    let shipping = body.shipping.unwrap_or(false);
     let ask = match (body.amount, body.lines) {
-        (Some(amount), None) => RefundAsk::Amount(amount),
-        (None, Some(lines)) => RefundAsk::Lines(lines.iter().map(|l| (l.line, l.quantity)).collect()),
+        (Some(amount), None) if body.shipping.is_none() => RefundAsk::Amount(amount),
+        (None, lines) if lines.is_some() || shipping => RefundAsk::Lines {
+            units: lines.unwrap_or_default().iter().map(|l| (l.line, l.quantity)).collect(),
+            shipping,
+        },
         _ => {
             return Err(ServiceError::Validation(ValidationErrors::single(
                 "amount",
                 "amount_or_lines",
-                "a refund names either an `amount` or `lines`",
+                "a refund names either an `amount`, or `lines` and/or `shipping: true`",
             ))
             .into());
         }

@@ -5,6 +5,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::IntoResponse;
 use chrono::{DateTime, Utc};
 use ordo_domain::catalog::{self, NewProduct, Prices, Product, ProductChanges, ProductFilter};
+use ordo_domain::market::TaxClass;
 use ordo_domain::page::{Page, PageRequest};
 use ordo_domain::sku::SkuPrefix;
 use ordo_domain::{ProductId, Sku, ValidationErrors};
@@ -71,6 +72,10 @@ pub(crate) struct CreateProduct {
     /// Whether the product can be sold; defaults to `true`.
     #[serde(default = "yes")]
     active: bool,
+    /// Which of each market's tax rates it is sold at; `standard` when
+    /// absent.
+    #[serde(default)]
+    tax_class: TaxClass,
 }
 
 fn yes() -> bool {
@@ -88,7 +93,7 @@ impl TryFrom<CreateProduct> for NewProduct {
         let prices = parse_prices(&mut errors, &body.prices);
         match (sku, name, description, prices) {
             (Some(sku), Some(name), Some(description), Some(prices)) if errors.is_empty() => {
-                Ok(NewProduct { sku, name, description, prices, active: body.active })
+                Ok(NewProduct { sku, name, description, prices, active: body.active, tax_class: body.tax_class })
             }
             _ => Err(errors),
         }
@@ -112,6 +117,8 @@ pub(crate) struct UpdateProduct {
     #[schema(max_items = 64)]
     prices: Option<Vec<PriceInput>>,
     active: Option<bool>,
+    /// Applies to orders placed from now on.
+    tax_class: Option<TaxClass>,
 }
 
 impl TryFrom<UpdateProduct> for ProductChanges {
@@ -128,6 +135,7 @@ impl TryFrom<UpdateProduct> for ProductChanges {
             description: description.flatten(),
             prices: prices.flatten(),
             active: body.active,
+            tax_class: body.tax_class,
         })
     }
 }

@@ -138,6 +138,8 @@ struct Labels {
     total_credited: &'static str,
     vat_id: &'static str,
     refund: &'static str,
+    shipping: &'static str,
+    rate: &'static str,
     page: &'static str,
     of: &'static str,
 }
@@ -161,6 +163,8 @@ const EN: Labels = Labels {
     total_credited: "Total credited",
     vat_id: "VAT ID",
     refund: "Refund",
+    shipping: "Shipping",
+    rate: "VAT %",
     page: "Page",
     of: "of",
 };
@@ -184,6 +188,8 @@ const DE: Labels = Labels {
     total_credited: "Gutgeschrieben",
     vat_id: "USt-IdNr.",
     refund: "Erstattung",
+    shipping: "Versandkosten",
+    rate: "USt. %",
     page: "Seite",
     of: "von",
 };
@@ -195,6 +201,7 @@ struct Row {
     quantity: i64,
     unit_price: Option<i64>,
     net: i64,
+    rate_bp: i64,
     tax: i64,
     total: i64,
 }
@@ -226,11 +233,12 @@ pub fn invoice(invoice: &Invoice, locale: &str) -> Vec<u8> {
         .lines
         .iter()
         .map(|l| Row {
-            sku: l.sku.clone(),
-            name: l.name.clone(),
+            sku: l.sku.clone().unwrap_or_default(),
+            name: if l.shipping { lang.labels().shipping.to_owned() } else { l.name.clone() },
             quantity: l.quantity,
             unit_price: Some(l.unit_price),
             net: l.subtotal,
+            rate_bp: l.tax_rate_bp,
             tax: l.tax,
             total: l.total,
         })
@@ -266,12 +274,17 @@ pub fn credit_note(note: &CreditNote, locale: &str) -> Vec<u8> {
         .iter()
         .map(|l| Row {
             sku: l.sku.clone().unwrap_or_default(),
-            // A credit by amount names no order line: it is a refund, in the
-            // document's language.
-            name: if l.line.is_none() { lang.labels().refund.to_owned() } else { l.name.clone() },
+            // The shipping, or a credit by amount (which names no order
+            // line: a refund), in the document's language.
+            name: match (l.shipping, l.line) {
+                (true, _) => lang.labels().shipping.to_owned(),
+                (false, None) => lang.labels().refund.to_owned(),
+                (false, Some(_)) => l.name.clone(),
+            },
             quantity: l.quantity,
             unit_price: None,
             net: l.subtotal,
+            rate_bp: l.tax_rate_bp,
             tax: l.tax,
             total: l.total,
         })
@@ -398,7 +411,8 @@ const TABLE_SIZE: f32 = 8.5;
 /// The lowest a table row goes before the next page.
 const BOTTOM: f32 = 90.0;
 /// Right edges of the amount columns: quantity, unit price, net, tax, total.
-const COLUMNS: [f32; 5] = [300.0, 365.0, 430.0, 485.0, RIGHT];
+/// The right edges of the quantity, unit price, net, rate, tax and total.
+const COLUMNS: [f32; 6] = [268.0, 330.0, 392.0, 432.0, 487.0, RIGHT];
 
 /// Text drawn on one page.
 struct PageText {
@@ -437,8 +451,8 @@ const BOLD: &[u8] = b"F2";
 fn table_header(page: &mut PageText, labels: &Labels, y: f32) {
     page.text(BOLD, TABLE_SIZE, LEFT, y, labels.sku);
     page.text(BOLD, TABLE_SIZE, 122.0, y, labels.item);
-    for (label, right) in [labels.qty, labels.unit_price, labels.net, labels.tax, labels.total].into_iter().zip(COLUMNS)
-    {
+    let headers = [labels.qty, labels.unit_price, labels.net, labels.rate, labels.tax, labels.total];
+    for (label, right) in headers.into_iter().zip(COLUMNS) {
         page.right(BOLD, TABLE_SIZE, right, y, label);
     }
     page.rule(y - 4.0);
@@ -512,11 +526,12 @@ fn render(doc: &Doc<'_>, lang: Lang) -> Vec<u8> {
             y -= ROW + 2.0;
         }
         page.text(REGULAR, TABLE_SIZE, LEFT, y, &fit(&row.sku, TABLE_SIZE, 68.0));
-        page.text(REGULAR, TABLE_SIZE, 122.0, y, &fit(&row.name, TABLE_SIZE, 140.0));
+        page.text(REGULAR, TABLE_SIZE, 122.0, y, &fit(&row.name, TABLE_SIZE, 112.0));
         let amounts = [
             row.quantity.to_string(),
             row.unit_price.map(money).unwrap_or_default(),
             money(row.net),
+            lang.percent(row.rate_bp),
             money(row.tax),
             money(row.total),
         ];
@@ -619,7 +634,7 @@ mod tests {
     #[test]
     fn many_lines_take_as_many_pages_each_with_its_footer() {
         let lines: Vec<serde_json::Value> = (1..=120)
-            .map(|n| serde_json::json!({"sku": format!("SKU-{n}"), "name": "Tee", "quantity": 1, "unit_price": 1000, "subtotal": 1000, "tax": 190, "total": 1190}))
+            .map(|n| serde_json::json!({"sku": format!("SKU-{n}"), "name": "Tee", "quantity": 1, "unit_price": 1000, "subtotal": 1000, "tax_rate_bp": 1900, "tax": 190, "total": 1190}))
             .collect();
         let invoice: Invoice = serde_json::from_value(serde_json::json!({
             "id": uuid::Uuid::now_v7(), "number": "INV-DE-2026-000042", "order_id": uuid::Uuid::now_v7(),

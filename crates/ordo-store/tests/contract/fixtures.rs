@@ -48,6 +48,7 @@ pub(crate) fn product(t: &StoreCtx, code: &str, at: i64) -> Product {
             Money::new(150_000, Currency::parse("JPY").expect("JPY")),
         ]),
         active: true,
+        tax_class: ordo_domain::market::TaxClass::Reduced,
         meta: meta(t.at(at)),
     }
 }
@@ -153,6 +154,12 @@ pub(crate) fn market(code: &str, t: &StoreCtx, at: i64) -> Market {
         name: format!("Market {code} {AWKWARD}"),
         currency: eur(),
         tax_rate_bp: 1900,
+        reduced_tax_rate_bp: 700,
+        shipping: Some(ordo_domain::market::ShippingRate {
+            fee: 495,
+            free_from: Some(5_000),
+            tax_class: ordo_domain::market::TaxClass::Reduced,
+        }),
         locale: "de-DE".to_owned(),
         capture_policy: ordo_domain::payment::CapturePolicy::AtFulfilment,
         seller: Some(seller()),
@@ -180,9 +187,9 @@ pub(crate) fn location(t: &StoreCtx, code: &str, priority: i32, at: i64) -> Loca
 }
 
 pub(crate) fn order(t: &StoreCtx, customer: CustomerId, location: Uuid, at: i64) -> Order {
-    let line = |n: i32, code: &str, quantity: i64, unit_price: i64| {
+    let line = |n: i32, code: &str, quantity: i64, unit_price: i64, tax_rate_bp: i64| {
         let subtotal = quantity * unit_price;
-        let tax = subtotal * 19 / 100;
+        let tax = subtotal * tax_rate_bp / 10_000;
         OrderLine {
             line: n,
             sku: sku(code),
@@ -192,14 +199,16 @@ pub(crate) fn order(t: &StoreCtx, customer: CustomerId, location: Uuid, at: i64)
             shipped_quantity: 0,
             unit_price,
             subtotal,
+            tax_rate_bp,
             tax,
             total: subtotal + tax,
             allocations: vec![Allocation { location_id: location, quantity, shipped: 0 }],
         }
     };
-    let lines = vec![line(1, "SKU-A", 2, 1000), line(2, "SKU-B", 1, 2550)];
-    let subtotal: i64 = lines.iter().map(|l| l.subtotal).sum();
-    let tax: i64 = lines.iter().map(|l| l.tax).sum();
+    let lines = vec![line(1, "SKU-A", 2, 1000, 1900), line(2, "SKU-B", 1, 2550, 700)];
+    let shipping = ordo_domain::order::ShippingCharge { net: 495, tax_rate_bp: 700, tax: 35, total: 530 };
+    let subtotal: i64 = lines.iter().map(|l| l.subtotal).sum::<i64>() + shipping.net;
+    let tax: i64 = lines.iter().map(|l| l.tax).sum::<i64>() + shipping.tax;
     Order {
         id: OrderId::from_uuid(t.id()),
         customer_id: customer,
@@ -210,6 +219,7 @@ pub(crate) fn order(t: &StoreCtx, customer: CustomerId, location: Uuid, at: i64)
         lines,
         shipping_address: address(),
         billing: ordo_domain::order::Billing { address: Some(bare_address()), vat_id: Some("DE123456789".to_owned()) },
+        shipping,
         subtotal,
         tax,
         total: subtotal + tax,
@@ -286,15 +296,30 @@ pub(crate) fn invoice(t: &StoreCtx, order_id: Uuid, number: &str, at: i64) -> In
         customer_email: "buyer@example.com".to_owned(),
         billing_address: address(),
         customer_vat_id: Some("ATU12345678".to_owned()),
-        lines: vec![InvoiceLine {
-            sku: "SKU-A".to_owned(),
-            name: format!("Widget {AWKWARD}"),
-            quantity: 2,
-            unit_price: 1000,
-            subtotal: 2000,
-            tax: 380,
-            total: 2380,
-        }],
+        lines: vec![
+            InvoiceLine {
+                sku: Some("SKU-A".to_owned()),
+                name: format!("Widget {AWKWARD}"),
+                quantity: 2,
+                unit_price: 1000,
+                subtotal: 2000,
+                tax_rate_bp: 1900,
+                tax: 380,
+                total: 2380,
+                shipping: false,
+            },
+            InvoiceLine {
+                sku: None,
+                name: "Shipping".to_owned(),
+                quantity: 1,
+                unit_price: 0,
+                subtotal: 0,
+                tax_rate_bp: 700,
+                tax: 0,
+                total: 0,
+                shipping: true,
+            },
+        ],
         tax_breakdown: vec![TaxLine { rate_bp: 1900, net: 2000, tax: 380 }],
         subtotal: 2000,
         tax: 380,

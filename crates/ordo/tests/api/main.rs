@@ -19,6 +19,7 @@ mod security;
 mod seed;
 mod server;
 mod stripe;
+mod tax;
 mod traces;
 mod webhooks;
 mod workflow;
