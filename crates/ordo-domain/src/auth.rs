@@ -23,8 +23,8 @@ use crate::time::Timestamp;
 /// - `clerk`: day-to-day order desk and warehouse: maintains customers,
 ///   places and moves orders along, books stock; reads the catalog and
 ///   markets.
-/// - `finance`: reads everything and the audit trail, changes nothing in the
-///   catalog or customers (payments and the ledger will be theirs).
+/// - `finance`: reads everything, the audit trail and the ledger, changes
+///   nothing in the catalog or customers.
 /// - `viewer`: reads business data only; dashboards and read-only
 ///   integrations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
@@ -92,10 +92,11 @@ pub enum Permission {
     JobsManage,
     OpsRead,
     AuditRead,
+    LedgerRead,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 16] = [
+    pub const ALL: [Permission; 17] = [
         Permission::CatalogRead,
         Permission::CatalogWrite,
         Permission::CustomersRead,
@@ -112,6 +113,7 @@ impl Permission {
         Permission::JobsManage,
         Permission::OpsRead,
         Permission::AuditRead,
+        Permission::LedgerRead,
     ];
 
     /// The scope string used in the OpenAPI document, e.g. `catalog:write`.
@@ -133,6 +135,7 @@ impl Permission {
             Permission::JobsManage => "jobs:manage",
             Permission::OpsRead => "ops:read",
             Permission::AuditRead => "audit:read",
+            Permission::LedgerRead => "ledger:read",
         }
     }
 
@@ -146,7 +149,7 @@ use Role::{Admin, Clerk, Finance, Manager, Viewer};
 /// The permission matrix: the one place that says which role may perform
 /// which operation. The README's table and the OpenAPI security scheme are
 /// generated from (and tested against) it.
-pub const MATRIX: [(Permission, &[Role]); 16] = [
+pub const MATRIX: [(Permission, &[Role]); 17] = [
     (Permission::CatalogRead, &[Admin, Manager, Clerk, Finance, Viewer]),
     (Permission::CatalogWrite, &[Admin, Manager]),
     (Permission::CustomersRead, &[Admin, Manager, Clerk, Finance, Viewer]),
@@ -163,6 +166,7 @@ pub const MATRIX: [(Permission, &[Role]); 16] = [
     (Permission::JobsManage, &[Admin, Manager]),
     (Permission::OpsRead, &[Admin, Manager]),
     (Permission::AuditRead, &[Admin, Manager, Finance]),
+    (Permission::LedgerRead, &[Admin, Manager, Finance]),
 ];
 
 /// The matrix as a Markdown table, for the README and the API description.

@@ -58,6 +58,7 @@ pub mod idempotency;
 pub mod inventory;
 pub mod invoice;
 pub mod job;
+pub mod ledger;
 pub mod market;
 pub mod money;
 pub mod order;

@@ -101,6 +101,7 @@ requirements!(
     JobsManage,
     OpsRead,
     AuditRead,
+    LedgerRead,
 );
 
 /// The caller, authorised for `R`.

@@ -102,10 +102,11 @@ impl std::fmt::Debug for HttpSettings {
     tags(
         (name = "catalog", description = "Products and their prices"),
         (name = "customers", description = "Customer accounts and addresses"),
-        (name = "markets", description = "Markets: currency, tax rate and locale"),
+        (name = "markets", description = "Markets: currency, tax rates, shipping and locale"),
         (name = "inventory", description = "Stock locations, stock levels, receipts and adjustments"),
         (name = "orders", description = "Order placement, lifecycle and timeline"),
         (name = "invoices", description = "Invoices of paid orders"),
+        (name = "ledger", description = "The books: accounts, journal and trial balance"),
         (name = "payments", description = "Payment records (authorisations, captures, voids, refunds) and refunds"),
         (name = "webhooks", description = "Signed deliveries of domain events"),
         (name = "jobs", description = "The background job queue"),
@@ -152,6 +153,7 @@ fn api() -> (Router<Services>, serde_json::Value) {
         .merge(routes::inventory::routes())
         .merge(routes::orders::routes())
         .merge(routes::invoices::routes())
+        .merge(routes::ledger::routes())
         .merge(routes::payments::routes())
         .merge(routes::returns::routes())
         .merge(routes::webhooks::routes())

@@ -136,6 +136,7 @@ pub(crate) async fn issue_in(tx: &mut dyn Transaction, actor: &Actor, order_id: 
     let invoice = Invoice::for_order(&order, number, &customer.name, customer.email.as_str(), seller, issued_at);
     let pdf = pdf::invoice(&invoice, &locale);
     tx.insert_invoice(&invoice, &render_html(&invoice, &locale).into_string(), &pdf).await?;
+    crate::ledger::post(tx, ordo_domain::ledger::for_invoice(&invoice)).await?;
     audit::record(tx, actor, "invoice.issued", ENTITY, invoice.id, None, &invoice).await?;
     crate::webhooks::record(tx, "invoice.issued", invoice.order_id, audit::snapshot(&invoice)).await?;
     let email = crate::mail::SendInvoiceEmail { invoice_id: invoice.id };
@@ -193,6 +194,7 @@ pub(crate) async fn issue_credit_note(
     let locale = tx.market(&order.market).await?.map_or_else(|| "en".to_owned(), |m| m.locale);
     let pdf = pdf::credit_note(&note, &locale);
     tx.insert_credit_note(&note, &render_credit_note_html(&note, &locale).into_string(), &pdf).await?;
+    crate::ledger::post(tx, ordo_domain::ledger::for_credit_note(&note)).await?;
     audit::record(tx, actor, "credit_note.issued", CREDIT_NOTE, note.id, None, &note).await?;
     crate::webhooks::record(tx, "credit_note.issued", *order.id.as_uuid(), audit::snapshot(&note)).await?;
     let step = ordo_domain::order::OrderEvent {

@@ -45,6 +45,7 @@ pub mod inventory;
 pub mod invoices;
 pub mod jobs;
 pub mod keys;
+pub mod ledger;
 pub mod mail;
 pub mod markets;
 pub mod orders;
@@ -79,6 +80,7 @@ pub struct ServiceSet {
     pub customers: customers::CustomerService,
     pub keys: keys::KeyService,
     pub audit: audit::AuditService,
+    pub ledger: ledger::LedgerService,
     pub markets: markets::MarketService,
     pub inventory: inventory::InventoryService,
     pub orders: orders::OrderService,
@@ -181,6 +183,7 @@ impl Services {
             customers: customers::CustomerService::new(db.clone()),
             keys: keys::KeyService::new(db.clone(), settings.key_cache_ttl),
             audit: audit::AuditService::new(db.clone()),
+            ledger: ledger::LedgerService::new(db.clone()),
             markets: markets::MarketService::new(db.clone()),
             inventory: inventory::InventoryService::new(db.clone()),
             orders: orders::OrderService::new(

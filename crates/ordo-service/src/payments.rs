@@ -562,6 +562,8 @@ async fn announce(
         && let Some(order) = tx.order(settled.order_id).await?
     {
         on_timeline(tx, &order, kind, actor, settled).await?;
+        // Captures and refunds made post to the ledger, in this transaction.
+        crate::ledger::post(tx, ordo_domain::ledger::for_payment(settled, &order.market, OFFLINE_PROVIDER)).await?;
     }
     let before = before.map(crate::audit::snapshot);
     crate::audit::record(tx, actor, event, "payment", settled.id, before, settled).await?;

@@ -52,6 +52,7 @@ mod inventory;
 mod invoices;
 mod jobs;
 mod keys;
+mod ledger;
 mod markets;
 mod orders;
 mod payments;

@@ -50,6 +50,7 @@ pub mod inventory;
 pub mod invoices;
 pub mod jobs;
 pub mod keys;
+pub mod ledger;
 pub mod markets;
 pub mod orders;
 pub mod payments;

@@ -24,6 +24,7 @@
 //! - `orders`: [`OrderRepo`], orders, their lines and timeline.
 //! - `payments`: [`PaymentRepo`], payment records and their totals.
 //! - `returns`: [`ReturnRepo`], returns (RMA).
+//! - `ledger`: [`LedgerRepo`], the journal and daily balances.
 //! - `webhooks`: [`WebhookRepo`], domain events, webhooks and deliveries.
 
 use std::fmt;
@@ -39,6 +40,7 @@ mod inventory;
 mod invoices;
 mod jobs;
 mod keys;
+mod ledger;
 mod markets;
 mod orders;
 mod payments;
@@ -54,6 +56,7 @@ pub use inventory::{InventoryRepo, RankedStock, StockMove};
 pub use invoices::InvoiceRepo;
 pub use jobs::{CancelOutcome, JobRepo};
 pub use keys::KeyRepo;
+pub use ledger::{Expected, LedgerRepo};
 pub use markets::MarketRepo;
 pub use orders::OrderRepo;
 pub use payments::PaymentRepo;
@@ -174,6 +177,7 @@ pub trait Session:
     + OrderRepo
     + PaymentRepo
     + ReturnRepo
+    + LedgerRepo
     + IdempotencyRepo
     + JobRepo
     + InvoiceRepo

@@ -453,16 +453,24 @@ impl TestDb {
     /// Runs raw SQL directly on the database, behind Ordo's back (for
     /// tamper tests).
     pub async fn execute(&self, sql: &str) {
+        self.try_execute(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+
+    /// Runs `sql` directly, bypassing Ordo; its error if the database
+    /// refuses it.
+    pub async fn try_execute(&self, sql: &str) -> Result<(), sqlx::Error> {
         match self.backend {
             Backend::Sqlite => {
                 let mut conn = sqlx::SqliteConnection::connect(&self.url).await.expect("open SQLite");
-                sqlx::raw_sql(sql).execute(&mut conn).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+                let result = sqlx::raw_sql(sql).execute(&mut conn).await.map(drop);
                 conn.close().await.ok();
+                result
             }
             Backend::Postgres => {
                 let mut conn = sqlx::PgConnection::connect(&self.url).await.expect("connect to PostgreSQL");
-                sqlx::raw_sql(sql).execute(&mut conn).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+                let result = sqlx::raw_sql(sql).execute(&mut conn).await.map(drop);
                 conn.close().await.ok();
+                result
             }
         }
     }

@@ -19,6 +19,7 @@ pub(crate) mod health;
 pub(crate) mod inventory;
 pub(crate) mod invoices;
 pub(crate) mod jobs;
+pub(crate) mod ledger;
 pub(crate) mod markets;
 pub(crate) mod orders;
 pub(crate) mod payments;

@@ -10,6 +10,7 @@ use crate::config::{Config, Overrides};
 mod audit;
 mod bench;
 mod keys;
+mod ledger;
 mod loadgen;
 mod migrate;
 mod print_config;
@@ -62,6 +63,9 @@ pub enum Command {
     /// Seal and verify the audit trail.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// Prove the books.
+    #[command(subcommand)]
+    Ledger(ledger::LedgerCommand),
     /// Fill a fresh database with production-realistic data: markets,
     /// warehouses, a catalog with skewed popularity, customers, a year of
     /// orders through their lifecycle, stock sized for the load to come, and
@@ -102,6 +106,10 @@ impl Cli {
             Command::Audit(command) => {
                 let _telemetry = crate::telemetry::init(&config.log)?;
                 audit::run(&config, command).await
+            }
+            Command::Ledger(command) => {
+                let _telemetry = crate::telemetry::init(&config.log)?;
+                ledger::run(&config, command).await
             }
             Command::Seed(args) => seed::run(&config, args).await,
             Command::Loadgen(args) => loadgen::run(&config, args).await,

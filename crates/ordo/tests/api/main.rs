@@ -8,6 +8,7 @@ mod customers;
 mod deploy;
 mod idempotency;
 mod jobs;
+mod ledger;
 mod metrics;
 mod openapi;
 mod orders;

@@ -1,0 +1,265 @@
+//! The ledger: double-entry books posted with every money event.
+//!
+//! A [`JournalTransaction`] is one business event's postings: each line
+//! moves an amount on one account, debits positive and credits negative,
+//! and the lines of a transaction add up to zero in its one currency. The
+//! journal is append-only: a correction is a reversing transaction.
+//!
+//! # Chart of accounts
+//!
+//! Accounts are named by code, per market and currency (the transaction
+//! carries both). [`CHART`] lists them with the SKR03 account each maps to,
+//! for an accountant's export:
+//!
+//! | code | meaning | SKR03 |
+//! |---|---|---|
+//! | `receivables` | what customers owe (invoiced, not yet paid) | 1400 |
+//! | `clearing:<provider>` | money a provider holds for us (captured, not paid out) | 1360 |
+//! | `bank` | money in the bank (offline payments, payouts) | 1200 |
+//! | `revenue:goods` | net sales of goods | 8400 |
+//! | `revenue:shipping` | net shipping charged | 8401 |
+//! | `tax_payable:<rate_bp>` | output VAT owed at a rate | 1776 |
+//! | `returns` | contra-revenue: net credited by credit notes | 8700 |
+//! | `provider_fees` | what providers keep | 4970 |
+//! | `unallocated_cash` | money received that matches nothing yet | 1590 |
+//! | `rounding` | rounding differences | 2400 |
+//!
+//! # Postings
+//!
+//! - invoice issued: Dr `receivables` its total; Cr `revenue:goods` and
+//!   `revenue:shipping` the net, Cr `tax_payable:<rate>` the tax per rate;
+//! - credit note issued: the reverse, with the net on Dr `returns`;
+//! - payment captured: Dr `clearing:<provider>`, Cr `receivables` (an
+//!   offline payment: Dr `bank`);
+//! - refund made: Dr `receivables`, Cr `clearing:<provider>` (offline
+//!   money is refunded outside Ordo and so not posted here).
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::credit_note::CreditNote;
+use crate::invoice::Invoice;
+use crate::money::Currency;
+use crate::payment::{Payment, PaymentKind};
+
+/// The account codes of the chart, with their meaning and SKR03 account.
+/// `clearing:` and `tax_payable:` are families: one account per provider
+/// and per rate.
+pub const CHART: [(&str, &str, &str); 10] = [
+    ("receivables", "Trade receivables: invoiced, not yet paid", "1400"),
+    ("clearing:", "Provider clearing: captured, not yet paid out (one per provider)", "1360"),
+    ("bank", "Bank", "1200"),
+    ("revenue:goods", "Revenue from goods, net", "8400"),
+    ("revenue:shipping", "Revenue from shipping, net", "8401"),
+    ("tax_payable:", "Output VAT payable (one per rate, in basis points)", "1776"),
+    ("returns", "Refunds and returns (contra-revenue), net", "8700"),
+    ("provider_fees", "Payment provider fees", "4970"),
+    ("unallocated_cash", "Cash received, not yet allocated", "1590"),
+    ("rounding", "Rounding differences", "2400"),
+];
+
+pub const RECEIVABLES: &str = "receivables";
+pub const BANK: &str = "bank";
+pub const REVENUE_GOODS: &str = "revenue:goods";
+pub const REVENUE_SHIPPING: &str = "revenue:shipping";
+pub const RETURNS: &str = "returns";
+
+/// The clearing account of a payment provider.
+pub fn clearing(provider: &str) -> String {
+    format!("clearing:{provider}")
+}
+
+/// The output VAT account of a rate.
+pub fn tax_payable(rate_bp: i64) -> String {
+    format!("tax_payable:{rate_bp}")
+}
+
+/// The chart entry an account code belongs to (`clearing:stripe` is in the
+/// `clearing:` family).
+pub fn chart_entry(code: &str) -> Option<&'static (&'static str, &'static str, &'static str)> {
+    CHART
+        .iter()
+        .find(|(c, _, _)| if c.ends_with(':') { code.starts_with(c) && code.len() > c.len() } else { *c == code })
+}
+
+/// What a journal transaction posts: the kind of the business record and
+/// its id. Each source posts exactly once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SourceKind {
+    Invoice,
+    CreditNote,
+    Capture,
+    Refund,
+}
+
+as_str!(SourceKind { Invoice = "invoice", CreditNote = "credit_note", Capture = "capture", Refund = "refund" });
+
+/// One line of a journal transaction: `amount` on `account`, a debit if
+/// positive, a credit if negative.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Posting {
+    #[schema(example = "receivables")]
+    pub account: String,
+    /// Minor units: positive debits, negative credits.
+    pub amount: i64,
+}
+
+/// One business event's balanced postings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct JournalTransaction {
+    pub id: Uuid,
+    pub market: String,
+    #[schema(value_type = String, example = "EUR")]
+    pub currency: Currency,
+    pub source_kind: SourceKind,
+    pub source_id: Uuid,
+    /// The order the event belongs to.
+    pub order_id: Uuid,
+    /// When it was posted (the event's time).
+    pub posted_at: DateTime<Utc>,
+    pub postings: Vec<Posting>,
+}
+
+/// Why postings cannot form a journal transaction.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JournalError {
+    #[error("the postings add up to {0}, not zero")]
+    Unbalanced(i64),
+    #[error("a transaction has at least two non-zero postings")]
+    TooFew,
+}
+
+impl JournalTransaction {
+    /// A transaction of `postings` (zero lines dropped, lines on one
+    /// account merged), refused unless they balance.
+    pub fn new(
+        market: &str,
+        currency: Currency,
+        source: (SourceKind, Uuid),
+        order_id: Uuid,
+        posted_at: DateTime<Utc>,
+        postings: impl IntoIterator<Item = (String, i64)>,
+    ) -> Result<Self, JournalError> {
+        let mut merged: BTreeMap<String, i64> = BTreeMap::new();
+        for (account, amount) in postings {
+            *merged.entry(account).or_insert(0) += amount;
+        }
+        let postings: Vec<Posting> =
+            merged.into_iter().filter(|(_, a)| *a != 0).map(|(account, amount)| Posting { account, amount }).collect();
+        let sum: i64 = postings.iter().map(|p| p.amount).sum();
+        if sum != 0 {
+            return Err(JournalError::Unbalanced(sum));
+        }
+        if postings.len() < 2 {
+            return Err(JournalError::TooFew);
+        }
+        Ok(Self {
+            id: Uuid::now_v7(),
+            market: market.to_owned(),
+            currency,
+            source_kind: source.0,
+            source_id: source.1,
+            order_id,
+            posted_at,
+            postings,
+        })
+    }
+
+    /// The day its postings count in for daily balances (UTC).
+    pub fn day(&self) -> NaiveDate {
+        self.posted_at.date_naive()
+    }
+}
+
+/// The postings of an issued invoice (`None` for a zero invoice).
+pub fn for_invoice(invoice: &Invoice) -> Option<JournalTransaction> {
+    let mut postings = vec![(RECEIVABLES.to_owned(), invoice.total)];
+    for line in &invoice.lines {
+        let revenue = if line.shipping { REVENUE_SHIPPING } else { REVENUE_GOODS };
+        postings.push((revenue.to_owned(), -line.subtotal));
+        postings.push((tax_payable(line.tax_rate_bp), -line.tax));
+    }
+    let source = (SourceKind::Invoice, invoice.id);
+    JournalTransaction::new(&invoice.market, invoice.currency, source, invoice.order_id, invoice.issued_at, postings)
+        .ok()
+}
+
+/// The postings of an issued credit note (`None` for a zero one).
+pub fn for_credit_note(note: &CreditNote) -> Option<JournalTransaction> {
+    let mut postings = vec![(RECEIVABLES.to_owned(), -note.total)];
+    for line in &note.lines {
+        postings.push((RETURNS.to_owned(), line.subtotal));
+        postings.push((tax_payable(line.tax_rate_bp), line.tax));
+    }
+    let source = (SourceKind::CreditNote, note.id);
+    JournalTransaction::new(&note.market, note.currency, source, *note.order_id.as_uuid(), note.issued_at, postings)
+        .ok()
+}
+
+/// The postings of a succeeded capture or refund, in `market` (`None` for
+/// other records, failed or pending ones, and refunds of offline money,
+/// made outside Ordo).
+pub fn for_payment(payment: &Payment, market: &str, offline_provider: &str) -> Option<JournalTransaction> {
+    if payment.status != crate::payment::PaymentStatus::Succeeded {
+        return None;
+    }
+    let offline = payment.provider == offline_provider;
+    let cash = if offline { BANK.to_owned() } else { clearing(&payment.provider) };
+    let (kind, postings) = match payment.kind {
+        PaymentKind::Capture => {
+            (SourceKind::Capture, vec![(cash, payment.amount), (RECEIVABLES.to_owned(), -payment.amount)])
+        }
+        PaymentKind::Refund if !offline => {
+            (SourceKind::Refund, vec![(RECEIVABLES.to_owned(), payment.amount), (cash, -payment.amount)])
+        }
+        _ => return None,
+    };
+    let order_id = *payment.order_id.as_uuid();
+    JournalTransaction::new(market, payment.currency, (kind, payment.id), order_id, payment.updated_at, postings).ok()
+}
+
+/// An account's balance: debits minus credits.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct AccountBalance {
+    pub account: String,
+    pub market: String,
+    #[schema(value_type = String, example = "EUR")]
+    pub currency: Currency,
+    /// Minor units: positive is a debit balance, negative a credit one.
+    pub balance: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unbalanced_or_empty_postings_are_refused_and_lines_merge() {
+        let eur = Currency::parse("EUR").unwrap();
+        let at = crate::time::now();
+        let src = (SourceKind::Invoice, Uuid::now_v7());
+        let t = |p: Vec<(&str, i64)>| {
+            JournalTransaction::new("DE", eur, src, Uuid::nil(), at, p.into_iter().map(|(a, n)| (a.to_owned(), n)))
+        };
+        assert_eq!(t(vec![("a", 5), ("b", -4)]).unwrap_err(), JournalError::Unbalanced(1));
+        assert_eq!(t(vec![("a", 0), ("b", 0)]).unwrap_err(), JournalError::TooFew);
+        let ok = t(vec![("b", -3), ("a", 5), ("b", -2), ("c", 0)]).unwrap();
+        assert_eq!(
+            ok.postings,
+            [Posting { account: "a".into(), amount: 5 }, Posting { account: "b".into(), amount: -5 }]
+        );
+    }
+
+    #[test]
+    fn accounts_belong_to_the_chart() {
+        assert_eq!(chart_entry("clearing:stripe").unwrap().2, "1360");
+        assert_eq!(chart_entry("tax_payable:1900").unwrap().2, "1776");
+        assert_eq!(chart_entry("receivables").unwrap().2, "1400");
+        assert!(chart_entry("clearing:").is_none() && chart_entry("nope").is_none());
+    }
+}

@@ -1,0 +1,104 @@
+//! `/v1/ledger`: the books. Accounts with their balances, the journal,
+//! and the trial balance at any instant.
+
+use axum::extract::State;
+use chrono::{DateTime, Utc};
+use ordo_domain::ledger::JournalTransaction;
+use ordo_domain::page::Page;
+use ordo_service::Services;
+use ordo_service::ledger::{Account, CURSOR_SCOPE, TrialBalance};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use crate::auth::{Authorized, LedgerRead};
+use crate::error::ApiResult;
+use crate::extract::Query;
+use crate::routes::parse_page;
+
+pub(crate) fn routes() -> OpenApiRouter<Services> {
+    OpenApiRouter::new().routes(routes!(list_accounts)).routes(routes!(list_entries)).routes(routes!(trial_balance))
+}
+
+/// Every account with a balance.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct AccountList {
+    items: Vec<Account>,
+}
+
+/// The chart's accounts with their balances now, per market and currency
+/// (debits positive, credits negative), each with its SKR03 account.
+#[utoipa::path(
+    get,
+    path = "/v1/ledger/accounts",
+    tag = "ledger",
+    security(("api_key" = ["ledger:read"])),
+    responses((status = 200, description = "Accounts with a balance", body = AccountList)),
+)]
+async fn list_accounts(
+    _auth: Authorized<LedgerRead>,
+    State(services): State<Services>,
+) -> ApiResult<axum::Json<AccountList>> {
+    Ok(axum::Json(AccountList { items: services.ledger.accounts().await? }))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct ListEntries {
+    /// Page size, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
+    limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    #[param(schema_with = crate::routes::schema::cursor)]
+    cursor: Option<String>,
+    /// Only the transactions of this order.
+    order_id: Option<Uuid>,
+}
+
+/// The journal: balanced transactions in posting order, one per invoice,
+/// credit note, capture and refund, each naming its source.
+#[utoipa::path(
+    get,
+    path = "/v1/ledger/entries",
+    tag = "ledger",
+    params(ListEntries),
+    security(("api_key" = ["ledger:read"])),
+    responses((status = 200, description = "A page of journal transactions", body = Page<JournalTransaction>)),
+)]
+async fn list_entries(
+    _auth: Authorized<LedgerRead>,
+    State(services): State<Services>,
+    Query(query): Query<ListEntries>,
+) -> ApiResult<axum::Json<Page<JournalTransaction>>> {
+    let page = parse_page(CURSOR_SCOPE, query.limit, query.cursor.as_deref())?;
+    Ok(axum::Json(services.ledger.entries(query.order_id, &page).await?))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct TrialBalanceQuery {
+    /// The instant (RFC 3339); now if absent.
+    at: Option<DateTime<Utc>>,
+}
+
+/// The trial balance at an instant: every account's balance then, and the
+/// debits and credits per currency (equal when the books balance).
+#[utoipa::path(
+    get,
+    path = "/v1/ledger/trial-balance",
+    tag = "ledger",
+    params(TrialBalanceQuery),
+    security(("api_key" = ["ledger:read"])),
+    responses((status = 200, description = "The trial balance", body = TrialBalance)),
+)]
+async fn trial_balance(
+    _auth: Authorized<LedgerRead>,
+    State(services): State<Services>,
+    Query(query): Query<TrialBalanceQuery>,
+) -> ApiResult<axum::Json<TrialBalance>> {
+    Ok(axum::Json(services.ledger.trial_balance(query.at).await?))
+}

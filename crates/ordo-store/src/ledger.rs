@@ -1,0 +1,50 @@
+//! Storage of the ledger: `ledger_transactions`, `ledger_postings` and the
+//! daily balances `ledger_daily`.
+
+use async_trait::async_trait;
+use ordo_domain::Timestamp;
+use ordo_domain::ledger::{AccountBalance, JournalTransaction, SourceKind};
+use ordo_domain::page::PageRequest;
+use uuid::Uuid;
+
+use crate::StoreResult;
+
+/// An amount expected on an account from the business records, to check
+/// the ledger against.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Expected {
+    /// `receivables` or `clearing:<provider>`.
+    pub account: String,
+    pub currency: String,
+    pub amount: i64,
+}
+
+#[async_trait]
+pub trait LedgerRepo: Send {
+    /// Writes `t`: its postings, its header (which the database refuses
+    /// unless the postings balance) and its day's balance movements.
+    async fn insert_journal(&mut self, t: &JournalTransaction) -> StoreResult<()>;
+
+    /// Journal transactions in id order, of one order if given.
+    async fn journal(&mut self, order_id: Option<Uuid>, page: &PageRequest) -> StoreResult<Vec<JournalTransaction>>;
+
+    /// Every account's balance at `at`: the daily balances of the days
+    /// before its day, and the postings of its day up to `at`.
+    async fn balances_at(&mut self, at: Timestamp) -> StoreResult<Vec<AccountBalance>>;
+
+    /// Every account's balance summed from the postings themselves.
+    async fn balances_from_postings(&mut self) -> StoreResult<Vec<AccountBalance>>;
+
+    /// Transactions (by id) whose postings do not add up to zero, or that
+    /// have postings but no header, with their sum; at most `limit`.
+    async fn unbalanced_transactions(&mut self, limit: i64) -> StoreResult<Vec<(Uuid, i64)>>;
+
+    /// Invoices, credit notes, succeeded captures and refunds (not of
+    /// offline money) that have no journal transaction; at most `limit`.
+    async fn unposted_sources(&mut self, limit: i64) -> StoreResult<Vec<(SourceKind, Uuid)>>;
+
+    /// What `receivables` (invoiced − credited − captured + refunded) and
+    /// each `clearing:<provider>` (captured − refunded) should hold per
+    /// currency, from the business records.
+    async fn expected_balances(&mut self, offline_provider: &str) -> StoreResult<Vec<Expected>>;
+}

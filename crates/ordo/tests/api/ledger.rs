@@ -1,0 +1,225 @@
+//! The ledger: every money event posts balanced entries in its own
+//! transaction; the trial balance and `ordo ledger verify` prove the books,
+//! and a direct unbalanced write is caught.
+
+use std::collections::BTreeMap;
+
+use ordo_testkit::fixtures::{Shop, order_body, shop};
+use ordo_testkit::{StatusCode, TestApp, backend_tests, ordo_command};
+use serde_json::{Value, json};
+
+use crate::payments::{wait_for_payments, with_workers};
+use crate::stripe::order_when;
+
+backend_tests!(
+    every_money_event_posts_balanced_entries_and_the_books_verify,
+    an_unbalanced_direct_write_is_refused_or_caught_by_verify,
+    the_ledger_is_read_by_finance_and_not_by_clerks,
+);
+
+/// The order's journal transactions as `source_kind → {account: amount}`.
+async fn postings_of(app: &TestApp, order_id: &str) -> BTreeMap<String, Vec<BTreeMap<String, i64>>> {
+    let page = app.get(&format!("/v1/ledger/entries?order_id={order_id}")).await.expect(StatusCode::OK);
+    let mut by_kind: BTreeMap<String, Vec<BTreeMap<String, i64>>> = BTreeMap::new();
+    for t in page["items"].as_array().unwrap() {
+        assert_eq!(t["order_id"], order_id);
+        let postings: BTreeMap<String, i64> = t["postings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| (p["account"].as_str().unwrap().to_owned(), p["amount"].as_i64().unwrap()))
+            .collect();
+        assert_eq!(postings.values().sum::<i64>(), 0, "each transaction balances: {t}");
+        by_kind.entry(t["source_kind"].as_str().unwrap().to_owned()).or_default().push(postings);
+    }
+    by_kind
+}
+
+fn accounts(pairs: &[(&str, i64)]) -> BTreeMap<String, i64> {
+    pairs.iter().map(|(a, n)| ((*a).to_owned(), *n)).collect()
+}
+
+fn settled(p: &[Value], kind: &str) -> bool {
+    p.iter().any(|p| p["kind"] == kind && p["status"] == "succeeded")
+}
+
+async fn paid_and_invoiced(app: &TestApp, shop: &Shop) -> (String, Value) {
+    let mut body = order_body(shop, json!([{"sku": "TEE", "quantity": 2}, {"sku": "MUG", "quantity": 1}]));
+    body["payment_token"] = json!("tok_approve");
+    let order = app.post("/v1/orders", &body).await.expect(StatusCode::CREATED);
+    let id = order["id"].as_str().unwrap().to_owned();
+    order_when(app, &id, "paid").await;
+    wait_for_payments(app, &id, |p| settled(p, "capture")).await;
+    for _ in 0..200 {
+        if postings_of(app, &id).await.contains_key("invoice") {
+            return (id, order);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("order {id} was never invoiced");
+}
+
+fn verify(app: &TestApp) -> (bool, String) {
+    let output = ordo_command!()
+        .args(["ledger", "verify", "--database-url", &app.db.url])
+        .output()
+        .expect("run ordo ledger verify");
+    (
+        output.status.success(),
+        format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr)),
+    )
+}
+
+async fn every_money_event_posts_balanced_entries_and_the_books_verify(app: TestApp) {
+    let Some(app) = with_workers(app).await else { return };
+    let shop = shop(&app).await;
+    let before = chrono::Utc::now();
+    let (id, order) = paid_and_invoiced(&app, &shop).await;
+    let (total, net, tax) =
+        (order["total"].as_i64().unwrap(), order["subtotal"].as_i64().unwrap(), order["tax"].as_i64().unwrap());
+
+    // The invoice: receivables against revenue and VAT; the capture:
+    // the provider's clearing account against receivables.
+    let posted = postings_of(&app, &id).await;
+    assert_eq!(
+        posted["invoice"],
+        [accounts(&[("receivables", total), ("revenue:goods", -net), ("tax_payable:1900", -tax)])]
+    );
+    assert_eq!(posted["capture"], [accounts(&[("clearing:test", total), ("receivables", -total)])]);
+
+    // A refund of the mug: its credit note reverses revenue and VAT at
+    // once, the refund moves money back out of clearing once it is made.
+    let mug = &order["lines"][1];
+    app.post(&format!("/v1/orders/{id}/refunds"), &json!({"lines": [{"line": 2, "quantity": 1}]}))
+        .await
+        .expect(StatusCode::CREATED);
+    wait_for_payments(&app, &id, |p| settled(p, "refund")).await;
+    let posted = postings_of(&app, &id).await;
+    let mug_total = mug["total"].as_i64().unwrap();
+    assert_eq!(
+        posted["credit_note"],
+        [accounts(&[
+            ("receivables", -mug_total),
+            ("returns", mug["subtotal"].as_i64().unwrap()),
+            ("tax_payable:1900", mug["tax"].as_i64().unwrap()),
+        ])]
+    );
+    assert_eq!(posted["refund"], [accounts(&[("clearing:test", -mug_total), ("receivables", mug_total)])]);
+
+    // Money received by bank transfer posts to the bank.
+    let unpaid = app
+        .post("/v1/orders", &order_body(&shop, json!([{"sku": "MUG", "quantity": 1}])))
+        .await
+        .expect(StatusCode::CREATED);
+    let unpaid_id = unpaid["id"].as_str().unwrap();
+    let unpaid_total = unpaid["total"].as_i64().unwrap();
+    app.post(
+        &format!("/v1/orders/{unpaid_id}/offline-payments"),
+        &json!({"amount": unpaid_total, "reference": "SEPA-4711"}),
+    )
+    .await
+    .expect(StatusCode::OK);
+    assert_eq!(
+        postings_of(&app, unpaid_id).await["capture"],
+        [accounts(&[("bank", unpaid_total), ("receivables", -unpaid_total)])]
+    );
+
+    // The trial balance: debits equal credits; receivables hold the
+    // offline order's invoice until its job runs (then nothing), clearing
+    // what the provider still holds.
+    let mut trial = Value::Null;
+    for _ in 0..200 {
+        trial = app.get("/v1/ledger/trial-balance").await.expect(StatusCode::OK);
+        let receivables = trial["accounts"].as_array().unwrap().iter().any(|a| a["account"] == "receivables");
+        if !receivables {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let balance = |account: &str| {
+        trial["accounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["account"] == account)
+            .map(|a| a["balance"].as_i64().unwrap())
+    };
+    assert_eq!(balance("receivables"), None, "everything invoiced is paid: {trial}");
+    assert_eq!(balance("clearing:test"), Some(total - mug_total));
+    assert_eq!(balance("bank"), Some(unpaid_total));
+    assert_eq!(
+        balance("tax_payable:1900").map(|t| -t),
+        Some(tax - mug["tax"].as_i64().unwrap() + unpaid["tax"].as_i64().unwrap())
+    );
+    assert_eq!(trial["totals"][0]["debits"], trial["totals"][0]["credits"], "{trial}");
+    let accounts_now = app.get("/v1/ledger/accounts").await.expect(StatusCode::OK);
+    let bank = accounts_now["items"].as_array().unwrap().iter().find(|a| a["account"] == "bank").unwrap().clone();
+    assert_eq!((bank["skr03"].as_str(), bank["market"].as_str()), (Some("1200"), Some("DE")));
+
+    // Before anything was posted, there was nothing.
+    let at = (before - chrono::TimeDelta::seconds(1)).to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    let empty =
+        app.get(&format!("/v1/ledger/trial-balance?at={}", at.replace('+', "%2B"))).await.expect(StatusCode::OK);
+    assert!(empty["accounts"].as_array().unwrap().is_empty(), "{empty}");
+
+    let (ok, report) = verify(&app);
+    assert!(ok, "the books verify: {report}");
+    assert!(report.contains("ok: the books balance"), "{report}");
+}
+
+async fn an_unbalanced_direct_write_is_refused_or_caught_by_verify(app: TestApp) {
+    let Some(app) = with_workers(app).await else { return };
+    let shop = shop(&app).await;
+    paid_and_invoiced(&app, &shop).await;
+    let (ok, report) = verify(&app);
+    assert!(ok, "{report}");
+
+    // The database refuses what bypasses the posting code: changing a
+    // posting, deleting one, or a transaction whose postings do not balance.
+    let uuid = |n: u128| app.db.uuid_literal(uuid::Uuid::from_u128(n));
+    for refused in [
+        "UPDATE ledger_postings SET amount = amount + 1".to_owned(),
+        "DELETE FROM ledger_postings".to_owned(),
+        "DELETE FROM ledger_transactions".to_owned(),
+    ] {
+        assert!(app.db.try_execute(&refused).await.is_err(), "refused: {refused}");
+    }
+    let posting = format!(
+        "INSERT INTO ledger_postings (transaction_id, line, account, market, currency, amount, posted_at)
+         SELECT {}, 1, 'receivables', 'DE', 'EUR', 100, posted_at FROM ledger_postings LIMIT 1",
+        uuid(7)
+    );
+    app.db.execute(&posting).await;
+    let header = format!(
+        "INSERT INTO ledger_transactions (id, market, currency, source_kind, source_id, order_id, posted_at)
+         SELECT {}, 'DE', 'EUR', 'invoice', {}, order_id, posted_at FROM ledger_transactions LIMIT 1",
+        uuid(7),
+        uuid(8)
+    );
+    assert!(app.db.try_execute(&header).await.is_err(), "an unbalanced transaction's header is refused");
+
+    // The stray posting itself (no header, unbalanced) is what verify names.
+    let (ok, report) = verify(&app);
+    assert!(!ok, "{report}");
+    assert!(report.contains("00000000-0000-0000-0000-000000000007") && report.contains("does not balance"), "{report}");
+    assert!(report.contains("debits and credits in EUR differ by 100"), "{report}");
+    assert!(report.contains("daily balances differ"), "the rollups were not touched: {report}");
+}
+
+async fn the_ledger_is_read_by_finance_and_not_by_clerks(app: TestApp) {
+    for (role, allowed) in [
+        (ordo_domain::auth::Role::Finance, true),
+        (ordo_domain::auth::Role::Manager, true),
+        (ordo_domain::auth::Role::Clerk, false),
+        (ordo_domain::auth::Role::Viewer, false),
+    ] {
+        let client = TestApp::client_with_key(&app.key_for(role).await);
+        for path in ["/v1/ledger/accounts", "/v1/ledger/entries", "/v1/ledger/trial-balance"] {
+            let status = client.get(app.url(path)).send().await.unwrap().status();
+            let want = if allowed { StatusCode::OK } else { StatusCode::FORBIDDEN };
+            assert_eq!(status, want, "{role:?} on {path}");
+        }
+    }
+    app.get("/v1/ledger/trial-balance?at=yesterday").await.expect_problem(StatusCode::BAD_REQUEST, "invalid_query");
+    app.get("/v1/ledger/entries?limit=0").await.expect_problem(StatusCode::BAD_REQUEST, "invalid_query");
+}
