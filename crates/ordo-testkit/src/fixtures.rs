@@ -125,6 +125,14 @@ pub fn serve(command: &mut Command) -> (Child, String, String) {
 /// Sends SIGTERM to a process started by [`serve`], waits up to 10 s for
 /// it to exit, and returns its status and its stderr.
 pub fn terminate(child: &mut Child) -> (ExitStatus, String) {
+    // Read stderr while it shuts down: a process that logs more than a pipe
+    // holds (debug logs) would otherwise block on writing and never exit.
+    let mut stderr = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut logs = String::new();
+        stderr.read_to_string(&mut logs).unwrap();
+        logs
+    });
     let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
     assert!(status.success());
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -135,7 +143,5 @@ pub fn terminate(child: &mut Child) -> (ExitStatus, String) {
         assert!(Instant::now() < deadline, "ordo stops within 10 s of SIGTERM");
         std::thread::sleep(Duration::from_millis(50));
     };
-    let mut logs = String::new();
-    child.stderr.take().unwrap().read_to_string(&mut logs).unwrap();
-    (status, logs)
+    (status, reader.join().unwrap())
 }
