@@ -23,8 +23,9 @@ use crate::time::Timestamp;
 /// - `clerk`: day-to-day order desk and warehouse: maintains customers,
 ///   places and moves orders along, books stock; reads the catalog and
 ///   markets.
-/// - `finance`: reads everything, the audit trail and the ledger, changes
-///   nothing in the catalog or customers.
+/// - `finance`: reads everything, the audit trail and the ledger, closes and
+///   reopens the ledger's periods; changes nothing in the catalog or
+///   customers.
 /// - `viewer`: reads business data only; dashboards and read-only
 ///   integrations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
@@ -93,10 +94,11 @@ pub enum Permission {
     OpsRead,
     AuditRead,
     LedgerRead,
+    LedgerManage,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 17] = [
+    pub const ALL: [Permission; 18] = [
         Permission::CatalogRead,
         Permission::CatalogWrite,
         Permission::CustomersRead,
@@ -114,6 +116,7 @@ impl Permission {
         Permission::OpsRead,
         Permission::AuditRead,
         Permission::LedgerRead,
+        Permission::LedgerManage,
     ];
 
     /// The scope string used in the OpenAPI document, e.g. `catalog:write`.
@@ -136,6 +139,7 @@ impl Permission {
             Permission::OpsRead => "ops:read",
             Permission::AuditRead => "audit:read",
             Permission::LedgerRead => "ledger:read",
+            Permission::LedgerManage => "ledger:manage",
         }
     }
 
@@ -149,7 +153,7 @@ use Role::{Admin, Clerk, Finance, Manager, Viewer};
 /// The permission matrix: the one place that says which role may perform
 /// which operation. The README's table and the OpenAPI security scheme are
 /// generated from (and tested against) it.
-pub const MATRIX: [(Permission, &[Role]); 17] = [
+pub const MATRIX: [(Permission, &[Role]); 18] = [
     (Permission::CatalogRead, &[Admin, Manager, Clerk, Finance, Viewer]),
     (Permission::CatalogWrite, &[Admin, Manager]),
     (Permission::CustomersRead, &[Admin, Manager, Clerk, Finance, Viewer]),
@@ -167,6 +171,7 @@ pub const MATRIX: [(Permission, &[Role]); 17] = [
     (Permission::OpsRead, &[Admin, Manager]),
     (Permission::AuditRead, &[Admin, Manager, Finance]),
     (Permission::LedgerRead, &[Admin, Manager, Finance]),
+    (Permission::LedgerManage, &[Admin, Finance]),
 ];
 
 /// The matrix as a Markdown table, for the README and the API description.

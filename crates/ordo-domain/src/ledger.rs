@@ -120,8 +120,11 @@ pub struct JournalTransaction {
     pub source_id: Uuid,
     /// The order the event belongs to.
     pub order_id: Uuid,
-    /// When it was posted (the event's time).
+    /// When it counts in the books: when the event occurred, or the start
+    /// of the first open period after that if its own was closed.
     pub posted_at: DateTime<Utc>,
+    /// When the event occurred.
+    pub occurred_at: DateTime<Utc>,
     pub postings: Vec<Posting>,
 }
 
@@ -166,8 +169,23 @@ impl JournalTransaction {
             source_id: source.1,
             order_id,
             posted_at,
+            occurred_at: posted_at,
             postings,
         })
+    }
+
+    /// Moves its posting date past `closed` periods: if the month it
+    /// occurred in is closed, it posts at the start of the first open month
+    /// after it (its `occurred_at` keeps the original date).
+    pub fn defer_past(&mut self, closed: &[Period]) {
+        let mut period = Period::of(self.occurred_at);
+        if !closed.contains(&period) {
+            return;
+        }
+        while closed.contains(&period) {
+            period = period.next();
+        }
+        self.posted_at = period.start();
     }
 
     /// The day its postings count in for daily balances (UTC).
@@ -223,6 +241,68 @@ pub fn for_payment(payment: &Payment, market: &str, offline_provider: &str) -> O
     JournalTransaction::new(market, payment.currency, (kind, payment.id), order_id, payment.updated_at, postings).ok()
 }
 
+/// A period of the books: a calendar month (UTC), written `2026-11`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Period {
+    year: i32,
+    month: u32,
+}
+
+impl Period {
+    /// The month of `at`.
+    pub fn of(at: DateTime<Utc>) -> Self {
+        use chrono::Datelike;
+        Self { year: at.year(), month: at.month() }
+    }
+
+    /// `YYYY-MM`, a month from 2000 to 9999.
+    pub fn parse(value: &str) -> Result<Self, crate::validation::FieldError> {
+        let parsed = value.split_once('-').and_then(|(y, m)| {
+            let valid = y.len() == 4 && m.len() == 2 && (y.chars().chain(m.chars())).all(|c| c.is_ascii_digit());
+            valid.then(|| (y.parse::<i32>().ok(), m.parse::<u32>().ok()))
+        });
+        match parsed {
+            Some((Some(year), Some(month))) if (2000..=9999).contains(&year) && (1..=12).contains(&month) => {
+                Ok(Self { year, month })
+            }
+            _ => Err(crate::validation::FieldError::new("invalid_period", "a period is a month, written YYYY-MM")),
+        }
+    }
+
+    /// Its first instant.
+    pub fn start(self) -> DateTime<Utc> {
+        NaiveDate::from_ymd_opt(self.year, self.month, 1)
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+            .map_or(DateTime::<Utc>::MIN_UTC, |d| d.and_utc())
+    }
+
+    /// The month after it.
+    pub fn next(self) -> Self {
+        if self.month == 12 { Self { year: self.year + 1, month: 1 } } else { Self { month: self.month + 1, ..self } }
+    }
+
+    /// Whether it is over at `now` (only a past month can be closed).
+    pub fn has_ended(self, now: DateTime<Utc>) -> bool {
+        self.next().start() <= now
+    }
+}
+
+impl std::fmt::Display for Period {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:04}-{:02}", self.year, self.month)
+    }
+}
+
+/// A closed period: nothing is posted dated in it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ClosedPeriod {
+    #[schema(example = "2026-11")]
+    pub period: String,
+    pub closed_at: DateTime<Utc>,
+    /// Who closed it.
+    pub closed_by: String,
+}
+
 /// An account's balance: debits minus credits.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct AccountBalance {
@@ -253,6 +333,33 @@ mod tests {
             ok.postings,
             [Posting { account: "a".into(), amount: 5 }, Posting { account: "b".into(), amount: -5 }]
         );
+    }
+
+    #[test]
+    fn periods_parse_and_late_events_post_in_the_first_open_one() {
+        assert_eq!(Period::parse("2026-11").unwrap().to_string(), "2026-11");
+        for bad in ["2026-13", "2026-1", "26-11", "2026/11", "", "1999-12", "2026-00"] {
+            assert!(Period::parse(bad).is_err(), "{bad}");
+        }
+        let at = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
+        assert_eq!(Period::parse("2026-12").unwrap().next().to_string(), "2027-01");
+        assert!(Period::parse("2026-11").unwrap().has_ended(at("2026-12-01T00:00:00Z")));
+        assert!(!Period::parse("2026-12").unwrap().has_ended(at("2026-12-31T23:59:59Z")));
+        let eur = Currency::parse("EUR").unwrap();
+        let postings = [("a".to_owned(), 5), ("b".to_owned(), -5)];
+        let mut t = JournalTransaction::new(
+            "DE",
+            eur,
+            (SourceKind::Capture, Uuid::now_v7()),
+            Uuid::nil(),
+            at("2026-10-15T12:00:00Z"),
+            postings,
+        )
+        .unwrap();
+        t.defer_past(&[Period::parse("2026-09").unwrap()]);
+        assert_eq!(t.posted_at, at("2026-10-15T12:00:00Z"), "its own period is open");
+        t.defer_past(&[Period::parse("2026-10").unwrap(), Period::parse("2026-11").unwrap()]);
+        assert_eq!((t.posted_at, t.occurred_at), (at("2026-12-01T00:00:00Z"), at("2026-10-15T12:00:00Z")));
     }
 
     #[test]

@@ -102,6 +102,7 @@ requirements!(
     OpsRead,
     AuditRead,
     LedgerRead,
+    LedgerManage,
 );
 
 /// The caller, authorised for `R`.

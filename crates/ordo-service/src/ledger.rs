@@ -5,7 +5,11 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use ordo_domain::ledger::{self, AccountBalance, JournalTransaction, SourceKind};
+use async_trait::async_trait;
+use ordo_jobs::{Job, JobError, JobRun};
+
+use ordo_domain::audit::Actor;
+use ordo_domain::ledger::{self, AccountBalance, ClosedPeriod, JournalTransaction, Period, SourceKind};
 use ordo_domain::page::{Page, PageRequest};
 use ordo_domain::{Timestamp, time};
 use ordo_store::{Database, Transaction};
@@ -13,16 +17,20 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::ServiceResult;
+use crate::error::job_error;
+use crate::{ServiceError, ServiceResult, Services};
 
 /// Names the journal list in its cursors.
 pub const CURSOR_SCOPE: &str = "ledger_entries";
 
 /// Writes `journal` (if the record posts anything) in `tx`: the caller's
 /// transaction, the one that records the business event, so books and
-/// operations never drift.
+/// operations never drift. An event dated in a closed period posts at the
+/// start of the first open one after it.
 pub(crate) async fn post(tx: &mut dyn Transaction, journal: Option<JournalTransaction>) -> ServiceResult<()> {
-    if let Some(journal) = journal {
+    if let Some(mut journal) = journal {
+        let closed = tx.closed_periods_from(Period::of(journal.occurred_at)).await?;
+        journal.defer_past(&closed);
         tx.insert_journal(&journal).await?;
         metrics::counter!("ordo_ledger_transactions_total", "source" => journal.source_kind.as_str()).increment(1);
     }
@@ -124,6 +132,104 @@ impl LedgerService {
         Ok(Page::from_rows(CURSOR_SCOPE, page, rows, |t| t.id))
     }
 
+    /// Every closed period.
+    pub async fn periods(&self) -> ServiceResult<Vec<ClosedPeriod>> {
+        Ok(self.db.session().await?.closed_periods().await?)
+    }
+
+    /// Closes `period` (a month that has ended): nothing is posted dated in
+    /// it from now on. Audited; closing a closed period changes nothing.
+    pub async fn close(&self, actor: &Actor, period: Period) -> ServiceResult<ClosedPeriod> {
+        let now = time::now();
+        if !period.has_ended(now) {
+            return Err(ServiceError::Validation(ordo_domain::ValidationErrors::single(
+                "period",
+                "period_not_ended",
+                format!("{period} has not ended yet; only a past month can be closed"),
+            )));
+        }
+        let mut tx = self.db.begin().await?;
+        let closed = ClosedPeriod { period: period.to_string(), closed_at: now, closed_by: actor.name.clone() };
+        if tx.close_period(&closed).await? {
+            crate::audit::record(
+                tx.as_mut(),
+                actor,
+                "ledger.period_closed",
+                "ledger_period",
+                &closed.period,
+                None,
+                &closed,
+            )
+            .await?;
+            tx.commit().await?;
+            return Ok(closed);
+        }
+        drop(tx);
+        let periods = self.periods().await?;
+        Ok(periods.into_iter().find(|p| p.period == closed.period).unwrap_or(closed))
+    }
+
+    /// Reopens a closed period. Audited.
+    pub async fn reopen(&self, actor: &Actor, period: Period) -> ServiceResult<()> {
+        let mut tx = self.db.begin().await?;
+        let before = tx.closed_periods().await?.into_iter().find(|p| p.period == period.to_string());
+        if !tx.reopen_period(period).await? {
+            return Err(ServiceError::IllegalTransition { current: "open", action: "reopen" });
+        }
+        let before = before.map(|p| crate::audit::snapshot(&p));
+        let after = serde_json::json!({"period": period.to_string(), "open": true});
+        crate::audit::record(
+            tx.as_mut(),
+            actor,
+            "ledger.period_reopened",
+            "ledger_period",
+            &period.to_string(),
+            before,
+            &after,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Posts the business records that have no journal transaction yet
+    /// (those recorded before the ledger existed), each in its own
+    /// transaction at its own time; returns how many it posted.
+    pub async fn backfill(&self) -> ServiceResult<usize> {
+        let mut posted = 0;
+        loop {
+            let mut session = self.db.session().await?;
+            let sources = session.unposted_sources(500).await?;
+            drop(session);
+            let before = posted;
+            for (kind, id) in &sources {
+                let mut tx = self.db.begin().await?;
+                let journal = match kind {
+                    SourceKind::Invoice => tx.invoice(*id).await?.as_ref().and_then(ledger::for_invoice),
+                    SourceKind::CreditNote => tx.credit_note(*id).await?.as_ref().and_then(ledger::for_credit_note),
+                    SourceKind::Capture | SourceKind::Refund => match tx.payment(*id).await? {
+                        Some(payment) => match tx.order(payment.order_id).await? {
+                            Some(order) => {
+                                ledger::for_payment(&payment, &order.market, ordo_domain::payment::OFFLINE_PROVIDER)
+                            }
+                            None => None,
+                        },
+                        None => None,
+                    },
+                };
+                if journal.is_some() {
+                    post(tx.as_mut(), journal).await?;
+                    tx.commit().await?;
+                    posted += 1;
+                }
+            }
+            // Done, or only records that post nothing (a zero invoice) are left.
+            if sources.len() < 500 || posted == before {
+                return Ok(posted);
+            }
+        }
+    }
+
     /// Proves the books: every transaction balances (and has its header),
     /// the daily balances equal the postings, debits equal credits per
     /// currency, every invoice, credit note, capture and refund has its
@@ -177,5 +283,27 @@ impl LedgerService {
         }
         metrics::gauge!("ordo_ledger_violations").set(violations.len() as f64);
         Ok(LedgerReport { ok: violations.is_empty(), accounts: posted.len(), violations })
+    }
+}
+
+/// Proves the books periodically (what `ordo ledger verify` does): its
+/// violations set the `ordo_ledger_violations` gauge, which the
+/// `OrdoLedgerViolations` alert watches, and are logged as errors.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct VerifyLedger;
+
+#[async_trait]
+impl Job for VerifyLedger {
+    const NAME: &'static str = "ledger.verify";
+    const QUEUE: &'static str = "maintenance";
+    const MAX_ATTEMPTS: i32 = 3;
+    type Context = Services;
+
+    async fn run(&self, services: &Services, _run: &JobRun) -> Result<(), JobError> {
+        let report = services.ledger.verify().await.map_err(job_error)?;
+        for violation in &report.violations {
+            tracing::error!(violation, "the ledger does not prove");
+        }
+        Ok(())
     }
 }

@@ -197,7 +197,8 @@ impl Services {
             idempotency,
             jobs: jobs::JobService::new(
                 db.clone(),
-                registry::registry(registry::Periods { seal_audit: None, sweep: None }).lifecycle(),
+                registry::registry(registry::Periods { seal_audit: None, sweep: None, verify_ledger: None })
+                    .lifecycle(),
             ),
             invoices: invoices::InvoiceService::new(db.clone()),
             webhooks: webhooks::WebhookService::new(db.clone(), queue.clone()),

@@ -18,6 +18,7 @@
 //! | [`DeliverWebhook`]                       | `webhooks`    | one delivery to one webhook         |
 //! | [`SealAuditTrail`] (periodic)            | `maintenance` | the audit trail's hash chain        |
 //! | [`SweepExpiredKeys`] (periodic)          | `maintenance` | expired idempotency keys            |
+//! | [`VerifyLedger`] (periodic)              | `maintenance` | proving the books                   |
 
 use std::time::Duration;
 
@@ -27,6 +28,7 @@ use crate::Services;
 use crate::audit::SealAuditTrail;
 use crate::idempotency::SweepExpiredKeys;
 use crate::invoices::IssueInvoice;
+use crate::ledger::VerifyLedger;
 use crate::mail::{SendInvoiceEmail, SendOrderConfirmation};
 use crate::orders::ExpireUnpaidOrder;
 use crate::payments::{AuthorizePayment, CapturePayment, MakeCapture, RefundCancelledOrder, RefundPayment};
@@ -37,6 +39,7 @@ use crate::webhooks::{DeliverWebhook, FanOutEvent};
 pub struct Periods {
     pub seal_audit: Option<Duration>,
     pub sweep: Option<Duration>,
+    pub verify_ledger: Option<Duration>,
 }
 
 /// Every job Ordo runs, and the periodic ones at their `periods`.
@@ -58,6 +61,9 @@ pub fn registry(periods: Periods) -> Registry<Services> {
     }
     if let Some(every) = periods.sweep {
         registry = registry.every::<SweepExpiredKeys>(every);
+    }
+    if let Some(every) = periods.verify_ledger {
+        registry = registry.every::<VerifyLedger>(every);
     }
     registry
 }

@@ -13,7 +13,10 @@ CREATE TABLE ledger_transactions (
     source_kind text NOT NULL,
     source_id   uuid NOT NULL,
     order_id    uuid NOT NULL,
+    -- When it counts in the books: when the event occurred, or the start of
+    -- the first open period after it if its own period was closed.
     posted_at   timestamptz NOT NULL,
+    occurred_at timestamptz NOT NULL,
     CONSTRAINT ledger_transactions_source UNIQUE (source_kind, source_id)
 );
 CREATE INDEX ledger_transactions_order ON ledger_transactions (order_id);
@@ -31,7 +34,7 @@ CREATE TABLE ledger_postings (
 CREATE INDEX ledger_postings_posted_at ON ledger_postings (posted_at);
 
 -- Daily balance movements per account, spread over buckets (chosen by the
--- transaction's id) so that concurrent postings to one account on one day
+-- order's id) so that concurrent postings to one account on one day
 -- do not queue on one row.
 CREATE TABLE ledger_daily (
     day      date NOT NULL,
@@ -41,6 +44,13 @@ CREATE TABLE ledger_daily (
     bucket   smallint NOT NULL,
     amount   bigint NOT NULL,
     PRIMARY KEY (day, account, market, currency, bucket)
+);
+
+-- Closed periods (months, `2026-11`): nothing is posted dated in them.
+CREATE TABLE ledger_periods (
+    period    text PRIMARY KEY CHECK (period ~ '^[0-9]{4}-[0-9]{2}$'),
+    closed_at timestamptz NOT NULL,
+    closed_by text NOT NULL
 );
 
 CREATE FUNCTION ledger_check_balanced() RETURNS trigger LANGUAGE plpgsql AS $$

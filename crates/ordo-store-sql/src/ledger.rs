@@ -7,10 +7,11 @@ use uuid::Uuid;
 
 use crate::{Ts, corrupt};
 
-/// Balances spread over this many rows per account and day.
+/// Balances spread over this many rows per account and day (chosen by
+/// the order), so concurrent postings do not all queue on one row.
 pub const BUCKETS: u128 = 8;
 
-pub const HEADER_COLUMNS: &str = "id, market, currency, source_kind, source_id, order_id, posted_at";
+pub const HEADER_COLUMNS: &str = "id, market, currency, source_kind, source_id, order_id, posted_at, occurred_at";
 
 #[derive(Debug, sqlx::FromRow)]
 pub struct HeaderRow {
@@ -21,6 +22,7 @@ pub struct HeaderRow {
     pub source_id: Uuid,
     pub order_id: Uuid,
     pub posted_at: Ts,
+    pub occurred_at: Ts,
 }
 
 #[derive(Debug, sqlx::FromRow)]
@@ -69,6 +71,7 @@ pub fn assemble(headers: Vec<HeaderRow>, postings: Vec<PostingRow>) -> StoreResu
                 source_id: h.source_id,
                 order_id: h.order_id,
                 posted_at: h.posted_at.0,
+                occurred_at: h.occurred_at.0,
                 postings: own,
             })
         })
@@ -108,7 +111,7 @@ macro_rules! ledger_repo {
         #[allow(unused_imports)]
         const _: () = {
             use ::ordo_domain::Timestamp;
-            use ::ordo_domain::ledger::{AccountBalance, JournalTransaction, SourceKind};
+            use ::ordo_domain::ledger::{AccountBalance, ClosedPeriod, JournalTransaction, Period, SourceKind};
             use ::ordo_domain::page::PageRequest;
             use ::ordo_store::{Expected, LedgerRepo, StoreResult};
             use ::uuid::Uuid;
@@ -136,7 +139,7 @@ macro_rules! ledger_repo {
                             .push_bind(Ts(t.posted_at));
                     });
                     postings.build().persistent(self.persistent()).execute(self.conn()).await.map_err(Self::map_err)?;
-                    ::sqlx::query(&format!("INSERT INTO ledger_transactions ({HEADER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"))
+                    ::sqlx::query(&format!("INSERT INTO ledger_transactions ({HEADER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"))
                         .bind(t.id)
                         .bind(&t.market)
                         .bind(t.currency.code())
@@ -144,11 +147,17 @@ macro_rules! ledger_repo {
                         .bind(t.source_id)
                         .bind(t.order_id)
                         .bind(Ts(t.posted_at))
+                        .bind(Ts(t.occurred_at))
                         .persistent(self.persistent())
                         .execute(self.conn())
                         .await
                         .map_err(Self::map_err)?;
-                    let bucket = (t.id.as_u128() % BUCKETS) as i16;
+                    // By order: one database transaction's journals (an invoice and its
+                    // credit note) share a bucket, and every journal takes its
+                    // bucket's `receivables` row before the others but `bank` and
+                    // `clearing:*` (accounts in name order), so concurrent
+                    // postings wait for each other in one order and never deadlock.
+                    let bucket = (t.order_id.as_u128() % BUCKETS) as i16;
                     let mut daily = ::sqlx::QueryBuilder::<::sqlx::$db>::new(
                         "INSERT INTO ledger_daily (day, account, market, currency, bucket, amount) ",
                     );
@@ -270,6 +279,54 @@ macro_rules! ledger_repo {
                     rows.into_iter()
                         .map(|(kind, id)| Ok((SourceKind::parse(&kind).ok_or_else(|| $crate::corrupt("source kind", &kind))?, id)))
                         .collect()
+                }
+
+                #[tracing::instrument(target = "ordo_db", name = "ledger.closed_periods_from", skip_all)]
+                async fn closed_periods_from(&mut self, from: Period) -> StoreResult<Vec<Period>> {
+                    let rows: Vec<String> = ::sqlx::query_scalar("SELECT period FROM ledger_periods WHERE period >= $1 ORDER BY period")
+                        .bind(from.to_string())
+                        .persistent(self.persistent())
+                        .fetch_all(self.conn())
+                        .await
+                        .map_err(Self::map_err)?;
+                    rows.iter().map(|p| Period::parse(p).map_err(|e| $crate::corrupt("ledger_periods.period", e.message))).collect()
+                }
+
+                #[tracing::instrument(target = "ordo_db", name = "ledger.closed_periods", skip_all)]
+                async fn closed_periods(&mut self) -> StoreResult<Vec<ClosedPeriod>> {
+                    let rows: Vec<(String, Ts, String)> =
+                        ::sqlx::query_as("SELECT period, closed_at, closed_by FROM ledger_periods ORDER BY period")
+                            .persistent(self.persistent())
+                            .fetch_all(self.conn())
+                            .await
+                            .map_err(Self::map_err)?;
+                    Ok(rows.into_iter().map(|(period, at, by)| ClosedPeriod { period, closed_at: at.0, closed_by: by }).collect())
+                }
+
+                #[tracing::instrument(target = "ordo_db", name = "ledger.close_period", skip_all)]
+                async fn close_period(&mut self, period: &ClosedPeriod) -> StoreResult<bool> {
+                    let result = ::sqlx::query(
+                        "INSERT INTO ledger_periods (period, closed_at, closed_by) VALUES ($1, $2, $3) ON CONFLICT (period) DO NOTHING",
+                    )
+                    .bind(&period.period)
+                    .bind(Ts(period.closed_at))
+                    .bind(&period.closed_by)
+                    .persistent(self.persistent())
+                    .execute(self.conn())
+                    .await
+                    .map_err(Self::map_err)?;
+                    Ok(result.rows_affected() == 1)
+                }
+
+                #[tracing::instrument(target = "ordo_db", name = "ledger.reopen_period", skip_all)]
+                async fn reopen_period(&mut self, period: Period) -> StoreResult<bool> {
+                    let result = ::sqlx::query("DELETE FROM ledger_periods WHERE period = $1")
+                        .bind(period.to_string())
+                        .persistent(self.persistent())
+                        .execute(self.conn())
+                        .await
+                        .map_err(Self::map_err)?;
+                    Ok(result.rows_affected() == 1)
                 }
             }
         };

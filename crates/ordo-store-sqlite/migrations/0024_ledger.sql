@@ -13,7 +13,10 @@ CREATE TABLE ledger_transactions (
     source_kind TEXT NOT NULL,
     source_id   BLOB NOT NULL,
     order_id    BLOB NOT NULL,
+    -- When it counts in the books: when the event occurred, or the start of
+    -- the first open period after it if its own period was closed.
     posted_at   INTEGER NOT NULL,
+    occurred_at INTEGER NOT NULL,
     CONSTRAINT ledger_transactions_source UNIQUE (source_kind, source_id)
 );
 CREATE INDEX ledger_transactions_order ON ledger_transactions (order_id);
@@ -38,6 +41,13 @@ CREATE TABLE ledger_daily (
     bucket   INTEGER NOT NULL,
     amount   INTEGER NOT NULL,
     PRIMARY KEY (day, account, market, currency, bucket)
+);
+
+-- Closed periods (months, `2026-11`): nothing is posted dated in them.
+CREATE TABLE ledger_periods (
+    period    TEXT PRIMARY KEY CHECK (period GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]'),
+    closed_at INTEGER NOT NULL,
+    closed_by TEXT NOT NULL
 );
 
 CREATE TRIGGER ledger_transactions_balanced BEFORE INSERT ON ledger_transactions

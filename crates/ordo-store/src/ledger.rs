@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 use ordo_domain::Timestamp;
-use ordo_domain::ledger::{AccountBalance, JournalTransaction, SourceKind};
+use ordo_domain::ledger::{AccountBalance, ClosedPeriod, JournalTransaction, Period, SourceKind};
 use ordo_domain::page::PageRequest;
 use uuid::Uuid;
 
@@ -47,4 +47,16 @@ pub trait LedgerRepo: Send {
     /// each `clearing:<provider>` (captured − refunded) should hold per
     /// currency, from the business records.
     async fn expected_balances(&mut self, offline_provider: &str) -> StoreResult<Vec<Expected>>;
+
+    /// The closed periods from `from` on, in order.
+    async fn closed_periods_from(&mut self, from: Period) -> StoreResult<Vec<Period>>;
+
+    /// Every closed period, in order.
+    async fn closed_periods(&mut self) -> StoreResult<Vec<ClosedPeriod>>;
+
+    /// Closes a period; false if it was closed already.
+    async fn close_period(&mut self, period: &ClosedPeriod) -> StoreResult<bool>;
+
+    /// Reopens a period; false if it was open.
+    async fn reopen_period(&mut self, period: Period) -> StoreResult<bool>;
 }

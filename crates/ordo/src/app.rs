@@ -50,7 +50,11 @@ pub fn worker_config(config: &Config) -> WorkerConfig {
 /// How often the periodic jobs run (zero in the configuration: never).
 pub fn periods(config: &Config) -> Periods {
     let every = |ms: u64| (ms > 0).then(|| Duration::from_millis(ms));
-    Periods { seal_audit: every(config.audit.seal_interval_ms), sweep: every(config.idempotency.sweep_interval_ms) }
+    Periods {
+        seal_audit: every(config.audit.seal_interval_ms),
+        sweep: every(config.idempotency.sweep_interval_ms),
+        verify_ledger: every(config.ledger.verify_interval_ms),
+    }
 }
 
 /// Starts a worker running Ordo's jobs until `shutdown` completes.

@@ -21,6 +21,7 @@ pub struct Config {
     pub auth: AuthConfig,
     pub rate_limit: RateLimitConfig,
     pub audit: AuditConfig,
+    pub ledger: LedgerConfig,
     pub idempotency: IdempotencyConfig,
     pub orders: OrdersConfig,
     pub catalog: CatalogConfig,
@@ -182,6 +183,20 @@ impl RateLimitConfig {
             (Role::Finance, self.finance_per_second, self.finance_burst),
             (Role::Viewer, self.viewer_per_second, self.viewer_burst),
         ]
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LedgerConfig {
+    /// How often the books are proved (`ordo ledger verify` as a job, its
+    /// violations in the `ordo_ledger_violations` gauge; 0: never).
+    pub verify_interval_ms: u64,
+}
+
+impl Default for LedgerConfig {
+    fn default() -> Self {
+        Self { verify_interval_ms: 3_600_000 }
     }
 }
 

@@ -1,10 +1,13 @@
 //! `/v1/ledger`: the books. Accounts with their balances, the journal,
 //! and the trial balance at any instant.
 
-use axum::extract::State;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
-use ordo_domain::ledger::JournalTransaction;
+use ordo_domain::ValidationErrors;
+use ordo_domain::ledger::{ClosedPeriod, JournalTransaction, Period};
 use ordo_domain::page::Page;
+use ordo_service::ServiceError;
 use ordo_service::Services;
 use ordo_service::ledger::{Account, CURSOR_SCOPE, TrialBalance};
 use serde::{Deserialize, Serialize};
@@ -13,13 +16,20 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use crate::auth::{Authorized, LedgerRead};
+use crate::auth::{Authorized, LedgerManage, LedgerRead};
 use crate::error::ApiResult;
+use crate::error::codes::{ILLEGAL_TRANSITION, VALIDATION_FAILED};
 use crate::extract::Query;
 use crate::routes::parse_page;
 
 pub(crate) fn routes() -> OpenApiRouter<Services> {
-    OpenApiRouter::new().routes(routes!(list_accounts)).routes(routes!(list_entries)).routes(routes!(trial_balance))
+    OpenApiRouter::new()
+        .routes(routes!(list_accounts))
+        .routes(routes!(list_entries))
+        .routes(routes!(trial_balance))
+        .routes(routes!(list_periods))
+        .routes(routes!(close_period))
+        .routes(routes!(reopen_period))
 }
 
 /// Every account with a balance.
@@ -101,4 +111,73 @@ async fn trial_balance(
     Query(query): Query<TrialBalanceQuery>,
 ) -> ApiResult<axum::Json<TrialBalance>> {
     Ok(axum::Json(services.ledger.trial_balance(query.at).await?))
+}
+
+/// Every closed period.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct PeriodList {
+    items: Vec<ClosedPeriod>,
+}
+
+/// The closed periods (months): nothing is posted dated in them; an event
+/// that occurred in one posts at the start of the first open month after
+/// it, keeping its `occurred_at`.
+#[utoipa::path(
+    get,
+    path = "/v1/ledger/periods",
+    tag = "ledger",
+    security(("api_key" = ["ledger:read"])),
+    responses((status = 200, description = "The closed periods", body = PeriodList)),
+)]
+async fn list_periods(
+    _auth: Authorized<LedgerRead>,
+    State(services): State<Services>,
+) -> ApiResult<axum::Json<PeriodList>> {
+    Ok(axum::Json(PeriodList { items: services.ledger.periods().await? }))
+}
+
+fn parse_period(value: &str) -> Result<Period, ServiceError> {
+    Period::parse(value).map_err(|e| ServiceError::Validation(ValidationErrors::single("period", e.code, e.message)))
+}
+
+/// Close a month that has ended (`2026-11`): nothing is posted dated in it
+/// from now on. Closing a closed month changes nothing. Audited as
+/// `ledger.period_closed`.
+#[utoipa::path(
+    post,
+    path = "/v1/ledger/periods/{period}/close",
+    tag = "ledger",
+    params(("period" = String, Path, description = "The month, `YYYY-MM`")),
+    security(("api_key" = ["ledger:manage"])),
+    responses((status = 200, description = "The closed period", body = ClosedPeriod)),
+    extensions(("x-errors" = json!([VALIDATION_FAILED]))),
+)]
+async fn close_period(
+    auth: Authorized<LedgerManage>,
+    State(services): State<Services>,
+    Path(period): Path<String>,
+) -> ApiResult<axum::Json<ClosedPeriod>> {
+    let period = parse_period(&period)?;
+    Ok(axum::Json(services.ledger.close(&auth.actor(), period).await?))
+}
+
+/// Reopen a closed month. Audited as `ledger.period_reopened`; an open
+/// month is 409.
+#[utoipa::path(
+    post,
+    path = "/v1/ledger/periods/{period}/reopen",
+    tag = "ledger",
+    params(("period" = String, Path, description = "The month, `YYYY-MM`")),
+    security(("api_key" = ["ledger:manage"])),
+    responses((status = 204, description = "Reopened")),
+    extensions(("x-errors" = json!([VALIDATION_FAILED, ILLEGAL_TRANSITION]))),
+)]
+async fn reopen_period(
+    auth: Authorized<LedgerManage>,
+    State(services): State<Services>,
+    Path(period): Path<String>,
+) -> ApiResult<StatusCode> {
+    let period = parse_period(&period)?;
+    services.ledger.reopen(&auth.actor(), period).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -14,12 +14,20 @@ pub enum LedgerCommand {
     /// clearing hold what the records say. Names each violation and exits
     /// non-zero when there is one.
     Verify,
+    /// Post the invoices, credit notes, captures and refunds recorded
+    /// before the ledger existed (an upgrade's one-off step; safe to repeat).
+    Backfill,
 }
 
 #[allow(clippy::print_stdout)] // the report is the command's output
 pub(super) async fn run(config: &Config, command: LedgerCommand) -> anyhow::Result<()> {
     let services = open_services(config).await?;
     let result = match command {
+        LedgerCommand::Backfill => {
+            let posted = services.ledger.backfill().await?;
+            println!("posted {posted} record(s)");
+            Ok(())
+        }
         LedgerCommand::Verify => {
             let report = services.ledger.verify().await?;
             for violation in &report.violations {

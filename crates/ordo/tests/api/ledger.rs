@@ -4,7 +4,8 @@
 
 use std::collections::BTreeMap;
 
-use ordo_testkit::fixtures::{Shop, order_body, shop};
+use futures::future::join_all;
+use ordo_testkit::fixtures::{Shop, order_body, receive, shop};
 use ordo_testkit::{StatusCode, TestApp, backend_tests, ordo_command};
 use serde_json::{Value, json};
 
@@ -15,6 +16,9 @@ backend_tests!(
     every_money_event_posts_balanced_entries_and_the_books_verify,
     an_unbalanced_direct_write_is_refused_or_caught_by_verify,
     the_ledger_is_read_by_finance_and_not_by_clerks,
+    records_from_before_the_ledger_are_backfilled_once,
+    concurrent_captures_and_refunds_post_without_deadlocks_or_lost_updates,
+    a_closed_period_takes_no_postings_and_late_events_post_in_the_next_open_one,
 );
 
 /// The order's journal transactions as `source_kind → {account: amount}`.
@@ -60,10 +64,13 @@ async fn paid_and_invoiced(app: &TestApp, shop: &Shop) -> (String, Value) {
 }
 
 fn verify(app: &TestApp) -> (bool, String) {
-    let output = ordo_command!()
-        .args(["ledger", "verify", "--database-url", &app.db.url])
-        .output()
-        .expect("run ordo ledger verify");
+    ledger_command(app, "verify")
+}
+
+/// `ordo ledger <command>` on the app's database: success and output.
+fn ledger_command(app: &TestApp, command: &str) -> (bool, String) {
+    let output =
+        ordo_command!().args(["ledger", command, "--database-url", &app.db.url]).output().expect("run ordo ledger");
     (
         output.status.success(),
         format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr)),
@@ -222,4 +229,141 @@ async fn the_ledger_is_read_by_finance_and_not_by_clerks(app: TestApp) {
     }
     app.get("/v1/ledger/trial-balance?at=yesterday").await.expect_problem(StatusCode::BAD_REQUEST, "invalid_query");
     app.get("/v1/ledger/entries?limit=0").await.expect_problem(StatusCode::BAD_REQUEST, "invalid_query");
+}
+
+/// Removes every journal transaction behind Ordo's back: a database as
+/// upgraded from before the ledger.
+async fn forget_the_books(app: &TestApp) {
+    let forget = match app.backend() {
+        ordo_testkit::Backend::Sqlite => {
+            "DROP TRIGGER ledger_postings_no_delete; DROP TRIGGER ledger_transactions_no_delete;
+             DELETE FROM ledger_postings; DELETE FROM ledger_transactions; DELETE FROM ledger_daily;"
+        }
+        ordo_testkit::Backend::Postgres => {
+            "ALTER TABLE ledger_postings DISABLE TRIGGER USER; ALTER TABLE ledger_transactions DISABLE TRIGGER USER;
+             DELETE FROM ledger_postings; DELETE FROM ledger_transactions; DELETE FROM ledger_daily;
+             ALTER TABLE ledger_postings ENABLE TRIGGER USER; ALTER TABLE ledger_transactions ENABLE TRIGGER USER;"
+        }
+    };
+    app.db.execute(forget).await;
+}
+
+async fn records_from_before_the_ledger_are_backfilled_once(app: TestApp) {
+    let Some(app) = with_workers(app).await else { return };
+    let shop = shop(&app).await;
+    let (id, _) = paid_and_invoiced(&app, &shop).await;
+    let before = postings_of(&app, &id).await;
+    forget_the_books(&app).await;
+    let (ok, report) = verify(&app);
+    assert!(!ok && report.contains("has no postings"), "{report}");
+
+    let (ok, report) = ledger_command(&app, "backfill");
+    assert!(ok && report.contains("posted 2 record(s)"), "the invoice and the capture: {report}");
+    let (ok, report) = ledger_command(&app, "backfill");
+    assert!(ok && report.contains("posted 0 record(s)"), "once: {report}");
+    assert_eq!(postings_of(&app, &id).await, before, "the same postings as when they were made");
+    let (ok, report) = verify(&app);
+    assert!(ok, "{report}");
+}
+
+async fn concurrent_captures_and_refunds_post_without_deadlocks_or_lost_updates(app: TestApp) {
+    let Some(app) = with_workers(app).await else { return };
+    let shop = shop(&app).await;
+    receive(&app, "MUG", &shop.far, 100).await;
+    // 12 orders paid at once: their captures and invoices post concurrently.
+    let mut body = order_body(&shop, json!([{"sku": "MUG", "quantity": 2}]));
+    body["payment_token"] = json!("tok_approve");
+    let placed = join_all((0..12).map(|_| app.post("/v1/orders", &body))).await;
+    let orders: Vec<(String, i64)> = placed
+        .iter()
+        .map(|r| {
+            let order = r.expect(StatusCode::CREATED);
+            (order["id"].as_str().unwrap().to_owned(), order["total"].as_i64().unwrap())
+        })
+        .collect();
+    for (id, _) in &orders {
+        wait_for_payments(&app, id, |p| settled(p, "capture")).await;
+    }
+    // Then a refund of one mug of each, all at once: credit notes (and
+    // invoices not issued yet) and refunds post concurrently.
+    let one_mug = json!({"lines": [{"line": 1, "quantity": 1}]});
+    let paths: Vec<String> = orders.iter().map(|(id, _)| format!("/v1/orders/{id}/refunds")).collect();
+    let refunds = join_all(paths.iter().map(|path| app.post(path, &one_mug))).await;
+    let refunded: i64 = refunds.iter().map(|r| r.expect(StatusCode::CREATED)["amount"].as_i64().unwrap()).sum();
+    for (id, _) in &orders {
+        wait_for_payments(&app, id, |p| settled(p, "refund")).await;
+    }
+    let captured: i64 = orders.iter().map(|(_, total)| total).sum();
+    let trial = app.get("/v1/ledger/trial-balance").await.expect(StatusCode::OK);
+    let clearing = trial["accounts"].as_array().unwrap().iter().find(|a| a["account"] == "clearing:test").unwrap();
+    assert_eq!(clearing["balance"].as_i64(), Some(captured - refunded), "no posting was lost: {trial}");
+    assert_eq!(trial["totals"][0]["debits"], trial["totals"][0]["credits"]);
+    let (ok, report) = verify(&app);
+    assert!(ok, "{report}");
+}
+
+async fn a_closed_period_takes_no_postings_and_late_events_post_in_the_next_open_one(app: TestApp) {
+    use chrono::Datelike;
+    let Some(app) = with_workers(app).await else { return };
+    let shop = shop(&app).await;
+    let now = chrono::Utc::now();
+    let this_month = format!("{:04}-{:02}", now.year(), now.month());
+    let month_start = now.date_naive().with_day(1).unwrap().and_hms_opt(0, 0, 0).unwrap().and_utc();
+    let mid_last_month = month_start - chrono::TimeDelta::days(15);
+    let last_month = format!("{:04}-{:02}", mid_last_month.year(), mid_last_month.month());
+
+    // Closing needs the finance role (or admin), and a month that has ended.
+    let finance = TestApp::client_with_key(&app.key_for(ordo_domain::auth::Role::Finance).await);
+    let clerk = TestApp::client_with_key(&app.key_for(ordo_domain::auth::Role::Clerk).await);
+    let close = |month: &str| app.url(&format!("/v1/ledger/periods/{month}/close"));
+    assert_eq!(clerk.post(close(&last_month)).send().await.unwrap().status(), StatusCode::FORBIDDEN);
+    for (month, status) in [("2026-13", 422), ("26-11", 422), (this_month.as_str(), 422)] {
+        let response = finance.post(close(month)).send().await.unwrap();
+        assert_eq!(response.status().as_u16(), status, "{month}");
+    }
+    app.post("/v1/ledger/periods/2020-01/reopen", &json!({}))
+        .await
+        .expect_problem(StatusCode::CONFLICT, "illegal_transition");
+    assert!(app.get("/v1/ledger/periods").await.expect(StatusCode::OK)["items"].as_array().unwrap().is_empty());
+
+    let closed = finance.post(close(&last_month)).send().await.unwrap();
+    assert_eq!(closed.status(), StatusCode::OK);
+    let closed: Value = closed.json().await.unwrap();
+    let again: Value = finance.post(close(&last_month)).send().await.unwrap().json().await.unwrap();
+    assert_eq!(again, closed, "closing a closed month changes nothing");
+    let periods = app.get("/v1/ledger/periods").await.expect(StatusCode::OK);
+    assert_eq!(periods["items"].as_array().unwrap().len(), 1);
+    let audit = app.get("/v1/audit-events?entity_type=ledger_period").await.expect(StatusCode::OK);
+    assert_eq!(audit["items"].as_array().unwrap().len(), 1, "closed once, audited once: {audit}");
+
+    // A capture that occurred last month, posted late (as by a backfill):
+    // it posts at the start of this month, keeping when it occurred.
+    let (id, _) = paid_and_invoiced(&app, &shop).await;
+    forget_the_books(&app).await;
+    let late = match app.backend() {
+        ordo_testkit::Backend::Sqlite => mid_last_month.timestamp_micros().to_string(),
+        ordo_testkit::Backend::Postgres => format!("'{}'::timestamptz", mid_last_month.to_rfc3339()),
+    };
+    app.db.execute(&format!("UPDATE payments SET updated_at = {late} WHERE kind = 'capture'")).await;
+    let (ok, report) = ledger_command(&app, "backfill");
+    assert!(ok, "{report}");
+    let entries = app.get(&format!("/v1/ledger/entries?order_id={id}")).await.expect(StatusCode::OK);
+    let capture = entries["items"].as_array().unwrap().iter().find(|t| t["source_kind"] == "capture").unwrap().clone();
+    let at = |v: &Value| v.as_str().unwrap().parse::<chrono::DateTime<chrono::Utc>>().unwrap();
+    assert_eq!((at(&capture["posted_at"]), at(&capture["occurred_at"])), (month_start, mid_last_month));
+    // So last month's balances stay as they were when it was closed.
+    let end_of_last =
+        (month_start - chrono::TimeDelta::microseconds(1)).to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    let trial = app
+        .get(&format!("/v1/ledger/trial-balance?at={}", end_of_last.replace('+', "%2B")))
+        .await
+        .expect(StatusCode::OK);
+    assert!(trial["accounts"].as_array().unwrap().is_empty(), "{trial}");
+
+    // Reopened, a late event posts in its own month again.
+    let reopened = finance.post(app.url(&format!("/v1/ledger/periods/{last_month}/reopen"))).send().await.unwrap();
+    assert_eq!(reopened.status(), StatusCode::NO_CONTENT);
+    assert!(app.get("/v1/ledger/periods").await.expect(StatusCode::OK)["items"].as_array().unwrap().is_empty());
+    let (ok, report) = verify(&app);
+    assert!(ok, "{report}");
 }
