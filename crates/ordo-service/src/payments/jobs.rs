@@ -87,12 +87,13 @@ impl Job for AuthorizePayment {
             Ok(_) => Ok(()),
             Err(ServiceError::IllegalTransition { .. }) => {
                 // Decided meanwhile: by an earlier attempt (paid), or the
-                // order was cancelled or expired while the provider was
-                // asked, and then the authorisation is released.
+                // order was cancelled or expired, or paid offline, while the
+                // provider was asked; then the authorisation is released.
                 let now = services.orders.order(order.id).await.map_err(job_error)?;
+                let paid_offline = services.payments.totals(order.id).await.map_err(job_error)?.offline > 0;
                 match outcome {
                     PaymentOutcome::Authorized { reference }
-                        if is_cancelled(now.status) || now.status == OrderStatus::Expired =>
+                        if is_cancelled(now.status) || now.status == OrderStatus::Expired || paid_offline =>
                     {
                         let authorization =
                             Payment { status: PaymentStatus::Succeeded, provider_reference: Some(reference), ..record };
