@@ -263,7 +263,20 @@ impl LedgerService {
         for (currency, sum) in per_currency.iter().filter(|(_, sum)| **sum != 0) {
             violations.push(format!("debits and credits in {currency} differ by {sum}"));
         }
-        for (kind, id) in session.unposted_sources(10).await? {
+        let mut unposted = 0;
+        for (kind, id) in session.unposted_sources(100).await? {
+            // A zero invoice or credit note posts nothing, rightly.
+            let posts_nothing = match kind {
+                SourceKind::Invoice => session.invoice(id).await?.is_some_and(|i| ledger::for_invoice(&i).is_none()),
+                SourceKind::CreditNote => {
+                    session.credit_note(id).await?.is_some_and(|n| ledger::for_credit_note(&n).is_none())
+                }
+                SourceKind::Capture | SourceKind::Refund => false,
+            };
+            if posts_nothing || unposted == 10 {
+                continue;
+            }
+            unposted += 1;
             let kind = match kind {
                 SourceKind::Invoice => "invoice",
                 SourceKind::CreditNote => "credit note",

@@ -28,4 +28,40 @@ ordo_store_sql::ledger_repo!(PgSession, Postgres {
         .map_err(Self::map_err)?;
         Ok(rows.into_iter().map(|(account, currency, amount)| Expected { account, currency, amount }).collect())
     }
+
+    #[tracing::instrument(target = "ordo_db", name = "ledger.closed_periods_from", skip_all)]
+    async fn closed_periods_from(&mut self, from: Period) -> StoreResult<Vec<Period>> {
+        let rows: Vec<String> = sqlx::query_scalar(
+            // A posting's share lock on the table: a period being closed
+            // (which locks the table exclusively) waits for postings in
+            // flight, and postings after it see it closed.
+            "SELECT period FROM ledger_periods WHERE period >= $1 ORDER BY period FOR SHARE",
+        )
+            .bind(from.to_string())
+            .persistent(self.persistent())
+            .fetch_all(self.conn())
+            .await
+            .map_err(Self::map_err)?;
+        rows.iter().map(|p| Period::parse(p).map_err(|e| ordo_store_sql::corrupt("ledger_periods.period", e.message))).collect()
+    }
+
+    #[tracing::instrument(target = "ordo_db", name = "ledger.close_period", skip_all)]
+    async fn close_period(&mut self, period: &ClosedPeriod) -> StoreResult<bool> {
+        sqlx::query("LOCK TABLE ledger_periods IN EXCLUSIVE MODE")
+            .persistent(self.persistent())
+            .execute(self.conn())
+            .await
+            .map_err(Self::map_err)?;
+        let result = sqlx::query(
+            "INSERT INTO ledger_periods (period, closed_at, closed_by) VALUES ($1, $2, $3) ON CONFLICT (period) DO NOTHING",
+        )
+        .bind(&period.period)
+        .bind(Ts(period.closed_at))
+        .bind(&period.closed_by)
+        .persistent(self.persistent())
+        .execute(self.conn())
+        .await
+        .map_err(Self::map_err)?;
+        Ok(result.rows_affected() == 1)
+    }
 });

@@ -281,17 +281,6 @@ macro_rules! ledger_repo {
                         .collect()
                 }
 
-                #[tracing::instrument(target = "ordo_db", name = "ledger.closed_periods_from", skip_all)]
-                async fn closed_periods_from(&mut self, from: Period) -> StoreResult<Vec<Period>> {
-                    let rows: Vec<String> = ::sqlx::query_scalar("SELECT period FROM ledger_periods WHERE period >= $1 ORDER BY period")
-                        .bind(from.to_string())
-                        .persistent(self.persistent())
-                        .fetch_all(self.conn())
-                        .await
-                        .map_err(Self::map_err)?;
-                    rows.iter().map(|p| Period::parse(p).map_err(|e| $crate::corrupt("ledger_periods.period", e.message))).collect()
-                }
-
                 #[tracing::instrument(target = "ordo_db", name = "ledger.closed_periods", skip_all)]
                 async fn closed_periods(&mut self) -> StoreResult<Vec<ClosedPeriod>> {
                     let rows: Vec<(String, Ts, String)> =
@@ -301,21 +290,6 @@ macro_rules! ledger_repo {
                             .await
                             .map_err(Self::map_err)?;
                     Ok(rows.into_iter().map(|(period, at, by)| ClosedPeriod { period, closed_at: at.0, closed_by: by }).collect())
-                }
-
-                #[tracing::instrument(target = "ordo_db", name = "ledger.close_period", skip_all)]
-                async fn close_period(&mut self, period: &ClosedPeriod) -> StoreResult<bool> {
-                    let result = ::sqlx::query(
-                        "INSERT INTO ledger_periods (period, closed_at, closed_by) VALUES ($1, $2, $3) ON CONFLICT (period) DO NOTHING",
-                    )
-                    .bind(&period.period)
-                    .bind(Ts(period.closed_at))
-                    .bind(&period.closed_by)
-                    .persistent(self.persistent())
-                    .execute(self.conn())
-                    .await
-                    .map_err(Self::map_err)?;
-                    Ok(result.rows_affected() == 1)
                 }
 
                 #[tracing::instrument(target = "ordo_db", name = "ledger.reopen_period", skip_all)]

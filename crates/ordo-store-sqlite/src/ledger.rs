@@ -28,4 +28,34 @@ ordo_store_sql::ledger_repo!(SqliteSession, Sqlite {
         .map_err(Self::map_err)?;
         Ok(rows.into_iter().map(|(account, currency, amount)| Expected { account, currency, amount }).collect())
     }
+
+    #[tracing::instrument(target = "ordo_db", name = "ledger.closed_periods_from", skip_all)]
+    async fn closed_periods_from(&mut self, from: Period) -> StoreResult<Vec<Period>> {
+        let rows: Vec<String> = sqlx::query_scalar(
+            // Postings run in the one writer's transaction, so a close
+            // and a posting never interleave.
+            "SELECT period FROM ledger_periods WHERE period >= $1 ORDER BY period",
+        )
+            .bind(from.to_string())
+            .persistent(self.persistent())
+            .fetch_all(self.conn())
+            .await
+            .map_err(Self::map_err)?;
+        rows.iter().map(|p| Period::parse(p).map_err(|e| ordo_store_sql::corrupt("ledger_periods.period", e.message))).collect()
+    }
+
+    #[tracing::instrument(target = "ordo_db", name = "ledger.close_period", skip_all)]
+    async fn close_period(&mut self, period: &ClosedPeriod) -> StoreResult<bool> {
+        let result = sqlx::query(
+            "INSERT INTO ledger_periods (period, closed_at, closed_by) VALUES ($1, $2, $3) ON CONFLICT (period) DO NOTHING",
+        )
+        .bind(&period.period)
+        .bind(Ts(period.closed_at))
+        .bind(&period.closed_by)
+        .persistent(self.persistent())
+        .execute(self.conn())
+        .await
+        .map_err(Self::map_err)?;
+        Ok(result.rows_affected() == 1)
+    }
 });
