@@ -89,6 +89,29 @@ fn described(balances: Vec<AccountBalance>) -> Vec<Account> {
         .collect()
 }
 
+/// An account over one period: its balance at the start, its movement in
+/// the period and its balance at the end.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AccountInPeriod {
+    pub account: String,
+    pub market: String,
+    #[schema(example = "EUR")]
+    pub currency: String,
+    pub opening: i64,
+    pub movement: i64,
+    pub closing: i64,
+}
+
+/// A period's summary: every account with a balance or a movement in it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct PeriodSummary {
+    #[schema(example = "2026-11")]
+    pub period: String,
+    /// Whether the period is closed.
+    pub closed: bool,
+    pub accounts: Vec<AccountInPeriod>,
+}
+
 #[derive(Debug, Clone)]
 pub struct LedgerService {
     db: Arc<dyn Database>,
@@ -130,6 +153,35 @@ impl LedgerService {
         let mut session = self.db.session().await?;
         let rows = session.journal(order_id, page).await?;
         Ok(Page::from_rows(CURSOR_SCOPE, page, rows, |t| t.id))
+    }
+
+    /// `period`'s summary: each account's opening balance, movement and
+    /// closing balance, from the daily balances.
+    pub async fn summary(&self, period: Period) -> ServiceResult<PeriodSummary> {
+        let (start, end) = (period.start(), period.next().start());
+        let mut session = self.db.session().await?;
+        let opening = session.balances_at(start - chrono::TimeDelta::microseconds(1)).await?;
+        let movements = session.movements_between(start, end).await?;
+        let closed = session.closed_periods_from(period).await?.first() == Some(&period);
+        let mut accounts: BTreeMap<(String, String, String), (i64, i64)> = BTreeMap::new();
+        for b in opening {
+            accounts.entry((b.account, b.market, b.currency.code().to_owned())).or_default().0 += b.balance;
+        }
+        for b in movements {
+            accounts.entry((b.account, b.market, b.currency.code().to_owned())).or_default().1 += b.balance;
+        }
+        let accounts = accounts
+            .into_iter()
+            .map(|((account, market, currency), (opening, movement))| AccountInPeriod {
+                account,
+                market,
+                currency,
+                opening,
+                movement,
+                closing: opening + movement,
+            })
+            .collect();
+        Ok(PeriodSummary { period: period.to_string(), closed, accounts })
     }
 
     /// Every closed period.

@@ -229,6 +229,21 @@ macro_rules! ledger_repo {
                     Ok(merge(rows))
                 }
 
+                #[tracing::instrument(target = "ordo_db", name = "ledger.movements_between", skip_all)]
+                async fn movements_between(&mut self, from: Timestamp, to: Timestamp) -> StoreResult<Vec<AccountBalance>> {
+                    let rows: Vec<BalanceRow> = ::sqlx::query_as(
+                        "SELECT account, market, currency, CAST(SUM(amount) AS BIGINT) AS balance FROM ledger_daily
+                          WHERE day >= $1 AND day < $2 GROUP BY account, market, currency",
+                    )
+                    .bind(from.date_naive())
+                    .bind(to.date_naive())
+                    .persistent(self.persistent())
+                    .fetch_all(self.conn())
+                    .await
+                    .map_err(Self::map_err)?;
+                    Ok(merge(rows.into_iter().map(BalanceRow::into_balance).collect::<StoreResult<Vec<_>>>()?))
+                }
+
                 #[tracing::instrument(target = "ordo_db", name = "ledger.balances_from_postings", skip_all)]
                 async fn balances_from_postings(&mut self) -> StoreResult<Vec<AccountBalance>> {
                     let rows: Vec<BalanceRow> = ::sqlx::query_as(

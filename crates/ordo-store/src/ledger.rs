@@ -32,6 +32,10 @@ pub trait LedgerRepo: Send {
     /// before its day, and the postings of its day up to `at`.
     async fn balances_at(&mut self, at: Timestamp) -> StoreResult<Vec<AccountBalance>>;
 
+    /// Every account's movement over the days from `from`'s (inclusive) to
+    /// `to`'s (exclusive), from the daily balances.
+    async fn movements_between(&mut self, from: Timestamp, to: Timestamp) -> StoreResult<Vec<AccountBalance>>;
+
     /// Every account's balance summed from the postings themselves.
     async fn balances_from_postings(&mut self) -> StoreResult<Vec<AccountBalance>>;
 

@@ -9,7 +9,7 @@ use ordo_domain::ledger::{ClosedPeriod, JournalTransaction, Period};
 use ordo_domain::page::Page;
 use ordo_service::ServiceError;
 use ordo_service::Services;
-use ordo_service::ledger::{Account, CURSOR_SCOPE, TrialBalance};
+use ordo_service::ledger::{Account, CURSOR_SCOPE, PeriodSummary, TrialBalance};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -28,6 +28,7 @@ pub(crate) fn routes() -> OpenApiRouter<Services> {
         .routes(routes!(list_entries))
         .routes(routes!(trial_balance))
         .routes(routes!(list_periods))
+        .routes(routes!(period_summary))
         .routes(routes!(close_period))
         .routes(routes!(reopen_period))
 }
@@ -134,6 +135,26 @@ async fn list_periods(
     State(services): State<Services>,
 ) -> ApiResult<axum::Json<PeriodList>> {
     Ok(axum::Json(PeriodList { items: services.ledger.periods().await? }))
+}
+
+/// A month's summary: each account's opening balance, its movement in the
+/// month and its closing balance, and whether the month is closed.
+#[utoipa::path(
+    get,
+    path = "/v1/ledger/periods/{period}",
+    tag = "ledger",
+    params(("period" = String, Path, description = "The month, `YYYY-MM`")),
+    security(("api_key" = ["ledger:read"])),
+    responses((status = 200, description = "The period's summary", body = PeriodSummary)),
+    extensions(("x-errors" = json!([VALIDATION_FAILED]))),
+)]
+async fn period_summary(
+    _auth: Authorized<LedgerRead>,
+    State(services): State<Services>,
+    Path(period): Path<String>,
+) -> ApiResult<axum::Json<PeriodSummary>> {
+    let period = parse_period(&period)?;
+    Ok(axum::Json(services.ledger.summary(period).await?))
 }
 
 fn parse_period(value: &str) -> Result<Period, ServiceError> {

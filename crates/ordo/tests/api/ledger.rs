@@ -360,6 +360,33 @@ async fn a_closed_period_takes_no_postings_and_late_events_post_in_the_next_open
         .expect(StatusCode::OK);
     assert!(trial["accounts"].as_array().unwrap().is_empty(), "{trial}");
 
+    // The months' summaries: nothing in the closed one; this month opens at
+    // zero and closes at the trial balance.
+    let summary = app.get(&format!("/v1/ledger/periods/{last_month}")).await.expect(StatusCode::OK);
+    assert_eq!((summary["closed"].as_bool(), summary["accounts"].as_array().unwrap().len()), (Some(true), 0));
+    let summary = app.get(&format!("/v1/ledger/periods/{this_month}")).await.expect(StatusCode::OK);
+    let trial = app.get("/v1/ledger/trial-balance").await.expect(StatusCode::OK);
+    let closing: Vec<(String, i64)> = summary["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["closing"] != 0)
+        .map(|a| {
+            assert_eq!(a["opening"], 0, "nothing before this month: {a}");
+            assert_eq!(a["movement"], a["closing"]);
+            (a["account"].as_str().unwrap().to_owned(), a["closing"].as_i64().unwrap())
+        })
+        .collect();
+    let balances: Vec<(String, i64)> = trial["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| (a["account"].as_str().unwrap().to_owned(), a["balance"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(closing, balances);
+    assert_eq!(summary["closed"], false);
+    app.get("/v1/ledger/periods/2026-13").await.expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+
     // Reopened, a late event posts in its own month again.
     let reopened = finance.post(app.url(&format!("/v1/ledger/periods/{last_month}/reopen"))).send().await.unwrap();
     assert_eq!(reopened.status(), StatusCode::NO_CONTENT);

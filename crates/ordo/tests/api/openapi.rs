@@ -89,6 +89,7 @@ async fn document_is_openapi_3_1_and_lists_every_endpoint() {
         ("GET", "/v1/ledger/entries"),
         ("GET", "/v1/ledger/trial-balance"),
         ("GET", "/v1/ledger/periods"),
+        ("GET", "/v1/ledger/periods/{period}"),
         ("POST", "/v1/ledger/periods/{period}/close"),
         ("POST", "/v1/ledger/periods/{period}/reopen"),
         ("GET", "/v1/jobs/{id}"),
