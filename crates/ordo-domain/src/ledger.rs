@@ -22,7 +22,8 @@
 //! | `returns` | contra-revenue: net credited by credit notes | 8700 |
 //! | `provider_fees` | what providers keep | 4970 |
 //! | `unallocated_cash` | money received that matches nothing yet | 1590 |
-//! | `rounding` | rounding differences | 2400 |
+//! | `write_offs` | receivables written off (bad debts) | 2400 |
+//! | `rounding` | rounding differences | 4900 |
 //!
 //! # Postings
 //!
@@ -49,7 +50,7 @@ use crate::payment::{Payment, PaymentKind};
 /// The account codes of the chart, with their meaning and SKR03 account.
 /// `clearing:` and `tax_payable:` are families: one account per provider
 /// and per rate.
-pub const CHART: [(&str, &str, &str); 10] = [
+pub const CHART: [(&str, &str, &str); 11] = [
     ("receivables", "Trade receivables: invoiced, not yet paid", "1400"),
     ("clearing:", "Provider clearing: captured, not yet paid out (one per provider)", "1360"),
     ("bank", "Bank", "1200"),
@@ -59,7 +60,8 @@ pub const CHART: [(&str, &str, &str); 10] = [
     ("returns", "Refunds and returns (contra-revenue), net", "8700"),
     ("provider_fees", "Payment provider fees", "4970"),
     ("unallocated_cash", "Cash received, not yet allocated", "1590"),
-    ("rounding", "Rounding differences", "2400"),
+    ("write_offs", "Receivables written off (bad debts)", "2400"),
+    ("rounding", "Rounding differences", "4900"),
 ];
 
 pub const RECEIVABLES: &str = "receivables";
@@ -67,6 +69,9 @@ pub const BANK: &str = "bank";
 pub const REVENUE_GOODS: &str = "revenue:goods";
 pub const REVENUE_SHIPPING: &str = "revenue:shipping";
 pub const RETURNS: &str = "returns";
+pub const PROVIDER_FEES: &str = "provider_fees";
+pub const UNALLOCATED_CASH: &str = "unallocated_cash";
+pub const WRITE_OFFS: &str = "write_offs";
 
 /// The clearing account of a payment provider.
 pub fn clearing(provider: &str) -> String {
@@ -86,6 +91,179 @@ pub fn chart_entry(code: &str) -> Option<&'static (&'static str, &'static str, &
         .find(|(c, _, _)| if c.ends_with(':') { code.starts_with(c) && code.len() > c.len() } else { *c == code })
 }
 
+/// Accounts that only their own business records post to, never a manual
+/// entry: `receivables` (invoices, credit notes, payments, write-offs) and
+/// each provider's clearing account (payments, settlement reports), so that
+/// `ordo ledger verify` can prove them against those records.
+pub fn is_controlled(code: &str) -> bool {
+    code == RECEIVABLES || code.starts_with("clearing:")
+}
+
+/// An account of the chart: its code, what it holds, and the SKR03
+/// account it maps to. Code families (`clearing:`, `tax_payable:`) end
+/// with a colon and stand for every account of the family.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChartAccount {
+    #[schema(example = "marketing")]
+    pub code: String,
+    #[serde(default)]
+    pub description: String,
+    #[schema(example = "4600")]
+    pub skr03: String,
+}
+
+/// The chart of accounts: the standard [`CHART`], with accounts remapped
+/// or added by configuration (`ledger.accounts`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Chart {
+    accounts: Vec<ChartAccount>,
+}
+
+impl Default for Chart {
+    fn default() -> Self {
+        Self {
+            accounts: CHART
+                .iter()
+                .map(|(code, description, skr03)| ChartAccount {
+                    code: (*code).to_owned(),
+                    description: (*description).to_owned(),
+                    skr03: (*skr03).to_owned(),
+                })
+                .collect(),
+        }
+    }
+}
+
+impl Chart {
+    /// The standard chart with `accounts` added, or remapping the standard
+    /// account of the same code (its description kept unless given).
+    pub fn extended(accounts: &[ChartAccount]) -> Result<Self, String> {
+        let mut chart = Self::default();
+        for account in accounts {
+            let valid = (1..=64).contains(&account.code.len())
+                && account.code.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b':')
+                && !account.skr03.trim().is_empty();
+            if !valid {
+                return Err(format!(
+                    "ledger.accounts: {:?} needs a code of 1 to 64 of a-z, 0-9, _ and :, and an skr03 account",
+                    account.code
+                ));
+            }
+            match chart.accounts.iter_mut().find(|a| a.code == account.code) {
+                Some(standard) => {
+                    standard.skr03.clone_from(&account.skr03);
+                    if !account.description.is_empty() {
+                        standard.description.clone_from(&account.description);
+                    }
+                }
+                None if account.code.ends_with(':') => {
+                    return Err(format!("ledger.accounts: {:?} is not a family of the chart", account.code));
+                }
+                None => chart.accounts.push(account.clone()),
+            }
+        }
+        Ok(chart)
+    }
+
+    /// The chart entry `code` belongs to (`clearing:stripe` is in the
+    /// `clearing:` family).
+    pub fn entry(&self, code: &str) -> Option<&ChartAccount> {
+        self.accounts.iter().find(|a| {
+            if a.code.ends_with(':') { code.starts_with(&a.code) && code.len() > a.code.len() } else { a.code == code }
+        })
+    }
+
+    pub fn accounts(&self) -> &[ChartAccount] {
+        &self.accounts
+    }
+}
+
+/// A manual entry's postings, checked: every account in `chart` and none
+/// controlled ([`is_controlled`]), amounts non-zero, at least two lines,
+/// and balanced. Errors name the posting (`postings[1].account`).
+pub fn manual_entry(
+    chart: &Chart,
+    market: &str,
+    currency: Currency,
+    posted_at: DateTime<Utc>,
+    postings: &[Posting],
+) -> Result<JournalTransaction, crate::ValidationErrors> {
+    let mut errors = crate::ValidationErrors::new();
+    for (i, p) in postings.iter().enumerate() {
+        if chart.entry(&p.account).is_none() {
+            errors.add(
+                format!("postings[{i}].account"),
+                "unknown_account",
+                format!("{:?} is not an account of the chart", p.account),
+            );
+        } else if is_controlled(&p.account) {
+            errors.add(
+                format!("postings[{i}].account"),
+                "controlled_account",
+                format!("{} is posted only by its business records; use a write-off or a settlement report", p.account),
+            );
+        }
+        if p.amount == 0 {
+            errors.add(format!("postings[{i}].amount"), "zero_amount", "a posting moves a non-zero amount");
+        }
+    }
+    let sum = crate::money::checked_sum(postings.iter().map(|p| p.amount));
+    match sum {
+        Ok(0) => {}
+        Ok(sum) => errors.add(
+            "postings",
+            "unbalanced",
+            format!("debits and credits differ by {sum}: the postings must add up to zero"),
+        ),
+        Err(_) => errors.add("postings", "amount_overflow", "the postings' sum overflows"),
+    }
+    if postings.len() < 2 {
+        errors.add("postings", "too_few_postings", "an entry has at least two postings");
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let id = Uuid::now_v7();
+    let lines = postings.iter().map(|p| (p.account.clone(), p.amount));
+    let mut entry = JournalTransaction::new(market, currency, (SourceKind::Manual, id), None, posted_at, lines)
+        .map_err(|e| crate::ValidationErrors::single("postings", "unbalanced", e.to_string()))?;
+    entry.id = id;
+    Ok(entry)
+}
+
+/// The reversal of `original`: the same postings with opposite signs,
+/// posted at `at`.
+pub fn reversal(original: &JournalTransaction, at: DateTime<Utc>) -> Option<JournalTransaction> {
+    let lines = original.postings.iter().map(|p| (p.account.clone(), -p.amount));
+    JournalTransaction::new(
+        &original.market,
+        original.currency,
+        (SourceKind::Reversal, original.id),
+        original.order_id,
+        at,
+        lines,
+    )
+    .ok()
+}
+
+/// Writes off `amount` of an order's open receivable: Dr `write_offs`,
+/// Cr `receivables` (`None` unless positive). The output VAT in it is not
+/// corrected here: that is a manual entry once the loss is final.
+pub fn write_off(
+    market: &str,
+    currency: Currency,
+    order_id: Uuid,
+    amount: i64,
+    at: DateTime<Utc>,
+) -> Option<JournalTransaction> {
+    let lines = [(WRITE_OFFS.to_owned(), amount), (RECEIVABLES.to_owned(), -amount)];
+    let id = Uuid::now_v7();
+    (amount > 0)
+        .then(|| JournalTransaction::new(market, currency, (SourceKind::WriteOff, id), Some(order_id), at, lines).ok())
+        .flatten()
+}
+
 /// What a journal transaction posts: the kind of the business record and
 /// its id. Each source posts exactly once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
@@ -95,9 +273,27 @@ pub enum SourceKind {
     CreditNote,
     Capture,
     Refund,
+    /// A chunk of a settlement report: its fees, payouts and differences
+    /// (the source is the reconciliation run).
+    Settlement,
+    /// An order's open receivable written off (the source is the order).
+    WriteOff,
+    /// A manual entry by finance.
+    Manual,
+    /// The reversal of a manual entry (the source is the reversed entry).
+    Reversal,
 }
 
-as_str!(SourceKind { Invoice = "invoice", CreditNote = "credit_note", Capture = "capture", Refund = "refund" });
+as_str!(SourceKind {
+    Invoice = "invoice",
+    CreditNote = "credit_note",
+    Capture = "capture",
+    Refund = "refund",
+    Settlement = "settlement",
+    WriteOff = "write_off",
+    Manual = "manual",
+    Reversal = "reversal",
+});
 
 /// One line of a journal transaction: `amount` on `account`, a debit if
 /// positive, a credit if negative.
@@ -118,13 +314,17 @@ pub struct JournalTransaction {
     pub currency: Currency,
     pub source_kind: SourceKind,
     pub source_id: Uuid,
-    /// The order the event belongs to.
-    pub order_id: Uuid,
+    /// The order the event belongs to, if it belongs to one.
+    pub order_id: Option<Uuid>,
     /// When it counts in the books: when the event occurred, or the start
     /// of the first open period after that if its own was closed.
     pub posted_at: DateTime<Utc>,
     /// When the event occurred.
     pub occurred_at: DateTime<Utc>,
+    /// Why it was posted: a manual entry's, a reversal's or a write-off's
+    /// explanation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memo: Option<String>,
     pub postings: Vec<Posting>,
 }
 
@@ -144,7 +344,7 @@ impl JournalTransaction {
         market: &str,
         currency: Currency,
         source: (SourceKind, Uuid),
-        order_id: Uuid,
+        order_id: Option<Uuid>,
         posted_at: DateTime<Utc>,
         postings: impl IntoIterator<Item = (String, i64)>,
     ) -> Result<Self, JournalError> {
@@ -170,6 +370,7 @@ impl JournalTransaction {
             order_id,
             posted_at,
             occurred_at: posted_at,
+            memo: None,
             postings,
         })
     }
@@ -203,8 +404,15 @@ pub fn for_invoice(invoice: &Invoice) -> Option<JournalTransaction> {
         postings.push((tax_payable(line.tax_rate_bp), -line.tax));
     }
     let source = (SourceKind::Invoice, invoice.id);
-    JournalTransaction::new(&invoice.market, invoice.currency, source, invoice.order_id, invoice.issued_at, postings)
-        .ok()
+    JournalTransaction::new(
+        &invoice.market,
+        invoice.currency,
+        source,
+        Some(invoice.order_id),
+        invoice.issued_at,
+        postings,
+    )
+    .ok()
 }
 
 /// The postings of an issued credit note (`None` for a zero one).
@@ -215,8 +423,15 @@ pub fn for_credit_note(note: &CreditNote) -> Option<JournalTransaction> {
         postings.push((tax_payable(line.tax_rate_bp), line.tax));
     }
     let source = (SourceKind::CreditNote, note.id);
-    JournalTransaction::new(&note.market, note.currency, source, *note.order_id.as_uuid(), note.issued_at, postings)
-        .ok()
+    JournalTransaction::new(
+        &note.market,
+        note.currency,
+        source,
+        Some(*note.order_id.as_uuid()),
+        note.issued_at,
+        postings,
+    )
+    .ok()
 }
 
 /// The postings of a succeeded capture or refund, in `market` (`None` for
@@ -237,7 +452,7 @@ pub fn for_payment(payment: &Payment, market: &str, offline_provider: &str) -> O
         }
         _ => return None,
     };
-    let order_id = *payment.order_id.as_uuid();
+    let order_id = Some(*payment.order_id.as_uuid());
     JournalTransaction::new(market, payment.currency, (kind, payment.id), order_id, payment.updated_at, postings).ok()
 }
 
@@ -324,7 +539,7 @@ mod tests {
         let at = crate::time::now();
         let src = (SourceKind::Invoice, Uuid::now_v7());
         let t = |p: Vec<(&str, i64)>| {
-            JournalTransaction::new("DE", eur, src, Uuid::nil(), at, p.into_iter().map(|(a, n)| (a.to_owned(), n)))
+            JournalTransaction::new("DE", eur, src, None, at, p.into_iter().map(|(a, n)| (a.to_owned(), n)))
         };
         assert_eq!(t(vec![("a", 5), ("b", -4)]).unwrap_err(), JournalError::Unbalanced(1));
         assert_eq!(t(vec![("a", 0), ("b", 0)]).unwrap_err(), JournalError::TooFew);
@@ -351,7 +566,7 @@ mod tests {
             "DE",
             eur,
             (SourceKind::Capture, Uuid::now_v7()),
-            Uuid::nil(),
+            None,
             at("2026-10-15T12:00:00Z"),
             postings,
         )
@@ -360,6 +575,44 @@ mod tests {
         assert_eq!(t.posted_at, at("2026-10-15T12:00:00Z"), "its own period is open");
         t.defer_past(&[Period::parse("2026-10").unwrap(), Period::parse("2026-11").unwrap()]);
         assert_eq!((t.posted_at, t.occurred_at), (at("2026-12-01T00:00:00Z"), at("2026-10-15T12:00:00Z")));
+    }
+
+    #[test]
+    fn manual_entries_balance_on_chart_accounts_that_are_not_controlled() {
+        let eur = Currency::parse("EUR").unwrap();
+        let chart = Chart::extended(&[ChartAccount {
+            code: "marketing".into(),
+            description: String::new(),
+            skr03: "4600".into(),
+        }])
+        .unwrap();
+        let p = |a: &str, n: i64| Posting { account: a.to_owned(), amount: n };
+        let at = crate::time::now();
+        let ok = manual_entry(&chart, "DE", eur, at, &[p("marketing", 500), p("bank", -500)]).unwrap();
+        assert_eq!((ok.source_kind, ok.source_id), (SourceKind::Manual, ok.id));
+        let fields = |postings: &[Posting]| -> Vec<String> {
+            manual_entry(&chart, "DE", eur, at, postings)
+                .unwrap_err()
+                .errors()
+                .iter()
+                .map(|e| e.field.clone())
+                .collect()
+        };
+        assert_eq!(fields(&[p("marketing", 500), p("bank", -400)]), ["postings"]);
+        assert_eq!(fields(&[p("nope", 5), p("receivables", -5)]), ["postings[0].account", "postings[1].account"]);
+        assert_eq!(fields(&[p("bank", 0)]), ["postings[0].amount", "postings"]);
+        let reversed = reversal(&ok, at).unwrap();
+        assert_eq!(reversed.postings.iter().map(|p| p.amount).collect::<Vec<_>>(), [500, -500]);
+        assert_eq!(reversed.source_id, ok.id);
+        assert!(
+            Chart::extended(&[ChartAccount { code: "Bad Code".into(), description: String::new(), skr03: "1".into() }])
+                .is_err()
+        );
+        let remapped =
+            Chart::extended(&[ChartAccount { code: "bank".into(), description: String::new(), skr03: "1800".into() }])
+                .unwrap();
+        assert_eq!(remapped.entry("bank").unwrap().skr03, "1800");
+        assert!(write_off("DE", eur, Uuid::nil(), 0, at).is_none());
     }
 
     #[test]

@@ -66,6 +66,7 @@ pub mod page;
 pub mod payment;
 pub mod record;
 pub mod returns;
+pub mod settlement;
 pub mod sku;
 pub mod time;
 pub mod validation;

@@ -39,11 +39,16 @@ pub(crate) async fn check(State(limits): State<HttpLimits>, mut request: Request
     }
     // A declared length over the limit is refused before a byte of the body
     // is read, rather than after waiting for a body that may never come.
+    let limit = if crate::routes::settlements::is_upload(request.method(), request.uri().path()) {
+        limits.upload_limit
+    } else {
+        limits.body_limit
+    };
     let declared = request.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-    if declared.is_some_and(|length| length > limits.body_limit as u64) {
-        return ApiError::payload_too_large(Some(limits.body_limit)).into_response();
+    if declared.is_some_and(|length| length > limit as u64) {
+        return ApiError::payload_too_large(Some(limit)).into_response();
     }
-    request.extensions_mut().insert(BodyLimit(limits.body_limit));
+    request.extensions_mut().insert(BodyLimit(limit));
     next.run(request).await
 }
 

@@ -109,6 +109,11 @@ impl ApiError {
             .at_edge()
     }
 
+    /// The body's content type is not the one the operation reads.
+    pub fn unsupported_media_type_of(detail: &str) -> Self {
+        Self::new(&codes::UNSUPPORTED_MEDIA_TYPE, detail).at_edge()
+    }
+
     pub fn payload_too_large(limit: Option<usize>) -> Self {
         let detail = match limit {
             Some(limit) => format!("the request body exceeds the limit of {limit} bytes"),

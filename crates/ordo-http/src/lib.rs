@@ -62,6 +62,9 @@ pub use rate_limit::{InProcessRateLimiter, RateLimiter, RoleLimit, Unlimited};
 pub struct HttpLimits {
     /// Largest request body accepted, in bytes.
     pub body_limit: usize,
+    /// Largest upload (a settlement report) accepted, in bytes: streamed
+    /// to a file, never held in memory.
+    pub upload_limit: usize,
     /// Longest a request may take, body upload included.
     pub request_timeout: Duration,
 }
@@ -154,6 +157,7 @@ fn api() -> (Router<Services>, serde_json::Value) {
         .merge(routes::orders::routes())
         .merge(routes::invoices::routes())
         .merge(routes::ledger::routes())
+        .merge(routes::settlements::routes())
         .merge(routes::payments::routes())
         .merge(routes::returns::routes())
         .merge(routes::webhooks::routes())

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use ordo_jobs::{Job, JobError, JobRun};
 
 use ordo_domain::audit::Actor;
-use ordo_domain::ledger::{self, AccountBalance, ClosedPeriod, JournalTransaction, Period, SourceKind};
+use ordo_domain::ledger::{self, AccountBalance, Chart, ClosedPeriod, JournalTransaction, Period, SourceKind};
 use ordo_domain::page::{Page, PageRequest};
 use ordo_domain::{Timestamp, time};
 use ordo_store::{Database, Transaction};
@@ -54,10 +54,10 @@ pub struct Account {
     #[serde(flatten)]
     pub balance: AccountBalance,
     /// What the account holds.
-    pub description: &'static str,
+    pub description: String,
     /// The SKR03 account it maps to.
     #[schema(example = "1400")]
-    pub skr03: &'static str,
+    pub skr03: String,
 }
 
 /// Balances at one instant: every account's, and their sum per currency,
@@ -79,14 +79,27 @@ pub struct CurrencyTotals {
     pub credits: i64,
 }
 
-fn described(balances: Vec<AccountBalance>) -> Vec<Account> {
+fn described(chart: &Chart, balances: Vec<AccountBalance>) -> Vec<Account> {
     balances
         .into_iter()
         .map(|balance| {
-            let (_, description, skr03) = ledger::chart_entry(&balance.account).copied().unwrap_or(("", "", ""));
+            let entry = chart.entry(&balance.account);
+            let description = entry.map(|e| e.description.clone()).unwrap_or_default();
+            let skr03 = entry.map(|e| e.skr03.clone()).unwrap_or_default();
             Account { balance, description, skr03 }
         })
         .collect()
+}
+
+/// A manual entry as asked for.
+#[derive(Debug, Clone)]
+pub struct NewManualEntry {
+    pub market: String,
+    pub currency: ordo_domain::Currency,
+    /// When it counts; now if absent. Never in a closed period, nor ahead.
+    pub posted_at: Option<Timestamp>,
+    pub memo: String,
+    pub postings: Vec<ledger::Posting>,
 }
 
 /// An account over one period: its balance at the start, its movement in
@@ -115,11 +128,103 @@ pub struct PeriodSummary {
 #[derive(Debug, Clone)]
 pub struct LedgerService {
     db: Arc<dyn Database>,
+    chart: Chart,
+}
+
+fn invalid(field: &str, code: impl Into<std::borrow::Cow<'static, str>>, message: impl Into<String>) -> ServiceError {
+    ServiceError::Validation(ordo_domain::ValidationErrors::single(field, code, message))
 }
 
 impl LedgerService {
-    pub fn new(db: Arc<dyn Database>) -> Self {
-        Self { db }
+    pub fn new(db: Arc<dyn Database>, chart: Chart) -> Self {
+        Self { db, chart }
+    }
+
+    /// The chart of accounts.
+    pub fn chart(&self) -> &Chart {
+        &self.chart
+    }
+
+    /// Posts a manual entry, dated `posted_at` (now if absent): refused
+    /// whole, with nothing posted, unless it balances on accounts of the
+    /// chart that no business record controls, in a market that exists,
+    /// dated neither ahead nor in a closed period. Audited.
+    pub async fn post_manual(&self, actor: &Actor, new: NewManualEntry) -> ServiceResult<JournalTransaction> {
+        let now = time::now();
+        let posted_at = new.posted_at.unwrap_or(now);
+        if posted_at > now {
+            return Err(invalid("posted_at", "future_date", "an entry is dated now or earlier"));
+        }
+        let memo =
+            ordo_domain::validation::required_text(&new.memo, 500).map_err(|e| invalid("memo", e.code, e.message))?;
+        let mut entry = ledger::manual_entry(&self.chart, &new.market, new.currency, posted_at, &new.postings)?;
+        entry.memo = Some(memo);
+        let mut tx = self.db.begin().await?;
+        if tx.market(&new.market).await?.is_none() {
+            return Err(invalid("market", "unknown_market", format!("no market {:?}", new.market)));
+        }
+        let period = Period::of(posted_at);
+        if tx.closed_periods_from(period).await?.first() == Some(&period) {
+            return Err(invalid(
+                "posted_at",
+                "period_closed",
+                format!("{period} is closed: date the entry in an open period"),
+            ));
+        }
+        tx.insert_journal(&entry).await?;
+        crate::audit::record(tx.as_mut(), actor, "ledger.entry_posted", "ledger_transaction", entry.id, None, &entry)
+            .await?;
+        tx.commit().await?;
+        metrics::counter!("ordo_ledger_transactions_total", "source" => "manual").increment(1);
+        Ok(entry)
+    }
+
+    /// Reverses a manual entry with one of opposite signs, posted now (or
+    /// at the start of the first open period): once. Audited.
+    pub async fn reverse(&self, actor: &Actor, id: Uuid, memo: &str) -> ServiceResult<JournalTransaction> {
+        let memo = ordo_domain::validation::required_text(memo, 500).map_err(|e| invalid("memo", e.code, e.message))?;
+        let mut tx = self.db.begin().await?;
+        let original =
+            tx.journal_transaction(id).await?.ok_or_else(|| ServiceError::not_found("journal transaction", id))?;
+        if original.source_kind != SourceKind::Manual {
+            // Business records are corrected by their own documents (a
+            // credit note, a refund), which post their own reversal.
+            return Err(ServiceError::IllegalTransition { current: "not manual", action: "reverse" });
+        }
+        if tx.source_posted(SourceKind::Reversal, id).await? {
+            return Err(ServiceError::IllegalTransition { current: "reversed", action: "reverse" });
+        }
+        let mut reversal = ledger::reversal(&original, time::now())
+            .ok_or_else(|| invalid("id", "not_reversible", "the entry posts nothing"))?;
+        reversal.memo = Some(memo);
+        post(tx.as_mut(), Some(reversal.clone())).await?;
+        crate::audit::record(tx.as_mut(), actor, "ledger.entry_reversed", "ledger_transaction", id, None, &reversal)
+            .await?;
+        tx.commit().await?;
+        Ok(reversal)
+    }
+
+    /// Writes off what an order still owes on its receivable (its invoices
+    /// less its credit notes and payments): Dr `write_offs`, Cr
+    /// `receivables`, in its market. Audited; 409 when nothing is owed.
+    pub async fn write_off(
+        &self,
+        actor: &Actor,
+        order_id: ordo_domain::OrderId,
+        memo: &str,
+    ) -> ServiceResult<JournalTransaction> {
+        let memo = ordo_domain::validation::required_text(memo, 500).map_err(|e| invalid("memo", e.code, e.message))?;
+        let mut tx = self.db.begin().await?;
+        let order = tx.order(order_id).await?.ok_or_else(|| ServiceError::not_found("order", order_id))?;
+        let owed = tx.order_balance(*order_id.as_uuid(), ledger::RECEIVABLES).await?;
+        let owed = owed.into_iter().find(|(currency, _)| currency == order.currency.code()).map_or(0, |(_, n)| n);
+        let mut entry = ledger::write_off(&order.market, order.currency, *order_id.as_uuid(), owed, time::now())
+            .ok_or(ServiceError::IllegalTransition { current: "settled", action: "write off" })?;
+        entry.memo = Some(memo);
+        post(tx.as_mut(), Some(entry.clone())).await?;
+        crate::audit::record(tx.as_mut(), actor, "ledger.written_off", "order", order_id, None, &entry).await?;
+        tx.commit().await?;
+        Ok(entry)
     }
 
     /// The trial balance at `at` (now if none): each account's balance from
@@ -135,7 +240,7 @@ impl LedgerService {
         }
         Ok(TrialBalance {
             at,
-            accounts: described(balances),
+            accounts: described(&self.chart, balances),
             totals: totals
                 .into_iter()
                 .map(|(currency, (debits, credits))| CurrencyTotals { currency, debits, credits })
@@ -268,6 +373,8 @@ impl LedgerService {
                         },
                         None => None,
                     },
+                    // Events that exist only in the ledger are never unposted.
+                    SourceKind::Settlement | SourceKind::WriteOff | SourceKind::Manual | SourceKind::Reversal => None,
                 };
                 if journal.is_some() {
                     post(tx.as_mut(), journal).await?;
@@ -323,21 +430,27 @@ impl LedgerService {
                 SourceKind::CreditNote => {
                     session.credit_note(id).await?.is_some_and(|n| ledger::for_credit_note(&n).is_none())
                 }
-                SourceKind::Capture | SourceKind::Refund => false,
+                _ => false,
             };
             if posts_nothing || unposted == 10 {
                 continue;
             }
             unposted += 1;
-            let kind = match kind {
-                SourceKind::Invoice => "invoice",
-                SourceKind::CreditNote => "credit note",
-                SourceKind::Capture => "capture",
-                SourceKind::Refund => "refund",
-            };
+            let kind = kind.as_str().replace('_', " ");
             violations.push(format!("{kind} {id} has no postings"));
         }
-        for expected in session.expected_balances(ordo_domain::payment::OFFLINE_PROVIDER).await? {
+        let mut expected = session.expected_balances(ordo_domain::payment::OFFLINE_PROVIDER).await?;
+        // Write-offs exist only in the ledger: the open invoice amounts are
+        // what was invoiced and not paid, credited or written off.
+        for (currency, amount) in session.posted_by_source(SourceKind::WriteOff, ledger::RECEIVABLES).await? {
+            add_expected(&mut expected, ledger::RECEIVABLES, currency, amount);
+        }
+        // Clearing holds what was captured, less refunds, and what the
+        // provider's settlement reports moved: fees, payouts, differences.
+        for (provider, currency, amount) in session.settlement_clearing().await? {
+            add_expected(&mut expected, &ledger::clearing(&provider), currency, amount);
+        }
+        for expected in expected {
             let actual = per_account.get(&(expected.account.clone(), expected.currency.as_str())).copied().unwrap_or(0);
             if actual != expected.amount {
                 violations.push(format!(
@@ -348,6 +461,13 @@ impl LedgerService {
         }
         metrics::gauge!("ordo_ledger_violations").set(violations.len() as f64);
         Ok(LedgerReport { ok: violations.is_empty(), accounts: posted.len(), violations })
+    }
+}
+
+fn add_expected(expected: &mut Vec<ordo_store::Expected>, account: &str, currency: String, amount: i64) {
+    match expected.iter_mut().find(|e| e.account == account && e.currency == currency) {
+        Some(e) => e.amount += amount,
+        None => expected.push(ordo_store::Expected { account: account.to_owned(), currency, amount }),
     }
 }
 

@@ -52,6 +52,7 @@ pub mod orders;
 pub mod payments;
 pub mod registry;
 pub mod returns;
+pub mod settlements;
 mod versioned;
 pub mod webhooks;
 
@@ -81,6 +82,7 @@ pub struct ServiceSet {
     pub keys: keys::KeyService,
     pub audit: audit::AuditService,
     pub ledger: ledger::LedgerService,
+    pub settlements: settlements::SettlementService,
     pub markets: markets::MarketService,
     pub inventory: inventory::InventoryService,
     pub orders: orders::OrderService,
@@ -116,6 +118,10 @@ pub struct ServiceSettings {
     /// The payment provider, if any: without one, orders cannot carry a
     /// payment token.
     pub payment_provider: Option<PaymentProviderChoice>,
+    /// Settlement report lines reconciled per chunk (one transaction each).
+    pub settlement_chunk_lines: usize,
+    /// The chart of accounts, as configured.
+    pub chart: ordo_domain::ledger::Chart,
 }
 
 /// Settings the services cannot be built with.
@@ -147,6 +153,8 @@ impl Default for ServiceSettings {
             product_cache_capacity: 100_000,
             mail: mail::MailSettings::Files { dir: "ordo-data/mail".into(), from: "Ordo <orders@ordo.invalid>".into() },
             payment_provider: Some(PaymentProviderChoice::Test),
+            settlement_chunk_lines: settlements::DEFAULT_CHUNK_LINES,
+            chart: ordo_domain::ledger::Chart::default(),
         }
     }
 }
@@ -183,7 +191,13 @@ impl Services {
             customers: customers::CustomerService::new(db.clone()),
             keys: keys::KeyService::new(db.clone(), settings.key_cache_ttl),
             audit: audit::AuditService::new(db.clone()),
-            ledger: ledger::LedgerService::new(db.clone()),
+            ledger: ledger::LedgerService::new(db.clone(), settings.chart.clone()),
+            settlements: settlements::SettlementService::new(
+                db.clone(),
+                queue.clone(),
+                payments.provider_name().to_owned(),
+                settings.settlement_chunk_lines,
+            ),
             markets: markets::MarketService::new(db.clone()),
             inventory: inventory::InventoryService::new(db.clone()),
             orders: orders::OrderService::new(

@@ -32,6 +32,7 @@ use crate::ledger::VerifyLedger;
 use crate::mail::{SendInvoiceEmail, SendOrderConfirmation};
 use crate::orders::ExpireUnpaidOrder;
 use crate::payments::{AuthorizePayment, CapturePayment, MakeCapture, RefundCancelledOrder, RefundPayment};
+use crate::settlements::ReconcileSettlement;
 use crate::webhooks::{DeliverWebhook, FanOutEvent};
 
 /// How often the periodic jobs run (`None`: never).
@@ -55,7 +56,8 @@ pub fn registry(periods: Periods) -> Registry<Services> {
         .register::<SendOrderConfirmation>()
         .register::<SendInvoiceEmail>()
         .register::<FanOutEvent>()
-        .register::<DeliverWebhook>();
+        .register::<DeliverWebhook>()
+        .register::<ReconcileSettlement>();
     if let Some(every) = periods.seal_audit {
         registry = registry.every::<SealAuditTrail>(every);
     }

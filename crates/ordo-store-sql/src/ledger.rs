@@ -11,7 +11,7 @@ use crate::{Ts, corrupt};
 /// the order), so concurrent postings do not all queue on one row.
 pub const BUCKETS: u128 = 8;
 
-pub const HEADER_COLUMNS: &str = "id, market, currency, source_kind, source_id, order_id, posted_at, occurred_at";
+pub const HEADER_COLUMNS: &str = "id, market, currency, source_kind, source_id, order_id, posted_at, occurred_at, memo";
 
 #[derive(Debug, sqlx::FromRow)]
 pub struct HeaderRow {
@@ -23,6 +23,7 @@ pub struct HeaderRow {
     pub order_id: Uuid,
     pub posted_at: Ts,
     pub occurred_at: Ts,
+    pub memo: Option<String>,
 }
 
 #[derive(Debug, sqlx::FromRow)]
@@ -69,9 +70,11 @@ pub fn assemble(headers: Vec<HeaderRow>, postings: Vec<PostingRow>) -> StoreResu
                 source_kind: SourceKind::parse(&h.source_kind)
                     .ok_or_else(|| corrupt("ledger_transactions.source_kind", &h.source_kind))?,
                 source_id: h.source_id,
-                order_id: h.order_id,
+                // The nil UUID stands for no order in the NOT NULL column.
+                order_id: (!h.order_id.is_nil()).then_some(h.order_id),
                 posted_at: h.posted_at.0,
                 occurred_at: h.occurred_at.0,
+                memo: h.memo,
                 postings: own,
             })
         })
@@ -139,15 +142,16 @@ macro_rules! ledger_repo {
                             .push_bind(Ts(t.posted_at));
                     });
                     postings.build().persistent(self.persistent()).execute(self.conn()).await.map_err(Self::map_err)?;
-                    ::sqlx::query(&format!("INSERT INTO ledger_transactions ({HEADER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"))
+                    ::sqlx::query(&format!("INSERT INTO ledger_transactions ({HEADER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"))
                         .bind(t.id)
                         .bind(&t.market)
                         .bind(t.currency.code())
                         .bind(t.source_kind.as_str())
                         .bind(t.source_id)
-                        .bind(t.order_id)
+                        .bind(t.order_id.unwrap_or(Uuid::nil()))
                         .bind(Ts(t.posted_at))
                         .bind(Ts(t.occurred_at))
+                        .bind(&t.memo)
                         .persistent(self.persistent())
                         .execute(self.conn())
                         .await
@@ -157,7 +161,7 @@ macro_rules! ledger_repo {
                     // bucket's `receivables` row before the others but `bank` and
                     // `clearing:*` (accounts in name order), so concurrent
                     // postings wait for each other in one order and never deadlock.
-                    let bucket = (t.order_id.as_u128() % BUCKETS) as i16;
+                    let bucket = (t.order_id.unwrap_or(t.id).as_u128() % BUCKETS) as i16;
                     let mut daily = ::sqlx::QueryBuilder::<::sqlx::$db>::new(
                         "INSERT INTO ledger_daily (day, account, market, currency, bucket, amount) ",
                     );
@@ -202,6 +206,39 @@ macro_rules! ledger_repo {
                     let postings: Vec<PostingRow> =
                         query.build_query_as().fetch_all(self.conn()).await.map_err(Self::map_err)?;
                     assemble(headers, postings)
+                }
+
+                #[tracing::instrument(target = "ordo_db", name = "ledger.journal_transaction", skip_all)]
+                async fn journal_transaction(&mut self, id: Uuid) -> StoreResult<Option<JournalTransaction>> {
+                    let headers: Vec<HeaderRow> = ::sqlx::query_as(&format!("SELECT {HEADER_COLUMNS} FROM ledger_transactions WHERE id = $1"))
+                        .bind(id)
+                        .persistent(self.persistent())
+                        .fetch_all(self.conn())
+                        .await
+                        .map_err(Self::map_err)?;
+                    let postings: Vec<PostingRow> = ::sqlx::query_as(
+                        "SELECT transaction_id, account, amount FROM ledger_postings WHERE transaction_id = $1 ORDER BY line",
+                    )
+                    .bind(id)
+                    .persistent(self.persistent())
+                    .fetch_all(self.conn())
+                    .await
+                    .map_err(Self::map_err)?;
+                    Ok(assemble(headers, postings)?.pop())
+                }
+
+                #[tracing::instrument(target = "ordo_db", name = "ledger.source_posted", skip_all)]
+                async fn source_posted(&mut self, kind: SourceKind, source_id: Uuid) -> StoreResult<bool> {
+                    let found: Option<i32> = ::sqlx::query_scalar(
+                        "SELECT 1 FROM ledger_transactions WHERE source_kind = $1 AND source_id = $2",
+                    )
+                    .bind(kind.as_str())
+                    .bind(source_id)
+                    .persistent(self.persistent())
+                    .fetch_optional(self.conn())
+                    .await
+                    .map_err(Self::map_err)?;
+                    Ok(found.is_some())
                 }
 
                 #[tracing::instrument(target = "ordo_db", name = "ledger.balances_at", skip_all)]
@@ -294,6 +331,36 @@ macro_rules! ledger_repo {
                     rows.into_iter()
                         .map(|(kind, id)| Ok((SourceKind::parse(&kind).ok_or_else(|| $crate::corrupt("source kind", &kind))?, id)))
                         .collect()
+                }
+
+                #[tracing::instrument(target = "ordo_db", name = "ledger.posted_by_source", skip_all)]
+                async fn posted_by_source(&mut self, kind: SourceKind, account: &str) -> StoreResult<Vec<(String, i64)>> {
+                    ::sqlx::query_as(
+                        "SELECT p.currency, CAST(SUM(p.amount) AS BIGINT) FROM ledger_postings p
+                           JOIN ledger_transactions t ON t.id = p.transaction_id
+                          WHERE t.source_kind = $1 AND p.account = $2 GROUP BY p.currency",
+                    )
+                    .bind(kind.as_str())
+                    .bind(account)
+                    .persistent(self.persistent())
+                    .fetch_all(self.conn())
+                    .await
+                    .map_err(Self::map_err)
+                }
+
+                #[tracing::instrument(target = "ordo_db", name = "ledger.order_balance", skip_all)]
+                async fn order_balance(&mut self, order_id: Uuid, account: &str) -> StoreResult<Vec<(String, i64)>> {
+                    ::sqlx::query_as(
+                        "SELECT p.currency, CAST(SUM(p.amount) AS BIGINT) FROM ledger_postings p
+                           JOIN ledger_transactions t ON t.id = p.transaction_id
+                          WHERE t.order_id = $1 AND p.account = $2 GROUP BY p.currency",
+                    )
+                    .bind(order_id)
+                    .bind(account)
+                    .persistent(self.persistent())
+                    .fetch_all(self.conn())
+                    .await
+                    .map_err(Self::map_err)
                 }
 
                 #[tracing::instrument(target = "ordo_db", name = "ledger.closed_periods", skip_all)]

@@ -55,6 +55,7 @@ pub mod markets;
 pub mod orders;
 pub mod payments;
 pub mod returns;
+pub mod settlements;
 pub mod webhooks;
 
 pub use ts::Ts;

@@ -58,6 +58,7 @@ mod markets;
 mod orders;
 mod payments;
 mod returns;
+mod settlements;
 mod webhooks;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");

@@ -28,6 +28,12 @@ pub trait LedgerRepo: Send {
     /// Journal transactions in id order, of one order if given.
     async fn journal(&mut self, order_id: Option<Uuid>, page: &PageRequest) -> StoreResult<Vec<JournalTransaction>>;
 
+    /// One journal transaction.
+    async fn journal_transaction(&mut self, id: Uuid) -> StoreResult<Option<JournalTransaction>>;
+
+    /// Whether a transaction of this source was posted.
+    async fn source_posted(&mut self, kind: SourceKind, source_id: Uuid) -> StoreResult<bool>;
+
     /// Every account's balance at `at`: the daily balances of the days
     /// before its day, and the postings of its day up to `at`.
     async fn balances_at(&mut self, at: Timestamp) -> StoreResult<Vec<AccountBalance>>;
@@ -51,6 +57,13 @@ pub trait LedgerRepo: Send {
     /// each `clearing:<provider>` (captured − refunded) should hold per
     /// currency, from the business records.
     async fn expected_balances(&mut self, offline_provider: &str) -> StoreResult<Vec<Expected>>;
+
+    /// What the journal transactions of one source kind posted on
+    /// `account`, per currency.
+    async fn posted_by_source(&mut self, kind: SourceKind, account: &str) -> StoreResult<Vec<(String, i64)>>;
+
+    /// The balance of `account` over one order's transactions, per currency.
+    async fn order_balance(&mut self, order_id: Uuid, account: &str) -> StoreResult<Vec<(String, i64)>>;
 
     /// The closed periods from `from` on, in order.
     async fn closed_periods_from(&mut self, from: Period) -> StoreResult<Vec<Period>>;

@@ -25,6 +25,7 @@
 //! - `payments`: [`PaymentRepo`], payment records and their totals.
 //! - `returns`: [`ReturnRepo`], returns (RMA).
 //! - `ledger`: [`LedgerRepo`], the journal and daily balances.
+//! - `settlements`: [`SettlementRepo`], settlement reports and their reconciliation.
 //! - `webhooks`: [`WebhookRepo`], domain events, webhooks and deliveries.
 
 use std::fmt;
@@ -45,6 +46,7 @@ mod markets;
 mod orders;
 mod payments;
 mod returns;
+mod settlements;
 mod webhooks;
 
 pub use audit::AuditRepo;
@@ -61,6 +63,7 @@ pub use markets::MarketRepo;
 pub use orders::OrderRepo;
 pub use payments::PaymentRepo;
 pub use returns::ReturnRepo;
+pub use settlements::SettlementRepo;
 pub use webhooks::WebhookRepo;
 
 /// Which kind of database a store runs on.
@@ -178,6 +181,7 @@ pub trait Session:
     + PaymentRepo
     + ReturnRepo
     + LedgerRepo
+    + SettlementRepo
     + IdempotencyRepo
     + JobRepo
     + InvoiceRepo

@@ -146,6 +146,8 @@ pub async fn open_services(config: &Config) -> anyhow::Result<Services> {
         unpaid_order_ttl: Duration::from_millis(config.orders.unpaid_ttl_ms),
         product_cache_ttl: Duration::from_millis(config.catalog.cache_ttl_ms),
         product_cache_capacity: config.catalog.cache_capacity,
+        settlement_chunk_lines: config.ledger.settlement_chunk_lines,
+        chart: ordo_domain::ledger::Chart::extended(&config.ledger.accounts).map_err(anyhow::Error::msg)?,
         mail: if config.mail.smtp_url.expose().is_empty() {
             MailSettings::Files { dir: config.mail.dir.clone().into(), from: config.mail.from.clone() }
         } else {
@@ -170,6 +172,7 @@ impl Application {
         let settings = HttpSettings {
             limits: HttpLimits {
                 body_limit: config.server.body_limit_bytes,
+                upload_limit: config.server.upload_limit_bytes,
                 request_timeout: Duration::from_millis(config.server.request_timeout_ms),
             },
             cors_allowed_origins: config.server.cors_allowed_origins.clone(),

@@ -44,6 +44,8 @@ pub struct ServerConfig {
     pub header_read_timeout_ms: u64,
     /// Largest request body accepted.
     pub body_limit_bytes: usize,
+    /// Largest settlement report upload, streamed to a temporary file.
+    pub upload_limit_bytes: usize,
     /// On SIGTERM/SIGINT, how long requests in flight may take to finish.
     pub shutdown_timeout_ms: u64,
     /// Origins allowed to call the API from a browser (CORS); empty: off.
@@ -62,6 +64,7 @@ impl Default for ServerConfig {
             request_timeout_ms: 30_000,
             header_read_timeout_ms: 10_000,
             body_limit_bytes: 1024 * 1024,
+            upload_limit_bytes: 512 * 1024 * 1024,
             shutdown_timeout_ms: 30_000,
             cors_allowed_origins: Vec::new(),
             slow_request_ms: 1_000,
@@ -192,11 +195,20 @@ pub struct LedgerConfig {
     /// How often the books are proved (`ordo ledger verify` as a job, its
     /// violations in the `ordo_ledger_violations` gauge; 0: never).
     pub verify_interval_ms: u64,
+    /// Settlement report lines reconciled per chunk, one transaction each.
+    pub settlement_chunk_lines: usize,
+    /// Accounts added to the chart, or standard ones remapped:
+    /// `[[ledger.accounts]] code = "marketing", skr03 = "4600"`.
+    pub accounts: Vec<ordo_domain::ledger::ChartAccount>,
 }
 
 impl Default for LedgerConfig {
     fn default() -> Self {
-        Self { verify_interval_ms: 3_600_000 }
+        Self {
+            verify_interval_ms: 3_600_000,
+            settlement_chunk_lines: ordo_service::settlements::DEFAULT_CHUNK_LINES,
+            accounts: Vec::new(),
+        }
     }
 }
 

@@ -5,11 +5,11 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use ordo_domain::ValidationErrors;
-use ordo_domain::ledger::{ClosedPeriod, JournalTransaction, Period};
+use ordo_domain::ledger::{ChartAccount, ClosedPeriod, JournalTransaction, Period, Posting};
 use ordo_domain::page::Page;
 use ordo_service::ServiceError;
 use ordo_service::Services;
-use ordo_service::ledger::{Account, CURSOR_SCOPE, PeriodSummary, TrialBalance};
+use ordo_service::ledger::{Account, CURSOR_SCOPE, NewManualEntry, PeriodSummary, TrialBalance};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -18,14 +18,17 @@ use uuid::Uuid;
 
 use crate::auth::{Authorized, LedgerManage, LedgerRead};
 use crate::error::ApiResult;
-use crate::error::codes::{ILLEGAL_TRANSITION, VALIDATION_FAILED};
-use crate::extract::Query;
+use crate::error::codes::{ILLEGAL_TRANSITION, NOT_FOUND, VALIDATION_FAILED};
+use crate::extract::{Json, Query};
 use crate::routes::parse_page;
 
 pub(crate) fn routes() -> OpenApiRouter<Services> {
     OpenApiRouter::new()
         .routes(routes!(list_accounts))
-        .routes(routes!(list_entries))
+        .routes(routes!(list_entries, post_entry))
+        .routes(routes!(reverse_entry))
+        .routes(routes!(write_off))
+        .routes(routes!(chart))
         .routes(routes!(trial_balance))
         .routes(routes!(list_periods))
         .routes(routes!(period_summary))
@@ -201,4 +204,128 @@ async fn reopen_period(
     let period = parse_period(&period)?;
     services.ledger.reopen(&auth.actor(), period).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// A manual journal entry.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ManualEntryBody {
+    #[schema(example = "DE")]
+    market: String,
+    #[schema(example = "EUR")]
+    currency: String,
+    /// When it counts (RFC 3339); now if absent. Not ahead, not in a
+    /// closed period.
+    posted_at: Option<DateTime<Utc>>,
+    /// Why: 1 to 500 characters.
+    memo: String,
+    /// Debits positive, credits negative; they add up to zero.
+    postings: Vec<Posting>,
+}
+
+/// Post a manual entry: balanced postings on accounts of the chart, none
+/// of them `receivables` or a provider's clearing account (their business
+/// records alone post to them). Refused whole, with nothing posted, when
+/// unbalanced, on an unknown or controlled account, or dated in a closed
+/// period. Audited as `ledger.entry_posted`.
+#[utoipa::path(
+    post,
+    path = "/v1/ledger/entries",
+    tag = "ledger",
+    request_body = ManualEntryBody,
+    security(("api_key" = ["ledger:manage"])),
+    responses((status = 201, description = "Posted", body = JournalTransaction)),
+    extensions(("x-errors" = json!([VALIDATION_FAILED]))),
+)]
+async fn post_entry(
+    auth: Authorized<LedgerManage>,
+    State(services): State<Services>,
+    Json(body): Json<ManualEntryBody>,
+) -> ApiResult<(StatusCode, axum::Json<JournalTransaction>)> {
+    let currency = ordo_domain::Currency::parse(&body.currency)
+        .map_err(|e| ServiceError::Validation(ValidationErrors::single("currency", e.code, e.message)))?;
+    let new = NewManualEntry {
+        market: body.market,
+        currency,
+        posted_at: body.posted_at,
+        memo: body.memo,
+        postings: body.postings,
+    };
+    Ok((StatusCode::CREATED, axum::Json(services.ledger.post_manual(&auth.actor(), new).await?)))
+}
+
+/// Why a correction or write-off is posted.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct MemoBody {
+    /// 1 to 500 characters.
+    memo: String,
+}
+
+/// Reverse a manual entry: the journal is append-only, so a correction is
+/// an entry of opposite signs, posted now (or at the start of the first
+/// open period). Once per entry, 409 after; entries of business records
+/// are corrected by their own documents (a credit note, a refund), 409
+/// here. Audited as `ledger.entry_reversed`.
+#[utoipa::path(
+    post,
+    path = "/v1/ledger/entries/{id}/reverse",
+    tag = "ledger",
+    params(("id" = Uuid, Path, description = "The entry's id")),
+    request_body = MemoBody,
+    security(("api_key" = ["ledger:manage"])),
+    responses((status = 201, description = "The reversing entry", body = JournalTransaction)),
+    extensions(("x-errors" = json!([VALIDATION_FAILED, NOT_FOUND, ILLEGAL_TRANSITION]))),
+)]
+async fn reverse_entry(
+    auth: Authorized<LedgerManage>,
+    State(services): State<Services>,
+    Path(id): Path<Uuid>,
+    Json(body): Json<MemoBody>,
+) -> ApiResult<(StatusCode, axum::Json<JournalTransaction>)> {
+    Ok((StatusCode::CREATED, axum::Json(services.ledger.reverse(&auth.actor(), id, &body.memo).await?)))
+}
+
+/// Write off what an order still owes: its invoices less its credit notes
+/// and payments, Dr `write_offs`, Cr `receivables`. 409 when it owes
+/// nothing. The output VAT in a lost receivable is corrected by a manual
+/// entry once the loss is final. Audited as `ledger.written_off`.
+#[utoipa::path(
+    post,
+    path = "/v1/orders/{id}/write-off",
+    tag = "ledger",
+    params(("id" = Uuid, Path, description = "The order's id")),
+    request_body = MemoBody,
+    security(("api_key" = ["ledger:manage"])),
+    responses((status = 201, description = "The write-off", body = JournalTransaction)),
+    extensions(("x-errors" = json!([VALIDATION_FAILED, NOT_FOUND, ILLEGAL_TRANSITION]))),
+)]
+async fn write_off(
+    auth: Authorized<LedgerManage>,
+    State(services): State<Services>,
+    Path(id): Path<Uuid>,
+    Json(body): Json<MemoBody>,
+) -> ApiResult<(StatusCode, axum::Json<JournalTransaction>)> {
+    let entry = services.ledger.write_off(&auth.actor(), ordo_domain::OrderId::from_uuid(id), &body.memo).await?;
+    Ok((StatusCode::CREATED, axum::Json(entry)))
+}
+
+/// The chart of accounts.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ChartList {
+    items: Vec<ChartAccount>,
+}
+
+/// The chart of accounts: each code (families such as `clearing:` stand
+/// for one account per provider or rate), what it holds, and the SKR03
+/// account it maps to, as configured by `ledger.accounts`.
+#[utoipa::path(
+    get,
+    path = "/v1/ledger/chart",
+    tag = "ledger",
+    security(("api_key" = ["ledger:read"])),
+    responses((status = 200, description = "The chart", body = ChartList)),
+)]
+async fn chart(_auth: Authorized<LedgerRead>, State(services): State<Services>) -> axum::Json<ChartList> {
+    axum::Json(ChartList { items: services.ledger.chart().accounts().to_vec() })
 }

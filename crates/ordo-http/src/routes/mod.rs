@@ -26,6 +26,7 @@ pub(crate) mod payments;
 pub(crate) mod products;
 pub(crate) mod returns;
 pub(crate) mod schema;
+pub(crate) mod settlements;
 pub(crate) mod webhooks;
 
 /// The optional body of an archive or an order's lifecycle step: the

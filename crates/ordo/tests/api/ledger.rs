@@ -63,7 +63,7 @@ async fn paid_and_invoiced(app: &TestApp, shop: &Shop) -> (String, Value) {
     panic!("order {id} was never invoiced");
 }
 
-fn verify(app: &TestApp) -> (bool, String) {
+pub(crate) fn verify(app: &TestApp) -> (bool, String) {
     ledger_command(app, "verify")
 }
 

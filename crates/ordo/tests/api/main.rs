@@ -19,6 +19,7 @@ mod returns;
 mod security;
 mod seed;
 mod server;
+mod settlements;
 mod stripe;
 mod tax;
 mod traces;
