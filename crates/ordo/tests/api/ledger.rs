@@ -19,6 +19,7 @@ backend_tests!(
     records_from_before_the_ledger_are_backfilled_once,
     concurrent_captures_and_refunds_post_without_deadlocks_or_lost_updates,
     a_closed_period_takes_no_postings_and_late_events_post_in_the_next_open_one,
+    manual_entries_balance_on_open_periods_and_are_corrected_by_reversal,
 );
 
 /// The order's journal transactions as `source_kind → {account: amount}`.
@@ -393,4 +394,151 @@ async fn a_closed_period_takes_no_postings_and_late_events_post_in_the_next_open
     assert!(app.get("/v1/ledger/periods").await.expect(StatusCode::OK)["items"].as_array().unwrap().is_empty());
     let (ok, report) = verify(&app);
     assert!(ok, "{report}");
+}
+
+/// The month before this one, `YYYY-MM`, and an instant in it.
+fn last_month() -> (String, String) {
+    use chrono::Datelike;
+    let now = chrono::Utc::now();
+    let (year, month) = if now.month() == 1 { (now.year() - 1, 12) } else { (now.year(), now.month() - 1) };
+    (format!("{year:04}-{month:02}"), format!("{year:04}-{month:02}-15T12:00:00Z"))
+}
+
+async fn manual_entries_balance_on_open_periods_and_are_corrected_by_reversal(app: TestApp) {
+    let backend = app.backend();
+    drop(app);
+    let Some(app) = TestApp::spawn_with(backend, |c| {
+        c.ledger.accounts = vec![ordo_domain::ledger::ChartAccount {
+            code: "marketing".into(),
+            description: "Marketing".into(),
+            skr03: "4600".into(),
+        }];
+    })
+    .await
+    else {
+        return;
+    };
+    let shop = shop(&app).await;
+    // The configured account is in the chart, with its mapping.
+    let chart = app.get("/v1/ledger/chart").await.expect(StatusCode::OK);
+    let marketing = chart["items"].as_array().unwrap().iter().find(|a| a["code"] == "marketing").cloned();
+    assert_eq!(marketing.unwrap()["skr03"], "4600");
+
+    let entry =
+        |postings: Value| json!({"market": "DE", "currency": "EUR", "memo": "ad campaign", "postings": postings});
+    let posted = app
+        .post(
+            "/v1/ledger/entries",
+            &entry(json!([{"account": "marketing", "amount": 5000}, {"account": "bank", "amount": -5000}])),
+        )
+        .await
+        .expect(StatusCode::CREATED);
+    assert_eq!((posted["source_kind"].as_str(), posted["memo"].as_str()), (Some("manual"), Some("ad campaign")));
+    let id = posted["id"].as_str().unwrap().to_owned();
+
+    // Bad entries are refused whole, naming the field; nothing is posted.
+    let refused = [
+        (
+            entry(json!([{"account": "marketing", "amount": 5000}, {"account": "bank", "amount": -4000}])),
+            "postings",
+            "unbalanced",
+        ),
+        (
+            entry(json!([{"account": "receivables", "amount": 10}, {"account": "bank", "amount": -10}])),
+            "postings[0].account",
+            "controlled_account",
+        ),
+        (
+            entry(json!([{"account": "clearing:test", "amount": 10}, {"account": "bank", "amount": -10}])),
+            "postings[0].account",
+            "controlled_account",
+        ),
+        (
+            entry(json!([{"account": "petty_cash", "amount": 10}, {"account": "bank", "amount": -10}])),
+            "postings[0].account",
+            "unknown_account",
+        ),
+        (entry(json!([{"account": "bank", "amount": 10}])), "postings", "unbalanced"),
+        (
+            json!({"market": "XX", "currency": "EUR", "memo": "m", "postings": [{"account": "marketing", "amount": 1}, {"account": "bank", "amount": -1}]}),
+            "market",
+            "unknown_market",
+        ),
+        (
+            json!({"market": "DE", "currency": "EUR", "memo": " ", "postings": [{"account": "marketing", "amount": 1}, {"account": "bank", "amount": -1}]}),
+            "memo",
+            "required",
+        ),
+        (
+            json!({"market": "DE", "currency": "EUR", "memo": "m", "posted_at": "2999-01-01T00:00:00Z", "postings": [{"account": "marketing", "amount": 1}, {"account": "bank", "amount": -1}]}),
+            "posted_at",
+            "future_date",
+        ),
+    ];
+    for (body, field, code) in refused {
+        let problem = app
+            .post("/v1/ledger/entries", &body)
+            .await
+            .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+        let errors = problem["errors"].as_array().unwrap();
+        assert!(errors.iter().any(|e| e["field"] == field && e["code"] == code), "{body}: {problem}");
+    }
+
+    // Nothing is posted dated in a closed period.
+    let (period, in_it) = last_month();
+    app.post(&format!("/v1/ledger/periods/{period}/close"), &json!({})).await.expect(StatusCode::OK);
+    let mut late = entry(json!([{"account": "marketing", "amount": 100}, {"account": "bank", "amount": -100}]));
+    late["posted_at"] = json!(in_it);
+    let problem = app
+        .post("/v1/ledger/entries", &late)
+        .await
+        .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    assert_eq!(problem["errors"][0]["code"], "period_closed", "{problem}");
+    let entries = app.get("/v1/ledger/entries").await.expect(StatusCode::OK);
+    assert_eq!(entries["items"].as_array().unwrap().len(), 1, "only the good entry was posted");
+
+    // A correction is a reversing entry, once.
+    let reversal = app
+        .post(&format!("/v1/ledger/entries/{id}/reverse"), &json!({"memo": "booked twice"}))
+        .await
+        .expect(StatusCode::CREATED);
+    assert_eq!(
+        (reversal["source_kind"].as_str(), reversal["source_id"].as_str()),
+        (Some("reversal"), Some(id.as_str()))
+    );
+    let amounts: BTreeMap<String, i64> = reversal["postings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["account"].as_str().unwrap().to_owned(), p["amount"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(amounts, accounts(&[("bank", 5000), ("marketing", -5000)]));
+    app.post(&format!("/v1/ledger/entries/{id}/reverse"), &json!({"memo": "again"}))
+        .await
+        .expect_problem(StatusCode::CONFLICT, "illegal_transition");
+    let trial = app.get("/v1/ledger/trial-balance").await.expect(StatusCode::OK);
+    assert_eq!(trial["accounts"], json!([]), "the entry and its reversal cancel out");
+
+    // An order that owes nothing has nothing to write off.
+    let order = app
+        .post("/v1/orders", &order_body(&shop, json!([{"sku": "MUG", "quantity": 1}])))
+        .await
+        .expect(StatusCode::CREATED);
+    let order_id = order["id"].as_str().unwrap();
+    app.post(&format!("/v1/orders/{order_id}/write-off"), &json!({"memo": "customer vanished"}))
+        .await
+        .expect_problem(StatusCode::CONFLICT, "illegal_transition");
+
+    // Finance posts; a clerk may not.
+    let clerk = TestApp::client_with_key(&app.key_for(ordo_domain::auth::Role::Clerk).await);
+    let status = clerk.post(app.url("/v1/ledger/entries")).json(&late).send().await.unwrap().status();
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (ok, output) = verify(&app);
+    assert!(ok, "{output}");
+    let audit = app
+        .get(&format!("/v1/audit-events?entity_type=ledger_transaction&entity_id={id}"))
+        .await
+        .expect(StatusCode::OK);
+    let actions: Vec<&str> = audit["items"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+    assert!(actions.contains(&"ledger.entry_posted") && actions.contains(&"ledger.entry_reversed"), "{audit}");
 }
