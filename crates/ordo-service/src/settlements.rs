@@ -248,7 +248,7 @@ impl SettlementService {
         };
         let ids: Vec<&str> = lines.iter().map(|l| l.id.as_str()).collect();
         let mut tx = self.db.begin().await?;
-        let seen_before = tx.seen_line_ids(&run.provider, &ids).await?;
+        let seen_before = tx.see_line_ids(&run.provider, &ids).await?;
         let mut candidates: HashMap<String, Vec<settlement::Candidate>> = HashMap::new();
         for candidate in tx.settlement_candidates(&run.provider, &references).await? {
             candidates.entry(candidate.reference.clone()).or_default().push(candidate);

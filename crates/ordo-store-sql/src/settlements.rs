@@ -16,6 +16,9 @@ pub const ITEM_COLUMNS: &str = "run_id, line, line_id, kind, reference, status, 
 /// limits on bound parameters).
 pub const ITEM_BATCH: usize = 1000;
 
+/// References looked up per query.
+pub const REFERENCE_BATCH: usize = 500;
+
 #[derive(Debug, sqlx::FromRow)]
 pub struct RunRow {
     pub id: Uuid,
@@ -248,20 +251,25 @@ macro_rules! settlement_repo {
                     if references.is_empty() {
                         return Ok(Vec::new());
                     }
-                    let mut query = ::sqlx::QueryBuilder::<::sqlx::$db>::new(
-                        "SELECT p.id, p.order_id, o.market, p.kind, p.provider_reference AS reference, p.amount, p.currency,
-                                EXISTS (SELECT 1 FROM settlement_items i WHERE i.payment_id = p.id
-                                           AND i.status IN ('matched', 'amount_mismatch')) AS settled
-                           FROM payments p JOIN orders o ON o.id = p.order_id
-                          WHERE p.status = 'succeeded' AND p.kind IN ('capture', 'refund') AND p.provider = ",
-                    );
-                    query.push_bind(provider).push(" AND p.provider_reference IN (");
-                    let mut list = query.separated(", ");
-                    for reference in references {
-                        list.push_bind(*reference);
+                    let mut rows: Vec<CandidateRow> = Vec::new();
+                    // Short lists, so that the planner looks each up by the
+                    // reference index rather than scanning against a long list.
+                    for batch in references.chunks(REFERENCE_BATCH) {
+                        let mut query = ::sqlx::QueryBuilder::<::sqlx::$db>::new(
+                            "SELECT p.id, p.order_id, o.market, p.kind, p.provider_reference AS reference, p.amount, p.currency,
+                                    EXISTS (SELECT 1 FROM settlement_items i WHERE i.payment_id = p.id
+                                               AND i.status IN ('matched', 'amount_mismatch')) AS settled
+                               FROM payments p JOIN orders o ON o.id = p.order_id
+                              WHERE p.status = 'succeeded' AND p.kind IN ('capture', 'refund') AND p.provider = ",
+                        );
+                        query.push_bind(provider).push(" AND p.provider_reference IN (");
+                        let mut list = query.separated(", ");
+                        for reference in batch {
+                            list.push_bind(*reference);
+                        }
+                        query.push(") ORDER BY p.id");
+                        rows.extend(query.build_query_as::<CandidateRow>().fetch_all(self.conn()).await.map_err(Self::map_err)?);
                     }
-                    query.push(") ORDER BY p.id");
-                    let rows: Vec<CandidateRow> = query.build_query_as().fetch_all(self.conn()).await.map_err(Self::map_err)?;
                     rows.into_iter()
                         .map(|r| {
                             Ok(Candidate {
@@ -279,22 +287,20 @@ macro_rules! settlement_repo {
                         .collect()
                 }
 
-                #[tracing::instrument(target = "ordo_db", name = "settlements.seen_line_ids", skip_all)]
-                async fn seen_line_ids(&mut self, provider: &str, line_ids: &[&str]) -> StoreResult<HashSet<String>> {
-                    if line_ids.is_empty() {
-                        return Ok(HashSet::new());
+                #[tracing::instrument(target = "ordo_db", name = "settlements.see_line_ids", skip_all)]
+                async fn see_line_ids(&mut self, provider: &str, line_ids: &[&str]) -> StoreResult<HashSet<String>> {
+                    // Inserted by primary key: what comes back is new, the rest was seen.
+                    let mut new = HashSet::new();
+                    for batch in line_ids.chunks(ITEM_BATCH) {
+                        let mut query = ::sqlx::QueryBuilder::<::sqlx::$db>::new("INSERT INTO settlement_line_ids (provider, line_id) ");
+                        query.push_values(batch, |mut row, id| {
+                            row.push_bind(provider).push_bind(*id);
+                        });
+                        query.push(" ON CONFLICT (provider, line_id) DO NOTHING RETURNING line_id");
+                        let rows: Vec<String> = query.build_query_scalar().fetch_all(self.conn()).await.map_err(Self::map_err)?;
+                        new.extend(rows);
                     }
-                    let mut query = ::sqlx::QueryBuilder::<::sqlx::$db>::new(
-                        "SELECT DISTINCT line_id FROM settlement_items WHERE provider = ",
-                    );
-                    query.push_bind(provider).push(" AND line_id IN (");
-                    let mut list = query.separated(", ");
-                    for id in line_ids {
-                        list.push_bind(*id);
-                    }
-                    query.push(")");
-                    let rows: Vec<String> = query.build_query_scalar().fetch_all(self.conn()).await.map_err(Self::map_err)?;
-                    Ok(rows.into_iter().collect())
+                    Ok(line_ids.iter().filter(|id| !new.contains(**id)).map(|id| (*id).to_owned()).collect())
                 }
 
                 #[tracing::instrument(target = "ordo_db", name = "settlements.insert_items", skip_all)]

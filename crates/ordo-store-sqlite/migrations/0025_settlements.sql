@@ -53,7 +53,13 @@ CREATE TABLE settlement_items (
     clearing    INTEGER NOT NULL,
     PRIMARY KEY (run_id, line)
 );
-CREATE INDEX settlement_items_line_id ON settlement_items (provider, line_id);
+-- Every line id a provider's reports listed: a line seen again is a
+-- duplicate. Written with the chunk's items; checked by its primary key.
+CREATE TABLE settlement_line_ids (
+    provider TEXT NOT NULL,
+    line_id  TEXT NOT NULL,
+    PRIMARY KEY (provider, line_id)
+);
 CREATE INDEX settlement_items_payment ON settlement_items (payment_id);
 CREATE INDEX settlement_items_status ON settlement_items (run_id, status, line);
 

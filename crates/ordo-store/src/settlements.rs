@@ -47,8 +47,9 @@ pub trait SettlementRepo: Send {
     /// `references`, each marked settled if an item matched it already.
     async fn settlement_candidates(&mut self, provider: &str, references: &[&str]) -> StoreResult<Vec<Candidate>>;
 
-    /// Which of `line_ids` earlier lines of the provider's reports had.
-    async fn seen_line_ids(&mut self, provider: &str, line_ids: &[&str]) -> StoreResult<HashSet<String>>;
+    /// Records `line_ids` as seen for the provider; returns those seen
+    /// before this call (in an earlier chunk or report).
+    async fn see_line_ids(&mut self, provider: &str, line_ids: &[&str]) -> StoreResult<HashSet<String>>;
 
     async fn insert_settlement_items(&mut self, provider: &str, items: &[SettlementItem]) -> StoreResult<()>;
 
