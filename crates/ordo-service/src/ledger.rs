@@ -28,6 +28,9 @@ pub const CURSOR_SCOPE: &str = "ledger_entries";
 /// operations never drift. An event dated in a closed period posts at the
 /// start of the first open one after it.
 pub(crate) async fn post(tx: &mut dyn Transaction, journal: Option<JournalTransaction>) -> ServiceResult<()> {
+    if !POSTING.load(std::sync::atomic::Ordering::Relaxed) {
+        return Ok(());
+    }
     if let Some(mut journal) = journal {
         let closed = tx.closed_periods_from(Period::of(journal.occurred_at)).await?;
         journal.defer_past(&closed);
@@ -35,6 +38,20 @@ pub(crate) async fn post(tx: &mut dyn Transaction, journal: Option<JournalTransa
         metrics::counter!("ordo_ledger_transactions_total", "source" => journal.source_kind.as_str()).increment(1);
     }
     Ok(())
+}
+
+/// Whether money events post (`ledger.enabled`, on by default).
+///
+/// Process-wide rather than per service because every module that records a
+/// money event posts through [`post`] inside its own transaction; it is set
+/// once at startup. Off, nothing posts and `ordo ledger verify` reports the
+/// records without postings: the switch exists to measure the ledger's cost
+/// (`bench/run`) and for a deployment that keeps its books elsewhere.
+static POSTING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+/// Turns posting on or off for this process (see [`POSTING`]).
+pub fn set_posting(enabled: bool) {
+    POSTING.store(enabled, std::sync::atomic::Ordering::Relaxed);
 }
 
 /// What `ordo ledger verify` found.

@@ -73,6 +73,10 @@ pub fn spawn_worker(
 /// database that lacks migrations is refused.
 pub async fn open_services(config: &Config) -> anyhow::Result<Services> {
     let db = storage::open(&config.database).await?;
+    ordo_service::ledger::set_posting(config.ledger.enabled);
+    if !config.ledger.enabled {
+        tracing::warn!("ledger: posting is off (ledger.enabled = false): money events write no books");
+    }
     let migrate = config.database.migrate_on_start.unwrap_or(db.backend() == Backend::Sqlite);
     if migrate {
         db.migrate().await.context("applying database migrations")?;

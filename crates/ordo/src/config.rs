@@ -195,6 +195,9 @@ pub struct LedgerConfig {
     /// How often the books are proved (`ordo ledger verify` as a job, its
     /// violations in the `ordo_ledger_violations` gauge; 0: never).
     pub verify_interval_ms: u64,
+    /// Whether money events post to the ledger (off only to measure its
+    /// cost, or when the books are kept elsewhere: verify then fails).
+    pub enabled: bool,
     /// Settlement report lines reconciled per chunk, one transaction each.
     pub settlement_chunk_lines: usize,
     /// Accounts added to the chart, or standard ones remapped:
@@ -206,6 +209,7 @@ impl Default for LedgerConfig {
     fn default() -> Self {
         Self {
             verify_interval_ms: 3_600_000,
+            enabled: true,
             settlement_chunk_lines: ordo_service::settlements::DEFAULT_CHUNK_LINES,
             accounts: Vec::new(),
         }

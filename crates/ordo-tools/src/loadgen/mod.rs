@@ -115,6 +115,9 @@ pub struct Options {
     pub progress: bool,
     pub verify: bool,
     pub random_seed: u64,
+    /// Sent with every order placed, so it is paid in the background (an
+    /// authorisation and a capture: the ledger posts the capture).
+    pub payment_token: Option<String>,
 }
 
 /// An order this run placed and may move along.
@@ -141,6 +144,7 @@ struct Shop {
     /// Every order acknowledged (201), for the check.
     acknowledged: Mutex<Vec<Uuid>>,
     idempotency_keys: bool,
+    payment_token: Option<String>,
 }
 
 /// Ids kept for `get_order` and for fulfil/cancel.
@@ -158,6 +162,7 @@ impl Shop {
             placed: Mutex::default(),
             known: Mutex::default(),
             acknowledged: Mutex::default(),
+            payment_token: options.payment_token.clone(),
             idempotency_keys: options.idempotency_keys,
         };
         if !needs_data {
@@ -213,12 +218,16 @@ impl Shop {
             .into_iter()
             .map(|(rank, quantity)| json!({"sku": self.products[rank].1, "quantity": quantity}))
             .collect();
-        json!({
+        let mut body = json!({
             "customer_id": customer,
             "market": self.market,
             "lines": lines,
             "shipping_address": {"line1": "Hauptstraße 1", "city": "Berlin", "postal_code": "10115", "country": "DE"},
-        })
+        });
+        if let Some(token) = &self.payment_token {
+            body["payment_token"] = json!(token);
+        }
+        body
     }
 
     /// Places an order, recording it as `place`; returns it on success.

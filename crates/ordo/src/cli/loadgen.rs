@@ -58,6 +58,10 @@ pub struct LoadgenArgs {
     /// Seeds the random choices.
     #[arg(long, default_value_t = 1)]
     random_seed: u64,
+    /// Places every order with this payment token (`tok_approve` on the
+    /// test provider), so each is authorised and captured in the background.
+    #[arg(long)]
+    payment_token: Option<String>,
 }
 
 /// A parsed `--mix`.
@@ -88,6 +92,7 @@ pub(super) async fn run(config: &Config, args: LoadgenArgs) -> anyhow::Result<()
         progress: !args.quiet,
         verify: !args.no_verify,
         random_seed: args.random_seed,
+        payment_token: args.payment_token,
     };
     let report = loadgen::run(&options).await?;
     print!("{}", report.table());

@@ -172,6 +172,7 @@ fn options(app: &TestApp, mix: &str) -> Options {
         progress: false,
         verify: true,
         random_seed: 9,
+        payment_token: None,
     }
 }
 
