@@ -20,7 +20,7 @@ use crate::auth::{Authorized, LedgerManage, LedgerRead};
 use crate::error::ApiResult;
 use crate::error::codes::{ILLEGAL_TRANSITION, NOT_FOUND, VALIDATION_FAILED};
 use crate::extract::{Json, Query};
-use crate::routes::parse_page;
+use crate::routes::{parse_id, parse_page};
 
 pub(crate) fn routes() -> OpenApiRouter<Services> {
     OpenApiRouter::new()
@@ -280,10 +280,13 @@ pub(crate) struct MemoBody {
 async fn reverse_entry(
     auth: Authorized<LedgerManage>,
     State(services): State<Services>,
-    Path(id): Path<Uuid>,
+    Path(id): Path<String>,
     Json(body): Json<MemoBody>,
 ) -> ApiResult<(StatusCode, axum::Json<JournalTransaction>)> {
-    Ok((StatusCode::CREATED, axum::Json(services.ledger.reverse(&auth.actor(), id, &body.memo).await?)))
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(services.ledger.reverse(&auth.actor(), parse_id::<Uuid>(&id)?, &body.memo).await?),
+    ))
 }
 
 /// Write off what an order still owes: its invoices less its credit notes
@@ -303,10 +306,10 @@ async fn reverse_entry(
 async fn write_off(
     auth: Authorized<LedgerManage>,
     State(services): State<Services>,
-    Path(id): Path<Uuid>,
+    Path(id): Path<String>,
     Json(body): Json<MemoBody>,
 ) -> ApiResult<(StatusCode, axum::Json<JournalTransaction>)> {
-    let entry = services.ledger.write_off(&auth.actor(), ordo_domain::OrderId::from_uuid(id), &body.memo).await?;
+    let entry = services.ledger.write_off(&auth.actor(), parse_id::<ordo_domain::OrderId>(&id)?, &body.memo).await?;
     Ok((StatusCode::CREATED, axum::Json(entry)))
 }
 

@@ -22,7 +22,7 @@ use crate::auth::{Authorized, LedgerManage, LedgerRead};
 use crate::error::codes::{NOT_FOUND, PAYLOAD_TOO_LARGE, UNSUPPORTED_MEDIA_TYPE, VALIDATION_FAILED};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{BodyLimit, Query};
-use crate::routes::parse_page;
+use crate::routes::{parse_id, parse_page};
 
 /// The upload route: its body may be as large as `server.upload_limit_bytes`
 /// and is streamed to a file, never held whole in memory.
@@ -161,9 +161,9 @@ async fn list_runs(
 async fn get_run(
     _auth: Authorized<LedgerRead>,
     State(services): State<Services>,
-    Path(id): Path<Uuid>,
+    Path(id): Path<String>,
 ) -> ApiResult<axum::Json<SettlementRun>> {
-    Ok(axum::Json(services.settlements.run(id).await?))
+    Ok(axum::Json(services.settlements.run(parse_id::<Uuid>(&id)?).await?))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -194,11 +194,11 @@ pub(crate) struct ListItems {
 async fn list_items(
     _auth: Authorized<LedgerRead>,
     State(services): State<Services>,
-    Path(id): Path<Uuid>,
+    Path(id): Path<String>,
     Query(query): Query<ListItems>,
 ) -> ApiResult<axum::Json<Page<SettlementItem>>> {
     let page = parse_page(ITEMS_CURSOR_SCOPE, query.limit, query.cursor.as_deref())?;
-    Ok(axum::Json(services.settlements.items(id, query.status, &page).await?))
+    Ok(axum::Json(services.settlements.items(parse_id::<Uuid>(&id)?, query.status, &page).await?))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -225,9 +225,10 @@ const CSV_BATCH: i64 = 2_000;
 async fn items_csv(
     _auth: Authorized<LedgerRead>,
     State(services): State<Services>,
-    Path(id): Path<Uuid>,
+    Path(id): Path<String>,
     Query(query): Query<ItemsCsvQuery>,
 ) -> ApiResult<Response> {
+    let id = parse_id::<Uuid>(&id)?;
     services.settlements.run(id).await?;
     let status = query.status;
     let header = csv_rows(&[], true);

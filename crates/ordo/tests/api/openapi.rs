@@ -256,6 +256,43 @@ async fn ids_are_uuids_and_pages_are_bounded() {
     );
 }
 
+/// Every route with an id in its path refuses a malformed one as a problem
+/// (not the router's plain-text 400): 400 `invalid_id`, or the body's own
+/// 4xx where the body is checked first. Walked from the document, so a new
+/// route cannot forget it.
+#[tokio::test]
+async fn every_id_in_a_path_is_refused_as_a_problem_when_malformed() {
+    let app = app().await;
+    let spec = app.get("/openapi.json").await.expect(StatusCode::OK);
+    let (mut checked, mut wrong) = (0, Vec::new());
+    for (method, path, op) in each_operation(&spec) {
+        let params = op["parameters"].as_array().cloned().unwrap_or_default();
+        if !params.iter().any(|p| p["in"] == "path" && p["schema"]["format"] == "uuid") {
+            continue;
+        }
+        let url = path.replace("{id}", "n%C3%86t-a-uuid");
+        assert!(!url.contains('{'), "{path}: only `id` is a UUID path parameter");
+        let body = op.get("requestBody").map(|_| serde_json::json!({}));
+        let method = Method::from_bytes(method.as_bytes()).unwrap();
+        let answer = app.request(method.clone(), &url, body.as_ref(), &[]).await;
+        let problem = answer.header("content-type") == Some("application/problem+json");
+        // With a body the body's own 422 may come first; either way a problem.
+        let expected =
+            if body.is_some() { answer.status.is_client_error() } else { answer.status == StatusCode::BAD_REQUEST };
+        if !problem || !expected || (body.is_none() && !answer.text.contains("\"invalid_id\"")) {
+            wrong.push(format!(
+                "{method} {path}: {} {:?} {}",
+                answer.status,
+                answer.header("content-type"),
+                answer.text
+            ));
+        }
+        checked += 1;
+    }
+    assert!(wrong.is_empty(), "{wrong:#?}");
+    assert!(checked >= 30, "the walk reached the id routes ({checked})");
+}
+
 #[tokio::test]
 async fn error_responses_come_from_the_error_table() {
     let app = app().await;
