@@ -503,6 +503,14 @@ pub async fn run(options: &Options) -> anyhow::Result<Report> {
     let (total, scenarios) = report::scenario_reports(&recorded, seconds);
     let verify = if options.verify && options.mix.iter().any(|(s, _)| *s != Scenario::Hello) {
         let acknowledged = Shop::lock(&shop.acknowledged).clone();
+        if options.payment_token.is_some() {
+            let waited = verify::drain(&shop.api, "payments", Duration::from_secs(600))
+                .await
+                .map_err(|e| anyhow::anyhow!("the payment jobs did not drain before the check: {e}"))?;
+            if options.progress {
+                eprintln!("payment jobs drained in {:.1} s", waited.as_secs_f64());
+            }
+        }
         Some(
             verify::verify(&shop.api, &acknowledged)
                 .await

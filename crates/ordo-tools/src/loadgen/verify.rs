@@ -4,6 +4,7 @@
 //! orders' allocations still hold.
 
 use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use serde::Serialize;
@@ -64,6 +65,34 @@ fn text<'a>(value: &'a Value, field: &str) -> Result<&'a str, ApiError> {
     value[field].as_str().ok_or_else(|| ApiError::Unexpected(format!("`{field}` is not a string: {value}")))
 }
 
+/// Waits until `queue` has no job waiting or running, so the check reads
+/// settled state: the payment jobs of paid orders move them from `placed`
+/// to `paid` while the check would be reading them. Jobs that died stay
+/// dead and do not hold the wait up. Returns how long it waited.
+pub(crate) async fn drain(api: &Api, queue: &str, limit: Duration) -> Result<Duration, ApiError> {
+    let started = Instant::now();
+    loop {
+        let stats = api.get_json_patiently("/v1/jobs/stats").await?;
+        let pending: i64 = stats["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|depth| depth["queue"] == queue && depth["state"] != "dead")
+            .map(|depth| depth["count"].as_i64().unwrap_or(0))
+            .sum();
+        if pending == 0 {
+            return Ok(started.elapsed());
+        }
+        if started.elapsed() >= limit {
+            return Err(ApiError::Unexpected(format!(
+                "{pending} job(s) of queue `{queue}` still pending after {} s",
+                limit.as_secs()
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
 /// Runs the check against the server `api` talks to.
 pub async fn verify(api: &Api, acknowledged: &[Uuid]) -> Result<VerifyReport, ApiError> {
     let mut report = VerifyReport { acknowledged_orders: acknowledged.len(), ..VerifyReport::default() };
@@ -97,18 +126,21 @@ pub async fn verify(api: &Api, acknowledged: &[Uuid]) -> Result<VerifyReport, Ap
         }
     }
 
-    // What the open orders' allocations still hold.
+    // What the open orders' allocations still hold. One pass over every
+    // order: a pass per status would count an order twice, or not at all,
+    // if it changed status between two passes.
     let mut held_by_orders: HashMap<(String, String), i64> = HashMap::new();
-    for status in OPEN {
-        for order in api.all_pages(&format!("/v1/orders?status={status}")).await? {
-            report.open_orders += 1;
-            for line in order["lines"].as_array().into_iter().flatten() {
-                let sku = text(line, "sku")?;
-                for allocation in line["allocations"].as_array().into_iter().flatten() {
-                    let open = int(allocation, "quantity")? - int(allocation, "shipped")?;
-                    let key = (sku.to_owned(), text(allocation, "location_id")?.to_owned());
-                    *held_by_orders.entry(key).or_default() += open;
-                }
+    for order in api.all_pages("/v1/orders").await? {
+        if !OPEN.contains(&text(&order, "status")?) {
+            continue;
+        }
+        report.open_orders += 1;
+        for line in order["lines"].as_array().into_iter().flatten() {
+            let sku = text(line, "sku")?;
+            for allocation in line["allocations"].as_array().into_iter().flatten() {
+                let open = int(allocation, "quantity")? - int(allocation, "shipped")?;
+                let key = (sku.to_owned(), text(allocation, "location_id")?.to_owned());
+                *held_by_orders.entry(key).or_default() += open;
             }
         }
     }
