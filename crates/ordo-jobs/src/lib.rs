@@ -28,6 +28,8 @@
 //!   [`Registry`] of handlers and the [`JobLifecycle`] hooks.
 //! - `worker`: [`Worker`] and [`WorkerConfig`]: the loop that claims, runs,
 //!   heartbeats, rescues and drains.
+//! - `schedule`: [`Schedule`]: when periodic jobs run, on a period or a
+//!   cron expression.
 //!
 //! Ordo's own jobs live beside the use cases they serve, in `ordo-service`,
 //! and are registered in `ordo_service::registry`.
@@ -46,8 +48,10 @@ use serde::de::DeserializeOwned;
 use tokio::sync::{Notify, mpsc};
 use uuid::Uuid;
 
+mod schedule;
 mod worker;
 
+pub use schedule::{Schedule, ScheduleError};
 pub use worker::{Worker, WorkerConfig};
 
 /// Why a job's attempt did not finish it.
@@ -361,22 +365,12 @@ fn random_unit() -> f64 {
     (u64::from_le_bytes(bytes) >> 11) as f64 / (1u64 << 53) as f64
 }
 
-/// A job enqueued on a fixed period.
+/// A job enqueued on a schedule.
 pub(crate) struct Periodic {
     pub(crate) name: &'static str,
-    pub(crate) every: Duration,
+    pub(crate) schedule: Schedule,
     /// Builds the tick's job (with the tick as its unique key).
     pub(crate) job: Arc<dyn Fn(ordo_domain::Timestamp) -> Result<NewJob, StoreError> + Send + Sync>,
-}
-
-impl Periodic {
-    /// The latest tick at or before `now`. Ticks are aligned to the Unix
-    /// epoch, so every process computes the same ones.
-    pub(crate) fn tick(&self, now: ordo_domain::Timestamp) -> ordo_domain::Timestamp {
-        let every = self.every.as_micros().max(1) as i64;
-        let micros = now.timestamp_micros();
-        chrono::DateTime::from_timestamp_micros(micros - micros.rem_euclid(every)).unwrap_or(now)
-    }
 }
 
 /// Every job type a worker can run, registered in one place.
@@ -415,15 +409,21 @@ impl<C: Send + Sync + 'static> Registry<C> {
         self
     }
 
-    /// Registers `J` and enqueues `J::default()` once per period: exactly
-    /// once per tick however many workers run, because each tick is
-    /// claimed in the database before its job is enqueued.
+    /// Registers `J` and enqueues `J::default()` once per period.
     #[must_use]
-    pub fn every<J: Job<Context = C> + Default>(mut self, every: Duration) -> Self {
+    pub fn every<J: Job<Context = C> + Default>(self, every: Duration) -> Self {
+        self.on::<J>(Schedule::Every(every))
+    }
+
+    /// Registers `J` and enqueues `J::default()` at each tick of
+    /// `schedule`: exactly once per tick however many workers run, because
+    /// each tick is claimed in the database before its job is enqueued.
+    #[must_use]
+    pub fn on<J: Job<Context = C> + Default>(mut self, schedule: Schedule) -> Self {
         self = self.register::<J>();
         self.periodic.push(Periodic {
             name: J::NAME,
-            every,
+            schedule,
             job: Arc::new(|tick| {
                 Ok(NewJob {
                     id: Uuid::now_v7(),

@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use ordo_domain::job::JobState;
 use ordo_domain::page::PageRequest;
 use ordo_domain::time;
-use ordo_jobs::{EnqueueOptions, Job, JobError, JobRun, Queue, Registry, Worker, WorkerConfig};
+use ordo_jobs::{EnqueueOptions, Job, JobError, JobRun, Queue, Registry, Schedule, Worker, WorkerConfig};
 use ordo_store::{CancelOutcome, Database};
 use ordo_testkit::{Backend, TestDb};
 use serde::{Deserialize, Serialize};
@@ -99,7 +99,8 @@ impl Job for Tick {
     type Context = Effects;
 
     async fn run(&self, ctx: &Effects, run: &JobRun) -> Result<(), JobError> {
-        let tick = (run.run_at.timestamp_millis() / 10) as u32;
+        // The tick's millisecond, modulo about eleven days: unique in a test.
+        let tick = (run.run_at.timestamp_millis() % 1_000_000_000) as u32;
         *ctx.runs.lock().unwrap().entry(tick).or_default() += 1;
         Ok(())
     }
@@ -237,6 +238,7 @@ both_backends!(
     unique_scheduled_and_cancelled_jobs,
     shutdown_drains_then_hands_back,
     a_periodic_job_runs_once_per_tick_across_workers,
+    a_cron_job_runs_once_per_tick_across_workers,
     waiting_uses_no_attempt_and_a_dead_job_tells_its_records,
     a_hung_attempt_fails_after_its_maximum_run_time,
 );
@@ -474,12 +476,30 @@ async fn shutdown_drains_then_hands_back(backend: Backend) {
 }
 
 async fn a_periodic_job_runs_once_per_tick_across_workers(backend: Backend) {
-    let Some((_db, store)) = database(backend).await else { return };
+    let every = Schedule::Every(Duration::from_millis(250));
+    let Some(runs) = run_two_workers_on(backend, every, Duration::from_millis(1600)).await else { return };
+    assert!(runs.len() >= 4, "ticks every 250 ms for 1.6 s: {runs:?}");
+    assert!(runs.values().all(|n| *n == 1), "each tick ran exactly once across two workers: {runs:?}");
+    assert!(runs.keys().all(|ms| ms % 250 == 0), "ticks fall on multiples of the period: {runs:?}");
+}
+
+async fn a_cron_job_runs_once_per_tick_across_workers(backend: Backend) {
+    let every_second = Schedule::cron("* * * * * *").unwrap();
+    let Some(runs) = run_two_workers_on(backend, every_second, Duration::from_millis(3200)).await else { return };
+    assert!(runs.len() >= 3, "fires every second for 3.2 s: {runs:?}");
+    assert!(runs.values().all(|n| *n == 1), "each tick ran exactly once across two workers: {runs:?}");
+    assert!(runs.keys().all(|ms| ms % 1000 == 0), "ticks fall on whole seconds: {runs:?}");
+}
+
+/// Runs two workers with [`Tick`] on `schedule` for `run_for`; returns how
+/// often each tick ran (`None`: the backend is not available).
+async fn run_two_workers_on(backend: Backend, schedule: Schedule, run_for: Duration) -> Option<HashMap<u32, u32>> {
+    let (_db, store) = database(backend).await?;
     let queue = Queue::new(store.clone());
     let effects = Arc::new(Effects::default());
     let start = |id: &str| {
         let (stop, stopped) = oneshot::channel::<()>();
-        let registry = Registry::new().every::<Tick>(Duration::from_millis(250));
+        let registry = Registry::new().on::<Tick>(schedule.clone());
         let worker = Worker::new(queue.clone(), registry, effects.clone(), config(id));
         (
             stop,
@@ -490,12 +510,10 @@ async fn a_periodic_job_runs_once_per_tick_across_workers(backend: Backend) {
     };
     let (stop_a, a) = start("a");
     let (stop_b, b) = start("b");
-    tokio::time::sleep(Duration::from_millis(1600)).await;
+    tokio::time::sleep(run_for).await;
     let _ = (stop_a.send(()), stop_b.send(()));
     let _ = (a.await, b.await);
-    let runs = effects.runs.lock().unwrap();
-    assert!(runs.len() >= 4, "ticks every 250 ms for 1.6 s: {runs:?}");
-    assert!(runs.values().all(|n| *n == 1), "each tick ran exactly once across two workers: {runs:?}");
+    Some(effects.runs.lock().unwrap().clone())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

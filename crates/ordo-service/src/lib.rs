@@ -209,11 +209,7 @@ impl Services {
                 settings.payment_provider.is_some(),
             ),
             idempotency,
-            jobs: jobs::JobService::new(
-                db.clone(),
-                registry::registry(registry::Periods { seal_audit: None, sweep: None, verify_ledger: None })
-                    .lifecycle(),
-            ),
+            jobs: jobs::JobService::new(db.clone(), registry::registry(registry::Periods::default()).lifecycle()),
             invoices: invoices::InvoiceService::new(db.clone()),
             webhooks: webhooks::WebhookService::new(db.clone(), queue.clone()),
             returns: returns::ReturnService::new(db.clone(), queue.clone(), payments.provider_name().to_owned()),

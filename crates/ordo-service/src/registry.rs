@@ -20,9 +20,7 @@
 //! | [`SweepExpiredKeys`] (periodic)          | `maintenance` | expired idempotency keys            |
 //! | [`VerifyLedger`] (periodic)              | `maintenance` | proving the books                   |
 
-use std::time::Duration;
-
-use ordo_jobs::Registry;
+use ordo_jobs::{Registry, Schedule};
 
 use crate::Services;
 use crate::audit::SealAuditTrail;
@@ -35,12 +33,12 @@ use crate::payments::{AuthorizePayment, CapturePayment, MakeCapture, RefundCance
 use crate::settlements::ReconcileSettlement;
 use crate::webhooks::{DeliverWebhook, FanOutEvent};
 
-/// How often the periodic jobs run (`None`: never).
-#[derive(Debug, Clone, Copy)]
+/// When the periodic jobs run (`None`: never).
+#[derive(Debug, Clone, Default)]
 pub struct Periods {
-    pub seal_audit: Option<Duration>,
-    pub sweep: Option<Duration>,
-    pub verify_ledger: Option<Duration>,
+    pub seal_audit: Option<Schedule>,
+    pub sweep: Option<Schedule>,
+    pub verify_ledger: Option<Schedule>,
 }
 
 /// Every job Ordo runs, and the periodic ones at their `periods`.
@@ -58,14 +56,14 @@ pub fn registry(periods: Periods) -> Registry<Services> {
         .register::<FanOutEvent>()
         .register::<DeliverWebhook>()
         .register::<ReconcileSettlement>();
-    if let Some(every) = periods.seal_audit {
-        registry = registry.every::<SealAuditTrail>(every);
+    if let Some(schedule) = periods.seal_audit {
+        registry = registry.on::<SealAuditTrail>(schedule);
     }
-    if let Some(every) = periods.sweep {
-        registry = registry.every::<SweepExpiredKeys>(every);
+    if let Some(schedule) = periods.sweep {
+        registry = registry.on::<SweepExpiredKeys>(schedule);
     }
-    if let Some(every) = periods.verify_ledger {
-        registry = registry.every::<VerifyLedger>(every);
+    if let Some(schedule) = periods.verify_ledger {
+        registry = registry.on::<VerifyLedger>(schedule);
     }
     registry
 }

@@ -10,7 +10,7 @@ use anyhow::{Context, bail};
 use std::sync::Arc;
 
 use ordo_http::{HttpLimits, HttpSettings, InProcessRateLimiter, RateLimiter, RoleLimit, Unlimited};
-use ordo_jobs::{Worker, WorkerConfig};
+use ordo_jobs::{Schedule, Worker, WorkerConfig};
 use ordo_service::mail::MailSettings;
 use ordo_service::registry::{self, Periods};
 use ordo_service::{ServiceSettings, Services};
@@ -47,13 +47,16 @@ pub fn worker_config(config: &Config) -> WorkerConfig {
     }
 }
 
-/// How often the periodic jobs run (zero in the configuration: never).
+/// When the periodic jobs run: on their cron expression if one is
+/// configured, else on their interval (zero: never).
 pub fn periods(config: &Config) -> Periods {
-    let every = |ms: u64| (ms > 0).then(|| Duration::from_millis(ms));
+    let schedule = |cron: &Option<Schedule>, ms: u64| {
+        cron.clone().or_else(|| (ms > 0).then(|| Schedule::Every(Duration::from_millis(ms))))
+    };
     Periods {
-        seal_audit: every(config.audit.seal_interval_ms),
-        sweep: every(config.idempotency.sweep_interval_ms),
-        verify_ledger: every(config.ledger.verify_interval_ms),
+        seal_audit: schedule(&config.audit.seal_schedule, config.audit.seal_interval_ms),
+        sweep: schedule(&config.idempotency.sweep_schedule, config.idempotency.sweep_interval_ms),
+        verify_ledger: schedule(&config.ledger.verify_schedule, config.ledger.verify_interval_ms),
     }
 }
 
@@ -269,5 +272,21 @@ impl Application {
         self.services.db.close().await;
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cron_expression_takes_the_place_of_an_interval_and_zero_means_never() {
+        let mut config = Config::default();
+        config.ledger.verify_schedule = Some(Schedule::cron("0 3 * * *").unwrap());
+        config.idempotency.sweep_interval_ms = 0;
+        let periods = periods(&config);
+        assert!(matches!(&periods.verify_ledger, Some(Schedule::Cron(cron)) if cron.as_str() == "0 3 * * *"));
+        assert!(periods.sweep.is_none());
+        assert!(matches!(periods.seal_audit, Some(Schedule::Every(every)) if every == Duration::from_secs(10)));
     }
 }

@@ -8,6 +8,7 @@ use std::path::Path;
 
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
+use ordo_jobs::Schedule;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// The database used when none is configured: an embedded SQLite file.
@@ -195,6 +196,10 @@ pub struct LedgerConfig {
     /// How often the books are proved (`ordo ledger verify` as a job, its
     /// violations in the `ordo_ledger_violations` gauge; 0: never).
     pub verify_interval_ms: u64,
+    /// A cron expression (UTC) for the proof instead of the interval:
+    /// `"0 3 * * *"` proves the books at 03:00 every night.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verify_schedule: Option<Schedule>,
     /// Whether money events post to the ledger (off only to measure its
     /// cost, or when the books are kept elsewhere: verify then fails).
     pub enabled: bool,
@@ -209,6 +214,7 @@ impl Default for LedgerConfig {
     fn default() -> Self {
         Self {
             verify_interval_ms: 3_600_000,
+            verify_schedule: None,
             enabled: true,
             settlement_chunk_lines: ordo_service::settlements::DEFAULT_CHUNK_LINES,
             accounts: Vec::new(),
@@ -222,13 +228,16 @@ pub struct AuditConfig {
     /// How often audit events are sealed into the hash chain (0: never;
     /// then run `ordo audit seal`).
     pub seal_interval_ms: u64,
+    /// A cron expression (UTC) for sealing instead of the interval.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seal_schedule: Option<Schedule>,
     /// Most events in one sealed segment.
     pub seal_batch: i64,
 }
 
 impl Default for AuditConfig {
     fn default() -> Self {
-        Self { seal_interval_ms: 10_000, seal_batch: 10_000 }
+        Self { seal_interval_ms: 10_000, seal_schedule: None, seal_batch: 10_000 }
     }
 }
 
@@ -239,11 +248,14 @@ pub struct IdempotencyConfig {
     pub ttl_ms: u64,
     /// How often expired keys are swept.
     pub sweep_interval_ms: u64,
+    /// A cron expression (UTC) for the sweep instead of the interval.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sweep_schedule: Option<Schedule>,
 }
 
 impl Default for IdempotencyConfig {
     fn default() -> Self {
-        Self { ttl_ms: 24 * 3600 * 1000, sweep_interval_ms: 600_000 }
+        Self { ttl_ms: 24 * 3600 * 1000, sweep_interval_ms: 600_000, sweep_schedule: None }
     }
 }
 
@@ -641,5 +653,25 @@ mod tests {
         assert_eq!(DatabaseUrl::new("not a url:pw").redacted(), "not a url:***");
         assert_eq!(DatabaseUrl::new(DEFAULT_DATABASE_URL).redacted(), DEFAULT_DATABASE_URL);
         assert_eq!(SecretUrl::default().redacted(), "", "an unset URL stays unset");
+    }
+
+    #[test]
+    fn periodic_jobs_take_a_cron_expression_and_refuse_a_bad_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("ordo.toml");
+        std::fs::write(&file, "[ledger]\nverify_schedule = \"0 3 * * *\"\n").unwrap();
+        let config = Config::load(Some(&file), &Overrides::default()).unwrap();
+        assert_eq!(config.ledger.verify_schedule.as_ref().map(ToString::to_string).as_deref(), Some("0 3 * * *"));
+        assert!(config.to_redacted_toml().unwrap().contains("verify_schedule = \"0 3 * * *\""));
+
+        std::fs::write(&file, "[audit]\nseal_schedule = \"0 3 * *\"\n").unwrap();
+        let refused = Config::load(Some(&file), &Overrides::default()).unwrap_err().to_string();
+        assert!(
+            refused.contains("`0 3 * *` is not a cron expression") && refused.contains("seal_schedule"),
+            "{refused}"
+        );
+        std::fs::write(&file, "[idempotency]\nsweep_schedule = \"0 0 30 2 *\"\n").unwrap();
+        let refused = Config::load(Some(&file), &Overrides::default()).unwrap_err().to_string();
+        assert!(refused.contains("never fires"), "{refused}");
     }
 }
