@@ -2,7 +2,7 @@
 
 use ordo_domain::ledger::{AccountBalance, JournalTransaction, Posting, SourceKind};
 use ordo_domain::{Currency, Timestamp};
-use ordo_store::StoreResult;
+use ordo_store::{StoreError, StoreResult};
 use uuid::Uuid;
 
 use crate::{Ts, corrupt};
@@ -83,14 +83,23 @@ pub fn assemble(headers: Vec<HeaderRow>, postings: Vec<PostingRow>) -> StoreResu
 
 /// Sums balances by account, market and currency, dropping zeros, in
 /// account order.
-pub fn merge(rows: impl IntoIterator<Item = AccountBalance>) -> Vec<AccountBalance> {
+pub fn merge(rows: impl IntoIterator<Item = AccountBalance>) -> StoreResult<Vec<AccountBalance>> {
     let mut sums: std::collections::BTreeMap<(String, String, String), i64> = Default::default();
     let mut currencies = std::collections::HashMap::new();
     for b in rows {
         currencies.insert(b.currency.code().to_owned(), b.currency);
-        *sums.entry((b.account, b.market, b.currency.code().to_owned())).or_insert(0) += b.balance;
+        let sum = sums.entry((b.account, b.market, b.currency.code().to_owned())).or_insert(0);
+        // Money never wraps: a balance beyond i64 is refused, not folded.
+        *sum = sum.checked_add(b.balance).ok_or_else(|| {
+            StoreError::Corrupt(format!(
+                "a ledger balance overflows 64 bits adding {} {}",
+                b.balance,
+                b.currency.code()
+            ))
+        })?;
     }
-    sums.into_iter()
+    Ok(sums
+        .into_iter()
         .filter(|(_, balance)| *balance != 0)
         .map(|((account, market, currency), balance)| AccountBalance {
             account,
@@ -98,7 +107,7 @@ pub fn merge(rows: impl IntoIterator<Item = AccountBalance>) -> Vec<AccountBalan
             currency: currencies[&currency],
             balance,
         })
-        .collect()
+        .collect())
 }
 
 /// The start of `at`'s day (UTC).
@@ -263,7 +272,7 @@ macro_rules! ledger_repo {
                     .await
                     .map_err(Self::map_err)?;
                     let rows = rolled.into_iter().chain(tail).map(BalanceRow::into_balance).collect::<StoreResult<Vec<_>>>()?;
-                    Ok(merge(rows))
+                    merge(rows)
                 }
 
                 #[tracing::instrument(target = "ordo_db", name = "ledger.movements_between", skip_all)]
@@ -278,7 +287,7 @@ macro_rules! ledger_repo {
                     .fetch_all(self.conn())
                     .await
                     .map_err(Self::map_err)?;
-                    Ok(merge(rows.into_iter().map(BalanceRow::into_balance).collect::<StoreResult<Vec<_>>>()?))
+                    merge(rows.into_iter().map(BalanceRow::into_balance).collect::<StoreResult<Vec<_>>>()?)
                 }
 
                 #[tracing::instrument(target = "ordo_db", name = "ledger.balances_from_postings", skip_all)]
@@ -290,7 +299,7 @@ macro_rules! ledger_repo {
                     .fetch_all(self.conn())
                     .await
                     .map_err(Self::map_err)?;
-                    Ok(merge(rows.into_iter().map(BalanceRow::into_balance).collect::<StoreResult<Vec<_>>>()?))
+                    merge(rows.into_iter().map(BalanceRow::into_balance).collect::<StoreResult<Vec<_>>>()?)
                 }
 
                 #[tracing::instrument(target = "ordo_db", name = "ledger.unbalanced_transactions", skip_all)]
@@ -387,4 +396,24 @@ macro_rules! ledger_repo {
             }
         };
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn balance(account: &str, amount: i64) -> AccountBalance {
+        let currency = Currency::parse("EUR").unwrap();
+        AccountBalance { account: account.to_owned(), market: "DE".to_owned(), currency, balance: amount }
+    }
+
+    #[test]
+    fn merge_sums_by_account_drops_zeros_and_refuses_to_wrap() {
+        let merged =
+            merge([balance("revenue", -500), balance("bank", 700), balance("revenue", -200), balance("bank", -700)])
+                .unwrap();
+        assert_eq!(merged.iter().map(|b| (b.account.as_str(), b.balance)).collect::<Vec<_>>(), [("revenue", -700)]);
+        let overflow = merge([balance("bank", i64::MAX), balance("bank", 1)]).unwrap_err();
+        assert!(overflow.to_string().contains("overflows 64 bits"), "{overflow}");
+    }
 }
