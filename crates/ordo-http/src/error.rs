@@ -293,6 +293,11 @@ impl ApiError {
                 &codes::JOB_NOT_DEAD,
                 format!("the job is {state}; only dead jobs can be retried or discarded"),
             ),
+            ServiceError::LinkRefused(reason) => Self::new(&codes::LINK_REFUSED, reason),
+            ServiceError::FileStorage(source) => {
+                tracing::warn!(error = %source, cause = ?std::error::Error::source(&source), "file storage failed");
+                Self::unavailable("the file store is unavailable; retry shortly")
+            }
             ServiceError::Unavailable(source) => {
                 // An outage answers every request with a 503: one line a
                 // second says so (the store logs the outage itself once).

@@ -156,6 +156,7 @@ fn api() -> (Router<Services>, serde_json::Value) {
         .merge(routes::inventory::routes())
         .merge(routes::orders::routes())
         .merge(routes::invoices::routes())
+        .merge(routes::files::routes())
         .merge(routes::ledger::routes())
         .merge(routes::settlements::routes())
         .merge(routes::payments::routes())

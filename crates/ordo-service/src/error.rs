@@ -66,6 +66,14 @@ pub enum ServiceError {
     #[error("the job is {state}, not dead")]
     JobNotDead { state: &'static str },
 
+    /// A download link that is malformed, tampered with or expired.
+    #[error("{0}")]
+    LinkRefused(&'static str),
+
+    /// The file store failed or cannot be reached; the request may be retried.
+    #[error("file storage unavailable")]
+    FileStorage(#[source] object_store::Error),
+
     /// The database is down or overloaded; the request may be retried.
     #[error("database unavailable")]
     Unavailable(#[source] StoreError),
@@ -169,5 +177,15 @@ pub(crate) fn job_error(e: ServiceError) -> ordo_jobs::JobError {
     match e {
         ServiceError::NotFound { .. } => ordo_jobs::JobError::fatal(e.to_string()),
         e => ordo_jobs::JobError::retry(e.to_string()),
+    }
+}
+
+impl From<crate::files::FileError> for ServiceError {
+    fn from(e: crate::files::FileError) -> Self {
+        match e {
+            crate::files::FileError::NotFound(key) => Self::not_found("file", key),
+            crate::files::FileError::LinkRefused(reason) => Self::LinkRefused(reason),
+            crate::files::FileError::Storage(e) => Self::FileStorage(e),
+        }
     }
 }

@@ -23,10 +23,16 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::Services;
+use crate::files::{Files, Link};
 
 pub mod pdf;
 use crate::error::job_error;
 use crate::{ServiceError, ServiceResult, audit};
+
+/// Where an invoice's PDF is kept on object storage.
+fn invoice_key(id: Uuid) -> String {
+    format!("invoices/{id}.pdf")
+}
 
 /// Names the invoices list in its cursors.
 pub const CURSOR_SCOPE: &str = "invoices";
@@ -38,20 +44,47 @@ const CREDIT_NOTE: &str = "credit_note";
 #[derive(Debug, Clone)]
 pub struct InvoiceService {
     db: Arc<dyn Database>,
+    files: Files,
 }
 
 impl InvoiceService {
-    pub fn new(db: Arc<dyn Database>) -> Self {
-        Self { db }
+    pub fn new(db: Arc<dyn Database>, files: Files) -> Self {
+        Self { db, files }
     }
 
-    /// Issues the order's invoice unless it has one: idempotent, so the job
-    /// that calls it may run more than once.
+    /// Issues the order's invoice unless it has one, then stores its PDF on
+    /// object storage: idempotent, so the job that calls it may run more
+    /// than once (a PDF not stored is stored by the retry).
     pub async fn issue_for_order(&self, actor: &Actor, order_id: OrderId) -> ServiceResult<Invoice> {
         let mut tx = self.db.begin().await?;
         let invoice = issue_in(tx.as_mut(), actor, order_id).await?;
         tx.commit().await?;
+        let pdf = self.pdf(invoice.id).await?;
+        self.files.put(&invoice_key(invoice.id), pdf.into()).await?;
         Ok(invoice)
+    }
+
+    /// A short-lived download link to the invoice's PDF on object storage
+    /// (stored now if it is not there yet: an invoice issued before files
+    /// were). `origin` is where a local link points if no public URL is set.
+    pub async fn pdf_link(&self, id: Uuid, origin: &str) -> ServiceResult<Link> {
+        let key = invoice_key(id);
+        if !self.files.exists(&key).await? {
+            let pdf = self.pdf(id).await?;
+            self.files.put(&key, pdf.into()).await?;
+        }
+        Ok(self.files.link(&key, origin, time::now()).await?)
+    }
+
+    /// A short-lived download link to the credit note's PDF, stored on
+    /// object storage the first time one is asked for.
+    pub async fn credit_note_pdf_link(&self, id: Uuid, origin: &str) -> ServiceResult<Link> {
+        let key = format!("credit-notes/{id}.pdf");
+        if !self.files.exists(&key).await? {
+            let pdf = self.credit_note_pdf(id).await?;
+            self.files.put(&key, pdf.into()).await?;
+        }
+        Ok(self.files.link(&key, origin, time::now()).await?)
     }
 
     pub async fn invoice(&self, id: Uuid) -> ServiceResult<Invoice> {

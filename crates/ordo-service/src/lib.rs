@@ -40,6 +40,7 @@ pub mod audit;
 pub mod catalog;
 pub mod customers;
 mod error;
+pub mod files;
 pub mod idempotency;
 pub mod inventory;
 pub mod invoices;
@@ -95,6 +96,8 @@ pub struct ServiceSet {
     pub payments: payments::PaymentService,
     pub returns: returns::ReturnService,
     pub mailer: mail::Mailer,
+    /// Files on object storage, and their download links.
+    pub files: files::Files,
 }
 
 /// Settings the services need from the configuration.
@@ -122,6 +125,8 @@ pub struct ServiceSettings {
     pub settlement_chunk_lines: usize,
     /// The chart of accounts, as configured.
     pub chart: ordo_domain::ledger::Chart,
+    /// Where documents are stored and how their download links are made.
+    pub files: files::Files,
 }
 
 /// Settings the services cannot be built with.
@@ -155,6 +160,7 @@ impl Default for ServiceSettings {
             payment_provider: Some(PaymentProviderChoice::Test),
             settlement_chunk_lines: settlements::DEFAULT_CHUNK_LINES,
             chart: ordo_domain::ledger::Chart::default(),
+            files: files::Files::in_memory(),
         }
     }
 }
@@ -210,12 +216,13 @@ impl Services {
             ),
             idempotency,
             jobs: jobs::JobService::new(db.clone(), registry::registry(registry::Periods::default()).lifecycle()),
-            invoices: invoices::InvoiceService::new(db.clone()),
+            invoices: invoices::InvoiceService::new(db.clone(), settings.files.clone()),
             webhooks: webhooks::WebhookService::new(db.clone(), queue.clone()),
             returns: returns::ReturnService::new(db.clone(), queue.clone(), payments.provider_name().to_owned()),
             payments,
             queue,
             mailer,
+            files: settings.files.clone(),
             db,
         })))
     }

@@ -153,6 +153,7 @@ impl TestDb {
         config.database.migrate_on_start = Some(true);
         config.database.max_connections = 5;
         config.mail.dir = self.mail_dir().display().to_string();
+        config.files.path = self.files_dir().display().to_string();
         // Tests seal the audit trail, and run workers, when they mean to.
         config.audit.seal_interval_ms = 0;
         config.workers.enabled = false;
@@ -473,6 +474,11 @@ impl TestDb {
                 result
             }
         }
+    }
+
+    /// Where Ordo's local file store keeps this database's files.
+    pub fn files_dir(&self) -> std::path::PathBuf {
+        self._dir.as_ref().map_or_else(|| std::env::temp_dir().join("ordo-test-files"), |d| d.path().join("files"))
     }
 
     /// Where Ordo writes e-mail (`.eml` files) for this database.

@@ -29,6 +29,7 @@ pub struct Config {
     pub workers: WorkersConfig,
     pub mail: MailConfig,
     pub payments: PaymentsConfig,
+    pub files: FilesConfig,
     pub log: LogConfig,
 }
 
@@ -351,6 +352,65 @@ impl Default for PaymentsConfig {
     }
 }
 
+/// Files on object storage (rendered documents; report outputs and imports
+/// to come).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FilesConfig {
+    /// `local` (a folder) or `s3` (any S3-compatible service).
+    pub backend: FilesBackend,
+    /// The folder of the `local` backend.
+    pub path: String,
+    /// How long a download link lives.
+    pub link_ttl_ms: u64,
+    /// `local`: the URL clients reach this server at, for download links
+    /// (empty: the scheme and `Host` of the request that asked for the link).
+    pub public_url: String,
+    /// `local`: the key download links are signed with. Unset: a random key
+    /// per process, so links die with it. Set it (the same on every
+    /// instance) for links that outlive a restart.
+    pub signing_secret: Secret,
+    /// `s3`: the service's endpoint (empty: AWS, from the region).
+    pub s3_endpoint: String,
+    /// `s3`: the bucket.
+    pub s3_bucket: String,
+    /// `s3`: the region.
+    pub s3_region: String,
+    /// `s3`: the access key id (empty: `AWS_ACCESS_KEY_ID` from the
+    /// environment, or the instance's role).
+    pub s3_access_key_id: String,
+    /// `s3`: the secret access key (empty: `AWS_SECRET_ACCESS_KEY`).
+    pub s3_secret_access_key: Secret,
+    /// `s3`: allow a plain-HTTP endpoint (a local test server).
+    pub s3_allow_http: bool,
+}
+
+impl Default for FilesConfig {
+    fn default() -> Self {
+        Self {
+            backend: FilesBackend::Local,
+            path: "ordo-data/files".to_owned(),
+            link_ttl_ms: 15 * 60 * 1000,
+            public_url: String::new(),
+            signing_secret: Secret::default(),
+            s3_endpoint: String::new(),
+            s3_bucket: String::new(),
+            s3_region: "us-east-1".to_owned(),
+            s3_access_key_id: String::new(),
+            s3_secret_access_key: Secret::default(),
+            s3_allow_http: false,
+        }
+    }
+}
+
+/// Where files are stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FilesBackend {
+    Local,
+    S3,
+}
+
 /// The payment providers Ordo has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -544,12 +604,14 @@ pub struct Overrides {
     pub listen: Option<SocketAddr>,
 }
 
-const SECTIONS: [&str; 12] = [
+const SECTIONS: [&str; 14] = [
     "server",
     "database",
     "auth",
     "rate_limit",
     "audit",
+    "ledger",
+    "files",
     "idempotency",
     "orders",
     "catalog",
@@ -608,6 +670,18 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_section_can_be_set_from_the_environment() {
+        let config = toml::Value::try_from(Config::default()).unwrap();
+        for section in config.as_table().unwrap().keys() {
+            assert!(
+                SECTIONS.contains(&section.as_str()),
+                "[{section}] has no ORDO_{} variables",
+                section.to_uppercase()
+            );
+        }
+    }
+
+    #[test]
     fn env_keys_map_to_sections() {
         assert_eq!(env_key("database_url").as_deref(), Some("database.url"));
         assert_eq!(env_key("database_max_connections").as_deref(), Some("database.max_connections"));
@@ -620,6 +694,8 @@ mod tests {
         assert_eq!(env_key("workers_enabled").as_deref(), Some("workers.enabled"));
         assert_eq!(env_key("orders_unpaid_ttl_ms").as_deref(), Some("orders.unpaid_ttl_ms"));
         assert_eq!(env_key("payments_provider").as_deref(), Some("payments.provider"));
+        assert_eq!(env_key("ledger_enabled").as_deref(), Some("ledger.enabled"));
+        assert_eq!(env_key("files_backend").as_deref(), Some("files.backend"));
         assert_eq!(env_key("test_postgres_url"), None);
         assert_eq!(env_key("database"), None);
     }

@@ -74,6 +74,8 @@ error_codes! {
         "no API key, or one that is malformed, unknown, expired or revoked (the answer never says which)");
     FORBIDDEN = (FORBIDDEN, "forbidden", "Forbidden",
         "the key's role lacks the operation's permission");
+    LINK_REFUSED = (FORBIDDEN, "link_refused", "Link refused",
+        "a download link whose signature is malformed or does not match, or that has expired: ask for a new link");
     NOT_FOUND = (NOT_FOUND, "not_found", "Not found",
         "no such entity or route");
     METHOD_NOT_ALLOWED = (METHOD_NOT_ALLOWED, "method_not_allowed", "Method not allowed",
@@ -129,7 +131,7 @@ error_codes! {
     INTERNAL_ERROR = (INTERNAL_SERVER_ERROR, "internal_error", "Internal error",
         "a bug; the cause is logged, never sent");
     SERVICE_UNAVAILABLE = (SERVICE_UNAVAILABLE, "service_unavailable", "Service unavailable",
-        "the database is unreachable or its disk is full; retry after `Retry-After`");
+        "the database or the file store is unreachable, or the database's disk is full; retry after `Retry-After`");
 }
 
 /// The table as Markdown, as the README shows it.

@@ -8,6 +8,7 @@ use ordo_domain::credit_note::CreditNote;
 use ordo_domain::invoice::Invoice;
 use ordo_domain::page::Page;
 use ordo_service::Services;
+use ordo_service::files::Link;
 use ordo_service::invoices::{CREDIT_NOTES_CURSOR_SCOPE, CURSOR_SCOPE};
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -17,16 +18,19 @@ use uuid::Uuid;
 
 use crate::auth::{Authorized, InvoicesRead};
 use crate::error::ApiResult;
-use crate::error::codes::NOT_FOUND;
+use crate::error::codes::{NOT_FOUND, SERVICE_UNAVAILABLE};
 use crate::extract::Query;
+use crate::routes::files::origin;
 use crate::routes::{parse_id, parse_page};
 
 pub(crate) fn routes() -> OpenApiRouter<Services> {
     OpenApiRouter::new()
         .routes(routes!(list_invoices))
         .routes(routes!(get_invoice))
+        .routes(routes!(invoice_link))
         .routes(routes!(list_credit_notes))
         .routes(routes!(get_credit_note))
+        .routes(routes!(credit_note_link))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -90,6 +94,32 @@ async fn get_invoice(
         Format::Html => Ok(Html(services.invoices.html(id).await?).into_response()),
         Format::Json => Ok(axum::Json(services.invoices.invoice(id).await?).into_response()),
     }
+}
+
+/// A short-lived download link to the invoice's PDF on object storage: a
+/// URL anyone holding it can fetch, without an API key, until
+/// `expires_at` (`files.link_ttl_ms`, 15 minutes by default). On the local
+/// file store it points at this server's `/files/...`; on S3 it is S3's
+/// presigned URL.
+#[utoipa::path(
+    get,
+    path = "/v1/invoices/{id}/link",
+    tag = "invoices",
+    params(("id" = uuid::Uuid, Path, description = "Invoice id")),
+    security(("api_key" = ["invoices:read"])),
+    responses(
+        (status = 200, description = "The link", body = Link),
+    ),
+    extensions(("x-errors" = json!([NOT_FOUND, SERVICE_UNAVAILABLE]))),
+)]
+async fn invoice_link(
+    _auth: Authorized<InvoicesRead>,
+    State(services): State<Services>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<axum::Json<Link>> {
+    let id: Uuid = parse_id(&id)?;
+    Ok(axum::Json(services.invoices.pdf_link(id, &origin(&headers)).await?))
 }
 
 /// How a document is asked for.
@@ -177,4 +207,27 @@ async fn get_credit_note(
         Format::Html => Ok(Html(services.invoices.credit_note_html(id).await?).into_response()),
         Format::Json => Ok(axum::Json(services.invoices.credit_note(id).await?).into_response()),
     }
+}
+
+/// A short-lived download link to the credit note's PDF on object storage,
+/// as `GET /v1/invoices/{id}/link` gives an invoice's.
+#[utoipa::path(
+    get,
+    path = "/v1/credit-notes/{id}/link",
+    tag = "invoices",
+    params(("id" = uuid::Uuid, Path, description = "Credit note id")),
+    security(("api_key" = ["invoices:read"])),
+    responses(
+        (status = 200, description = "The link", body = Link),
+    ),
+    extensions(("x-errors" = json!([NOT_FOUND, SERVICE_UNAVAILABLE]))),
+)]
+async fn credit_note_link(
+    _auth: Authorized<InvoicesRead>,
+    State(services): State<Services>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<axum::Json<Link>> {
+    let id: Uuid = parse_id(&id)?;
+    Ok(axum::Json(services.invoices.credit_note_pdf_link(id, &origin(&headers)).await?))
 }

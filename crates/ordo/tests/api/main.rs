@@ -6,6 +6,7 @@ mod bad_input;
 mod cli;
 mod customers;
 mod deploy;
+mod files;
 mod idempotency;
 mod jobs;
 mod ledger;

