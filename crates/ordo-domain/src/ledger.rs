@@ -456,6 +456,10 @@ pub fn for_payment(payment: &Payment, market: &str, offline_provider: &str) -> O
     JournalTransaction::new(market, payment.currency, (kind, payment.id), order_id, payment.updated_at, postings).ok()
 }
 
+/// How far apart the clocks of Ordo's processes may be, at most, for
+/// [`Period::may_be_closed`].
+pub const MAX_CLOCK_SKEW: chrono::Duration = chrono::Duration::hours(1);
+
 /// A period of the books: a calendar month (UTC), written `2026-11`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Period {
@@ -499,6 +503,14 @@ impl Period {
     /// Whether it is over at `now` (only a past month can be closed).
     pub fn has_ended(self, now: DateTime<Utc>) -> bool {
         self.next().start() <= now
+    }
+
+    /// Whether any process may have closed it by `now`: it has ended by a
+    /// clock up to [`MAX_CLOCK_SKEW`] ahead of this one. A month that
+    /// cannot be closed yet (the current one, until its last hour) needs
+    /// no look at the closed periods before posting into it.
+    pub fn may_be_closed(self, now: DateTime<Utc>) -> bool {
+        self.has_ended(now + MAX_CLOCK_SKEW)
     }
 }
 
@@ -560,6 +572,13 @@ mod tests {
         assert_eq!(Period::parse("2026-12").unwrap().next().to_string(), "2027-01");
         assert!(Period::parse("2026-11").unwrap().has_ended(at("2026-12-01T00:00:00Z")));
         assert!(!Period::parse("2026-12").unwrap().has_ended(at("2026-12-31T23:59:59Z")));
+        // The current month cannot have been closed, until its last hour
+        // (another process's clock may run ahead); a past month may.
+        let december = Period::parse("2026-12").unwrap();
+        assert!(!december.may_be_closed(at("2026-12-15T12:00:00Z")));
+        assert!(!december.may_be_closed(at("2026-12-31T22:59:59Z")));
+        assert!(december.may_be_closed(at("2026-12-31T23:00:00Z")));
+        assert!(Period::parse("2026-11").unwrap().may_be_closed(at("2026-12-15T12:00:00Z")));
         let eur = Currency::parse("EUR").unwrap();
         let postings = [("a".to_owned(), 5), ("b".to_owned(), -5)];
         let mut t = JournalTransaction::new(

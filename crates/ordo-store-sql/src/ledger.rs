@@ -151,29 +151,40 @@ macro_rules! ledger_repo {
                             .push_bind(Ts(t.posted_at));
                     });
                     postings.build().persistent(self.persistent()).execute(self.conn()).await.map_err(Self::map_err)?;
-                    ::sqlx::query(&format!("INSERT INTO ledger_transactions ({HEADER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"))
-                        .bind(t.id)
-                        .bind(&t.market)
-                        .bind(t.currency.code())
-                        .bind(t.source_kind.as_str())
-                        .bind(t.source_id)
-                        .bind(t.order_id.unwrap_or(Uuid::nil()))
-                        .bind(Ts(t.posted_at))
-                        .bind(Ts(t.occurred_at))
-                        .bind(&t.memo)
-                        .persistent(self.persistent())
-                        .execute(self.conn())
-                        .await
-                        .map_err(Self::map_err)?;
+                    // The header (whose trigger proves the postings above balance)
+                    // and the daily rows: on PostgreSQL in one statement, the header
+                    // in a data-modifying CTE, one round trip fewer per journal;
+                    // SQLite has no such CTEs and no round trips to save.
+                    let combined = stringify!($db) == "Postgres";
+                    let mut daily = ::sqlx::QueryBuilder::<::sqlx::$db>::new(if combined { "WITH header AS (" } else { "" });
+                    daily.push(format!("INSERT INTO ledger_transactions ({HEADER_COLUMNS}) VALUES ("));
+                    {
+                        let mut header = daily.separated(", ");
+                        header
+                            .push_bind(t.id)
+                            .push_bind(&t.market)
+                            .push_bind(t.currency.code())
+                            .push_bind(t.source_kind.as_str())
+                            .push_bind(t.source_id)
+                            .push_bind(t.order_id.unwrap_or(Uuid::nil()))
+                            .push_bind(Ts(t.posted_at))
+                            .push_bind(Ts(t.occurred_at))
+                            .push_bind(&t.memo);
+                    }
+                    daily.push(")");
+                    if combined {
+                        daily.push(" RETURNING id) ");
+                    } else {
+                        daily.build().persistent(self.persistent()).execute(self.conn()).await.map_err(Self::map_err)?;
+                        daily.reset();
+                    }
                     // By order: one database transaction's journals (an invoice and its
                     // credit note) share a bucket, and every journal takes its
                     // bucket's `receivables` row before the others but `bank` and
                     // `clearing:*` (accounts in name order), so concurrent
                     // postings wait for each other in one order and never deadlock.
                     let bucket = (t.order_id.unwrap_or(t.id).as_u128() % BUCKETS) as i16;
-                    let mut daily = ::sqlx::QueryBuilder::<::sqlx::$db>::new(
-                        "INSERT INTO ledger_daily (day, account, market, currency, bucket, amount) ",
-                    );
+                    daily.push("INSERT INTO ledger_daily (day, account, market, currency, bucket, amount) ");
                     daily.push_values(&t.postings, |mut row, p| {
                         row.push_bind(t.day())
                             .push_bind(&p.account)
