@@ -14,7 +14,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::error::ApiResult;
-use crate::error::codes::{LINK_REFUSED, NOT_FOUND, SERVICE_UNAVAILABLE, VALIDATION_FAILED};
+use crate::error::codes::{INVALID_PATH, INVALID_QUERY, LINK_REFUSED, NOT_FOUND, SERVICE_UNAVAILABLE};
 use crate::extract::Query;
 
 pub(crate) fn routes() -> OpenApiRouter<Services> {
@@ -44,7 +44,7 @@ pub(crate) struct Signed {
     responses(
         (status = 200, description = "The file", content((String = "application/octet-stream"))),
     ),
-    extensions(("x-errors" = json!([LINK_REFUSED, NOT_FOUND, VALIDATION_FAILED, SERVICE_UNAVAILABLE]))),
+    extensions(("x-errors" = json!([INVALID_PATH, INVALID_QUERY, LINK_REFUSED, NOT_FOUND, SERVICE_UNAVAILABLE]))),
 )]
 async fn download(
     State(services): State<Services>,
