@@ -26,8 +26,10 @@ pub(crate) fn routes() -> OpenApiRouter<Services> {
 #[into_params(parameter_in = Query)]
 pub(crate) struct Signed {
     /// When the link expires, in Unix seconds.
+    #[param(minimum = 0, maximum = 253_402_300_799_i64)]
     expires: i64,
     /// The link's HMAC-SHA256 signature, hex.
+    #[param(pattern = "^[0-9A-Fa-f]{0,128}$")]
     signature: String,
 }
 
@@ -39,7 +41,10 @@ pub(crate) struct Signed {
     get,
     path = "/files/{key}",
     tag = "files",
-    params(("key" = String, Path, description = "The file's key, as in the link"), Signed),
+    params(
+        ("key" = String, Path, description = "The file's key, as in the link", pattern = "^[A-Za-z0-9][A-Za-z0-9._/-]{0,255}$"),
+        Signed
+    ),
     security(()),
     responses(
         (status = 200, description = "The file", content((String = "application/octet-stream"))),
