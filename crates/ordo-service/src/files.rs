@@ -205,7 +205,7 @@ impl Files {
         let Links::Local { secret, .. } = &self.links else {
             return Err(FileError::LinkRefused("files are served by the object store's own links"));
         };
-        let Some(given) = decode_hex(signature) else {
+        let Ok(given) = hex::decode(signature) else {
             return Err(FileError::LinkRefused("the link's signature is malformed"));
         };
         if mac(secret, key, expires).verify_slice(&given).is_err() {
@@ -236,28 +236,18 @@ fn mac(secret: &[u8], key: &str, expires: i64) -> Hmac<Sha256> {
 }
 
 fn sign(secret: &[u8], key: &str, expires: i64) -> String {
-    mac(secret, key, expires).finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(mac(secret, key, expires).finalize().into_bytes())
 }
 
-fn decode_hex(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..text.len()).step_by(2).map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok()).collect()
-}
+/// What a key keeps unencoded in a link: RFC 3986's unreserved characters.
+/// Its `/` separators are encoded too, so `/files/{key}` names it in one
+/// path parameter.
+const SEGMENT: &percent_encoding::AsciiSet =
+    &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
 
-/// Percent-encodes a key as one URL path segment: its `/` separators too,
-/// so `/files/{key}` names it in one parameter.
+/// Percent-encodes a key as one URL path segment.
 fn encode(key: &str) -> String {
-    let mut out = String::with_capacity(key.len());
-    for b in key.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    percent_encoding::utf8_percent_encode(key, SEGMENT).to_string()
 }
 
 #[cfg(test)]

@@ -68,23 +68,25 @@ impl InvoiceService {
     /// (stored now if it is not there yet: an invoice issued before files
     /// were). `origin` is where a local link points if no public URL is set.
     pub async fn pdf_link(&self, id: Uuid, origin: &str) -> ServiceResult<Link> {
-        let key = invoice_key(id);
-        if !self.files.exists(&key).await? {
-            let pdf = self.pdf(id).await?;
-            self.files.put(&key, pdf.into()).await?;
-        }
-        Ok(self.files.link(&key, origin, time::now()).await?)
+        self.stored_link(&invoice_key(id), origin, || self.pdf(id)).await
     }
 
     /// A short-lived download link to the credit note's PDF, stored on
     /// object storage the first time one is asked for.
     pub async fn credit_note_pdf_link(&self, id: Uuid, origin: &str) -> ServiceResult<Link> {
-        let key = format!("credit-notes/{id}.pdf");
-        if !self.files.exists(&key).await? {
-            let pdf = self.credit_note_pdf(id).await?;
-            self.files.put(&key, pdf.into()).await?;
+        self.stored_link(&format!("credit-notes/{id}.pdf"), origin, || self.credit_note_pdf(id)).await
+    }
+
+    /// A link to the document at `key`, stored first from `render` if it
+    /// is not on the file store yet.
+    async fn stored_link<F>(&self, key: &str, origin: &str, render: impl FnOnce() -> F) -> ServiceResult<Link>
+    where
+        F: std::future::Future<Output = ServiceResult<Vec<u8>>>,
+    {
+        if !self.files.exists(key).await? {
+            self.files.put(key, render().await?.into()).await?;
         }
-        Ok(self.files.link(&key, origin, time::now()).await?)
+        Ok(self.files.link(key, origin, time::now()).await?)
     }
 
     pub async fn invoice(&self, id: Uuid) -> ServiceResult<Invoice> {

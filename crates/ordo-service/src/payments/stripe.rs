@@ -331,7 +331,7 @@ pub fn verify_signature(secret: &str, header: &str, payload: &[u8], now: i64) ->
         return Err(SignatureError::Stale);
     }
     for signature in signatures {
-        let Some(bytes) = decode_hex(signature) else { continue };
+        let Ok(bytes) = hex::decode(signature) else { continue };
         let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
         mac.update(timestamp.to_string().as_bytes());
         mac.update(b".");
@@ -350,15 +350,7 @@ pub fn sign(secret: &str, payload: &[u8], t: i64) -> String {
     mac.update(t.to_string().as_bytes());
     mac.update(b".");
     mac.update(payload);
-    let hex: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
-    format!("t={t},v1={hex}")
-}
-
-fn decode_hex(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..text.len()).step_by(2).map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok()).collect()
+    format!("t={t},v1={}", hex::encode(mac.finalize().into_bytes()))
 }
 
 #[cfg(test)]
