@@ -14,6 +14,18 @@ use crate::stripe::order_when;
 
 backend_tests!(an_invoice_pdf_is_stored_and_downloaded_through_a_signed_link_until_it_expires);
 
+/// Places an order paid by card and returns its invoice's id, once the
+/// jobs have issued it.
+async fn paid_order_invoice(app: &TestApp) -> String {
+    let shop = shop(app).await;
+    let mut body = order_body(&shop, json!([{"sku": "TEE", "quantity": 1}]));
+    body["payment_token"] = json!("tok_approve");
+    let order = app.post("/v1/orders", &body).await.expect(StatusCode::CREATED);
+    let order_id = order["id"].as_str().unwrap();
+    order_when(app, order_id, "paid").await;
+    invoice_of(app, order_id).await["id"].as_str().unwrap().to_owned()
+}
+
 /// The invoice of a paid order, once its job has issued it.
 async fn invoice_of(app: &TestApp, order_id: &str) -> Value {
     for _ in 0..250 {
@@ -37,13 +49,7 @@ async fn an_invoice_pdf_is_stored_and_downloaded_through_a_signed_link_until_it_
     else {
         return;
     };
-    let shop = shop(&app).await;
-    let mut body = order_body(&shop, json!([{"sku": "TEE", "quantity": 1}]));
-    body["payment_token"] = json!("tok_approve");
-    let order = app.post("/v1/orders", &body).await.expect(StatusCode::CREATED);
-    let order_id = order["id"].as_str().unwrap();
-    order_when(&app, order_id, "paid").await;
-    let invoice_id = invoice_of(&app, order_id).await["id"].as_str().unwrap().to_owned();
+    let invoice_id = paid_order_invoice(&app).await;
 
     // Issuing the invoice stored its PDF in the file store's folder.
     let stored = app.db.files_dir().join("invoices").join(format!("{invoice_id}.pdf"));
@@ -180,13 +186,7 @@ async fn an_invoice_pdf_is_stored_on_s3_and_linked_there() {
     else {
         return;
     };
-    let shop = shop(&app).await;
-    let mut body = order_body(&shop, json!([{"sku": "TEE", "quantity": 1}]));
-    body["payment_token"] = json!("tok_approve");
-    let order = app.post("/v1/orders", &body).await.expect(StatusCode::CREATED);
-    let order_id = order["id"].as_str().unwrap();
-    order_when(&app, order_id, "paid").await;
-    let invoice_id = invoice_of(&app, order_id).await["id"].as_str().unwrap().to_owned();
+    let invoice_id = paid_order_invoice(&app).await;
     let (_, _, pdf) = app.get_bytes(&format!("/v1/invoices/{invoice_id}"), "application/pdf").await;
 
     let store = ordo::storage::files(&files).unwrap();
