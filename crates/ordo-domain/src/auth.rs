@@ -24,7 +24,7 @@ use crate::time::Timestamp;
 ///   places and moves orders along, books stock; reads the catalog and
 ///   markets.
 /// - `finance`: reads everything, the audit trail and the ledger, closes and
-///   reopens the ledger's periods; changes nothing in the catalog or
+///   reopens the ledger's periods, runs reports; changes nothing in the catalog or
 ///   customers.
 /// - `viewer`: reads business data only; dashboards and read-only
 ///   integrations.
@@ -95,10 +95,11 @@ pub enum Permission {
     AuditRead,
     LedgerRead,
     LedgerManage,
+    ReportsRun,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 18] = [
+    pub const ALL: [Permission; 19] = [
         Permission::CatalogRead,
         Permission::CatalogWrite,
         Permission::CustomersRead,
@@ -117,6 +118,7 @@ impl Permission {
         Permission::AuditRead,
         Permission::LedgerRead,
         Permission::LedgerManage,
+        Permission::ReportsRun,
     ];
 
     /// The scope string used in the OpenAPI document, e.g. `catalog:write`.
@@ -140,6 +142,7 @@ impl Permission {
             Permission::AuditRead => "audit:read",
             Permission::LedgerRead => "ledger:read",
             Permission::LedgerManage => "ledger:manage",
+            Permission::ReportsRun => "reports:run",
         }
     }
 
@@ -153,7 +156,7 @@ use Role::{Admin, Clerk, Finance, Manager, Viewer};
 /// The permission matrix: the one place that says which role may perform
 /// which operation. The README's table and the OpenAPI security scheme are
 /// generated from (and tested against) it.
-pub const MATRIX: [(Permission, &[Role]); 18] = [
+pub const MATRIX: [(Permission, &[Role]); 19] = [
     (Permission::CatalogRead, &[Admin, Manager, Clerk, Finance, Viewer]),
     (Permission::CatalogWrite, &[Admin, Manager]),
     (Permission::CustomersRead, &[Admin, Manager, Clerk, Finance, Viewer]),
@@ -172,6 +175,7 @@ pub const MATRIX: [(Permission, &[Role]); 18] = [
     (Permission::AuditRead, &[Admin, Manager, Finance]),
     (Permission::LedgerRead, &[Admin, Manager, Finance]),
     (Permission::LedgerManage, &[Admin, Finance]),
+    (Permission::ReportsRun, &[Admin, Manager, Finance]),
 ];
 
 /// The matrix as a Markdown table, for the README and the API description.

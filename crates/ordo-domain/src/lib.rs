@@ -65,6 +65,7 @@ pub mod order;
 pub mod page;
 pub mod payment;
 pub mod record;
+pub mod report;
 pub mod returns;
 pub mod settlement;
 pub mod sku;

@@ -68,6 +68,19 @@ impl OrderStatus {
         OrderStatus::Refunded,
     ];
 
+    /// Whether an order in this status counts as sold: paid, and neither
+    /// cancelled nor given back since.
+    pub fn is_sale(self) -> bool {
+        matches!(
+            self,
+            OrderStatus::Paid
+                | OrderStatus::Confirmed
+                | OrderStatus::PartiallyFulfilled
+                | OrderStatus::Fulfilled
+                | OrderStatus::Completed
+        )
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             OrderStatus::Placed => "placed",

@@ -103,6 +103,7 @@ requirements!(
     AuditRead,
     LedgerRead,
     LedgerManage,
+    ReportsRun,
 );
 
 /// The caller, authorised for `R`.

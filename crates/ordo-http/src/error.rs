@@ -293,6 +293,14 @@ impl ApiError {
                 &codes::JOB_NOT_DEAD,
                 format!("the job is {state}; only dead jobs can be retried or discarded"),
             ),
+            ServiceError::ReportFinished { status } => Self::new(
+                &codes::REPORT_FINISHED,
+                format!("the report is {status}; only a running report can be cancelled"),
+            ),
+            ServiceError::ReportNotReady { status } => Self::new(
+                &codes::REPORT_NOT_READY,
+                format!("the report is {status}; only a succeeded report has a file"),
+            ),
             ServiceError::LinkRefused(reason) => Self::new(&codes::LINK_REFUSED, reason),
             ServiceError::FileStorage(source) => {
                 tracing::warn!(error = %source, cause = ?std::error::Error::source(&source), "file storage failed");

@@ -66,6 +66,14 @@ pub enum ServiceError {
     #[error("the job is {state}, not dead")]
     JobNotDead { state: &'static str },
 
+    /// A report that is not running cannot be cancelled.
+    #[error("the report is {status}; only a running report can be cancelled")]
+    ReportFinished { status: &'static str },
+
+    /// A report's file exists only once it succeeded.
+    #[error("the report is {status}; only a succeeded report has a file")]
+    ReportNotReady { status: &'static str },
+
     /// A download link that is malformed, tampered with or expired.
     #[error("{0}")]
     LinkRefused(&'static str),

@@ -52,6 +52,7 @@ pub mod markets;
 pub mod orders;
 pub mod payments;
 pub mod registry;
+pub mod reports;
 pub mod returns;
 pub mod settlements;
 mod versioned;
@@ -84,6 +85,7 @@ pub struct ServiceSet {
     pub audit: audit::AuditService,
     pub ledger: ledger::LedgerService,
     pub settlements: settlements::SettlementService,
+    pub reports: reports::ReportService,
     pub markets: markets::MarketService,
     pub inventory: inventory::InventoryService,
     pub orders: orders::OrderService,
@@ -204,6 +206,7 @@ impl Services {
                 payments.provider_name().to_owned(),
                 settings.settlement_chunk_lines,
             ),
+            reports: reports::ReportService::new(db.clone(), queue.clone(), settings.files.clone()),
             markets: markets::MarketService::new(db.clone()),
             inventory: inventory::InventoryService::new(db.clone()),
             orders: orders::OrderService::new(

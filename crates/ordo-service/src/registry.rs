@@ -16,6 +16,8 @@
 //! | [`SendInvoiceEmail`]                     | `mail`        | the invoice e-mail                  |
 //! | [`FanOutEvent`]                          | `webhooks`    | a domain event's deliveries         |
 //! | [`DeliverWebhook`]                       | `webhooks`    | one delivery to one webhook         |
+//! | [`ReconcileSettlement`]                  | `maintenance` | a settlement report's lines         |
+//! | [`CompileReport`]                        | `reports`     | a report's file                     |
 //! | [`SealAuditTrail`] (periodic)            | `maintenance` | the audit trail's hash chain        |
 //! | [`SweepExpiredKeys`] (periodic)          | `maintenance` | expired idempotency keys            |
 //! | [`VerifyLedger`] (periodic)              | `maintenance` | proving the books                   |
@@ -30,6 +32,7 @@ use crate::ledger::VerifyLedger;
 use crate::mail::{SendInvoiceEmail, SendOrderConfirmation};
 use crate::orders::ExpireUnpaidOrder;
 use crate::payments::{AuthorizePayment, CapturePayment, MakeCapture, RefundCancelledOrder, RefundPayment};
+use crate::reports::CompileReport;
 use crate::settlements::ReconcileSettlement;
 use crate::webhooks::{DeliverWebhook, FanOutEvent};
 
@@ -55,7 +58,8 @@ pub fn registry(periods: Periods) -> Registry<Services> {
         .register::<SendInvoiceEmail>()
         .register::<FanOutEvent>()
         .register::<DeliverWebhook>()
-        .register::<ReconcileSettlement>();
+        .register::<ReconcileSettlement>()
+        .register::<CompileReport>();
     if let Some(schedule) = periods.seal_audit {
         registry = registry.on::<SealAuditTrail>(schedule);
     }

@@ -54,6 +54,7 @@ pub mod ledger;
 pub mod markets;
 pub mod orders;
 pub mod payments;
+pub mod reports;
 pub mod returns;
 pub mod settlements;
 pub mod webhooks;

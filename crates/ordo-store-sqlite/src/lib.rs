@@ -57,6 +57,7 @@ mod ledger;
 mod markets;
 mod orders;
 mod payments;
+mod reports;
 mod returns;
 mod settlements;
 mod webhooks;

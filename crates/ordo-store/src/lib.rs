@@ -23,6 +23,7 @@
 //! - `markets`: [`MarketRepo`], markets.
 //! - `orders`: [`OrderRepo`], orders, their lines and timeline.
 //! - `payments`: [`PaymentRepo`], payment records and their totals.
+//! - `reports`: [`ReportRepo`], reports and the queries they are compiled from.
 //! - `returns`: [`ReturnRepo`], returns (RMA).
 //! - `ledger`: [`LedgerRepo`], the journal and daily balances.
 //! - `settlements`: [`SettlementRepo`], settlement reports and their reconciliation.
@@ -45,6 +46,7 @@ mod ledger;
 mod markets;
 mod orders;
 mod payments;
+mod reports;
 mod returns;
 mod settlements;
 mod webhooks;
@@ -62,6 +64,7 @@ pub use ledger::{Expected, LedgerRepo};
 pub use markets::MarketRepo;
 pub use orders::OrderRepo;
 pub use payments::PaymentRepo;
+pub use reports::{Cursor, PaymentRow, ReportRepo, SalesRow};
 pub use returns::ReturnRepo;
 pub use settlements::SettlementRepo;
 pub use webhooks::WebhookRepo;
@@ -180,6 +183,7 @@ pub trait Session:
     + OrderRepo
     + PaymentRepo
     + ReturnRepo
+    + ReportRepo
     + LedgerRepo
     + SettlementRepo
     + IdempotencyRepo

@@ -110,6 +110,10 @@ error_codes! {
         "the refund would take the order's refunds past what was captured; `detail` says what is still refundable");
     JOB_NOT_DEAD = (CONFLICT, "job_not_dead", "Job not dead",
         "only dead jobs can be retried or discarded");
+    REPORT_FINISHED = (CONFLICT, "report_finished", "Report finished",
+        "only a running report can be cancelled");
+    REPORT_NOT_READY = (CONFLICT, "report_not_ready", "Report not ready",
+        "the report has no file yet (it is running) or will have none (it failed or was cancelled)");
     IDEMPOTENCY_IN_FLIGHT = (CONFLICT, "idempotency_in_flight", "Request in flight",
         "a request with this `Idempotency-Key` is still running");
     PRECONDITION_FAILED = (PRECONDITION_FAILED, "precondition_failed", "Precondition failed",

@@ -25,6 +25,7 @@ pub(crate) mod markets;
 pub(crate) mod orders;
 pub(crate) mod payments;
 pub(crate) mod products;
+pub(crate) mod reports;
 pub(crate) mod returns;
 pub(crate) mod schema;
 pub(crate) mod settlements;

@@ -14,6 +14,7 @@ mod ledger;
 mod loadgen;
 mod migrate;
 mod print_config;
+mod report;
 mod seed;
 pub mod serve;
 mod stats;
@@ -66,6 +67,9 @@ pub enum Command {
     /// Prove the books.
     #[command(subcommand)]
     Ledger(ledger::LedgerCommand),
+    /// Compile reports.
+    #[command(subcommand)]
+    Report(report::ReportCommand),
     /// Fill a fresh database with production-realistic data: markets,
     /// warehouses, a catalog with skewed popularity, customers, a year of
     /// orders through their lifecycle, stock sized for the load to come, and
@@ -110,6 +114,10 @@ impl Cli {
             Command::Ledger(command) => {
                 let _telemetry = crate::telemetry::init(&config.log)?;
                 ledger::run(&config, command).await
+            }
+            Command::Report(command) => {
+                let _telemetry = crate::telemetry::init(&config.log)?;
+                report::run(&config, command).await
             }
             Command::Seed(args) => seed::run(&config, args).await,
             Command::Loadgen(args) => loadgen::run(&config, args).await,

@@ -27,7 +27,7 @@ async fn paid_order_invoice(app: &TestApp) -> String {
 }
 
 /// The invoice of a paid order, once its job has issued it.
-async fn invoice_of(app: &TestApp, order_id: &str) -> Value {
+pub(crate) async fn invoice_of(app: &TestApp, order_id: &str) -> Value {
     for _ in 0..250 {
         let invoices = app.get(&format!("/v1/invoices?order_id={order_id}")).await.expect(StatusCode::OK);
         if let Some(invoice) = invoices["items"].as_array().unwrap().first() {

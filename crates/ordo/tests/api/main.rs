@@ -16,6 +16,7 @@ mod orders;
 mod payments;
 mod pgbouncer;
 mod products;
+mod reports;
 mod returns;
 mod security;
 mod seed;

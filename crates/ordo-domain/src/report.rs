@@ -1,0 +1,265 @@
+//! Reports: what finance and operations ask of the data, compiled in the
+//! background into a file ([`Report`]), over whole UTC days.
+//!
+//! A report's parameters ([`ReportParams`]) are its kind, its days, an
+//! optional market and its format. The same parameters over unchanged data
+//! (the same [watermark](Report::watermark)) give the same file, so a
+//! repeated request is served the stored one.
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::validation::ValidationErrors;
+
+/// The longest span a report covers, in days: ten years.
+pub const MAX_DAYS: i64 = 3_660;
+
+/// What a report shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReportKind {
+    /// Sales by day × market × SKU: the paid orders placed on each day.
+    Sales,
+    /// Output tax by market × currency × rate over the period, from the
+    /// invoices (positive) and credit notes (negative) issued in it: the
+    /// figures a VAT return asks for.
+    Tax,
+    /// The invoice and credit-note register: every document issued in the
+    /// period, invoices then credit notes, each in the order issued.
+    Documents,
+    /// Payments and refunds: every capture and refund made in the period.
+    Payments,
+}
+
+as_str!(ReportKind { Sales = "sales", Tax = "tax", Documents = "documents", Payments = "payments" });
+
+impl ReportKind {
+    pub const ALL: [ReportKind; 4] = [Self::Sales, Self::Tax, Self::Documents, Self::Payments];
+
+    /// The header of the report's file.
+    pub fn columns(self) -> &'static [&'static str] {
+        match self {
+            Self::Sales => &["day", "market", "currency", "sku", "name", "orders", "quantity", "net", "tax", "gross"],
+            Self::Tax => &["market", "currency", "tax_rate_percent", "documents", "net", "tax", "gross"],
+            Self::Documents => &[
+                "kind",
+                "number",
+                "issued_at",
+                "market",
+                "currency",
+                "order_id",
+                "invoice_number",
+                "customer_name",
+                "customer_email",
+                "customer_vat_id",
+                "net",
+                "tax",
+                "gross",
+            ],
+            Self::Payments => &[
+                "created_at",
+                "kind",
+                "status",
+                "market",
+                "currency",
+                "amount",
+                "order_id",
+                "payment_id",
+                "provider",
+                "provider_reference",
+            ],
+        }
+    }
+}
+
+/// A report's file format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ReportFormat {
+    /// RFC 4180: comma-separated, CRLF line ends, quoted where needed,
+    /// UTF-8; amounts in major units (`19.99`).
+    #[default]
+    Csv,
+}
+
+as_str!(ReportFormat { Csv = "csv" });
+
+impl ReportFormat {
+    pub fn extension(self) -> &'static str {
+        match self {
+            Self::Csv => "csv",
+        }
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Self::Csv => "text/csv; charset=utf-8",
+        }
+    }
+}
+
+/// Where a report is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReportStatus {
+    /// Waiting for a worker, or being compiled.
+    Running,
+    Succeeded,
+    Failed,
+    Cancelled,
+}
+
+as_str!(ReportStatus { Running = "running", Succeeded = "succeeded", Failed = "failed", Cancelled = "cancelled" });
+
+impl ReportStatus {
+    pub fn is_final(self) -> bool {
+        !matches!(self, Self::Running)
+    }
+}
+
+/// What a report is asked for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReportParams {
+    pub kind: ReportKind,
+    /// The first day (UTC), inclusive.
+    #[schema(value_type = String, format = Date, example = "2026-11-01")]
+    pub from: NaiveDate,
+    /// The last day (UTC), inclusive.
+    #[schema(value_type = String, format = Date, example = "2026-11-30")]
+    pub to: NaiveDate,
+    /// Only this market; all markets if absent.
+    #[schema(example = "de")]
+    pub market: Option<String>,
+    #[serde(default)]
+    pub format: ReportFormat,
+}
+
+impl ReportParams {
+    /// Refuses a period that ends before it starts or spans more than
+    /// [`MAX_DAYS`].
+    pub fn validate(&self) -> Result<(), ValidationErrors> {
+        let mut errors = ValidationErrors::new();
+        if self.to < self.from {
+            errors.add(
+                "to",
+                "invalid_period",
+                format!("the period ends ({}) before it starts ({})", self.to, self.from),
+            );
+        } else if self.days() > MAX_DAYS {
+            errors.add("to", "invalid_period", format!("a report spans at most {MAX_DAYS} days, not {}", self.days()));
+        }
+        errors.into_result(|| ())
+    }
+
+    /// Days covered.
+    pub fn days(&self) -> i64 {
+        (self.to - self.from).num_days() + 1
+    }
+
+    /// The instants covered: from the first day's start (inclusive) to
+    /// the day after the last's (exclusive).
+    pub fn window(&self) -> (DateTime<Utc>, DateTime<Utc>) {
+        (day_start(self.from), day_start(self.to) + Duration::days(1))
+    }
+
+    /// Identifies the parameters, whatever their spelling: SHA-256 of
+    /// their canonical form, hex.
+    pub fn cache_key(&self) -> String {
+        let canonical = format!(
+            "{}|{}|{}|{}|{}",
+            self.kind.as_str(),
+            self.from,
+            self.to,
+            self.market.as_deref().unwrap_or("*"),
+            self.format.as_str()
+        );
+        hex::encode(Sha256::digest(canonical.as_bytes()))
+    }
+}
+
+pub fn day_start(day: NaiveDate) -> DateTime<Utc> {
+    day.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc()
+}
+
+/// A report: asked for, being compiled, or done.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Report {
+    pub id: Uuid,
+    #[serde(flatten)]
+    pub params: ReportParams,
+    pub status: ReportStatus,
+    /// 0 to 100.
+    pub progress: i16,
+    /// Data rows in the file (its header not counted).
+    pub rows: i64,
+    /// SHA-256 of the file, hex, once it is written.
+    pub sha256: Option<String>,
+    /// The file's size in bytes, once it is written.
+    pub size: Option<i64>,
+    /// Where the file is stored, once it is written.
+    #[serde(skip)]
+    pub file_key: Option<String>,
+    /// The state of the data the report was compiled from: a report with
+    /// the same parameters and watermark is served this report's file.
+    pub watermark: String,
+    /// Served from an earlier report's file, without compiling.
+    pub cached: bool,
+    /// Why it failed, if it did.
+    pub error: Option<String>,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(from: &str, to: &str) -> ReportParams {
+        ReportParams {
+            kind: ReportKind::Sales,
+            from: from.parse().unwrap(),
+            to: to.parse().unwrap(),
+            market: None,
+            format: ReportFormat::Csv,
+        }
+    }
+
+    #[test]
+    fn a_period_must_run_forwards_and_be_bounded() {
+        assert!(params("2026-11-01", "2026-11-01").validate().is_ok(), "one day");
+        let backwards = params("2026-11-02", "2026-11-01").validate().unwrap_err();
+        assert_eq!(backwards.errors()[0].code, "invalid_period");
+        assert!(params("2010-01-01", "2026-11-01").validate().is_err(), "over ten years");
+    }
+
+    #[test]
+    fn the_window_covers_whole_utc_days() {
+        let p = params("2026-11-01", "2026-11-30");
+        assert_eq!(p.days(), 30);
+        let (from, to) = p.window();
+        assert_eq!(from.to_rfc3339(), "2026-11-01T00:00:00+00:00");
+        assert_eq!(to.to_rfc3339(), "2026-12-01T00:00:00+00:00");
+    }
+
+    #[test]
+    fn the_cache_key_names_every_parameter() {
+        let base = params("2026-11-01", "2026-11-30");
+        let mut market = base.clone();
+        market.market = Some("de".into());
+        let mut kind = base.clone();
+        kind.kind = ReportKind::Payments;
+        let keys =
+            [base.cache_key(), market.cache_key(), kind.cache_key(), params("2026-11-01", "2026-11-29").cache_key()];
+        for (i, a) in keys.iter().enumerate() {
+            for b in &keys[i + 1..] {
+                assert_ne!(a, b);
+            }
+        }
+        assert_eq!(base.cache_key(), params("2026-11-01", "2026-11-30").cache_key(), "stable");
+    }
+}

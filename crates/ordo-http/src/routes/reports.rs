@@ -1,0 +1,160 @@
+//! `/v1/reports`: reports compiled in the background into a file on object
+//! storage, with their progress, cancellation and a download link.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use ordo_domain::page::Page;
+use ordo_domain::report::{Report, ReportParams};
+use ordo_service::Services;
+use ordo_service::files::Link;
+use ordo_service::reports::CURSOR_SCOPE;
+use serde::Deserialize;
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use crate::auth::{Authorized, ReportsRun};
+use crate::error::ApiResult;
+use crate::error::codes::{NOT_FOUND, REPORT_FINISHED, REPORT_NOT_READY, SERVICE_UNAVAILABLE, VALIDATION_FAILED};
+use crate::extract::{Json, Query};
+use crate::routes::files::origin;
+use crate::routes::{parse_id, parse_page};
+
+pub(crate) fn routes() -> OpenApiRouter<Services> {
+    OpenApiRouter::new()
+        .routes(routes!(create_report, list_reports))
+        .routes(routes!(get_report))
+        .routes(routes!(cancel_report))
+        .routes(routes!(report_link))
+}
+
+/// Ask for a report over whole UTC days (`from` to `to`, both included,
+/// at most 3,660 days), of one market or all:
+///
+/// - `sales`: by day × market × SKU, the paid orders placed that day
+///   (orders, quantity, net, tax, gross);
+/// - `tax`: output tax by market × currency × rate, from the invoices and
+///   (negative) credit notes issued in the period, as a VAT return asks;
+/// - `documents`: the invoice and credit-note register;
+/// - `payments`: every capture and refund made in the period.
+///
+/// The file is CSV (RFC 4180, amounts in major units). It is compiled in
+/// the background (202; follow `progress`, cancel with `/cancel`), unless
+/// a report with the same parameters over unchanged data succeeded before:
+/// then it is served that report's file at once (201, `cached: true`).
+/// Audited as `report.requested`.
+#[utoipa::path(
+    post,
+    path = "/v1/reports",
+    tag = "reports",
+    request_body = ReportParams,
+    security(("api_key" = ["reports:run"])),
+    responses(
+        (status = 202, description = "Compiling in the background", body = Report, headers(("Location" = String))),
+        (status = 201, description = "Served from an earlier report over unchanged data", body = Report, headers(("Location" = String))),
+    ),
+    extensions(("x-errors" = json!([VALIDATION_FAILED]))),
+)]
+async fn create_report(
+    auth: Authorized<ReportsRun>,
+    State(services): State<Services>,
+    Json(params): Json<ReportParams>,
+) -> ApiResult<Response> {
+    let report = services.reports.create(&auth.actor(), params).await?;
+    let mut headers = HeaderMap::new();
+    if let Ok(location) = HeaderValue::from_str(&format!("/v1/reports/{}", report.id)) {
+        headers.insert(header::LOCATION, location);
+    }
+    let status = if report.cached { StatusCode::CREATED } else { StatusCode::ACCEPTED };
+    Ok((status, headers, axum::Json(report)).into_response())
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct ListReports {
+    /// Page size, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
+    limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    #[param(schema_with = crate::routes::schema::cursor)]
+    cursor: Option<String>,
+}
+
+/// Reports, newest first.
+#[utoipa::path(
+    get,
+    path = "/v1/reports",
+    tag = "reports",
+    params(ListReports),
+    security(("api_key" = ["reports:run"])),
+    responses((status = 200, description = "A page of reports", body = Page<Report>)),
+)]
+async fn list_reports(
+    _auth: Authorized<ReportsRun>,
+    State(services): State<Services>,
+    Query(query): Query<ListReports>,
+) -> ApiResult<axum::Json<Page<Report>>> {
+    let page = parse_page(CURSOR_SCOPE, query.limit, query.cursor.as_deref())?;
+    Ok(axum::Json(services.reports.list(&page).await?))
+}
+
+/// A report: its progress while running; its rows, size and SHA-256 once
+/// succeeded.
+#[utoipa::path(
+    get,
+    path = "/v1/reports/{id}",
+    tag = "reports",
+    params(("id" = Uuid, Path, description = "The report's id")),
+    security(("api_key" = ["reports:run"])),
+    responses((status = 200, description = "The report", body = Report)),
+    extensions(("x-errors" = json!([NOT_FOUND]))),
+)]
+async fn get_report(
+    _auth: Authorized<ReportsRun>,
+    State(services): State<Services>,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<Report>> {
+    Ok(axum::Json(services.reports.get(parse_id::<Uuid>(&id)?).await?))
+}
+
+/// Cancel a running report: it stops at its next slice and stores no
+/// file. Audited as `report.cancelled`.
+#[utoipa::path(
+    post,
+    path = "/v1/reports/{id}/cancel",
+    tag = "reports",
+    params(("id" = Uuid, Path, description = "The report's id")),
+    security(("api_key" = ["reports:run"])),
+    responses((status = 200, description = "The cancelled report", body = Report)),
+    extensions(("x-errors" = json!([NOT_FOUND, REPORT_FINISHED]))),
+)]
+async fn cancel_report(
+    auth: Authorized<ReportsRun>,
+    State(services): State<Services>,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<Report>> {
+    Ok(axum::Json(services.reports.cancel(&auth.actor(), parse_id::<Uuid>(&id)?).await?))
+}
+
+/// A short-lived download link to a succeeded report's file (see
+/// `/v1/invoices/{id}/link` for how links work).
+#[utoipa::path(
+    get,
+    path = "/v1/reports/{id}/link",
+    tag = "reports",
+    params(("id" = Uuid, Path, description = "The report's id")),
+    security(("api_key" = ["reports:run"])),
+    responses((status = 200, description = "The link", body = Link)),
+    extensions(("x-errors" = json!([NOT_FOUND, REPORT_NOT_READY, SERVICE_UNAVAILABLE]))),
+)]
+async fn report_link(
+    _auth: Authorized<ReportsRun>,
+    State(services): State<Services>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<axum::Json<Link>> {
+    Ok(axum::Json(services.reports.link(parse_id::<Uuid>(&id)?, &origin(&headers)).await?))
+}

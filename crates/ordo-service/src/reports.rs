@@ -1,0 +1,546 @@
+//! Reports compiled in the background ([`CompileReport`]) into a file on
+//! object storage, downloaded through a short-lived link.
+//!
+//! A report is read in bounded slices (one day of sales, or a page of
+//! payments or documents after a cursor), written as CSV into a buffer
+//! that is handed to the file store's multipart upload whenever it fills:
+//! memory holds one slice and a few upload parts, whatever the report's
+//! size. Between slices the report's progress is recorded, which is also
+//! where a cancelled report stops (its upload is aborted).
+//!
+//! A report asked for with the parameters of a succeeded one over
+//! unchanged data (the same watermark, see
+//! [`ordo_store::ReportRepo::report_watermark`]) is served that report's
+//! file at once: a hit of the `reports` cache in
+//! `ordo_cache_requests_total`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use chrono::NaiveDate;
+use ordo_domain::audit::Actor;
+use ordo_domain::invoice::format_amount;
+use ordo_domain::page::{Page, PageRequest};
+use ordo_domain::report::{Report, ReportKind, ReportParams, ReportStatus, day_start};
+use ordo_domain::{Currency, Timestamp, ValidationErrors, time};
+use ordo_jobs::{EnqueueOptions, Job, JobError, JobRun};
+use ordo_store::{Cursor, Database};
+use sha2::{Digest, Sha256};
+use tokio::sync::mpsc;
+use uuid::Uuid;
+
+use crate::error::job_error;
+use crate::files::{Files, Link};
+use crate::{ServiceError, ServiceResult, Services};
+
+/// Names the report list in its cursors.
+pub const CURSOR_SCOPE: &str = "reports";
+
+/// Rows read per page of a paged report.
+const PAGE_ROWS: i64 = 2_000;
+
+/// CSV buffered before it is handed to the upload.
+const FLUSH_BYTES: usize = 256 * 1024;
+
+/// Progress is recorded (and cancellation noticed) at most this often.
+const TICK: Duration = Duration::from_millis(500);
+
+#[derive(Debug, Clone)]
+pub struct ReportService {
+    db: Arc<dyn Database>,
+    queue: ordo_jobs::Queue,
+    files: Files,
+}
+
+impl ReportService {
+    pub fn new(db: Arc<dyn Database>, queue: ordo_jobs::Queue, files: Files) -> Self {
+        Self { db, queue, files }
+    }
+
+    /// Asks for a report: served at once from an earlier report with the
+    /// same parameters over unchanged data, else compiled in the
+    /// background (`cached` says which).
+    pub async fn create(&self, actor: &Actor, params: ReportParams) -> ServiceResult<Report> {
+        params.validate()?;
+        let mut session = self.db.session().await?;
+        if let Some(market) = &params.market
+            && session.market(market).await?.is_none()
+        {
+            return Err(ServiceError::Validation(ValidationErrors::single(
+                "market",
+                "unknown_market",
+                format!("market {market:?} does not exist"),
+            )));
+        }
+        let (from, to) = params.window();
+        let watermark = session.report_watermark(params.kind, from, to, params.market.as_deref()).await?;
+        let cache_key = params.cache_key();
+        let hit = match session.cached_report(&cache_key, &watermark).await? {
+            Some(hit) => match &hit.file_key {
+                Some(key) if self.files.exists(key).await? => Some(hit),
+                _ => None,
+            },
+            None => None,
+        };
+        drop(session);
+        let now = time::now();
+        let mut report = Report {
+            id: Uuid::now_v7(),
+            params,
+            status: ReportStatus::Running,
+            progress: 0,
+            rows: 0,
+            sha256: None,
+            size: None,
+            file_key: None,
+            watermark,
+            cached: false,
+            error: None,
+            created_by: actor.name.clone(),
+            created_at: now,
+            finished_at: None,
+        };
+        let mut tx = self.db.begin().await?;
+        if let Some(hit) = hit {
+            metrics::counter!("ordo_cache_requests_total", "cache" => "reports", "result" => "hit").increment(1);
+            report.status = ReportStatus::Succeeded;
+            report.progress = 100;
+            report.rows = hit.rows;
+            report.sha256 = hit.sha256;
+            report.size = hit.size;
+            report.file_key = hit.file_key;
+            report.cached = true;
+            report.finished_at = Some(now);
+        } else {
+            metrics::counter!("ordo_cache_requests_total", "cache" => "reports", "result" => "miss").increment(1);
+            ordo_jobs::enqueue(tx.as_mut(), &CompileReport { report_id: report.id }, EnqueueOptions::default()).await?;
+        }
+        tx.insert_report(&report, &report.params.cache_key()).await?;
+        crate::audit::record(tx.as_mut(), actor, "report.requested", "report", report.id, None, &report).await?;
+        tx.commit().await?;
+        if !report.cached {
+            self.queue.wake();
+        }
+        Ok(report)
+    }
+
+    pub async fn get(&self, id: Uuid) -> ServiceResult<Report> {
+        self.db.session().await?.report(id).await?.ok_or_else(|| ServiceError::not_found("report", id))
+    }
+
+    /// Reports, newest first.
+    pub async fn list(&self, page: &PageRequest) -> ServiceResult<Page<Report>> {
+        let rows = self.db.session().await?.reports(page.after, page.fetch_limit()).await?;
+        Ok(Page::from_rows(CURSOR_SCOPE, page, rows, |r| r.id))
+    }
+
+    /// Cancels a running report: it stops at its next slice and stores
+    /// no file.
+    pub async fn cancel(&self, actor: &Actor, id: Uuid) -> ServiceResult<Report> {
+        let mut report = self.get(id).await?;
+        if report.status.is_final() {
+            return Err(ServiceError::ReportFinished { status: report.status.as_str() });
+        }
+        let before = crate::audit::snapshot(&report);
+        report.status = ReportStatus::Cancelled;
+        report.finished_at = Some(time::now());
+        let mut tx = self.db.begin().await?;
+        if !tx.finish_report(&report).await? {
+            drop(tx);
+            let now = self.get(id).await?;
+            return Err(ServiceError::ReportFinished { status: now.status.as_str() });
+        }
+        crate::audit::record(tx.as_mut(), actor, "report.cancelled", "report", id, Some(before), &report).await?;
+        tx.commit().await?;
+        Ok(report)
+    }
+
+    /// A download link to a succeeded report's file.
+    pub async fn link(&self, id: Uuid, origin: &str) -> ServiceResult<Link> {
+        let report = self.get(id).await?;
+        match (&report.status, &report.file_key) {
+            (ReportStatus::Succeeded, Some(key)) => Ok(self.files.link(key, origin, time::now()).await?),
+            _ => Err(ServiceError::ReportNotReady { status: report.status.as_str() }),
+        }
+    }
+
+    /// A succeeded report's file, streamed.
+    pub async fn file(&self, id: Uuid) -> ServiceResult<crate::files::FileBody> {
+        let report = self.get(id).await?;
+        match (&report.status, &report.file_key) {
+            (ReportStatus::Succeeded, Some(key)) => Ok(self.files.get(key).await?),
+            _ => Err(ServiceError::ReportNotReady { status: report.status.as_str() }),
+        }
+    }
+
+    /// Compiles a running report into its file and ends it succeeded; a
+    /// report that is not running (cancelled, or done by another worker)
+    /// is returned as it is. An error leaves it running, to be tried again.
+    pub async fn compile(&self, id: Uuid, job: Option<&JobRun>) -> ServiceResult<Report> {
+        let mut report = self.get(id).await?;
+        if report.status != ReportStatus::Running {
+            return Ok(report);
+        }
+        let started = Instant::now();
+        let (from, to) = report.params.window();
+        // Read again: what the file is compiled from is at least this new.
+        report.watermark = self
+            .db
+            .session()
+            .await?
+            .report_watermark(report.params.kind, from, to, report.params.market.as_deref())
+            .await?;
+        let key = format!("reports/{}.{}", report.id, report.params.format.extension());
+        let (sender, receiver) = mpsc::channel::<Result<Bytes, std::io::Error>>(2);
+        let body = futures::stream::unfold(receiver, |mut receiver| async move {
+            receiver.recv().await.map(|item| (item, receiver))
+        });
+        let mut out = Out::new(sender, report.params.kind.columns(), report.id, job, self.db.clone());
+        let write = async {
+            let written = self.write(&report.params, &mut out).await;
+            let written = match written {
+                Ok(true) => out.send().await.map(|()| true),
+                other => other,
+            };
+            if !matches!(written, Ok(true)) {
+                // Makes the upload abort rather than store a partial file.
+                let _ = out.sender.send(Err(std::io::Error::other("the report stopped"))).await;
+            }
+            drop(out.sender);
+            written.map(|done| done.then(|| (out.rows, hex::encode(out.hasher.finalize()), out.size)))
+        };
+        let (written, stored) = tokio::join!(write, self.files.put_stream(&key, body));
+        let Some((rows, sha256, size)) = written? else {
+            return self.get(id).await; // cancelled
+        };
+        let stored = stored?;
+        debug_assert_eq!(stored, size);
+        report.status = ReportStatus::Succeeded;
+        report.progress = 100;
+        report.rows = rows;
+        report.sha256 = Some(sha256);
+        report.size = Some(i64::try_from(size).unwrap_or(i64::MAX));
+        report.file_key = Some(key);
+        report.finished_at = Some(time::now());
+        let mut tx = self.db.begin().await?;
+        let finished = tx.finish_report(&report).await?;
+        tx.commit().await?;
+        metrics::histogram!("ordo_report_seconds", "kind" => report.params.kind.as_str())
+            .record(started.elapsed().as_secs_f64());
+        metrics::counter!("ordo_report_rows_total", "kind" => report.params.kind.as_str()).increment(rows as u64);
+        if finished { Ok(report) } else { self.get(id).await }
+    }
+
+    /// Writes the report's rows to `out`; false if it was cancelled.
+    async fn write(&self, params: &ReportParams, out: &mut Out<'_>) -> ServiceResult<bool> {
+        let market = params.market.as_deref();
+        let (from, to) = params.window();
+        match params.kind {
+            ReportKind::Sales => {
+                let days = params.days();
+                for (done, day) in (1..).zip(days_of(params.from, params.to)) {
+                    let start = day_start(day);
+                    let rows = self
+                        .db
+                        .session()
+                        .await?
+                        .sales_between(start, start + chrono::Duration::days(1), market)
+                        .await?;
+                    for r in rows {
+                        let currency = Currency::parse(&r.currency).ok();
+                        out.row(&[
+                            day.to_string(),
+                            r.market,
+                            r.currency,
+                            r.sku,
+                            r.name,
+                            r.orders.to_string(),
+                            r.quantity.to_string(),
+                            amount(r.net, currency),
+                            amount(r.tax, currency),
+                            amount(r.gross, currency),
+                        ])?;
+                    }
+                    out.flush_if_full().await?;
+                    if !out.tick(done * 100 / days).await? {
+                        return Ok(false);
+                    }
+                }
+            }
+            ReportKind::Payments => {
+                let mut after: Cursor = None;
+                loop {
+                    let page = self.db.session().await?.payments_between(from, to, market, after, PAGE_ROWS).await?;
+                    let Some(last) = page.last() else { break };
+                    after = Some((last.created_at, last.id));
+                    let reached = last.created_at;
+                    for p in page {
+                        let currency = Currency::parse(&p.currency).ok();
+                        out.row(&[
+                            p.created_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+                            p.kind,
+                            p.status,
+                            p.market,
+                            p.currency,
+                            amount(p.amount, currency),
+                            p.order_id.to_string(),
+                            p.id.to_string(),
+                            p.provider,
+                            p.provider_reference.unwrap_or_default(),
+                        ])?;
+                    }
+                    out.flush_if_full().await?;
+                    if !out.tick(share(from, to, reached, 0, 100)).await? {
+                        return Ok(false);
+                    }
+                }
+            }
+            ReportKind::Documents => {
+                let mut after: Cursor = None;
+                loop {
+                    let page = self.db.session().await?.invoices_between(from, to, market, after, PAGE_ROWS).await?;
+                    let Some(last) = page.last() else { break };
+                    after = Some((last.issued_at, last.id));
+                    let reached = last.issued_at;
+                    for i in page {
+                        out.row(&[
+                            "invoice".to_owned(),
+                            i.number,
+                            i.issued_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+                            i.market,
+                            i.currency.code().to_owned(),
+                            i.order_id.to_string(),
+                            String::new(),
+                            i.customer_name,
+                            i.customer_email,
+                            i.customer_vat_id.unwrap_or_default(),
+                            format_amount(i.subtotal, i.currency),
+                            format_amount(i.tax, i.currency),
+                            format_amount(i.total, i.currency),
+                        ])?;
+                    }
+                    out.flush_if_full().await?;
+                    if !out.tick(share(from, to, reached, 0, 50)).await? {
+                        return Ok(false);
+                    }
+                }
+                let mut after: Cursor = None;
+                loop {
+                    let page =
+                        self.db.session().await?.credit_notes_between(from, to, market, after, PAGE_ROWS).await?;
+                    let Some(last) = page.last() else { break };
+                    after = Some((last.issued_at, last.id));
+                    let reached = last.issued_at;
+                    for n in page {
+                        // Negative: the register's columns add up to what is owed.
+                        out.row(&[
+                            "credit_note".to_owned(),
+                            n.number,
+                            n.issued_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+                            n.market,
+                            n.currency.code().to_owned(),
+                            n.order_id.to_string(),
+                            n.invoice_number,
+                            n.customer_name,
+                            n.customer_email,
+                            n.customer_vat_id.unwrap_or_default(),
+                            format_amount(-n.subtotal, n.currency),
+                            format_amount(-n.tax, n.currency),
+                            format_amount(-n.total, n.currency),
+                        ])?;
+                    }
+                    out.flush_if_full().await?;
+                    if !out.tick(share(from, to, reached, 50, 100)).await? {
+                        return Ok(false);
+                    }
+                }
+            }
+            ReportKind::Tax => {
+                // Per market, currency and rate: the documents, net and tax.
+                let mut totals: BTreeMap<(String, Currency, i64), (i64, i64, i64)> = BTreeMap::new();
+                let mut add = |market: &str, currency: Currency, rate: i64, net: i64, tax: i64| {
+                    let t = totals.entry((market.to_owned(), currency, rate)).or_insert((0, 0, 0));
+                    t.0 += 1;
+                    t.1 = t.1.saturating_add(net);
+                    t.2 = t.2.saturating_add(tax);
+                };
+                let mut after: Cursor = None;
+                loop {
+                    let page = self.db.session().await?.invoices_between(from, to, market, after, PAGE_ROWS).await?;
+                    let Some(last) = page.last() else { break };
+                    after = Some((last.issued_at, last.id));
+                    let reached = last.issued_at;
+                    for i in &page {
+                        for line in &i.tax_breakdown {
+                            add(&i.market, i.currency, line.rate_bp, line.net, line.tax);
+                        }
+                    }
+                    if !out.tick(share(from, to, reached, 0, 50)).await? {
+                        return Ok(false);
+                    }
+                }
+                let mut after: Cursor = None;
+                loop {
+                    let page =
+                        self.db.session().await?.credit_notes_between(from, to, market, after, PAGE_ROWS).await?;
+                    let Some(last) = page.last() else { break };
+                    after = Some((last.issued_at, last.id));
+                    let reached = last.issued_at;
+                    for n in &page {
+                        for line in &n.tax_breakdown {
+                            add(&n.market, n.currency, line.rate_bp, -line.net, -line.tax);
+                        }
+                    }
+                    if !out.tick(share(from, to, reached, 50, 100)).await? {
+                        return Ok(false);
+                    }
+                }
+                for ((market, currency, rate), (documents, net, tax)) in totals {
+                    out.row(&[
+                        market,
+                        currency.code().to_owned(),
+                        format!("{}.{:02}", rate / 100, rate % 100),
+                        documents.to_string(),
+                        format_amount(net, currency),
+                        format_amount(tax, currency),
+                        format_amount(net.saturating_add(tax), currency),
+                    ])?;
+                }
+            }
+        }
+        Ok(true)
+    }
+}
+
+/// The days from `from` to `to`, both included.
+fn days_of(from: NaiveDate, to: NaiveDate) -> impl Iterator<Item = NaiveDate> {
+    from.iter_days().take_while(move |d| *d <= to)
+}
+
+/// How far `reached` is through `[from, to)`, scaled into `[low, high]`.
+fn share(from: Timestamp, to: Timestamp, reached: Timestamp, low: i64, high: i64) -> i64 {
+    let span = (to - from).num_seconds().max(1);
+    let done = (reached - from).num_seconds().clamp(0, span);
+    low + done * (high - low) / span
+}
+
+/// An amount in major units, or in minor units if the currency is unknown.
+fn amount(minor: i64, currency: Option<Currency>) -> String {
+    currency.map_or_else(|| minor.to_string(), |c| format_amount(minor, c))
+}
+
+/// Where a report's rows go: CSV into a buffer that is handed to the
+/// upload as it fills, hashed and counted on the way.
+struct Out<'a> {
+    csv: csv::Writer<Vec<u8>>,
+    hasher: Sha256,
+    rows: i64,
+    size: u64,
+    sender: mpsc::Sender<Result<Bytes, std::io::Error>>,
+    report_id: Uuid,
+    job: Option<&'a JobRun>,
+    db: Arc<dyn Database>,
+    last_tick: Instant,
+}
+
+impl<'a> Out<'a> {
+    fn new(
+        sender: mpsc::Sender<Result<Bytes, std::io::Error>>,
+        columns: &[&str],
+        report_id: Uuid,
+        job: Option<&'a JobRun>,
+        db: Arc<dyn Database>,
+    ) -> Self {
+        let mut csv = csv_writer();
+        csv.write_record(columns).expect("writing to memory cannot fail");
+        Self { csv, hasher: Sha256::new(), rows: 0, size: 0, sender, report_id, job, db, last_tick: Instant::now() }
+    }
+
+    fn row(&mut self, fields: &[String]) -> ServiceResult<()> {
+        self.csv.write_record(fields).map_err(|e| internal(format!("writing a report row: {e}")))?;
+        self.rows += 1;
+        Ok(())
+    }
+
+    async fn flush_if_full(&mut self) -> ServiceResult<()> {
+        if self.csv.get_ref().len() >= FLUSH_BYTES { self.send().await } else { Ok(()) }
+    }
+
+    /// Hands what is buffered to the upload.
+    async fn send(&mut self) -> ServiceResult<()> {
+        let buffer = std::mem::replace(&mut self.csv, csv_writer())
+            .into_inner()
+            .map_err(|e| internal(format!("writing a report: {}", e.error())))?;
+        if buffer.is_empty() {
+            return Ok(());
+        }
+        self.hasher.update(&buffer);
+        self.size += buffer.len() as u64;
+        // Closed only when the upload failed; its error is the one reported.
+        self.sender.send(Ok(Bytes::from(buffer))).await.map_err(|_| internal("the report's upload stopped"))
+    }
+
+    /// Records progress (at most every [`TICK`]); false if the report was
+    /// cancelled meanwhile.
+    async fn tick(&mut self, percent: i64) -> ServiceResult<bool> {
+        if self.last_tick.elapsed() < TICK {
+            return Ok(true);
+        }
+        self.last_tick = Instant::now();
+        let percent = percent.clamp(0, 99) as i16;
+        let mut tx = self.db.begin().await?;
+        let running = tx.report_progress(self.report_id, percent, self.rows).await?;
+        tx.commit().await?;
+        if let Some(job) = self.job {
+            job.progress(percent, Some(&format!("{} rows", self.rows))).await.map_err(|e| internal(e.to_string()))?;
+        }
+        Ok(running)
+    }
+}
+
+/// RFC 4180: CRLF after every record, fields quoted where needed.
+fn csv_writer() -> csv::Writer<Vec<u8>> {
+    csv::WriterBuilder::new().terminator(csv::Terminator::CRLF).from_writer(Vec::with_capacity(FLUSH_BYTES + 4096))
+}
+
+fn internal(message: impl Into<String>) -> ServiceError {
+    ServiceError::Internal(ordo_store::StoreError::Other(message.into().into()))
+}
+
+/// Compiles a report (see the module docs).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct CompileReport {
+    pub report_id: Uuid,
+}
+
+#[async_trait]
+impl Job for CompileReport {
+    const NAME: &'static str = "report.compile";
+    const QUEUE: &'static str = "reports";
+    const MAX_ATTEMPTS: i32 = 5;
+    /// A report over years of orders takes minutes.
+    const MAX_RUN_TIME: std::time::Duration = std::time::Duration::from_secs(3600);
+    type Context = Services;
+
+    fn unique_key(&self) -> Option<String> {
+        Some(format!("report:{}", self.report_id))
+    }
+
+    async fn run(&self, services: &Services, run: &JobRun) -> Result<(), JobError> {
+        services.reports.compile(self.report_id, Some(run)).await.map_err(job_error)?;
+        Ok(())
+    }
+
+    /// The report ends failed with the job, rather than say "running" for
+    /// work no job will do.
+    async fn ended(&self, tx: &mut dyn ordo_store::Transaction, reason: &str) -> Result<(), ordo_store::StoreError> {
+        let Some(mut report) = tx.report(self.report_id).await? else { return Ok(()) };
+        report.status = ReportStatus::Failed;
+        report.error = Some(format!("compiling stopped: {reason}"));
+        report.finished_at = Some(time::now());
+        tx.finish_report(&report).await.map(|_| ())
+    }
+}

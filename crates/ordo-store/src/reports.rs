@@ -1,0 +1,116 @@
+//! Storage of reports: the `reports` table, and the queries reports are
+//! compiled from, each reading a bounded slice (a day, or a page after a
+//! cursor) so a report of any size is compiled in bounded memory.
+
+use async_trait::async_trait;
+use ordo_domain::Timestamp;
+use ordo_domain::credit_note::CreditNote;
+use ordo_domain::invoice::Invoice;
+use ordo_domain::report::{Report, ReportKind};
+use uuid::Uuid;
+
+use crate::StoreResult;
+
+/// One SKU's sales in one market and currency over a day.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SalesRow {
+    pub market: String,
+    pub currency: String,
+    pub sku: String,
+    /// The name on the day's latest order line.
+    pub name: String,
+    pub orders: i64,
+    pub quantity: i64,
+    pub net: i64,
+    pub tax: i64,
+    pub gross: i64,
+}
+
+/// A capture or refund, with its order's market.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentRow {
+    pub id: Uuid,
+    pub order_id: Uuid,
+    pub market: String,
+    pub kind: String,
+    pub status: String,
+    pub provider: String,
+    pub provider_reference: Option<String>,
+    pub amount: i64,
+    pub currency: String,
+    pub created_at: Timestamp,
+}
+
+/// Where a paged report query goes on: after this instant and id.
+pub type Cursor = Option<(Timestamp, Uuid)>;
+
+#[async_trait]
+pub trait ReportRepo: Send {
+    async fn insert_report(&mut self, report: &Report, cache_key: &str) -> StoreResult<()>;
+
+    async fn report(&mut self, id: Uuid) -> StoreResult<Option<Report>>;
+
+    /// Reports newest first, after `before` (a report id) if given.
+    async fn reports(&mut self, before: Option<Uuid>, limit: i64) -> StoreResult<Vec<Report>>;
+
+    /// A succeeded report with these parameters and watermark.
+    async fn cached_report(&mut self, cache_key: &str, watermark: &str) -> StoreResult<Option<Report>>;
+
+    /// Records a running report's progress; false if it is not running
+    /// (cancelled meanwhile).
+    async fn report_progress(&mut self, id: Uuid, progress: i16, rows: i64) -> StoreResult<bool>;
+
+    /// Ends a running report; false if it was not running.
+    async fn finish_report(&mut self, report: &Report) -> StoreResult<bool>;
+
+    /// The state of the data a report of `kind` over `[from, to)` reads,
+    /// as text: changes whenever a row it reads is added or changed.
+    async fn report_watermark(
+        &mut self,
+        kind: ReportKind,
+        from: Timestamp,
+        to: Timestamp,
+        market: Option<&str>,
+    ) -> StoreResult<String>;
+
+    /// The SKUs sold in `[from, to)` by orders that were paid (and not
+    /// cancelled since), per market and currency, in that order.
+    async fn sales_between(
+        &mut self,
+        from: Timestamp,
+        to: Timestamp,
+        market: Option<&str>,
+    ) -> StoreResult<Vec<SalesRow>>;
+
+    /// Captures and refunds made in `[from, to)`, in the order made, after
+    /// `after`; at most `limit`.
+    async fn payments_between(
+        &mut self,
+        from: Timestamp,
+        to: Timestamp,
+        market: Option<&str>,
+        after: Cursor,
+        limit: i64,
+    ) -> StoreResult<Vec<PaymentRow>>;
+
+    /// Invoices issued in `[from, to)`, in the order issued, after `after`;
+    /// at most `limit`.
+    async fn invoices_between(
+        &mut self,
+        from: Timestamp,
+        to: Timestamp,
+        market: Option<&str>,
+        after: Cursor,
+        limit: i64,
+    ) -> StoreResult<Vec<Invoice>>;
+
+    /// Credit notes issued in `[from, to)`, as [`Self::invoices_between`].
+    async fn credit_notes_between(
+        &mut self,
+        from: Timestamp,
+        to: Timestamp,
+        market: Option<&str>,
+        after: Cursor,
+        limit: i64,
+    ) -> StoreResult<Vec<CreditNote>>;
+}

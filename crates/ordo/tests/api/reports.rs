@@ -1,0 +1,260 @@
+//! Reports: compiled in the background into CSV files on the file store,
+//! their figures matching the orders, payments and documents they report,
+//! a repeat over unchanged data served from the cache, cancellation, and
+//! bad requests refused.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use ordo_testkit::fixtures::{Shop, order_body, shop};
+use ordo_testkit::{StatusCode, TestApp, backend_tests};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::files::invoice_of;
+use crate::stripe::order_when;
+
+backend_tests!(
+    reports_match_the_business_records_and_a_repeat_over_unchanged_data_is_served_from_the_cache,
+    bad_report_requests_are_refused_and_a_running_report_can_be_cancelled,
+);
+
+fn decimal(minor: i64) -> String {
+    let sign = if minor < 0 { "-" } else { "" };
+    format!("{sign}{}.{:02}", minor.abs() / 100, minor.abs() % 100)
+}
+
+async fn paid_order(app: &TestApp, shop: &Shop, lines: Value) -> Value {
+    let mut body = order_body(shop, lines);
+    body["payment_token"] = json!("tok_approve");
+    let order = app.post("/v1/orders", &body).await.expect(StatusCode::CREATED);
+    let id = order["id"].as_str().unwrap();
+    order_when(app, id, "paid").await;
+    invoice_of(app, id).await;
+    app.get(&format!("/v1/orders/{id}")).await.expect(StatusCode::OK)
+}
+
+/// Asks for a report and waits for it to end.
+async fn run(app: &TestApp, params: &Value, expected: StatusCode) -> Value {
+    let report = app.post("/v1/reports", params).await.expect(expected);
+    let id = report["id"].as_str().unwrap();
+    for _ in 0..500 {
+        let report = app.get(&format!("/v1/reports/{id}")).await.expect(StatusCode::OK);
+        if report["status"] != "running" {
+            assert_eq!(report["status"], "succeeded", "{report}");
+            return report;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("report {id} never finished");
+}
+
+/// Downloads a succeeded report through its link; its lines, split into
+/// fields (the reports' fields hold no commas or quotes here).
+async fn download(app: &TestApp, report: &Value) -> Vec<Vec<String>> {
+    let link = app.get(&format!("/v1/reports/{}/link", report["id"].as_str().unwrap())).await.expect(StatusCode::OK);
+    let got = reqwest::get(link["url"].as_str().unwrap()).await.unwrap();
+    assert_eq!(got.status(), StatusCode::OK);
+    let bytes = got.bytes().await.unwrap();
+    assert_eq!(report["size"].as_u64().unwrap(), bytes.len() as u64, "the size it reports");
+    assert_eq!(report["sha256"].as_str().unwrap(), format!("{:x}", Sha256::digest(&bytes)), "the checksum it reports");
+    let text = String::from_utf8(bytes.to_vec()).unwrap();
+    assert!(text.ends_with("\r\n") && !text.replace("\r\n", "").contains('\n'), "RFC 4180: CRLF line ends: {text:?}");
+    let lines: Vec<Vec<String>> =
+        text.trim_end_matches("\r\n").split("\r\n").map(|l| l.split(',').map(str::to_owned).collect()).collect();
+    assert_eq!(report["rows"].as_i64().unwrap(), lines.len() as i64 - 1, "the rows it reports, under a header");
+    lines
+}
+
+/// The rows of a report as maps from its header's names.
+fn records(lines: &[Vec<String>]) -> Vec<BTreeMap<String, String>> {
+    let header = &lines[0];
+    lines[1..].iter().map(|l| header.iter().cloned().zip(l.iter().cloned()).collect()).collect()
+}
+
+fn cache_hits(metrics: &str) -> f64 {
+    metrics
+        .lines()
+        .filter(|l| l.starts_with("ordo_cache_requests_total") && l.contains("cache=\"reports\""))
+        .filter(|l| l.contains("result=\"hit\""))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+async fn reports_match_the_business_records_and_a_repeat_over_unchanged_data_is_served_from_the_cache(app: TestApp) {
+    let backend = app.backend();
+    drop(app);
+    let Some(app) = TestApp::spawn_with(backend, |c| c.workers.enabled = true).await else {
+        return;
+    };
+    let shop = shop(&app).await;
+    let a = paid_order(&app, &shop, json!([{"sku": "TEE", "quantity": 2}])).await;
+    let b = paid_order(&app, &shop, json!([{"sku": "TEE", "quantity": 1}, {"sku": "MUG", "quantity": 1}])).await;
+    // Not paid: not a sale, no payment, no invoice.
+    app.post("/v1/orders", &order_body(&shop, json!([{"sku": "MUG", "quantity": 1}])))
+        .await
+        .expect(StatusCode::CREATED);
+    let today = chrono::Utc::now().date_naive().to_string();
+    let period = |kind: &str| json!({"kind": kind, "from": today, "to": today});
+
+    // Sales by day × market × SKU: each SKU's lines of the paid orders.
+    let sales = run(&app, &period("sales"), StatusCode::ACCEPTED).await;
+    assert_eq!(sales["cached"], false);
+    let lines = download(&app, &sales).await;
+    assert_eq!(lines[0], ["day", "market", "currency", "sku", "name", "orders", "quantity", "net", "tax", "gross"]);
+    let mut expected: BTreeMap<String, (i64, i64, i64, i64, i64)> = BTreeMap::new();
+    for order in [&a, &b] {
+        for line in order["lines"].as_array().unwrap() {
+            let e = expected.entry(line["sku"].as_str().unwrap().to_owned()).or_default();
+            e.0 += 1;
+            e.1 += line["quantity"].as_i64().unwrap();
+            e.2 += line["subtotal"].as_i64().unwrap();
+            e.3 += line["tax"].as_i64().unwrap();
+            e.4 += line["total"].as_i64().unwrap();
+        }
+    }
+    let got: Vec<Vec<String>> = lines[1..].to_vec();
+    let want: Vec<Vec<String>> = expected
+        .iter()
+        .map(|(sku, (orders, quantity, net, tax, gross))| {
+            vec![
+                today.clone(),
+                "DE".into(),
+                "EUR".into(),
+                sku.clone(),
+                sku.clone(),
+                orders.to_string(),
+                quantity.to_string(),
+                decimal(*net),
+                decimal(*tax),
+                decimal(*gross),
+            ]
+        })
+        .collect();
+    assert_eq!(got, want, "MUG once (the unpaid order is no sale), TEE in both paid orders");
+
+    // The same report over unchanged data: the stored file, at once.
+    let hits = cache_hits(&app.anonymous.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap());
+    let again = app.post("/v1/reports", &period("sales")).await.expect(StatusCode::CREATED);
+    assert_eq!(again["cached"], true, "{again}");
+    assert_eq!(again["status"], "succeeded");
+    assert_eq!(again["sha256"], sales["sha256"]);
+    assert_eq!(again["watermark"], sales["watermark"]);
+    assert_ne!(again["id"], sales["id"], "a report of its own");
+    assert_eq!(download(&app, &again).await, lines);
+    let after = cache_hits(&app.anonymous.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap());
+    assert_eq!(after, hits + 1.0, "the hit is counted");
+
+    // Payments: the two captures.
+    let payments = run(&app, &period("payments"), StatusCode::ACCEPTED).await;
+    let rows = records(&download(&app, &payments).await);
+    let captures: Vec<_> = rows.iter().filter(|r| r["kind"] == "capture").collect();
+    assert_eq!(captures.len(), 2, "{rows:?}");
+    for order in [&a, &b] {
+        let capture = captures.iter().find(|r| r["order_id"] == order["id"].as_str().unwrap()).expect("captured");
+        assert_eq!(capture["amount"], decimal(order["total"].as_i64().unwrap()));
+        assert_eq!((capture["status"].as_str(), capture["market"].as_str()), ("succeeded", "DE"));
+    }
+
+    // The register: the two invoices; the tax report: their tax at 19 %.
+    let documents = run(&app, &period("documents"), StatusCode::ACCEPTED).await;
+    let rows = records(&download(&app, &documents).await);
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert!(rows.iter().all(|r| r["kind"] == "invoice" && r["number"].starts_with("INV-DE-")), "{rows:?}");
+    let tax = run(&app, &period("tax"), StatusCode::ACCEPTED).await;
+    let rows = records(&download(&app, &tax).await);
+    let (net, tax_sum): (i64, i64) =
+        [&a, &b].iter().fold((0, 0), |(n, t), o| (n + o["subtotal"].as_i64().unwrap(), t + o["tax"].as_i64().unwrap()));
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(
+        (rows[0]["market"].as_str(), rows[0]["tax_rate_percent"].as_str(), rows[0]["documents"].as_str()),
+        ("DE", "19.00", "2")
+    );
+    assert_eq!((rows[0]["net"].clone(), rows[0]["tax"].clone()), (decimal(net), decimal(tax_sum)));
+
+    // New data moves the watermark: compiled again, with the new order.
+    paid_order(&app, &shop, json!([{"sku": "MUG", "quantity": 2}])).await;
+    let fresh = run(&app, &period("sales"), StatusCode::ACCEPTED).await;
+    assert_eq!(fresh["cached"], false);
+    assert_ne!(fresh["watermark"], sales["watermark"]);
+    let rows = records(&download(&app, &fresh).await);
+    let mug = rows.iter().find(|r| r["sku"] == "MUG").unwrap();
+    assert_eq!((mug["orders"].as_str(), mug["quantity"].as_str()), ("2", "3"));
+
+    // Requested and listed, newest first, each audited.
+    let list = app.get("/v1/reports?limit=2").await.expect(StatusCode::OK);
+    assert_eq!(list["items"][0]["id"], fresh["id"]);
+    let audit = app.get("/v1/audit-events?entity_type=report&limit=500").await.expect(StatusCode::OK);
+    let requested = audit["items"].as_array().unwrap().iter().filter(|e| e["action"] == "report.requested").count();
+    assert_eq!(requested, 6, "{audit}");
+}
+
+async fn bad_report_requests_are_refused_and_a_running_report_can_be_cancelled(app: TestApp) {
+    // No workers here: a report stays running until cancelled.
+    shop(&app).await;
+    let refused = [
+        (json!({"kind": "sales", "from": "2026-11-02", "to": "2026-11-01"}), "invalid_period"),
+        (json!({"kind": "sales", "from": "2000-01-01", "to": "2026-11-01"}), "invalid_period"),
+        (json!({"kind": "sales", "from": "2026-11-01", "to": "2026-11-30", "market": "XX"}), "unknown_market"),
+    ];
+    for (body, code) in refused {
+        let problem =
+            app.post("/v1/reports", &body).await.expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+        assert_eq!(problem["errors"][0]["code"], code, "{problem}");
+    }
+    for body in [
+        json!({"kind": "profits", "from": "2026-11-01", "to": "2026-11-30"}),
+        json!({"kind": "sales", "from": "2026-11-31", "to": "2026-12-01"}),
+        json!({"kind": "sales", "from": "2026-11-01"}),
+        json!({"kind": "sales", "from": "2026-11-01", "to": "2026-11-30", "format": "pdf"}),
+        json!({"kind": "sales", "from": "2026-11-01", "to": "2026-11-30", "colour": "red"}),
+    ] {
+        app.post("/v1/reports", &body).await.expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body");
+    }
+    let list = app.get("/v1/reports").await.expect(StatusCode::OK);
+    assert_eq!(list["items"].as_array().unwrap().len(), 0, "nothing was asked for");
+
+    let report = app
+        .post("/v1/reports", &json!({"kind": "payments", "from": "2026-11-01", "to": "2026-11-30", "market": "DE"}))
+        .await
+        .expect(StatusCode::ACCEPTED);
+    let id = report["id"].as_str().unwrap();
+    assert_eq!((report["status"].as_str(), report["progress"].as_i64()), (Some("running"), Some(0)));
+    app.get(&format!("/v1/reports/{id}/link")).await.expect_problem(StatusCode::CONFLICT, "report_not_ready");
+    let cancelled = app.post(&format!("/v1/reports/{id}/cancel"), &json!({})).await.expect(StatusCode::OK);
+    assert_eq!(cancelled["status"], "cancelled");
+    assert!(cancelled["finished_at"].is_string());
+    app.post(&format!("/v1/reports/{id}/cancel"), &json!({}))
+        .await
+        .expect_problem(StatusCode::CONFLICT, "report_finished");
+    app.get(&format!("/v1/reports/{id}/link")).await.expect_problem(StatusCode::CONFLICT, "report_not_ready");
+    let audit = app.get(&format!("/v1/audit-events?entity_type=report&entity_id={id}")).await.expect(StatusCode::OK);
+    let actions: Vec<&str> = audit["items"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+    assert_eq!(actions, ["report.requested", "report.cancelled"]);
+
+    // A worker that gets to it later leaves it cancelled, with no file.
+    let after = app.services.reports.compile(id.parse().unwrap(), None).await.unwrap();
+    assert_eq!(after.status, ordo_domain::report::ReportStatus::Cancelled);
+    assert!(after.file_key.is_none());
+
+    let unknown = uuid::Uuid::now_v7();
+    app.get(&format!("/v1/reports/{unknown}")).await.expect_problem(StatusCode::NOT_FOUND, "not_found");
+    app.post(&format!("/v1/reports/{unknown}/cancel"), &json!({}))
+        .await
+        .expect_problem(StatusCode::NOT_FOUND, "not_found");
+
+    // Reports are finance's, managers' and admins'.
+    for role in [ordo_domain::auth::Role::Clerk, ordo_domain::auth::Role::Viewer] {
+        let client = TestApp::client_with_key(&app.key_for(role).await);
+        let got = client.get(app.url("/v1/reports")).send().await.unwrap();
+        assert_eq!(got.status(), StatusCode::FORBIDDEN, "{role}");
+    }
+    let finance = TestApp::client_with_key(&app.key_for(ordo_domain::auth::Role::Finance).await);
+    let got = finance
+        .post(app.url("/v1/reports"))
+        .json(&json!({"kind": "tax", "from": "2026-11-01", "to": "2026-11-30"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.status(), StatusCode::ACCEPTED);
+}
