@@ -10,7 +10,7 @@ use uuid::Uuid;
 use crate::time::Timestamp;
 
 /// Every event type, as webhook subscriptions name them.
-pub const EVENT_TYPES: [&str; 25] = [
+pub const EVENT_TYPES: [&str; 27] = [
     "order.placed",
     "order.paid",
     "order.payment_failed",
@@ -36,6 +36,8 @@ pub const EVENT_TYPES: [&str; 25] = [
     "return.rejected",
     "return.received",
     "credit_note.issued",
+    "report.succeeded",
+    "report.failed",
 ];
 
 /// One event.
@@ -45,7 +47,8 @@ pub struct DomainEvent {
     /// One of [`EVENT_TYPES`].
     #[serde(rename = "type")]
     pub event_type: String,
-    /// The order the event is about: events of one order are delivered in
+    /// The order the event is about (for an event about no order, such as
+    /// `report.*`, the entity's id): events of one order are delivered in
     /// order.
     pub order_id: Uuid,
     pub occurred_at: DateTime<Utc>,

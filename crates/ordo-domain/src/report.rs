@@ -181,6 +181,40 @@ impl ReportParams {
     }
 }
 
+/// The days a scheduled report covers, relative to the day it runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Span {
+    /// Yesterday.
+    PreviousDay,
+    /// Last Monday-to-Sunday week.
+    PreviousWeek,
+    /// Last calendar month.
+    PreviousMonth,
+}
+
+impl Span {
+    /// The first and last day covered by a run on `today`.
+    pub fn days(self, today: NaiveDate) -> (NaiveDate, NaiveDate) {
+        use chrono::Datelike;
+        match self {
+            Self::PreviousDay => {
+                let day = today - Duration::days(1);
+                (day, day)
+            }
+            Self::PreviousWeek => {
+                let monday = today - Duration::days(i64::from(today.weekday().num_days_from_monday()));
+                (monday - Duration::days(7), monday - Duration::days(1))
+            }
+            Self::PreviousMonth => {
+                let first = today.with_day(1).expect("every month has a first day");
+                let last = first - Duration::days(1);
+                (last.with_day(1).expect("every month has a first day"), last)
+            }
+        }
+    }
+}
+
 pub fn day_start(day: NaiveDate) -> DateTime<Utc> {
     day.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc()
 }
@@ -244,6 +278,18 @@ mod tests {
         let (from, to) = p.window();
         assert_eq!(from.to_rfc3339(), "2026-11-01T00:00:00+00:00");
         assert_eq!(to.to_rfc3339(), "2026-12-01T00:00:00+00:00");
+    }
+
+    #[test]
+    fn spans_cover_the_whole_previous_day_week_and_month() {
+        let d = |s: &str| s.parse::<NaiveDate>().unwrap();
+        // 2026-12-02 is a Wednesday.
+        assert_eq!(Span::PreviousDay.days(d("2026-12-02")), (d("2026-12-01"), d("2026-12-01")));
+        assert_eq!(Span::PreviousWeek.days(d("2026-12-02")), (d("2026-11-23"), d("2026-11-29")));
+        assert_eq!(Span::PreviousWeek.days(d("2026-11-30")), (d("2026-11-23"), d("2026-11-29")), "on a Monday");
+        assert_eq!(Span::PreviousMonth.days(d("2026-12-01")), (d("2026-11-01"), d("2026-11-30")));
+        assert_eq!(Span::PreviousMonth.days(d("2026-03-15")), (d("2026-02-01"), d("2026-02-28")));
+        assert_eq!(Span::PreviousMonth.days(d("2027-01-31")), (d("2026-12-01"), d("2026-12-31")));
     }
 
     #[test]

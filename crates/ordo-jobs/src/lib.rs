@@ -367,7 +367,8 @@ fn random_unit() -> f64 {
 
 /// A job enqueued on a schedule.
 pub(crate) struct Periodic {
-    pub(crate) name: &'static str,
+    /// Names its ticks: claimed once each, by name, across all workers.
+    pub(crate) name: String,
     pub(crate) schedule: Schedule,
     /// Builds the tick's job (with the tick as its unique key).
     pub(crate) job: Arc<dyn Fn(ordo_domain::Timestamp) -> Result<NewJob, StoreError> + Send + Sync>,
@@ -419,21 +420,36 @@ impl<C: Send + Sync + 'static> Registry<C> {
     /// `schedule`: exactly once per tick however many workers run, because
     /// each tick is claimed in the database before its job is enqueued.
     #[must_use]
-    pub fn on<J: Job<Context = C> + Default>(mut self, schedule: Schedule) -> Self {
+    pub fn on<J: Job<Context = C> + Default>(self, schedule: Schedule) -> Self {
+        self.on_named(J::NAME.to_owned(), schedule, |_| J::default())
+    }
+
+    /// Registers `J` and enqueues `make(tick)` at each tick of `schedule`,
+    /// as [`Self::on`] does; `name` names this schedule's ticks, so one job
+    /// type can run on several schedules (each with its own name).
+    #[must_use]
+    pub fn on_named<J: Job<Context = C>>(
+        mut self,
+        name: String,
+        schedule: Schedule,
+        make: impl Fn(ordo_domain::Timestamp) -> J + Send + Sync + 'static,
+    ) -> Self {
         self = self.register::<J>();
+        let schedule_name = name.clone();
         self.periodic.push(Periodic {
-            name: J::NAME,
+            name,
             schedule,
-            job: Arc::new(|tick| {
+            job: Arc::new(move |tick| {
                 Ok(NewJob {
                     id: Uuid::now_v7(),
                     queue: J::QUEUE.to_owned(),
                     name: J::NAME.to_owned(),
-                    payload: serde_json::to_value(J::default()).map_err(|e| StoreError::Other(Box::new(e)))?,
+                    payload: serde_json::to_value(make(tick)).map_err(|e| StoreError::Other(Box::new(e)))?,
                     priority: J::PRIORITY,
                     max_attempts: J::MAX_ATTEMPTS,
                     run_at: tick,
-                    unique_key: Some(tick.timestamp_micros().to_string()),
+                    // Per schedule and tick: schedules of one job type may tick together.
+                    unique_key: Some(format!("{schedule_name}@{}", tick.timestamp_micros())),
                     trace_parent: None,
                 })
             }),

@@ -88,7 +88,7 @@ impl<C: Send + Sync + 'static> Worker<C> {
         let listener = self.listen(wake.clone());
         let (completions, completed) = mpsc::unbounded_channel();
         let completer = tokio::spawn(complete(self.db().clone(), completed));
-        let mut due: HashMap<&'static str, Option<ordo_domain::Timestamp>> = HashMap::new();
+        let mut due: HashMap<usize, Option<ordo_domain::Timestamp>> = HashMap::new();
         tracing::info!(worker = %self.config.id, queues = ?self.registry.queues(), "worker started");
         loop {
             if let Err(e) = self.schedule(&mut due).await {
@@ -157,30 +157,28 @@ impl<C: Send + Sync + 'static> Worker<C> {
     }
 
     /// Enqueues each periodic job whose current tick no process has claimed.
-    /// `due` keeps, per job, when its schedule next fires (`None`: never
-    /// again), so a job is looked at only when a new tick has come.
-    async fn schedule(
-        &self,
-        due: &mut HashMap<&'static str, Option<ordo_domain::Timestamp>>,
-    ) -> Result<(), StoreError> {
+    /// `due` keeps, per periodic job (by its place in the registry), when
+    /// its schedule next fires (`None`: never again), so a job is looked at
+    /// only when a new tick has come.
+    async fn schedule(&self, due: &mut HashMap<usize, Option<ordo_domain::Timestamp>>) -> Result<(), StoreError> {
         let now = time::now();
-        for periodic in &self.registry.periodic {
-            match due.get(periodic.name) {
+        for (index, periodic) in self.registry.periodic.iter().enumerate() {
+            match due.get(&index) {
                 Some(None) => continue,
                 Some(Some(next)) if now < *next => continue,
                 _ => {}
             }
             let Some(tick) = periodic.schedule.tick(now) else {
                 // It has not fired yet: wait for its first time.
-                due.insert(periodic.name, periodic.schedule.next(now));
+                due.insert(index, periodic.schedule.next(now));
                 continue;
             };
             let mut tx = self.db().begin().await?;
-            if tx.claim_cron_tick(periodic.name, tick).await? {
+            if tx.claim_cron_tick(&periodic.name, tick).await? {
                 tx.enqueue_job(&(periodic.job)(tick)?).await?;
             }
             tx.commit().await?;
-            due.insert(periodic.name, periodic.schedule.next(tick));
+            due.insert(index, periodic.schedule.next(tick));
         }
         Ok(())
     }

@@ -18,11 +18,12 @@
 //! | [`DeliverWebhook`]                       | `webhooks`    | one delivery to one webhook         |
 //! | [`ReconcileSettlement`]                  | `maintenance` | a settlement report's lines         |
 //! | [`CompileReport`]                        | `reports`     | a report's file                     |
+//! | [`RequestScheduledReport`] (cron)       | `reports`     | a scheduled report                  |
 //! | [`SealAuditTrail`] (periodic)            | `maintenance` | the audit trail's hash chain        |
 //! | [`SweepExpiredKeys`] (periodic)          | `maintenance` | expired idempotency keys            |
 //! | [`VerifyLedger`] (periodic)              | `maintenance` | proving the books                   |
 
-use ordo_jobs::{Registry, Schedule};
+use ordo_jobs::{Job, Registry, Schedule};
 
 use crate::Services;
 use crate::audit::SealAuditTrail;
@@ -32,7 +33,7 @@ use crate::ledger::VerifyLedger;
 use crate::mail::{SendInvoiceEmail, SendOrderConfirmation};
 use crate::orders::ExpireUnpaidOrder;
 use crate::payments::{AuthorizePayment, CapturePayment, MakeCapture, RefundCancelledOrder, RefundPayment};
-use crate::reports::CompileReport;
+use crate::reports::{CompileReport, ReportSchedule, RequestScheduledReport};
 use crate::settlements::ReconcileSettlement;
 use crate::webhooks::{DeliverWebhook, FanOutEvent};
 
@@ -42,6 +43,8 @@ pub struct Periods {
     pub seal_audit: Option<Schedule>,
     pub sweep: Option<Schedule>,
     pub verify_ledger: Option<Schedule>,
+    /// Reports compiled on schedules of their own.
+    pub reports: Vec<ReportSchedule>,
 }
 
 /// Every job Ordo runs, and the periodic ones at their `periods`.
@@ -68,6 +71,14 @@ pub fn registry(periods: Periods) -> Registry<Services> {
     }
     if let Some(schedule) = periods.verify_ledger {
         registry = registry.on::<VerifyLedger>(schedule);
+    }
+    for schedule in periods.reports {
+        let name = format!("{}:{}", RequestScheduledReport::NAME, schedule.name);
+        let cron = schedule.cron.clone();
+        registry = registry.on_named(name, cron, move |tick| RequestScheduledReport {
+            schedule: schedule.name.clone(),
+            params: schedule.params(tick),
+        });
     }
     registry
 }

@@ -24,7 +24,7 @@ use chrono::NaiveDate;
 use ordo_domain::audit::Actor;
 use ordo_domain::invoice::format_amount;
 use ordo_domain::page::{Page, PageRequest};
-use ordo_domain::report::{Report, ReportKind, ReportParams, ReportStatus, day_start};
+use ordo_domain::report::{Report, ReportFormat, ReportKind, ReportParams, ReportStatus, day_start};
 use ordo_domain::{Currency, Timestamp, ValidationErrors, time};
 use ordo_jobs::{EnqueueOptions, Job, JobError, JobRun};
 use ordo_store::{Cursor, Database};
@@ -120,6 +120,9 @@ impl ReportService {
         }
         tx.insert_report(&report, &report.params.cache_key()).await?;
         crate::audit::record(tx.as_mut(), actor, "report.requested", "report", report.id, None, &report).await?;
+        if report.cached {
+            announce(tx.as_mut(), &report).await?;
+        }
         tx.commit().await?;
         if !report.cached {
             self.queue.wake();
@@ -227,6 +230,9 @@ impl ReportService {
         report.finished_at = Some(time::now());
         let mut tx = self.db.begin().await?;
         let finished = tx.finish_report(&report).await?;
+        if finished {
+            announce(tx.as_mut(), &report).await?;
+        }
         tx.commit().await?;
         metrics::histogram!("ordo_report_seconds", "kind" => report.params.kind.as_str())
             .record(started.elapsed().as_secs_f64());
@@ -541,6 +547,69 @@ impl Job for CompileReport {
         report.status = ReportStatus::Failed;
         report.error = Some(format!("compiling stopped: {reason}"));
         report.finished_at = Some(time::now());
-        tx.finish_report(&report).await.map(|_| ())
+        if tx.finish_report(&report).await? {
+            announce(tx, &report).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Records `report.succeeded` or `report.failed` (for webhooks) in `tx`.
+async fn announce(tx: &mut dyn ordo_store::Transaction, report: &Report) -> Result<(), ordo_store::StoreError> {
+    let event_type = match report.status {
+        ReportStatus::Succeeded => "report.succeeded",
+        ReportStatus::Failed => "report.failed",
+        ReportStatus::Running | ReportStatus::Cancelled => return Ok(()),
+    };
+    let data = serde_json::to_value(report).map_err(|e| ordo_store::StoreError::Other(Box::new(e)))?;
+    crate::webhooks::record(tx, event_type, report.id, data).await
+}
+
+/// A report compiled on a cron schedule (`[[reports.schedules]]`), over
+/// the days its span names relative to each run.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportSchedule {
+    /// Names the schedule: its runs are requested as `schedule:<name>`.
+    pub name: String,
+    /// When it runs (UTC), e.g. `"0 6 1 * *"`: 06:00 on the first of each month.
+    pub cron: ordo_jobs::Schedule,
+    pub kind: ReportKind,
+    /// Which days: `previous_day`, `previous_week` or `previous_month`.
+    pub span: ordo_domain::report::Span,
+    /// Only this market; all if absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub market: Option<String>,
+}
+
+impl ReportSchedule {
+    /// The report a run at `tick` asks for.
+    pub fn params(&self, tick: Timestamp) -> ReportParams {
+        let (from, to) = self.span.days(tick.date_naive());
+        ReportParams { kind: self.kind, from, to, market: self.market.clone(), format: ReportFormat::Csv }
+    }
+}
+
+/// Asks for a scheduled report at one tick of its schedule.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct RequestScheduledReport {
+    pub schedule: String,
+    pub params: ReportParams,
+}
+
+#[async_trait]
+impl Job for RequestScheduledReport {
+    const NAME: &'static str = "report.scheduled";
+    const QUEUE: &'static str = "reports";
+    type Context = Services;
+
+    async fn run(&self, services: &Services, _run: &JobRun) -> Result<(), JobError> {
+        let actor = Actor::system(format!("schedule:{}", self.schedule));
+        match services.reports.create(&actor, self.params.clone()).await {
+            Ok(_) => Ok(()),
+            // A schedule whose market no longer exists will not heal by retrying.
+            Err(ServiceError::Validation(errors)) => Err(JobError::fatal(errors.to_string())),
+            Err(e) => Err(job_error(e)),
+        }
     }
 }

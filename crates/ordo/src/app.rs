@@ -57,6 +57,7 @@ pub fn periods(config: &Config) -> Periods {
         seal_audit: schedule(&config.audit.seal_schedule, config.audit.seal_interval_ms),
         sweep: schedule(&config.idempotency.sweep_schedule, config.idempotency.sweep_interval_ms),
         verify_ledger: schedule(&config.ledger.verify_schedule, config.ledger.verify_interval_ms),
+        reports: config.reports.schedules.clone(),
     }
 }
 

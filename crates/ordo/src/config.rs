@@ -30,6 +30,7 @@ pub struct Config {
     pub mail: MailConfig,
     pub payments: PaymentsConfig,
     pub files: FilesConfig,
+    pub reports: ReportsConfig,
     pub log: LogConfig,
 }
 
@@ -221,6 +222,16 @@ impl Default for LedgerConfig {
             accounts: Vec::new(),
         }
     }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReportsConfig {
+    /// Reports compiled on a cron schedule (UTC), each landing on the file
+    /// store and announced as `report.succeeded`:
+    /// `[[reports.schedules]] name = "monthly-vat", cron = "0 6 1 * *",
+    /// kind = "tax", span = "previous_month"`.
+    pub schedules: Vec<ordo_service::reports::ReportSchedule>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -604,7 +615,7 @@ pub struct Overrides {
     pub listen: Option<SocketAddr>,
 }
 
-const SECTIONS: [&str; 14] = [
+const SECTIONS: [&str; 15] = [
     "server",
     "database",
     "auth",
@@ -612,6 +623,7 @@ const SECTIONS: [&str; 14] = [
     "audit",
     "ledger",
     "files",
+    "reports",
     "idempotency",
     "orders",
     "catalog",
@@ -749,5 +761,30 @@ mod tests {
         std::fs::write(&file, "[idempotency]\nsweep_schedule = \"0 0 30 2 *\"\n").unwrap();
         let refused = Config::load(Some(&file), &Overrides::default()).unwrap_err().to_string();
         assert!(refused.contains("never fires"), "{refused}");
+    }
+
+    #[test]
+    fn report_schedules_are_read_from_the_file_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("ordo.toml");
+        std::fs::write(
+            &file,
+            "[[reports.schedules]]\nname = \"monthly-vat\"\ncron = \"0 6 1 * *\"\nkind = \"tax\"\nspan = \"previous_month\"\nmarket = \"DE\"\n",
+        )
+        .unwrap();
+        let config = Config::load(Some(&file), &Overrides::default()).unwrap();
+        let schedule = &config.reports.schedules[0];
+        assert_eq!((schedule.name.as_str(), schedule.cron.to_string().as_str()), ("monthly-vat", "0 6 1 * *"));
+        let params = schedule.params("2026-12-01T06:00:00Z".parse().unwrap());
+        assert_eq!((params.from.to_string(), params.to.to_string()), ("2026-11-01".into(), "2026-11-30".into()));
+        assert_eq!(params.market.as_deref(), Some("DE"));
+        assert!(config.to_redacted_toml().unwrap().contains("span = \"previous_month\""));
+        std::fs::write(
+            &file,
+            "[[reports.schedules]]\nname = \"x\"\ncron = \"0 6 1 * *\"\nkind = \"profit\"\nspan = \"previous_day\"\n",
+        )
+        .unwrap();
+        let refused = Config::load(Some(&file), &Overrides::default()).unwrap_err().to_string();
+        assert!(refused.contains("profit"), "{refused}");
     }
 }

@@ -17,6 +17,7 @@ use crate::stripe::order_when;
 backend_tests!(
     reports_match_the_business_records_and_a_repeat_over_unchanged_data_is_served_from_the_cache,
     bad_report_requests_are_refused_and_a_running_report_can_be_cancelled,
+    a_scheduled_report_lands_on_the_file_store_and_is_announced_by_webhook,
 );
 
 fn decimal(minor: i64) -> String {
@@ -257,4 +258,51 @@ async fn bad_report_requests_are_refused_and_a_running_report_can_be_cancelled(a
         .await
         .unwrap();
     assert_eq!(got.status(), StatusCode::ACCEPTED);
+}
+
+async fn a_scheduled_report_lands_on_the_file_store_and_is_announced_by_webhook(app: TestApp) {
+    let backend = app.backend();
+    drop(app);
+    let Some(app) = TestApp::spawn_with(backend, |c| {
+        c.workers.enabled = true;
+        c.reports.schedules = vec![ordo_service::reports::ReportSchedule {
+            name: "daily-sales".into(),
+            // Every second, so the test need not wait for a real schedule.
+            cron: ordo_jobs::Schedule::cron("* * * * * *").unwrap(),
+            kind: ordo_domain::report::ReportKind::Sales,
+            span: ordo_domain::report::Span::PreviousDay,
+            market: None,
+        }];
+    })
+    .await
+    else {
+        return;
+    };
+    let (url, receiver) = crate::webhooks::start_receiver(0).await;
+    app.post("/v1/webhooks", &json!({"url": url, "event_types": ["report.succeeded"]}))
+        .await
+        .expect(StatusCode::CREATED);
+    let mut announced = None;
+    for _ in 0..500 {
+        let first =
+            receiver.seen.lock().unwrap().first().map(|(_, _, body)| serde_json::from_slice::<Value>(body).unwrap());
+        if let Some(event) = first {
+            announced = Some(event);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let event = announced.expect("a scheduled report was announced");
+    assert_eq!(event["type"], "report.succeeded", "{event}");
+    let report = &event["data"];
+    let yesterday = (chrono::Utc::now().date_naive() - chrono::Duration::days(1)).to_string();
+    assert_eq!(report["created_by"], "schedule:daily-sales", "{event}");
+    assert_eq!((report["kind"].as_str(), report["status"].as_str()), (Some("sales"), Some("succeeded")));
+    assert_eq!((report["from"].as_str(), report["to"].as_str()), (Some(yesterday.as_str()), Some(yesterday.as_str())));
+    assert_eq!(event["order_id"], report["id"], "the event is about the report");
+    // On the file store: nothing was sold yesterday, so a header alone.
+    let report = app.get(&format!("/v1/reports/{}", report["id"].as_str().unwrap())).await.expect(StatusCode::OK);
+    let lines = download(&app, &report).await;
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(lines[0][0], "day");
 }

@@ -79,8 +79,8 @@ async fn money_and_partial_shipments_reach_webhooks_in_order(app: TestApp) {
 
 /// What the receiver saw: (status it answered, signature header, body).
 #[derive(Default)]
-struct Receiver {
-    seen: Mutex<Vec<(u16, String, Vec<u8>)>>,
+pub(crate) struct Receiver {
+    pub(crate) seen: Mutex<Vec<(u16, String, Vec<u8>)>>,
     /// Answer 500 to this many requests first.
     refuse: Mutex<u32>,
     /// Answer 503 to every event of these types.
@@ -105,7 +105,7 @@ async fn receive(State(receiver): State<Arc<Receiver>>, headers: HeaderMap, body
     status
 }
 
-async fn start_receiver(refuse: u32) -> (String, Arc<Receiver>) {
+pub(crate) async fn start_receiver(refuse: u32) -> (String, Arc<Receiver>) {
     let receiver =
         Arc::new(Receiver { seen: Mutex::default(), refuse: Mutex::new(refuse), refuse_types: Mutex::default() });
     let app = axum::Router::new().route("/hook", axum::routing::post(receive)).with_state(receiver.clone());
