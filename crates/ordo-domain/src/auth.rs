@@ -19,7 +19,7 @@ use crate::time::Timestamp;
 /// - `admin`: everything, including reading the audit trail; manages keys
 ///   (through the CLI).
 /// - `manager`: runs the business: changes the catalog, markets, customers,
-///   stock and orders, reads the audit trail.
+///   stock and orders, reads the audit trail, runs reports and exports.
 /// - `clerk`: day-to-day order desk and warehouse: maintains customers,
 ///   places and moves orders along, books stock; reads the catalog and
 ///   markets.
@@ -96,10 +96,11 @@ pub enum Permission {
     LedgerRead,
     LedgerManage,
     ReportsRun,
+    ExportsRun,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 19] = [
+    pub const ALL: [Permission; 20] = [
         Permission::CatalogRead,
         Permission::CatalogWrite,
         Permission::CustomersRead,
@@ -119,6 +120,7 @@ impl Permission {
         Permission::LedgerRead,
         Permission::LedgerManage,
         Permission::ReportsRun,
+        Permission::ExportsRun,
     ];
 
     /// The scope string used in the OpenAPI document, e.g. `catalog:write`.
@@ -143,6 +145,7 @@ impl Permission {
             Permission::LedgerRead => "ledger:read",
             Permission::LedgerManage => "ledger:manage",
             Permission::ReportsRun => "reports:run",
+            Permission::ExportsRun => "exports:run",
         }
     }
 
@@ -156,7 +159,7 @@ use Role::{Admin, Clerk, Finance, Manager, Viewer};
 /// The permission matrix: the one place that says which role may perform
 /// which operation. The README's table and the OpenAPI security scheme are
 /// generated from (and tested against) it.
-pub const MATRIX: [(Permission, &[Role]); 19] = [
+pub const MATRIX: [(Permission, &[Role]); 20] = [
     (Permission::CatalogRead, &[Admin, Manager, Clerk, Finance, Viewer]),
     (Permission::CatalogWrite, &[Admin, Manager]),
     (Permission::CustomersRead, &[Admin, Manager, Clerk, Finance, Viewer]),
@@ -176,6 +179,7 @@ pub const MATRIX: [(Permission, &[Role]); 19] = [
     (Permission::LedgerRead, &[Admin, Manager, Finance]),
     (Permission::LedgerManage, &[Admin, Finance]),
     (Permission::ReportsRun, &[Admin, Manager, Finance]),
+    (Permission::ExportsRun, &[Admin, Manager]),
 ];
 
 /// The matrix as a Markdown table, for the README and the API description.

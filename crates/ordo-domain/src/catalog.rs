@@ -110,6 +110,8 @@ pub struct ProductFilter {
     pub active: Option<bool>,
     pub sku_prefix: Option<SkuPrefix>,
     pub updated_since: Option<Timestamp>,
+    /// Only products last changed before this instant.
+    pub updated_before: Option<Timestamp>,
     /// `false` (the default) lists live products, `true` archived ones.
     pub archived: bool,
 }

@@ -161,6 +161,8 @@ pub struct CustomerFilter {
     /// Exact (normalised) e-mail address.
     pub email: Option<Email>,
     pub updated_since: Option<Timestamp>,
+    /// Only customers last changed before this instant.
+    pub updated_before: Option<Timestamp>,
     /// `false` (the default) lists live customers, `true` archived ones.
     pub archived: bool,
 }

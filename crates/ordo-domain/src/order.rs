@@ -667,6 +667,8 @@ pub struct OrderFilter {
     pub customer_id: Option<CustomerId>,
     pub created_from: Option<Timestamp>,
     pub created_to: Option<Timestamp>,
+    /// Only orders of this market.
+    pub market: Option<String>,
 }
 
 #[cfg(test)]

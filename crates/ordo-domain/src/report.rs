@@ -32,12 +32,40 @@ pub enum ReportKind {
     Documents,
     /// Payments and refunds: every capture and refund made in the period.
     Payments,
+    /// An export: the orders placed in the period, with their lines.
+    Orders,
+    /// An export: the live customers created or changed in the period,
+    /// with their addresses.
+    Customers,
+    /// An export: the live products created or changed in the period,
+    /// with their prices.
+    Products,
 }
 
-as_str!(ReportKind { Sales = "sales", Tax = "tax", Documents = "documents", Payments = "payments" });
+as_str!(ReportKind {
+    Sales = "sales",
+    Tax = "tax",
+    Documents = "documents",
+    Payments = "payments",
+    Orders = "orders",
+    Customers = "customers",
+    Products = "products",
+});
 
 impl ReportKind {
-    pub const ALL: [ReportKind; 4] = [Self::Sales, Self::Tax, Self::Documents, Self::Payments];
+    pub const ALL: [ReportKind; 7] =
+        [Self::Sales, Self::Tax, Self::Documents, Self::Payments, Self::Orders, Self::Customers, Self::Products];
+
+    /// Whether it is an export (records as they are, `/v1/exports`) rather
+    /// than a report (figures compiled from them, `/v1/reports`).
+    pub fn is_export(self) -> bool {
+        matches!(self, Self::Orders | Self::Customers | Self::Products)
+    }
+
+    /// Whether its records belong to a market (customers and products do not).
+    pub fn has_market(self) -> bool {
+        !matches!(self, Self::Customers | Self::Products)
+    }
 
     /// The header of the report's file.
     pub fn columns(self) -> &'static [&'static str] {
@@ -71,6 +99,31 @@ impl ReportKind {
                 "provider",
                 "provider_reference",
             ],
+            // One row per order line, the order's columns repeated.
+            Self::Orders => &[
+                "order_id",
+                "created_at",
+                "status",
+                "market",
+                "currency",
+                "customer_id",
+                "order_net",
+                "order_tax",
+                "order_gross",
+                "line",
+                "sku",
+                "name",
+                "quantity",
+                "shipped_quantity",
+                "unit_price",
+                "line_net",
+                "line_tax",
+                "line_gross",
+            ],
+            // One row per customer, its addresses as JSON.
+            Self::Customers => &["customer_id", "email", "name", "created_at", "updated_at", "addresses"],
+            // One row per product, its prices as JSON.
+            Self::Products => &["product_id", "sku", "name", "active", "created_at", "updated_at", "prices"],
         }
     }
 }
@@ -83,20 +136,24 @@ pub enum ReportFormat {
     /// UTF-8; amounts in major units (`19.99`).
     #[default]
     Csv,
+    /// JSON Lines, exports only: one record per line as the API shows it.
+    Jsonl,
 }
 
-as_str!(ReportFormat { Csv = "csv" });
+as_str!(ReportFormat { Csv = "csv", Jsonl = "jsonl" });
 
 impl ReportFormat {
     pub fn extension(self) -> &'static str {
         match self {
             Self::Csv => "csv",
+            Self::Jsonl => "jsonl",
         }
     }
 
     pub fn content_type(self) -> &'static str {
         match self {
             Self::Csv => "text/csv; charset=utf-8",
+            Self::Jsonl => "application/jsonl",
         }
     }
 }
@@ -120,9 +177,9 @@ impl ReportStatus {
     }
 }
 
-/// What a report is asked for.
+/// What a report is asked for. (Requests refuse unknown fields; it is
+/// also part of [`Report`], so the type itself does not.)
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct ReportParams {
     pub kind: ReportKind,
     /// The first day (UTC), inclusive.
@@ -134,15 +191,23 @@ pub struct ReportParams {
     /// Only this market; all markets if absent.
     #[schema(example = "de")]
     pub market: Option<String>,
+    /// `csv` (the default), or `jsonl` for exports.
     #[serde(default)]
     pub format: ReportFormat,
 }
 
 impl ReportParams {
     /// Refuses a period that ends before it starts or spans more than
-    /// [`MAX_DAYS`].
+    /// [`MAX_DAYS`], JSON Lines for a report, and a market for records
+    /// that belong to none.
     pub fn validate(&self) -> Result<(), ValidationErrors> {
         let mut errors = ValidationErrors::new();
+        if self.format == ReportFormat::Jsonl && !self.kind.is_export() {
+            errors.add("format", "unsupported_format", "reports are CSV; JSON Lines is for exports");
+        }
+        if self.market.is_some() && !self.kind.has_market() {
+            errors.add("market", "no_market", format!("{} belong to no market", self.kind.as_str()));
+        }
         if self.to < self.from {
             errors.add(
                 "to",
@@ -269,6 +334,18 @@ mod tests {
         let backwards = params("2026-11-02", "2026-11-01").validate().unwrap_err();
         assert_eq!(backwards.errors()[0].code, "invalid_period");
         assert!(params("2010-01-01", "2026-11-01").validate().is_err(), "over ten years");
+    }
+
+    #[test]
+    fn json_lines_are_for_exports_and_markets_for_what_has_one() {
+        let mut p = params("2026-11-01", "2026-11-30");
+        p.format = ReportFormat::Jsonl;
+        assert_eq!(p.validate().unwrap_err().errors()[0].code, "unsupported_format");
+        p.kind = ReportKind::Orders;
+        p.market = Some("DE".into());
+        assert!(p.validate().is_ok());
+        p.kind = ReportKind::Customers;
+        assert_eq!(p.validate().unwrap_err().errors()[0].code, "no_market");
     }
 
     #[test]

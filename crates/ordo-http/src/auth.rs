@@ -104,6 +104,7 @@ requirements!(
     LedgerRead,
     LedgerManage,
     ReportsRun,
+    ExportsRun,
 );
 
 /// The caller, authorised for `R`.

@@ -111,6 +111,7 @@ impl std::fmt::Debug for HttpSettings {
         (name = "invoices", description = "Invoices of paid orders"),
         (name = "ledger", description = "The books: accounts, journal and trial balance"),
         (name = "reports", description = "Reports compiled in the background into downloadable files"),
+        (name = "exports", description = "Orders, customers and products exported in the background into downloadable files"),
         (name = "payments", description = "Payment records (authorisations, captures, voids, refunds) and refunds"),
         (name = "webhooks", description = "Signed deliveries of domain events"),
         (name = "jobs", description = "The background job queue"),
@@ -161,6 +162,7 @@ fn api() -> (Router<Services>, serde_json::Value) {
         .merge(routes::ledger::routes())
         .merge(routes::settlements::routes())
         .merge(routes::reports::routes())
+        .merge(routes::exports::routes())
         .merge(routes::payments::routes())
         .merge(routes::returns::routes())
         .merge(routes::webhooks::routes())

@@ -22,7 +22,10 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use chrono::NaiveDate;
 use ordo_domain::audit::Actor;
+use ordo_domain::catalog::ProductFilter;
+use ordo_domain::customer::CustomerFilter;
 use ordo_domain::invoice::format_amount;
+use ordo_domain::order::OrderFilter;
 use ordo_domain::page::{Page, PageRequest};
 use ordo_domain::report::{Report, ReportFormat, ReportKind, ReportParams, ReportStatus, day_start};
 use ordo_domain::{Currency, Timestamp, ValidationErrors, time};
@@ -64,6 +67,29 @@ impl ReportService {
     /// same parameters over unchanged data, else compiled in the
     /// background (`cached` says which).
     pub async fn create(&self, actor: &Actor, params: ReportParams) -> ServiceResult<Report> {
+        if params.kind.is_export() {
+            return Err(ServiceError::Validation(ValidationErrors::single(
+                "kind",
+                "not_a_report",
+                format!("{} is an export: ask /v1/exports", params.kind.as_str()),
+            )));
+        }
+        self.request(actor, params).await
+    }
+
+    /// Asks for an export, as [`Self::create`] a report.
+    pub async fn create_export(&self, actor: &Actor, params: ReportParams) -> ServiceResult<Report> {
+        if !params.kind.is_export() {
+            return Err(ServiceError::Validation(ValidationErrors::single(
+                "kind",
+                "not_an_export",
+                format!("{} is a report: ask /v1/reports", params.kind.as_str()),
+            )));
+        }
+        self.request(actor, params).await
+    }
+
+    async fn request(&self, actor: &Actor, params: ReportParams) -> ServiceResult<Report> {
         params.validate()?;
         let mut session = self.db.session().await?;
         if let Some(market) = &params.market
@@ -119,7 +145,8 @@ impl ReportService {
             ordo_jobs::enqueue(tx.as_mut(), &CompileReport { report_id: report.id }, EnqueueOptions::default()).await?;
         }
         tx.insert_report(&report, &report.params.cache_key()).await?;
-        crate::audit::record(tx.as_mut(), actor, "report.requested", "report", report.id, None, &report).await?;
+        let action = if report.params.kind.is_export() { "export.requested" } else { "report.requested" };
+        crate::audit::record(tx.as_mut(), actor, action, "report", report.id, None, &report).await?;
         if report.cached {
             announce(tx.as_mut(), &report).await?;
         }
@@ -134,16 +161,25 @@ impl ReportService {
         self.db.session().await?.report(id).await?.ok_or_else(|| ServiceError::not_found("report", id))
     }
 
-    /// Reports, newest first.
-    pub async fn list(&self, page: &PageRequest) -> ServiceResult<Page<Report>> {
-        let rows = self.db.session().await?.reports(page.after, page.fetch_limit()).await?;
+    /// A report (`exports` false) or an export (true); the other kind is
+    /// not found.
+    pub async fn find(&self, exports: bool, id: Uuid) -> ServiceResult<Report> {
+        match self.get(id).await? {
+            report if report.params.kind.is_export() == exports => Ok(report),
+            _ => Err(ServiceError::not_found(if exports { "export" } else { "report" }, id)),
+        }
+    }
+
+    /// Reports (or exports), newest first.
+    pub async fn list(&self, exports: bool, page: &PageRequest) -> ServiceResult<Page<Report>> {
+        let rows = self.db.session().await?.reports(exports, page.after, page.fetch_limit()).await?;
         Ok(Page::from_rows(CURSOR_SCOPE, page, rows, |r| r.id))
     }
 
     /// Cancels a running report: it stops at its next slice and stores
     /// no file.
-    pub async fn cancel(&self, actor: &Actor, id: Uuid) -> ServiceResult<Report> {
-        let mut report = self.get(id).await?;
+    pub async fn cancel(&self, actor: &Actor, exports: bool, id: Uuid) -> ServiceResult<Report> {
+        let mut report = self.find(exports, id).await?;
         if report.status.is_final() {
             return Err(ServiceError::ReportFinished { status: report.status.as_str() });
         }
@@ -156,14 +192,15 @@ impl ReportService {
             let now = self.get(id).await?;
             return Err(ServiceError::ReportFinished { status: now.status.as_str() });
         }
-        crate::audit::record(tx.as_mut(), actor, "report.cancelled", "report", id, Some(before), &report).await?;
+        let action = if exports { "export.cancelled" } else { "report.cancelled" };
+        crate::audit::record(tx.as_mut(), actor, action, "report", id, Some(before), &report).await?;
         tx.commit().await?;
         Ok(report)
     }
 
     /// A download link to a succeeded report's file.
-    pub async fn link(&self, id: Uuid, origin: &str) -> ServiceResult<Link> {
-        let report = self.get(id).await?;
+    pub async fn link(&self, exports: bool, id: Uuid, origin: &str) -> ServiceResult<Link> {
+        let report = self.find(exports, id).await?;
         match (&report.status, &report.file_key) {
             (ReportStatus::Succeeded, Some(key)) => Ok(self.files.link(key, origin, time::now()).await?),
             _ => Err(ServiceError::ReportNotReady { status: report.status.as_str() }),
@@ -201,9 +238,10 @@ impl ReportService {
         let body = futures::stream::unfold(receiver, |mut receiver| async move {
             receiver.recv().await.map(|item| (item, receiver))
         });
-        let mut out = Out::new(sender, report.params.kind.columns(), report.id, job, self.db.clone());
+        let header = (report.params.format == ReportFormat::Csv).then(|| report.params.kind.columns());
+        let mut out = Out::new(sender, header, report.id, job, self.db.clone());
         let write = async {
-            let written = self.write(&report.params, &mut out).await;
+            let written = self.write(&report.params, &report.watermark, &mut out).await;
             let written = match written {
                 Ok(true) => out.send().await.map(|()| true),
                 other => other,
@@ -241,7 +279,7 @@ impl ReportService {
     }
 
     /// Writes the report's rows to `out`; false if it was cancelled.
-    async fn write(&self, params: &ReportParams, out: &mut Out<'_>) -> ServiceResult<bool> {
+    async fn write(&self, params: &ReportParams, watermark: &str, out: &mut Out<'_>) -> ServiceResult<bool> {
         let market = params.market.as_deref();
         let (from, to) = params.window();
         match params.kind {
@@ -416,9 +454,135 @@ impl ReportService {
                     ])?;
                 }
             }
+            ReportKind::Orders => {
+                let filter = OrderFilter {
+                    created_from: Some(from),
+                    created_to: Some(to),
+                    market: params.market.clone(),
+                    ..OrderFilter::default()
+                };
+                let mut page = PageRequest { limit: PAGE_ROWS as u32, after: None };
+                loop {
+                    let orders = self.db.session().await?.list_orders(&filter, &page).await?;
+                    let Some(last) = orders.last() else { break };
+                    page.after = Some(*last.id.as_uuid());
+                    let reached = last.created_at;
+                    for o in &orders {
+                        if params.format == ReportFormat::Jsonl {
+                            out.record(o)?;
+                            continue;
+                        }
+                        let order = [
+                            o.id.to_string(),
+                            rfc3339(o.created_at),
+                            o.status.as_str().to_owned(),
+                            o.market.clone(),
+                            o.currency.code().to_owned(),
+                            o.customer_id.to_string(),
+                            format_amount(o.subtotal, o.currency),
+                            format_amount(o.tax, o.currency),
+                            format_amount(o.total, o.currency),
+                        ];
+                        for l in &o.lines {
+                            let mut row = order.to_vec();
+                            row.extend([
+                                l.line.to_string(),
+                                l.sku.as_str().to_owned(),
+                                l.name.clone(),
+                                l.quantity.to_string(),
+                                l.shipped_quantity.to_string(),
+                                format_amount(l.unit_price, o.currency),
+                                format_amount(l.subtotal, o.currency),
+                                format_amount(l.tax, o.currency),
+                                format_amount(l.total, o.currency),
+                            ]);
+                            out.row(&row)?;
+                        }
+                    }
+                    out.flush_if_full().await?;
+                    if !out.tick(share(from, to, reached, 0, 100)).await? {
+                        return Ok(false);
+                    }
+                }
+            }
+            ReportKind::Customers => {
+                let filter =
+                    CustomerFilter { updated_since: Some(from), updated_before: Some(to), ..CustomerFilter::default() };
+                let expected = expected_rows(watermark);
+                let (mut page, mut done) = (PageRequest { limit: PAGE_ROWS as u32, after: None }, 0_i64);
+                loop {
+                    let customers = self.db.session().await?.list_customers(&filter, &page).await?;
+                    let Some(last) = customers.last() else { break };
+                    page.after = Some(*last.id.as_uuid());
+                    done += customers.len() as i64;
+                    for c in &customers {
+                        if params.format == ReportFormat::Jsonl {
+                            out.record(c)?;
+                        } else {
+                            out.row(&[
+                                c.id.to_string(),
+                                c.email.as_str().to_owned(),
+                                c.name.clone(),
+                                rfc3339(c.meta.created_at),
+                                rfc3339(c.meta.updated_at),
+                                json_text(&c.addresses)?,
+                            ])?;
+                        }
+                    }
+                    out.flush_if_full().await?;
+                    if !out.tick(done * 100 / expected).await? {
+                        return Ok(false);
+                    }
+                }
+            }
+            ReportKind::Products => {
+                let filter =
+                    ProductFilter { updated_since: Some(from), updated_before: Some(to), ..ProductFilter::default() };
+                let expected = expected_rows(watermark);
+                let (mut page, mut done) = (PageRequest { limit: PAGE_ROWS as u32, after: None }, 0_i64);
+                loop {
+                    let products = self.db.session().await?.list_products(&filter, &page).await?;
+                    let Some(last) = products.last() else { break };
+                    page.after = Some(*last.id.as_uuid());
+                    done += products.len() as i64;
+                    for p in &products {
+                        if params.format == ReportFormat::Jsonl {
+                            out.record(p)?;
+                        } else {
+                            out.row(&[
+                                p.id.to_string(),
+                                p.sku.as_str().to_owned(),
+                                p.name.clone(),
+                                p.active.to_string(),
+                                rfc3339(p.meta.created_at),
+                                rfc3339(p.meta.updated_at),
+                                json_text(&p.prices)?,
+                            ])?;
+                        }
+                    }
+                    out.flush_if_full().await?;
+                    if !out.tick(done * 100 / expected).await? {
+                        return Ok(false);
+                    }
+                }
+            }
         }
         Ok(true)
     }
+}
+
+fn rfc3339(at: Timestamp) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+/// A nested value (addresses, prices) as one CSV field.
+fn json_text(value: &impl serde::Serialize) -> ServiceResult<String> {
+    serde_json::to_string(value).map_err(|e| internal(format!("writing a record: {e}")))
+}
+
+/// The rows a watermark (`<rows>@<latest>`) counted, at least 1.
+fn expected_rows(watermark: &str) -> i64 {
+    watermark.split('@').next().and_then(|n| n.parse().ok()).unwrap_or(1).max(1)
 }
 
 /// The days from `from` to `to`, both included.
@@ -442,6 +606,8 @@ fn amount(minor: i64, currency: Option<Currency>) -> String {
 /// upload as it fills, hashed and counted on the way.
 struct Out<'a> {
     csv: csv::Writer<Vec<u8>>,
+    /// JSON Lines, written beside (exports in that format write no CSV).
+    json: Vec<u8>,
     hasher: Sha256,
     rows: i64,
     size: u64,
@@ -453,16 +619,38 @@ struct Out<'a> {
 }
 
 impl<'a> Out<'a> {
+    /// `header`: the CSV header, if the file is CSV.
     fn new(
         sender: mpsc::Sender<Result<Bytes, std::io::Error>>,
-        columns: &[&str],
+        header: Option<&[&str]>,
         report_id: Uuid,
         job: Option<&'a JobRun>,
         db: Arc<dyn Database>,
     ) -> Self {
         let mut csv = csv_writer();
-        csv.write_record(columns).expect("writing to memory cannot fail");
-        Self { csv, hasher: Sha256::new(), rows: 0, size: 0, sender, report_id, job, db, last_tick: Instant::now() }
+        if let Some(columns) = header {
+            csv.write_record(columns).expect("writing to memory cannot fail");
+        }
+        Self {
+            csv,
+            json: Vec::new(),
+            hasher: Sha256::new(),
+            rows: 0,
+            size: 0,
+            sender,
+            report_id,
+            job,
+            db,
+            last_tick: Instant::now(),
+        }
+    }
+
+    /// One JSON Lines record.
+    fn record(&mut self, value: &impl serde::Serialize) -> ServiceResult<()> {
+        serde_json::to_writer(&mut self.json, value).map_err(|e| internal(format!("writing a record: {e}")))?;
+        self.json.push(b'\n');
+        self.rows += 1;
+        Ok(())
     }
 
     fn row(&mut self, fields: &[String]) -> ServiceResult<()> {
@@ -472,14 +660,15 @@ impl<'a> Out<'a> {
     }
 
     async fn flush_if_full(&mut self) -> ServiceResult<()> {
-        if self.csv.get_ref().len() >= FLUSH_BYTES { self.send().await } else { Ok(()) }
+        if self.csv.get_ref().len() + self.json.len() >= FLUSH_BYTES { self.send().await } else { Ok(()) }
     }
 
     /// Hands what is buffered to the upload.
     async fn send(&mut self) -> ServiceResult<()> {
-        let buffer = std::mem::replace(&mut self.csv, csv_writer())
+        let mut buffer = std::mem::replace(&mut self.csv, csv_writer())
             .into_inner()
             .map_err(|e| internal(format!("writing a report: {}", e.error())))?;
+        buffer.append(&mut self.json);
         if buffer.is_empty() {
             return Ok(());
         }

@@ -136,6 +136,9 @@ macro_rules! customer_repo {
                     if let Some(since) = filter.updated_since {
                         query.push(" AND updated_at >= ").push_bind(Ts(since));
                     }
+                    if let Some(before) = filter.updated_before {
+                        query.push(" AND updated_at < ").push_bind(Ts(before));
+                    }
                     query.push(" ORDER BY id LIMIT ").push_bind(page.fetch_limit());
                     let rows: Vec<CustomerRow> = query
                         .build_query_as()

@@ -260,6 +260,9 @@ macro_rules! order_repo {
                     if let Some(to) = filter.created_to {
                         query.push(" AND created_at < ").push_bind(Ts(to));
                     }
+                    if let Some(market) = &filter.market {
+                        query.push(" AND market = ").push_bind(market);
+                    }
                     query.push(" ORDER BY id LIMIT ").push_bind(page.fetch_limit());
                     let orders: Vec<OrderRow> =
                         query.build_query_as().persistent(self.persistent()).fetch_all(self.conn()).await.map_err(Self::map_err)?;

@@ -222,8 +222,13 @@ macro_rules! report_repo {
                 }
 
                 #[tracing::instrument(target = "ordo_db", name = "reports.list", skip_all)]
-                async fn reports(&mut self, before: Option<Uuid>, limit: i64) -> StoreResult<Vec<Report>> {
-                    let mut query = Builder::new(format!("SELECT {REPORT_COLUMNS} FROM reports WHERE TRUE"));
+                async fn reports(&mut self, exports: bool, before: Option<Uuid>, limit: i64) -> StoreResult<Vec<Report>> {
+                    let mut query = Builder::new(format!("SELECT {REPORT_COLUMNS} FROM reports WHERE kind IN ("));
+                    let mut kinds = query.separated(", ");
+                    for kind in ReportKind::ALL.into_iter().filter(|k| k.is_export() == exports) {
+                        kinds.push_bind(kind.as_str());
+                    }
+                    query.push(")");
                     if let Some(before) = before {
                         query.push(" AND id < ").push_bind(before);
                     }
@@ -299,7 +304,7 @@ macro_rules! report_repo {
                         query.push(format!(" AND {column} < ")).push_bind(Ts(to));
                     };
                     match kind {
-                        ReportKind::Sales => {
+                        ReportKind::Sales | ReportKind::Orders => {
                             let mut query = Builder::new("SELECT COUNT(*) AS rows, MAX(updated_at) AS latest FROM orders");
                             range(&mut query, "created_at");
                             push_market(&mut query, "market", market);
@@ -312,6 +317,13 @@ macro_rules! report_repo {
                             range(&mut query, "p.created_at");
                             query.push(" AND p.kind IN ('capture', 'refund')");
                             push_market(&mut query, "o.market", market);
+                            self.report_mark(query).await
+                        }
+                        ReportKind::Customers | ReportKind::Products => {
+                            let table = if kind == ReportKind::Customers { "customers" } else { "products" };
+                            let mut query = Builder::new(format!("SELECT COUNT(*) AS rows, MAX(updated_at) AS latest FROM {table}"));
+                            range(&mut query, "updated_at");
+                            query.push(" AND archived_at IS NULL");
                             self.report_mark(query).await
                         }
                         ReportKind::Documents | ReportKind::Tax => {

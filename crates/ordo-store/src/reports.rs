@@ -50,8 +50,8 @@ pub trait ReportRepo: Send {
 
     async fn report(&mut self, id: Uuid) -> StoreResult<Option<Report>>;
 
-    /// Reports newest first, after `before` (a report id) if given.
-    async fn reports(&mut self, before: Option<Uuid>, limit: i64) -> StoreResult<Vec<Report>>;
+    /// Reports (or exports) newest first, after `before` (a report id) if given.
+    async fn reports(&mut self, exports: bool, before: Option<Uuid>, limit: i64) -> StoreResult<Vec<Report>>;
 
     /// A succeeded report with these parameters and watermark.
     async fn cached_report(&mut self, cache_key: &str, watermark: &str) -> StoreResult<Option<Report>>;

@@ -220,8 +220,12 @@ async fn list_customers(
         .map(Email::parse)
         .transpose()
         .map_err(|e| ApiError::invalid_query("email".into(), e.code, e.message))?;
-    let filter =
-        CustomerFilter { email, updated_since: query.updated_since, archived: query.archived.unwrap_or(false) };
+    let filter = CustomerFilter {
+        email,
+        updated_since: query.updated_since,
+        updated_before: None,
+        archived: query.archived.unwrap_or(false),
+    };
     Ok(axum::Json(services.customers.list_customers(&filter, &page).await?))
 }
 

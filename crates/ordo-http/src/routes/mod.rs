@@ -15,6 +15,7 @@ use crate::extract::{IfMatch, etag};
 pub(crate) mod admin;
 pub(crate) mod audit;
 pub(crate) mod customers;
+pub(crate) mod exports;
 pub(crate) mod files;
 pub(crate) mod health;
 pub(crate) mod inventory;

@@ -229,6 +229,7 @@ async fn list_orders(
         customer_id: query.customer_id.map(CustomerId::from_uuid),
         created_from: query.created_from,
         created_to: query.created_to,
+        market: None,
     };
     Ok(axum::Json(services.orders.list_orders(&filter, &page).await?))
 }

@@ -214,6 +214,7 @@ async fn list_products(
         active: query.active,
         sku_prefix,
         updated_since: query.updated_since,
+        updated_before: None,
         archived: query.archived.unwrap_or(false),
     };
     Ok(axum::Json(services.catalog.list_products(&filter, &page).await?))

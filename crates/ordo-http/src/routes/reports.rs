@@ -10,7 +10,7 @@ use ordo_service::Services;
 use ordo_service::files::Link;
 use ordo_service::reports::CURSOR_SCOPE;
 use serde::Deserialize;
-use utoipa::IntoParams;
+use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
@@ -49,7 +49,7 @@ pub(crate) fn routes() -> OpenApiRouter<Services> {
     post,
     path = "/v1/reports",
     tag = "reports",
-    request_body = ReportParams,
+    request_body = ReportRequestBody,
     security(("api_key" = ["reports:run"])),
     responses(
         (status = 202, description = "Compiling in the background", body = Report, headers(("Location" = String))),
@@ -60,7 +60,7 @@ pub(crate) fn routes() -> OpenApiRouter<Services> {
 async fn create_report(
     auth: Authorized<ReportsRun>,
     State(services): State<Services>,
-    Json(params): Json<ReportParams>,
+    Json(ReportRequest(params)): Json<ReportRequest>,
 ) -> ApiResult<Response> {
     let report = services.reports.create(&auth.actor(), params).await?;
     let mut headers = HeaderMap::new();
@@ -69,6 +69,37 @@ async fn create_report(
     }
     let status = if report.cached { StatusCode::CREATED } else { StatusCode::ACCEPTED };
     Ok((status, headers, axum::Json(report)).into_response())
+}
+
+/// A report's or an export's parameters as a request body: unknown fields
+/// are refused.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ReportRequestBody {
+    kind: ordo_domain::report::ReportKind,
+    /// The first day (UTC), inclusive.
+    #[schema(value_type = String, format = Date, example = "2026-11-01")]
+    from: chrono::NaiveDate,
+    /// The last day (UTC), inclusive.
+    #[schema(value_type = String, format = Date, example = "2026-11-30")]
+    to: chrono::NaiveDate,
+    /// Only this market; all markets if absent.
+    #[schema(example = "DE")]
+    market: Option<String>,
+    /// `csv` (the default), or `jsonl` for exports.
+    #[serde(default)]
+    format: ordo_domain::report::ReportFormat,
+}
+
+/// [`ReportRequestBody`] as the parameters it asks for.
+#[derive(Debug, Deserialize)]
+#[serde(from = "ReportRequestBody")]
+pub(crate) struct ReportRequest(pub(crate) ReportParams);
+
+impl From<ReportRequestBody> for ReportRequest {
+    fn from(b: ReportRequestBody) -> Self {
+        Self(ReportParams { kind: b.kind, from: b.from, to: b.to, market: b.market, format: b.format })
+    }
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -98,7 +129,7 @@ async fn list_reports(
     Query(query): Query<ListReports>,
 ) -> ApiResult<axum::Json<Page<Report>>> {
     let page = parse_page(CURSOR_SCOPE, query.limit, query.cursor.as_deref())?;
-    Ok(axum::Json(services.reports.list(&page).await?))
+    Ok(axum::Json(services.reports.list(false, &page).await?))
 }
 
 /// A report: its progress while running; its rows, size and SHA-256 once
@@ -117,7 +148,7 @@ async fn get_report(
     State(services): State<Services>,
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<Report>> {
-    Ok(axum::Json(services.reports.get(parse_id::<Uuid>(&id)?).await?))
+    Ok(axum::Json(services.reports.find(false, parse_id::<Uuid>(&id)?).await?))
 }
 
 /// Cancel a running report: it stops at its next slice and stores no
@@ -136,7 +167,7 @@ async fn cancel_report(
     State(services): State<Services>,
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<Report>> {
-    Ok(axum::Json(services.reports.cancel(&auth.actor(), parse_id::<Uuid>(&id)?).await?))
+    Ok(axum::Json(services.reports.cancel(&auth.actor(), false, parse_id::<Uuid>(&id)?).await?))
 }
 
 /// A short-lived download link to a succeeded report's file (see
@@ -156,5 +187,5 @@ async fn report_link(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> ApiResult<axum::Json<Link>> {
-    Ok(axum::Json(services.reports.link(parse_id::<Uuid>(&id)?, &origin(&headers)).await?))
+    Ok(axum::Json(services.reports.link(false, parse_id::<Uuid>(&id)?, &origin(&headers)).await?))
 }

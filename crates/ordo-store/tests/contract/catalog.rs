@@ -153,10 +153,15 @@ async fn list_products_filters_and_pages(t: &StoreCtx) {
     // updated_since is inclusive.
     let since = ProductFilter { updated_since: Some(t.at(103)), ..Default::default() };
     assert_eq!(t.record("since", ids(&s.list_products(&since, &page).await.unwrap())), ["AC-1", "AB/4", "B-1"]);
+    // updated_before is exclusive.
+    let window =
+        ProductFilter { updated_since: Some(t.at(103)), updated_before: Some(t.at(104)), ..Default::default() };
+    assert_eq!(t.record("window", ids(&s.list_products(&window, &page).await.unwrap())), ["AC-1"]);
     let combined = ProductFilter {
         active: Some(true),
         sku_prefix: Some(SkuPrefix::parse("A").unwrap()),
         updated_since: Some(t.at(101)),
+        updated_before: None,
         archived: false,
     };
     assert_eq!(ids(&s.list_products(&combined, &page).await.unwrap()), ["AB-2", "AC-1", "AB/4"]);

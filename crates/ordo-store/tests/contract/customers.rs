@@ -113,6 +113,13 @@ async fn list_customers_filters_and_pages(t: &StoreCtx) {
         t.record("since", emails(&s.list_customers(&since, &page).await.unwrap())),
         ["c2@example.com", "c3@example.com", "c5@example.com"]
     );
+    let window =
+        CustomerFilter { updated_since: Some(t.at(102)), updated_before: Some(t.at(105)), ..Default::default() };
+    assert_eq!(
+        t.record("window", emails(&s.list_customers(&window, &page).await.unwrap())),
+        ["c2@example.com", "c3@example.com"],
+        "updated_before is exclusive"
+    );
     let first = s.list_customers(&CustomerFilter::default(), &PageRequest { limit: 2, after: None }).await.unwrap();
     assert_eq!(first.len(), 3);
     let second = s

@@ -133,8 +133,11 @@ async fn list_orders_filters_and_pages(t: &StoreCtx) {
         customer_id: Some(customer(0)),
         created_from: Some(t.at(0)),
         created_to: Some(t.at(50)),
+        market: Some("DE".to_owned()),
     };
     assert_eq!(n(&s.list_orders(&all_of_it, &page).await.unwrap()), [2, 4]);
+    let elsewhere = OrderFilter { market: Some("FR".to_owned()), ..Default::default() };
+    assert!(s.list_orders(&elsewhere, &page).await.unwrap().is_empty(), "no order of market FR");
     let first = s.list_orders(&OrderFilter::default(), &PageRequest { limit: 2, after: None }).await.unwrap();
     assert_eq!(t.record("page 1", n(&first)), [0, 1, 2]);
     let next = PageRequest { limit: 2, after: Some(*all[3].id.as_uuid()) };

@@ -70,6 +70,10 @@ pub enum Command {
     /// Compile reports.
     #[command(subcommand)]
     Report(report::ReportCommand),
+    /// Export orders (with their lines), customers or products of a period
+    /// as CSV or JSON Lines, here and now (what a worker does for
+    /// `POST /v1/exports`), to `--output` or standard output.
+    Export(report::ExportArgs),
     /// Fill a fresh database with production-realistic data: markets,
     /// warehouses, a catalog with skewed popularity, customers, a year of
     /// orders through their lifecycle, stock sized for the load to come, and
@@ -118,6 +122,10 @@ impl Cli {
             Command::Report(command) => {
                 let _telemetry = crate::telemetry::init(&config.log)?;
                 report::run(&config, command).await
+            }
+            Command::Export(args) => {
+                let _telemetry = crate::telemetry::init(&config.log)?;
+                report::export(&config, args).await
             }
             Command::Seed(args) => seed::run(&config, args).await,
             Command::Loadgen(args) => loadgen::run(&config, args).await,

@@ -1,4 +1,5 @@
-//! `ordo report`: compile a report here and now.
+//! `ordo report run` and `ordo export`: compile a report or an export here
+//! and now.
 
 use std::io::Write;
 
@@ -34,12 +35,34 @@ pub enum ReportCommand {
     },
 }
 
-#[allow(clippy::print_stderr)] // the summary goes beside the file's bytes
+/// `ordo export`: the records of a period as a file.
+#[derive(Debug, clap::Args)]
+pub struct ExportArgs {
+    /// `orders`, `customers` or `products`.
+    #[arg(long)]
+    kind: String,
+    /// The first day (UTC), `YYYY-MM-DD`.
+    #[arg(long)]
+    from: chrono::NaiveDate,
+    /// The last day (UTC), included; the first day if absent.
+    #[arg(long)]
+    to: Option<chrono::NaiveDate>,
+    /// Only this market (orders).
+    #[arg(long)]
+    market: Option<String>,
+    /// `csv` or `jsonl`.
+    #[arg(long, default_value = "csv")]
+    format: String,
+    /// Where to write the file (standard output if absent).
+    #[arg(long, short)]
+    output: Option<std::path::PathBuf>,
+}
+
 pub(super) async fn run(config: &Config, command: ReportCommand) -> anyhow::Result<()> {
     let ReportCommand::Run { kind, from, to, market, output } = command;
-    let kind =
-        ordo_domain::report::ReportKind::parse(&kind).context("--kind is one of sales, tax, documents, payments")?;
-    let services = open_services(config).await?;
+    let kind = ordo_domain::report::ReportKind::parse(&kind)
+        .filter(|k| !k.is_export())
+        .context("--kind is one of sales, tax, documents, payments")?;
     let params = ordo_domain::report::ReportParams {
         kind,
         from,
@@ -47,10 +70,40 @@ pub(super) async fn run(config: &Config, command: ReportCommand) -> anyhow::Resu
         market,
         format: ordo_domain::report::ReportFormat::Csv,
     };
+    produce(config, params, output).await
+}
+
+pub(super) async fn export(config: &Config, args: ExportArgs) -> anyhow::Result<()> {
+    let kind = ordo_domain::report::ReportKind::parse(&args.kind)
+        .filter(|k| k.is_export())
+        .context("--kind is one of orders, customers, products")?;
+    let format = ordo_domain::report::ReportFormat::parse(&args.format).context("--format is csv or jsonl")?;
+    let params = ordo_domain::report::ReportParams {
+        kind,
+        from: args.from,
+        to: args.to.unwrap_or(args.from),
+        market: args.market,
+        format,
+    };
+    produce(config, params, args.output).await
+}
+
+#[allow(clippy::print_stderr)] // the summary goes beside the file's bytes
+async fn produce(
+    config: &Config,
+    params: ordo_domain::report::ReportParams,
+    output: Option<std::path::PathBuf>,
+) -> anyhow::Result<()> {
+    let services = open_services(config).await?;
     let started = std::time::Instant::now();
     let result = async {
         let actor = ordo_domain::audit::Actor::system("cli");
-        let report = match services.reports.create(&actor, params).await {
+        let created = if params.kind.is_export() {
+            services.reports.create_export(&actor, params).await
+        } else {
+            services.reports.create(&actor, params).await
+        };
+        let report = match created {
             Err(ordo_service::ServiceError::Validation(errors)) => bail!("{errors}"),
             other => other?,
         };
@@ -68,13 +121,15 @@ pub(super) async fn run(config: &Config, command: ReportCommand) -> anyhow::Resu
         }
         sink.flush()?;
         eprintln!(
-            "report {}: {} rows, {} bytes, sha256 {}{} in {:.1} s",
+            "{} {}: {} rows, {} bytes, sha256 {}{} in {:.1} s; peak memory {} MiB",
+            if report.params.kind.is_export() { "export" } else { "report" },
             report.id,
             report.rows,
             report.size.unwrap_or(0),
             report.sha256.as_deref().unwrap_or("-"),
             if report.cached { " (from the cache)" } else { "" },
-            started.elapsed().as_secs_f64()
+            started.elapsed().as_secs_f64(),
+            super::ledger::peak_rss_mib().map_or_else(|| "?".to_owned(), |m| m.to_string())
         );
         Ok(())
     }

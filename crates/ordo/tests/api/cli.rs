@@ -194,6 +194,57 @@ async fn database_passwords_never_reach_the_logs() {
 }
 
 #[tokio::test]
+async fn reports_and_exports_run_from_the_command_line() {
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        let Some(db) = TestDb::create(backend).await else { continue };
+        let files = tempfile::tempdir().unwrap();
+        let with_db = |args: &[&str]| {
+            let mut command = ordo_command!();
+            command.args(args).args(["--database-url", &db.url]).env("ORDO_FILES_PATH", files.path());
+            command
+        };
+        assert!(run(&mut with_db(&["migrate"])).status.success());
+        let seeded = run(&mut with_db(&["seed", "--customers", "10", "--products", "5", "--orders", "40"]));
+        assert!(seeded.status.success(), "{}", stderr(&seeded));
+        let today = chrono::Utc::now().date_naive();
+        let (from, to) = ((today - chrono::Duration::days(400)).to_string(), today.to_string());
+
+        // Every seeded order, one JSON object per line, into a file.
+        let out = files.path().join("orders.jsonl");
+        let out_arg = out.to_str().unwrap();
+        let args =
+            ["export", "--kind", "orders", "--from", &from, "--to", &to, "--format", "jsonl", "--output", out_arg];
+        let exported = run(&mut with_db(&args));
+        assert!(exported.status.success(), "{backend:?}: {}", stderr(&exported));
+        let text = std::fs::read_to_string(&out).unwrap();
+        let orders: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(orders.len(), 40, "{backend:?}");
+        assert!(orders.iter().all(|o| o["lines"].as_array().is_some_and(|l| !l.is_empty())));
+        assert!(stderr(&exported).contains("40 rows"), "{}", stderr(&exported));
+        // The same again: served from the file store.
+        let again = run(&mut with_db(&args));
+        assert!(stderr(&again).contains("(from the cache)"), "{}", stderr(&again));
+        assert_eq!(std::fs::read_to_string(&out).unwrap(), text);
+
+        // A report to standard output, CSV under its header.
+        let report = run(&mut with_db(&["report", "run", "--kind", "sales", "--from", &from, "--to", &to]));
+        assert!(report.status.success(), "{}", stderr(&report));
+        assert!(stdout(&report).starts_with("day,market,currency,sku,name,orders,quantity,net,tax,gross\r\n"));
+
+        for bad in [
+            vec!["report", "run", "--kind", "orders", "--from", "2026-11-01"],
+            vec!["export", "--kind", "sales", "--from", "2026-11-01"],
+            vec!["export", "--kind", "orders", "--from", "2026-11-01", "--format", "xml"],
+            vec!["report", "run", "--kind", "sales", "--from", "2026-11-02", "--to", "2026-11-01"],
+        ] {
+            let output = run(&mut with_db(&bad));
+            assert!(!output.status.success(), "{bad:?} fails");
+            assert!(!stderr(&output).is_empty(), "{bad:?} says why");
+        }
+    }
+}
+
+#[tokio::test]
 async fn keys_and_audit_commands_manage_keys_and_verify_the_chain() {
     for backend in [Backend::Sqlite, Backend::Postgres] {
         let Some(db) = TestDb::create(backend).await else { continue };

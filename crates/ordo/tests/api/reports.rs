@@ -18,6 +18,8 @@ backend_tests!(
     reports_match_the_business_records_and_a_repeat_over_unchanged_data_is_served_from_the_cache,
     bad_report_requests_are_refused_and_a_running_report_can_be_cancelled,
     a_scheduled_report_lands_on_the_file_store_and_is_announced_by_webhook,
+    exports_write_orders_customers_and_products_as_csv_and_json_lines,
+    exports_and_reports_keep_to_their_own_kinds,
 );
 
 fn decimal(minor: i64) -> String {
@@ -50,21 +52,49 @@ async fn run(app: &TestApp, params: &Value, expected: StatusCode) -> Value {
     panic!("report {id} never finished");
 }
 
-/// Downloads a succeeded report through its link; its lines, split into
-/// fields (the reports' fields hold no commas or quotes here).
-async fn download(app: &TestApp, report: &Value) -> Vec<Vec<String>> {
-    let link = app.get(&format!("/v1/reports/{}/link", report["id"].as_str().unwrap())).await.expect(StatusCode::OK);
+/// Downloads a succeeded report (or export, under `base`) through its
+/// link, checking its size and checksum.
+async fn fetch(app: &TestApp, base: &str, report: &Value) -> Vec<u8> {
+    let link = app.get(&format!("{base}/{}/link", report["id"].as_str().unwrap())).await.expect(StatusCode::OK);
     let got = reqwest::get(link["url"].as_str().unwrap()).await.unwrap();
     assert_eq!(got.status(), StatusCode::OK);
     let bytes = got.bytes().await.unwrap();
     assert_eq!(report["size"].as_u64().unwrap(), bytes.len() as u64, "the size it reports");
     assert_eq!(report["sha256"].as_str().unwrap(), format!("{:x}", Sha256::digest(&bytes)), "the checksum it reports");
-    let text = String::from_utf8(bytes.to_vec()).unwrap();
-    assert!(text.ends_with("\r\n") && !text.replace("\r\n", "").contains('\n'), "RFC 4180: CRLF line ends: {text:?}");
-    let lines: Vec<Vec<String>> =
-        text.trim_end_matches("\r\n").split("\r\n").map(|l| l.split(',').map(str::to_owned).collect()).collect();
+    bytes.to_vec()
+}
+
+/// A CSV file's records, header first, checked for RFC 4180's CRLF line
+/// ends and against the row count its report gives.
+fn csv_lines(report: &Value, bytes: &[u8]) -> Vec<Vec<String>> {
+    assert!(bytes.ends_with(b"\r\n"), "RFC 4180: CRLF line ends");
+    let mut reader = csv::ReaderBuilder::new().has_headers(false).from_reader(bytes);
+    let lines: Vec<Vec<String>> = reader.records().map(|r| r.unwrap().iter().map(str::to_owned).collect()).collect();
+    let records: usize = bytes.windows(2).filter(|w| w == b"\r\n").count();
+    assert_eq!(records, lines.len(), "every record ends with CRLF (no field here holds a line break)");
     assert_eq!(report["rows"].as_i64().unwrap(), lines.len() as i64 - 1, "the rows it reports, under a header");
     lines
+}
+
+/// Downloads a succeeded report; its records, header first.
+async fn download(app: &TestApp, report: &Value) -> Vec<Vec<String>> {
+    let bytes = fetch(app, "/v1/reports", report).await;
+    csv_lines(report, &bytes)
+}
+
+/// Asks for an export and waits for it to end.
+async fn run_export(app: &TestApp, params: &Value) -> Value {
+    let export = app.post("/v1/exports", params).await.expect(StatusCode::ACCEPTED);
+    let id = export["id"].as_str().unwrap();
+    for _ in 0..500 {
+        let export = app.get(&format!("/v1/exports/{id}")).await.expect(StatusCode::OK);
+        if export["status"] != "running" {
+            assert_eq!(export["status"], "succeeded", "{export}");
+            return export;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("export {id} never finished");
 }
 
 /// The rows of a report as maps from its header's names.
@@ -305,4 +335,144 @@ async fn a_scheduled_report_lands_on_the_file_store_and_is_announced_by_webhook(
     let lines = download(&app, &report).await;
     assert_eq!(lines.len(), 1, "{lines:?}");
     assert_eq!(lines[0][0], "day");
+}
+
+async fn exports_write_orders_customers_and_products_as_csv_and_json_lines(app: TestApp) {
+    let backend = app.backend();
+    drop(app);
+    let Some(app) = TestApp::spawn_with(backend, |c| c.workers.enabled = true).await else {
+        return;
+    };
+    let shop = shop(&app).await;
+    let paid = paid_order(&app, &shop, json!([{"sku": "TEE", "quantity": 2}, {"sku": "MUG", "quantity": 1}])).await;
+    let placed = app
+        .post("/v1/orders", &order_body(&shop, json!([{"sku": "MUG", "quantity": 1}])))
+        .await
+        .expect(StatusCode::CREATED);
+    let today = chrono::Utc::now().date_naive().to_string();
+    let orders: BTreeMap<String, Value> = [&paid, &placed]
+        .iter()
+        .map(|o| {
+            let id = o["id"].as_str().unwrap().to_owned();
+            (id, (*o).clone())
+        })
+        .collect();
+
+    // Orders as CSV: a row per line, the order's columns repeated.
+    let export = run_export(&app, &json!({"kind": "orders", "from": today, "to": today, "market": "DE"})).await;
+    let bytes = fetch(&app, "/v1/exports", &export).await;
+    let rows = records(&csv_lines(&export, &bytes));
+    assert_eq!(rows.len(), 3, "two lines and one: {rows:?}");
+    for row in &rows {
+        let order = &orders[&row["order_id"]];
+        let line =
+            order["lines"].as_array().unwrap().iter().find(|l| row["line"] == l["line"].to_string().as_str()).unwrap();
+        assert_eq!(row["status"], order["status"].as_str().unwrap());
+        assert_eq!(row["sku"], line["sku"].as_str().unwrap());
+        assert_eq!(row["quantity"], line["quantity"].to_string());
+        assert_eq!(row["line_gross"], decimal(line["total"].as_i64().unwrap()));
+        assert_eq!(row["order_gross"], decimal(order["total"].as_i64().unwrap()));
+    }
+
+    // Orders as JSON Lines: each order as the API shows it.
+    let export = run_export(&app, &json!({"kind": "orders", "from": today, "to": today, "format": "jsonl"})).await;
+    let bytes = fetch(&app, "/v1/exports", &export).await;
+    let text = String::from_utf8(bytes).unwrap();
+    let exported: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(exported.len(), 2);
+    for order in &exported {
+        let now = app.get(&format!("/v1/orders/{}", order["id"].as_str().unwrap())).await.expect(StatusCode::OK);
+        assert_eq!(order, &now);
+    }
+
+    // Customers with their addresses, products with their prices.
+    let export = run_export(&app, &json!({"kind": "customers", "from": today, "to": today})).await;
+    let bytes = fetch(&app, "/v1/exports", &export).await;
+    let rows = records(&csv_lines(&export, &bytes));
+    let customer = app.get(&format!("/v1/customers/{}", shop.customer)).await.expect(StatusCode::OK);
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(
+        (rows[0]["customer_id"].as_str(), rows[0]["email"].as_str()),
+        (shop.customer.as_str(), "buyer@example.com")
+    );
+    assert_eq!(serde_json::from_str::<Value>(&rows[0]["addresses"]).unwrap(), customer["addresses"]);
+    let export = run_export(&app, &json!({"kind": "products", "from": today, "to": today, "format": "jsonl"})).await;
+    let bytes = fetch(&app, "/v1/exports", &export).await;
+    let text = String::from_utf8(bytes).unwrap();
+    let products: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let skus: Vec<&str> = products.iter().map(|p| p["sku"].as_str().unwrap()).collect();
+    assert_eq!(skus.len(), 2);
+    assert!(skus.contains(&"TEE") && skus.contains(&"MUG"), "{skus:?}");
+    let tee = products.iter().find(|p| p["sku"] == "TEE").unwrap();
+    assert_eq!(tee, &app.get(&format!("/v1/products/{}", tee["id"].as_str().unwrap())).await.expect(StatusCode::OK));
+
+    // A period with no records: a header alone; listed among the exports only.
+    let empty = run_export(&app, &json!({"kind": "orders", "from": "2020-01-01", "to": "2020-01-31"})).await;
+    let bytes = fetch(&app, "/v1/exports", &empty).await;
+    assert_eq!(csv_lines(&empty, &bytes).len(), 1);
+    let exports = app.get("/v1/exports").await.expect(StatusCode::OK);
+    assert_eq!(exports["items"].as_array().unwrap().len(), 5);
+    let reports = app.get("/v1/reports").await.expect(StatusCode::OK);
+    assert!(reports["items"].as_array().unwrap().is_empty(), "exports are not reports");
+    app.get(&format!("/v1/reports/{}", empty["id"].as_str().unwrap()))
+        .await
+        .expect_problem(StatusCode::NOT_FOUND, "not_found");
+}
+
+async fn exports_and_reports_keep_to_their_own_kinds(app: TestApp) {
+    shop(&app).await;
+    let refused = [
+        ("/v1/exports", json!({"kind": "sales", "from": "2026-11-01", "to": "2026-11-30"}), "not_an_export"),
+        ("/v1/reports", json!({"kind": "orders", "from": "2026-11-01", "to": "2026-11-30"}), "not_a_report"),
+        (
+            "/v1/reports",
+            json!({"kind": "sales", "from": "2026-11-01", "to": "2026-11-30", "format": "jsonl"}),
+            "unsupported_format",
+        ),
+        (
+            "/v1/exports",
+            json!({"kind": "customers", "from": "2026-11-01", "to": "2026-11-30", "market": "DE"}),
+            "no_market",
+        ),
+        ("/v1/exports", json!({"kind": "orders", "from": "2026-11-02", "to": "2026-11-01"}), "invalid_period"),
+    ];
+    for (path, body, code) in refused {
+        let problem = app.post(path, &body).await.expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+        assert_eq!(problem["errors"][0]["code"], code, "{path} {body}: {problem}");
+    }
+    assert!(app.get("/v1/exports").await.expect(StatusCode::OK)["items"].as_array().unwrap().is_empty());
+    // Exports hold personal data: managers and admins only.
+    for role in [ordo_domain::auth::Role::Finance, ordo_domain::auth::Role::Clerk, ordo_domain::auth::Role::Viewer] {
+        let client = TestApp::client_with_key(&app.key_for(role).await);
+        let got = client
+            .post(app.url("/v1/exports"))
+            .json(&json!({"kind": "customers", "from": "2026-11-01", "to": "2026-11-30"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(got.status(), StatusCode::FORBIDDEN, "{role}");
+    }
+    let manager = TestApp::client_with_key(&app.key_for(ordo_domain::auth::Role::Manager).await);
+    let got = manager
+        .post(app.url("/v1/exports"))
+        .json(&json!({"kind": "customers", "from": "2026-11-01", "to": "2026-11-30"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.status(), StatusCode::ACCEPTED);
+    let export: Value = got.json().await.unwrap();
+    let cancelled = app
+        .post(&format!("/v1/exports/{}/cancel", export["id"].as_str().unwrap()), &json!({}))
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(cancelled["status"], "cancelled");
+    let audit =
+        app.get(&format!("/v1/audit-events?entity_type=report&entity_id={}", export["id"].as_str().unwrap())).await;
+    let actions: Vec<String> = audit.expect(StatusCode::OK)["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(actions, ["export.requested", "export.cancelled"]);
 }
