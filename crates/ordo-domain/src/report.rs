@@ -32,6 +32,10 @@ pub enum ReportKind {
     Documents,
     /// Payments and refunds: every capture and refund made in the period.
     Payments,
+    /// Receivables aging as of the end of the period's last day: every
+    /// order that still owes money (its `receivables` balance in the
+    /// ledger), by how long its invoice has been open.
+    Aging,
     /// An export: the orders placed in the period, with their lines.
     Orders,
     /// An export: the live customers created or changed in the period,
@@ -47,14 +51,23 @@ as_str!(ReportKind {
     Tax = "tax",
     Documents = "documents",
     Payments = "payments",
+    Aging = "aging",
     Orders = "orders",
     Customers = "customers",
     Products = "products",
 });
 
 impl ReportKind {
-    pub const ALL: [ReportKind; 7] =
-        [Self::Sales, Self::Tax, Self::Documents, Self::Payments, Self::Orders, Self::Customers, Self::Products];
+    pub const ALL: [ReportKind; 8] = [
+        Self::Sales,
+        Self::Tax,
+        Self::Documents,
+        Self::Payments,
+        Self::Aging,
+        Self::Orders,
+        Self::Customers,
+        Self::Products,
+    ];
 
     /// Whether it is an export (records as they are, `/v1/exports`) rather
     /// than a report (figures compiled from them, `/v1/reports`).
@@ -99,6 +112,9 @@ impl ReportKind {
                 "provider",
                 "provider_reference",
             ],
+            Self::Aging => {
+                &["market", "currency", "order_id", "invoice_number", "invoiced_at", "days_open", "bucket", "open"]
+            }
             // One row per order line, the order's columns repeated.
             Self::Orders => &[
                 "order_id",
@@ -280,6 +296,16 @@ impl Span {
     }
 }
 
+/// The aging bucket of a receivable open for `days`.
+pub fn aging_bucket(days: i64) -> &'static str {
+    match days {
+        ..=30 => "0-30",
+        31..=60 => "31-60",
+        61..=90 => "61-90",
+        _ => "over 90",
+    }
+}
+
 pub fn day_start(day: NaiveDate) -> DateTime<Utc> {
     day.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc()
 }
@@ -367,6 +393,12 @@ mod tests {
         assert_eq!(Span::PreviousMonth.days(d("2026-12-01")), (d("2026-11-01"), d("2026-11-30")));
         assert_eq!(Span::PreviousMonth.days(d("2026-03-15")), (d("2026-02-01"), d("2026-02-28")));
         assert_eq!(Span::PreviousMonth.days(d("2027-01-31")), (d("2026-12-01"), d("2026-12-31")));
+    }
+
+    #[test]
+    fn aging_buckets_are_thirty_days_wide_up_to_ninety() {
+        let buckets: Vec<_> = [0, 30, 31, 60, 61, 90, 91, 400].into_iter().map(aging_bucket).collect();
+        assert_eq!(buckets, ["0-30", "0-30", "31-60", "31-60", "61-90", "61-90", "over 90", "over 90"]);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use chrono::NaiveDate;
 use ordo_domain::report::{Report, ReportFormat, ReportKind, ReportParams, ReportStatus};
-use ordo_store::{PaymentRow, SalesRow, StoreResult};
+use ordo_store::{PaymentRow, ReceivableRow, SalesRow, StoreResult};
 use uuid::Uuid;
 
 use crate::{Ts, corrupt};
@@ -119,6 +119,29 @@ impl From<PaymentRecord> for PaymentRow {
     }
 }
 
+#[derive(Debug, sqlx::FromRow)]
+pub struct ReceivableRecord {
+    pub order_id: Uuid,
+    pub market: String,
+    pub currency: String,
+    pub open: i64,
+    pub invoice_number: Option<String>,
+    pub invoiced_at: Option<Ts>,
+}
+
+impl From<ReceivableRecord> for ReceivableRow {
+    fn from(r: ReceivableRecord) -> Self {
+        ReceivableRow {
+            order_id: r.order_id,
+            market: r.market,
+            currency: r.currency,
+            open: r.open,
+            invoice_number: r.invoice_number,
+            invoiced_at: r.invoiced_at.map(|t| t.0),
+        }
+    }
+}
+
 /// A watermark part: how many rows and the latest change among them.
 #[derive(Debug, sqlx::FromRow)]
 pub struct MarkRow {
@@ -143,7 +166,7 @@ macro_rules! report_repo {
             use ::ordo_domain::invoice::Invoice;
             use ::ordo_domain::order::OrderStatus;
             use ::ordo_domain::report::{Report, ReportKind};
-            use ::ordo_store::{Cursor, PaymentRow, ReportRepo, SalesRow, StoreResult};
+            use ::ordo_store::{Cursor, PaymentRow, ReceivableRow, ReportRepo, SalesRow, StoreResult};
             use ::sqlx::types::Json;
             use ::uuid::Uuid;
             use $crate::invoices::Document;
@@ -319,6 +342,13 @@ macro_rules! report_repo {
                             push_market(&mut query, "o.market", market);
                             self.report_mark(query).await
                         }
+                        ReportKind::Aging => {
+                            // The postings up to the period's end, by when they count.
+                            let mut query = Builder::new("SELECT COUNT(*) AS rows, MAX(posted_at) AS latest FROM ledger_postings WHERE posted_at < ");
+                            query.push_bind(Ts(to));
+                            push_market(&mut query, "market", market);
+                            self.report_mark(query).await
+                        }
                         ReportKind::Customers | ReportKind::Products => {
                             let table = if kind == ReportKind::Customers { "customers" } else { "products" };
                             let mut query = Builder::new(format!("SELECT COUNT(*) AS rows, MAX(updated_at) AS latest FROM {table}"));
@@ -383,6 +413,36 @@ macro_rules! report_repo {
                     let rows: Vec<PaymentRecord> =
                         query.build_query_as().persistent(self.persistent()).fetch_all(self.conn()).await.map_err(Self::map_err)?;
                     Ok(rows.into_iter().map(PaymentRow::from).collect())
+                }
+
+                #[tracing::instrument(target = "ordo_db", name = "reports.open_receivables", skip_all)]
+                async fn open_receivables(
+                    &mut self,
+                    at: Timestamp,
+                    market: Option<&str>,
+                    after: Option<Uuid>,
+                    limit: i64,
+                ) -> StoreResult<Vec<ReceivableRow>> {
+                    let mut query = Builder::new(
+                        "SELECT t.order_id, t.market, t.currency, CAST(SUM(p.amount) AS BIGINT) AS open,
+                                MIN(i.number) AS invoice_number, MIN(i.issued_at) AS invoiced_at
+                           FROM ledger_transactions t
+                           JOIN ledger_postings p ON p.transaction_id = t.id AND p.account = 'receivables'
+                           LEFT JOIN invoices i ON i.order_id = t.order_id
+                          WHERE t.posted_at < ",
+                    );
+                    query.push_bind(Ts(at));
+                    push_market(&mut query, "t.market", market);
+                    if let Some(after) = after {
+                        query.push(" AND t.order_id > ").push_bind(after);
+                    }
+                    query.push(
+                        " GROUP BY t.order_id, t.market, t.currency HAVING SUM(p.amount) <> 0 ORDER BY t.order_id LIMIT ",
+                    );
+                    query.push_bind(limit);
+                    let rows: Vec<ReceivableRecord> =
+                        query.build_query_as().persistent(self.persistent()).fetch_all(self.conn()).await.map_err(Self::map_err)?;
+                    Ok(rows.into_iter().map(ReceivableRow::from).collect())
                 }
 
                 #[tracing::instrument(target = "ordo_db", name = "reports.invoices_between", skip_all)]

@@ -41,6 +41,18 @@ pub struct PaymentRow {
     pub created_at: Timestamp,
 }
 
+/// An order's open receivable at an instant, with its invoice.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceivableRow {
+    pub order_id: Uuid,
+    pub market: String,
+    pub currency: String,
+    /// What the order still owes: its `receivables` balance.
+    pub open: i64,
+    pub invoice_number: Option<String>,
+    pub invoiced_at: Option<Timestamp>,
+}
+
 /// Where a paged report query goes on: after this instant and id.
 pub type Cursor = Option<(Timestamp, Uuid)>;
 
@@ -92,6 +104,16 @@ pub trait ReportRepo: Send {
         after: Cursor,
         limit: i64,
     ) -> StoreResult<Vec<PaymentRow>>;
+
+    /// Orders whose `receivables` balance at `at` (postings before it) is
+    /// not zero, in order id order after `after`; at most `limit`.
+    async fn open_receivables(
+        &mut self,
+        at: Timestamp,
+        market: Option<&str>,
+        after: Option<Uuid>,
+        limit: i64,
+    ) -> StoreResult<Vec<ReceivableRow>>;
 
     /// Invoices issued in `[from, to)`, in the order issued, after `after`;
     /// at most `limit`.

@@ -38,7 +38,9 @@ pub(crate) fn routes() -> OpenApiRouter<Services> {
 /// - `tax`: output tax by market × currency × rate, from the invoices and
 ///   (negative) credit notes issued in the period, as a VAT return asks;
 /// - `documents`: the invoice and credit-note register;
-/// - `payments`: every capture and refund made in the period.
+/// - `payments`: every capture and refund made in the period;
+/// - `aging`: receivables aging as of the end of `to`: every order that
+///   still owes money by the ledger, by how long its invoice has been open.
 ///
 /// The file is CSV (RFC 4180, amounts in major units). It is compiled in
 /// the background (202; follow `progress`, cancel with `/cancel`), unless

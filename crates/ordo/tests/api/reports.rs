@@ -20,6 +20,7 @@ backend_tests!(
     a_scheduled_report_lands_on_the_file_store_and_is_announced_by_webhook,
     exports_write_orders_customers_and_products_as_csv_and_json_lines,
     exports_and_reports_keep_to_their_own_kinds,
+    receivables_aging_lists_what_each_order_still_owes,
 );
 
 fn decimal(minor: i64) -> String {
@@ -475,4 +476,49 @@ async fn exports_and_reports_keep_to_their_own_kinds(app: TestApp) {
         .map(|e| e["action"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(actions, ["export.requested", "export.cancelled"]);
+}
+
+async fn receivables_aging_lists_what_each_order_still_owes(app: TestApp) {
+    let backend = app.backend();
+    drop(app);
+    let Some(app) = TestApp::spawn_with(backend, |c| c.workers.enabled = true).await else {
+        return;
+    };
+    let shop = shop(&app).await;
+    // Captured at fulfilment: invoiced when paid, owed until it ships.
+    let market = app.get("/v1/markets/DE").await.expect(StatusCode::OK);
+    app.patch("/v1/markets/DE", &json!({"version": market["version"], "capture_policy": "at_fulfilment"}))
+        .await
+        .expect(StatusCode::OK);
+    let order = paid_order(&app, &shop, json!([{"sku": "TEE", "quantity": 1}])).await;
+    let id = order["id"].as_str().unwrap();
+    let invoice = invoice_of(&app, id).await;
+    let today = chrono::Utc::now().date_naive().to_string();
+    let aging = run(&app, &json!({"kind": "aging", "from": today, "to": today}), StatusCode::ACCEPTED).await;
+    let rows = records(&download(&app, &aging).await);
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    let row = &rows[0];
+    assert_eq!((row["order_id"].as_str(), row["market"].as_str(), row["currency"].as_str()), (id, "DE", "EUR"));
+    assert_eq!(row["open"], decimal(order["total"].as_i64().unwrap()));
+    assert_eq!(row["invoice_number"], invoice["number"].as_str().unwrap());
+    assert_eq!((row["days_open"].as_str(), row["bucket"].as_str()), ("0", "0-30"));
+
+    // Shipped and captured: nothing is owed any more.
+    let confirmed = app
+        .post(&format!("/v1/orders/{id}/confirm"), &json!({"version": order["version"]}))
+        .await
+        .expect(StatusCode::OK);
+    app.post(
+        &format!("/v1/orders/{id}/fulfil"),
+        &json!({"version": confirmed["version"], "lines": [{"line": 1, "quantity": 1}]}),
+    )
+    .await
+    .expect(StatusCode::OK);
+    crate::payments::wait_for_payments(&app, id, |p| {
+        p.iter().any(|p| p["kind"] == "capture" && p["status"] == "succeeded")
+    })
+    .await;
+    let after = run(&app, &json!({"kind": "aging", "from": today, "to": today}), StatusCode::ACCEPTED).await;
+    assert_ne!(after["watermark"], aging["watermark"], "the capture's postings moved the watermark");
+    assert!(records(&download(&app, &after).await).is_empty(), "all paid");
 }
