@@ -25,7 +25,6 @@ use ordo_domain::audit::Actor;
 use ordo_domain::catalog::ProductFilter;
 use ordo_domain::customer::CustomerFilter;
 use ordo_domain::invoice::format_amount;
-use ordo_domain::order::OrderFilter;
 use ordo_domain::page::{Page, PageRequest};
 use ordo_domain::report::{Report, ReportFormat, ReportKind, ReportParams, ReportStatus, day_start};
 use ordo_domain::{Currency, Timestamp, ValidationErrors, time};
@@ -485,17 +484,11 @@ impl ReportService {
                 }
             }
             ReportKind::Orders => {
-                let filter = OrderFilter {
-                    created_from: Some(from),
-                    created_to: Some(to),
-                    market: params.market.clone(),
-                    ..OrderFilter::default()
-                };
-                let mut page = PageRequest { limit: PAGE_ROWS as u32, after: None };
+                let mut after: Cursor = None;
                 loop {
-                    let orders = self.db.session().await?.list_orders(&filter, &page).await?;
+                    let orders = self.db.session().await?.orders_between(from, to, market, after, PAGE_ROWS).await?;
                     let Some(last) = orders.last() else { break };
-                    page.after = Some(*last.id.as_uuid());
+                    after = Some((last.created_at, *last.id.as_uuid()));
                     let reached = last.created_at;
                     for o in &orders {
                         if params.format == ReportFormat::Jsonl {

@@ -95,7 +95,7 @@ ordo_store_sql::order_repo!(PgSession, Postgres {
 });
 
 impl<C: DerefMut<Target = PgConnection> + Send> PgSession<C> {
-    async fn lines_of(&mut self, ids: &[Uuid]) -> StoreResult<Vec<LineRow>> {
+    pub(crate) async fn lines_of(&mut self, ids: &[Uuid]) -> StoreResult<Vec<LineRow>> {
         sqlx::query_as(&format!(
             "SELECT {LINE_COLUMNS} FROM order_lines WHERE order_id = ANY($1) ORDER BY order_id, line"
         ))

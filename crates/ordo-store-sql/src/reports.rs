@@ -445,6 +445,37 @@ macro_rules! report_repo {
                     Ok(rows.into_iter().map(ReceivableRow::from).collect())
                 }
 
+                #[tracing::instrument(target = "ordo_db", name = "reports.orders_between", skip_all)]
+                async fn orders_between(
+                    &mut self,
+                    from: Timestamp,
+                    to: Timestamp,
+                    market: Option<&str>,
+                    after: Cursor,
+                    limit: i64,
+                ) -> StoreResult<Vec<::ordo_domain::order::Order>> {
+                    let mut query = Builder::new(format!(
+                        "SELECT {} FROM orders WHERE created_at >= ",
+                        $crate::orders::ORDER_COLUMNS
+                    ));
+                    query.push_bind(Ts(from)).push(" AND created_at < ").push_bind(Ts(to));
+                    push_market(&mut query, "market", market);
+                    push_after(&mut query, "created_at", "id", after);
+                    query.push(" ORDER BY created_at, id LIMIT ").push_bind(limit);
+                    let mut rows: Vec<$crate::orders::OrderRow> =
+                        query.build_query_as().persistent(self.persistent()).fetch_all(self.conn()).await.map_err(Self::map_err)?;
+                    if rows.is_empty() {
+                        return Ok(Vec::new());
+                    }
+                    // Lines come in id order, and are matched to their orders in it.
+                    rows.sort_by_key(|o| o.id);
+                    let ids: Vec<Uuid> = rows.iter().map(|o| o.id).collect();
+                    let lines = self.lines_of(&ids).await?;
+                    let mut orders = $crate::orders::assemble(rows, lines)?;
+                    orders.sort_by_key(|o| (o.created_at, *o.id.as_uuid()));
+                    Ok(orders)
+                }
+
                 #[tracing::instrument(target = "ordo_db", name = "reports.invoices_between", skip_all)]
                 async fn invoices_between(
                     &mut self,

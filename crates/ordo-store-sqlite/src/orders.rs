@@ -116,7 +116,7 @@ ordo_store_sql::order_repo!(SqliteSession, Sqlite {
 });
 
 impl<C: DerefMut<Target = SqliteConnection> + Send> SqliteSession<C> {
-    async fn lines_of(&mut self, ids: &[Uuid]) -> StoreResult<Vec<LineRow>> {
+    pub(crate) async fn lines_of(&mut self, ids: &[Uuid]) -> StoreResult<Vec<LineRow>> {
         let mut query =
             QueryBuilder::<Sqlite>::new(format!("SELECT {LINE_COLUMNS} FROM order_lines WHERE order_id IN ("));
         let mut separated = query.separated(", ");

@@ -115,6 +115,17 @@ pub trait ReportRepo: Send {
         limit: i64,
     ) -> StoreResult<Vec<ReceivableRow>>;
 
+    /// Orders placed in `[from, to)`, with their lines, in the order
+    /// placed, after `after`; at most `limit`.
+    async fn orders_between(
+        &mut self,
+        from: Timestamp,
+        to: Timestamp,
+        market: Option<&str>,
+        after: Cursor,
+        limit: i64,
+    ) -> StoreResult<Vec<ordo_domain::order::Order>>;
+
     /// Invoices issued in `[from, to)`, in the order issued, after `after`;
     /// at most `limit`.
     async fn invoices_between(
