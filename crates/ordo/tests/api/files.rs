@@ -189,8 +189,20 @@ async fn an_invoice_pdf_is_stored_on_s3_and_linked_there() {
     let invoice_id = paid_order_invoice(&app).await;
     let (_, _, pdf) = app.get_bytes(&format!("/v1/invoices/{invoice_id}"), "application/pdf").await;
 
+    // The job stores the PDF just after the invoice commits: wait for it.
     let store = ordo::storage::files(&files).unwrap();
-    assert_eq!(read_all(store.get(&format!("invoices/{invoice_id}.pdf")).await.unwrap()).await, pdf, "in the bucket");
+    let key = format!("invoices/{invoice_id}.pdf");
+    let mut stored = Vec::new();
+    for _ in 0..250 {
+        if let Ok(body) = store.get(&key).await {
+            stored = read_all(body).await;
+            if stored == pdf {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(stored, pdf, "in the bucket");
     let link = app.get(&format!("/v1/invoices/{invoice_id}/link")).await.expect(StatusCode::OK);
     let url = link["url"].as_str().unwrap();
     assert!(url.starts_with(&files.s3_endpoint), "{url}");
