@@ -59,6 +59,7 @@ mod keys;
 mod markets;
 mod orders;
 mod payments;
+mod reports;
 mod returns;
 mod transactions;
 mod webhooks;
