@@ -179,6 +179,11 @@ impl From<StoreError> for ServiceError {
     }
 }
 
+/// An internal error with a message: a bug, or data Ordo did not write.
+pub(crate) fn internal(message: impl Into<String>) -> ServiceError {
+    ServiceError::Internal(StoreError::Other(message.into().into()))
+}
+
 /// How a job takes a use case's error: a missing entity will not appear by
 /// retrying, so the job ends; anything else is tried again.
 pub(crate) fn job_error(e: ServiceError) -> ordo_jobs::JobError {

@@ -25,6 +25,7 @@ use ordo_domain::audit::Actor;
 use ordo_domain::catalog::ProductFilter;
 use ordo_domain::customer::CustomerFilter;
 use ordo_domain::invoice::format_amount;
+use ordo_domain::money::checked_sum;
 use ordo_domain::page::{Page, PageRequest};
 use ordo_domain::report::{Report, ReportFormat, ReportKind, ReportParams, ReportStatus, day_start};
 use ordo_domain::{Currency, Timestamp, ValidationErrors, time};
@@ -34,7 +35,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
-use crate::error::job_error;
+use crate::error::{internal, job_error};
 use crate::files::{Files, Link};
 use crate::{ServiceError, ServiceResult, Services};
 
@@ -407,8 +408,9 @@ impl ReportService {
                 let mut add = |market: &str, currency: Currency, rate: i64, net: i64, tax: i64| {
                     let t = totals.entry((market.to_owned(), currency, rate)).or_insert((0, 0, 0));
                     t.0 += 1;
-                    t.1 = t.1.saturating_add(net);
-                    t.2 = t.2.saturating_add(tax);
+                    t.1 = checked_sum([t.1, net]).map_err(|_| overflow())?;
+                    t.2 = checked_sum([t.2, tax]).map_err(|_| overflow())?;
+                    ServiceResult::Ok(())
                 };
                 let mut after: Cursor = None;
                 loop {
@@ -418,7 +420,7 @@ impl ReportService {
                     let reached = last.issued_at;
                     for i in &page {
                         for line in &i.tax_breakdown {
-                            add(&i.market, i.currency, line.rate_bp, line.net, line.tax);
+                            add(&i.market, i.currency, line.rate_bp, line.net, line.tax)?;
                         }
                     }
                     if !out.tick(share(from, to, reached, 0, 50)).await? {
@@ -434,7 +436,7 @@ impl ReportService {
                     let reached = last.issued_at;
                     for n in &page {
                         for line in &n.tax_breakdown {
-                            add(&n.market, n.currency, line.rate_bp, -line.net, -line.tax);
+                            add(&n.market, n.currency, line.rate_bp, -line.net, -line.tax)?;
                         }
                     }
                     if !out.tick(share(from, to, reached, 50, 100)).await? {
@@ -442,6 +444,7 @@ impl ReportService {
                     }
                 }
                 for ((market, currency, rate), (documents, net, tax)) in totals {
+                    let gross = checked_sum([net, tax]).map_err(|_| overflow())?;
                     out.row(&[
                         market,
                         currency.code().to_owned(),
@@ -449,7 +452,7 @@ impl ReportService {
                         documents.to_string(),
                         format_amount(net, currency),
                         format_amount(tax, currency),
-                        format_amount(net.saturating_add(tax), currency),
+                        format_amount(gross, currency),
                     ])?;
                 }
             }
@@ -719,13 +722,15 @@ impl<'a> Out<'a> {
     }
 }
 
+/// Totals past what an amount can hold: unreachable with real money, and
+/// never written as a wrong figure.
+fn overflow() -> ServiceError {
+    internal("a report total exceeds the largest amount")
+}
+
 /// RFC 4180: CRLF after every record, fields quoted where needed.
 fn csv_writer() -> csv::Writer<Vec<u8>> {
     csv::WriterBuilder::new().terminator(csv::Terminator::CRLF).from_writer(Vec::with_capacity(FLUSH_BYTES + 4096))
-}
-
-fn internal(message: impl Into<String>) -> ServiceError {
-    ServiceError::Internal(ordo_store::StoreError::Other(message.into().into()))
 }
 
 /// Compiles a report (see the module docs).

@@ -30,7 +30,7 @@ use ordo_store::Database;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::error::job_error;
+use crate::error::{internal, job_error};
 use crate::{ServiceError, ServiceResult, Services};
 
 /// Names the run list in its cursors.
@@ -333,10 +333,6 @@ impl SettlementService {
 
 /// The postings of a chunk are summed per market, currency and day.
 type GroupKey = (String, String, chrono::NaiveDate);
-
-fn internal(message: impl Into<String>) -> ServiceError {
-    ServiceError::Internal(ordo_store::StoreError::Other(message.into().into()))
-}
 
 /// Reads `[start, end)` of `file`.
 fn read_range(file: &mut std::fs::File, start: u64, end: u64) -> std::io::Result<Vec<u8>> {

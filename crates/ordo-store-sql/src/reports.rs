@@ -190,6 +190,25 @@ macro_rules! report_repo {
             }
 
             impl<C: ::std::ops::DerefMut<Target = <::sqlx::$db as ::sqlx::Database>::Connection> + Send> $session<C> {
+                /// The documents of `table` (`invoices` or `credit_notes`)
+                /// issued in `[from, to)`, in the order issued, after `after`.
+                async fn documents_between(
+                    &mut self,
+                    table: &str,
+                    from: Timestamp,
+                    to: Timestamp,
+                    market: Option<&str>,
+                    after: Cursor,
+                    limit: i64,
+                ) -> StoreResult<Vec<Json<Document>>> {
+                    let mut query = Builder::new(format!("SELECT document FROM {table} WHERE issued_at >= "));
+                    query.push_bind(Ts(from)).push(" AND issued_at < ").push_bind(Ts(to));
+                    push_market(&mut query, "market", market);
+                    push_after(&mut query, "issued_at", "id", after);
+                    query.push(" ORDER BY issued_at, id LIMIT ").push_bind(limit);
+                    query.build_query_scalar().persistent(self.persistent()).fetch_all(self.conn()).await.map_err(Self::map_err)
+                }
+
                 async fn report_mark(&mut self, mut query: Builder<'_>) -> StoreResult<String> {
                     let row: MarkRow =
                         query.build_query_as().persistent(self.persistent()).fetch_one(self.conn()).await.map_err(Self::map_err)?;
@@ -485,13 +504,7 @@ macro_rules! report_repo {
                     after: Cursor,
                     limit: i64,
                 ) -> StoreResult<Vec<Invoice>> {
-                    let mut query = Builder::new("SELECT document FROM invoices WHERE issued_at >= ");
-                    query.push_bind(Ts(from)).push(" AND issued_at < ").push_bind(Ts(to));
-                    push_market(&mut query, "market", market);
-                    push_after(&mut query, "issued_at", "id", after);
-                    query.push(" ORDER BY issued_at, id LIMIT ").push_bind(limit);
-                    let rows: Vec<Json<Document>> =
-                        query.build_query_scalar().persistent(self.persistent()).fetch_all(self.conn()).await.map_err(Self::map_err)?;
+                    let rows = self.documents_between("invoices", from, to, market, after, limit).await?;
                     rows.into_iter().map(|j| j.0.decode()).collect()
                 }
 
@@ -504,13 +517,7 @@ macro_rules! report_repo {
                     after: Cursor,
                     limit: i64,
                 ) -> StoreResult<Vec<CreditNote>> {
-                    let mut query = Builder::new("SELECT document FROM credit_notes WHERE issued_at >= ");
-                    query.push_bind(Ts(from)).push(" AND issued_at < ").push_bind(Ts(to));
-                    push_market(&mut query, "market", market);
-                    push_after(&mut query, "issued_at", "id", after);
-                    query.push(" ORDER BY issued_at, id LIMIT ").push_bind(limit);
-                    let rows: Vec<Json<Document>> =
-                        query.build_query_scalar().persistent(self.persistent()).fetch_all(self.conn()).await.map_err(Self::map_err)?;
+                    let rows = self.documents_between("credit_notes", from, to, market, after, limit).await?;
                     rows.into_iter().map(|j| j.0.decode()).collect()
                 }
             }
