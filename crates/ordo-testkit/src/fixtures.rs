@@ -100,6 +100,11 @@ pub fn without_ordo_env(mut command: Command) -> Command {
     command
 }
 
+/// The threads reading the stderr of processes started by [`serve`], by
+/// process id, for [`terminate`] to collect.
+static STDERR_READERS: std::sync::Mutex<Vec<(u32, std::thread::JoinHandle<String>)>> =
+    std::sync::Mutex::new(Vec::new());
+
 /// Starts `ordo serve` on port 0 and returns the child, its URL and what it
 /// printed. The caller stops it with [`terminate`], which waits for it.
 #[allow(clippy::zombie_processes)]
@@ -110,6 +115,16 @@ pub fn serve(command: &mut Command) -> (Child, String, String) {
         .stderr(Stdio::piped())
         .spawn()
         .expect("start ordo serve");
+    // Read stderr from the start: a process that logs more than a pipe
+    // holds (debug logs of every migration) would otherwise block on
+    // writing before it printed its URL, and never start.
+    let mut stderr = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut logs = String::new();
+        let _ = stderr.read_to_string(&mut logs);
+        logs
+    });
+    STDERR_READERS.lock().unwrap().push((child.id(), reader));
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
     let mut printed = String::new();
     loop {
@@ -125,13 +140,19 @@ pub fn serve(command: &mut Command) -> (Child, String, String) {
 /// Sends SIGTERM to a process started by [`serve`], waits up to 10 s for
 /// it to exit, and returns its status and its stderr.
 pub fn terminate(child: &mut Child) -> (ExitStatus, String) {
-    // Read stderr while it shuts down: a process that logs more than a pipe
-    // holds (debug logs) would otherwise block on writing and never exit.
-    let mut stderr = child.stderr.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        let mut logs = String::new();
-        stderr.read_to_string(&mut logs).unwrap();
-        logs
+    // A process started by `serve` has had its stderr read since it started.
+    let started = {
+        let mut readers = STDERR_READERS.lock().unwrap();
+        readers.iter().position(|(id, _)| *id == child.id()).map(|at| readers.swap_remove(at).1)
+    };
+    // Otherwise read it while it shuts down, for the same reason.
+    let reader = started.unwrap_or_else(|| {
+        let mut stderr = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            let mut logs = String::new();
+            let _ = stderr.read_to_string(&mut logs);
+            logs
+        })
     });
     let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
     assert!(status.success());
