@@ -13,6 +13,9 @@ pub trait AuditRepo: Send {
     /// Appends an event, unsealed.
     async fn insert_audit_event(&mut self, event: &AuditEvent) -> StoreResult<()>;
 
+    /// Appends many audit events at once, for bulk work (imports).
+    async fn insert_audit_events(&mut self, events: &[AuditEvent]) -> StoreResult<()>;
+
     /// Up to `page.fetch_limit()` events after `page.after`, in id order.
     async fn list_audit_events(&mut self, filter: &AuditFilter, page: &PageRequest) -> StoreResult<Vec<AuditEvent>>;
 
