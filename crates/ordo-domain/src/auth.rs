@@ -97,10 +97,11 @@ pub enum Permission {
     LedgerManage,
     ReportsRun,
     ExportsRun,
+    ImportsRun,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 20] = [
+    pub const ALL: [Permission; 21] = [
         Permission::CatalogRead,
         Permission::CatalogWrite,
         Permission::CustomersRead,
@@ -121,6 +122,7 @@ impl Permission {
         Permission::LedgerManage,
         Permission::ReportsRun,
         Permission::ExportsRun,
+        Permission::ImportsRun,
     ];
 
     /// The scope string used in the OpenAPI document, e.g. `catalog:write`.
@@ -146,6 +148,7 @@ impl Permission {
             Permission::LedgerManage => "ledger:manage",
             Permission::ReportsRun => "reports:run",
             Permission::ExportsRun => "exports:run",
+            Permission::ImportsRun => "imports:run",
         }
     }
 
@@ -159,7 +162,7 @@ use Role::{Admin, Clerk, Finance, Manager, Viewer};
 /// The permission matrix: the one place that says which role may perform
 /// which operation. The README's table and the OpenAPI security scheme are
 /// generated from (and tested against) it.
-pub const MATRIX: [(Permission, &[Role]); 20] = [
+pub const MATRIX: [(Permission, &[Role]); 21] = [
     (Permission::CatalogRead, &[Admin, Manager, Clerk, Finance, Viewer]),
     (Permission::CatalogWrite, &[Admin, Manager]),
     (Permission::CustomersRead, &[Admin, Manager, Clerk, Finance, Viewer]),
@@ -180,6 +183,7 @@ pub const MATRIX: [(Permission, &[Role]); 20] = [
     (Permission::LedgerManage, &[Admin, Finance]),
     (Permission::ReportsRun, &[Admin, Manager, Finance]),
     (Permission::ExportsRun, &[Admin, Manager]),
+    (Permission::ImportsRun, &[Admin, Manager]),
 ];
 
 /// The matrix as a Markdown table, for the README and the API description.

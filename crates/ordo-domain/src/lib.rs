@@ -15,6 +15,7 @@
 //! - [`event`]: domain events, the facts webhooks subscribe to.
 //! - [`id`]: UUIDv7 identifiers, one type per entity.
 //! - [`idempotency`]: idempotency keys, their claims and stored answers.
+//! - [`import`]: bulk imports of products, customers and stock, and their rows.
 //! - [`inventory`]: stock locations, stock levels and the allocation rule.
 //! - [`invoice`]: invoices, numbered without gaps, with a tax breakdown.
 //! - [`job`]: background jobs as data: state, attempts, retry policy.
@@ -55,6 +56,7 @@ pub mod email;
 pub mod event;
 pub mod id;
 pub mod idempotency;
+pub mod import;
 pub mod inventory;
 pub mod invoice;
 pub mod job;

@@ -105,6 +105,7 @@ requirements!(
     LedgerManage,
     ReportsRun,
     ExportsRun,
+    ImportsRun,
 );
 
 /// The caller, authorised for `R`.

@@ -39,7 +39,7 @@ pub(crate) async fn check(State(limits): State<HttpLimits>, mut request: Request
     }
     // A declared length over the limit is refused before a byte of the body
     // is read, rather than after waiting for a body that may never come.
-    let limit = if crate::routes::settlements::is_upload(request.method(), request.uri().path()) {
+    let limit = if crate::upload::is_upload(request.method(), request.uri().path()) {
         limits.upload_limit
     } else {
         limits.body_limit

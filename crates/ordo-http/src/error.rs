@@ -297,6 +297,10 @@ impl ApiError {
                 &codes::REPORT_FINISHED,
                 format!("the report is {status}; only a running report can be cancelled"),
             ),
+            ServiceError::ImportFinished { status } => Self::new(
+                &codes::IMPORT_FINISHED,
+                format!("the import is {status}; only a running import can be cancelled"),
+            ),
             ServiceError::ReportNotReady { status } => Self::new(
                 &codes::REPORT_NOT_READY,
                 format!("the report is {status}; only a succeeded report has a file"),

@@ -51,11 +51,11 @@ pub(crate) struct IdempotentRequest {
 const MAX_STORED_RESPONSE: usize = 4 * 1024 * 1024;
 
 pub(crate) async fn idempotency(State(services): State<Services>, request: Request, next: Next) -> Response {
-    // A settlement upload is idempotent by its file's hash, and too large
-    // to buffer here.
+    // An upload is idempotent by its file's hash, and too large to buffer
+    // here.
     if request.method() != Method::POST
         || !request.uri().path().starts_with("/v1/")
-        || crate::routes::settlements::is_upload(request.method(), request.uri().path())
+        || crate::upload::is_upload(request.method(), request.uri().path())
     {
         return next.run(request).await;
     }

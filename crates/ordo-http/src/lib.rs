@@ -53,6 +53,7 @@ mod openapi;
 pub mod rate_limit;
 mod routes;
 pub mod stats;
+mod upload;
 
 pub use error::{ApiError, Problem};
 pub use rate_limit::{InProcessRateLimiter, RateLimiter, RoleLimit, Unlimited};
@@ -111,6 +112,7 @@ impl std::fmt::Debug for HttpSettings {
         (name = "invoices", description = "Invoices of paid orders"),
         (name = "ledger", description = "The books: accounts, journal and trial balance"),
         (name = "reports", description = "Reports compiled in the background into downloadable files"),
+        (name = "imports", description = "Bulk imports of products, customers and stock, applied in the background"),
         (name = "exports", description = "Orders, customers and products exported in the background into downloadable files"),
         (name = "payments", description = "Payment records (authorisations, captures, voids, refunds) and refunds"),
         (name = "webhooks", description = "Signed deliveries of domain events"),
@@ -162,6 +164,7 @@ fn api() -> (Router<Services>, serde_json::Value) {
         .merge(routes::ledger::routes())
         .merge(routes::settlements::routes())
         .merge(routes::reports::routes())
+        .merge(routes::imports::routes())
         .merge(routes::exports::routes())
         .merge(routes::payments::routes())
         .merge(routes::returns::routes())

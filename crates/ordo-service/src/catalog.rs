@@ -167,7 +167,7 @@ impl CatalogService {
     }
 
     /// Drops a product this process changed from the cache.
-    async fn forget(&self, id: ProductId) {
+    pub(crate) async fn forget(&self, id: ProductId) {
         if let Some(cache) = &self.cache {
             cache.invalidate(id).await;
         }

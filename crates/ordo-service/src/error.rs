@@ -70,6 +70,10 @@ pub enum ServiceError {
     #[error("the report is {status}; only a running report can be cancelled")]
     ReportFinished { status: &'static str },
 
+    /// An import that is not running cannot be cancelled.
+    #[error("the import is {status}; only a running import can be cancelled")]
+    ImportFinished { status: &'static str },
+
     /// A report's file exists only once it succeeded.
     #[error("the report is {status}; only a succeeded report has a file")]
     ReportNotReady { status: &'static str },

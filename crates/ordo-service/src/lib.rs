@@ -42,6 +42,7 @@ pub mod customers;
 mod error;
 pub mod files;
 pub mod idempotency;
+pub mod imports;
 pub mod inventory;
 pub mod invoices;
 pub mod jobs;
@@ -86,6 +87,7 @@ pub struct ServiceSet {
     pub ledger: ledger::LedgerService,
     pub settlements: settlements::SettlementService,
     pub reports: reports::ReportService,
+    pub imports: imports::ImportService,
     pub markets: markets::MarketService,
     pub inventory: inventory::InventoryService,
     pub orders: orders::OrderService,
@@ -125,6 +127,8 @@ pub struct ServiceSettings {
     pub payment_provider: Option<PaymentProviderChoice>,
     /// Settlement report lines reconciled per chunk (one transaction each).
     pub settlement_chunk_lines: usize,
+    /// Import rows applied per transaction.
+    pub import_chunk_rows: i32,
     /// The chart of accounts, as configured.
     pub chart: ordo_domain::ledger::Chart,
     /// Where documents are stored and how their download links are made.
@@ -161,6 +165,7 @@ impl Default for ServiceSettings {
             mail: mail::MailSettings::Files { dir: "ordo-data/mail".into(), from: "Ordo <orders@ordo.invalid>".into() },
             payment_provider: Some(PaymentProviderChoice::Test),
             settlement_chunk_lines: settlements::DEFAULT_CHUNK_LINES,
+            import_chunk_rows: imports::DEFAULT_CHUNK_ROWS,
             chart: ordo_domain::ledger::Chart::default(),
             files: files::Files::in_memory(),
         }
@@ -190,12 +195,17 @@ impl Services {
             .with_stripe_webhook_secret(stripe.webhook_secret.clone()),
             None => payments::PaymentService::new(db.clone(), queue.clone(), Arc::new(payments::NoProvider), "none"),
         };
+        let catalog =
+            catalog::CatalogService::new(db.clone(), settings.product_cache_ttl, settings.product_cache_capacity);
         Ok(Self(Arc::new(ServiceSet {
-            catalog: catalog::CatalogService::new(
+            imports: imports::ImportService::new(
                 db.clone(),
-                settings.product_cache_ttl,
-                settings.product_cache_capacity,
+                queue.clone(),
+                settings.files.clone(),
+                catalog.clone(),
+                settings.import_chunk_rows,
             ),
+            catalog,
             customers: customers::CustomerService::new(db.clone()),
             keys: keys::KeyService::new(db.clone(), settings.key_cache_ttl),
             audit: audit::AuditService::new(db.clone()),

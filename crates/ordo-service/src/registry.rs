@@ -18,6 +18,7 @@
 //! | [`DeliverWebhook`]                       | `webhooks`    | one delivery to one webhook         |
 //! | [`ReconcileSettlement`]                  | `maintenance` | a settlement report's lines         |
 //! | [`CompileReport`]                        | `reports`     | a report's file                     |
+//! | [`ApplyImport`]                          | `imports`     | an import's rows, chunk by chunk    |
 //! | [`RequestScheduledReport`] (cron)       | `reports`     | a scheduled report                  |
 //! | [`SealAuditTrail`] (periodic)            | `maintenance` | the audit trail's hash chain        |
 //! | [`SweepExpiredKeys`] (periodic)          | `maintenance` | expired idempotency keys            |
@@ -28,6 +29,7 @@ use ordo_jobs::{Job, Registry, Schedule};
 use crate::Services;
 use crate::audit::SealAuditTrail;
 use crate::idempotency::SweepExpiredKeys;
+use crate::imports::ApplyImport;
 use crate::invoices::IssueInvoice;
 use crate::ledger::VerifyLedger;
 use crate::mail::{SendInvoiceEmail, SendOrderConfirmation};
@@ -62,7 +64,8 @@ pub fn registry(periods: Periods) -> Registry<Services> {
         .register::<FanOutEvent>()
         .register::<DeliverWebhook>()
         .register::<ReconcileSettlement>()
-        .register::<CompileReport>();
+        .register::<CompileReport>()
+        .register::<ApplyImport>();
     if let Some(schedule) = periods.seal_audit {
         registry = registry.on::<SealAuditTrail>(schedule);
     }

@@ -48,6 +48,7 @@ mod catalog;
 mod copy;
 mod customers;
 mod idempotency;
+mod imports;
 mod inventory;
 mod invoices;
 mod jobs;

@@ -117,6 +117,24 @@ macro_rules! customer_repo {
                     Ok(result.rows_affected() == 1)
                 }
 
+                #[::tracing::instrument(target = "ordo_db", name = "customers.by_email", skip_all)]
+                async fn customers_by_email(&mut self, emails: &[::ordo_domain::Email]) -> StoreResult<Vec<Customer>> {
+                    if emails.is_empty() {
+                        return Ok(Vec::new());
+                    }
+                    let mut query = ::sqlx::QueryBuilder::<::sqlx::$db>::new(format!(
+                        "SELECT {COLUMNS} FROM customers WHERE email IN ("
+                    ));
+                    let mut list = query.separated(", ");
+                    for email in emails {
+                        list.push_bind(email.as_str());
+                    }
+                    query.push(")");
+                    let rows: Vec<CustomerRow> =
+                        query.build_query_as().fetch_all(self.conn()).await.map_err(Self::map_err)?;
+                    rows.into_iter().map(Customer::try_from).collect()
+                }
+
                 #[::tracing::instrument(target = "ordo_db", name = "customers.list_customers", skip_all)]
                 async fn list_customers(
                     &mut self,

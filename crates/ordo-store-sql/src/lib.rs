@@ -46,6 +46,7 @@ pub mod audit;
 pub mod catalog;
 pub mod customers;
 pub mod idempotency;
+pub mod imports;
 pub mod inventory;
 pub mod invoices;
 pub mod jobs;

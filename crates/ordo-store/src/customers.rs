@@ -23,6 +23,9 @@ pub trait CustomerRepo: Send {
     /// [`crate::StoreError::Duplicate`].
     async fn update_customer(&mut self, customer: &Customer, expected_version: i64) -> StoreResult<bool>;
 
+    /// The customers (archived ones included) with these e-mail addresses.
+    async fn customers_by_email(&mut self, emails: &[ordo_domain::Email]) -> StoreResult<Vec<Customer>>;
+
     /// Up to `page.fetch_limit()` customers after `page.after`, in id order.
     async fn list_customers(&mut self, filter: &CustomerFilter, page: &PageRequest) -> StoreResult<Vec<Customer>>;
 }

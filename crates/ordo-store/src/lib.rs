@@ -16,6 +16,7 @@
 //! - `customers`: [`CustomerRepo`], customers.
 //! - `error`: [`StoreError`], small on purpose, and [`UniqueKey`].
 //! - `idempotency`: [`IdempotencyRepo`], idempotency keys.
+//! - `imports`: [`ImportRepo`], bulk imports and the rows they refused.
 //! - `inventory`: [`InventoryRepo`], locations, stock levels and damaged stock.
 //! - `invoices`: [`InvoiceRepo`], invoices, credit notes and their counters.
 //! - `jobs`: [`JobRepo`], the job queue, its attempts and cron ticks.
@@ -38,6 +39,7 @@ mod catalog;
 mod customers;
 mod error;
 mod idempotency;
+mod imports;
 mod inventory;
 mod invoices;
 mod jobs;
@@ -56,6 +58,7 @@ pub use catalog::CatalogRepo;
 pub use customers::CustomerRepo;
 pub use error::{StoreError, StoreResult, UniqueKey};
 pub use idempotency::IdempotencyRepo;
+pub use imports::ImportRepo;
 pub use inventory::{InventoryRepo, RankedStock, StockMove};
 pub use invoices::InvoiceRepo;
 pub use jobs::{CancelOutcome, JobRepo};
@@ -184,6 +187,7 @@ pub trait Session:
     + PaymentRepo
     + ReturnRepo
     + ReportRepo
+    + ImportRepo
     + LedgerRepo
     + SettlementRepo
     + IdempotencyRepo

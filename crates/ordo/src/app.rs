@@ -155,6 +155,7 @@ pub async fn open_services(config: &Config) -> anyhow::Result<Services> {
         product_cache_ttl: Duration::from_millis(config.catalog.cache_ttl_ms),
         product_cache_capacity: config.catalog.cache_capacity,
         settlement_chunk_lines: config.ledger.settlement_chunk_lines,
+        import_chunk_rows: config.imports.chunk_rows,
         chart: ordo_domain::ledger::Chart::extended(&config.ledger.accounts).map_err(anyhow::Error::msg)?,
         files: storage::files(&config.files)?,
         mail: if config.mail.smtp_url.expose().is_empty() {

@@ -31,6 +31,7 @@ pub struct Config {
     pub payments: PaymentsConfig,
     pub files: FilesConfig,
     pub reports: ReportsConfig,
+    pub imports: ImportsConfig,
     pub log: LogConfig,
 }
 
@@ -232,6 +233,21 @@ pub struct ReportsConfig {
     /// `[[reports.schedules]] name = "monthly-vat", cron = "0 6 1 * *",
     /// kind = "tax", span = "previous_month"`.
     pub schedules: Vec<ordo_service::reports::ReportSchedule>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ImportsConfig {
+    /// Rows applied per transaction, 1 to 10,000, unless an import asks
+    /// for another size: larger chunks import faster, smaller ones hold
+    /// locks for less time and redo less after a crash.
+    pub chunk_rows: i32,
+}
+
+impl Default for ImportsConfig {
+    fn default() -> Self {
+        Self { chunk_rows: ordo_service::imports::DEFAULT_CHUNK_ROWS }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -615,7 +631,7 @@ pub struct Overrides {
     pub listen: Option<SocketAddr>,
 }
 
-const SECTIONS: [&str; 15] = [
+const SECTIONS: [&str; 16] = [
     "server",
     "database",
     "auth",
@@ -624,6 +640,7 @@ const SECTIONS: [&str; 15] = [
     "ledger",
     "files",
     "reports",
+    "imports",
     "idempotency",
     "orders",
     "catalog",

@@ -110,6 +110,8 @@ error_codes! {
         "the refund would take the order's refunds past what was captured; `detail` says what is still refundable");
     JOB_NOT_DEAD = (CONFLICT, "job_not_dead", "Job not dead",
         "only dead jobs can be retried or discarded");
+    IMPORT_FINISHED = (CONFLICT, "import_finished", "Import finished",
+        "only a running import can be cancelled");
     REPORT_FINISHED = (CONFLICT, "report_finished", "Report finished",
         "only a running report can be cancelled");
     REPORT_NOT_READY = (CONFLICT, "report_not_ready", "Report not ready",

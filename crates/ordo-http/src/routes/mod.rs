@@ -18,6 +18,7 @@ pub(crate) mod customers;
 pub(crate) mod exports;
 pub(crate) mod files;
 pub(crate) mod health;
+pub(crate) mod imports;
 pub(crate) mod inventory;
 pub(crate) mod invoices;
 pub(crate) mod jobs;

@@ -1,11 +1,9 @@
 //! `/v1/ledger/settlements`: provider settlement reports imported and
 //! reconciled against Ordo's payments, with their items as JSON or CSV.
 
-use std::io::Write;
-
 use axum::body::Body;
 use axum::extract::{Path, Request, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use ordo_domain::page::Page;
@@ -21,17 +19,11 @@ use uuid::Uuid;
 use crate::auth::{Authorized, LedgerManage, LedgerRead};
 use crate::error::codes::{NOT_FOUND, PAYLOAD_TOO_LARGE, UNSUPPORTED_MEDIA_TYPE, VALIDATION_FAILED};
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{BodyLimit, Query};
+use crate::extract::Query;
 use crate::routes::{parse_id, parse_page};
 
-/// The upload route: its body may be as large as `server.upload_limit_bytes`
-/// and is streamed to a file, never held whole in memory.
+/// The upload route (see [`crate::upload`]).
 pub(crate) const UPLOAD_PATH: &str = "/v1/ledger/settlements";
-
-/// Whether `request` is a settlement upload.
-pub(crate) fn is_upload(method: &Method, path: &str) -> bool {
-    method == Method::POST && path == UPLOAD_PATH
-}
 
 pub(crate) fn routes() -> OpenApiRouter<Services> {
     OpenApiRouter::new()
@@ -77,16 +69,10 @@ async fn import_settlement(
     Query(query): Query<ImportQuery>,
     request: Request,
 ) -> ApiResult<Response> {
-    let is_csv = request
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(';').next().unwrap_or_default().trim().eq_ignore_ascii_case("text/csv"));
-    if !is_csv {
+    if crate::upload::media_type(&request).as_deref() != Some("text/csv") {
         return Err(ApiError::unsupported_media_type_of("send the settlement report with `Content-Type: text/csv`"));
     }
-    let limit = request.extensions().get::<BodyLimit>().map_or(usize::MAX, |l| l.0);
-    let file = spool(request.into_body(), limit).await?;
+    let file = crate::upload::spool(request).await?;
     let (run, created) = services.settlements.import(&auth.actor(), &query.provider, query.format, file).await?;
     let mut headers = HeaderMap::new();
     if let Ok(location) = HeaderValue::from_str(&format!("/v1/ledger/settlements/{}", run.id)) {
@@ -94,27 +80,6 @@ async fn import_settlement(
     }
     let status = if created { StatusCode::ACCEPTED } else { StatusCode::OK };
     Ok((status, headers, axum::Json(run)).into_response())
-}
-
-/// Streams `body` into an anonymous temporary file, refusing it past
-/// `limit` bytes.
-async fn spool(body: Body, limit: usize) -> ApiResult<std::fs::File> {
-    let unreadable = |e: std::io::Error| ApiError::unreadable_body(format!("the upload cannot be stored: {e}"));
-    let mut file = tempfile::tempfile().map_err(unreadable)?;
-    let mut stream = body.into_data_stream();
-    let mut size = 0_usize;
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| ApiError::unreadable_body(format!("the upload broke off: {e}")))?;
-        size += chunk.len();
-        if size > limit {
-            return Err(ApiError::payload_too_large(Some(limit)));
-        }
-        // Local disk writes of a request's chunks: short, and a blocking
-        // task per chunk would cost more than it spares.
-        file.write_all(&chunk).map_err(unreadable)?;
-    }
-    file.flush().map_err(unreadable)?;
-    Ok(file)
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

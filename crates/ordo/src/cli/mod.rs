@@ -9,6 +9,7 @@ use crate::config::{Config, Overrides};
 
 mod audit;
 mod bench;
+mod import;
 mod keys;
 mod ledger;
 mod loadgen;
@@ -74,6 +75,10 @@ pub enum Command {
     /// as CSV or JSON Lines, here and now (what a worker does for
     /// `POST /v1/exports`), to `--output` or standard output.
     Export(report::ExportArgs),
+    /// Import products, customers or stock from a CSV or JSON Lines file,
+    /// here and now (what a worker does for `POST /v1/imports`); prints
+    /// what it did and the rows it refused, and fails if it refused any.
+    Import(import::ImportArgs),
     /// Fill a fresh database with production-realistic data: markets,
     /// warehouses, a catalog with skewed popularity, customers, a year of
     /// orders through their lifecycle, stock sized for the load to come, and
@@ -126,6 +131,10 @@ impl Cli {
             Command::Export(args) => {
                 let _telemetry = crate::telemetry::init(&config.log)?;
                 report::export(&config, args).await
+            }
+            Command::Import(args) => {
+                let _telemetry = crate::telemetry::init(&config.log)?;
+                import::run(&config, args).await
             }
             Command::Seed(args) => seed::run(&config, args).await,
             Command::Loadgen(args) => loadgen::run(&config, args).await,

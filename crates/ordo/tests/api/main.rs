@@ -8,6 +8,7 @@ mod customers;
 mod deploy;
 mod files;
 mod idempotency;
+mod imports;
 mod jobs;
 mod ledger;
 mod metrics;
