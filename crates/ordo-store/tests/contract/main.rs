@@ -52,6 +52,7 @@ mod audit;
 mod catalog;
 mod customers;
 mod idempotency;
+mod imports;
 mod inventory;
 mod invoices;
 mod jobs;
