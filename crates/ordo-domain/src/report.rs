@@ -144,6 +144,31 @@ impl ReportKind {
     }
 }
 
+/// The columns whose values are numbers: amounts (in major units), counts
+/// and rates. A spreadsheet gets them as numbers, the rest as text (SKUs,
+/// numbers of documents and postal codes keep their leading zeros).
+pub const NUMERIC_COLUMNS: [&str; 19] = [
+    "orders",
+    "quantity",
+    "net",
+    "tax",
+    "gross",
+    "tax_rate_percent",
+    "documents",
+    "amount",
+    "days_open",
+    "open",
+    "order_net",
+    "order_tax",
+    "order_gross",
+    "line",
+    "shipped_quantity",
+    "unit_price",
+    "line_net",
+    "line_tax",
+    "line_gross",
+];
+
 /// A report's file format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema, Default)]
 #[serde(rename_all = "snake_case")]
@@ -154,15 +179,20 @@ pub enum ReportFormat {
     Csv,
     /// JSON Lines, exports only: one record per line as the API shows it.
     Jsonl,
+    /// An Excel workbook: the CSV's columns and rows on a worksheet (a
+    /// further one per 1,048,575 rows, Excel's limit), amounts and counts
+    /// as numbers.
+    Xlsx,
 }
 
-as_str!(ReportFormat { Csv = "csv", Jsonl = "jsonl" });
+as_str!(ReportFormat { Csv = "csv", Jsonl = "jsonl", Xlsx = "xlsx" });
 
 impl ReportFormat {
     pub fn extension(self) -> &'static str {
         match self {
             Self::Csv => "csv",
             Self::Jsonl => "jsonl",
+            Self::Xlsx => "xlsx",
         }
     }
 
@@ -170,6 +200,7 @@ impl ReportFormat {
         match self {
             Self::Csv => "text/csv; charset=utf-8",
             Self::Jsonl => "application/jsonl",
+            Self::Xlsx => "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         }
     }
 }
@@ -207,7 +238,7 @@ pub struct ReportParams {
     /// Only this market; all markets if absent.
     #[schema(example = "de")]
     pub market: Option<String>,
-    /// `csv` (the default), or `jsonl` for exports.
+    /// `csv` (the default), `xlsx`, or `jsonl` for exports.
     #[serde(default)]
     pub format: ReportFormat,
 }
@@ -219,7 +250,7 @@ impl ReportParams {
     pub fn validate(&self) -> Result<(), ValidationErrors> {
         let mut errors = ValidationErrors::new();
         if self.format == ReportFormat::Jsonl && !self.kind.is_export() {
-            errors.add("format", "unsupported_format", "reports are CSV; JSON Lines is for exports");
+            errors.add("format", "unsupported_format", "reports are CSV or XLSX; JSON Lines is for exports");
         }
         if self.market.is_some() && !self.kind.has_market() {
             errors.add("market", "no_market", format!("{} belong to no market", self.kind.as_str()));

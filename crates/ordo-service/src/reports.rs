@@ -15,6 +15,7 @@
 //! `ordo_cache_requests_total`.
 
 use std::collections::BTreeMap;
+use std::io::Seek;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -32,6 +33,7 @@ use ordo_domain::{Currency, Timestamp, ValidationErrors, time};
 use ordo_jobs::{EnqueueOptions, Job, JobError, JobRun};
 use ordo_store::{Cursor, Database};
 use sha2::{Digest, Sha256};
+use tokio::io::AsyncReadExt;
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
@@ -238,12 +240,18 @@ impl ReportService {
         let body = futures::stream::unfold(receiver, |mut receiver| async move {
             receiver.recv().await.map(|item| (item, receiver))
         });
-        let header = (report.params.format == ReportFormat::Csv).then(|| report.params.kind.columns());
+        let columns = report.params.kind.columns();
+        let (header, sheet) = match report.params.format {
+            ReportFormat::Csv => (Some(columns), None),
+            ReportFormat::Jsonl => (None, None),
+            ReportFormat::Xlsx => (None, Some(Sheet::new(columns).map_err(xlsx_error)?)),
+        };
         let mut out = Out::new(sender, header, report.id, job, self.db.clone());
+        out.sheet = sheet;
         let write = async {
             let written = self.write(&report.params, &report.watermark, &mut out).await;
             let written = match written {
-                Ok(true) => out.send().await.map(|()| true),
+                Ok(true) => out.finish().await.map(|()| true),
                 other => other,
             };
             if !matches!(written, Ok(true)) {
@@ -632,6 +640,8 @@ fn amount(minor: i64, currency: Option<Currency>) -> String {
 /// upload as it fills, hashed and counted on the way.
 struct Out<'a> {
     csv: csv::Writer<Vec<u8>>,
+    /// The workbook the rows go to instead, for XLSX.
+    sheet: Option<Sheet>,
     /// JSON Lines, written beside (exports in that format write no CSV).
     json: Vec<u8>,
     hasher: Sha256,
@@ -659,6 +669,7 @@ impl<'a> Out<'a> {
         }
         Self {
             csv,
+            sheet: None,
             json: Vec::new(),
             hasher: Sha256::new(),
             rows: 0,
@@ -680,13 +691,37 @@ impl<'a> Out<'a> {
     }
 
     fn row(&mut self, fields: &[String]) -> ServiceResult<()> {
-        self.csv.write_record(fields).map_err(|e| internal(format!("writing a report row: {e}")))?;
+        match &mut self.sheet {
+            Some(sheet) => sheet.row(fields).map_err(xlsx_error)?,
+            None => self.csv.write_record(fields).map_err(|e| internal(format!("writing a report row: {e}")))?,
+        }
         self.rows += 1;
         Ok(())
     }
 
     async fn flush_if_full(&mut self) -> ServiceResult<()> {
         if self.csv.get_ref().len() + self.json.len() >= FLUSH_BYTES { self.send().await } else { Ok(()) }
+    }
+
+    /// Hands the rest to the upload: what is buffered, or the workbook,
+    /// written out to a temporary file and read back in parts.
+    async fn finish(&mut self) -> ServiceResult<()> {
+        let Some(sheet) = self.sheet.take() else { return self.send().await };
+        let file = tokio::task::spawn_blocking(move || sheet.save())
+            .await
+            .map_err(|e| internal(e.to_string()))?
+            .map_err(xlsx_error)?;
+        let mut file = tokio::fs::File::from_std(file);
+        loop {
+            let mut buffer = vec![0; FLUSH_BYTES];
+            let n = file.read(&mut buffer).await.map_err(|e| internal(format!("reading the workbook: {e}")))?;
+            if n == 0 {
+                return Ok(());
+            }
+            buffer.truncate(n);
+            self.json = buffer;
+            self.send().await?;
+        }
     }
 
     /// Hands what is buffered to the upload.
@@ -720,6 +755,84 @@ impl<'a> Out<'a> {
         }
         Ok(running)
     }
+}
+
+/// Excel's most rows on a worksheet, its header included.
+const XLSX_MAX_ROWS: u32 = 1_048_576;
+
+/// An XLSX workbook written row by row in `rust_xlsxwriter`'s constant
+/// memory mode: each row goes to a temporary file when the next begins.
+struct Sheet {
+    workbook: rust_xlsxwriter::Workbook,
+    columns: &'static [&'static str],
+    /// Which columns hold numbers (`NUMERIC_COLUMNS`).
+    numeric: Vec<bool>,
+    /// The worksheet being written, and the next row on it.
+    sheet: usize,
+    next: u32,
+    /// Rows per worksheet, header included.
+    max_rows: u32,
+}
+
+impl Sheet {
+    fn new(columns: &'static [&'static str]) -> Result<Self, rust_xlsxwriter::XlsxError> {
+        let numeric = columns.iter().map(|c| ordo_domain::report::NUMERIC_COLUMNS.contains(c)).collect();
+        let mut sheet = Self {
+            workbook: rust_xlsxwriter::Workbook::new(),
+            columns,
+            numeric,
+            sheet: 0,
+            next: 0,
+            max_rows: XLSX_MAX_ROWS,
+        };
+        sheet.add_worksheet()?;
+        Ok(sheet)
+    }
+
+    /// Starts a worksheet with the header.
+    fn add_worksheet(&mut self) -> Result<(), rust_xlsxwriter::XlsxError> {
+        let worksheet = self.workbook.add_worksheet_with_constant_memory()?;
+        for (column, name) in (0..).zip(self.columns) {
+            worksheet.write_string(0, column, *name)?;
+        }
+        self.sheet = self.workbook.worksheets().len() - 1;
+        self.next = 1;
+        Ok(())
+    }
+
+    fn row(&mut self, fields: &[String]) -> Result<(), rust_xlsxwriter::XlsxError> {
+        if self.next >= self.max_rows {
+            self.add_worksheet()?;
+        }
+        let (row, numeric) = (self.next, &self.numeric);
+        let worksheet = self.workbook.worksheet_from_index(self.sheet)?;
+        for ((column, field), number) in (0..).zip(fields).zip(numeric) {
+            match field.parse::<f64>() {
+                _ if field.is_empty() => {}
+                Ok(value) if *number => {
+                    worksheet.write_number(row, column, value)?;
+                }
+                _ => {
+                    worksheet.write_string(row, column, field)?;
+                }
+            }
+        }
+        self.next += 1;
+        Ok(())
+    }
+
+    /// The workbook as a file, read from its start.
+    fn save(mut self) -> Result<std::fs::File, rust_xlsxwriter::XlsxError> {
+        let mut file = tempfile::tempfile()?;
+        self.workbook.save_to_writer(&mut file)?;
+        file.seek(std::io::SeekFrom::Start(0))?;
+        Ok(file)
+    }
+}
+
+#[allow(clippy::needless_pass_by_value)] // for `map_err`, which hands it over
+fn xlsx_error(e: rust_xlsxwriter::XlsxError) -> ServiceError {
+    internal(format!("writing the workbook: {e}"))
 }
 
 /// Totals past what an amount can hold: unreachable with real money, and
@@ -797,13 +910,16 @@ pub struct ReportSchedule {
     /// Only this market; all if absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub market: Option<String>,
+    /// `csv` (the default) or `xlsx`.
+    #[serde(default)]
+    pub format: ReportFormat,
 }
 
 impl ReportSchedule {
     /// The report a run at `tick` asks for.
     pub fn params(&self, tick: Timestamp) -> ReportParams {
         let (from, to) = self.span.days(tick.date_naive());
-        ReportParams { kind: self.kind, from, to, market: self.market.clone(), format: ReportFormat::Csv }
+        ReportParams { kind: self.kind, from, to, market: self.market.clone(), format: self.format }
     }
 }
 
@@ -828,5 +944,45 @@ impl Job for RequestScheduledReport {
             Err(ServiceError::Validation(errors)) => Err(JobError::fatal(errors.to_string())),
             Err(e) => Err(job_error(e)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read;
+
+    use super::*;
+
+    /// The sheets of a saved workbook, as their XML.
+    fn sheets(sheet: Sheet) -> Vec<String> {
+        let mut file = sheet.save().unwrap();
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes).unwrap();
+        let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
+        (1..)
+            .map_while(|n| {
+                let mut xml = String::new();
+                zip.by_name(&format!("xl/worksheets/sheet{n}.xml")).ok()?.read_to_string(&mut xml).unwrap();
+                Some(xml)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_workbook_writes_numbers_as_numbers_and_goes_on_to_a_new_worksheet_past_its_rows() {
+        let mut sheet = Sheet::new(&["sku", "quantity", "net"]).unwrap();
+        sheet.max_rows = 3; // the header and two rows a worksheet
+        for i in 1..=5 {
+            sheet.row(&[format!("00{i}"), i.to_string(), format!("{i}.50")]).unwrap();
+        }
+        let sheets = sheets(sheet);
+        assert_eq!(sheets.len(), 3, "rows 1-2, 3-4 and 5, each under the header");
+        for xml in &sheets {
+            assert!(xml.contains("<t>sku</t>") && xml.contains("<t>net</t>"), "{xml}");
+        }
+        // A SKU of digits stays text; counts and amounts are numbers.
+        assert!(sheets[0].contains("<t>001</t>") && sheets[0].contains("<v>1.5</v>"), "{}", sheets[0]);
+        assert!(sheets[2].contains("<t>005</t>") && !sheets[2].contains("<t>004</t>"), "{}", sheets[2]);
+        assert_eq!(sheets.iter().map(|x| x.matches("<row ").count()).sum::<usize>(), 5 + 3);
     }
 }

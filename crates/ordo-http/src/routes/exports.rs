@@ -1,5 +1,5 @@
 //! `/v1/exports`: orders, customers and products exported in the background
-//! into a CSV or JSON Lines file on object storage, with their progress,
+//! into a CSV, JSON Lines or XLSX file on object storage, with their progress,
 //! cancellation and a download link. They run as reports do.
 
 use axum::extract::{Path, State};
@@ -44,7 +44,8 @@ pub(crate) fn routes() -> OpenApiRouter<Services> {
 /// - `products`: the live products created or changed in the period, with
 ///   their prices (JSON in one CSV column).
 ///
-/// `format` is `csv` (RFC 4180) or `jsonl`. It is written in the
+/// `format` is `csv` (RFC 4180), `jsonl` or `xlsx` (the CSV's columns on
+/// a worksheet, a further one per 1,048,575 rows). It is written in the
 /// background (202; follow `progress`, cancel with `/cancel`), unless an
 /// export with the same parameters over unchanged data succeeded before:
 /// then it is served that export's file at once (201, `cached: true`).

@@ -42,7 +42,9 @@ pub(crate) fn routes() -> OpenApiRouter<Services> {
 /// - `aging`: receivables aging as of the end of `to`: every order that
 ///   still owes money by the ledger, by how long its invoice has been open.
 ///
-/// The file is CSV (RFC 4180, amounts in major units). It is compiled in
+/// The file is CSV (RFC 4180, amounts in major units), or with
+/// `format: xlsx` an Excel workbook of the same columns (amounts and counts
+/// as numbers; a further worksheet per 1,048,575 rows). It is compiled in
 /// the background (202; follow `progress`, cancel with `/cancel`), unless
 /// a report with the same parameters over unchanged data succeeded before:
 /// then it is served that report's file at once (201, `cached: true`).
@@ -88,7 +90,7 @@ pub(crate) struct ReportRequestBody {
     /// Only this market; all markets if absent.
     #[schema(example = "DE")]
     market: Option<String>,
-    /// `csv` (the default), or `jsonl` for exports.
+    /// `csv` (the default) or `xlsx`; `jsonl` is for exports.
     #[serde(default)]
     format: ordo_domain::report::ReportFormat,
 }

@@ -17,7 +17,7 @@ pub enum ReportCommand {
     /// write it to `--output` or standard output. A report over unchanged
     /// data is served from the file store without compiling.
     Run {
-        /// `sales`, `tax`, `documents` or `payments`.
+        /// `sales`, `tax`, `documents`, `payments` or `aging`.
         #[arg(long)]
         kind: String,
         /// The first day (UTC), `YYYY-MM-DD`.
@@ -29,6 +29,9 @@ pub enum ReportCommand {
         /// Only this market.
         #[arg(long)]
         market: Option<String>,
+        /// `csv` or `xlsx`.
+        #[arg(long, default_value = "csv")]
+        format: String,
         /// Where to write the file (standard output if absent).
         #[arg(long, short)]
         output: Option<std::path::PathBuf>,
@@ -50,7 +53,7 @@ pub struct ExportArgs {
     /// Only this market (orders).
     #[arg(long)]
     market: Option<String>,
-    /// `csv` or `jsonl`.
+    /// `csv`, `jsonl` or `xlsx`.
     #[arg(long, default_value = "csv")]
     format: String,
     /// Where to write the file (standard output if absent).
@@ -59,17 +62,14 @@ pub struct ExportArgs {
 }
 
 pub(super) async fn run(config: &Config, command: ReportCommand) -> anyhow::Result<()> {
-    let ReportCommand::Run { kind, from, to, market, output } = command;
+    let ReportCommand::Run { kind, from, to, market, format, output } = command;
     let kind = ordo_domain::report::ReportKind::parse(&kind)
         .filter(|k| !k.is_export())
-        .context("--kind is one of sales, tax, documents, payments")?;
-    let params = ordo_domain::report::ReportParams {
-        kind,
-        from,
-        to: to.unwrap_or(from),
-        market,
-        format: ordo_domain::report::ReportFormat::Csv,
-    };
+        .context("--kind is one of sales, tax, documents, payments, aging")?;
+    let format = ordo_domain::report::ReportFormat::parse(&format)
+        .filter(|f| *f != ordo_domain::report::ReportFormat::Jsonl)
+        .context("--format is csv or xlsx")?;
+    let params = ordo_domain::report::ReportParams { kind, from, to: to.unwrap_or(from), market, format };
     produce(config, params, output).await
 }
 
@@ -77,7 +77,7 @@ pub(super) async fn export(config: &Config, args: ExportArgs) -> anyhow::Result<
     let kind = ordo_domain::report::ReportKind::parse(&args.kind)
         .filter(|k| k.is_export())
         .context("--kind is one of orders, customers, products")?;
-    let format = ordo_domain::report::ReportFormat::parse(&args.format).context("--format is csv or jsonl")?;
+    let format = ordo_domain::report::ReportFormat::parse(&args.format).context("--format is csv, jsonl or xlsx")?;
     let params = ordo_domain::report::ReportParams {
         kind,
         from: args.from,

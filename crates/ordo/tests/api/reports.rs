@@ -77,6 +77,39 @@ fn csv_lines(report: &Value, bytes: &[u8]) -> Vec<Vec<String>> {
     lines
 }
 
+/// The first worksheet of a workbook: per row, each cell as (is a number,
+/// its text), numbers as written (`39.98`).
+fn xlsx_rows(bytes: &[u8]) -> Vec<Vec<(bool, String)>> {
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).expect("an XLSX file is a zip archive");
+    let mut xml = String::new();
+    std::io::Read::read_to_string(&mut archive.by_name("xl/worksheets/sheet1.xml").unwrap(), &mut xml).unwrap();
+    let unescape = |t: &str| {
+        t.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", "\"").replace("&apos;", "'").replace("&amp;", "&")
+    };
+    let between = |text: &str, open: &str, close: &str| -> String {
+        let start = text.find(open).unwrap() + open.len();
+        // `<t xml:space="preserve">`: the text starts after the tag's end.
+        let start = if open.ends_with('>') { start } else { start + text[start..].find('>').unwrap() + 1 };
+        let end = start + text[start..].find(close).unwrap();
+        unescape(&text[start..end])
+    };
+    xml.split("<row ")
+        .skip(1)
+        .map(|row| {
+            row.split("<c ")
+                .skip(1)
+                .map(|cell| {
+                    if cell.contains("t=\"inlineStr\"") {
+                        (false, between(cell, "<t", "</t>"))
+                    } else {
+                        (true, between(cell, "<v>", "</v>"))
+                    }
+                })
+                .collect()
+        })
+        .collect()
+}
+
 /// Downloads a succeeded report; its records, header first.
 async fn download(app: &TestApp, report: &Value) -> Vec<Vec<String>> {
     let bytes = fetch(app, "/v1/reports", report).await;
@@ -165,6 +198,26 @@ async fn reports_match_the_business_records_and_a_repeat_over_unchanged_data_is_
         .collect();
     assert_eq!(got, want, "MUG once (the unpaid order is no sale), TEE in both paid orders");
 
+    // The same report as a workbook: the same cells, amounts and counts as numbers.
+    let mut xlsx = period("sales");
+    xlsx["format"] = json!("xlsx");
+    let book = run(&app, &xlsx, StatusCode::ACCEPTED).await;
+    assert_eq!((book["format"].as_str(), book["rows"].as_i64()), (Some("xlsx"), Some(2)));
+    let cells = xlsx_rows(&fetch(&app, "/v1/reports", &book).await);
+    assert_eq!(cells.len(), lines.len(), "the header and a row per CSV row");
+    for (cells, line) in cells.iter().zip(&lines) {
+        assert_eq!(cells.len(), line.len());
+        for ((number, text), field) in cells.iter().zip(line) {
+            if *number {
+                assert_eq!(text.parse::<f64>().unwrap(), field.parse::<f64>().unwrap(), "{cells:?}");
+            } else {
+                assert_eq!(text, field);
+            }
+        }
+    }
+    let numbers: Vec<bool> = cells[1].iter().map(|(number, _)| *number).collect();
+    assert_eq!(numbers, [false, false, false, false, false, true, true, true, true, true], "{cells:?}");
+
     // The same report over unchanged data: the stored file, at once.
     let hits = cache_hits(&app.anonymous.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap());
     let again = app.post("/v1/reports", &period("sales")).await.expect(StatusCode::CREATED);
@@ -218,7 +271,7 @@ async fn reports_match_the_business_records_and_a_repeat_over_unchanged_data_is_
     assert_eq!(list["items"][0]["id"], fresh["id"]);
     let audit = app.get("/v1/audit-events?entity_type=report&limit=500").await.expect(StatusCode::OK);
     let requested = audit["items"].as_array().unwrap().iter().filter(|e| e["action"] == "report.requested").count();
-    assert_eq!(requested, 6, "{audit}");
+    assert_eq!(requested, 7, "{audit}");
 }
 
 async fn bad_report_requests_are_refused_and_a_running_report_can_be_cancelled(app: TestApp) {
@@ -303,6 +356,7 @@ async fn a_scheduled_report_lands_on_the_file_store_and_is_announced_by_webhook(
             kind: ordo_domain::report::ReportKind::Sales,
             span: ordo_domain::report::Span::PreviousDay,
             market: None,
+            format: ordo_domain::report::ReportFormat::Xlsx,
         }];
     })
     .await
@@ -331,11 +385,13 @@ async fn a_scheduled_report_lands_on_the_file_store_and_is_announced_by_webhook(
     assert_eq!((report["kind"].as_str(), report["status"].as_str()), (Some("sales"), Some("succeeded")));
     assert_eq!((report["from"].as_str(), report["to"].as_str()), (Some(yesterday.as_str()), Some(yesterday.as_str())));
     assert_eq!(event["order_id"], report["id"], "the event is about the report");
-    // On the file store: nothing was sold yesterday, so a header alone.
+    // On the file store, as the schedule's workbook: nothing was sold
+    // yesterday, so a header alone.
     let report = app.get(&format!("/v1/reports/{}", report["id"].as_str().unwrap())).await.expect(StatusCode::OK);
-    let lines = download(&app, &report).await;
-    assert_eq!(lines.len(), 1, "{lines:?}");
-    assert_eq!(lines[0][0], "day");
+    assert_eq!(report["format"], "xlsx");
+    let rows = xlsx_rows(&fetch(&app, "/v1/reports", &report).await);
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0][0], (false, "day".to_owned()));
 }
 
 async fn exports_write_orders_customers_and_products_as_csv_and_json_lines(app: TestApp) {
