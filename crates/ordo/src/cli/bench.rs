@@ -43,12 +43,13 @@ pub enum BenchCommand {
 pub(super) async fn run(config: &Config, command: BenchCommand) -> anyhow::Result<()> {
     match command {
         BenchCommand::Hello { listen } => {
+            let shutdown = shutdown_signal();
             let listener =
                 tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
             println!("Hello-world server listening on http://{}", listener.local_addr()?);
             // The same server loop and settings as `ordo serve`'s.
             let header_read_timeout = std::time::Duration::from_millis(config.server.header_read_timeout_ms);
-            ordo_tools::bench::hello(listener, shutdown_signal(), header_read_timeout).await?;
+            ordo_tools::bench::hello(listener, shutdown, header_read_timeout).await?;
         }
         BenchCommand::SqliteInserts { path, concurrency, duration_secs } => {
             let scratch = tempfile_dir()?;

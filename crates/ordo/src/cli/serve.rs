@@ -22,6 +22,7 @@ pub struct ServeArgs {
 #[allow(clippy::print_stdout)] // the URL is the command's output
 pub(super) async fn run(config: &Config) -> anyhow::Result<()> {
     let _telemetry = telemetry::init(&config.log)?;
+    let shutdown = shutdown_signal();
     tracing::info!(database = %config.database.url, "starting");
     let app = Application::build(config).await?;
     if config.auth.bootstrap_admin && app.services().db.backend() == Backend::Sqlite {
@@ -33,7 +34,7 @@ pub(super) async fn run(config: &Config) -> anyhow::Result<()> {
     if let Some(address) = app.metrics_addr() {
         tracing::info!(%address, "serving /metrics");
     }
-    app.run_until(shutdown_signal()).await
+    app.run_until(shutdown).await
 }
 
 /// On the first start of an embedded database with no keys: creates an
@@ -69,30 +70,44 @@ fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
     std::io::Write::write_all(&mut options.open(path)?, contents.as_bytes())
 }
 
-/// Completes on SIGINT (Ctrl-C) or SIGTERM.
-pub(crate) async fn shutdown_signal() {
-    let interrupt = async {
+/// Completes on SIGINT (Ctrl-C) or SIGTERM. The handlers are installed
+/// when this is called, not when the future is first polled: a signal that
+/// comes between the server's first answer and the first poll of its
+/// shutdown future would otherwise kill the process instead of stopping it
+/// gracefully. Call it first thing.
+pub(crate) fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let install = |kind: SignalKind, name: &'static str| {
+            signal(kind).inspect_err(|e| tracing::error!(error = %e, "cannot listen for {name}")).ok()
+        };
+        let (mut interrupt, mut terminate) =
+            (install(SignalKind::interrupt(), "SIGINT"), install(SignalKind::terminate(), "SIGTERM"));
+        async move {
+            let interrupted = async {
+                match &mut interrupt {
+                    Some(signal) => signal.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
+            let terminated = async {
+                match &mut terminate {
+                    Some(signal) => signal.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = interrupted => {}
+                _ = terminated => {}
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    async {
         if let Err(e) = tokio::signal::ctrl_c().await {
-            tracing::error!(error = %e, "cannot listen for SIGINT");
+            tracing::error!(error = %e, "cannot listen for Ctrl-C");
             std::future::pending::<()>().await;
         }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = interrupt => {}
-        () = terminate => {}
     }
 }

@@ -9,6 +9,7 @@ use crate::telemetry;
 
 pub(super) async fn run(config: &Config) -> anyhow::Result<()> {
     let _telemetry = telemetry::init(&config.log)?;
+    let shutdown = shutdown_signal();
     let services = open_services(config).await?;
     let metrics = if config.workers.metrics_listen.is_empty() {
         None
@@ -21,7 +22,7 @@ pub(super) async fn run(config: &Config) -> anyhow::Result<()> {
         let header_read_timeout = std::time::Duration::from_millis(config.server.header_read_timeout_ms);
         Some(tokio::spawn(ordo_http::serve(listener, router, std::future::pending(), header_read_timeout)))
     };
-    let worker = spawn_worker(&services, worker_config(config), periods(config), shutdown_signal());
+    let worker = spawn_worker(&services, worker_config(config), periods(config), shutdown);
     worker.await?;
     if let Some(metrics) = metrics {
         metrics.abort();
