@@ -231,10 +231,10 @@ impl ImportService {
         let reader = tokio::task::spawn_blocking(move || RowReader::open(Box::new(source), kind, format, skip))
             .await
             .map_err(|e| internal(e.to_string()))?;
-        let mut reader = match reader {
-            Ok(reader) => reader,
-            Err(message) => return self.fail(id, &message).await,
-        };
+        // A file that no longer reads is most likely the store failing for a
+        // while: the job tries again, and ends the import failed when it
+        // runs out of attempts.
+        let mut reader = reader.map_err(internal)?;
         let actor = Actor {
             key_id: None,
             name: import.created_by.clone(),
@@ -251,10 +251,8 @@ impl ImportService {
             .await
             .map_err(|e| internal(e.to_string()))?;
             reader = back;
-            let chunk = match chunk {
-                Ok(chunk) => chunk,
-                Err(message) => return self.fail(id, &message).await,
-            };
+            let chunk = chunk.map_err(internal)?;
+            let read = chunk.len() as u64;
             if chunk.is_empty() {
                 let mut tx = self.db.begin().await?;
                 tx.finish_import(id, ImportStatus::Succeeded, None, time::now()).await?;
@@ -266,8 +264,7 @@ impl ImportService {
                 return self.find(id).await;
             }
             import = self.find(id).await?;
-            metrics::counter!("ordo_import_rows_total", "kind" => import.kind.as_str())
-                .increment(u64::try_from(import.chunk_rows).unwrap_or(0));
+            metrics::counter!("ordo_import_rows_total", "kind" => import.kind.as_str()).increment(read);
             if let Some(job) = progress {
                 let note = format!("{} of {} rows", import.counts.rows_done, import.rows);
                 job.progress(import.progress.min(99), Some(&note)).await.map_err(|e| internal(e.to_string()))?;
@@ -276,13 +273,6 @@ impl ImportService {
                 return Ok(import);
             }
         }
-    }
-
-    async fn fail(&self, id: Uuid, message: &str) -> ServiceResult<Import> {
-        let mut tx = self.db.begin().await?;
-        tx.finish_import(id, ImportStatus::Failed, Some(message), time::now()).await?;
-        tx.commit().await?;
-        self.find(id).await
     }
 
     /// Applies one chunk in one transaction; whether it committed.
@@ -491,8 +481,15 @@ impl Apply<'_> {
             .map(|l| (l.code.to_ascii_lowercase(), l.id))
             .collect();
         // On hand and reserved per SKU and location, as this chunk leaves them.
+        let skus: Vec<Sku> = {
+            let set: HashSet<&Sku> =
+                rows.iter().filter_map(|(_, r)| if let Row::Stock(s) = r { Some(&s.sku) } else { None }).collect();
+            set.into_iter().cloned().collect()
+        };
         let mut levels: HashMap<(Sku, LocationId), (i64, i64)> = HashMap::new();
-        let mut read: HashSet<Sku> = HashSet::new();
+        for level in self.tx.stock_of_skus(&skus).await? {
+            levels.insert((level.sku.clone(), level.location_id), (level.on_hand, level.reserved));
+        }
         for (row, parsed) in rows {
             let Row::Stock(s) = parsed else { continue };
             let Some(&location) = locations.get(&s.location.to_ascii_lowercase()) else {
@@ -500,11 +497,6 @@ impl Apply<'_> {
                 self.reject(row, "location", "unknown_location", message);
                 continue;
             };
-            if read.insert(s.sku.clone()) {
-                for level in self.tx.stock_of(&s.sku).await? {
-                    levels.insert((s.sku.clone(), level.location_id), (level.on_hand, level.reserved));
-                }
-            }
             let existed = levels.contains_key(&(s.sku.clone(), location));
             let (on_hand, reserved) = levels.get(&(s.sku.clone(), location)).copied().unwrap_or((0, 0));
             let (delta, field, action, reason) = match s.entry {

@@ -143,6 +143,24 @@ macro_rules! inventory_repo {
                     row.map(StockLevel::try_from).transpose()
                 }
 
+                #[tracing::instrument(target = "ordo_db", name = "inventory.stock_of_skus", skip_all)]
+                async fn stock_of_skus(&mut self, skus: &[Sku]) -> StoreResult<Vec<StockLevel>> {
+                    if skus.is_empty() {
+                        return Ok(Vec::new());
+                    }
+                    let mut query = ::sqlx::QueryBuilder::<::sqlx::$db>::new(
+                        "SELECT s.sku, s.location_id, s.on_hand, s.reserved FROM stock_levels s JOIN locations l ON l.id = s.location_id
+                          WHERE s.sku IN (",
+                    );
+                    let mut list = query.separated(", ");
+                    for sku in skus {
+                        list.push_bind(sku.as_str());
+                    }
+                    query.push(format!(") ORDER BY {STOCK_ORDER}"));
+                    let rows: Vec<StockRow> = query.build_query_as().fetch_all(self.conn()).await.map_err(Self::map_err)?;
+                    rows.into_iter().map(StockLevel::try_from).collect()
+                }
+
                 #[tracing::instrument(target = "ordo_db", name = "inventory.stock_of", skip_all)]
                 async fn stock_of(&mut self, sku: &Sku) -> StoreResult<Vec<StockLevel>> {
                     let rows: Vec<StockRow> = ::sqlx::query_as(&format!(

@@ -47,6 +47,10 @@ pub trait InventoryRepo: Send {
     /// allocation order.
     async fn stock_of(&mut self, sku: &Sku) -> StoreResult<Vec<StockLevel>>;
 
+    /// Stock of these SKUs at every location that has a row for them, for
+    /// bulk work (imports), in SKU then allocation order.
+    async fn stock_of_skus(&mut self, skus: &[Sku]) -> StoreResult<Vec<StockLevel>>;
+
     /// Stock rows of up to `limit` SKUs after `after_sku` (optionally within
     /// a prefix range), ordered by SKU then allocation order.
     async fn list_stock(

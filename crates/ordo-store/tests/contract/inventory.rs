@@ -90,6 +90,12 @@ async fn stock_listing_orders_by_sku_then_allocation(t: &StoreCtx) {
         vec![level("S-1", &a, 3, 3), level("S-1", &c, 2, 1), level("S-1", &b, 4, 0)]
     );
     assert!(s.stock_of(&sku("NONE")).await.unwrap().is_empty());
+    // stock_of_skus: the same, for many SKUs at once, SKU by SKU.
+    assert_eq!(
+        t.record("stock_of_skus", s.stock_of_skus(&[sku("T-1"), sku("S-1"), sku("NONE")]).await.unwrap()),
+        vec![level("S-1", &a, 3, 3), level("S-1", &c, 2, 1), level("S-1", &b, 4, 0), level("T-1", &a, 7, 0)]
+    );
+    assert!(s.stock_of_skus(&[]).await.unwrap().is_empty());
     let skus = |v: &[StockLevel]| {
         v.iter().map(|l| format!("{}@{}", l.sku, l.location_id.as_u128() & 0xff)).collect::<Vec<_>>()
     };
