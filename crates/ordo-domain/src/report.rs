@@ -36,6 +36,10 @@ pub enum ReportKind {
     /// order that still owes money (its `receivables` balance in the
     /// ledger), by how long its invoice has been open.
     Aging,
+    /// Stock on hand and movements per SKU × location: on hand at the
+    /// period's start and end, and what came in, shipped and went out
+    /// otherwise in between.
+    Stock,
     /// An export: the orders placed in the period, with their lines.
     Orders,
     /// An export: the live customers created or changed in the period,
@@ -52,18 +56,20 @@ as_str!(ReportKind {
     Documents = "documents",
     Payments = "payments",
     Aging = "aging",
+    Stock = "stock",
     Orders = "orders",
     Customers = "customers",
     Products = "products",
 });
 
 impl ReportKind {
-    pub const ALL: [ReportKind; 8] = [
+    pub const ALL: [ReportKind; 9] = [
         Self::Sales,
         Self::Tax,
         Self::Documents,
         Self::Payments,
         Self::Aging,
+        Self::Stock,
         Self::Orders,
         Self::Customers,
         Self::Products,
@@ -77,7 +83,7 @@ impl ReportKind {
 
     /// Whether its records belong to a market (customers and products do not).
     pub fn has_market(self) -> bool {
-        !matches!(self, Self::Customers | Self::Products)
+        !matches!(self, Self::Customers | Self::Products | Self::Stock)
     }
 
     /// The header of the report's file.
@@ -115,6 +121,7 @@ impl ReportKind {
             Self::Aging => {
                 &["market", "currency", "order_id", "invoice_number", "invoiced_at", "days_open", "bucket", "open"]
             }
+            Self::Stock => &["sku", "location", "opening", "added", "shipped", "removed", "closing"],
             // One row per order line, the order's columns repeated.
             Self::Orders => &[
                 "order_id",
@@ -147,7 +154,7 @@ impl ReportKind {
 /// The columns whose values are numbers: amounts (in major units), counts
 /// and rates. A spreadsheet gets them as numbers, the rest as text (SKUs,
 /// numbers of documents and postal codes keep their leading zeros).
-pub const NUMERIC_COLUMNS: [&str; 19] = [
+pub const NUMERIC_COLUMNS: [&str; 24] = [
     "orders",
     "quantity",
     "net",
@@ -167,6 +174,11 @@ pub const NUMERIC_COLUMNS: [&str; 19] = [
     "line_net",
     "line_tax",
     "line_gross",
+    "opening",
+    "added",
+    "shipped",
+    "removed",
+    "closing",
 ];
 
 /// A report's file format.

@@ -142,6 +142,33 @@ impl From<ReceivableRecord> for ReceivableRow {
     }
 }
 
+#[derive(Debug, sqlx::FromRow)]
+pub struct StockMovementRecord {
+    pub sku: String,
+    pub location_id: Uuid,
+    pub location_code: String,
+    pub on_hand: i64,
+    pub added: i64,
+    pub shipped: i64,
+    pub removed: i64,
+    pub since: i64,
+}
+
+impl From<StockMovementRecord> for ordo_store::StockMovementRow {
+    fn from(r: StockMovementRecord) -> Self {
+        ordo_store::StockMovementRow {
+            sku: r.sku,
+            location_id: r.location_id,
+            location_code: r.location_code,
+            on_hand: r.on_hand,
+            added: r.added,
+            shipped: r.shipped,
+            removed: r.removed,
+            since: r.since,
+        }
+    }
+}
+
 /// A watermark part: how many rows and the latest change among them.
 #[derive(Debug, sqlx::FromRow)]
 pub struct MarkRow {
@@ -250,6 +277,36 @@ macro_rules! report_repo {
                     .await
                     .map_err(Self::map_err)?;
                     Ok(())
+                }
+
+                #[tracing::instrument(target = "ordo_db", name = "reports.stock_between", skip_all)]
+                async fn stock_between(
+                    &mut self,
+                    from: Timestamp,
+                    to: Timestamp,
+                    after: Option<(String, Uuid)>,
+                    limit: i64,
+                ) -> StoreResult<Vec<::ordo_store::StockMovementRow>> {
+                    let mut query = Builder::new(
+                        "SELECT s.sku, s.location_id, l.code AS location_code, s.on_hand,
+                                CAST(COALESCE(SUM(CASE WHEN m.at < ",
+                    );
+                    query.push_bind(Ts(to)).push(" AND m.delta > 0 THEN m.delta END), 0) AS BIGINT) AS added,
+                                CAST(COALESCE(SUM(CASE WHEN m.at < ").push_bind(Ts(to)).push(" AND m.shipped THEN -m.delta END), 0) AS BIGINT) AS shipped,
+                                CAST(COALESCE(SUM(CASE WHEN m.at < ").push_bind(Ts(to)).push(" AND m.delta < 0 AND NOT m.shipped THEN -m.delta END), 0) AS BIGINT) AS removed,
+                                CAST(COALESCE(SUM(CASE WHEN m.at >= ").push_bind(Ts(to)).push(" THEN m.delta END), 0) AS BIGINT) AS since
+                           FROM stock_levels s
+                           JOIN locations l ON l.id = s.location_id
+                           LEFT JOIN stock_movements m ON m.sku = s.sku AND m.location_id = s.location_id AND m.at >= ");
+                    query.push_bind(Ts(from));
+                    query.push(" WHERE TRUE");
+                    if let Some((sku, location)) = after {
+                        query.push(" AND (s.sku, s.location_id) > (").push_bind(sku).push(", ").push_bind(location).push(")");
+                    }
+                    query.push(" GROUP BY s.sku, s.location_id, l.code, s.on_hand ORDER BY s.sku, s.location_id LIMIT ").push_bind(limit);
+                    let rows: Vec<StockMovementRecord> =
+                        query.build_query_as().persistent(self.persistent()).fetch_all(self.conn()).await.map_err(Self::map_err)?;
+                    Ok(rows.into_iter().map(Into::into).collect())
                 }
 
                 #[tracing::instrument(target = "ordo_db", name = "reports.get", skip_all)]
@@ -366,6 +423,14 @@ macro_rules! report_repo {
                             let mut query = Builder::new("SELECT COUNT(*) AS rows, MAX(posted_at) AS latest FROM ledger_postings WHERE posted_at < ");
                             query.push_bind(Ts(to));
                             push_market(&mut query, "market", market);
+                            self.report_mark(query).await
+                        }
+                        ReportKind::Stock => {
+                            // Any movement, or a new level, changes the report.
+                            let query = Builder::new(
+                                "SELECT (SELECT COUNT(*) FROM stock_movements) + (SELECT COUNT(*) FROM stock_levels) AS rows,
+                                        (SELECT MAX(at) FROM stock_movements) AS latest",
+                            );
                             self.report_mark(query).await
                         }
                         ReportKind::Customers | ReportKind::Products => {

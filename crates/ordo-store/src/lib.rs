@@ -67,7 +67,7 @@ pub use ledger::{Expected, LedgerRepo};
 pub use markets::MarketRepo;
 pub use orders::OrderRepo;
 pub use payments::PaymentRepo;
-pub use reports::{Cursor, PaymentRow, ReceivableRow, ReportRepo, SalesRow};
+pub use reports::{Cursor, PaymentRow, ReceivableRow, ReportRepo, SalesRow, StockMovementRow};
 pub use returns::ReturnRepo;
 pub use settlements::SettlementRepo;
 pub use webhooks::WebhookRepo;

@@ -26,6 +26,25 @@ pub struct SalesRow {
     pub gross: i64,
 }
 
+/// One stock level and how it moved over a period.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StockMovementRow {
+    pub sku: String,
+    pub location_id: Uuid,
+    pub location_code: String,
+    /// On hand now.
+    pub on_hand: i64,
+    /// Units that came in over the period (receipts, counts up, restocked
+    /// returns).
+    pub added: i64,
+    /// Units shipped over the period.
+    pub shipped: i64,
+    /// Units taken out otherwise (counts down, damaged, lost).
+    pub removed: i64,
+    /// The net movement since the period's end.
+    pub since: i64,
+}
+
 /// A capture or refund, with its order's market.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PaymentRow {
@@ -114,6 +133,17 @@ pub trait ReportRepo: Send {
         after: Option<Uuid>,
         limit: i64,
     ) -> StoreResult<Vec<ReceivableRow>>;
+
+    /// Stock levels with their movements over `[from, to)` (and the net
+    /// movement since `to`), in SKU then location id order, after `after`;
+    /// at most `limit`.
+    async fn stock_between(
+        &mut self,
+        from: Timestamp,
+        to: Timestamp,
+        after: Option<(String, Uuid)>,
+        limit: i64,
+    ) -> StoreResult<Vec<StockMovementRow>>;
 
     /// Orders placed in `[from, to)`, with their lines, in the order
     /// placed, after `after`; at most `limit`.

@@ -40,7 +40,10 @@ pub(crate) fn routes() -> OpenApiRouter<Services> {
 /// - `documents`: the invoice and credit-note register;
 /// - `payments`: every capture and refund made in the period;
 /// - `aging`: receivables aging as of the end of `to`: every order that
-///   still owes money by the ledger, by how long its invoice has been open.
+///   still owes money by the ledger, by how long its invoice has been open;
+/// - `stock`: stock on hand and movements per SKU × location: on hand at
+///   the start of `from` (`opening`) and the end of `to` (`closing`), and
+///   the units `added`, `shipped` and `removed` otherwise in between.
 ///
 /// The file is CSV (RFC 4180, amounts in major units), or with
 /// `format: xlsx` an Excel workbook of the same columns (amounts and counts

@@ -2,6 +2,7 @@
 //! and the paged queries exports read through, page after page.
 
 use chrono::NaiveDate;
+use ordo_domain::inventory::Location;
 use ordo_domain::report::{Report, ReportFormat, ReportKind, ReportParams, ReportStatus};
 use ordo_domain::{CustomerId, Timestamp};
 use ordo_testkit::store::StoreCtx;
@@ -109,7 +110,62 @@ async fn orders_between_pages_by_creation_across_ties_and_bounds(t: &StoreCtx) {
     assert!(s.orders_between(t.at(60), t.at(70), None, None, 10).await.unwrap().is_empty());
 }
 
+/// Every change of on-hand stock is a movement, whatever wrote it; a
+/// shipment (on hand and reserved down together) is told from the rest,
+/// and a reservation moves nothing.
+async fn stock_movements_are_recorded_by_trigger_and_summed_per_level(t: &StoreCtx) {
+    use ordo_domain::inventory::StockLevel;
+    use ordo_store::{StockMove, StockMovementRow};
+
+    let mut s = t.begin().await;
+    let (near, far) = (crate::fixtures::location(t, "NEAR", 1, 0), crate::fixtures::location(t, "FAR", 2, 0));
+    s.insert_location(&near).await.unwrap();
+    s.insert_location(&far).await.unwrap();
+    let sku = |code: &str| ordo_domain::Sku::parse(code).unwrap();
+    // A bulk load (as `ordo seed`), a receipt, a count down.
+    s.insert_stock_levels(&[StockLevel::new(sku("A"), near.id, 10, 0), StockLevel::new(sku("B"), far.id, 0, 0)])
+        .await
+        .unwrap();
+    s.change_on_hand(&sku("A"), far.id, 7).await.unwrap().unwrap();
+    s.change_on_hand(&sku("A"), near.id, -1).await.unwrap().unwrap();
+    // 4 reserved, then 3 shipped and 1 released unshipped.
+    let mv = |quantity| StockMove { sku: sku("A"), location_id: near.id, quantity };
+    assert_eq!(s.reserve_stock(&[mv(4)]).await.unwrap(), 1);
+    assert_eq!(s.release_stock(&[(mv(3), 3), (mv(1), 0)]).await.unwrap(), 2);
+    let now = ordo_domain::time::now();
+    let hour = chrono::Duration::hours(1);
+    let row = |sku: &str, location: &Location, on_hand, added, shipped, removed, since| StockMovementRow {
+        sku: sku.to_owned(),
+        location_id: location.id,
+        location_code: location.code.clone(),
+        on_hand,
+        added,
+        shipped,
+        removed,
+        since,
+    };
+    let mut expected =
+        vec![row("A", &near, 6, 10, 3, 1, 0), row("A", &far, 7, 7, 0, 0, 0), row("B", &far, 0, 0, 0, 0, 0)];
+    expected[..2].sort_by_key(|r| r.location_id);
+    let period = s.stock_between(now - hour, now + hour, None, 10).await.unwrap();
+    assert_eq!(t.record("this hour", &period), &expected);
+    // A period before all of it: every movement came since its end.
+    let before = s.stock_between(now - hour * 3, now - hour * 2, None, 10).await.unwrap();
+    let since: Vec<(i64, i64, i64, i64, i64)> =
+        before.iter().map(|r| (r.on_hand, r.added, r.shipped, r.removed, r.since)).collect();
+    assert_eq!(
+        t.record("earlier", since),
+        expected.iter().map(|r| (r.on_hand, 0, 0, 0, r.on_hand)).collect::<Vec<_>>()
+    );
+    // Paged by SKU and location.
+    let first = s.stock_between(now - hour, now + hour, None, 2).await.unwrap();
+    assert_eq!(first, expected[..2].to_vec());
+    let after = Some((first[1].sku.clone(), first[1].location_id));
+    assert_eq!(s.stock_between(now - hour, now + hour, after, 2).await.unwrap(), expected[2..].to_vec());
+}
+
 ordo_testkit::store_tests!(
     reports_round_trip_progress_finish_once_and_serve_the_cache,
     orders_between_pages_by_creation_across_ties_and_bounds,
+    stock_movements_are_recorded_by_trigger_and_summed_per_level,
 );

@@ -17,7 +17,7 @@ pub enum ReportCommand {
     /// write it to `--output` or standard output. A report over unchanged
     /// data is served from the file store without compiling.
     Run {
-        /// `sales`, `tax`, `documents`, `payments` or `aging`.
+        /// `sales`, `tax`, `documents`, `payments`, `aging` or `stock`.
         #[arg(long)]
         kind: String,
         /// The first day (UTC), `YYYY-MM-DD`.
@@ -65,7 +65,7 @@ pub(super) async fn run(config: &Config, command: ReportCommand) -> anyhow::Resu
     let ReportCommand::Run { kind, from, to, market, format, output } = command;
     let kind = ordo_domain::report::ReportKind::parse(&kind)
         .filter(|k| !k.is_export())
-        .context("--kind is one of sales, tax, documents, payments, aging")?;
+        .context("--kind is one of sales, tax, documents, payments, aging, stock")?;
     let format = ordo_domain::report::ReportFormat::parse(&format)
         .filter(|f| *f != ordo_domain::report::ReportFormat::Jsonl)
         .context("--format is csv or xlsx")?;

@@ -21,6 +21,7 @@ backend_tests!(
     exports_write_orders_customers_and_products_as_csv_and_json_lines,
     exports_and_reports_keep_to_their_own_kinds,
     receivables_aging_lists_what_each_order_still_owes,
+    stock_on_hand_and_movements_add_up_to_the_levels,
 );
 
 fn decimal(minor: i64) -> String {
@@ -577,4 +578,59 @@ async fn receivables_aging_lists_what_each_order_still_owes(app: TestApp) {
     let after = run(&app, &json!({"kind": "aging", "from": today, "to": today}), StatusCode::ACCEPTED).await;
     assert_ne!(after["watermark"], aging["watermark"], "the capture's postings moved the watermark");
     assert!(records(&download(&app, &after).await).is_empty(), "all paid");
+}
+
+async fn stock_on_hand_and_movements_add_up_to_the_levels(app: TestApp) {
+    let backend = app.backend();
+    drop(app);
+    let Some(app) = TestApp::spawn_with(backend, |c| c.workers.enabled = true).await else {
+        return;
+    };
+    // Stocked today: TEE 3 near and 10 far, MUG 5 far.
+    let shop = shop(&app).await;
+    ordo_testkit::fixtures::receive(&app, "MUG", &shop.far, 4).await;
+    let lost = json!({"sku": "MUG", "location_id": shop.far, "delta": -1, "reason": "lost"});
+    app.post("/v1/stock/adjustments", &lost).await.expect(StatusCode::CREATED);
+    // 2 TEE shipped, from NEAR (allocated first); a placed order only reserves.
+    let order = paid_order(&app, &shop, json!([{"sku": "TEE", "quantity": 2}])).await;
+    let id = order["id"].as_str().unwrap();
+    let confirmed = app
+        .post(&format!("/v1/orders/{id}/confirm"), &json!({"version": order["version"]}))
+        .await
+        .expect(StatusCode::OK);
+    let fulfil = json!({"version": confirmed["version"], "lines": [{"line": 1, "quantity": 2}]});
+    app.post(&format!("/v1/orders/{id}/fulfil"), &fulfil).await.expect(StatusCode::OK);
+    app.post("/v1/orders", &order_body(&shop, json!([{"sku": "MUG", "quantity": 1}])))
+        .await
+        .expect(StatusCode::CREATED);
+
+    let today = chrono::Utc::now().date_naive();
+    let report = run(&app, &json!({"kind": "stock", "from": today, "to": today}), StatusCode::ACCEPTED).await;
+    let lines = download(&app, &report).await;
+    assert_eq!(lines[0], ["sku", "location", "opening", "added", "shipped", "removed", "closing"]);
+    let row = |sku: &str, location: &str, figures: [i64; 5]| {
+        let mut row = vec![sku.to_owned(), location.to_owned()];
+        row.extend(figures.map(|f| f.to_string()));
+        row
+    };
+    assert_eq!(
+        lines[1..],
+        [row("MUG", "FAR", [0, 9, 0, 1, 8]), row("TEE", "NEAR", [0, 3, 2, 0, 1]), row("TEE", "FAR", [0, 10, 0, 0, 10]),],
+        "by SKU, then location (created in this order)"
+    );
+    // Closing is what is on hand now: the period ends today.
+    for (sku, location, on_hand) in [("MUG", &shop.far, 8), ("TEE", &shop.near, 1), ("TEE", &shop.far, 10)] {
+        let stock = app.get(&format!("/v1/stock/{sku}")).await.expect(StatusCode::OK);
+        let level = stock["locations"].as_array().unwrap().iter().find(|l| l["location_id"] == *location).unwrap();
+        assert_eq!(level["on_hand"], on_hand, "{sku} at {location}");
+    }
+    // Yesterday nothing was in stock yet and nothing moved.
+    let yesterday = today - chrono::Duration::days(1);
+    let before = run(&app, &json!({"kind": "stock", "from": yesterday, "to": yesterday}), StatusCode::ACCEPTED).await;
+    let lines = download(&app, &before).await;
+    assert_eq!(lines.len(), 4);
+    assert!(lines[1..].iter().all(|l| l[2..] == ["0", "0", "0", "0", "0"]), "{lines:?}");
+    // Stock belongs to no market.
+    let market = json!({"kind": "stock", "from": today, "to": today, "market": "DE"});
+    app.post("/v1/reports", &market).await.expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
 }
