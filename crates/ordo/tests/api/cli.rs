@@ -326,6 +326,68 @@ async fn wait_for(what: &str, mut check: impl AsyncFnMut() -> bool) {
     }
 }
 
+/// `ordo import` killed with SIGKILL mid-file: the chunks it committed
+/// stand, and the same file imported again resumes after them, so every
+/// row is applied exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_import_killed_mid_file_resumes_after_its_last_chunk_and_applies_no_row_twice() {
+    use ordo_testkit::{StatusCode, TestApp};
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        let Some(app) = TestApp::spawn(backend).await else { continue };
+        let rows = 40_000_i64;
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("products.csv");
+        let mut csv = String::from("sku,name,price_EUR\n");
+        for i in 0..rows {
+            csv.push_str(&format!("K9-{i:06},Killed {i},{}.99\n", i % 50 + 1));
+        }
+        std::fs::write(&file, csv).unwrap();
+        let import = || {
+            let mut command = ordo_command!();
+            command
+                .args(["import", file.to_str().unwrap(), "--kind", "products", "--chunk-rows", "500"])
+                .args(["--database-url", &app.db.url])
+                .env("ORDO_FILES_PATH", app.db.files_dir())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped());
+            command
+        };
+        let mut doomed = import().spawn().unwrap();
+        // Killed once a few chunks are in, mid-way through the file.
+        let id = loop {
+            let list = app.get("/v1/imports").await.expect(StatusCode::OK);
+            let running = list["items"].as_array().unwrap().first().cloned();
+            if let Some(i) = running.filter(|i| i["rows_done"].as_i64().unwrap() >= 1_500) {
+                break i["id"].as_str().unwrap().to_owned();
+            }
+            assert!(doomed.try_wait().unwrap().is_none(), "{backend:?}: the import ended before it could be killed");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        };
+        let killed = Command::new("kill").args(["-KILL", &doomed.id().to_string()]).status().unwrap();
+        assert!(killed.success());
+        let _ = doomed.wait();
+        let cut = app.get(&format!("/v1/imports/{id}")).await.expect(StatusCode::OK);
+        let done = cut["rows_done"].as_i64().unwrap();
+        assert_eq!(cut["status"], "running", "{backend:?}: {cut}");
+        assert!(done < rows, "{backend:?}: killed before the end: {cut}");
+        assert_eq!((done % 500, cut["created"].as_i64().unwrap()), (0, done), "{backend:?}: whole chunks only");
+
+        // The same file again is the same import, and goes on from there.
+        let resumed = import().output().unwrap();
+        let said = String::from_utf8_lossy(&resumed.stderr).into_owned();
+        assert!(resumed.status.success(), "{backend:?}: {said}");
+        assert!(said.contains(&format!("import {id} (this file was imported before): succeeded")), "{said}");
+        let end = app.get(&format!("/v1/imports/{id}")).await.expect(StatusCode::OK);
+        let counts: Vec<i64> = ["rows_done", "created", "updated", "unchanged", "rejected"]
+            .iter()
+            .map(|k| end[k].as_i64().unwrap())
+            .collect();
+        assert_eq!(counts, [rows, rows, 0, 0, 0], "{backend:?}: every row applied exactly once: {end}");
+        let page = app.get("/v1/products?sku_prefix=K9-&limit=1").await.expect(StatusCode::OK);
+        assert_eq!(page["items"][0]["sku"], "K9-000000");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sigkilled_workers_job_runs_again_once_and_workers_never_share_a_job() {
     use ordo_testkit::{StatusCode, TestApp};
