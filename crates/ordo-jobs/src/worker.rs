@@ -284,14 +284,20 @@ impl<C: Send + Sync + 'static> Worker<C> {
 
     async fn finish_cancelled(&self, id: Uuid, attempt_id: Uuid) -> Result<(), StoreError> {
         let mut tx = self.db().begin().await?;
-        let job = tx.job(id).await?;
-        if tx.complete_job(id, attempt_id).await?
-            && let Some(job) = job
-            && let Some(handler) = self.registry.handlers.get(job.name.as_str())
-        {
-            handler.ended(&job.payload, tx.as_mut(), "the job was cancelled").await?;
-        }
+        self.end_held_if_cancelled(tx.as_mut(), id, attempt_id).await?;
         tx.commit().await
+    }
+
+    /// [`end_if_cancelled`] for a job this worker holds.
+    async fn end_held_if_cancelled(
+        &self,
+        tx: &mut dyn ordo_store::Transaction,
+        id: Uuid,
+        attempt_id: Uuid,
+    ) -> Result<bool, StoreError> {
+        let Some(job) = tx.job(id).await?.filter(|j| j.cancel_requested) else { return Ok(false) };
+        let lifecycle = self.registry.handlers.get(job.name.as_str()).map(|h| h.as_ref() as &dyn crate::Lifecycle);
+        end_if_cancelled(tx, lifecycle, &job, attempt_id).await
     }
 
     /// Lets jobs in flight finish within the shutdown timeout, renewing
@@ -315,7 +321,9 @@ impl<C: Send + Sync + 'static> Worker<C> {
             h.abort.abort();
             let released = async {
                 let mut tx = self.db().begin().await?;
-                tx.release_job(id, h.attempt_id).await?;
+                if !self.end_held_if_cancelled(tx.as_mut(), id, h.attempt_id).await? {
+                    tx.release_job(id, h.attempt_id).await?;
+                }
                 tx.commit().await
             }
             .await;
@@ -405,7 +413,10 @@ async fn execute<C: Send + Sync + 'static>(
         let run_at = time::now() + chrono::Duration::from_std(crate::wait_delay(waited)).unwrap_or_default();
         let snoozed = async {
             let mut tx = db.begin().await?;
-            tx.snooze_job(job.id, attempt_id, run_at, &e.message).await?;
+            let lifecycle = handler.as_deref().map(|h| h as &dyn crate::Lifecycle);
+            if !end_if_cancelled(tx.as_mut(), lifecycle, &job, attempt_id).await? {
+                tx.snooze_job(job.id, attempt_id, run_at, &e.message).await?;
+            }
             tx.commit().await
         }
         .await;
@@ -416,6 +427,10 @@ async fn execute<C: Send + Sync + 'static>(
     }
     let outcome = async {
         let mut tx = db.begin().await?;
+        let lifecycle = handler.as_deref().map(|h| h as &dyn crate::Lifecycle);
+        if end_if_cancelled(tx.as_mut(), lifecycle, &job, attempt_id).await? {
+            return tx.commit().await;
+        }
         let retry_at = (e.retryable && job.attempt < job.max_attempts).then(|| {
             let delay = handler.as_ref().map_or(Duration::from_secs(60), |h| h.retry_delay(job.attempt));
             time::now() + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::seconds(60))
@@ -449,6 +464,32 @@ async fn execute<C: Send + Sync + 'static>(
     }
 }
 
+/// The reason a cancelled job's records are told.
+const CANCELLED: &str = "the job was cancelled";
+
+/// Ends an attempt that stops without completing (it failed, waited, was
+/// handed back or lost its lease) whose job was asked to cancel while it
+/// ran: the job is removed and its records told, in `tx`, rather than
+/// queued again with the request still on it. The heartbeat stops a
+/// cancelled job only while it runs, so a short attempt that fails between
+/// two beats would otherwise carry on retrying for ever. `false` if no
+/// cancel was asked.
+async fn end_if_cancelled(
+    tx: &mut dyn ordo_store::Transaction,
+    lifecycle: Option<&dyn crate::Lifecycle>,
+    job: &JobRecord,
+    attempt_id: Uuid,
+) -> Result<bool, StoreError> {
+    if !tx.remove_cancelled_job(job.id, attempt_id).await? {
+        return Ok(false);
+    }
+    if let Some(lifecycle) = lifecycle {
+        lifecycle.ended(&job.payload, tx, CANCELLED).await?;
+    }
+    tracing::info!(job.id = %job.id, job.name = %job.name, "job cancelled after its attempt");
+    Ok(true)
+}
+
 /// Puts running jobs whose lease expired (their worker died) back in the
 /// queue, or makes them dead if that was their last attempt.
 pub(crate) async fn rescue<C>(db: &Arc<dyn Database>, registry: &Registry<C>) -> Result<u64, StoreError> {
@@ -458,6 +499,11 @@ pub(crate) async fn rescue<C>(db: &Arc<dyn Database>, registry: &Registry<C>) ->
     let mut rescued = 0;
     for job in expired {
         let Some(attempt_id) = job.attempt_id else { continue };
+        let lifecycle = registry.handlers.get(job.name.as_str()).map(|h| h.as_ref() as &dyn crate::Lifecycle);
+        if job.cancel_requested && end_if_cancelled(tx.as_mut(), lifecycle, &job, attempt_id).await? {
+            rescued += 1;
+            continue;
+        }
         let retry_at = (job.attempt < job.max_attempts).then(|| {
             let delay = registry.handlers.get(job.name.as_str()).map_or(Duration::ZERO, |h| h.retry_delay(job.attempt));
             now + chrono::Duration::from_std(delay).unwrap_or_default()

@@ -23,6 +23,8 @@ struct Effects {
     runs: Mutex<HashMap<u32, u32>>,
     running: Mutex<HashMap<u32, u32>>,
     overlaps: Mutex<u32>,
+    /// The queue's database, for jobs that act on themselves.
+    store: Mutex<Option<Arc<dyn Database>>>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -168,6 +170,36 @@ impl Job for DiesAndTells {
     }
 }
 
+/// Is cancelled through the administration while it runs, then fails
+/// (`waits: false`) or waits (`waits: true`) at once, well before the
+/// worker's next heartbeat could stop it.
+#[derive(Debug, Serialize, Deserialize)]
+struct CancelledWhileRunning {
+    waits: bool,
+}
+
+#[async_trait]
+impl Job for CancelledWhileRunning {
+    const NAME: &'static str = "test.cancelled";
+    const BACKOFF_BASE: Duration = Duration::from_millis(1);
+    const BACKOFF_CAP: Duration = Duration::from_millis(5);
+    type Context = Effects;
+
+    async fn run(&self, ctx: &Effects, run: &JobRun) -> Result<(), JobError> {
+        *ctx.runs.lock().unwrap().entry(u32::from(self.waits)).or_default() += 1;
+        let store = ctx.store.lock().unwrap().clone().expect("the test's store");
+        let mut tx = store.begin().await?;
+        assert_eq!(tx.cancel_job(run.id).await?, CancelOutcome::Requested);
+        tx.commit().await?;
+        if self.waits { Err(JobError::wait("not yet")) } else { Err(JobError::retry("failed")) }
+    }
+
+    async fn ended(&self, tx: &mut dyn ordo_store::Transaction, reason: &str) -> Result<(), ordo_store::StoreError> {
+        let record = Unique(format!("ended {}: {reason}", self.waits));
+        ordo_jobs::enqueue(tx, &record, EnqueueOptions { run_at: Some(far_future()) }).await.map(drop)
+    }
+}
+
 fn far_future() -> ordo_domain::Timestamp {
     time::now() + chrono::Duration::days(365)
 }
@@ -180,6 +212,7 @@ fn registry() -> Registry<Effects> {
         .register::<WaitsForGate>()
         .register::<DiesAndTells>()
         .register::<Hangs>()
+        .register::<CancelledWhileRunning>()
 }
 
 fn config(id: &str) -> WorkerConfig {
@@ -241,7 +274,38 @@ both_backends!(
     a_cron_job_runs_once_per_tick_across_workers,
     waiting_uses_no_attempt_and_a_dead_job_tells_its_records,
     a_hung_attempt_fails_after_its_maximum_run_time,
+    a_cancel_asked_while_running_ends_the_job_however_its_attempt_ends,
 );
+
+/// A cancel asked while the job runs used to take effect only at a
+/// heartbeat that saw the job running: an attempt that failed or waited
+/// before the next beat put the job back in the queue with the request on
+/// it, and it ran on (a webhook delivery cancelled by an operator kept
+/// retrying). Now the attempt's end removes the job and tells its records.
+async fn a_cancel_asked_while_running_ends_the_job_however_its_attempt_ends(backend: Backend) {
+    let Some((_db, store)) = database(backend).await else { return };
+    let queue = Queue::new(store.clone());
+    let effects = Arc::new(Effects::default());
+    *effects.store.lock().unwrap() = Some(store.clone());
+    let failing = queue.enqueue(&CancelledWhileRunning { waits: false }, EnqueueOptions::default()).await.unwrap();
+    let waiting = queue.enqueue(&CancelledWhileRunning { waits: true }, EnqueueOptions::default()).await.unwrap();
+    // A heartbeat far apart, so only the attempt's end can honour the cancel.
+    let (stop, task) =
+        spawn_worker(&queue, &effects, WorkerConfig { heartbeat: Duration::from_secs(30), ..config("w") });
+    let (failing, waiting) = (failing.unwrap(), waiting.unwrap());
+    wait_until(async || live_jobs(&store).await.iter().all(|j| j.id != failing && j.id != waiting)).await;
+    // Each ran once, and was neither retried nor made dead.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(*effects.runs.lock().unwrap(), HashMap::from([(0, 1), (1, 1)]));
+    let mut told: Vec<_> = live_jobs(&store).await.into_iter().filter_map(|j| j.unique_key).collect();
+    told.sort();
+    assert_eq!(told, ["ended false: the job was cancelled", "ended true: the job was cancelled"]);
+    let mut session = store.session().await.unwrap();
+    assert!(session.job_attempts(failing).await.unwrap().is_empty(), "a cancelled attempt is no failure");
+    drop(session);
+    stop.send(()).unwrap();
+    task.await.unwrap();
+}
 
 /// The worker's heartbeat renews a running job's lease; a hung job must
 /// still end: each attempt fails after the job's maximum run time, and the

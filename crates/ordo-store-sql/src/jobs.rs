@@ -120,6 +120,20 @@ macro_rules! job_repo {
                     Ok(result.rows_affected() == 1)
                 }
 
+                #[tracing::instrument(target = "ordo_db", name = "jobs.remove_cancelled_job", skip_all)]
+                async fn remove_cancelled_job(&mut self, id: Uuid, attempt_id: Uuid) -> StoreResult<bool> {
+                    let result = ::sqlx::query(
+                        "DELETE FROM jobs WHERE id = $1 AND attempt_id = $2 AND state = 'running' AND cancel_requested = TRUE",
+                    )
+                    .bind(id)
+                    .bind(attempt_id)
+                    .persistent(self.persistent())
+                    .execute(self.conn())
+                    .await
+                    .map_err(Self::map_err)?;
+                    Ok(result.rows_affected() == 1)
+                }
+
                 #[tracing::instrument(target = "ordo_db", name = "jobs.complete_job", skip_all)]
                 async fn complete_job(&mut self, id: Uuid, attempt_id: Uuid) -> StoreResult<bool> {
                     let result = ::sqlx::query("DELETE FROM jobs WHERE id = $1 AND attempt_id = $2 AND state = 'running'")

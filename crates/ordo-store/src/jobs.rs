@@ -46,6 +46,12 @@ pub trait JobRepo: Send {
         lease_until: Timestamp,
     ) -> StoreResult<Vec<(Uuid, bool)>>;
 
+    /// Deletes a job held under `attempt_id` that was asked to cancel while
+    /// it ran: its attempt ended without completing (it failed, waited or
+    /// was handed back), and the request must not outlive the attempt.
+    /// `false` if it was not so asked (or is no longer held).
+    async fn remove_cancelled_job(&mut self, id: Uuid, attempt_id: Uuid) -> StoreResult<bool>;
+
     /// Deletes a finished job if still held under `attempt_id`.
     async fn complete_job(&mut self, id: Uuid, attempt_id: Uuid) -> StoreResult<bool>;
 
