@@ -170,6 +170,29 @@ impl PgStore {
     }
 }
 
+/// Begins a transaction (with `statement`, or a plain `BEGIN`) on a pooled
+/// connection, the `BEGIN` round trip run as a task of its own.
+///
+/// sqlx 0.8's PostgreSQL `begin` is not cancel-safe (launchbadge/sqlx#4393,
+/// fixed in 0.9): a caller dropped while its `BEGIN` is in flight leaves the
+/// connection inside a transaction nothing will end, and the pool hands that
+/// connection on. The next borrower's reads run in it, and its first error
+/// fails every later use of the connection (`BeginFailed`, or "current
+/// transaction is aborted") until the connection is closed. Callers are
+/// dropped at any await: a client that goes away, a timeout, an aborted
+/// task. As a task the round trip always finishes, and a transaction that
+/// nobody takes is dropped, which rolls it back. Acquiring stays with the
+/// caller, so a caller that gives up waiting for a connection takes none.
+async fn begin_detached(
+    pool: &PgPool,
+    statement: Option<&'static str>,
+) -> Result<sqlx::Transaction<'static, Postgres>, sqlx::Error> {
+    let conn = pool.acquire().await?;
+    tokio::spawn(sqlx::Transaction::begin(conn, statement.map(std::borrow::Cow::Borrowed)))
+        .await
+        .map_err(|_| sqlx::Error::WorkerCrashed)?
+}
+
 #[async_trait]
 impl Database for PgStore {
     fn backend(&self) -> Backend {
@@ -185,7 +208,7 @@ impl Database for PgStore {
             // session; dropping it rolls back when the connection returns
             // to the pool.
             let started = Instant::now();
-            let conn = self.guarded(self.pool.begin_with("BEGIN READ ONLY")).await?;
+            let conn = self.guarded(begin_detached(&self.pool, Some("BEGIN READ ONLY"))).await?;
             record_acquire("read", started);
             return Ok(Box::new(PgSession { conn, persistent: false }));
         }
@@ -197,7 +220,7 @@ impl Database for PgStore {
 
     async fn begin(&self) -> StoreResult<Box<dyn Transaction>> {
         let started = Instant::now();
-        let conn = self.guarded(self.pool.begin()).await?;
+        let conn = self.guarded(begin_detached(&self.pool, None)).await?;
         record_acquire("write", started);
         Ok(Box::new(PgSession { conn, persistent: self.persistent }))
     }
