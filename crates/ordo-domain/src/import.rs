@@ -3,7 +3,10 @@
 //! for its shape when uploaded (encoding, columns, at least one row), then
 //! applied in chunks in the background. Each row is checked here with the
 //! same rules the API applies to one record; a bad row is reported by row,
-//! field and message, and the rows around it still apply.
+//! field and message. By default ([`BadRows::Refuse`]) a file with any bad
+//! row applies none: every row is checked first, and applying starts only
+//! once the check found none. [`BadRows::Skip`] applies the good rows around
+//! the bad ones.
 //!
 //! A CSV file names its columns in a header. JSON Lines rows are objects
 //! with the API's field names (amounts in minor units, as the API takes
@@ -54,14 +57,51 @@ pub enum ImportFormat {
 
 as_str!(ImportFormat { Csv = "csv", Jsonl = "jsonl" });
 
+/// What an import does with a file that has bad rows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum BadRows {
+    /// Applies nothing if any row is bad: every row is checked against the
+    /// data first, and only a file without a bad row is applied.
+    #[default]
+    Refuse,
+    /// Applies the good rows and skips the bad ones.
+    Skip,
+}
+
+as_str!(BadRows { Refuse = "refuse", Skip = "skip" });
+
+/// Where a running import is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ImportStage {
+    /// Checking every row against the data, changing nothing: a dry run,
+    /// and the first pass of an import that refuses bad rows.
+    Checking,
+    /// Applying rows, a chunk per transaction.
+    Applying,
+}
+
+as_str!(ImportStage { Checking = "checking", Applying = "applying" });
+
+impl ImportStage {
+    /// Where an import starts: applying at once only if it may skip bad
+    /// rows and is no dry run.
+    pub fn first(dry_run: bool, bad_rows: BadRows) -> Self {
+        if dry_run || bad_rows == BadRows::Refuse { Self::Checking } else { Self::Applying }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ImportStatus {
     /// Waiting for a worker, or being applied.
     Running,
-    /// Every row was read; bad rows are in the error report.
+    /// Every row was read; bad rows (skipped) are in the error report.
     Succeeded,
-    /// Stopped for good before the end; the chunks committed stand.
+    /// Stopped for good before the end; the chunks committed stand. An
+    /// import that refuses bad rows and found some fails after its check,
+    /// having applied nothing.
     Failed,
     /// Stopped on request; the chunks committed stand.
     Cancelled,
@@ -98,7 +138,12 @@ pub struct Import {
     pub format: ImportFormat,
     /// Checks every row against the data without changing anything.
     pub dry_run: bool,
+    /// Whether a bad row stops the whole file or is skipped.
+    pub bad_rows: BadRows,
     pub status: ImportStatus,
+    /// Checking the rows, or applying them; `rows_done` and the counts
+    /// are the stage's.
+    pub stage: ImportStage,
     /// SHA-256 of the file, hex: the same file imported again is this
     /// import.
     pub sha256: String,
@@ -110,7 +155,7 @@ pub struct Import {
     pub chunk_rows: i32,
     #[serde(flatten)]
     pub counts: ImportCounts,
-    /// 0 to 100.
+    /// 0 to 100, over both stages when there are two.
     pub progress: i16,
     /// Where the uploaded file is stored.
     #[serde(skip)]
@@ -126,6 +171,22 @@ impl Import {
     /// Percent of the rows settled.
     pub fn progress_of(rows_done: i64, rows: i64) -> i16 {
         if rows <= 0 { 100 } else { (rows_done.clamp(0, rows) * 100 / rows) as i16 }
+    }
+
+    /// Whether this import checks every row before applying any.
+    pub fn checks_first(&self) -> bool {
+        self.bad_rows == BadRows::Refuse && !self.dry_run
+    }
+
+    /// Percent done with `rows_done` rows of the current stage settled: an
+    /// import that checks first spends the first half checking.
+    pub fn progress_at(&self, rows_done: i64) -> i16 {
+        let stage = Self::progress_of(rows_done, self.rows);
+        match (self.checks_first(), self.stage) {
+            (false, _) => stage,
+            (true, ImportStage::Checking) => stage / 2,
+            (true, ImportStage::Applying) => 50 + stage / 2,
+        }
     }
 }
 
@@ -802,5 +863,8 @@ mod tests {
         assert_eq!(Import::progress_of(0, 0), 100);
         assert_eq!(Import::progress_of(50, 200), 25);
         assert_eq!(Import::progress_of(300, 200), 100);
+        assert_eq!(ImportStage::first(false, BadRows::Skip), ImportStage::Applying);
+        assert_eq!(ImportStage::first(true, BadRows::Skip), ImportStage::Checking);
+        assert_eq!(ImportStage::first(false, BadRows::Refuse), ImportStage::Checking);
     }
 }

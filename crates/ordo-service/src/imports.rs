@@ -11,6 +11,14 @@
 //! audit events, records the rows it refused, and moves the import's
 //! `rows_done` on, so a crash resumes after the last chunk committed.
 //! Memory holds one chunk, whatever the file's size.
+//!
+//! An import that refuses bad rows (the default) reads the file twice: a
+//! checking pass, chunk by chunk as a dry run, records every bad row; it
+//! ends the import failed, having changed nothing, if there was one, and
+//! otherwise the applying pass starts over from the first row. A row that
+//! turns bad between the passes (the data changed meanwhile) stops the
+//! import failed at its chunk, which is not applied; the chunks before it
+//! stand, and the import says so.
 
 use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, Read, Seek, SeekFrom};
@@ -24,8 +32,8 @@ use ordo_domain::audit::{Actor, AuditEvent};
 use ordo_domain::catalog::Product;
 use ordo_domain::customer::Customer;
 use ordo_domain::import::{
-    self, CsvLayout, Import, ImportCounts, ImportFormat, ImportKind, ImportStatus, MAX_CHUNK_ROWS, Row, RowError,
-    StockEntry,
+    self, BadRows, CsvLayout, Import, ImportCounts, ImportFormat, ImportKind, ImportStage, ImportStatus,
+    MAX_CHUNK_ROWS, Row, RowError, StockEntry,
 };
 use ordo_domain::inventory::{LocationId, ReasonCode};
 use ordo_domain::page::{Page, PageRequest};
@@ -67,6 +75,7 @@ pub struct ImportRequest {
     pub kind: ImportKind,
     pub format: ImportFormat,
     pub dry_run: bool,
+    pub bad_rows: BadRows,
     /// Rows per transaction; the configured size if absent.
     pub chunk_rows: Option<i32>,
 }
@@ -131,7 +140,9 @@ impl ImportService {
             kind: request.kind,
             format: request.format,
             dry_run: request.dry_run,
+            bad_rows: request.bad_rows,
             status: ImportStatus::Running,
+            stage: ImportStage::first(request.dry_run, request.bad_rows),
             sha256: scan.sha256.clone(),
             size: scan.size as i64,
             rows: scan.rows,
@@ -224,17 +235,7 @@ impl ImportService {
         if import.status.is_final() {
             return Ok(import);
         }
-        let body = self.files.get(&import.file_key).await?;
-        let stream = body.bytes.map_err(std::io::Error::other);
-        let source = tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(stream));
-        let (kind, format, skip) = (import.kind, import.format, import.counts.rows_done);
-        let reader = tokio::task::spawn_blocking(move || RowReader::open(Box::new(source), kind, format, skip))
-            .await
-            .map_err(|e| internal(e.to_string()))?;
-        // A file that no longer reads is most likely the store failing for a
-        // while: the job tries again, and ends the import failed when it
-        // runs out of attempts.
-        let mut reader = reader.map_err(internal)?;
+        let mut reader = self.reader(&import, import.counts.rows_done).await?;
         let actor = Actor {
             key_id: None,
             name: import.created_by.clone(),
@@ -254,6 +255,15 @@ impl ImportService {
             let chunk = chunk.map_err(internal)?;
             let read = chunk.len() as u64;
             if chunk.is_empty() {
+                if import.checks_first() && import.stage == ImportStage::Checking {
+                    if !self.end_check(&import).await? {
+                        return self.find(id).await;
+                    }
+                    // Applying, from the first row.
+                    import = self.find(id).await?;
+                    reader = self.reader(&import, 0).await?;
+                    continue;
+                }
                 let mut tx = self.db.begin().await?;
                 tx.finish_import(id, ImportStatus::Succeeded, None, time::now()).await?;
                 tx.commit().await?;
@@ -266,13 +276,68 @@ impl ImportService {
             import = self.find(id).await?;
             metrics::counter!("ordo_import_rows_total", "kind" => import.kind.as_str()).increment(read);
             if let Some(job) = progress {
-                let note = format!("{} of {} rows", import.counts.rows_done, import.rows);
+                let note = format!("{}: {} of {} rows", import.stage.as_str(), import.counts.rows_done, import.rows);
                 job.progress(import.progress.min(99), Some(&note)).await.map_err(|e| internal(e.to_string()))?;
             }
             if import.status.is_final() {
                 return Ok(import);
             }
         }
+    }
+
+    /// Reads the import's stored file from row `skip + 1` on.
+    async fn reader(&self, import: &Import, skip: i64) -> ServiceResult<RowReader> {
+        let body = self.files.get(&import.file_key).await?;
+        let stream = body.bytes.map_err(std::io::Error::other);
+        let source = tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(stream));
+        let (kind, format) = (import.kind, import.format);
+        let reader = tokio::task::spawn_blocking(move || RowReader::open(Box::new(source), kind, format, skip))
+            .await
+            .map_err(|e| internal(e.to_string()))?;
+        // A file that no longer reads is most likely the store failing for a
+        // while: the job tries again, and ends the import failed when it
+        // runs out of attempts.
+        reader.map_err(internal)
+    }
+
+    /// Ends the checking pass of an import that refuses bad rows: failed,
+    /// having changed nothing, if it found any; else it applies next.
+    /// Whether it goes on to apply.
+    async fn end_check(&self, import: &Import) -> ServiceResult<bool> {
+        let mut tx = self.db.begin().await?;
+        let rejected = import.counts.rejected;
+        let applies = if rejected > 0 {
+            let error = format!(
+                "{rejected} of {} rows were refused, so none was imported (bad_rows=refuse): the error report \
+                 lists why; import the mended file, or this one with bad_rows=skip to import the good rows",
+                import.rows
+            );
+            tx.finish_import(import.id, ImportStatus::Failed, Some(&error), time::now()).await?;
+            false
+        } else {
+            tx.start_applying_import(import.id).await?
+        };
+        tx.commit().await?;
+        Ok(applies)
+    }
+
+    /// Ends an import that refuses bad rows, failed, at a chunk of its
+    /// applying pass with rows the check passed but that are bad now (the
+    /// data changed between the passes). The chunk was rolled back; its
+    /// errors are recorded and the import says what stands.
+    async fn stop_at_turned_bad(&self, import: &Import, errors: &[RowError]) -> ServiceResult<()> {
+        let first = errors.first().map_or(0, |e| e.row);
+        let error = format!(
+            "row {first} was refused while applying, though the check had passed it: the data changed meanwhile \
+             (the error report lists why). Rows 1 to {} were applied and stand; the rest were not",
+            import.counts.rows_done
+        );
+        let mut tx = self.db.begin().await?;
+        if tx.finish_import(import.id, ImportStatus::Failed, Some(&error), time::now()).await? {
+            tx.insert_import_errors(import.id, errors).await?;
+        }
+        tx.commit().await?;
+        Ok(())
     }
 
     /// Applies one chunk in one transaction; whether it committed.
@@ -294,7 +359,7 @@ impl ImportService {
         let mut apply = Apply {
             tx: tx.as_mut(),
             actor,
-            dry_run: import.dry_run,
+            dry_run: import.dry_run || import.stage == ImportStage::Checking,
             counts,
             errors,
             forget: Vec::new(),
@@ -306,9 +371,13 @@ impl ImportService {
             ImportKind::Stock => apply.stock(rows).await?,
         }
         let Apply { counts, errors, forget, events, .. } = apply;
+        if import.checks_first() && import.stage == ImportStage::Applying && !errors.is_empty() {
+            drop(tx);
+            return self.stop_at_turned_bad(import, &errors).await.map(|()| false);
+        }
         tx.insert_audit_events(&events).await?;
         tx.insert_import_errors(import.id, &errors).await?;
-        let progress = Import::progress_of(counts.rows_done, import.rows);
+        let progress = import.progress_at(counts.rows_done);
         if !tx.advance_import(import.id, import.counts.rows_done, &counts, progress).await? {
             return Ok(false);
         }

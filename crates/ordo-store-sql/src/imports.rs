@@ -1,6 +1,8 @@
 //! SQL of bulk imports: [`import_repo!`](crate::import_repo).
 
-use ordo_domain::import::{Import, ImportCounts, ImportFormat, ImportKind, ImportStatus, RowError};
+use ordo_domain::import::{
+    BadRows, Import, ImportCounts, ImportFormat, ImportKind, ImportStage, ImportStatus, RowError,
+};
 use ordo_store::StoreResult;
 use uuid::Uuid;
 
@@ -8,7 +10,7 @@ use crate::{Ts, corrupt};
 
 pub const IMPORT_COLUMNS: &str = "id, kind, format, dry_run, status, sha256, size, rows_total, chunk_rows, rows_done, \
                                   created, updated, unchanged, rejected, progress, file_key, error, created_by, \
-                                  created_at, finished_at";
+                                  created_at, finished_at, bad_rows, stage";
 
 #[derive(Debug, sqlx::FromRow)]
 pub struct ImportRow {
@@ -32,6 +34,8 @@ pub struct ImportRow {
     pub created_by: String,
     pub created_at: Ts,
     pub finished_at: Option<Ts>,
+    pub bad_rows: String,
+    pub stage: String,
 }
 
 impl ImportRow {
@@ -41,7 +45,9 @@ impl ImportRow {
             kind: ImportKind::parse(&self.kind).ok_or_else(|| corrupt("imports.kind", &self.kind))?,
             format: ImportFormat::parse(&self.format).ok_or_else(|| corrupt("imports.format", &self.format))?,
             dry_run: self.dry_run,
+            bad_rows: BadRows::parse(&self.bad_rows).ok_or_else(|| corrupt("imports.bad_rows", &self.bad_rows))?,
             status: ImportStatus::parse(&self.status).ok_or_else(|| corrupt("imports.status", &self.status))?,
+            stage: ImportStage::parse(&self.stage).ok_or_else(|| corrupt("imports.stage", &self.stage))?,
             sha256: self.sha256,
             size: self.size,
             rows: self.rows_total,
@@ -99,7 +105,7 @@ macro_rules! import_repo {
                 async fn insert_import(&mut self, i: &Import) -> StoreResult<bool> {
                     let done = ::sqlx::query(&format!(
                         "INSERT INTO imports ({IMPORT_COLUMNS})
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)
                          ON CONFLICT DO NOTHING"
                     ))
                     .bind(i.id)
@@ -122,6 +128,8 @@ macro_rules! import_repo {
                     .bind(&i.created_by)
                     .bind(Ts(i.created_at))
                     .bind(i.finished_at.map(Ts))
+                    .bind(i.bad_rows.as_str())
+                    .bind(i.stage.as_str())
                     .persistent(self.persistent())
                     .execute(self.conn())
                     .await
@@ -189,6 +197,21 @@ macro_rules! import_repo {
                     .bind(c.unchanged)
                     .bind(c.rejected)
                     .bind(progress)
+                    .persistent(self.persistent())
+                    .execute(self.conn())
+                    .await
+                    .map_err(Self::map_err)?;
+                    Ok(done.rows_affected() == 1)
+                }
+
+                #[tracing::instrument(target = "ordo_db", name = "imports.start_applying", skip_all)]
+                async fn start_applying_import(&mut self, id: Uuid) -> StoreResult<bool> {
+                    let done = ::sqlx::query(
+                        "UPDATE imports SET stage = 'applying', rows_done = 0, created = 0, updated = 0, unchanged = 0,
+                                rejected = 0
+                          WHERE id = $1 AND status = 'running' AND stage = 'checking' AND NOT dry_run",
+                    )
+                    .bind(id)
                     .persistent(self.persistent())
                     .execute(self.conn())
                     .await

@@ -33,6 +33,11 @@ pub trait ImportRepo: Send {
         progress: i16,
     ) -> StoreResult<bool>;
 
+    /// Ends a running import's checking stage: it applies its rows next,
+    /// from the first, with its counts reset (progress stays). Returns
+    /// whether it was checking (never for a dry run, which only checks).
+    async fn start_applying_import(&mut self, id: Uuid) -> StoreResult<bool>;
+
     async fn insert_import_errors(&mut self, import_id: Uuid, errors: &[RowError]) -> StoreResult<()>;
 
     /// Up to `limit` of an import's row errors after `(row, position)`, in

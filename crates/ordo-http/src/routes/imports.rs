@@ -7,7 +7,7 @@ use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures::TryStreamExt;
-use ordo_domain::import::{Import, ImportFormat, ImportKind};
+use ordo_domain::import::{BadRows, Import, ImportFormat, ImportKind};
 use ordo_domain::page::Page;
 use ordo_service::Services;
 use ordo_service::imports::{CURSOR_SCOPE, ImportRequest};
@@ -45,6 +45,9 @@ pub(crate) struct CreateQuery {
     /// Check every row against the data and count what would change,
     /// changing nothing (default `false`).
     dry_run: Option<bool>,
+    /// A file with bad rows: `refuse` (the default) checks every row
+    /// first and imports none if any is bad; `skip` imports the good rows.
+    bad_rows: Option<BadRows>,
     /// Rows applied per transaction, 1 to 10,000 (the configured
     /// `imports.chunk_rows` if absent).
     #[param(minimum = 1, maximum = 10000)]
@@ -73,10 +76,13 @@ pub(crate) struct CreateQuery {
 /// duplicate column, lacks a required one, or has no rows is refused
 /// (422) and nothing is stored. Then it is stored and applied in the
 /// background (202), a chunk of rows per transaction, each change audited
-/// as through the API; a row the API would refuse is skipped and listed in
-/// the error report (`/errors`). The same file imported again (same kind,
-/// content and `dry_run`) answers its earlier import with 200 and changes
-/// nothing. Audited as `import.created`.
+/// as through the API. A row the API would refuse is listed in the error
+/// report (`/errors`). With `bad_rows=refuse` (the default) every row is
+/// checked against the data first (`stage` `checking`), and a file with a
+/// bad row ends `failed` having changed nothing; with `bad_rows=skip` the
+/// good rows are applied around the bad ones. The same file imported again
+/// (same kind, content and `dry_run`) answers its earlier import with 200
+/// and changes nothing. Audited as `import.created`.
 #[utoipa::path(
     post,
     path = "/v1/imports",
@@ -115,6 +121,7 @@ async fn create_import(
         kind: query.kind,
         format,
         dry_run: query.dry_run.unwrap_or(false),
+        bad_rows: query.bad_rows.unwrap_or_default(),
         chunk_rows: query.chunk_rows,
     };
     let (import, created) = services.imports.create(&auth.actor(), request, file).await?;

@@ -3,7 +3,9 @@
 
 use ordo_domain::Email;
 use ordo_domain::audit::{AuditEvent, AuditFilter};
-use ordo_domain::import::{Import, ImportCounts, ImportFormat, ImportKind, ImportStatus, RowError};
+use ordo_domain::import::{
+    BadRows, Import, ImportCounts, ImportFormat, ImportKind, ImportStage, ImportStatus, RowError,
+};
 use ordo_domain::page::PageRequest;
 use ordo_testkit::store::StoreCtx;
 
@@ -15,7 +17,9 @@ fn import(t: &StoreCtx, kind: ImportKind, dry_run: bool, at: i64) -> Import {
         kind,
         format: ImportFormat::Csv,
         dry_run,
+        bad_rows: BadRows::Skip,
         status: ImportStatus::Running,
+        stage: ImportStage::first(dry_run, BadRows::Skip),
         sha256: "cd".repeat(32),
         size: 4_096,
         rows: 250,
@@ -92,6 +96,39 @@ async fn imports_round_trip_advance_once_per_chunk_and_are_found_by_file(t: &Sto
     s.commit().await.unwrap();
 }
 
+async fn an_import_that_refuses_bad_rows_checks_then_applies_from_the_first_row(t: &StoreCtx) {
+    let mut s = t.begin().await;
+    let refusing = Import {
+        bad_rows: BadRows::Refuse,
+        stage: ImportStage::first(false, BadRows::Refuse),
+        ..import(t, ImportKind::Customers, false, 1)
+    };
+    assert_eq!(refusing.stage, ImportStage::Checking);
+    assert!(s.insert_import(&refusing).await.unwrap());
+    assert_eq!(s.import(refusing.id).await.unwrap().as_ref(), Some(&refusing), "mode and stage round-trip");
+    let checked = ImportCounts { rows_done: 250, created: 200, updated: 40, unchanged: 10, rejected: 0 };
+    assert!(s.advance_import(refusing.id, 0, &checked, 50).await.unwrap());
+    // Checked: the counts start over for applying, progress stays.
+    assert!(s.start_applying_import(refusing.id).await.unwrap());
+    assert!(!s.start_applying_import(refusing.id).await.unwrap(), "it applies once");
+    let applying = s.import(refusing.id).await.unwrap().unwrap();
+    assert_eq!(
+        t.record("applying", (applying.stage, applying.counts, applying.progress)),
+        (ImportStage::Applying, ImportCounts::default(), 50)
+    );
+    assert!(s.advance_import(refusing.id, 0, &checked, 100).await.unwrap(), "from the first row");
+    // A dry run only checks; an ended import applies nothing.
+    let dry = Import { bad_rows: BadRows::Refuse, ..import(t, ImportKind::Stock, true, 2) };
+    assert!(s.insert_import(&dry).await.unwrap());
+    assert!(!s.start_applying_import(dry.id).await.unwrap(), "a dry run never applies");
+    let failed =
+        Import { bad_rows: BadRows::Refuse, stage: ImportStage::Checking, ..import(t, ImportKind::Products, false, 3) };
+    assert!(s.insert_import(&failed).await.unwrap());
+    assert!(s.finish_import(failed.id, ImportStatus::Failed, Some("bad rows"), t.at(4)).await.unwrap());
+    assert!(!s.start_applying_import(failed.id).await.unwrap(), "a failed import never applies");
+    s.commit().await.unwrap();
+}
+
 async fn customers_are_found_by_email_and_audit_events_insert_in_bulk(t: &StoreCtx) {
     let mut s = t.begin().await;
     let ann = customer(t, "ann@example.com", 1);
@@ -114,5 +151,6 @@ async fn customers_are_found_by_email_and_audit_events_insert_in_bulk(t: &StoreC
 
 ordo_testkit::store_tests!(
     imports_round_trip_advance_once_per_chunk_and_are_found_by_file,
+    an_import_that_refuses_bad_rows_checks_then_applies_from_the_first_row,
     customers_are_found_by_email_and_audit_events_insert_in_bulk,
 );

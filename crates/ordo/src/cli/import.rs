@@ -4,7 +4,7 @@ use std::io::Write;
 
 use anyhow::{Context, bail};
 use futures::TryStreamExt;
-use ordo_domain::import::{ImportFormat, ImportKind};
+use ordo_domain::import::{BadRows, ImportFormat, ImportKind, ImportStatus};
 use ordo_service::imports::ImportRequest;
 
 use crate::app::open_services;
@@ -24,6 +24,10 @@ pub struct ImportArgs {
     /// Check every row against the data, changing nothing.
     #[arg(long)]
     dry_run: bool,
+    /// A file with bad rows: `refuse` (check every row first, import none
+    /// if any is bad) or `skip` (import the good rows).
+    #[arg(long, default_value = "refuse")]
+    bad_rows: String,
     /// Rows per transaction (the configured `imports.chunk_rows` if absent).
     #[arg(long)]
     chunk_rows: Option<i32>,
@@ -45,12 +49,13 @@ pub(super) async fn run(config: &Config, args: ImportArgs) -> anyhow::Result<()>
             _ => ImportFormat::Csv,
         },
     };
+    let bad_rows = BadRows::parse(&args.bad_rows).context("--bad-rows is refuse or skip")?;
     let file = std::fs::File::open(&args.file).with_context(|| format!("cannot open {}", args.file.display()))?;
     let services = open_services(config).await?;
     let started = std::time::Instant::now();
     let result = async {
         let actor = ordo_domain::audit::Actor::system("cli");
-        let request = ImportRequest { kind, format, dry_run: args.dry_run, chunk_rows: args.chunk_rows };
+        let request = ImportRequest { kind, format, dry_run: args.dry_run, bad_rows, chunk_rows: args.chunk_rows };
         let (import, created) = match services.imports.create(&actor, request, file).await {
             Err(ordo_service::ServiceError::Validation(errors)) => bail!("{errors}"),
             other => other?,
@@ -85,7 +90,10 @@ pub(super) async fn run(config: &Config, args: ImportArgs) -> anyhow::Result<()>
                 sink.write_all(&chunk)?;
             }
             sink.flush()?;
-            bail!("{} rows were refused; the error report lists why", c.rejected);
+            if import.status == ImportStatus::Failed {
+                bail!("{} rows were refused, so none was imported (--bad-rows skip imports the good ones); the error report lists why", c.rejected);
+            }
+            bail!("{} rows were refused and skipped; the error report lists why", c.rejected);
         }
         if let Some(error) = &import.error {
             bail!("the import {}: {error}", import.status.as_str());

@@ -1,8 +1,9 @@
 //! Bulk imports: products, customers and stock from CSV and JSON Lines,
 //! applied in chunks with each change audited, bad rows in a downloadable
-//! error report, a dry run that changes nothing, the same file twice a
-//! no-op, a resume after the last committed chunk, and bad files refused
-//! whole.
+//! error report (a file with any refused whole by default, its good rows
+//! applied when asked), a dry run that changes nothing, the same file
+//! twice a no-op, a resume after the last committed chunk, and bad files
+//! refused whole.
 
 use std::time::Duration;
 
@@ -16,6 +17,8 @@ backend_tests!(
     customers_and_stock_import_from_csv_and_json_lines_with_the_api_rules,
     a_dry_run_counts_what_would_change_and_changes_nothing,
     an_import_cut_short_resumes_after_its_last_committed_chunk,
+    a_file_with_a_bad_row_imports_nothing_unless_asked_to_skip_it,
+    a_row_that_turns_bad_after_the_check_stops_the_import_marked_at_its_chunk,
     bad_files_are_refused_whole_and_imports_can_be_cancelled,
 );
 
@@ -109,7 +112,7 @@ async fn products_are_created_and_changed_by_sku_with_bad_rows_reported_and_the_
                NEW-2,Second,,5,,true\r\n\
                NEW-1,First again,\"Soft, warm\",19.90,21.50,\r\n\
                NEW-3,Third\r\n";
-    let done = import(&app, "kind=products&chunk_rows=2", "text/csv", csv).await;
+    let done = import(&app, "kind=products&chunk_rows=2&bad_rows=skip", "text/csv", csv).await;
     assert_eq!(done["status"], "succeeded", "{done}");
     assert_eq!((done["rows"].as_i64(), done["progress"].as_i64()), (Some(6), Some(100)));
     // NEW-1 created, then changed; OLD-1 changed; NEW-2 created; two bad.
@@ -143,7 +146,7 @@ async fn products_are_created_and_changed_by_sku_with_bad_rows_reported_and_the_
     assert_eq!(audit_count(&app, "import", "import.created").await, 1);
 
     // The same file again is the same import, and changes nothing.
-    let again = upload(&app, "kind=products&chunk_rows=2", "text/csv", csv).await.expect(StatusCode::OK);
+    let again = upload(&app, "kind=products&chunk_rows=2&bad_rows=skip", "text/csv", csv).await.expect(StatusCode::OK);
     assert_eq!(again["id"], done["id"]);
     assert_eq!(product(&app, "OLD-1").await.unwrap()["version"], 2);
     let list = app.get("/v1/imports?limit=10").await.expect(StatusCode::OK);
@@ -156,7 +159,7 @@ async fn products_are_created_and_changed_by_sku_with_bad_rows_reported_and_the_
                  {\"sku\":\"NEW-4\",\"name\":\"Fourth\",\"description\":null,\"tax_class\":\"zero\"}\n\
                  {\"sku\":\"NEW-5\",\"name\":\"Fifth\",\"colour\":\"red\"}\n\
                  not json\n";
-    let done = import(&app, "kind=products", "application/x-ndjson", jsonl).await;
+    let done = import(&app, "kind=products&bad_rows=skip", "application/x-ndjson", jsonl).await;
     assert_eq!(done["format"], "jsonl");
     assert_eq!(counts(&done), [4, 1, 0, 1, 2], "{done}");
     assert_eq!(errors(&app, &done).await, [triple("4", "", "invalid_json"), triple("5", "", "invalid_json")]);
@@ -177,7 +180,7 @@ async fn customers_and_stock_import_from_csv_and_json_lines_with_the_api_rules(a
          {email},Renamed,,,,\n\
          not-an-email,Bob,2 High St,London,,XX\n"
     );
-    let done = import(&app, "kind=customers", "text/csv", &csv).await;
+    let done = import(&app, "kind=customers&bad_rows=skip", "text/csv", &csv).await;
     assert_eq!(counts(&done), [3, 1, 1, 0, 1], "{done}");
     assert_eq!(
         errors(&app, &done).await,
@@ -207,7 +210,7 @@ async fn customers_and_stock_import_from_csv_and_json_lines_with_the_api_rules(a
                MUG,FAR,5,,\n\
                TEE,FAR,,0,\n";
     let received_before = audit_count(&app, "stock", "stock.received").await;
-    let done = import(&app, "kind=stock", "text/csv", csv).await;
+    let done = import(&app, "kind=stock&bad_rows=skip", "text/csv", csv).await;
     assert_eq!(counts(&done), [7, 1, 3, 0, 3], "{done}");
     assert_eq!(
         errors(&app, &done).await,
@@ -259,10 +262,116 @@ async fn a_dry_run_counts_what_would_change_and_changes_nothing(app: TestApp) {
     assert_eq!(product(&app, "OLD-1").await.unwrap()["name"], "Old", "a dry run changes nothing");
     assert_eq!(audit_count(&app, "product", "product.created").await, 1, "only the API's");
     // The same file for real is a new import, not the dry run's.
-    let real = import(&app, "kind=products", "text/csv", csv).await;
+    let real = import(&app, "kind=products&bad_rows=skip", "text/csv", csv).await;
     assert_ne!(real["id"], dry["id"]);
     assert_eq!(counts(&real), counts(&dry));
     assert_eq!(product(&app, "OLD-1").await.unwrap()["name"], "Renamed");
+}
+
+/// By default a file with any bad row imports none of it: every row is
+/// checked first, and the import fails with the error report naming every
+/// bad row. `bad_rows=skip` imports the good ones; the mended file, all.
+async fn a_file_with_a_bad_row_imports_nothing_unless_asked_to_skip_it(app: TestApp) {
+    let backend = app.backend();
+    drop(app);
+    let Some(app) = TestApp::spawn_with(backend, |c| c.workers.enabled = true).await else { return };
+    app.post("/v1/products", &json!({"sku": "OLD-1", "name": "Old"})).await.expect(StatusCode::CREATED);
+    let audited = audit_count(&app, "product", "product.created").await;
+    // Chunks of two: the good rows fill chunks before and after the bad ones.
+    let csv = "sku,name,price_EUR
+NEW-1,One,1
+OLD-1,Renamed,2
+NEW-2,Two,3
+NEW-3,,4
+NEW-4,Four,x
+NEW-5,Five,5
+";
+    let refused = import(&app, "kind=products&chunk_rows=2", "text/csv", csv).await;
+    assert_eq!((refused["status"].as_str(), refused["bad_rows"].as_str()), (Some("failed"), Some("refuse")));
+    assert_eq!(refused["stage"], "checking", "it never began applying: {refused}");
+    assert!(refused["error"].as_str().unwrap().contains("2 of 6 rows were refused, so none was imported"), "{refused}");
+    assert_eq!(refused["rejected"], 2);
+    assert_eq!(
+        errors(&app, &refused).await,
+        [triple("4", "name", "required"), triple("5", "price_EUR", "invalid_amount")]
+    );
+    for sku in ["NEW-1", "NEW-2", "NEW-5"] {
+        assert!(product(&app, sku).await.is_none(), "{sku}: nothing was imported");
+    }
+    assert_eq!(product(&app, "OLD-1").await.unwrap()["name"], "Old", "nothing was changed");
+    assert_eq!(audit_count(&app, "product", "product.created").await, audited);
+    assert_eq!(audit_count(&app, "product", "product.updated").await, 0);
+
+    // Asked to, it imports the good rows around the bad ones.
+    let skipped = import(&app, "kind=products&chunk_rows=2&bad_rows=skip", "text/csv", csv).await;
+    assert_eq!((skipped["status"].as_str(), skipped["stage"].as_str()), (Some("succeeded"), Some("applying")));
+    assert_eq!(counts(&skipped), [6, 3, 1, 0, 2], "{skipped}");
+    assert_eq!(errors(&app, &skipped).await.len(), 2);
+    assert!(product(&app, "NEW-3").await.is_none() && product(&app, "NEW-5").await.is_some());
+
+    // The mended file imports whole, checked then applied from its first row.
+    let mended = csv.replace("NEW-3,,4", "NEW-3,Three,4").replace("NEW-4,Four,x", "NEW-4,Four,4.50");
+    let done = import(&app, "kind=products&chunk_rows=2", "text/csv", &mended).await;
+    assert_eq!((done["status"].as_str(), done["stage"].as_str()), (Some("succeeded"), Some("applying")));
+    assert_eq!(done["progress"], 100);
+    // The counts are the applying pass's only: NEW-3 and NEW-4 are new.
+    assert_eq!(counts(&done), [6, 2, 0, 4, 0], "{done}");
+    assert_eq!(product(&app, "NEW-4").await.unwrap()["prices"], json!([{"amount": 450, "currency": "EUR"}]));
+    assert_eq!(audit_count(&app, "product", "product.created").await, audited + 5);
+}
+
+/// A row the check passed but that is bad when applied (the data changed
+/// between the passes) stops the import, failed, at its chunk: the chunk
+/// is not applied, the chunks before it stand, and the import says so.
+async fn a_row_that_turns_bad_after_the_check_stops_the_import_marked_at_its_chunk(app: TestApp) {
+    // No workers: the test plays the check having passed.
+    let shop = shop(&app).await;
+    let csv = "sku,location,received
+TEE,NEAR,1
+MUG,NEAR,1
+TEE,GONE,1
+MUG,FAR,1
+TEE,FAR,1
+";
+    let created = upload(&app, "kind=stock&chunk_rows=2", "text/csv", csv).await.expect(StatusCode::ACCEPTED);
+    assert_eq!(created["stage"], "checking");
+    let id = created["id"].as_str().unwrap();
+    // As if location GONE had been there for the check and archived since.
+    app.db
+        .execute(&format!(
+            "UPDATE imports SET stage = 'applying' WHERE id = {}",
+            app.db.uuid_literal(id.parse().unwrap())
+        ))
+        .await;
+    let on_hand = async |sku: &str, location: &str| {
+        let stock = app.get(&format!("/v1/stock/{sku}")).await.expect(StatusCode::OK);
+        let levels = stock["locations"].as_array().unwrap().iter();
+        levels.filter(|l| l["location_id"] == location).map(|l| l["on_hand"].as_i64().unwrap()).sum::<i64>()
+    };
+    let rows = [("TEE", &shop.near), ("MUG", &shop.near), ("MUG", &shop.far), ("TEE", &shop.far)];
+    let mut before = Vec::new();
+    for (sku, location) in rows {
+        before.push(on_hand(sku, location).await);
+    }
+    let received = audit_count(&app, "stock", "stock.received").await;
+    let stopped = app.services.imports.apply(id.parse().unwrap(), None).await.unwrap();
+    assert_eq!(stopped.status.as_str(), "failed");
+    assert_eq!(stopped.counts.rows_done, 2, "the first chunk stands");
+    let error = stopped.error.unwrap();
+    assert!(
+        error.contains("row 3 was refused while applying") && error.contains("Rows 1 to 2 were applied"),
+        "{error}"
+    );
+    let got = app.get(&format!("/v1/imports/{id}")).await.expect(StatusCode::OK);
+    assert_eq!(got["status"], "failed");
+    assert_eq!(errors(&app, &got).await, [triple("3", "location", "unknown_location")]);
+    let mut after = Vec::new();
+    for (sku, location) in rows {
+        after.push(on_hand(sku, location).await);
+    }
+    // Rows 1 and 2 applied; row 4 (in row 3's chunk) and row 5 not.
+    assert_eq!(after, [before[0] + 1, before[1] + 1, before[2], before[3]]);
+    assert_eq!(audit_count(&app, "stock", "stock.received").await - received, 2);
 }
 
 async fn an_import_cut_short_resumes_after_its_last_committed_chunk(app: TestApp) {
@@ -279,16 +388,15 @@ async fn an_import_cut_short_resumes_after_its_last_committed_chunk(app: TestApp
     // Cut it short once a few chunks committed, mid-way through another.
     loop {
         let import = app.get(&format!("/v1/imports/{id}")).await.expect(StatusCode::OK);
-        if import["rows_done"].as_i64().unwrap() >= 300 {
+        // Past its check (the default refuses bad rows, so checks first).
+        if import["stage"] == "applying" && import["rows_done"].as_i64().unwrap() >= 300 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     running.abort();
     let _ = running.await;
-    // From here on another instance serves, as after a crash: the one cut
-    // short may hold a pooled connection left mid-transaction (on
-    // PostgreSQL, sqlx then refuses its next `begin`).
+    // From here on another instance serves, as after a crash.
     let files = app.db.files_dir().display().to_string();
     let restarted = app.start_peer(|c| c.files.path = files).await;
     let cut = restarted.get(&format!("/v1/imports/{id}")).await.expect(StatusCode::OK);

@@ -1,0 +1,5 @@
+-- What an import does with bad rows: refuse the whole file (check every row
+-- first, then apply) or skip them. Imports made before skipped them, and
+-- applied at once.
+ALTER TABLE imports ADD COLUMN bad_rows TEXT NOT NULL DEFAULT 'skip' CHECK (bad_rows IN ('refuse', 'skip'));
+ALTER TABLE imports ADD COLUMN stage TEXT NOT NULL DEFAULT 'applying' CHECK (stage IN ('checking', 'applying'));
