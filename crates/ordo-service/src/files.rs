@@ -168,6 +168,11 @@ impl Files {
         Ok(FileBody { size, bytes: result.into_stream().map_err(FileError::from).boxed() })
     }
 
+    /// Bytes `start..end` of the file at `key`, in one request.
+    pub async fn get_range(&self, key: &str, start: u64, end: u64) -> FileResult<Bytes> {
+        Ok(self.store.get_range(&path(key)?, start..end).await?)
+    }
+
     /// Whether a file is stored at `key`.
     pub async fn exists(&self, key: &str) -> FileResult<bool> {
         match self.store.head(&path(key)?).await {

@@ -213,6 +213,7 @@ impl Services {
             settlements: settlements::SettlementService::new(
                 db.clone(),
                 queue.clone(),
+                settings.files.clone(),
                 payments.provider_name().to_owned(),
                 settings.settlement_chunk_lines,
             ),

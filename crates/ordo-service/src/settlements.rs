@@ -5,11 +5,12 @@
 //! The import reads the file twice, streaming: once for its SHA-256 (the
 //! same file imported again is the same run, and changes nothing), once to
 //! check every line, so a malformed file is refused whole with an error per
-//! row and nothing stored. A good file is stored in chunks of whole records
-//! and a job reconciles them: each chunk in one transaction that writes
-//! its items, posts its fees, payouts and differences, and counts the chunk
-//! done, so a crash resumes after the last chunk committed. Memory holds
-//! one chunk at a time, whatever the file's size.
+//! row and nothing stored. A good file is streamed to the file store, its
+//! chunks of whole records recorded as byte ranges, and a job reconciles
+//! them: each chunk, read back by its range, in one transaction that
+//! writes its items, posts its fees, payouts and differences, and counts
+//! the chunk done, so a crash resumes after the last chunk committed.
+//! Memory holds one chunk at a time, whatever the file's size.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::{Read, Seek, SeekFrom};
@@ -26,11 +27,12 @@ use ordo_domain::settlement::{
 use ordo_domain::validation::FieldError;
 use ordo_domain::{Timestamp, ValidationErrors, time};
 use ordo_jobs::{EnqueueOptions, Job, JobError, JobRun};
-use ordo_store::Database;
+use ordo_store::{ChunkBody, Database};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::error::{internal, job_error};
+use crate::files::Files;
 use crate::{ServiceError, ServiceResult, Services};
 
 /// Names the run list in its cursors.
@@ -52,6 +54,7 @@ pub const NO_MARKET: &str = "-";
 pub struct SettlementService {
     db: Arc<dyn Database>,
     queue: ordo_jobs::Queue,
+    files: Files,
     /// The payment provider Ordo is configured with.
     provider: String,
     chunk_lines: usize,
@@ -69,8 +72,14 @@ struct Scan {
 }
 
 impl SettlementService {
-    pub fn new(db: Arc<dyn Database>, queue: ordo_jobs::Queue, provider: String, chunk_lines: usize) -> Self {
-        Self { db, queue, provider, chunk_lines: chunk_lines.max(1) }
+    pub fn new(
+        db: Arc<dyn Database>,
+        queue: ordo_jobs::Queue,
+        files: Files,
+        provider: String,
+        chunk_lines: usize,
+    ) -> Self {
+        Self { db, queue, files, provider, chunk_lines: chunk_lines.max(1) }
     }
 
     /// Imports a settlement report of `provider` in `format` from `file`
@@ -85,7 +94,7 @@ impl SettlementService {
     ) -> ServiceResult<(SettlementRun, bool)> {
         self.check_provider(provider).await?;
         let chunk_lines = self.chunk_lines;
-        let (mut file, scan) = tokio::task::spawn_blocking(move || {
+        let (file, scan) = tokio::task::spawn_blocking(move || {
             let mut file = file;
             let scan = scan(&mut file, format, chunk_lines);
             (file, scan)
@@ -98,8 +107,13 @@ impl SettlementService {
             return Ok((run, false));
         }
         drop(session);
+        let id = Uuid::now_v7();
+        let mut file = file;
+        file.seek(SeekFrom::Start(0)).map_err(|e| internal(e.to_string()))?;
+        let body = tokio_util::io::ReaderStream::new(tokio::fs::File::from_std(file));
+        self.files.put_stream(&file_key(id), body).await?;
         let run = SettlementRun {
-            id: Uuid::now_v7(),
+            id,
             provider: provider.to_owned(),
             format,
             sha256: scan.sha256.clone(),
@@ -126,8 +140,7 @@ impl SettlementService {
             return existing.map(|run| (run, false)).ok_or(internal("a settlement run vanished"));
         }
         for (seq, (start, end, first_line)) in scan.chunks.iter().enumerate() {
-            let body = read_range(&mut file, *start, *end).map_err(|e| internal(e.to_string()))?;
-            tx.insert_settlement_chunk(run.id, seq as i32, *first_line, &body).await?;
+            tx.insert_settlement_chunk(run.id, seq as i32, *first_line, *start, *end).await?;
         }
         crate::audit::record(tx.as_mut(), actor, "settlement.imported", "settlement_run", run.id, None, &run).await?;
         ordo_jobs::enqueue(tx.as_mut(), &ReconcileSettlement { run_id: run.id }, EnqueueOptions::default()).await?;
@@ -236,6 +249,10 @@ impl SettlementService {
         let Some((first_line, body)) = self.db.session().await?.settlement_chunk(run.id, seq).await? else {
             return Err(internal(format!("settlement run {} lacks chunk {seq}", run.id)));
         };
+        let body = match body {
+            ChunkBody::Range { start, end } => self.files.get_range(&file_key(run.id), start, end).await?,
+            ChunkBody::Inline(body) => bytes::Bytes::from(body),
+        };
         let lines = read_chunk(layout, first_line, &body)?;
         drop(body);
         let references: Vec<&str> = {
@@ -335,11 +352,9 @@ impl SettlementService {
 type GroupKey = (String, String, chrono::NaiveDate);
 
 /// Reads `[start, end)` of `file`.
-fn read_range(file: &mut std::fs::File, start: u64, end: u64) -> std::io::Result<Vec<u8>> {
-    file.seek(SeekFrom::Start(start))?;
-    let mut body = vec![0; (end - start) as usize];
-    file.read_exact(&mut body)?;
-    Ok(body)
+/// Where a run's file is kept on the file store.
+fn file_key(run_id: Uuid) -> String {
+    format!("settlements/{run_id}/source.csv")
 }
 
 fn reader<R: Read>(source: R, headers: bool) -> csv::Reader<R> {

@@ -164,16 +164,30 @@ macro_rules! settlement_repo {
                 }
 
                 #[tracing::instrument(target = "ordo_db", name = "settlements.insert_chunk", skip_all)]
-                async fn insert_settlement_chunk(&mut self, run_id: Uuid, seq: i32, first_line: i64, body: &[u8]) -> StoreResult<()> {
-                    ::sqlx::query("INSERT INTO settlement_chunks (run_id, seq, first_line, body) VALUES ($1, $2, $3, $4)")
-                        .bind(run_id)
-                        .bind(seq)
-                        .bind(first_line)
-                        .bind(body)
-                        .persistent(self.persistent())
-                        .execute(self.conn())
-                        .await
-                        .map_err(Self::map_err)?;
+                async fn insert_settlement_chunk(
+                    &mut self,
+                    run_id: Uuid,
+                    seq: i32,
+                    first_line: i64,
+                    start: u64,
+                    end: u64,
+                ) -> StoreResult<()> {
+                    // Files are bounded by the upload limit, far below i64::MAX.
+                    let offset = |o: u64| i64::try_from(o).unwrap_or(i64::MAX);
+                    ::sqlx::query(
+                        "INSERT INTO settlement_chunks (run_id, seq, first_line, body, start_offset, end_offset)
+                         VALUES ($1, $2, $3, $4, $5, $6)",
+                    )
+                    .bind(run_id)
+                    .bind(seq)
+                    .bind(first_line)
+                    .bind(&[] as &[u8])
+                    .bind(offset(start))
+                    .bind(offset(end))
+                    .persistent(self.persistent())
+                    .execute(self.conn())
+                    .await
+                    .map_err(Self::map_err)?;
                     Ok(())
                 }
 
@@ -236,14 +250,26 @@ macro_rules! settlement_repo {
                 }
 
                 #[tracing::instrument(target = "ordo_db", name = "settlements.chunk", skip_all)]
-                async fn settlement_chunk(&mut self, run_id: Uuid, seq: i32) -> StoreResult<Option<(i64, Vec<u8>)>> {
-                    ::sqlx::query_as("SELECT first_line, body FROM settlement_chunks WHERE run_id = $1 AND seq = $2")
-                        .bind(run_id)
-                        .bind(seq)
-                        .persistent(self.persistent())
-                        .fetch_optional(self.conn())
-                        .await
-                        .map_err(Self::map_err)
+                async fn settlement_chunk(&mut self, run_id: Uuid, seq: i32) -> StoreResult<Option<(i64, ::ordo_store::ChunkBody)>> {
+                    let row: Option<(i64, Vec<u8>, Option<i64>, Option<i64>)> = ::sqlx::query_as(
+                        "SELECT first_line, body, start_offset, end_offset FROM settlement_chunks WHERE run_id = $1 AND seq = $2",
+                    )
+                    .bind(run_id)
+                    .bind(seq)
+                    .persistent(self.persistent())
+                    .fetch_optional(self.conn())
+                    .await
+                    .map_err(Self::map_err)?;
+                    Ok(row.map(|(first_line, body, start, end)| {
+                        let body = match (start, end) {
+                            (Some(start), Some(end)) => ::ordo_store::ChunkBody::Range {
+                                start: start.unsigned_abs(),
+                                end: end.unsigned_abs(),
+                            },
+                            _ => ::ordo_store::ChunkBody::Inline(body),
+                        };
+                        (first_line, body)
+                    }))
                 }
 
                 #[tracing::instrument(target = "ordo_db", name = "settlements.candidates", skip_all)]

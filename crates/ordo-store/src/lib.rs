@@ -69,7 +69,7 @@ pub use orders::OrderRepo;
 pub use payments::PaymentRepo;
 pub use reports::{Cursor, PaymentRow, ReceivableRow, ReportRepo, SalesRow, StockMovementRow};
 pub use returns::ReturnRepo;
-pub use settlements::SettlementRepo;
+pub use settlements::{ChunkBody, SettlementRepo};
 pub use webhooks::WebhookRepo;
 
 /// Which kind of database a store runs on.

@@ -1,5 +1,6 @@
-//! Storage of settlement reconciliation: `settlement_runs`, the imported
-//! file in `settlement_chunks`, and `settlement_items`.
+//! Storage of settlement reconciliation: `settlement_runs`, the chunks of
+//! the imported file (on the file store) in `settlement_chunks`, and
+//! `settlement_items`.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -10,20 +11,31 @@ use uuid::Uuid;
 
 use crate::StoreResult;
 
+/// Where a chunk of a run's file is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChunkBody {
+    /// Bytes `start..end` of the run's file on the file store.
+    Range { start: u64, end: u64 },
+    /// The chunk's bytes, kept in the database: runs imported before their
+    /// files moved to the file store.
+    Inline(Vec<u8>),
+}
+
 #[async_trait]
 pub trait SettlementRepo: Send {
     /// Inserts a run with its file's header; false (and nothing written)
     /// if the provider's file of that hash was imported already.
     async fn insert_settlement_run(&mut self, run: &SettlementRun, header: &str) -> StoreResult<bool>;
 
-    /// Stores chunk `seq` of a run's file: whole records, the first on
-    /// line `first_line`.
+    /// Records chunk `seq` of a run's file: whole records in bytes
+    /// `start..end` of the file, the first on line `first_line`.
     async fn insert_settlement_chunk(
         &mut self,
         run_id: Uuid,
         seq: i32,
         first_line: i64,
-        body: &[u8],
+        start: u64,
+        end: u64,
     ) -> StoreResult<()>;
 
     /// Whether any payment was made through `provider`.
@@ -40,8 +52,8 @@ pub trait SettlementRepo: Send {
     /// A run's file header.
     async fn settlement_header(&mut self, run_id: Uuid) -> StoreResult<String>;
 
-    /// Chunk `seq` of a run's file: its first line and its records.
-    async fn settlement_chunk(&mut self, run_id: Uuid, seq: i32) -> StoreResult<Option<(i64, Vec<u8>)>>;
+    /// Chunk `seq` of a run's file: its first line and where its records are.
+    async fn settlement_chunk(&mut self, run_id: Uuid, seq: i32) -> StoreResult<Option<(i64, ChunkBody)>>;
 
     /// The provider's succeeded captures and refunds with one of
     /// `references`, each marked settled if an item matched it already.

@@ -120,6 +120,9 @@ async fn a_report_with_planted_discrepancies_finds_each_and_posts_fees_and_payou
     let run = finished(&app, &id).await;
     assert_eq!(run["status"], "succeeded", "{run}");
     assert_eq!(run["progress"], 100);
+    // The report lives on the file store; its chunks were read back from it.
+    let stored = app.db.files_dir().join(format!("settlements/{id}/source.csv"));
+    assert_eq!(std::fs::read_to_string(&stored).expect("the report on the file store"), csv);
     let counts: BTreeMap<String, i64> = serde_json::from_value(run["counts"].clone()).unwrap();
     let expected: BTreeMap<String, i64> = [
         ("matched", 3),
