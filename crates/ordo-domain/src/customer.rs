@@ -137,6 +137,16 @@ impl Address {
         }
         errors.into_result(|| addresses)
     }
+    /// [`Address::parse_all`] of addresses as given in a request or a row.
+    pub fn parse_each<A: AddressSource>(given: &[A]) -> Result<Vec<Self>, ValidationErrors> {
+        Self::parse_all(&given.iter().map(AddressSource::raw).collect::<Vec<_>>())
+    }
+}
+
+/// An address as some input carries it (a request body, an import row),
+/// to be parsed with [`Address::parse`].
+pub trait AddressSource {
+    fn raw(&self) -> RawAddress<'_>;
 }
 
 /// A validated customer to create.

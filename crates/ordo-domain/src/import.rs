@@ -19,7 +19,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::catalog::{self, NewProduct, Prices, ProductChanges};
-use crate::customer::{self, Address, CustomerChanges, NewCustomer, RawAddress};
+use crate::customer::{self, Address, AddressSource, CustomerChanges, NewCustomer, RawAddress};
 use crate::email::Email;
 use crate::inventory::{self, MAX_ON_HAND};
 use crate::market::TaxClass;
@@ -664,6 +664,20 @@ struct JsonAddress {
     country: String,
 }
 
+impl AddressSource for JsonAddress {
+    fn raw(&self) -> RawAddress<'_> {
+        RawAddress {
+            recipient: self.recipient.as_deref(),
+            line1: &self.line1,
+            line2: self.line2.as_deref(),
+            city: &self.city,
+            region: self.region.as_deref(),
+            postal_code: self.postal_code.as_deref(),
+            country: &self.country,
+        }
+    }
+}
+
 /// A JSON Lines stock row.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -718,27 +732,13 @@ pub fn json_row(kind: ImportKind, line: &str) -> Result<Row, Vec<FieldError>> {
             let name = errors.check("name", customer::parse_name(&c.name));
             let addresses = match c.addresses {
                 None => Some(None),
-                Some(list) => {
-                    let raw: Vec<RawAddress<'_>> = list
-                        .iter()
-                        .map(|a| RawAddress {
-                            recipient: a.recipient.as_deref(),
-                            line1: &a.line1,
-                            line2: a.line2.as_deref(),
-                            city: &a.city,
-                            region: a.region.as_deref(),
-                            postal_code: a.postal_code.as_deref(),
-                            country: &a.country,
-                        })
-                        .collect();
-                    match Address::parse_all(&raw) {
-                        Ok(addresses) => Some(Some(addresses)),
-                        Err(e) => {
-                            errors.merge("addresses", e);
-                            None
-                        }
+                Some(list) => match Address::parse_each(&list) {
+                    Ok(addresses) => Some(Some(addresses)),
+                    Err(e) => {
+                        errors.merge("addresses", e);
+                        None
                     }
-                }
+                },
             };
             match (email, name, addresses) {
                 (Some(email), Some(name), Some(addresses)) => {

@@ -4,7 +4,9 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::IntoResponse;
 use chrono::{DateTime, Utc};
-use ordo_domain::customer::{self, Address, Customer, CustomerChanges, CustomerFilter, NewCustomer, RawAddress};
+use ordo_domain::customer::{
+    self, Address, AddressSource, Customer, CustomerChanges, CustomerFilter, NewCustomer, RawAddress,
+};
 use ordo_domain::page::{Page, PageRequest};
 use ordo_domain::{CustomerId, Email, ValidationErrors};
 use ordo_service::Services;
@@ -54,10 +56,9 @@ pub(crate) struct AddressInput {
     pub(crate) country: String,
 }
 
-impl AddressInput {
-    /// The address, or every problem with it.
-    pub(crate) fn parse(&self) -> Result<Address, ValidationErrors> {
-        Address::parse(&RawAddress {
+impl AddressSource for AddressInput {
+    fn raw(&self) -> RawAddress<'_> {
+        RawAddress {
             recipient: self.recipient.as_deref(),
             line1: &self.line1,
             line2: self.line2.as_deref(),
@@ -65,24 +66,19 @@ impl AddressInput {
             region: self.region.as_deref(),
             postal_code: self.postal_code.as_deref(),
             country: &self.country,
-        })
+        }
+    }
+}
+
+impl AddressInput {
+    /// The address, or every problem with it.
+    pub(crate) fn parse(&self) -> Result<Address, ValidationErrors> {
+        Address::parse(&self.raw())
     }
 }
 
 fn parse_addresses(errors: &mut ValidationErrors, input: &[AddressInput]) -> Option<Vec<Address>> {
-    let raw: Vec<RawAddress<'_>> = input
-        .iter()
-        .map(|a| RawAddress {
-            recipient: a.recipient.as_deref(),
-            line1: &a.line1,
-            line2: a.line2.as_deref(),
-            city: &a.city,
-            region: a.region.as_deref(),
-            postal_code: a.postal_code.as_deref(),
-            country: &a.country,
-        })
-        .collect();
-    match Address::parse_all(&raw) {
+    match Address::parse_each(input) {
         Ok(addresses) => Some(addresses),
         Err(e) => {
             errors.merge("addresses", e);

@@ -3,8 +3,8 @@
 //! cancellation and a download link. They run as reports do.
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use ordo_domain::page::Page;
 use ordo_domain::report::Report;
 use ordo_service::Services;
@@ -68,12 +68,8 @@ async fn create_export(
     Json(ReportRequest(params)): Json<ReportRequest>,
 ) -> ApiResult<Response> {
     let report = services.reports.create_export(&auth.actor(), params).await?;
-    let mut headers = HeaderMap::new();
-    if let Ok(location) = HeaderValue::from_str(&format!("/v1/exports/{}", report.id)) {
-        headers.insert(header::LOCATION, location);
-    }
     let status = if report.cached { StatusCode::CREATED } else { StatusCode::ACCEPTED };
-    Ok((status, headers, axum::Json(report)).into_response())
+    Ok(crate::routes::located_response(status, &format!("/v1/exports/{}", report.id), report))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -4,7 +4,7 @@
 
 use axum::body::Body;
 use axum::extract::{Path, Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures::TryStreamExt;
 use ordo_domain::import::{BadRows, Import, ImportFormat, ImportKind};
@@ -125,12 +125,8 @@ async fn create_import(
         chunk_rows: query.chunk_rows,
     };
     let (import, created) = services.imports.create(&auth.actor(), request, file).await?;
-    let mut headers = HeaderMap::new();
-    if let Ok(location) = HeaderValue::from_str(&format!("/v1/imports/{}", import.id)) {
-        headers.insert(header::LOCATION, location);
-    }
     let status = if created { StatusCode::ACCEPTED } else { StatusCode::OK };
-    Ok((status, headers, axum::Json(import)).into_response())
+    Ok(crate::routes::located_response(status, &format!("/v1/imports/{}", import.id), import))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -86,6 +86,17 @@ pub(crate) fn created_response<T: Serialize>(location: &str, version: i64, entit
     response
 }
 
+/// A JSON body with `status` and a `Location` header: a background
+/// job's resource (202 while it works, or 200/201 when it was there
+/// already).
+pub(crate) fn located_response<T: Serialize>(status: axum::http::StatusCode, location: &str, body: T) -> Response {
+    let mut response = (status, axum::Json(body)).into_response();
+    if let Ok(value) = HeaderValue::from_str(location) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    response
+}
+
 /// A JSON entity with its version as `ETag`.
 pub(crate) fn entity_response<T: Serialize>(version: i64, entity: T) -> Response {
     with_etag(version, axum::Json(entity).into_response())

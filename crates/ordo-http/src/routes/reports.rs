@@ -2,8 +2,8 @@
 //! storage, with their progress, cancellation and a download link.
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use ordo_domain::page::Page;
 use ordo_domain::report::{Report, ReportParams};
 use ordo_service::Services;
@@ -70,12 +70,8 @@ async fn create_report(
     Json(ReportRequest(params)): Json<ReportRequest>,
 ) -> ApiResult<Response> {
     let report = services.reports.create(&auth.actor(), params).await?;
-    let mut headers = HeaderMap::new();
-    if let Ok(location) = HeaderValue::from_str(&format!("/v1/reports/{}", report.id)) {
-        headers.insert(header::LOCATION, location);
-    }
     let status = if report.cached { StatusCode::CREATED } else { StatusCode::ACCEPTED };
-    Ok((status, headers, axum::Json(report)).into_response())
+    Ok(crate::routes::located_response(status, &format!("/v1/reports/{}", report.id), report))
 }
 
 /// A report's or an export's parameters as a request body: unknown fields

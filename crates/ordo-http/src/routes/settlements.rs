@@ -3,7 +3,7 @@
 
 use axum::body::Body;
 use axum::extract::{Path, Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use ordo_domain::page::Page;
@@ -74,12 +74,8 @@ async fn import_settlement(
     }
     let file = crate::upload::spool(request).await?;
     let (run, created) = services.settlements.import(&auth.actor(), &query.provider, query.format, file).await?;
-    let mut headers = HeaderMap::new();
-    if let Ok(location) = HeaderValue::from_str(&format!("/v1/ledger/settlements/{}", run.id)) {
-        headers.insert(header::LOCATION, location);
-    }
     let status = if created { StatusCode::ACCEPTED } else { StatusCode::OK };
-    Ok((status, headers, axum::Json(run)).into_response())
+    Ok(crate::routes::located_response(status, &format!("/v1/ledger/settlements/{}", run.id), run))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
