@@ -388,6 +388,13 @@ impl<C: Send + Sync + 'static> Default for Registry<C> {
     }
 }
 
+impl<C> Registry<C> {
+    /// The lifecycle hooks of the job type `name`, if registered.
+    pub(crate) fn lifecycle_of(&self, name: &str) -> Option<&dyn Lifecycle> {
+        self.lifecycle.get(name).map(AsRef::as_ref)
+    }
+}
+
 impl<C> std::fmt::Debug for Registry<C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Registry").field("jobs", &self.handlers.keys().collect::<Vec<_>>()).finish()

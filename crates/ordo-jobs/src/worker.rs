@@ -296,8 +296,7 @@ impl<C: Send + Sync + 'static> Worker<C> {
         attempt_id: Uuid,
     ) -> Result<bool, StoreError> {
         let Some(job) = tx.job(id).await?.filter(|j| j.cancel_requested) else { return Ok(false) };
-        let lifecycle = self.registry.handlers.get(job.name.as_str()).map(|h| h.as_ref() as &dyn crate::Lifecycle);
-        end_if_cancelled(tx, lifecycle, &job, attempt_id).await
+        end_if_cancelled(tx, self.registry.lifecycle_of(&job.name), &job, attempt_id).await
     }
 
     /// Lets jobs in flight finish within the shutdown timeout, renewing
@@ -499,8 +498,9 @@ pub(crate) async fn rescue<C>(db: &Arc<dyn Database>, registry: &Registry<C>) ->
     let mut rescued = 0;
     for job in expired {
         let Some(attempt_id) = job.attempt_id else { continue };
-        let lifecycle = registry.handlers.get(job.name.as_str()).map(|h| h.as_ref() as &dyn crate::Lifecycle);
-        if job.cancel_requested && end_if_cancelled(tx.as_mut(), lifecycle, &job, attempt_id).await? {
+        if job.cancel_requested
+            && end_if_cancelled(tx.as_mut(), registry.lifecycle_of(&job.name), &job, attempt_id).await?
+        {
             rescued += 1;
             continue;
         }

@@ -161,6 +161,16 @@ impl Files {
         Ok(size)
     }
 
+    /// Stores a local file (an upload spooled to disk) at `key`, from its
+    /// start, streamed as [`Files::put_stream`] does. Returns the size.
+    pub async fn put_file(&self, key: &str, file: std::fs::File) -> FileResult<u64> {
+        let mut file = tokio::fs::File::from_std(file);
+        if let Err(e) = tokio::io::AsyncSeekExt::rewind(&mut file).await {
+            return Err(FileError::Storage(object_store::Error::Generic { store: "upload", source: Box::new(e) }));
+        }
+        self.put_stream(key, tokio_util::io::ReaderStream::new(file)).await
+    }
+
     /// The file at `key`, streamed.
     pub async fn get(&self, key: &str) -> FileResult<FileBody> {
         let result = self.store.get(&path(key)?).await?;

@@ -131,10 +131,7 @@ impl ImportService {
         }
         let id = Uuid::now_v7();
         let file_key = format!("imports/{id}/source.{}", request.format.as_str());
-        let mut file = file;
-        file.seek(SeekFrom::Start(0)).map_err(|e| internal(e.to_string()))?;
-        let body = tokio_util::io::ReaderStream::new(tokio::fs::File::from_std(file));
-        self.files.put_stream(&file_key, body).await?;
+        self.files.put_file(&file_key, file).await?;
         let import = Import {
             id,
             kind: request.kind,
@@ -411,11 +408,7 @@ impl Apply<'_> {
     /// Creates each new SKU and changes each known one; a SKU twice in the
     /// chunk is created, then changed.
     async fn products(&mut self, rows: Vec<(i64, Row)>) -> ServiceResult<()> {
-        let skus: Vec<Sku> = {
-            let set: HashSet<&Sku> =
-                rows.iter().filter_map(|(_, r)| if let Row::Product(p) = r { Some(&p.sku) } else { None }).collect();
-            set.into_iter().cloned().collect()
-        };
+        let skus = distinct(&rows, |r| if let Row::Product(p) = r { Some(&p.sku) } else { None });
         // Each known product with the version it was read at (none: new).
         let mut known: HashMap<Sku, (Product, Option<i64>)> = HashMap::new();
         for product in self.tx.products_by_sku(&skus).await? {
@@ -477,11 +470,7 @@ impl Apply<'_> {
     /// Creates each new e-mail address's customer and changes each known
     /// one.
     async fn customers(&mut self, rows: Vec<(i64, Row)>) -> ServiceResult<()> {
-        let emails: Vec<Email> = {
-            let set: HashSet<&Email> =
-                rows.iter().filter_map(|(_, r)| if let Row::Customer(c) = r { Some(&c.email) } else { None }).collect();
-            set.into_iter().cloned().collect()
-        };
+        let emails = distinct(&rows, |r| if let Row::Customer(c) = r { Some(&c.email) } else { None });
         let mut known: HashMap<Email, (Customer, Option<i64>)> = HashMap::new();
         for customer in self.tx.customers_by_email(&emails).await? {
             let version = customer.meta.version;
@@ -550,11 +539,7 @@ impl Apply<'_> {
             .map(|l| (l.code.to_ascii_lowercase(), l.id))
             .collect();
         // On hand and reserved per SKU and location, as this chunk leaves them.
-        let skus: Vec<Sku> = {
-            let set: HashSet<&Sku> =
-                rows.iter().filter_map(|(_, r)| if let Row::Stock(s) = r { Some(&s.sku) } else { None }).collect();
-            set.into_iter().cloned().collect()
-        };
+        let skus = distinct(&rows, |r| if let Row::Stock(s) = r { Some(&s.sku) } else { None });
         let mut levels: HashMap<(Sku, LocationId), (i64, i64)> = HashMap::new();
         for level in self.tx.stock_of_skus(&skus).await? {
             levels.insert((level.sku.clone(), level.location_id), (level.on_hand, level.reserved));
@@ -614,6 +599,13 @@ impl Apply<'_> {
         let entity = action.split('.').next().unwrap_or(action);
         self.events.push(AuditEvent::record(self.actor, action, entity, id, before, Some(after), time::now()));
     }
+}
+
+/// The distinct keys (SKUs, e-mail addresses) of a chunk's rows, for one
+/// lookup of their records.
+fn distinct<K: Eq + std::hash::Hash + Clone>(rows: &[(i64, Row)], key: impl Fn(&Row) -> Option<&K>) -> Vec<K> {
+    let set: HashSet<&K> = rows.iter().filter_map(|(_, r)| key(r)).collect();
+    set.into_iter().cloned().collect()
 }
 
 /// A row as read: its number, and the checked row or its errors.

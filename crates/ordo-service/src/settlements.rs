@@ -108,10 +108,7 @@ impl SettlementService {
         }
         drop(session);
         let id = Uuid::now_v7();
-        let mut file = file;
-        file.seek(SeekFrom::Start(0)).map_err(|e| internal(e.to_string()))?;
-        let body = tokio_util::io::ReaderStream::new(tokio::fs::File::from_std(file));
-        self.files.put_stream(&file_key(id), body).await?;
+        self.files.put_file(&file_key(id), file).await?;
         let run = SettlementRun {
             id,
             provider: provider.to_owned(),
