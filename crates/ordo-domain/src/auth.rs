@@ -267,6 +267,53 @@ fn hash_secret(secret: &str) -> [u8; 32] {
     Sha256::digest(secret.as_bytes()).into()
 }
 
+/// A web admin session, opened by signing in with an API key: the browser
+/// holds its secret in a cookie, the store only the secret's SHA-256. It
+/// acts with the key's role and ends at `expires_at`, at sign-out, or when
+/// the key is revoked or expires.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminSession {
+    /// SHA-256 of the cookie's secret.
+    pub id_hash: [u8; 32],
+    pub key_id: ApiKeyId,
+    /// The token every form of the session carries (`csrf`): a request
+    /// without it, or with another session's, is refused.
+    pub csrf_token: String,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
+impl AdminSession {
+    /// Opens a session for `key_id` from 64 random bytes (the cookie's
+    /// secret, then the CSRF token); returns it with the cookie's value.
+    pub fn open(key_id: ApiKeyId, random: &[u8; 64], now: Timestamp, lifetime: chrono::Duration) -> (Self, String) {
+        let secret = URL_SAFE_NO_PAD.encode(&random[..32]);
+        let session = Self {
+            id_hash: hash_secret(&secret),
+            key_id,
+            csrf_token: URL_SAFE_NO_PAD.encode(&random[32..]),
+            created_at: now,
+            expires_at: now + lifetime,
+        };
+        (session, secret)
+    }
+
+    /// The stored id of a presented cookie value, if it has the shape of one.
+    pub fn id_of(cookie: &str) -> Option<[u8; 32]> {
+        (cookie.len() == 43 && cookie.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+            .then(|| hash_secret(cookie))
+    }
+
+    /// Whether a form's token is this session's (compared in constant time).
+    pub fn csrf_matches(&self, presented: &str) -> bool {
+        bool::from(self.csrf_token.as_bytes().ct_eq(presented.as_bytes()))
+    }
+
+    pub fn is_live(&self, now: Timestamp) -> bool {
+        now < self.expires_at
+    }
+}
+
 /// Why a presented key was refused. Clients are told only that it was
 /// refused, never which of these applied (that would reveal that it exists).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -285,6 +332,11 @@ impl ApiKey {
         if !bool::from(self.secret_hash.ct_eq(presented_hash)) {
             return Err(KeyRejection::WrongSecret);
         }
+        self.usable(now)
+    }
+
+    /// Whether the key is neither revoked nor expired at `now`.
+    pub fn usable(&self, now: Timestamp) -> Result<(), KeyRejection> {
         if self.revoked_at.is_some_and(|t| t <= now) {
             return Err(KeyRejection::Revoked);
         }
@@ -299,6 +351,23 @@ impl ApiKey {
 mod tests {
     use super::*;
     use crate::time::now;
+
+    #[test]
+    fn an_admin_session_is_found_by_its_cookie_and_checks_its_csrf_token() {
+        let at = now();
+        let random: [u8; 64] = std::array::from_fn(|i| i as u8);
+        let (session, cookie) = AdminSession::open(Uuid::nil(), &random, at, chrono::Duration::hours(1));
+        assert_eq!(cookie.len(), 43);
+        assert_eq!(AdminSession::id_of(&cookie), Some(session.id_hash));
+        assert_ne!(session.csrf_token, cookie, "the token is not the cookie");
+        assert!(session.csrf_matches(&session.csrf_token.clone()));
+        assert!(!session.csrf_matches(""));
+        assert!(!session.csrf_matches(&cookie));
+        for bad in ["", "short", &"a".repeat(44), &format!("{};x", &cookie[..41])] {
+            assert_eq!(AdminSession::id_of(bad), None, "{bad}");
+        }
+        assert!(session.is_live(at) && !session.is_live(at + chrono::Duration::hours(1)));
+    }
 
     fn key(token: &Token, id: ApiKeyId) -> ApiKey {
         ApiKey {

@@ -158,8 +158,8 @@ impl IdempotencyService {
     }
 }
 
-/// Forgets expired idempotency keys: the replay records, and the keys bound
-/// to orders. Runs every `idempotency.sweep_interval_ms` on the workers.
+/// Forgets expired idempotency keys (the replay records, and the keys bound
+/// to orders) and expired web admin sessions. Runs every `idempotency.sweep_interval_ms` on the workers.
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct SweepExpiredKeys;
 
@@ -173,6 +173,7 @@ impl ordo_jobs::Job for SweepExpiredKeys {
     async fn run(&self, services: &crate::Services, _run: &ordo_jobs::JobRun) -> Result<(), ordo_jobs::JobError> {
         services.idempotency.sweep().await.map_err(crate::error::job_error)?;
         services.orders.forget_idempotency_keys().await.map_err(crate::error::job_error)?;
+        services.keys.sweep_sessions().await.map_err(crate::error::job_error)?;
         Ok(())
     }
 }

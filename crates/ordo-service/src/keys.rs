@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use ordo_domain::audit::Actor;
-use ordo_domain::auth::{ApiKey, ApiKeyId, KeyRejection, Role, Token};
+use ordo_domain::auth::{AdminSession, ApiKey, ApiKeyId, KeyRejection, Role, Token};
 use ordo_domain::validation::required_text;
 use ordo_domain::{Timestamp, ValidationErrors, time};
 use ordo_store::Database;
@@ -150,27 +150,101 @@ impl KeyService {
     /// Checks a presented bearer token.
     pub async fn authenticate(&self, presented: &str) -> Result<Principal, AuthError> {
         let (id, hash) = Token::parse(presented).ok_or(AuthError::Rejected(KeyRejection::Malformed))?;
-        let cached = match self.cache.get(&id).await {
-            Some(cached) => {
-                metrics::counter!("ordo_cache_requests_total", "cache" => "api_keys", "result" => "hit").increment(1);
-                cached
-            }
-            None => {
-                metrics::counter!("ordo_cache_requests_total", "cache" => "api_keys", "result" => "miss").increment(1);
-                let mut session = self.db.session().await.map_err(ServiceError::from)?;
-                let key = session.api_key(id).await.map_err(ServiceError::from)?;
-                drop(session);
-                let key = key.ok_or(AuthError::Rejected(KeyRejection::Unknown))?;
-                let micros = key.last_used_at.map_or(0, |t| t.timestamp_micros());
-                let cached = Arc::new(CachedKey { key, last_touched_micros: AtomicI64::new(micros) });
-                self.cache.insert(id, cached.clone()).await;
-                cached
-            }
-        };
+        let cached = self.cached_key(id).await?;
         let now = time::now();
         cached.key.verify(&hash, now).map_err(AuthError::Rejected)?;
         self.touch_in_background(&cached, now);
         Ok(Principal { key_id: cached.key.id, name: cached.key.name.clone(), role: cached.key.role })
+    }
+
+    /// The key `id`, from the cache or the store.
+    async fn cached_key(&self, id: ApiKeyId) -> Result<Arc<CachedKey>, AuthError> {
+        if let Some(cached) = self.cache.get(&id).await {
+            metrics::counter!("ordo_cache_requests_total", "cache" => "api_keys", "result" => "hit").increment(1);
+            return Ok(cached);
+        }
+        metrics::counter!("ordo_cache_requests_total", "cache" => "api_keys", "result" => "miss").increment(1);
+        let mut session = self.db.session().await.map_err(ServiceError::from)?;
+        let key = session.api_key(id).await.map_err(ServiceError::from)?;
+        drop(session);
+        let key = key.ok_or(AuthError::Rejected(KeyRejection::Unknown))?;
+        let micros = key.last_used_at.map_or(0, |t| t.timestamp_micros());
+        let cached = Arc::new(CachedKey { key, last_touched_micros: AtomicI64::new(micros) });
+        self.cache.insert(id, cached.clone()).await;
+        Ok(cached)
+    }
+
+    /// Signs in to the web admin with an API key: opens a session of
+    /// `lifetime` acting with the key's role, audited as the key. Returns
+    /// the principal, the session and the cookie's secret (shown to the
+    /// browser once, stored only hashed).
+    #[instrument(skip_all)]
+    pub async fn sign_in(
+        &self,
+        presented: &str,
+        request_id: Option<String>,
+        lifetime: chrono::Duration,
+    ) -> Result<(Principal, AdminSession, String), AuthError> {
+        let principal = self.authenticate(presented).await?;
+        let mut random = [0u8; 64];
+        getrandom::fill(&mut random).map_err(|e| {
+            ServiceError::Internal(ordo_store::StoreError::Other(Box::new(std::io::Error::other(e.to_string()))))
+        })?;
+        let (session, cookie) = AdminSession::open(principal.key_id, &random, time::now(), lifetime);
+        let mut tx = self.db.begin().await.map_err(ServiceError::from)?;
+        tx.insert_admin_session(&session).await.map_err(ServiceError::from)?;
+        let detail = serde_json::json!({"expires_at": session.expires_at});
+        audit::record(
+            tx.as_mut(),
+            &principal.actor(request_id),
+            "admin.signed_in",
+            ENTITY,
+            principal.key_id,
+            None,
+            &detail,
+        )
+        .await?;
+        tx.commit().await.map_err(ServiceError::from)?;
+        Ok((principal, session, cookie))
+    }
+
+    /// The live session a web admin cookie names, with its principal: the
+    /// session neither expired nor signed out, its key neither revoked nor
+    /// expired.
+    pub async fn admin_session(&self, cookie: &str) -> Result<(Principal, AdminSession), AuthError> {
+        let id = AdminSession::id_of(cookie).ok_or(AuthError::Rejected(KeyRejection::Malformed))?;
+        let mut store = self.db.session().await.map_err(ServiceError::from)?;
+        let session = store.admin_session(&id).await.map_err(ServiceError::from)?;
+        drop(store);
+        let session = session.ok_or(AuthError::Rejected(KeyRejection::Unknown))?;
+        let now = time::now();
+        if !session.is_live(now) {
+            return Err(AuthError::Rejected(KeyRejection::Expired));
+        }
+        let cached = self.cached_key(session.key_id).await?;
+        cached.key.usable(now).map_err(AuthError::Rejected)?;
+        self.touch_in_background(&cached, now);
+        let principal = Principal { key_id: cached.key.id, name: cached.key.name.clone(), role: cached.key.role };
+        Ok((principal, session))
+    }
+
+    /// Signs out: ends the session, audited as its key.
+    pub async fn sign_out(&self, actor: &Actor, session: &AdminSession) -> ServiceResult<()> {
+        let mut tx = self.db.begin().await?;
+        if tx.delete_admin_session(&session.id_hash).await? {
+            audit::record(tx.as_mut(), actor, "admin.signed_out", ENTITY, session.key_id, None, &serde_json::json!({}))
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Deletes expired web admin sessions; returns how many.
+    pub async fn sweep_sessions(&self) -> ServiceResult<u64> {
+        let mut tx = self.db.begin().await?;
+        let swept = tx.sweep_admin_sessions(time::now()).await?;
+        tx.commit().await?;
+        Ok(swept)
     }
 
     /// Records the key's use, at most once per [`TOUCH_EVERY`], off the

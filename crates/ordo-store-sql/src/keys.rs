@@ -1,6 +1,6 @@
 //! SQL of API keys.
 
-use ordo_domain::auth::ApiKey;
+use ordo_domain::auth::{AdminSession, ApiKey};
 use uuid::Uuid;
 
 use crate::{Ts, corrupt, ts};
@@ -36,6 +36,31 @@ impl TryFrom<KeyRow> for ApiKey {
     }
 }
 
+pub const SESSION_COLUMNS: &str = "id_hash, key_id, csrf_token, created_at, expires_at";
+
+#[derive(Debug, sqlx::FromRow)]
+pub struct SessionRow {
+    pub id_hash: Vec<u8>,
+    pub key_id: Uuid,
+    pub csrf_token: String,
+    pub created_at: Ts,
+    pub expires_at: Ts,
+}
+
+impl TryFrom<SessionRow> for AdminSession {
+    type Error = ordo_store::StoreError;
+
+    fn try_from(row: SessionRow) -> Result<Self, Self::Error> {
+        Ok(AdminSession {
+            id_hash: row.id_hash.try_into().map_err(|_| corrupt("admin_sessions.id_hash", "not 32 bytes"))?,
+            key_id: row.key_id,
+            csrf_token: row.csrf_token,
+            created_at: row.created_at.0,
+            expires_at: row.expires_at.0,
+        })
+    }
+}
+
 /// Implements `KeyRepo` for `$session<C>` on `$db`, with the methods
 /// the backend writes in its own dialect.
 #[macro_export]
@@ -44,7 +69,7 @@ macro_rules! key_repo {
         #[allow(unused_imports)]
         const _: () = {
             use ::ordo_domain::Timestamp;
-            use ::ordo_domain::auth::{ApiKey, ApiKeyId};
+            use ::ordo_domain::auth::{AdminSession, ApiKey, ApiKeyId};
             use ::uuid::Uuid;
             use ::ordo_store::{KeyRepo, StoreResult};
             use $crate::keys::*;
@@ -132,6 +157,55 @@ macro_rules! key_repo {
                         .await
                         .map_err(Self::map_err)?;
                     Ok(before)
+                }
+
+                #[tracing::instrument(target = "ordo_db", name = "keys.insert_admin_session", skip_all)]
+                async fn insert_admin_session(&mut self, session: &AdminSession) -> StoreResult<()> {
+                    ::sqlx::query(&format!("INSERT INTO admin_sessions ({SESSION_COLUMNS}) VALUES ($1, $2, $3, $4, $5)"))
+                        .bind(session.id_hash.as_slice())
+                        .bind(session.key_id)
+                        .bind(&session.csrf_token)
+                        .bind(Ts(session.created_at))
+                        .bind(Ts(session.expires_at))
+                        .persistent(self.persistent())
+                        .execute(self.conn())
+                        .await
+                        .map_err(Self::map_err)?;
+                    Ok(())
+                }
+
+                #[tracing::instrument(target = "ordo_db", name = "keys.admin_session", skip_all)]
+                async fn admin_session(&mut self, id_hash: &[u8; 32]) -> StoreResult<Option<AdminSession>> {
+                    let row: Option<SessionRow> =
+                        ::sqlx::query_as(&format!("SELECT {SESSION_COLUMNS} FROM admin_sessions WHERE id_hash = $1"))
+                            .bind(id_hash.as_slice())
+                            .persistent(self.persistent())
+                            .fetch_optional(self.conn())
+                            .await
+                            .map_err(Self::map_err)?;
+                    row.map(AdminSession::try_from).transpose()
+                }
+
+                #[tracing::instrument(target = "ordo_db", name = "keys.delete_admin_session", skip_all)]
+                async fn delete_admin_session(&mut self, id_hash: &[u8; 32]) -> StoreResult<bool> {
+                    let done = ::sqlx::query("DELETE FROM admin_sessions WHERE id_hash = $1")
+                        .bind(id_hash.as_slice())
+                        .persistent(self.persistent())
+                        .execute(self.conn())
+                        .await
+                        .map_err(Self::map_err)?;
+                    Ok(done.rows_affected() > 0)
+                }
+
+                #[tracing::instrument(target = "ordo_db", name = "keys.sweep_admin_sessions", skip_all)]
+                async fn sweep_admin_sessions(&mut self, now: Timestamp) -> StoreResult<u64> {
+                    let done = ::sqlx::query("DELETE FROM admin_sessions WHERE expires_at <= $1")
+                        .bind(Ts(now))
+                        .persistent(self.persistent())
+                        .execute(self.conn())
+                        .await
+                        .map_err(Self::map_err)?;
+                    Ok(done.rows_affected())
                 }
             }
         };

@@ -1,6 +1,6 @@
-//! `KeyRepo`: the `api_keys` table.
+//! `KeyRepo`: the `api_keys` and `admin_sessions` tables.
 
-use ordo_domain::auth::Role;
+use ordo_domain::auth::{AdminSession, Role};
 use ordo_testkit::store::StoreCtx;
 use uuid::Uuid;
 
@@ -55,4 +55,28 @@ async fn revoke_keeps_first_time_and_touch_only_moves_forward(t: &StoreCtx) {
     s.touch_api_key(Uuid::from_u128(9), t.at(1)).await.unwrap();
 }
 
-ordo_testkit::store_tests!(api_key_round_trip_and_list, revoke_keeps_first_time_and_touch_only_moves_forward);
+async fn admin_sessions_round_trip_end_and_sweep(t: &StoreCtx) {
+    let mut s = t.begin().await;
+    let key = api_key(t, "k", 0);
+    s.insert_api_key(&key).await.unwrap();
+    let (short, _) = AdminSession::open(key.id, &[1; 64], t.at(1), chrono::Duration::seconds(10));
+    let (long, cookie) = AdminSession::open(key.id, &[2; 64], t.at(1), chrono::Duration::hours(12));
+    s.insert_admin_session(&short).await.unwrap();
+    s.insert_admin_session(&long).await.unwrap();
+    let id = AdminSession::id_of(&cookie).unwrap();
+    assert_eq!(t.record("session", s.admin_session(&id).await.unwrap()).as_ref(), Some(&long));
+    assert_eq!(s.admin_session(&[9; 32]).await.unwrap(), None);
+    // Sweeping at an instant removes what has expired by then, and only that.
+    assert_eq!(t.record("swept", s.sweep_admin_sessions(t.at(11)).await.unwrap()), 1);
+    assert_eq!(s.admin_session(&short.id_hash).await.unwrap(), None);
+    assert!(s.admin_session(&long.id_hash).await.unwrap().is_some());
+    assert!(t.record("signed out", s.delete_admin_session(&long.id_hash).await.unwrap()));
+    assert!(!s.delete_admin_session(&long.id_hash).await.unwrap(), "gone already");
+    assert_eq!(s.admin_session(&long.id_hash).await.unwrap(), None);
+}
+
+ordo_testkit::store_tests!(
+    api_key_round_trip_and_list,
+    revoke_keeps_first_time_and_touch_only_moves_forward,
+    admin_sessions_round_trip_end_and_sweep
+);
