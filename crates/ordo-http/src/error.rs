@@ -91,6 +91,19 @@ impl ApiError {
         self.row.code
     }
 
+    pub fn title(&self) -> &'static str {
+        self.row.title
+    }
+
+    pub fn detail(&self) -> &str {
+        &self.detail
+    }
+
+    /// What was wrong with each field, for a form to show beside it.
+    pub fn field_errors(&self) -> &[FieldError] {
+        &self.errors
+    }
+
     pub fn malformed_json(detail: impl Into<String>) -> Self {
         Self::new(&codes::MALFORMED_JSON, detail).at_edge()
     }

@@ -18,6 +18,7 @@
 //! - [`metrics`]: the Prometheus recorder, middleware and `/metrics`.
 //! - `openapi`: completes the generated OpenAPI document.
 //! - [`rate_limit`]: token buckets per API key, by role.
+//! - `admin`: the web admin under `/admin`, server-rendered HTML.
 //! - `routes`: one module per resource (`products`, `customers`, `markets`,
 //!   `inventory`, `orders`, `invoices`, `payments`, `webhooks`, `jobs`, `audit`,
 //!   `admin`, `health`, `schema`), each exporting `routes()`.
@@ -43,6 +44,7 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_scalar::{Scalar, Servable};
 
+mod admin;
 mod auth;
 mod edge;
 pub mod error;
@@ -203,6 +205,7 @@ pub fn router(services: Services, settings: &HttpSettings) -> Router {
         }),
     )
     .merge(Scalar::with_url("/docs", openapi))
+    .merge(admin::routes(services.clone()))
     .merge(if settings.metrics_on_api_port {
         Router::new().route("/metrics", get(metrics::render))
     } else {

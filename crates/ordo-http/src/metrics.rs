@@ -55,7 +55,7 @@ pub(crate) async fn measure(State(observer): State<Arc<Observer>>, request: Requ
     let labels = [("method", method), ("route", route), ("status", status)];
     let seconds = started.elapsed().as_secs_f64();
     metrics::histogram!("http_server_request_duration_seconds", &labels).record(seconds);
-    observer.recent.record(&labels[1].1, response.status().as_u16(), seconds);
+    observer.recent.record(&labels[0].1, &labels[1].1, response.status().as_u16(), seconds);
     if observer.slow_request_ms > 0 && seconds * 1000.0 >= observer.slow_request_ms as f64 {
         let elapsed_ms = (seconds * 1000.0) as u64;
         tracing::warn!(method = %labels[0].1, route = %labels[1].1, status = response.status().as_u16(), elapsed_ms, "slow request");

@@ -18,6 +18,8 @@ struct Sample {
     route: String,
     server_error: bool,
     client_error: bool,
+    /// An order placed (`POST /v1/orders` answered 201).
+    placement: bool,
     seconds: f64,
 }
 
@@ -50,8 +52,17 @@ pub struct RouteStats {
     pub max_ms: f64,
 }
 
+/// One minute of this process's requests.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MinuteFigures {
+    pub requests: usize,
+    pub server_errors: usize,
+    pub orders_placed: usize,
+    pub p99_ms: f64,
+}
+
 impl RecentRequests {
-    pub(crate) fn record(&self, route: &str, status: u16, seconds: f64) {
+    pub(crate) fn record(&self, method: &str, route: &str, status: u16, seconds: f64) {
         let mut samples = self.samples.lock().unwrap_or_else(|e| e.into_inner());
         if samples.len() == CAPACITY {
             samples.pop_front();
@@ -61,8 +72,41 @@ impl RecentRequests {
             route: route.to_owned(),
             server_error: status >= 500,
             client_error: (400..500).contains(&status),
+            placement: status == 201 && method == "POST" && route == "/v1/orders",
             seconds,
         });
+    }
+
+    /// Figures per minute over the last `minutes` minutes, oldest first
+    /// (the current, partial minute last).
+    pub fn per_minute(&self, minutes: usize) -> Vec<MinuteFigures> {
+        let now = Instant::now();
+        let mut buckets: Vec<(usize, usize, usize, Vec<f64>)> = vec![(0, 0, 0, Vec::new()); minutes];
+        let samples = self.samples.lock().unwrap_or_else(|e| e.into_inner());
+        for sample in samples.iter() {
+            let age = now.saturating_duration_since(sample.at).as_secs() as usize / 60;
+            if age >= minutes {
+                continue;
+            }
+            let bucket = &mut buckets[minutes - 1 - age];
+            bucket.0 += 1;
+            bucket.1 += usize::from(sample.server_error);
+            bucket.2 += usize::from(sample.placement);
+            bucket.3.push(sample.seconds);
+        }
+        drop(samples);
+        buckets
+            .into_iter()
+            .map(|(requests, errors, placements, mut seconds)| {
+                seconds.sort_by(f64::total_cmp);
+                let p99_ms = if seconds.is_empty() {
+                    0.0
+                } else {
+                    seconds[((0.99 * seconds.len() as f64).ceil() as usize).clamp(1, seconds.len()) - 1] * 1000.0
+                };
+                MinuteFigures { requests, server_errors: errors, orders_placed: placements, p99_ms }
+            })
+            .collect()
     }
 
     /// Per-route figures over the last `window`, busiest route first.
@@ -106,14 +150,28 @@ mod tests {
     fn percentiles_and_rates_per_route() {
         let recent = RecentRequests::default();
         for ms in 1..=100 {
-            recent.record("/v1/orders", if ms > 98 { 500 } else { 200 }, f64::from(ms) / 1000.0);
+            recent.record("GET", "/v1/orders", if ms > 98 { 500 } else { 200 }, f64::from(ms) / 1000.0);
         }
-        recent.record("/v1/products", 404, 0.002);
+        recent.record("GET", "/v1/products", 404, 0.002);
         let stats = recent.summary(Duration::from_secs(60));
         let orders = &stats[0];
         assert_eq!((orders.route.as_str(), orders.count), ("/v1/orders", 100));
         assert_eq!((orders.p50_ms, orders.p95_ms, orders.p99_ms, orders.max_ms), (50.0, 95.0, 99.0, 100.0));
         assert!((orders.error_rate - 0.02).abs() < 1e-9);
         assert_eq!(stats[1].client_error_rate, 1.0);
+    }
+
+    #[test]
+    fn minutes_count_requests_errors_and_placements() {
+        let recent = RecentRequests::default();
+        recent.record("POST", "/v1/orders", 201, 0.010);
+        recent.record("POST", "/v1/orders", 409, 0.005);
+        recent.record("GET", "/v1/orders", 200, 0.002);
+        recent.record("GET", "/v1/products", 500, 0.020);
+        let minutes = recent.per_minute(5);
+        assert_eq!(minutes.len(), 5);
+        let now = minutes[4];
+        assert_eq!((now.requests, now.server_errors, now.orders_placed, now.p99_ms), (4, 1, 1, 20.0));
+        assert!(minutes[..4].iter().all(|m| m.requests == 0));
     }
 }

@@ -29,7 +29,7 @@ pub(super) async fn run(config: &Config) -> anyhow::Result<()> {
         bootstrap_admin_key(config, &app).await?;
     }
     let url = format!("http://{}", app.local_addr());
-    println!("Ordo is listening on {url} (API docs: {url}/docs)");
+    println!("Ordo is listening on {url} (web admin: {url}/admin, API docs: {url}/docs)");
     tracing::info!(%url, backend = %app.services().db.backend(), "listening");
     if let Some(address) = app.metrics_addr() {
         tracing::info!(%address, "serving /metrics");

@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 backend_tests!(operators_inspect_retry_discard_and_cancel_jobs);
 
-async fn enqueue(app: &TestApp, name: &str) -> Uuid {
+pub(crate) async fn enqueue(app: &TestApp, name: &str) -> Uuid {
     let job = NewJob {
         id: Uuid::now_v7(),
         queue: "default".into(),
@@ -27,7 +27,7 @@ async fn enqueue(app: &TestApp, name: &str) -> Uuid {
 }
 
 /// Claims the job and fails its only attempt, so it is dead.
-async fn kill(app: &TestApp, id: Uuid) {
+pub(crate) async fn kill(app: &TestApp, id: Uuid) {
     let now = time::now();
     let mut tx = app.services.db.begin().await.unwrap();
     let claimed =

@@ -1,6 +1,7 @@
 //! Integration tests: each starts the real server on port 0 over a fresh
 //! database and talks HTTP to it, once on SQLite and once on PostgreSQL.
 
+mod admin;
 mod audit;
 mod bad_input;
 mod cli;

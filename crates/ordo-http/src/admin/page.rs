@@ -1,0 +1,178 @@
+//! The admin's page shell, its embedded assets and the formatting every
+//! page shares.
+
+use std::sync::LazyLock;
+
+use axum::extract::Path;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use maud::{DOCTYPE, Markup, html};
+use ordo_domain::auth::Permission;
+use ordo_domain::money::Currency;
+use sha2::{Digest, Sha256};
+
+use super::StaffSession;
+
+/// The style sheet, embedded in the binary.
+const CSS: &str = include_str!("../../assets/admin.css");
+
+/// The style sheet's file name, versioned by its content so that browsers
+/// may cache it for good: `admin.<hash>.css`.
+static CSS_FILE: LazyLock<String> = LazyLock::new(|| {
+    let hash = Sha256::digest(CSS.as_bytes());
+    format!("admin.{:02x}{:02x}{:02x}{:02x}.css", hash[0], hash[1], hash[2], hash[3])
+});
+
+/// Serves an embedded asset under its versioned name.
+pub(super) async fn asset(Path(file): Path<String>) -> Response {
+    if file != *CSS_FILE {
+        return (StatusCode::NOT_FOUND, "no such asset").into_response();
+    }
+    (
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static("text/css; charset=utf-8")),
+            (header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=31536000, immutable")),
+        ],
+        CSS,
+    )
+        .into_response()
+}
+
+/// The document around a page's content, without navigation (sign-in,
+/// problems).
+pub(crate) fn bare(title: &str, content: &Markup) -> HtmlPage {
+    HtmlPage(html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · Ordo" }
+                link rel="stylesheet" href={ "/admin/assets/" (*CSS_FILE) };
+            }
+            body { (content) }
+        }
+    })
+}
+
+/// The sections of the navigation, each shown to the roles that may read it.
+const SECTIONS: [(&str, &str, Permission); 3] = [
+    ("/admin", "Dashboard", Permission::OrdersRead),
+    ("/admin/orders", "Orders", Permission::OrdersRead),
+    ("/admin/jobs", "Jobs", Permission::JobsRead),
+];
+
+/// A signed-in page: navigation for the caller's role, who is signed in,
+/// sign-out, and the content.
+pub(crate) fn shell(staff: &StaffSession, current: &str, title: &str, content: &Markup) -> HtmlPage {
+    bare(
+        title,
+        &html! {
+            header.top {
+                a.brand href="/admin" { "Ordo" }
+                nav aria-label="Sections" {
+                    ul {
+                        @for (href, label, permission) in SECTIONS {
+                            @if staff.may(permission) {
+                                li { a href=(href) aria-current=[(href == current).then_some("page")] { (label) } }
+                            }
+                        }
+                    }
+                }
+                div.who {
+                    span { (staff.principal.name) " (" (staff.principal.role) ")" }
+                    form method="post" action="/admin/sign-out" {
+                        (csrf_field(staff))
+                        button.secondary type="submit" { "Sign out" }
+                    }
+                }
+            }
+            main { (content) }
+        },
+    )
+}
+
+/// The hidden field carrying the session's CSRF token; every POST form has one.
+pub(crate) fn csrf_field(staff: &StaffSession) -> Markup {
+    html! { input type="hidden" name="csrf" value=(staff.session.csrf_token); }
+}
+
+/// A rendered page, served as HTML that no one caches.
+pub(crate) struct HtmlPage(Markup);
+
+impl IntoResponse for HtmlPage {
+    fn into_response(self) -> Response {
+        (
+            [
+                (header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8")),
+                (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+                (header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")),
+                (
+                    header::CONTENT_SECURITY_POLICY,
+                    HeaderValue::from_static(
+                        "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+                    ),
+                ),
+            ],
+            self.0.into_string(),
+        )
+            .into_response()
+    }
+}
+
+/// `1234.56 EUR`: minor units in the currency's decimals, and its code.
+pub(crate) fn money(amount: i64, currency: Currency) -> String {
+    let exponent = u32::from(currency.exponent());
+    let sign = if amount < 0 { "-" } else { "" };
+    let abs = amount.unsigned_abs();
+    if exponent == 0 {
+        return format!("{sign}{abs} {}", currency.code());
+    }
+    let divisor = 10_u64.pow(exponent);
+    format!("{sign}{}.{:0width$} {}", abs / divisor, abs % divisor, currency.code(), width = exponent as usize)
+}
+
+/// `2026-12-05 14:03:27 UTC`.
+pub(crate) fn when(at: DateTime<Utc>) -> String {
+    at.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+}
+
+/// A status as a labelled badge.
+pub(crate) fn status(value: &str) -> Markup {
+    html! { span class={ "status " (value) } { (value.replace('_', " ")) } }
+}
+
+/// A small line chart of `points` (oldest first), scaled to its maximum.
+pub(crate) fn sparkline(points: &[f64], label: &str) -> Markup {
+    let max = points.iter().copied().fold(0.0_f64, f64::max);
+    let width = (points.len().max(2) - 1) as f64;
+    let coordinates: Vec<String> = points
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let y = if max > 0.0 { 38.0 - 36.0 * v / max } else { 38.0 };
+            format!("{:.1},{y:.1}", 100.0 * i as f64 / width)
+        })
+        .collect();
+    html! {
+        svg viewBox="0 0 100 40" preserveAspectRatio="none" role="img" aria-label=(label) {
+            polyline points=(coordinates.join(" ")) vector-effect="non-scaling-stroke" {}
+        }
+    }
+}
+
+/// A link to the next page of a list, keeping its filters.
+pub(crate) fn next_page(base: &str, query: &[(&str, Option<String>)], cursor: Option<&str>) -> Markup {
+    let Some(cursor) = cursor else {
+        return html! {};
+    };
+    let mut pairs = form_urlencoded::Serializer::new(String::new());
+    for (name, value) in query {
+        if let Some(value) = value.as_deref().filter(|v| !v.is_empty()) {
+            pairs.append_pair(name, value);
+        }
+    }
+    pairs.append_pair("cursor", cursor);
+    html! { p.pager { a rel="next" href={ (base) "?" (pairs.finish()) } { "Next page →" } } }
+}

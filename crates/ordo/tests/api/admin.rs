@@ -1,0 +1,298 @@
+//! The web admin over HTTP, as a browser without JavaScript uses it:
+//! sign-in and its cookie, pages, actions with their CSRF token, what each
+//! role is shown and refused, and sign-out. (The real browser's walk is in
+//! `tests/browser`.)
+
+use ordo_domain::auth::{Permission, Role};
+use ordo_testkit::fixtures::{order_body, shop};
+use ordo_testkit::{StatusCode, TestApp, backend_tests};
+use serde_json::json;
+
+use crate::jobs::{enqueue, kill};
+
+backend_tests!(
+    staff_sign_in_act_on_orders_and_sign_out,
+    each_role_is_shown_and_allowed_what_the_matrix_gives_it,
+    a_dead_job_is_retried_from_the_jobs_page,
+    a_revoked_key_ends_its_sessions,
+);
+
+/// A browser: no redirects followed, the session cookie carried by hand.
+struct Browser {
+    http: reqwest::Client,
+    base: String,
+    cookie: Option<String>,
+}
+
+struct Answer {
+    status: StatusCode,
+    location: Option<String>,
+    set_cookie: Option<String>,
+    body: String,
+}
+
+impl Browser {
+    fn new(app: &TestApp) -> Self {
+        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        Self { http, base: app.url(""), cookie: None }
+    }
+
+    async fn send(&self, request: reqwest::RequestBuilder) -> Answer {
+        let request = match &self.cookie {
+            Some(cookie) => request.header("cookie", format!("ordo_admin={cookie}")),
+            None => request,
+        };
+        let response = request.send().await.unwrap();
+        let header = |name: &str| response.headers().get(name).map(|v| v.to_str().unwrap().to_owned());
+        let (location, set_cookie) = (header("location"), header("set-cookie"));
+        let status = response.status();
+        Answer { status, location, set_cookie, body: response.text().await.unwrap() }
+    }
+
+    async fn get(&self, path: &str) -> Answer {
+        self.send(self.http.get(format!("{}{path}", self.base))).await
+    }
+
+    async fn post(&self, path: &str, form: &[(&str, &str)]) -> Answer {
+        self.send(self.http.post(format!("{}{path}", self.base)).form(form)).await
+    }
+
+    /// Signs in with `key`; panics unless it is accepted.
+    async fn sign_in(&mut self, key: &str) {
+        let answer = self.post("/admin/sign-in", &[("key", key)]).await;
+        assert_eq!((answer.status, answer.location.as_deref()), (StatusCode::SEE_OTHER, Some("/admin")));
+        let cookie = answer.set_cookie.expect("a session cookie");
+        self.cookie = Some(cookie.split(';').next().unwrap().trim_start_matches("ordo_admin=").to_owned());
+    }
+
+    /// The CSRF token of the page at `path`.
+    async fn csrf(&self, path: &str) -> String {
+        let page = self.get(path).await;
+        assert_eq!(page.status, StatusCode::OK, "{path}: {}", page.body);
+        let at = page.body.find(r#"name="csrf" value=""#).expect("a form with the CSRF token") + 19;
+        page.body[at..at + 43].to_owned()
+    }
+}
+
+async fn place(app: &TestApp, shop: &ordo_testkit::fixtures::Shop, quantity: i64) -> String {
+    let order = app
+        .post("/v1/orders", &order_body(shop, json!([{"sku": "TEE", "quantity": quantity}])))
+        .await
+        .expect(StatusCode::CREATED);
+    order["id"].as_str().unwrap().to_owned()
+}
+
+async fn status_of(app: &TestApp, id: &str) -> String {
+    app.get(&format!("/v1/orders/{id}")).await.expect(StatusCode::OK)["status"].as_str().unwrap().to_owned()
+}
+
+async fn staff_sign_in_act_on_orders_and_sign_out(app: TestApp) {
+    let shop = shop(&app).await;
+    let mut browser = Browser::new(&app);
+
+    let anonymous = browser.get("/admin/orders").await;
+    assert_eq!((anonymous.status, anonymous.location.as_deref()), (StatusCode::SEE_OTHER, Some("/admin/sign-in")));
+    let form = browser.get("/admin/sign-in").await;
+    assert_eq!(form.status, StatusCode::OK);
+    assert!(form.body.contains(r#"<label for="key">API key</label>"#), "the key field is labelled");
+
+    let refused = browser.post("/admin/sign-in", &[("key", "ordo_not_a_key")]).await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
+    assert!(refused.set_cookie.is_none(), "no session for a bad key");
+    assert!(refused.body.contains("This key is not valid"), "the problem shows beside the field");
+
+    let over_tls = browser
+        .send(
+            browser
+                .http
+                .post(app.url("/admin/sign-in"))
+                .header("x-forwarded-proto", "https")
+                .form(&[("key", app.admin_key.as_str())]),
+        )
+        .await;
+    let cookie = over_tls.set_cookie.unwrap();
+    for attribute in ["HttpOnly", "SameSite=Strict", "Path=/admin", "Max-Age=43200", "Secure"] {
+        assert!(cookie.contains(attribute), "{attribute} in {cookie}");
+    }
+    browser.sign_in(&app.admin_key).await;
+
+    let dashboard = browser.get("/admin").await;
+    assert_eq!(dashboard.status, StatusCode::OK);
+    assert!(dashboard.body.contains("<h1>Dashboard</h1>") && dashboard.body.contains("dead jobs"));
+
+    let first = place(&app, &shop, 3).await;
+    let second = place(&app, &shop, 1).await;
+    let list = browser.get("/admin/orders?status=placed").await;
+    assert!(list.body.contains(&first) && list.body.contains(&second), "both placed orders are listed");
+    let by_email = browser.get("/admin/orders?q=BUYER%40example.com").await;
+    assert!(by_email.body.contains(&first), "found by the customer's e-mail address");
+    let by_id = browser.get(&format!("/admin/orders?q={first}")).await;
+    assert_eq!(by_id.location, Some(format!("/admin/orders/{first}")), "an id goes straight to the order");
+    let nobody = browser.get("/admin/orders?q=nobody%40example.com").await;
+    assert!(nobody.body.contains("No orders match.") && !nobody.body.contains(&first));
+    let bad_status = browser.get("/admin/orders?status=lost").await;
+    assert_eq!(bad_status.status, StatusCode::BAD_REQUEST);
+    assert!(bad_status.body.contains("is not an order status"));
+
+    // Confirm, then ship part of it.
+    let page = format!("/admin/orders/{first}");
+    let csrf = browser.csrf(&page).await;
+    let confirmed = browser.post(&format!("{page}/confirm"), &[("csrf", &csrf)]).await;
+    assert_eq!((confirmed.status, confirmed.location.as_deref()), (StatusCode::SEE_OTHER, Some(page.as_str())));
+    assert_eq!(status_of(&app, &first).await, "confirmed");
+    let shipped = browser.post(&format!("{page}/fulfil"), &[("csrf", &csrf), ("line_1", "2")]).await;
+    assert_eq!(shipped.status, StatusCode::SEE_OTHER, "{}", shipped.body);
+    let order = app.get(&format!("/v1/orders/{first}")).await.expect(StatusCode::OK);
+    assert_eq!(
+        (order["status"].as_str(), order["lines"][0]["shipped_quantity"].as_i64()),
+        (Some("partially_fulfilled"), Some(2))
+    );
+    let shown = browser.get(&page).await.body;
+    assert!(shown.contains("partially fulfilled") && shown.contains("confirmed"), "status and timeline shown");
+
+    // Refused actions change nothing and say why.
+    let too_many = browser.post(&format!("{page}/fulfil"), &[("csrf", &csrf), ("line_1", "5")]).await;
+    assert_eq!(too_many.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(too_many.body.contains(r#"role="alert""#), "the problem is shown on the order's page");
+    let not_a_number = browser.post(&format!("{page}/fulfil"), &[("csrf", &csrf), ("line_1", "two")]).await;
+    assert_eq!(not_a_number.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(not_a_number.body.contains("is not a whole number"));
+    let illegal = browser.post(&format!("{page}/confirm"), &[("csrf", &csrf)]).await;
+    assert_eq!(illegal.status, StatusCode::CONFLICT);
+    let order = app.get(&format!("/v1/orders/{first}")).await.expect(StatusCode::OK);
+    assert_eq!(
+        (order["status"].as_str(), order["lines"][0]["shipped_quantity"].as_i64()),
+        (Some("partially_fulfilled"), Some(2))
+    );
+
+    // A form without this session's token is refused, and changes nothing.
+    let second_page = format!("/admin/orders/{second}");
+    for form in [vec![], vec![("csrf", "forged-token-forged-token-forged-token-forg")]] {
+        let forged = browser.post(&format!("{second_page}/cancel"), &form).await;
+        assert_eq!(forged.status, StatusCode::FORBIDDEN);
+        assert!(forged.body.contains("did not carry this session"));
+    }
+    assert_eq!(status_of(&app, &second).await, "placed");
+    let cancelled = browser.post(&format!("{second_page}/cancel"), &[("csrf", &csrf)]).await;
+    assert_eq!(cancelled.status, StatusCode::SEE_OTHER);
+    assert_eq!(status_of(&app, &second).await, "cancelled");
+
+    // Audited as the signed-in key.
+    let audit = app.get(&format!("/v1/audit-events?entity_id={first}")).await.expect(StatusCode::OK);
+    let confirm =
+        audit["items"].as_array().unwrap().iter().find(|e| e["action"] == "order.confirmed").expect("audited");
+    assert_eq!(confirm["actor_name"], "test admin");
+
+    let out = browser.post("/admin/sign-out", &[("csrf", &csrf)]).await;
+    assert_eq!(out.location.as_deref(), Some("/admin/sign-in"));
+    assert!(out.set_cookie.unwrap().contains("Max-Age=0"));
+    let after = browser.get("/admin").await;
+    assert_eq!(after.location.as_deref(), Some("/admin/sign-in"), "the old cookie opens nothing");
+    let audit = app.get("/v1/audit-events?entity_type=api_key").await.expect(StatusCode::OK);
+    let actions: Vec<&str> = audit["items"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+    assert!(actions.contains(&"admin.signed_in") && actions.contains(&"admin.signed_out"), "{actions:?}");
+}
+
+async fn each_role_is_shown_and_allowed_what_the_matrix_gives_it(app: TestApp) {
+    let shop = shop(&app).await;
+    for role in Role::ALL {
+        let mut browser = Browser::new(&app);
+        browser.sign_in(&app.key_for(role).await).await;
+        let id = place(&app, &shop, 1).await;
+        let page = format!("/admin/orders/{id}");
+        let shown = browser.get(&page).await;
+        assert_eq!(shown.status, StatusCode::OK, "{role} reads orders");
+        let may_write = role.allows(Permission::OrdersWrite);
+        assert_eq!(shown.body.contains(&format!("{page}/confirm")), may_write, "{role}: the confirm button");
+        let csrf = browser.csrf(&page).await;
+        let posted = browser.post(&format!("{page}/confirm"), &[("csrf", &csrf)]).await;
+        let expected = if may_write { StatusCode::SEE_OTHER } else { StatusCode::FORBIDDEN };
+        assert_eq!(posted.status, expected, "{role} posting confirm");
+        assert_eq!(status_of(&app, &id).await, if may_write { "confirmed" } else { "placed" }, "{role}");
+
+        let may_read_jobs = role.allows(Permission::JobsRead);
+        assert_eq!(shown.body.contains(r#"href="/admin/jobs""#), may_read_jobs, "{role}: the jobs link");
+        let jobs = browser.get("/admin/jobs").await;
+        assert_eq!(jobs.status, if may_read_jobs { StatusCode::OK } else { StatusCode::FORBIDDEN }, "{role}: jobs");
+        let dashboard = browser.get("/admin").await;
+        assert_eq!(dashboard.status, StatusCode::OK);
+        assert_eq!(dashboard.body.contains("Job queues"), role.allows(Permission::OpsRead), "{role}: figures");
+    }
+}
+
+async fn a_dead_job_is_retried_from_the_jobs_page(app: TestApp) {
+    let dead = enqueue(&app, "test.dead").await;
+    kill(&app, dead).await;
+    let other = enqueue(&app, "test.dead").await;
+    kill(&app, other).await;
+    let mut browser = Browser::new(&app);
+    browser.sign_in(&app.admin_key).await;
+    let listed = browser.get("/admin/jobs").await;
+    assert!(listed.body.contains(&dead.to_string()) && listed.body.contains("boom"), "dead jobs with their error");
+    let csrf = browser.csrf("/admin/jobs").await;
+    let retried = browser.post(&format!("/admin/jobs/{dead}/retry"), &[("csrf", &csrf)]).await;
+    assert_eq!(retried.status, StatusCode::SEE_OTHER);
+    let job = app.get(&format!("/v1/jobs/{dead}")).await.expect(StatusCode::OK);
+    assert_eq!(job["state"], "available");
+    let again = browser.post(&format!("/admin/jobs/{dead}/retry"), &[("csrf", &csrf)]).await;
+    assert_eq!(again.status, StatusCode::CONFLICT, "only a dead job is retried");
+    browser.post(&format!("/admin/jobs/{other}/discard"), &[("csrf", &csrf)]).await;
+    app.get(&format!("/v1/jobs/{other}")).await.expect_problem(StatusCode::NOT_FOUND, "not_found");
+    let bad = browser.post("/admin/jobs/not-an-id/retry", &[("csrf", &csrf)]).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+}
+
+async fn a_revoked_key_ends_its_sessions(app: TestApp) {
+    let key = app.key_for(Role::Clerk).await;
+    let mut browser = Browser::new(&app);
+    browser.sign_in(&key).await;
+    assert_eq!(browser.get("/admin/orders").await.status, StatusCode::OK);
+    let (id, _) = ordo_domain::auth::Token::parse(&key).unwrap();
+    app.services.keys.revoke_key(&ordo_domain::audit::Actor::system("test"), id).await.unwrap();
+    let after = browser.get("/admin/orders").await;
+    assert_eq!(after.location.as_deref(), Some("/admin/sign-in"), "a revoked key's session opens nothing");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_pages_cost_a_constant_number_of_statements() {
+    for backend in [ordo_testkit::Backend::Sqlite, ordo_testkit::Backend::Postgres] {
+        // The key stays cached, so only the session's lookup and the page's
+        // own reads are counted.
+        let Some(app) = TestApp::spawn_with(backend, |c| c.auth.key_cache_ttl_ms = 3_600_000).await else { continue };
+        let shop = shop(&app).await;
+        let mut browser = Browser::new(&app);
+        browser.sign_in(&app.admin_key).await;
+        let statements = async |path: &str, request_id: String| {
+            let answer = browser.send(browser.http.get(app.url(path)).header("x-request-id", &request_id)).await;
+            assert_eq!(answer.status, StatusCode::OK, "{path}");
+            ordo_testkit::statements_for(&request_id)
+        };
+        let first = place(&app, &shop, 1).await;
+        let list_of_one = statements("/admin/orders", format!("{backend:?}-admin-list-1")).await;
+        for _ in 0..9 {
+            place(&app, &shop, 1).await;
+        }
+        let list_of_ten = statements("/admin/orders", format!("{backend:?}-admin-list-10")).await;
+        assert!(list_of_one > 0, "statements are counted");
+        assert_eq!(list_of_one, list_of_ten, "{backend:?}: the list costs the same whatever its length");
+        // The session, then the page of orders with their lines.
+        assert!(list_of_ten <= 3, "{backend:?}: the orders page runs {list_of_ten} statements");
+        let order = statements(&format!("/admin/orders/{first}"), format!("{backend:?}-admin-order")).await;
+        let two_lines = app
+            .post(
+                "/v1/orders",
+                &order_body(&shop, json!([{"sku": "TEE", "quantity": 1}, {"sku": "MUG", "quantity": 1}])),
+            )
+            .await
+            .expect(StatusCode::CREATED);
+        let id = two_lines["id"].as_str().unwrap();
+        let bigger = statements(&format!("/admin/orders/{id}"), format!("{backend:?}-admin-order-2")).await;
+        assert_eq!(order, bigger, "{backend:?}: an order's page costs the same whatever its lines");
+        // The session, the order and its lines, its timeline, payments and
+        // invoices, each a read of its own.
+        assert!(order <= 10, "{backend:?}: an order's page runs {order} statements");
+        let dashboard = statements("/admin", format!("{backend:?}-admin-dashboard")).await;
+        assert!(dashboard <= 3, "{backend:?}: the dashboard runs {dashboard} statements");
+        eprintln!("{backend:?}: admin list {list_of_ten}, order {order}, dashboard {dashboard} statements");
+    }
+}
