@@ -57,7 +57,7 @@ pub(super) async fn show(
                 (sparkline(&placed, "orders placed per minute"))
             }
             div.figure {
-                div.value { (format!("{:.1} ms", last.p99_ms)) }
+                div.value { @if last.requests == 0 { "–" } @else { (format!("{:.1} ms", last.p99_ms)) } }
                 div.label { "p99 latency, last full minute" }
                 (sparkline(&p99, "p99 latency per minute"))
             }

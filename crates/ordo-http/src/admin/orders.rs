@@ -154,9 +154,11 @@ async fn order_page(
         h1 { "Order " (order.id) }
         @if let Some(problem) = problem {
             div.notice role="alert" {
-                strong { (problem.title()) } ": " (problem.detail())
-                @if !problem.field_errors().is_empty() {
+                strong { (problem.title()) }
+                @if problem.field_errors().len() > 1 {
                     ul { @for e in problem.field_errors() { li { (e.field) ": " (e.message) } } }
+                } @else {
+                    ": " (problem.detail())
                 }
             }
         }
@@ -166,7 +168,11 @@ async fn order_page(
             dt { "Customer" } dd { (order.customer_id) }
             dt { "Placed" } dd { (when(order.created_at)) }
             dt { "Total" } dd { (money(order.total, order.currency)) " (tax " (money(order.tax, order.currency)) ", shipping " (money(order.shipping.total, order.currency)) ")" }
-            dt { "Ship to" } dd { (order.shipping_address.line1) ", " (order.shipping_address.city) " " (order.shipping_address.country) }
+            dt { "Ship to" } dd {
+                (order.shipping_address.line1) ", "
+                @if let Some(code) = &order.shipping_address.postal_code { (code) " " }
+                (order.shipping_address.city) ", " (order.shipping_address.country)
+            }
         }
         @if staff.may(Permission::OrdersWrite) {
             (actions(staff, &order))

@@ -1,0 +1,263 @@
+//! The web admin in a real browser: Debian's chromium, headless, driven
+//! through chromedriver (WebDriver) by fantoccini, against the real server
+//! on a fresh SQLite database. Screenshots of the main pages are saved to
+//! `target/admin-screenshots/`.
+//!
+//! Without `chromedriver` on the PATH (Debian's `chromium-driver`) the walk
+//! is skipped with a note, or fails with `ORDO_TEST_REQUIRE_BROWSER=1` (as
+//! CI sets it).
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use ordo_domain::auth::Role;
+use ordo_testkit::fixtures::{order_body, shop};
+use ordo_testkit::{Backend, StatusCode, TestApp};
+use serde_json::json;
+
+/// A chromedriver of our own on a free port, stopped when dropped.
+struct Driver {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_driver() -> Option<Driver> {
+    let found = Command::new("chromedriver").arg("--version").stdout(Stdio::null()).status().is_ok_and(|s| s.success());
+    if !found {
+        assert!(
+            std::env::var("ORDO_TEST_REQUIRE_BROWSER").as_deref() != Ok("1"),
+            "ORDO_TEST_REQUIRE_BROWSER=1 but chromedriver is not installed (apt-get install chromium chromium-driver)"
+        );
+        eprintln!(
+            "NOTE: chromedriver is not installed; the browser walk is skipped (apt-get install chromium chromium-driver)"
+        );
+        return None;
+    }
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let child = Command::new("chromedriver")
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start chromedriver");
+    Some(Driver { child, url: format!("http://127.0.0.1:{port}") })
+}
+
+/// A fresh headless browser (its own profile, so no cookies) of `width` px.
+async fn browser(driver: &Driver, width: u32) -> Client {
+    let mut capabilities = serde_json::Map::new();
+    capabilities.insert(
+        "goog:chromeOptions".into(),
+        json!({"args": ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", format!("--window-size={width},900")]}),
+    );
+    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    // chromedriver takes a moment to listen.
+    for _ in 0..100 {
+        match ClientBuilder::new(connector.clone()).capabilities(capabilities.clone()).connect(&driver.url).await {
+            Ok(client) => return client,
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+    panic!("chromedriver did not start a browser at {}", driver.url);
+}
+
+fn screenshots() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/admin-screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+async fn screenshot(client: &Client, name: &str) {
+    let png = client.screenshot().await.unwrap();
+    std::fs::write(screenshots().join(format!("{name}.png")), png).unwrap();
+}
+
+async fn sign_in(client: &Client, app: &TestApp, key: &str) {
+    client.goto(&app.url("/admin")).await.unwrap();
+    assert!(client.current_url().await.unwrap().path().ends_with("/admin/sign-in"), "signed out goes to sign-in");
+    client.find(Locator::Css("#key")).await.unwrap().send_keys(key).await.unwrap();
+    client.find(Locator::Css("main.sign-in button[type=submit]")).await.unwrap().click().await.unwrap();
+    expect_heading(client, "Dashboard").await;
+}
+
+/// Waits (up to 10 s) for the page's heading to read `expected`.
+async fn expect_heading(client: &Client, expected: &str) {
+    let mut last = String::new();
+    for _ in 0..200 {
+        if let Ok(h1) = client.find(Locator::Css("h1")).await {
+            last = h1.text().await.unwrap_or_default();
+            if last == expected {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the heading reads {last:?}, not {expected:?}");
+}
+
+/// Waits (up to 10 s) for an element, then finds it.
+async fn find(client: &Client, css: &str) -> fantoccini::elements::Element {
+    client
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+}
+
+/// Waits (up to 10 s) for the text of `css` to contain `expected`.
+async fn expect_text(client: &Client, css: &str, expected: &str) -> String {
+    let mut last = String::new();
+    for _ in 0..200 {
+        if let Ok(element) = client.find(Locator::Css(css)).await {
+            last = element.text().await.unwrap_or_default();
+            if last.contains(expected) {
+                return last;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{css} reads {last:?}, without {expected:?}");
+}
+
+/// Posts a form to `path` from the page, as a forged or hand-made form
+/// would: with `csrf` if given.
+async fn post_form(client: &Client, path: &str, csrf: Option<&str>) {
+    client
+        .execute(
+            "const f = document.createElement('form'); f.method = 'post'; f.action = arguments[0];
+             if (arguments[1]) { const i = document.createElement('input'); i.type = 'hidden'; i.name = 'csrf'; i.value = arguments[1]; f.appendChild(i); }
+             document.body.appendChild(f); f.submit();",
+            vec![json!(path), json!(csrf)],
+        )
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn staff_run_orders_and_jobs_from_a_real_browser() {
+    let Some(driver) = start_driver() else { return };
+    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    let shop = shop(&app).await;
+    let place = async |quantity: i64| {
+        let order = app
+            .post("/v1/orders", &order_body(&shop, json!([{"sku": "TEE", "quantity": quantity}])))
+            .await
+            .expect(StatusCode::CREATED);
+        order["id"].as_str().unwrap().to_owned()
+    };
+    let first = place(3).await;
+    let second = place(1).await;
+
+    let client = browser(&driver, 1280).await;
+    // A wrong key is refused beside the field.
+    client.goto(&app.url("/admin/sign-in")).await.unwrap();
+    client.find(Locator::Css("#key")).await.unwrap().send_keys("ordo_wrong").await.unwrap();
+    client.find(Locator::Css("main.sign-in button[type=submit]")).await.unwrap().click().await.unwrap();
+    expect_text(&client, "#key-problem", "not valid").await;
+    screenshot(&client, "sign-in-refused").await;
+
+    sign_in(&client, &app, &app.admin_key).await;
+    screenshot(&client, "dashboard").await;
+
+    // The order is seen in the list, opened, confirmed and fulfilled.
+    client.find(Locator::LinkText("Orders")).await.unwrap().click().await.unwrap();
+    expect_heading(&client, "Orders").await;
+    screenshot(&client, "orders").await;
+    client.find(Locator::LinkText(&first)).await.unwrap().click().await.unwrap();
+    expect_heading(&client, &format!("Order {first}")).await;
+    client.find(Locator::XPath("//button[text()='Confirm']")).await.unwrap().click().await.unwrap();
+    expect_text(&client, "dl.facts", "confirmed").await;
+    let ship = find(&client, "input[name=line_1]").await;
+    ship.clear().await.unwrap();
+    ship.send_keys("2").await.unwrap();
+    client.find(Locator::XPath("//button[text()='Fulfil']")).await.unwrap().click().await.unwrap();
+    expect_text(&client, "dl.facts", "partially fulfilled").await;
+    screenshot(&client, "order").await;
+    let order = app.get(&format!("/v1/orders/{first}")).await.expect(StatusCode::OK);
+    assert_eq!(order["lines"][0]["shipped_quantity"], 2);
+
+    // Shipping more than is left shows the problem on the page, and ships nothing.
+    let ship = client.find(Locator::Css("input[name=line_1]")).await.unwrap();
+    client.execute("arguments[0].removeAttribute('max')", vec![serde_json::to_value(&ship).unwrap()]).await.unwrap();
+    ship.clear().await.unwrap();
+    ship.send_keys("9").await.unwrap();
+    client.find(Locator::XPath("//button[text()='Fulfil']")).await.unwrap().click().await.unwrap();
+    expect_text(&client, "div.notice[role=alert]", "line").await;
+    screenshot(&client, "order-problem").await;
+    let order = app.get(&format!("/v1/orders/{first}")).await.expect(StatusCode::OK);
+    assert_eq!(order["lines"][0]["shipped_quantity"], 2, "a refused fulfilment ships nothing");
+
+    // A post without the session's CSRF token is refused.
+    post_form(&client, &format!("/admin/orders/{second}/cancel"), None).await;
+    expect_heading(&client, "Form refused").await;
+    assert_eq!(
+        app.get(&format!("/v1/orders/{second}")).await.expect(StatusCode::OK)["status"],
+        "placed",
+        "a CSRF-less post changes nothing"
+    );
+
+    // A dead job is retried from the jobs page.
+    let job = dead_job(&app).await;
+    client.goto(&app.url("/admin/jobs")).await.unwrap();
+    screenshot(&client, "jobs").await;
+    client
+        .find(Locator::Css(&format!("form[action='/admin/jobs/{job}/retry'] button")))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    assert_eq!(app.get(&format!("/v1/jobs/{job}")).await.expect(StatusCode::OK)["state"], "available");
+    client.close().await.unwrap();
+
+    // A viewer sees no actions, and posting anyway is refused.
+    let viewer = browser(&driver, 390).await;
+    sign_in(&viewer, &app, &app.key_for(Role::Viewer).await).await;
+    viewer.goto(&app.url(&format!("/admin/orders/{second}"))).await.unwrap();
+    expect_heading(&viewer, &format!("Order {second}")).await;
+    assert!(viewer.find_all(Locator::Css("div.actions button")).await.unwrap().is_empty(), "no action buttons");
+    assert!(viewer.find(Locator::LinkText("Jobs")).await.is_err(), "no jobs link");
+    screenshot(&viewer, "order-as-viewer-phone").await;
+    let csrf = viewer.find(Locator::Css("input[name=csrf]")).await.unwrap().attr("value").await.unwrap().unwrap();
+    post_form(&viewer, &format!("/admin/orders/{second}/confirm"), Some(&csrf)).await;
+    expect_heading(&viewer, "Forbidden").await;
+    assert_eq!(app.get(&format!("/v1/orders/{second}")).await.expect(StatusCode::OK)["status"], "placed");
+    viewer.close().await.unwrap();
+}
+
+/// A job whose only attempt failed.
+async fn dead_job(app: &TestApp) -> uuid::Uuid {
+    use ordo_domain::job::NewJob;
+    use ordo_domain::time;
+    let job = NewJob {
+        id: uuid::Uuid::now_v7(),
+        queue: "default".into(),
+        name: "test.dead".into(),
+        payload: json!({}),
+        priority: 0,
+        max_attempts: 1,
+        run_at: time::now(),
+        unique_key: None,
+        trace_parent: None,
+    };
+    let mut tx = app.services.db.begin().await.unwrap();
+    tx.enqueue_job(&job).await.unwrap();
+    let now = time::now();
+    let claimed =
+        tx.claim_jobs(&["default".to_owned()], "test", 10, now + chrono::Duration::seconds(30), now).await.unwrap();
+    let attempt = claimed.iter().find(|j| j.id == job.id).unwrap().attempt_id.unwrap();
+    tx.fail_job(job.id, attempt, "boom", None).await.unwrap();
+    tx.commit().await.unwrap();
+    job.id
+}
