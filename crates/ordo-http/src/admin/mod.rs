@@ -14,8 +14,8 @@
 //! - Reads are plain links and GET forms, so they work without JavaScript;
 //!   actions are POST forms answered by a redirect (post/redirect/get).
 //!
-//! Modules: `page` (the shell, assets and formatting), `orders`, `jobs`,
-//! `dashboard`.
+//! Modules: `page` (the shell, assets and formatting), `dashboard`,
+//! `orders`, `stock`, `jobs`.
 
 use std::marker::PhantomData;
 
@@ -41,6 +41,7 @@ mod dashboard;
 mod jobs;
 mod orders;
 mod page;
+mod stock;
 
 /// The session cookie's name.
 const COOKIE: &str = "ordo_admin";
@@ -56,6 +57,7 @@ pub(crate) fn routes(services: Services) -> Router<Services> {
         .route("/admin/sign-out", post(sign_out))
         .merge(orders::routes())
         .merge(jobs::routes())
+        .merge(stock::routes())
         .route_layer(middleware::from_fn_with_state(services, require_session));
     Router::new()
         .route("/admin/sign-in", get(sign_in_page).post(sign_in))

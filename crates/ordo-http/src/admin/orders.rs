@@ -12,7 +12,9 @@ use ordo_domain::customer::CustomerFilter;
 use ordo_domain::email::Email;
 use ordo_domain::order::{Order, OrderFilter, OrderStatus};
 use ordo_domain::page::PageRequest;
+use ordo_domain::payment::{Payment, PaymentKind, PaymentStatus};
 use ordo_service::Services;
+use ordo_service::payments::RefundAsk;
 use serde::{Deserialize, Serialize};
 
 use super::page::{self, csrf_field, money, shell, status, when};
@@ -28,6 +30,7 @@ pub(super) fn routes() -> Router<Services> {
         .route("/admin/orders/{id}/confirm", post(confirm))
         .route("/admin/orders/{id}/cancel", post(cancel))
         .route("/admin/orders/{id}/fulfil", post(fulfil))
+        .route("/admin/orders/{id}/refund", post(refund))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -175,7 +178,7 @@ async fn order_page(
             }
         }
         @if staff.may(Permission::OrdersWrite) {
-            (actions(staff, &order))
+            (actions(staff, &order, refundable(&payments)))
         }
         h2 { "Lines" }
         div.table-wrap { table {
@@ -217,8 +220,17 @@ async fn order_page(
     Ok(shell(staff, "/admin/orders", &title, &content))
 }
 
+/// What is captured and not refunded (nor being refunded).
+fn refundable(payments: &[Payment]) -> i64 {
+    let sum = |kind: PaymentKind, counts: &dyn Fn(PaymentStatus) -> bool| -> i64 {
+        payments.iter().filter(|p| p.kind == kind && counts(p.status)).map(|p| p.amount).sum()
+    };
+    sum(PaymentKind::Capture, &|s| s == PaymentStatus::Succeeded)
+        - sum(PaymentKind::Refund, &|s| s != PaymentStatus::Failed)
+}
+
 /// The actions the order's status allows, for a role that may take them.
-fn actions(staff: &StaffSession, order: &Order) -> Markup {
+fn actions(staff: &StaffSession, order: &Order, refundable: i64) -> Markup {
     use OrderStatus::*;
     let confirmable = matches!(order.status, Placed | Paid);
     let cancellable = matches!(order.status, Placed | Paid | Confirmed);
@@ -240,6 +252,15 @@ fn actions(staff: &StaffSession, order: &Order) -> Markup {
                         }
                     }
                     button type="submit" { "Fulfil" }
+                }
+            }
+            @if refundable > 0 {
+                form.filters method="post" action={ "/admin/orders/" (order.id) "/refund" } {
+                    (csrf_field(staff))
+                    label { "Refund, in " (order.currency.code()) " (up to " (money(refundable, order.currency)) ")"
+                        input type="text" name="amount" inputmode="decimal" required;
+                    }
+                    button.secondary type="submit" { "Refund" }
                 }
             }
             @if cancellable {
@@ -302,6 +323,24 @@ async fn cancel(
 struct FulfilForm {
     #[serde(flatten)]
     lines: std::collections::BTreeMap<String, String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RefundForm {
+    amount: String,
+}
+
+async fn refund(
+    State(services): State<Services>,
+    Path(id): Path<String>,
+    action: Action<OrdersWrite, RefundForm>,
+) -> AdminResult<Response> {
+    let id: OrderId = crate::routes::parse_id(&id)?;
+    let order = services.orders.order(id).await?;
+    let amount = page::parse_amount(&action.form.amount, order.currency)
+        .map_err(|message| ApiError::invalid_body("amount".into(), format!("amount: {message}")))?;
+    let result = services.payments.refund(&action.staff.actor(), id, RefundAsk::Amount(amount)).await.map(|_| order);
+    after_action(&services, &action.staff, id, result).await
 }
 
 async fn fulfil(

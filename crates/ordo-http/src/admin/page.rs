@@ -57,9 +57,10 @@ pub(crate) fn bare(title: &str, content: &Markup) -> HtmlPage {
 }
 
 /// The sections of the navigation, each shown to the roles that may read it.
-const SECTIONS: [(&str, &str, Permission); 3] = [
+const SECTIONS: [(&str, &str, Permission); 4] = [
     ("/admin", "Dashboard", Permission::OrdersRead),
     ("/admin/orders", "Orders", Permission::OrdersRead),
+    ("/admin/stock", "Stock", Permission::InventoryRead),
     ("/admin/jobs", "Jobs", Permission::JobsRead),
 ];
 
@@ -175,4 +176,46 @@ pub(crate) fn next_page(base: &str, query: &[(&str, Option<String>)], cursor: Op
     }
     pairs.append_pair("cursor", cursor);
     html! { p.pager { a rel="next" href={ (base) "?" (pairs.finish()) } { "Next page →" } } }
+}
+
+/// Minor units from an amount typed in major units (`12.5` EUR is 1250):
+/// at most the currency's decimals, no sign.
+pub(crate) fn parse_amount(text: &str, currency: Currency) -> Result<i64, String> {
+    let exponent = u32::from(currency.exponent());
+    let text = text.trim();
+    let (units, fraction) = text.split_once('.').map_or((text, None), |(u, f)| (u, Some(f)));
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let fraction_fits = fraction.is_none_or(|f| digits(f) && f.len() <= exponent as usize);
+    if !digits(units) || !fraction_fits {
+        return Err(format!("`{text}` is not an amount in {} with at most {exponent} decimals", currency.code()));
+    }
+    let scale = 10_i64.pow(exponent);
+    let fraction = fraction.map_or(0, |f| f.parse::<i64>().unwrap_or(0) * 10_i64.pow(exponent - f.len() as u32));
+    units
+        .parse::<i64>()
+        .ok()
+        .and_then(|u| u.checked_mul(scale))
+        .and_then(|u| u.checked_add(fraction))
+        .ok_or_else(|| format!("`{text}` is too large"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn amounts_read_in_the_currency_decimals() {
+        let eur = Currency::parse("EUR").unwrap();
+        let jpy = Currency::parse("JPY").unwrap();
+        assert_eq!(parse_amount("12.5", eur), Ok(1250));
+        assert_eq!(parse_amount(" 12.05 ", eur), Ok(1205));
+        assert_eq!(parse_amount("7", eur), Ok(700));
+        assert_eq!(parse_amount("300", jpy), Ok(300));
+        for bad in ["", "-1", "1.234", "1,50", "1.", ".5", "abc", "99999999999999999999"] {
+            assert!(parse_amount(bad, eur).is_err(), "{bad}");
+        }
+        assert!(parse_amount("1.5", jpy).is_err());
+        assert_eq!(money(-1250, eur), "-12.50 EUR");
+        assert_eq!(money(300, jpy), "300 JPY");
+    }
 }

@@ -90,7 +90,7 @@ pub(crate) struct Adjustment {
     note: Option<String>,
 }
 
-fn stock_change(
+pub(crate) fn stock_change(
     sku: &str,
     location_id: Uuid,
     delta: Result<i64, ordo_domain::FieldError>,

@@ -9,12 +9,15 @@ use ordo_testkit::{StatusCode, TestApp, backend_tests};
 use serde_json::json;
 
 use crate::jobs::{enqueue, kill};
+use crate::payments::{paid_order, wait_for_payments, with_workers};
 
 backend_tests!(
     staff_sign_in_act_on_orders_and_sign_out,
     each_role_is_shown_and_allowed_what_the_matrix_gives_it,
     a_dead_job_is_retried_from_the_jobs_page,
     a_revoked_key_ends_its_sessions,
+    stock_is_received_and_adjusted_from_the_stock_page,
+    a_captured_order_is_refunded_from_its_page,
 );
 
 /// A browser: no redirects followed, the session cookie carried by hand.
@@ -295,4 +298,106 @@ async fn admin_pages_cost_a_constant_number_of_statements() {
         assert!(dashboard <= 3, "{backend:?}: the dashboard runs {dashboard} statements");
         eprintln!("{backend:?}: admin list {list_of_ten}, order {order}, dashboard {dashboard} statements");
     }
+}
+
+async fn stock_is_received_and_adjusted_from_the_stock_page(app: TestApp) {
+    let shop = shop(&app).await;
+    let mut browser = Browser::new(&app);
+    browser.sign_in(&app.admin_key).await;
+    let page = browser.get("/admin/stock?sku=MUG").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("FAR") && page.body.contains(r#"action="/admin/stock/receipts""#));
+    let csrf = browser.csrf("/admin/stock?sku=MUG").await;
+    let received = browser
+        .post(
+            "/admin/stock/receipts",
+            &[("csrf", &csrf), ("sku", "MUG"), ("location_id", &shop.near), ("quantity", "7"), ("note", "")],
+        )
+        .await;
+    assert_eq!((received.status, received.location.as_deref()), (StatusCode::SEE_OTHER, Some("/admin/stock?sku=MUG")));
+    let level = |stock: &serde_json::Value, location: &str| {
+        stock["locations"].as_array().unwrap().iter().find(|l| l["location_id"] == location).unwrap()["on_hand"]
+            .as_i64()
+    };
+    let stock = app.get("/v1/stock/MUG").await.expect(StatusCode::OK);
+    assert_eq!(level(&stock, &shop.near), Some(7));
+    let adjusted = browser
+        .post(
+            "/admin/stock/adjustments",
+            &[
+                ("csrf", &csrf),
+                ("sku", "MUG"),
+                ("location_id", &shop.near),
+                ("delta", "-2"),
+                ("reason", "damaged"),
+                ("note", "dropped"),
+            ],
+        )
+        .await;
+    assert_eq!(adjusted.status, StatusCode::SEE_OTHER);
+    // Refused changes show why on the page and change nothing.
+    let too_many = browser
+        .post(
+            "/admin/stock/adjustments",
+            &[
+                ("csrf", &csrf),
+                ("sku", "MUG"),
+                ("location_id", &shop.near),
+                ("delta", "-50"),
+                ("reason", "lost"),
+                ("note", ""),
+            ],
+        )
+        .await;
+    assert_eq!(too_many.status, StatusCode::CONFLICT);
+    assert!(too_many.body.contains(r#"role="alert""#));
+    let not_a_number = browser
+        .post(
+            "/admin/stock/receipts",
+            &[("csrf", &csrf), ("sku", "MUG"), ("location_id", &shop.near), ("quantity", "many")],
+        )
+        .await;
+    assert_eq!(not_a_number.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let bad_reason = browser
+        .post(
+            "/admin/stock/adjustments",
+            &[("csrf", &csrf), ("sku", "MUG"), ("location_id", &shop.near), ("delta", "1"), ("reason", "whim")],
+        )
+        .await;
+    assert_eq!(bad_reason.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let stock = app.get("/v1/stock/MUG").await.expect(StatusCode::OK);
+    assert_eq!(level(&stock, &shop.near), Some(5), "received 7, took 2; the refused changes took nothing");
+    let audit = app.get("/v1/audit-events?entity_type=stock").await.expect(StatusCode::OK);
+    assert!(
+        audit["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "stock.adjusted" && e["actor_name"] == "test admin")
+    );
+}
+
+async fn a_captured_order_is_refunded_from_its_page(app: TestApp) {
+    let Some(app) = with_workers(app).await else { return };
+    let (id, total) = paid_order(&app).await;
+    let mut browser = Browser::new(&app);
+    browser.sign_in(&app.admin_key).await;
+    let page = format!("/admin/orders/{id}");
+    let shown = browser.get(&page).await.body;
+    assert!(shown.contains(&format!("{page}/refund")), "a captured order offers a refund");
+    let csrf = browser.csrf(&page).await;
+    for bad in ["abc", "1.505", "-1"] {
+        let refused = browser.post(&format!("{page}/refund"), &[("csrf", &csrf), ("amount", bad)]).await;
+        assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+    }
+    let too_much = format!("{}.00", total / 100 + 1);
+    let refused = browser.post(&format!("{page}/refund"), &[("csrf", &csrf), ("amount", &too_much)]).await;
+    assert!(refused.status.is_client_error(), "more than was captured: {}", refused.status);
+    let refunded = browser.post(&format!("{page}/refund"), &[("csrf", &csrf), ("amount", "1.50")]).await;
+    assert_eq!(refunded.status, StatusCode::SEE_OTHER, "{}", refunded.body);
+    let payments =
+        wait_for_payments(&app, &id, |p| p.iter().any(|p| p["kind"] == "refund" && p["status"] == "succeeded")).await;
+    let refunds: Vec<_> = payments.iter().filter(|p| p["kind"] == "refund").collect();
+    assert_eq!(refunds.len(), 1, "only the good refund was made");
+    assert_eq!(refunds[0]["amount"], 150);
 }

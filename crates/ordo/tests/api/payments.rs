@@ -47,7 +47,7 @@ fn captured(payments: &[Value]) -> bool {
 
 /// Places a paid order and waits until its capture succeeded; returns its
 /// id and total.
-async fn paid_order(app: &TestApp) -> (String, i64) {
+pub(crate) async fn paid_order(app: &TestApp) -> (String, i64) {
     let shop = shop(app).await;
     let mut body = order_body(&shop, json!([{"sku": "TEE", "quantity": 4}]));
     body["payment_token"] = json!("tok_approve");
