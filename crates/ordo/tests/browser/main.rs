@@ -147,7 +147,8 @@ async fn post_form(client: &Client, path: &str, csrf: Option<&str>) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn staff_run_orders_and_jobs_from_a_real_browser() {
     let Some(driver) = start_driver() else { return };
-    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    // Workers on, so that a paid order is captured and its refund made.
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| c.workers.enabled = true).await.unwrap();
     let shop = shop(&app).await;
     let place = async |quantity: i64| {
         let order = app
@@ -169,6 +170,18 @@ async fn staff_run_orders_and_jobs_from_a_real_browser() {
 
     sign_in(&client, &app, &app.admin_key).await;
     screenshot(&client, "dashboard").await;
+
+    // Stock is received at a location.
+    client.find(Locator::LinkText("Stock")).await.unwrap().click().await.unwrap();
+    expect_heading(&client, "Stock").await;
+    find(&client, "input[name=sku]").await.send_keys("MUG").await.unwrap();
+    client.find(Locator::XPath("//button[text()='Show']")).await.unwrap().click().await.unwrap();
+    find(&client, "form[action='/admin/stock/receipts'] input[name=quantity]").await.send_keys("6").await.unwrap();
+    client.find(Locator::XPath("//button[text()='Receive']")).await.unwrap().click().await.unwrap();
+    expect_text(&client, "main", "MUG").await;
+    let stock = app.get("/v1/stock/MUG").await.expect(StatusCode::OK);
+    assert_eq!(stock["on_hand"], 5 + 6, "received through the admin");
+    screenshot(&client, "stock").await;
 
     // The order is seen in the list, opened, confirmed and fulfilled.
     client.find(Locator::LinkText("Orders")).await.unwrap().click().await.unwrap();
@@ -197,6 +210,22 @@ async fn staff_run_orders_and_jobs_from_a_real_browser() {
     screenshot(&client, "order-problem").await;
     let order = app.get(&format!("/v1/orders/{first}")).await.expect(StatusCode::OK);
     assert_eq!(order["lines"][0]["shipped_quantity"], 2, "a refused fulfilment ships nothing");
+
+    // A paid order is refunded in part.
+    let mut body = order_body(&shop, json!([{"sku": "MUG", "quantity": 2}]));
+    body["payment_token"] = json!("tok_approve");
+    let paid = app.post("/v1/orders", &body).await.expect(StatusCode::CREATED)["id"].as_str().unwrap().to_owned();
+    wait_for(&app, &paid, "capture").await;
+    client.goto(&app.url(&format!("/admin/orders/{paid}"))).await.unwrap();
+    find(&client, "input[name=amount]").await.send_keys("2.50").await.unwrap();
+    client.find(Locator::XPath("//button[text()='Refund']")).await.unwrap().click().await.unwrap();
+    wait_for(&app, &paid, "refund").await;
+    client.refresh().await.unwrap();
+    expect_text(&client, "main", "refund").await;
+    screenshot(&client, "order-refunded").await;
+    let payments = app.get(&format!("/v1/orders/{paid}/payments")).await.expect(StatusCode::OK);
+    let refund = payments.as_array().unwrap().iter().find(|p| p["kind"] == "refund").unwrap().clone();
+    assert_eq!(refund["amount"], 250);
 
     // A post without the session's CSRF token is refused.
     post_form(&client, &format!("/admin/orders/{second}/cancel"), None).await;
@@ -236,13 +265,26 @@ async fn staff_run_orders_and_jobs_from_a_real_browser() {
     viewer.close().await.unwrap();
 }
 
+/// Waits (up to 10 s) for the order's payment of `kind` to succeed.
+async fn wait_for(app: &TestApp, order: &str, kind: &str) {
+    for _ in 0..500 {
+        let payments = app.get(&format!("/v1/orders/{order}/payments")).await.expect(StatusCode::OK);
+        if payments.as_array().unwrap().iter().any(|p| p["kind"] == kind && p["status"] == "succeeded") {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("order {order}'s {kind} never succeeded");
+}
+
 /// A job whose only attempt failed.
 async fn dead_job(app: &TestApp) -> uuid::Uuid {
     use ordo_domain::job::NewJob;
     use ordo_domain::time;
     let job = NewJob {
         id: uuid::Uuid::now_v7(),
-        queue: "default".into(),
+        // A queue no worker takes, so the retried job stays waiting.
+        queue: "browser-test".into(),
         name: "test.dead".into(),
         payload: json!({}),
         priority: 0,
@@ -254,8 +296,10 @@ async fn dead_job(app: &TestApp) -> uuid::Uuid {
     let mut tx = app.services.db.begin().await.unwrap();
     tx.enqueue_job(&job).await.unwrap();
     let now = time::now();
-    let claimed =
-        tx.claim_jobs(&["default".to_owned()], "test", 10, now + chrono::Duration::seconds(30), now).await.unwrap();
+    let claimed = tx
+        .claim_jobs(&["browser-test".to_owned()], "test", 10, now + chrono::Duration::seconds(30), now)
+        .await
+        .unwrap();
     let attempt = claimed.iter().find(|j| j.id == job.id).unwrap().attempt_id.unwrap();
     tx.fail_job(job.id, attempt, "boom", None).await.unwrap();
     tx.commit().await.unwrap();
