@@ -15,7 +15,7 @@
 //!   actions are POST forms answered by a redirect (post/redirect/get).
 //!
 //! Modules: `page` (the shell, assets and formatting), `dashboard`,
-//! `orders`, `stock`, `jobs`.
+//! `orders`, `stock`, `reports`, `jobs`.
 
 use std::marker::PhantomData;
 
@@ -41,6 +41,7 @@ mod dashboard;
 mod jobs;
 mod orders;
 mod page;
+mod reports;
 mod stock;
 
 /// The session cookie's name.
@@ -58,6 +59,7 @@ pub(crate) fn routes(services: Services) -> Router<Services> {
         .merge(orders::routes())
         .merge(jobs::routes())
         .merge(stock::routes())
+        .merge(reports::routes())
         .route_layer(middleware::from_fn_with_state(services, require_session));
     Router::new()
         .route("/admin/sign-in", get(sign_in_page).post(sign_in))

@@ -18,6 +18,7 @@ backend_tests!(
     a_revoked_key_ends_its_sessions,
     stock_is_received_and_adjusted_from_the_stock_page,
     a_captured_order_is_refunded_from_its_page,
+    a_report_is_run_watched_and_downloaded,
 );
 
 /// A browser: no redirects followed, the session cookie carried by hand.
@@ -400,4 +401,60 @@ async fn a_captured_order_is_refunded_from_its_page(app: TestApp) {
     let refunds: Vec<_> = payments.iter().filter(|p| p["kind"] == "refund").collect();
     assert_eq!(refunds.len(), 1, "only the good refund was made");
     assert_eq!(refunds[0]["amount"], 150);
+}
+
+async fn a_report_is_run_watched_and_downloaded(app: TestApp) {
+    let Some(app) = with_workers(app).await else { return };
+    let mut browser = Browser::new(&app);
+    browser.sign_in(&app.admin_key).await;
+    let csrf = browser.csrf("/admin/reports").await;
+    let today = chrono::Utc::now().date_naive().to_string();
+    let run = |kind: &'static str, from: String, to: String| {
+        let csrf = csrf.clone();
+        let browser = &browser;
+        async move {
+            browser
+                .post(
+                    "/admin/reports",
+                    &[
+                        ("csrf", csrf.as_str()),
+                        ("kind", kind),
+                        ("from", &from),
+                        ("to", &to),
+                        ("market", ""),
+                        ("format", "csv"),
+                    ],
+                )
+                .await
+        }
+    };
+    for (kind, from, to, status) in [
+        ("lunch", today.clone(), today.clone(), StatusCode::UNPROCESSABLE_ENTITY),
+        ("orders", today.clone(), today.clone(), StatusCode::UNPROCESSABLE_ENTITY),
+        ("sales", "yesterday".to_owned(), today.clone(), StatusCode::UNPROCESSABLE_ENTITY),
+        ("sales", today.clone(), "2020-01-01".to_owned(), StatusCode::UNPROCESSABLE_ENTITY),
+    ] {
+        assert_eq!(run(kind, from, to).await.status, status, "{kind}");
+    }
+    let none = app.get("/v1/reports").await.expect(StatusCode::OK);
+    assert!(none["items"].as_array().unwrap().is_empty(), "refused runs asked for nothing");
+    let asked = run("sales", today.clone(), today.clone()).await;
+    assert_eq!((asked.status, asked.location.as_deref()), (StatusCode::SEE_OTHER, Some("/admin/reports")));
+    let mut download = None;
+    for _ in 0..500 {
+        let page = browser.get("/admin/reports").await.body;
+        if let Some(at) = page.find("/download\"") {
+            let start = page[..at].rfind('"').unwrap() + 1;
+            download = Some(page[start..at + 9].to_owned());
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let download = download.expect("the report succeeds and offers its file");
+    let link = browser.get(&download).await;
+    assert_eq!(link.status, StatusCode::SEE_OTHER);
+    let file = app.anonymous.get(link.location.unwrap()).send().await.unwrap();
+    assert_eq!(file.status(), StatusCode::OK);
+    let csv = file.text().await.unwrap();
+    assert!(csv.starts_with("day,"), "the sales report's CSV: {csv}");
 }

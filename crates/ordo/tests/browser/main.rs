@@ -227,6 +227,32 @@ async fn staff_run_orders_and_jobs_from_a_real_browser() {
     let refund = payments.as_array().unwrap().iter().find(|p| p["kind"] == "refund").unwrap().clone();
     assert_eq!(refund["amount"], 250);
 
+    // A report is run, watched until it is compiled, and downloaded.
+    client.find(Locator::LinkText("Reports")).await.unwrap().click().await.unwrap();
+    expect_heading(&client, "Reports").await;
+    client.find(Locator::XPath("//button[text()='Run']")).await.unwrap().click().await.unwrap();
+    let mut href = None;
+    for _ in 0..200 {
+        client.refresh().await.unwrap();
+        if let Ok(link) = client.find(Locator::Css("a[href$='/download']")).await {
+            href = link.attr("href").await.unwrap();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    screenshot(&client, "reports").await;
+    let href = href.expect("the report was compiled");
+    // The browser's own download goes to a file; fetch what it fetches.
+    let cookie = client.get_named_cookie("ordo_admin").await.unwrap();
+    let file = reqwest::Client::new()
+        .get(app.url(&href))
+        .header("cookie", format!("ordo_admin={}", cookie.value()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(file.status(), StatusCode::OK);
+    assert!(file.text().await.unwrap().starts_with("day,"), "the sales report's CSV");
+
     // A post without the session's CSRF token is refused.
     post_form(&client, &format!("/admin/orders/{second}/cancel"), None).await;
     expect_heading(&client, "Form refused").await;
