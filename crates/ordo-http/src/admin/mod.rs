@@ -15,7 +15,7 @@
 //!   actions are POST forms answered by a redirect (post/redirect/get).
 //!
 //! Modules: `page` (the shell, assets and formatting), `dashboard`,
-//! `orders`, `stock`, `reports`, `jobs`.
+//! `orders`, `stock`, `reports`, `imports`, `jobs`.
 
 use std::marker::PhantomData;
 
@@ -38,6 +38,7 @@ use crate::auth::Requirement;
 use crate::error::ApiError;
 
 mod dashboard;
+pub(crate) mod imports;
 mod jobs;
 mod orders;
 mod page;
@@ -60,6 +61,7 @@ pub(crate) fn routes(services: Services) -> Router<Services> {
         .merge(jobs::routes())
         .merge(stock::routes())
         .merge(reports::routes())
+        .merge(imports::routes())
         .route_layer(middleware::from_fn_with_state(services, require_session));
     Router::new()
         .route("/admin/sign-in", get(sign_in_page).post(sign_in))

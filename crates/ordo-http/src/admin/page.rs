@@ -57,11 +57,12 @@ pub(crate) fn bare(title: &str, content: &Markup) -> HtmlPage {
 }
 
 /// The sections of the navigation, each shown to the roles that may read it.
-const SECTIONS: [(&str, &str, Permission); 5] = [
+const SECTIONS: [(&str, &str, Permission); 6] = [
     ("/admin", "Dashboard", Permission::OrdersRead),
     ("/admin/orders", "Orders", Permission::OrdersRead),
     ("/admin/stock", "Stock", Permission::InventoryRead),
     ("/admin/reports", "Reports", Permission::ReportsRun),
+    ("/admin/imports", "Imports", Permission::ImportsRun),
     ("/admin/jobs", "Jobs", Permission::JobsRead),
 ];
 

@@ -19,6 +19,7 @@ backend_tests!(
     stock_is_received_and_adjusted_from_the_stock_page,
     a_captured_order_is_refunded_from_its_page,
     a_report_is_run_watched_and_downloaded,
+    an_import_is_uploaded_and_its_bad_row_shown,
 );
 
 /// A browser: no redirects followed, the session cookie carried by hand.
@@ -55,6 +56,29 @@ impl Browser {
 
     async fn get(&self, path: &str) -> Answer {
         self.send(self.http.get(format!("{}{path}", self.base))).await
+    }
+
+    /// Posts `fields` as `multipart/form-data`, as a browser's file form does.
+    async fn post_multipart(&self, path: &str, fields: &[(&str, &str)], file: Option<(&str, &str)>) -> Answer {
+        let boundary = "----ordo-test-boundary";
+        let mut body = String::new();
+        for (name, value) in fields {
+            body.push_str(&format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+            ));
+        }
+        if let Some((file_name, content)) = file {
+            body.push_str(&format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{file_name}\"\r\nContent-Type: text/csv\r\n\r\n{content}\r\n"
+            ));
+        }
+        body.push_str(&format!("--{boundary}--\r\n"));
+        let request = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("content-type", format!("multipart/form-data; boundary={boundary}"))
+            .body(body);
+        self.send(request).await
     }
 
     async fn post(&self, path: &str, form: &[(&str, &str)]) -> Answer {
@@ -457,4 +481,55 @@ async fn a_report_is_run_watched_and_downloaded(app: TestApp) {
     assert_eq!(file.status(), StatusCode::OK);
     let csv = file.text().await.unwrap();
     assert!(csv.starts_with("day,"), "the sales report's CSV: {csv}");
+}
+
+async fn an_import_is_uploaded_and_its_bad_row_shown(app: TestApp) {
+    let Some(app) = with_workers(app).await else { return };
+    let mut browser = Browser::new(&app);
+    browser.sign_in(&app.admin_key).await;
+    let csrf = browser.csrf("/admin/imports").await;
+    let csv = "sku,name,price_EUR\nCUP-1,Cup,4.50\nCUP-2,,3.00\nCUP-3,Saucer,2.00\n";
+    let forged = browser.post_multipart("/admin/imports", &[("kind", "products")], Some(("products.csv", csv))).await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN, "no CSRF token, no import");
+    let wrong =
+        browser.post_multipart("/admin/imports", &[("csrf", &csrf), ("kind", "orders")], Some(("p.csv", csv))).await;
+    assert_eq!(wrong.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let no_file = browser.post_multipart("/admin/imports", &[("csrf", &csrf), ("kind", "products")], None).await;
+    assert_eq!(no_file.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let none = app.get("/v1/imports").await.expect(StatusCode::OK);
+    assert!(none["items"].as_array().unwrap().is_empty(), "refused uploads import nothing");
+
+    let uploaded = browser
+        .post_multipart(
+            "/admin/imports",
+            &[("csrf", &csrf), ("kind", "products"), ("bad_rows", "refuse")],
+            Some(("products.csv", csv)),
+        )
+        .await;
+    assert_eq!(uploaded.status, StatusCode::SEE_OTHER, "{}", uploaded.body);
+    let page = uploaded.location.unwrap();
+    let mut shown = String::new();
+    for _ in 0..500 {
+        shown = browser.get(&page).await.body;
+        if shown.contains("Refused rows") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(shown.contains("Refused rows") && shown.contains("failed"), "{shown}");
+    assert!(shown.contains("<td class=\"num\">2</td><td>name</td>"), "the bad row (the second) and its field: {shown}");
+    assert!(shown.contains("nothing applied"), "a refused file's counts are what the check found");
+    app.get("/v1/products?sku_prefix=CUP").await.expect(StatusCode::OK)["items"]
+        .as_array()
+        .unwrap()
+        .is_empty()
+        .then_some(())
+        .expect("a refused file changes nothing");
+    let errors = browser.get(&format!("{page}/errors")).await;
+    assert_eq!(errors.status, StatusCode::OK);
+    assert!(
+        errors.body.starts_with("row,field,code,message") && errors.body.contains("\r\n2,name,"),
+        "{}",
+        errors.body
+    );
 }

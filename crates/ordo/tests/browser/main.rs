@@ -253,6 +253,25 @@ async fn staff_run_orders_and_jobs_from_a_real_browser() {
     assert_eq!(file.status(), StatusCode::OK);
     assert!(file.text().await.unwrap().starts_with("day,"), "the sales report's CSV");
 
+    // A CSV import with a bad row shows the row and its problem.
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("products.csv");
+    std::fs::write(&csv, "sku,name,price_EUR\nCUP-1,Cup,4.50\nCUP-2,,3.00\n").unwrap();
+    client.find(Locator::LinkText("Imports")).await.unwrap().click().await.unwrap();
+    expect_heading(&client, "Imports").await;
+    find(&client, "input[name=file]").await.send_keys(csv.to_str().unwrap()).await.unwrap();
+    client.find(Locator::XPath("//button[text()='Import']")).await.unwrap().click().await.unwrap();
+    expect_heading(&client, "Import of products").await;
+    for _ in 0..200 {
+        if client.find(Locator::XPath("//h2[text()='Refused rows']")).await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        client.refresh().await.unwrap();
+    }
+    expect_text(&client, "table", "must not be empty").await;
+    screenshot(&client, "import-refused").await;
+
     // A post without the session's CSRF token is refused.
     post_form(&client, &format!("/admin/orders/{second}/cancel"), None).await;
     expect_heading(&client, "Form refused").await;
@@ -265,6 +284,7 @@ async fn staff_run_orders_and_jobs_from_a_real_browser() {
     // A dead job is retried from the jobs page.
     let job = dead_job(&app).await;
     client.goto(&app.url("/admin/jobs")).await.unwrap();
+    expect_heading(&client, "Jobs").await;
     screenshot(&client, "jobs").await;
     client
         .find(Locator::Css(&format!("form[action='/admin/jobs/{job}/retry'] button")))
@@ -273,7 +293,15 @@ async fn staff_run_orders_and_jobs_from_a_real_browser() {
         .click()
         .await
         .unwrap();
-    assert_eq!(app.get(&format!("/v1/jobs/{job}")).await.expect(StatusCode::OK)["state"], "available");
+    let mut state = serde_json::Value::Null;
+    for _ in 0..200 {
+        state = app.get(&format!("/v1/jobs/{job}")).await.expect(StatusCode::OK)["state"].clone();
+        if state == "available" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(state, "available", "the retried job waits to run again");
     client.close().await.unwrap();
 
     // A viewer sees no actions, and posting anyway is refused.
