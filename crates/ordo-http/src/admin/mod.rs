@@ -15,7 +15,7 @@
 //!   actions are POST forms answered by a redirect (post/redirect/get).
 //!
 //! Modules: `page` (the shell, assets and formatting), `dashboard`,
-//! `orders`, `stock`, `reports`, `imports`, `jobs`.
+//! `orders`, `stock`, `reports`, `imports`, `ledger`, `jobs`, `audit`.
 
 use std::marker::PhantomData;
 
@@ -37,9 +37,11 @@ use serde::de::DeserializeOwned;
 use crate::auth::Requirement;
 use crate::error::ApiError;
 
+mod audit;
 mod dashboard;
 pub(crate) mod imports;
 mod jobs;
+mod ledger;
 mod orders;
 mod page;
 mod reports;
@@ -62,6 +64,8 @@ pub(crate) fn routes(services: Services) -> Router<Services> {
         .merge(stock::routes())
         .merge(reports::routes())
         .merge(imports::routes())
+        .merge(ledger::routes())
+        .merge(audit::routes())
         .route_layer(middleware::from_fn_with_state(services, require_session));
     Router::new()
         .route("/admin/sign-in", get(sign_in_page).post(sign_in))

@@ -57,13 +57,15 @@ pub(crate) fn bare(title: &str, content: &Markup) -> HtmlPage {
 }
 
 /// The sections of the navigation, each shown to the roles that may read it.
-const SECTIONS: [(&str, &str, Permission); 6] = [
+const SECTIONS: [(&str, &str, Permission); 8] = [
     ("/admin", "Dashboard", Permission::OrdersRead),
     ("/admin/orders", "Orders", Permission::OrdersRead),
     ("/admin/stock", "Stock", Permission::InventoryRead),
     ("/admin/reports", "Reports", Permission::ReportsRun),
     ("/admin/imports", "Imports", Permission::ImportsRun),
+    ("/admin/ledger", "Ledger", Permission::LedgerRead),
     ("/admin/jobs", "Jobs", Permission::JobsRead),
+    ("/admin/audit", "Audit", Permission::AuditRead),
 ];
 
 /// A signed-in page: navigation for the caller's role, who is signed in,

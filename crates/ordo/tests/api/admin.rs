@@ -20,6 +20,7 @@ backend_tests!(
     a_captured_order_is_refunded_from_its_page,
     a_report_is_run_watched_and_downloaded,
     an_import_is_uploaded_and_its_bad_row_shown,
+    the_audit_trail_and_trial_balance_are_read_and_the_chain_verified,
 );
 
 /// A browser: no redirects followed, the session cookie carried by hand.
@@ -238,6 +239,18 @@ async fn each_role_is_shown_and_allowed_what_the_matrix_gives_it(app: TestApp) {
         assert_eq!(posted.status, expected, "{role} posting confirm");
         assert_eq!(status_of(&app, &id).await, if may_write { "confirmed" } else { "placed" }, "{role}");
 
+        for (path, permission) in [
+            ("/admin/stock", Permission::InventoryRead),
+            ("/admin/reports", Permission::ReportsRun),
+            ("/admin/imports", Permission::ImportsRun),
+            ("/admin/ledger", Permission::LedgerRead),
+            ("/admin/audit", Permission::AuditRead),
+        ] {
+            let allowed = role.allows(permission);
+            assert_eq!(shown.body.contains(&format!(r#"href="{path}""#)), allowed, "{role}: the link to {path}");
+            let page = browser.get(path).await;
+            assert_eq!(page.status, if allowed { StatusCode::OK } else { StatusCode::FORBIDDEN }, "{role}: {path}");
+        }
         let may_read_jobs = role.allows(Permission::JobsRead);
         assert_eq!(shown.body.contains(r#"href="/admin/jobs""#), may_read_jobs, "{role}: the jobs link");
         let jobs = browser.get("/admin/jobs").await;
@@ -532,4 +545,32 @@ async fn an_import_is_uploaded_and_its_bad_row_shown(app: TestApp) {
         "{}",
         errors.body
     );
+}
+
+async fn the_audit_trail_and_trial_balance_are_read_and_the_chain_verified(app: TestApp) {
+    let Some(app) = with_workers(app).await else { return };
+    let (id, total) = paid_order(&app).await;
+    // The invoice posts too; wait for it, so the books hold both.
+    crate::files::invoice_of(&app, &id).await;
+    let mut browser = Browser::new(&app);
+    browser.sign_in(&app.key_for(Role::Finance).await).await;
+
+    let trail = browser.get(&format!("/admin/audit?entity_id={id}")).await;
+    assert_eq!(trail.status, StatusCode::OK);
+    assert!(trail.body.contains("order.placed") && !trail.body.contains("admin.signed_in"), "filtered to the order");
+    let signed_in = browser.get("/admin/audit?entity_type=api_key").await.body;
+    assert!(signed_in.contains("admin.signed_in"), "the sign-in is on the trail");
+    assert_eq!(browser.get("/admin/audit?from=yesterday").await.status, StatusCode::BAD_REQUEST);
+    let verified = browser.get("/admin/audit/verify").await;
+    assert_eq!(verified.status, StatusCode::OK);
+    assert!(verified.body.contains("The chain holds"), "{}", verified.body);
+
+    let books = browser.get("/admin/ledger").await;
+    assert_eq!(books.status, StatusCode::OK);
+    let euros = format!("{}.{:02} EUR", total / 100, total % 100);
+    assert!(books.body.contains("clearing") && books.body.contains("revenue"), "accounts with balances");
+    assert!(books.body.contains(&euros), "the order's {euros} is in the books");
+    let before = browser.get("/admin/ledger?on=2020-01-01").await.body;
+    assert!(before.contains("Nothing is posted yet."), "nothing was posted by then");
+    assert_eq!(browser.get("/admin/ledger?on=soon").await.status, StatusCode::BAD_REQUEST);
 }

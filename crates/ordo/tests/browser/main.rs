@@ -227,6 +227,17 @@ async fn staff_run_orders_and_jobs_from_a_real_browser() {
     let refund = payments.as_array().unwrap().iter().find(|p| p["kind"] == "refund").unwrap().clone();
     assert_eq!(refund["amount"], 250);
 
+    // The books and the audit trail.
+    client.find(Locator::LinkText("Ledger")).await.unwrap().click().await.unwrap();
+    expect_heading(&client, "Trial balance").await;
+    expect_text(&client, "main", "clearing").await;
+    screenshot(&client, "ledger").await;
+    client.find(Locator::LinkText("Audit")).await.unwrap().click().await.unwrap();
+    expect_heading(&client, "Audit trail").await;
+    screenshot(&client, "audit").await;
+    client.find(Locator::LinkText("Verify the chain")).await.unwrap().click().await.unwrap();
+    expect_text(&client, "main", "The chain holds").await;
+
     // A report is run, watched until it is compiled, and downloaded.
     client.find(Locator::LinkText("Reports")).await.unwrap().click().await.unwrap();
     expect_heading(&client, "Reports").await;
