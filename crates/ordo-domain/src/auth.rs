@@ -98,10 +98,12 @@ pub enum Permission {
     ReportsRun,
     ExportsRun,
     ImportsRun,
+    /// Create and revoke API keys (the web admin; the CLI needs no key).
+    KeysManage,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 21] = [
+    pub const ALL: [Permission; 22] = [
         Permission::CatalogRead,
         Permission::CatalogWrite,
         Permission::CustomersRead,
@@ -123,6 +125,7 @@ impl Permission {
         Permission::ReportsRun,
         Permission::ExportsRun,
         Permission::ImportsRun,
+        Permission::KeysManage,
     ];
 
     /// The scope string used in the OpenAPI document, e.g. `catalog:write`.
@@ -149,6 +152,7 @@ impl Permission {
             Permission::ReportsRun => "reports:run",
             Permission::ExportsRun => "exports:run",
             Permission::ImportsRun => "imports:run",
+            Permission::KeysManage => "keys:manage",
         }
     }
 
@@ -162,7 +166,7 @@ use Role::{Admin, Clerk, Finance, Manager, Viewer};
 /// The permission matrix: the one place that says which role may perform
 /// which operation. The README's table and the OpenAPI security scheme are
 /// generated from (and tested against) it.
-pub const MATRIX: [(Permission, &[Role]); 21] = [
+pub const MATRIX: [(Permission, &[Role]); 22] = [
     (Permission::CatalogRead, &[Admin, Manager, Clerk, Finance, Viewer]),
     (Permission::CatalogWrite, &[Admin, Manager]),
     (Permission::CustomersRead, &[Admin, Manager, Clerk, Finance, Viewer]),
@@ -184,6 +188,7 @@ pub const MATRIX: [(Permission, &[Role]); 21] = [
     (Permission::ReportsRun, &[Admin, Manager, Finance]),
     (Permission::ExportsRun, &[Admin, Manager]),
     (Permission::ImportsRun, &[Admin, Manager]),
+    (Permission::KeysManage, &[Admin]),
 ];
 
 /// The matrix as a Markdown table, for the README and the API description.

@@ -106,6 +106,7 @@ requirements!(
     ReportsRun,
     ExportsRun,
     ImportsRun,
+    KeysManage,
 );
 
 /// The caller, authorised for `R`.
