@@ -15,7 +15,8 @@
 //!   actions are POST forms answered by a redirect (post/redirect/get).
 //!
 //! Modules: `page` (the shell, assets and formatting), `dashboard`,
-//! `orders`, `stock`, `reports`, `imports`, `ledger`, `jobs`, `audit`.
+//! `orders`, `stock`, `reports`, `imports`, `ledger`, `jobs`, `audit`,
+//! `keys`, `catalog` (products and customers), `webhooks`.
 
 use std::marker::PhantomData;
 
@@ -38,14 +39,17 @@ use crate::auth::Requirement;
 use crate::error::ApiError;
 
 mod audit;
+mod catalog;
 mod dashboard;
 pub(crate) mod imports;
 mod jobs;
+mod keys;
 mod ledger;
 mod orders;
 mod page;
 mod reports;
 mod stock;
+mod webhooks;
 
 /// The session cookie's name.
 const COOKIE: &str = "ordo_admin";
@@ -66,6 +70,9 @@ pub(crate) fn routes(services: Services) -> Router<Services> {
         .merge(imports::routes())
         .merge(ledger::routes())
         .merge(audit::routes())
+        .merge(keys::routes())
+        .merge(catalog::routes())
+        .merge(webhooks::routes())
         .route_layer(middleware::from_fn_with_state(services, require_session));
     Router::new()
         .route("/admin/sign-in", get(sign_in_page).post(sign_in))

@@ -57,15 +57,19 @@ pub(crate) fn bare(title: &str, content: &Markup) -> HtmlPage {
 }
 
 /// The sections of the navigation, each shown to the roles that may read it.
-const SECTIONS: [(&str, &str, Permission); 8] = [
+const SECTIONS: [(&str, &str, Permission); 12] = [
     ("/admin", "Dashboard", Permission::OrdersRead),
     ("/admin/orders", "Orders", Permission::OrdersRead),
+    ("/admin/products", "Products", Permission::CatalogRead),
+    ("/admin/customers", "Customers", Permission::CustomersRead),
     ("/admin/stock", "Stock", Permission::InventoryRead),
     ("/admin/reports", "Reports", Permission::ReportsRun),
     ("/admin/imports", "Imports", Permission::ImportsRun),
     ("/admin/ledger", "Ledger", Permission::LedgerRead),
     ("/admin/jobs", "Jobs", Permission::JobsRead),
+    ("/admin/webhooks", "Webhooks", Permission::WebhooksManage),
     ("/admin/audit", "Audit", Permission::AuditRead),
+    ("/admin/keys", "Keys", Permission::KeysManage),
 ];
 
 /// A signed-in page: navigation for the caller's role, who is signed in,

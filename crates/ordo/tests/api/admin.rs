@@ -21,6 +21,9 @@ backend_tests!(
     a_report_is_run_watched_and_downloaded,
     an_import_is_uploaded_and_its_bad_row_shown,
     the_audit_trail_and_trial_balance_are_read_and_the_chain_verified,
+    an_admin_creates_a_key_shown_once_and_revokes_it,
+    products_and_customers_are_listed_and_found,
+    a_webhook_delivery_is_seen_and_replayed,
 );
 
 /// A browser: no redirects followed, the session cookie carried by hand.
@@ -241,10 +244,14 @@ async fn each_role_is_shown_and_allowed_what_the_matrix_gives_it(app: TestApp) {
 
         for (path, permission) in [
             ("/admin/stock", Permission::InventoryRead),
+            ("/admin/products", Permission::CatalogRead),
+            ("/admin/customers", Permission::CustomersRead),
             ("/admin/reports", Permission::ReportsRun),
             ("/admin/imports", Permission::ImportsRun),
             ("/admin/ledger", Permission::LedgerRead),
             ("/admin/audit", Permission::AuditRead),
+            ("/admin/keys", Permission::KeysManage),
+            ("/admin/webhooks", Permission::WebhooksManage),
         ] {
             let allowed = role.allows(permission);
             assert_eq!(shown.body.contains(&format!(r#"href="{path}""#)), allowed, "{role}: the link to {path}");
@@ -573,4 +580,105 @@ async fn the_audit_trail_and_trial_balance_are_read_and_the_chain_verified(app: 
     let before = browser.get("/admin/ledger?on=2020-01-01").await.body;
     assert!(before.contains("Nothing is posted yet."), "nothing was posted by then");
     assert_eq!(browser.get("/admin/ledger?on=soon").await.status, StatusCode::BAD_REQUEST);
+}
+
+async fn an_admin_creates_a_key_shown_once_and_revokes_it(app: TestApp) {
+    let mut browser = Browser::new(&app);
+    browser.sign_in(&app.admin_key).await;
+    let csrf = browser.csrf("/admin/keys").await;
+    for (name, role, days) in
+        [("", "viewer", ""), ("dash", "owner", ""), ("dash", "viewer", "0"), ("dash", "viewer", "soon")]
+    {
+        let refused = browser
+            .post("/admin/keys", &[("csrf", &csrf), ("name", name), ("role", role), ("expires_in_days", days)])
+            .await;
+        assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY, "{name:?} {role} {days:?}");
+        assert!(refused.body.contains(r#"role="alert""#));
+    }
+    let created = browser
+        .post("/admin/keys", &[("csrf", &csrf), ("name", "dashboard"), ("role", "viewer"), ("expires_in_days", "30")])
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let at = created.body.find("value=\"ordo_").expect("the token is shown") + 7;
+    let token = &created.body[at..at + created.body[at..].find('"').unwrap()];
+    let with_token = TestApp::client_with_key(token);
+    let read = with_token.get(app.url("/v1/products")).send().await.unwrap();
+    assert_eq!(read.status(), StatusCode::OK, "the new key works");
+    let listed = browser.get("/admin/keys").await.body;
+    assert!(listed.contains("dashboard") && !listed.contains(token), "listed, its token never shown again");
+    let keys = app.services.keys.list_keys().await.unwrap();
+    let key = keys.iter().find(|k| k.name == "dashboard").unwrap();
+    assert_eq!(key.role, Role::Viewer);
+    assert!(key.expires_at.is_some());
+    let revoked = browser.post(&format!("/admin/keys/{}/revoke", key.id), &[("csrf", &csrf)]).await;
+    assert_eq!(revoked.status, StatusCode::SEE_OTHER);
+    let refused = with_token.get(app.url("/v1/products")).send().await.unwrap();
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED, "a revoked key opens nothing");
+    let audit = app.get("/v1/audit-events?entity_type=api_key").await.expect(StatusCode::OK);
+    let by_admin = |action: &str| {
+        audit["items"].as_array().unwrap().iter().any(|e| e["action"] == action && e["actor_name"] == "test admin")
+    };
+    assert!(by_admin("api_key.created") && by_admin("api_key.revoked"), "audited as the signed-in admin");
+}
+
+async fn products_and_customers_are_listed_and_found(app: TestApp) {
+    shop(&app).await;
+    let mut browser = Browser::new(&app);
+    browser.sign_in(&app.key_for(Role::Viewer).await).await;
+    let products = browser.get("/admin/products").await;
+    assert_eq!(products.status, StatusCode::OK);
+    assert!(products.body.contains("19.99 EUR") && products.body.contains("10.00 EUR"), "prices in their currencies");
+    let tee = browser.get("/admin/products?sku_prefix=TE").await.body;
+    assert!(tee.contains(">TEE<") && !tee.contains(">MUG<"), "filtered by SKU prefix");
+    assert_eq!(browser.get("/admin/products?sku_prefix=TEE%20MUG").await.status, StatusCode::BAD_REQUEST);
+    let customers = browser.get("/admin/customers?email=Buyer%40Example.com").await;
+    assert_eq!(customers.status, StatusCode::OK);
+    assert!(
+        customers.body.contains("buyer@example.com") && customers.body.contains("Buyer"),
+        "found by address, any case"
+    );
+    assert!(customers.body.contains("/admin/orders?q=buyer%40example.com"), "a link to their orders");
+    let nobody = browser.get("/admin/customers?email=nobody%40example.com").await.body;
+    assert!(nobody.contains("No customers match."));
+    assert_eq!(browser.get("/admin/customers?email=not-an-address").await.status, StatusCode::BAD_REQUEST);
+}
+
+async fn a_webhook_delivery_is_seen_and_replayed(app: TestApp) {
+    let Some(app) = with_workers(app).await else { return };
+    let shop = shop(&app).await;
+    let (url, receiver) = crate::webhooks::start_receiver(0).await;
+    let created = app
+        .post("/v1/webhooks", &json!({"url": url, "event_types": ["order.placed"]}))
+        .await
+        .expect(StatusCode::CREATED);
+    let webhook = created["id"].as_str().unwrap().to_owned();
+    let order = place(&app, &shop, 1).await;
+    let mut browser = Browser::new(&app);
+    browser.sign_in(&app.admin_key).await;
+    let listed = browser.get("/admin/webhooks").await;
+    assert!(listed.body.contains(&url), "the endpoint is listed");
+    let page = format!("/admin/webhooks/{webhook}");
+    let mut shown = String::new();
+    for _ in 0..500 {
+        shown = browser.get(&page).await.body;
+        if shown.contains("delivered") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(shown.contains("delivered") && shown.contains(&order), "the delivery, delivered: {shown}");
+    assert!(!shown.contains(created["secret"].as_str().unwrap()), "the secret is never shown");
+    let at = shown.find("/replay\"").unwrap();
+    let replay = &shown[shown[..at].rfind('"').unwrap() + 1..at + 7];
+    let csrf = browser.csrf(&page).await;
+    let seen = receiver.seen.lock().unwrap().len();
+    let replayed = browser.post(replay, &[("csrf", &csrf)]).await;
+    assert_eq!((replayed.status, replayed.location.as_deref()), (StatusCode::SEE_OTHER, Some(page.as_str())));
+    for _ in 0..500 {
+        if receiver.seen.lock().unwrap().len() > seen {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("the replayed delivery never reached the receiver");
 }
