@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use super::page::{self, csrf_field, money, shell, status, when};
 use super::{Action, AdminError, AdminResult, Button, Staff, StaffSession};
-use crate::auth::{OrdersRead, OrdersWrite};
+use crate::auth::{InvoicesRead, OrdersRead, OrdersWrite};
 use crate::error::ApiError;
 use crate::routes::parse_page;
 
@@ -31,6 +31,7 @@ pub(super) fn routes() -> Router<Services> {
         .route("/admin/orders/{id}/cancel", post(cancel))
         .route("/admin/orders/{id}/fulfil", post(fulfil))
         .route("/admin/orders/{id}/refund", post(refund))
+        .route("/admin/invoices/{id}/pdf", get(invoice_pdf))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -204,7 +205,7 @@ async fn order_page(
             @if invoices.is_empty() { p { "None yet." } } @else {
                 ul { @for invoice in &invoices {
                     li { (invoice.number) ", issued " (when(invoice.issued_at)) " — "
-                        a href={ "/v1/invoices/" (invoice.id) "/pdf" } { "PDF" } }
+                        a href={ "/admin/invoices/" (invoice.id) "/pdf" } { "PDF" } }
                 } }
             }
         }
@@ -270,6 +271,18 @@ fn actions(staff: &StaffSession, order: &Order, refundable: i64) -> Markup {
             }
         }
     }
+}
+
+/// Sends the browser to an invoice's PDF by a short-lived signed link.
+async fn invoice_pdf(
+    _staff: Staff<InvoicesRead>,
+    State(services): State<Services>,
+    Path(id): Path<String>,
+    headers: axum::http::HeaderMap,
+) -> AdminResult<Response> {
+    let id: uuid::Uuid = crate::routes::parse_id(&id)?;
+    let link = services.invoices.pdf_link(id, &crate::routes::files::origin(&headers)).await?;
+    Ok(Redirect::to(&link.url).into_response())
 }
 
 /// A serialised enum's name (`capture`, `succeeded`).

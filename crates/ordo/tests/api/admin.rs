@@ -558,9 +558,19 @@ async fn the_audit_trail_and_trial_balance_are_read_and_the_chain_verified(app: 
     let Some(app) = with_workers(app).await else { return };
     let (id, total) = paid_order(&app).await;
     // The invoice posts too; wait for it, so the books hold both.
-    crate::files::invoice_of(&app, &id).await;
+    let invoice = crate::files::invoice_of(&app, &id).await;
     let mut browser = Browser::new(&app);
     browser.sign_in(&app.key_for(Role::Finance).await).await;
+
+    // The order's page opens its invoice's PDF through a signed link.
+    let pdf = format!("/admin/invoices/{}/pdf", invoice["id"].as_str().unwrap());
+    assert!(browser.get(&format!("/admin/orders/{id}")).await.body.contains(&pdf), "the order links its invoice");
+    let link = browser.get(&pdf).await;
+    assert_eq!(link.status, StatusCode::SEE_OTHER);
+    let file = app.anonymous.get(link.location.unwrap()).send().await.unwrap();
+    assert_eq!(file.status(), StatusCode::OK);
+    assert!(file.bytes().await.unwrap().starts_with(b"%PDF"), "the invoice's PDF");
+    assert_eq!(browser.get("/admin/invoices/not-an-id/pdf").await.status, StatusCode::BAD_REQUEST);
 
     let trail = browser.get(&format!("/admin/audit?entity_id={id}")).await;
     assert_eq!(trail.status, StatusCode::OK);
