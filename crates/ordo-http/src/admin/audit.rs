@@ -35,9 +35,7 @@ struct ListQuery {
 fn day(field: &str, value: Option<&str>) -> Result<Option<NaiveDate>, ApiError> {
     match value.map(str::trim).filter(|v| !v.is_empty()) {
         None => Ok(None),
-        Some(v) => NaiveDate::parse_from_str(v, "%Y-%m-%d").map(Some).map_err(|_| {
-            ApiError::invalid_query(field.into(), "invalid_date", format!("`{v}` is not a date (YYYY-MM-DD)"))
-        }),
+        Some(v) => page::parse_day(v).map(Some).map_err(|m| ApiError::invalid_query(field.into(), "invalid_date", m)),
     }
 }
 

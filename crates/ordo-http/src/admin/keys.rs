@@ -49,7 +49,7 @@ fn keys_page(
             }
         }
         @if let Some(problem) = problem {
-            div.notice role="alert" { strong { (problem.title()) } ": " (problem.detail()) }
+            (super::page::problem_notice(problem))
         }
         (create_form(staff))
         div.table-wrap { table {

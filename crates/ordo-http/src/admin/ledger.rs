@@ -5,13 +5,13 @@ use axum::Router;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use chrono::{NaiveDate, NaiveTime};
+use chrono::NaiveTime;
 use maud::html;
 use ordo_domain::money::Currency;
 use ordo_service::Services;
 use serde::Deserialize;
 
-use super::page::{money, shell, when};
+use super::page::{money, parse_day, shell, when};
 use super::{AdminResult, Staff};
 use crate::auth::LedgerRead;
 use crate::error::ApiError;
@@ -34,9 +34,7 @@ async fn trial_balance(
     let at = match query.on.as_deref().map(str::trim).filter(|v| !v.is_empty()) {
         None => None,
         Some(v) => {
-            let day = NaiveDate::parse_from_str(v, "%Y-%m-%d").map_err(|_| {
-                ApiError::invalid_query("on".into(), "invalid_date", format!("`{v}` is not a date (YYYY-MM-DD)"))
-            })?;
+            let day = parse_day(v).map_err(|m| ApiError::invalid_query("on".into(), "invalid_date", m))?;
             day.succ_opt().map(|d| d.and_time(NaiveTime::MIN).and_utc())
         }
     };

@@ -156,16 +156,7 @@ async fn order_page(
     let title = format!("Order {}", order.id);
     let content = html! {
         h1 { "Order " (order.id) }
-        @if let Some(problem) = problem {
-            div.notice role="alert" {
-                strong { (problem.title()) }
-                @if problem.field_errors().len() > 1 {
-                    ul { @for e in problem.field_errors() { li { (e.field) ": " (e.message) } } }
-                } @else {
-                    ": " (problem.detail())
-                }
-            }
-        }
+        @if let Some(problem) = problem { (page::problem_notice(problem)) }
         dl.facts {
             dt { "Status" } dd { (status(order.status.as_str())) }
             dt { "Market" } dd { (order.market) }

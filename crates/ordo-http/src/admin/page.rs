@@ -186,6 +186,27 @@ pub(crate) fn next_page(base: &str, query: &[(&str, Option<String>)], cursor: Op
     html! { p.pager { a rel="next" href={ (base) "?" (pairs.finish()) } { "Next page →" } } }
 }
 
+/// A problem the services answered, shown at the top of the page it
+/// concerns: its title, and its detail or, for several fields, each field's.
+pub(crate) fn problem_notice(problem: &crate::error::ApiError) -> Markup {
+    html! {
+        div.notice role="alert" {
+            strong { (problem.title()) }
+            @if problem.field_errors().len() > 1 {
+                ul { @for e in problem.field_errors() { li { (e.field) ": " (e.message) } } }
+            } @else {
+                ": " (problem.detail())
+            }
+        }
+    }
+}
+
+/// A day typed as `YYYY-MM-DD`, or what is wrong with it.
+pub(crate) fn parse_day(value: &str) -> Result<chrono::NaiveDate, String> {
+    let value = value.trim();
+    chrono::NaiveDate::parse_from_str(value, "%Y-%m-%d").map_err(|_| format!("`{value}` is not a date (YYYY-MM-DD)"))
+}
+
 /// Minor units from an amount typed in major units (`12.5` EUR is 1250):
 /// at most the currency's decimals, no sign.
 pub(crate) fn parse_amount(text: &str, currency: Currency) -> Result<i64, String> {

@@ -5,7 +5,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
-use chrono::{Datelike, NaiveDate};
+use chrono::Datelike;
 use maud::html;
 use ordo_domain::report::{ReportFormat, ReportKind, ReportParams, ReportStatus};
 use ordo_service::Services;
@@ -103,9 +103,7 @@ async fn run(State(services): State<Services>, action: Action<ReportsRun, RunFor
         .filter(|k| KINDS.contains(k))
         .ok_or_else(|| ApiError::invalid_body("kind".into(), format!("kind: `{}` is not a report", form.kind)))?;
     let date = |field: &str, value: &str| {
-        NaiveDate::parse_from_str(value.trim(), "%Y-%m-%d").map_err(|_| {
-            ApiError::invalid_body(field.to_owned(), format!("{field}: `{value}` is not a date (YYYY-MM-DD)"))
-        })
+        page::parse_day(value).map_err(|m| ApiError::invalid_body(field.to_owned(), format!("{field}: {m}")))
     };
     let format = match form.format.as_str() {
         "" => ReportFormat::default(),

@@ -68,7 +68,7 @@ async fn stock_page(
     let content = html! {
         h1 { "Stock" }
         @if let Some(problem) = problem {
-            div.notice role="alert" { strong { (problem.title()) } ": " (problem.detail()) }
+            (super::page::problem_notice(problem))
         }
         form.filters method="get" action="/admin/stock" role="search" {
             label { "SKU" input type="text" name="sku" value=[query.sku.as_deref()] required; }
