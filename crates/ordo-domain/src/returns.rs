@@ -50,6 +50,8 @@ pub enum Disposition {
     Damaged,
 }
 
+as_str!(Disposition { Sellable = "sellable", Damaged = "damaged" });
+
 /// Units of one order line to return.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ReturnLine {

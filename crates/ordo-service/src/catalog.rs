@@ -40,6 +40,18 @@ struct ProductCache {
     products: moka::future::Cache<ProductId, Arc<CachedProduct>>,
     /// Bumped before every invalidation.
     generation: AtomicU64,
+    /// Reads answered from the cache, and reads that loaded the product,
+    /// since the process started (for the admin's dashboard; Prometheus
+    /// gets the same as `ordo_cache_requests_total`).
+    hits: AtomicU64,
+    misses: AtomicU64,
+}
+
+/// The product cache's reads since the process started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CacheCounts {
+    pub hits: u64,
+    pub misses: u64,
 }
 
 /// A product as single-product reads return it: the product and, made on
@@ -87,6 +99,8 @@ impl CatalogService {
             Arc::new(ProductCache {
                 products: moka::future::Cache::builder().max_capacity(cache_capacity).time_to_live(cache_ttl).build(),
                 generation: AtomicU64::new(0),
+                hits: AtomicU64::new(0),
+                misses: AtomicU64::new(0),
             })
         });
         Self { db, cache }
@@ -142,13 +156,23 @@ impl CatalogService {
         Ok(product)
     }
 
+    /// The product cache's reads since the process started; none when the
+    /// cache is off.
+    pub fn cache_counts(&self) -> Option<CacheCounts> {
+        self.cache
+            .as_ref()
+            .map(|c| CacheCounts { hits: c.hits.load(Ordering::Relaxed), misses: c.misses.load(Ordering::Relaxed) })
+    }
+
     #[instrument(skip_all, fields(product.id = %id))]
     pub async fn product(&self, id: ProductId) -> ServiceResult<Arc<CachedProduct>> {
         let Some(cache) = &self.cache else { return Ok(Arc::new(CachedProduct::new(self.load_product(id).await?))) };
         if let Some(product) = cache.products.get(&id).await {
+            cache.hits.fetch_add(1, Ordering::Relaxed);
             metrics::counter!("ordo_cache_requests_total", "cache" => "products", "result" => "hit").increment(1);
             return Ok(product);
         }
+        cache.misses.fetch_add(1, Ordering::Relaxed);
         metrics::counter!("ordo_cache_requests_total", "cache" => "products", "result" => "miss").increment(1);
         let generation = cache.generation.load(Ordering::SeqCst);
         let product = Arc::new(CachedProduct::new(self.load_product(id).await?));

@@ -1,7 +1,7 @@
 //! The dashboard: this process's orders per minute, p99 and error rate over
 //! the last half hour, drawn from its own request figures, with the job
-//! queue's depth and age and the dead jobs, for the roles that may see
-//! operating figures.
+//! queue's depth and age, the dead jobs and the product cache's hit rate,
+//! for the roles that may see operating figures.
 
 use std::sync::Arc;
 
@@ -46,6 +46,7 @@ pub(super) async fn show(
     let server_errors: usize = minutes.iter().map(|m| m.server_errors).sum();
     let queues = services.jobs.stats().await?;
     let dead: i64 = queues.iter().filter(|q| q.state == JobState::Dead).map(|q| q.count).sum();
+    let cache = services.catalog.cache_counts();
     let now = Utc::now();
     let content = html! {
         h1 { "Dashboard" }
@@ -69,6 +70,15 @@ pub(super) async fn show(
             div.figure {
                 div.value { (dead) }
                 div.label { a href="/admin/jobs?state=dead" { "dead jobs" } }
+            }
+            div.figure {
+                @match cache {
+                    None => { div.value { "off" } div.label { "product cache (catalog.cache_ttl_ms is 0)" } }
+                    Some(c) => {
+                        div.value { @if c.hits + c.misses == 0 { "–" } @else { (format!("{:.1} %", 100.0 * c.hits as f64 / (c.hits + c.misses) as f64)) } }
+                        div.label { "product cache hits (" (c.hits) " of " (c.hits + c.misses) " reads since start)" }
+                    }
+                }
             }
         }
         h2 { "Job queues" }

@@ -1,23 +1,40 @@
 //! The ledger: the trial balance at any instant, per account, market and
-//! currency, with its totals.
+//! currency, with its totals; and the reconciliation runs of providers'
+//! settlement reports, each with its items by what reconciling found.
 
 use axum::Router;
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use chrono::NaiveTime;
-use maud::html;
+use maud::{Markup, html};
 use ordo_domain::money::Currency;
+use ordo_domain::settlement::{ItemStatus, RunStatus};
 use ordo_service::Services;
 use serde::Deserialize;
 
-use super::page::{money, parse_day, shell, when};
+use super::page::{self, money, parse_day, shell, status, when};
 use super::{AdminResult, Staff};
 use crate::auth::LedgerRead;
 use crate::error::ApiError;
+use crate::routes::{parse_id, parse_page};
 
 pub(super) fn routes() -> Router<Services> {
-    Router::new().route("/admin/ledger", get(trial_balance))
+    Router::new()
+        .route("/admin/ledger", get(trial_balance))
+        .route("/admin/ledger/settlements", get(runs))
+        .route("/admin/ledger/settlements/{id}", get(run))
+}
+
+/// Links between the ledger's pages.
+fn tabs(current: &str) -> Markup {
+    html! {
+        p.tabs {
+            @for (href, label) in [("/admin/ledger", "Trial balance"), ("/admin/ledger/settlements", "Reconciliation")] {
+                a href=(href) aria-current=[(href == current).then_some("page")] { (label) } " "
+            }
+        }
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -45,6 +62,7 @@ async fn trial_balance(
     };
     let content = html! {
         h1 { "Trial balance" }
+        (tabs("/admin/ledger"))
         form.filters method="get" action="/admin/ledger" {
             label { "At the end of" input type="date" name="on" value=[query.on.as_deref()]; }
             button type="submit" { "Show" }
@@ -70,4 +88,125 @@ async fn trial_balance(
         }
     };
     Ok(shell(&staff, "/admin/ledger", "Trial balance", &content).into_response())
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct RunsQuery {
+    cursor: Option<String>,
+}
+
+/// The reconciliation runs, newest first.
+async fn runs(
+    Staff { staff, .. }: Staff<LedgerRead>,
+    State(services): State<Services>,
+    Query(query): Query<RunsQuery>,
+) -> AdminResult<Response> {
+    let page_request = parse_page(ordo_service::settlements::RUNS_CURSOR_SCOPE, Some(50), query.cursor.as_deref())?;
+    let runs = services.settlements.runs(&page_request).await?;
+    let content = html! {
+        h1 { "Reconciliation" }
+        (tabs("/admin/ledger/settlements"))
+        p.hint { "Each run reconciles one settlement report of a payment provider against Ordo's captures and refunds. Reports are imported through the API (" code { "POST /v1/ledger/settlements" } ")." }
+        @if runs.items.is_empty() { p { "No settlement report is imported yet." } } @else {
+            div.table-wrap { table {
+                thead { tr { th { "Imported" } th { "Provider" } th { "Span" } th.num { "Lines" } th { "Status" } th { "Found" } } }
+                tbody { @for r in &runs.items { tr {
+                    td { a href={ "/admin/ledger/settlements/" (r.id) } { (when(r.created_at)) } br; small { (r.created_by) } }
+                    td { (r.provider) " (" (r.format.as_str()) ")" }
+                    td { (span(r.window_from, r.window_to)) }
+                    td.num { (r.lines) }
+                    td { (status(r.status.as_str())) @if r.status == RunStatus::Running { " " (r.progress) " %" } }
+                    td { (counts(&r.counts)) }
+                } } }
+            } }
+        }
+        (page::next_page("/admin/ledger/settlements", &[], runs.next_cursor.as_deref()))
+    };
+    Ok(shell(&staff, "/admin/ledger", "Reconciliation", &content).into_response())
+}
+
+fn span(from: Option<chrono::DateTime<chrono::Utc>>, to: Option<chrono::DateTime<chrono::Utc>>) -> Markup {
+    match (from, to) {
+        (Some(from), Some(to)) => html! { (when(from)) " – " (when(to)) },
+        _ => html! {},
+    }
+}
+
+/// Items per status, the ones that need a look first.
+fn counts(counts: &std::collections::BTreeMap<String, i64>) -> Markup {
+    html! {
+        @for s in ItemStatus::ALL {
+            @if let Some(n) = counts.get(s.as_str()).filter(|n| **n > 0) {
+                (status(s.as_str())) " " (n) " "
+            }
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct RunQuery {
+    status: Option<String>,
+    cursor: Option<String>,
+}
+
+/// A run: its figures, and its items of one status or all, in line order.
+async fn run(
+    Staff { staff, .. }: Staff<LedgerRead>,
+    State(services): State<Services>,
+    Path(id): Path<String>,
+    Query(query): Query<RunQuery>,
+) -> AdminResult<Response> {
+    let id: uuid::Uuid = parse_id(&id)?;
+    let item_status = match query.status.as_deref().filter(|s| !s.is_empty()) {
+        None => None,
+        Some(s) => Some(ItemStatus::parse(s).ok_or_else(|| {
+            ApiError::invalid_query("status".into(), "invalid_status", format!("`{s}` is not an item status"))
+        })?),
+    };
+    let page_request = parse_page(ordo_service::settlements::ITEMS_CURSOR_SCOPE, Some(100), query.cursor.as_deref())?;
+    let run = services.settlements.run(id).await?;
+    let items = services.settlements.items(id, item_status, &page_request).await?;
+    let base = format!("/admin/ledger/settlements/{id}");
+    let content = html! {
+        h1 { "Reconciliation run" }
+        (tabs("/admin/ledger/settlements"))
+        dl.facts {
+            dt { "Provider" } dd { (run.provider) " (" (run.format.as_str()) ")" }
+            dt { "Status" } dd { (status(run.status.as_str())) @if run.status == RunStatus::Running { " " (run.progress) " %" } }
+            @if let Some(error) = &run.error { dt { "Why it failed" } dd.problem { (error) } }
+            dt { "Report" } dd { (run.lines) " lines, SHA-256 " code { (run.sha256.get(..16).unwrap_or(&run.sha256)) "…" } }
+            dt { "Span" } dd { (span(run.window_from, run.window_to)) }
+            dt { "Imported" } dd { (when(run.created_at)) " by " (run.created_by) }
+            dt { "Found" } dd { (counts(&run.counts)) }
+        }
+        form.filters method="get" action=(base) {
+            label { "Items"
+                select name="status" {
+                    option value="" { "all" }
+                    @for s in ItemStatus::ALL {
+                        option value=(s.as_str()) selected[query.status.as_deref() == Some(s.as_str())] { (s.as_str().replace('_', " ")) }
+                    }
+                }
+            }
+            button type="submit" { "Show" }
+        }
+        @if items.items.is_empty() { p { "No items." } } @else {
+            div.table-wrap { table {
+                thead { tr { th.num { "Line" } th { "Provider's id" } th { "Kind" } th { "Reference" } th { "When" } th { "Found" } th.num { "Amount" } th.num { "Ordo has" } th.num { "Fee" } } }
+                tbody { @for i in &items.items { tr {
+                    td.num { (i.line) }
+                    td { (i.line_id.as_deref().unwrap_or("")) }
+                    td { (i.kind.as_str()) }
+                    td { (i.reference.as_deref().unwrap_or("")) }
+                    td { (when(i.occurred_at)) }
+                    td { (status(i.status.as_str())) }
+                    td.num { (money(i.amount, i.currency)) }
+                    td.num { @if let Some(expected) = i.expected { (money(expected, i.currency)) } }
+                    td.num { (money(i.fee, i.currency)) }
+                } } }
+            } }
+        }
+        (page::next_page(&base, &[("status", query.status.clone())], items.next_cursor.as_deref()))
+    };
+    Ok(shell(&staff, "/admin/ledger", "Reconciliation run", &content).into_response())
 }

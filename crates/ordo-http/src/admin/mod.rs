@@ -15,8 +15,9 @@
 //!   actions are POST forms answered by a redirect (post/redirect/get).
 //!
 //! Modules: `page` (the shell, assets and formatting), `dashboard`,
-//! `orders`, `stock`, `reports`, `imports`, `ledger`, `jobs`, `audit`,
-//! `keys`, `catalog` (products and customers), `webhooks`.
+//! `orders` (with returns), `invoices` (and credit notes), `stock`,
+//! `reports` (and exports), `imports`, `ledger` (and reconciliation),
+//! `jobs`, `audit`, `keys`, `catalog` (products and customers), `webhooks`.
 
 use std::marker::PhantomData;
 
@@ -42,6 +43,7 @@ mod audit;
 mod catalog;
 mod dashboard;
 pub(crate) mod imports;
+mod invoices;
 mod jobs;
 mod keys;
 mod ledger;
@@ -64,6 +66,7 @@ pub(crate) fn routes(services: Services) -> Router<Services> {
         .route("/admin", get(dashboard::show))
         .route("/admin/sign-out", post(sign_out))
         .merge(orders::routes())
+        .merge(invoices::routes())
         .merge(jobs::routes())
         .merge(stock::routes())
         .merge(reports::routes())

@@ -1,5 +1,7 @@
 //! Orders: the list with its filters and search, an order's page (lines,
-//! payments, invoices, timeline), and the actions on it.
+//! payments and refunds, returns, invoices and credit notes, timeline), and
+//! the actions on it: confirm, fulfil, cancel, refund, and a return from
+//! its request to its receipt.
 
 use axum::Router;
 use axum::extract::{Path, Query, State};
@@ -10,16 +12,20 @@ use ordo_domain::OrderId;
 use ordo_domain::auth::Permission;
 use ordo_domain::customer::CustomerFilter;
 use ordo_domain::email::Email;
+use ordo_domain::inventory::Location;
 use ordo_domain::order::{Order, OrderFilter, OrderStatus};
 use ordo_domain::page::PageRequest;
 use ordo_domain::payment::{Payment, PaymentKind, PaymentStatus};
+use ordo_domain::returns::{Disposition, Return, ReturnFilter, ReturnStatus, returned_units};
 use ordo_service::Services;
 use ordo_service::payments::RefundAsk;
+use ordo_service::returns::Receipt;
 use serde::{Deserialize, Serialize};
+use uuid::Uuid;
 
 use super::page::{self, csrf_field, money, shell, status, when};
 use super::{Action, AdminError, AdminResult, Button, Staff, StaffSession};
-use crate::auth::{InvoicesRead, OrdersRead, OrdersWrite};
+use crate::auth::{OrdersRead, OrdersWrite};
 use crate::error::ApiError;
 use crate::routes::parse_page;
 
@@ -31,7 +37,10 @@ pub(super) fn routes() -> Router<Services> {
         .route("/admin/orders/{id}/cancel", post(cancel))
         .route("/admin/orders/{id}/fulfil", post(fulfil))
         .route("/admin/orders/{id}/refund", post(refund))
-        .route("/admin/invoices/{id}/pdf", get(invoice_pdf))
+        .route("/admin/orders/{id}/returns", post(request_return))
+        .route("/admin/returns/{id}/approve", post(approve_return))
+        .route("/admin/returns/{id}/reject", post(reject_return))
+        .route("/admin/returns/{id}/receive", post(receive_return))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -40,7 +49,22 @@ struct ListQuery {
     market: Option<String>,
     /// An order id, or a customer's e-mail address.
     q: Option<String>,
+    /// Placed on or after this day (`YYYY-MM-DD`, UTC).
+    from: Option<String>,
+    /// Placed on or before this day.
+    to: Option<String>,
     cursor: Option<String>,
+}
+
+/// The start of the day a filter field names (UTC), or a 400 page.
+fn day_start(
+    field: &str,
+    value: Option<&str>,
+    days_after: u64,
+) -> Result<Option<chrono::DateTime<chrono::Utc>>, ApiError> {
+    let Some(value) = value.map(str::trim).filter(|v| !v.is_empty()) else { return Ok(None) };
+    let day = page::parse_day(value).map_err(|m| ApiError::invalid_query(field.to_owned(), "invalid_date", m))?;
+    Ok(day.checked_add_days(chrono::Days::new(days_after)).map(|d| d.and_time(chrono::NaiveTime::MIN).and_utc()))
 }
 
 async fn list(
@@ -62,6 +86,9 @@ async fn list(
     let mut filter = OrderFilter {
         status: status_filter,
         market: query.market.clone().filter(|m| !m.is_empty()),
+        created_from: day_start("from", query.from.as_deref(), 0)?,
+        // The `to` day is included: up to the start of the next.
+        created_to: day_start("to", query.to.as_deref(), 1)?,
         ..OrderFilter::default()
     };
     let mut unknown_customer = false;
@@ -103,6 +130,8 @@ async fn list(
                 }
             }
             label { "Market" input type="text" name="market" size="6" value=[query.market.as_deref()]; }
+            label { "Placed from" input type="date" name="from" value=[query.from.as_deref()]; }
+            label { "to" input type="date" name="to" value=[query.to.as_deref()]; }
             label { "Order id or customer e-mail" input type="search" name="q" value=[query.q.as_deref()]; }
             button type="submit" { "Filter" }
         }
@@ -124,7 +153,13 @@ async fn list(
                 }
             } }
         }
-        (page::next_page("/admin/orders", &[("status", query.status.clone()), ("market", query.market.clone()), ("q", query.q.clone())], orders.next_cursor.as_deref()))
+        (page::next_page("/admin/orders", &[
+            ("status", query.status.clone()),
+            ("market", query.market.clone()),
+            ("from", query.from.clone()),
+            ("to", query.to.clone()),
+            ("q", query.q.clone()),
+        ], orders.next_cursor.as_deref()))
     };
     Ok(shell(&staff, "/admin/orders", "Orders", &content).into_response())
 }
@@ -148,8 +183,21 @@ async fn order_page(
     let order = services.orders.order(id).await?;
     let events = services.orders.events(id).await?;
     let payments = services.payments.of_order(id).await?;
-    let invoices = if staff.may(Permission::InvoicesRead) {
-        services.invoices.list(Some(*id.as_uuid()), &PageRequest { limit: 20, after: None }).await?.items
+    let of_order = ReturnFilter { order_id: Some(id), status: None };
+    let returns = services.returns.list(&of_order, &PageRequest { limit: 50, after: None }).await?.items;
+    let (invoices, credit_notes) = if staff.may(Permission::InvoicesRead) {
+        let first = PageRequest { limit: 20, after: None };
+        (
+            services.invoices.list(Some(*id.as_uuid()), &first).await?.items,
+            services.invoices.list_credit_notes(Some(*id.as_uuid()), &first).await?.items,
+        )
+    } else {
+        (Vec::new(), Vec::new())
+    };
+    let may_write = staff.may(Permission::OrdersWrite);
+    // Where an approved return can be received: asked for only when one is.
+    let locations = if may_write && returns.iter().any(|r| r.status == ReturnStatus::Approved) {
+        services.inventory.list_locations().await?
     } else {
         Vec::new()
     };
@@ -169,7 +217,7 @@ async fn order_page(
                 (order.shipping_address.city) ", " (order.shipping_address.country)
             }
         }
-        @if staff.may(Permission::OrdersWrite) {
+        @if may_write {
             (actions(staff, &order, refundable(&payments)))
         }
         h2 { "Lines" }
@@ -191,12 +239,24 @@ async fn order_page(
                 } } }
             } }
         }
+        (returns_section(staff, &order, &returns, &locations))
         @if staff.may(Permission::InvoicesRead) {
-            h2 { "Invoices" }
-            @if invoices.is_empty() { p { "None yet." } } @else {
-                ul { @for invoice in &invoices {
-                    li { (invoice.number) ", issued " (when(invoice.issued_at)) " — "
-                        a href={ "/admin/invoices/" (invoice.id) "/pdf" } { "PDF" } }
+            h2 { "Invoices and credit notes" }
+            @if invoices.is_empty() && credit_notes.is_empty() { p { "None yet." } } @else {
+                div.table-wrap { table {
+                    thead { tr { th { "Document" } th { "Issued" } th { "Why" } th.num { "Total" } th { "File" } } }
+                    tbody {
+                        @for invoice in &invoices { tr {
+                            td { "Invoice " (invoice.number) } td { (when(invoice.issued_at)) } td {}
+                            td.num { (money(invoice.total, invoice.currency)) }
+                            td { a href={ "/admin/invoices/" (invoice.id) "/pdf" } { "PDF" } }
+                        } }
+                        @for note in &credit_notes { tr {
+                            td { "Credit note " (note.number) } td { (when(note.issued_at)) } td { (note.reason.as_str()) }
+                            td.num { "−" (money(note.total, note.currency)) }
+                            td { a href={ "/admin/credit-notes/" (note.id) "/pdf" } { "PDF" } }
+                        } }
+                    }
                 } }
             }
         }
@@ -264,16 +324,91 @@ fn actions(staff: &StaffSession, order: &Order, refundable: i64) -> Markup {
     }
 }
 
-/// Sends the browser to an invoice's PDF by a short-lived signed link.
-async fn invoice_pdf(
-    _staff: Staff<InvoicesRead>,
-    State(services): State<Services>,
-    Path(id): Path<String>,
-    headers: axum::http::HeaderMap,
-) -> AdminResult<Response> {
-    let id: uuid::Uuid = crate::routes::parse_id(&id)?;
-    let link = services.invoices.pdf_link(id, &crate::routes::files::origin(&headers)).await?;
-    Ok(Redirect::to(&link.url).into_response())
+/// The order's returns with the step each one is at, and the form that
+/// requests one for shipped units no other return takes.
+fn returns_section(staff: &StaffSession, order: &Order, returns: &[Return], locations: &[Location]) -> Markup {
+    let may_write = staff.may(Permission::OrdersWrite);
+    let taken = returned_units(returns);
+    let returnable: Vec<(&ordo_domain::order::OrderLine, i64)> = order
+        .lines
+        .iter()
+        .map(|l| (l, l.shipped_quantity - taken.get(&l.line).copied().unwrap_or(0)))
+        .filter(|(_, units)| *units > 0)
+        .collect();
+    if returns.is_empty() && (returnable.is_empty() || !may_write) {
+        return html! {};
+    }
+    html! {
+        h2 { "Returns" }
+        @if !returns.is_empty() {
+            div.table-wrap { table {
+                thead { tr { th { "Asked" } th { "Units" } th { "Reason" } th { "Status" } th.num { "Refunded" } th { "Next step" } } }
+                tbody { @for r in returns { tr {
+                    td { (when(r.created_at)) }
+                    td { @for (i, line) in r.lines.iter().enumerate() {
+                        @if i > 0 { br; }
+                        (line.quantity) " × " (line.sku) " (line " (line.line) ")"
+                        @if let Some(d) = line.disposition { " → " (d.as_str()) }
+                    } }
+                    td { (r.reason.as_deref().unwrap_or("")) @if let Some(why) = &r.rejection_reason { br; small { "Rejected: " (why) } } }
+                    td { (status(r.status.as_str())) }
+                    td.num { @if r.status == ReturnStatus::Received { (money(r.refunded, order.currency)) } }
+                    td { @if may_write { (return_step(staff, r, locations)) } }
+                } } }
+            } }
+        }
+        @if may_write && !returnable.is_empty() {
+            form.filters method="post" action={ "/admin/orders/" (order.id) "/returns" } {
+                (csrf_field(staff))
+                @for (line, units) in &returnable {
+                    label { "Return of line " (line.line) " (" (line.sku) ", up to " (units) ")"
+                        input type="number" name={ "line_" (line.line) } min="0" max=(units) value="0";
+                    }
+                }
+                label { "Reason (optional)" input type="text" name="reason" maxlength="500"; }
+                button.secondary type="submit" { "Request return" }
+            }
+        }
+    }
+}
+
+/// The forms that move a return on: approve or reject a requested one,
+/// receive an approved one at a location with each line's disposition.
+fn return_step(staff: &StaffSession, r: &Return, locations: &[Location]) -> Markup {
+    html! {
+        @match r.status {
+            ReturnStatus::Requested => {
+                form method="post" action={ "/admin/returns/" (r.id) "/approve" } {
+                    (csrf_field(staff)) button type="submit" { "Approve" }
+                }
+                form.filters method="post" action={ "/admin/returns/" (r.id) "/reject" } {
+                    (csrf_field(staff))
+                    label { "Why (optional)" input type="text" name="reason" maxlength="500"; }
+                    button.danger type="submit" { "Reject" }
+                }
+            }
+            ReturnStatus::Approved => {
+                form.filters method="post" action={ "/admin/returns/" (r.id) "/receive" } {
+                    (csrf_field(staff))
+                    label { "Received at"
+                        select name="location_id" required {
+                            @for l in locations.iter().filter(|l| !l.meta.is_archived()) { option value=(l.id) { (l.code) " — " (l.name) } }
+                        }
+                    }
+                    @for line in &r.lines {
+                        label { "Line " (line.line) " (" (line.sku) ") goes to"
+                            select name={ "line_" (line.line) } {
+                                option value="sellable" { "sellable stock" }
+                                option value="damaged" { "damaged stock" }
+                            }
+                        }
+                    }
+                    button type="submit" { "Receive" }
+                }
+            }
+            ReturnStatus::Rejected | ReturnStatus::Received => {}
+        }
+    }
 }
 
 /// A serialised enum's name (`capture`, `succeeded`).
@@ -287,10 +422,10 @@ async fn after_action(
     services: &Services,
     staff: &StaffSession,
     id: OrderId,
-    result: Result<Order, ordo_service::ServiceError>,
+    result: Result<(), ordo_service::ServiceError>,
 ) -> AdminResult<Response> {
     match result {
-        Ok(order) => Ok(Redirect::to(&format!("/admin/orders/{}", order.id)).into_response()),
+        Ok(()) => Ok(Redirect::to(&format!("/admin/orders/{id}")).into_response()),
         Err(e) => {
             let problem = ApiError::from(e);
             if problem.status().is_server_error() {
@@ -308,7 +443,7 @@ async fn confirm(
     action: Action<OrdersWrite, Button>,
 ) -> AdminResult<Response> {
     let id: OrderId = crate::routes::parse_id(&id)?;
-    let result = services.orders.confirm(&action.staff.actor(), id, None).await;
+    let result = services.orders.confirm(&action.staff.actor(), id, None).await.map(drop);
     after_action(&services, &action.staff, id, result).await
 }
 
@@ -318,7 +453,7 @@ async fn cancel(
     action: Action<OrdersWrite, Button>,
 ) -> AdminResult<Response> {
     let id: OrderId = crate::routes::parse_id(&id)?;
-    let result = services.orders.cancel(&action.staff.actor(), id, None).await;
+    let result = services.orders.cancel(&action.staff.actor(), id, None).await.map(drop);
     after_action(&services, &action.staff, id, result).await
 }
 
@@ -343,7 +478,7 @@ async fn refund(
     let order = services.orders.order(id).await?;
     let amount = page::parse_amount(&action.form.amount, order.currency)
         .map_err(|message| ApiError::invalid_body("amount".into(), format!("amount: {message}")))?;
-    let result = services.payments.refund(&action.staff.actor(), id, RefundAsk::Amount(amount)).await.map(|_| order);
+    let result = services.payments.refund(&action.staff.actor(), id, RefundAsk::Amount(amount)).await.map(drop);
     after_action(&services, &action.staff, id, result).await
 }
 
@@ -353,8 +488,16 @@ async fn fulfil(
     action: Action<OrdersWrite, FulfilForm>,
 ) -> AdminResult<Response> {
     let id: OrderId = crate::routes::parse_id(&id)?;
-    let mut shipments = Vec::new();
-    for (name, value) in &action.form.lines {
+    let shipments = line_units(&action.form.lines)?;
+    let result = services.orders.fulfil(&action.staff.actor(), id, None, shipments).await.map(drop);
+    after_action(&services, &action.staff, id, result).await
+}
+
+/// The units per line a form names as `line_<n>` (lines left at 0 are
+/// left out).
+fn line_units(fields: &std::collections::BTreeMap<String, String>) -> Result<Vec<(i32, i64)>, ApiError> {
+    let mut units = Vec::new();
+    for (name, value) in fields {
         let Some(line) = name.strip_prefix("line_").and_then(|n| n.parse::<i32>().ok()) else {
             continue;
         };
@@ -362,9 +505,97 @@ async fn fulfil(
             ApiError::invalid_body(name.clone(), format!("{name}: `{value}` is not a whole number of units"))
         })?;
         if quantity > 0 {
-            shipments.push((line, quantity));
+            units.push((line, quantity));
         }
     }
-    let result = services.orders.fulfil(&action.staff.actor(), id, None, shipments).await;
+    Ok(units)
+}
+
+/// The return form: `line_<n>` = units of line `n`, and a reason.
+#[derive(Debug, Deserialize)]
+struct ReturnForm {
+    #[serde(default)]
+    reason: String,
+    #[serde(flatten)]
+    lines: std::collections::BTreeMap<String, String>,
+}
+
+async fn request_return(
+    State(services): State<Services>,
+    Path(id): Path<String>,
+    action: Action<OrdersWrite, ReturnForm>,
+) -> AdminResult<Response> {
+    let id: OrderId = crate::routes::parse_id(&id)?;
+    let units = line_units(&action.form.lines)?;
+    let reason = Some(action.form.reason.as_str()).filter(|r| !r.trim().is_empty());
+    let result = services.returns.request(&action.staff.actor(), id, &units, reason).await.map(drop);
     after_action(&services, &action.staff, id, result).await
+}
+
+/// A step on a return answers with its order's page, so the return is
+/// looked up first (an unknown one is a 404 page).
+async fn return_order(services: &Services, id: &str) -> AdminResult<(Uuid, OrderId)> {
+    let id: Uuid = crate::routes::parse_id(id)?;
+    Ok((id, services.returns.get(id).await?.order_id))
+}
+
+async fn approve_return(
+    State(services): State<Services>,
+    Path(id): Path<String>,
+    action: Action<OrdersWrite, Button>,
+) -> AdminResult<Response> {
+    let (id, order) = return_order(&services, &id).await?;
+    let result = services.returns.approve(&action.staff.actor(), id).await.map(drop);
+    after_action(&services, &action.staff, order, result).await
+}
+
+#[derive(Debug, Deserialize)]
+struct RejectForm {
+    #[serde(default)]
+    reason: String,
+}
+
+async fn reject_return(
+    State(services): State<Services>,
+    Path(id): Path<String>,
+    action: Action<OrdersWrite, RejectForm>,
+) -> AdminResult<Response> {
+    let (id, order) = return_order(&services, &id).await?;
+    let reason = Some(action.form.reason.as_str()).filter(|r| !r.trim().is_empty());
+    let result = services.returns.reject(&action.staff.actor(), id, reason).await.map(drop);
+    after_action(&services, &action.staff, order, result).await
+}
+
+/// The receive form: `location_id`, and `line_<n>` = `sellable` or
+/// `damaged` for each line of the return.
+#[derive(Debug, Deserialize)]
+struct ReceiveForm {
+    #[serde(default)]
+    location_id: String,
+    #[serde(flatten)]
+    lines: std::collections::BTreeMap<String, String>,
+}
+
+async fn receive_return(
+    State(services): State<Services>,
+    Path(id): Path<String>,
+    action: Action<OrdersWrite, ReceiveForm>,
+) -> AdminResult<Response> {
+    let (id, order) = return_order(&services, &id).await?;
+    let location_id: Uuid = action.form.location_id.trim().parse().map_err(|_| {
+        ApiError::invalid_body("location_id".into(), "location_id: choose where the return was received".to_owned())
+    })?;
+    let mut lines = std::collections::HashMap::new();
+    for (name, value) in &action.form.lines {
+        let Some(line) = name.strip_prefix("line_").and_then(|n| n.parse::<i32>().ok()) else {
+            continue;
+        };
+        let disposition = Disposition::parse(value).ok_or_else(|| {
+            ApiError::invalid_body(name.clone(), format!("{name}: `{value}` is not sellable or damaged"))
+        })?;
+        lines.insert(line, disposition);
+    }
+    let receipt = Receipt { location_id, disposition: Disposition::Sellable, lines };
+    let result = services.returns.receive(&action.staff.actor(), id, &receipt).await.map(drop);
+    after_action(&services, &action.staff, order, result).await
 }

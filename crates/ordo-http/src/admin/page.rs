@@ -57,13 +57,15 @@ pub(crate) fn bare(title: &str, content: &Markup) -> HtmlPage {
 }
 
 /// The sections of the navigation, each shown to the roles that may read it.
-const SECTIONS: [(&str, &str, Permission); 12] = [
+const SECTIONS: [(&str, &str, Permission); 14] = [
     ("/admin", "Dashboard", Permission::OrdersRead),
     ("/admin/orders", "Orders", Permission::OrdersRead),
+    ("/admin/invoices", "Invoices", Permission::InvoicesRead),
     ("/admin/products", "Products", Permission::CatalogRead),
     ("/admin/customers", "Customers", Permission::CustomersRead),
     ("/admin/stock", "Stock", Permission::InventoryRead),
     ("/admin/reports", "Reports", Permission::ReportsRun),
+    ("/admin/exports", "Exports", Permission::ExportsRun),
     ("/admin/imports", "Imports", Permission::ImportsRun),
     ("/admin/ledger", "Ledger", Permission::LedgerRead),
     ("/admin/jobs", "Jobs", Permission::JobsRead),

@@ -10,6 +10,8 @@ use serde_json::json;
 
 use crate::jobs::{enqueue, kill};
 use crate::payments::{paid_order, wait_for_payments, with_workers};
+use crate::returns::shipped_order;
+use crate::settlements::{captured, decimal, finished, upload};
 
 backend_tests!(
     staff_sign_in_act_on_orders_and_sign_out,
@@ -24,6 +26,10 @@ backend_tests!(
     an_admin_creates_a_key_shown_once_and_revokes_it,
     products_and_customers_are_listed_and_found,
     a_webhook_delivery_is_seen_and_replayed,
+    a_return_is_requested_approved_and_received_from_the_order_page,
+    an_export_is_run_and_downloaded,
+    a_reconciliation_run_is_read_with_its_items,
+    orders_are_filtered_by_day_and_the_cache_hit_rate_shown,
 );
 
 /// A browser: no redirects followed, the session cookie carried by hand.
@@ -247,6 +253,8 @@ async fn each_role_is_shown_and_allowed_what_the_matrix_gives_it(app: TestApp) {
             ("/admin/products", Permission::CatalogRead),
             ("/admin/customers", Permission::CustomersRead),
             ("/admin/reports", Permission::ReportsRun),
+            ("/admin/exports", Permission::ExportsRun),
+            ("/admin/invoices", Permission::InvoicesRead),
             ("/admin/imports", Permission::ImportsRun),
             ("/admin/ledger", Permission::LedgerRead),
             ("/admin/audit", Permission::AuditRead),
@@ -256,6 +264,14 @@ async fn each_role_is_shown_and_allowed_what_the_matrix_gives_it(app: TestApp) {
             let allowed = role.allows(permission);
             assert_eq!(shown.body.contains(&format!(r#"href="{path}""#)), allowed, "{role}: the link to {path}");
             let page = browser.get(path).await;
+            assert_eq!(page.status, if allowed { StatusCode::OK } else { StatusCode::FORBIDDEN }, "{role}: {path}");
+        }
+        // Pages reached from a section's own page rather than the navigation.
+        for (path, permission) in
+            [("/admin/ledger/settlements", Permission::LedgerRead), ("/admin/credit-notes", Permission::InvoicesRead)]
+        {
+            let page = browser.get(path).await;
+            let allowed = role.allows(permission);
             assert_eq!(page.status, if allowed { StatusCode::OK } else { StatusCode::FORBIDDEN }, "{role}: {path}");
         }
         let may_read_jobs = role.allows(Permission::JobsRead);
@@ -336,9 +352,9 @@ async fn admin_pages_cost_a_constant_number_of_statements() {
         let id = two_lines["id"].as_str().unwrap();
         let bigger = statements(&format!("/admin/orders/{id}"), format!("{backend:?}-admin-order-2")).await;
         assert_eq!(order, bigger, "{backend:?}: an order's page costs the same whatever its lines");
-        // The session, the order and its lines, its timeline, payments and
-        // invoices, each a read of its own.
-        assert!(order <= 10, "{backend:?}: an order's page runs {order} statements");
+        // The session, the order and its lines, its timeline, payments,
+        // returns, invoices and credit notes, each a read of its own.
+        assert!(order <= 12, "{backend:?}: an order's page runs {order} statements");
         let dashboard = statements("/admin", format!("{backend:?}-admin-dashboard")).await;
         assert!(dashboard <= 3, "{backend:?}: the dashboard runs {dashboard} statements");
         eprintln!("{backend:?}: admin list {list_of_ten}, order {order}, dashboard {dashboard} statements");
@@ -691,4 +707,192 @@ async fn a_webhook_delivery_is_seen_and_replayed(app: TestApp) {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     panic!("the replayed delivery never reached the receiver");
+}
+
+/// The first `href` on `page` that starts with `prefix`.
+fn link(page: &str, prefix: &str) -> Option<String> {
+    let at = page.find(&format!(r#"href="{prefix}"#))? + 6;
+    let end = page[at..].find('"')? + at;
+    Some(page[at..end].to_owned())
+}
+
+async fn a_return_is_requested_approved_and_received_from_the_order_page(app: TestApp) {
+    let Some(app) = with_workers(app).await else { return };
+    let shop = shop(&app).await;
+    let order = shipped_order(&app, &shop).await;
+    let id = order["id"].as_str().unwrap();
+    let mut browser = Browser::new(&app);
+    browser.sign_in(&app.admin_key).await;
+    let page = format!("/admin/orders/{id}");
+    let shown = browser.get(&page).await.body;
+    assert!(shown.contains(&format!("{page}/returns")), "a shipped order offers a return");
+    assert!(shown.contains("up to 3") && shown.contains("up to 1"), "each line with the units it may return");
+    let csrf = browser.csrf(&page).await;
+
+    // More than was shipped, or no units: refused, and nothing is asked.
+    for (line, quantity) in [("line_1", "4"), ("line_1", "0"), ("line_1", "x")] {
+        let refused =
+            browser.post(&format!("{page}/returns"), &[("csrf", &csrf), (line, quantity), ("reason", "")]).await;
+        assert!(refused.status.is_client_error(), "{line}={quantity}: {}", refused.status);
+        assert!(refused.body.contains(r#"role="alert""#), "the problem is shown on the page");
+    }
+    let none = app.get(&format!("/v1/orders/{id}/returns")).await.expect(StatusCode::OK);
+    assert!(none.as_array().unwrap().is_empty(), "refused requests asked for nothing: {none}");
+
+    let asked = browser
+        .post(&format!("{page}/returns"), &[("csrf", &csrf), ("line_1", "2"), ("line_2", "0"), ("reason", "too small")])
+        .await;
+    assert_eq!((asked.status, asked.location.as_deref()), (StatusCode::SEE_OTHER, Some(page.as_str())));
+    let returns = app.get(&format!("/v1/orders/{id}/returns")).await.expect(StatusCode::OK);
+    let r = &returns[0];
+    let rid = r["id"].as_str().unwrap();
+    assert_eq!((r["status"].as_str(), r["lines"][0]["quantity"].as_i64()), (Some("requested"), Some(2)));
+    assert_eq!(r["reason"], "too small");
+    let shown = browser.get(&page).await.body;
+    assert!(shown.contains("up to 1") && !shown.contains("up to 3"), "the requested units are no longer offered");
+    assert!(shown.contains(&format!("/admin/returns/{rid}/approve")), "a requested return can be approved");
+
+    // Receiving before approval is refused as the API refuses it.
+    let early = browser
+        .post(
+            &format!("/admin/returns/{rid}/receive"),
+            &[("csrf", &csrf), ("location_id", &shop.near), ("line_1", "damaged")],
+        )
+        .await;
+    assert_eq!(early.status, StatusCode::CONFLICT, "{}", early.body);
+    let approved = browser.post(&format!("/admin/returns/{rid}/approve"), &[("csrf", &csrf)]).await;
+    assert_eq!(approved.status, StatusCode::SEE_OTHER, "{}", approved.body);
+    let shown = browser.get(&page).await.body;
+    assert!(shown.contains(&format!("/admin/returns/{rid}/receive")), "an approved return can be received");
+    let bad = browser
+        .post(
+            &format!("/admin/returns/{rid}/receive"),
+            &[("csrf", &csrf), ("location_id", &shop.near), ("line_1", "lost")],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "an unknown disposition");
+    let received = browser
+        .post(
+            &format!("/admin/returns/{rid}/receive"),
+            &[("csrf", &csrf), ("location_id", &shop.near), ("line_1", "damaged")],
+        )
+        .await;
+    assert_eq!(received.status, StatusCode::SEE_OTHER, "{}", received.body);
+    let r = app.get(&format!("/v1/returns/{rid}")).await.expect(StatusCode::OK);
+    assert_eq!((r["status"].as_str(), r["lines"][0]["disposition"].as_str()), (Some("received"), Some("damaged")));
+    assert!(r["refunded"].as_i64().unwrap() > 0, "the receipt refunded the units: {r}");
+    let audit = app.get(&format!("/v1/audit-events?entity_type=return&entity_id={rid}")).await.expect(StatusCode::OK);
+    let actions: Vec<&str> = audit["items"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+    for action in ["return.requested", "return.approved", "return.received"] {
+        assert!(actions.contains(&action), "{action} audited: {actions:?}");
+    }
+
+    // The credit note is on the order's page and in the register, as PDF.
+    let shown = browser.get(&page).await.body;
+    let pdf = link(&shown, "/admin/credit-notes/").expect("the order's page links its credit note");
+    assert!(shown.contains("Credit note CN-DE-"), "{shown}");
+    let register = browser.get("/admin/credit-notes").await;
+    assert_eq!(register.status, StatusCode::OK);
+    assert!(register.body.contains(&pdf), "the register lists the credit note");
+    assert!(browser.get("/admin/invoices").await.body.contains("INV-DE-"), "the invoice register lists the invoice");
+    let signed = browser.get(&pdf).await;
+    assert_eq!(signed.status, StatusCode::SEE_OTHER);
+    let file = app.anonymous.get(signed.location.unwrap()).send().await.unwrap();
+    assert_eq!(file.status(), StatusCode::OK);
+    assert!(file.bytes().await.unwrap().starts_with(b"%PDF-"), "the credit note opens as PDF");
+}
+
+async fn an_export_is_run_and_downloaded(app: TestApp) {
+    let Some(app) = with_workers(app).await else { return };
+    let shop = shop(&app).await;
+    place(&app, &shop, 1).await;
+    let mut browser = Browser::new(&app);
+    browser.sign_in(&app.admin_key).await;
+    let csrf = browser.csrf("/admin/exports").await;
+    let today = chrono::Utc::now().date_naive().to_string();
+    let run = |kind: &'static str| {
+        let (csrf, today, browser) = (csrf.clone(), today.clone(), &browser);
+        async move {
+            let form = [("csrf", csrf.as_str()), ("kind", kind), ("from", &today), ("to", &today), ("format", "csv")];
+            browser.post("/admin/exports", &form).await
+        }
+    };
+    assert_eq!(run("sales").await.status, StatusCode::UNPROCESSABLE_ENTITY, "a report is not an export");
+    let asked = run("orders").await;
+    assert_eq!((asked.status, asked.location.as_deref()), (StatusCode::SEE_OTHER, Some("/admin/exports")));
+    let reports = app.get("/v1/reports").await.expect(StatusCode::OK);
+    assert!(reports["items"].as_array().unwrap().is_empty(), "an export is not listed as a report");
+    let mut download = None;
+    for _ in 0..500 {
+        if let Some(found) = link(&browser.get("/admin/exports").await.body, "/admin/exports/") {
+            download = Some(found);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let download = download.expect("the export succeeds and offers its file");
+    let signed = browser.get(&download).await;
+    assert_eq!(signed.status, StatusCode::SEE_OTHER);
+    let csv = app.anonymous.get(signed.location.unwrap()).send().await.unwrap().text().await.unwrap();
+    assert!(csv.starts_with("order_id,"), "the orders export: {csv}");
+    assert_eq!(csv.lines().count(), 2, "one order with one line: {csv}");
+}
+
+async fn a_reconciliation_run_is_read_with_its_items(app: TestApp) {
+    let Some(app) = with_workers(app).await else { return };
+    let shop = shop(&app).await;
+    let capture = captured(&app, &shop).await;
+    let reference = capture["provider_reference"].as_str().unwrap();
+    let amount = capture["amount"].as_i64().unwrap();
+    let now = chrono::Utc::now().to_rfc3339();
+    let csv = format!(
+        "id,type,reference,amount,fee,currency,created\ntxn_1,capture,{reference},{},0.30,EUR,{now}\ntxn_2,capture,pi_unknown,12.00,0.40,EUR,{now}\n",
+        decimal(amount)
+    );
+    let run = upload(&app, "provider=test&format=generic", &csv).await.expect(StatusCode::ACCEPTED);
+    let id = run["id"].as_str().unwrap().to_owned();
+    finished(&app, &id).await;
+    let mut browser = Browser::new(&app);
+    browser.sign_in(&app.admin_key).await;
+    let runs = browser.get("/admin/ledger/settlements").await;
+    assert_eq!(runs.status, StatusCode::OK);
+    assert!(runs.body.contains(&format!("/admin/ledger/settlements/{id}")), "the run is listed");
+    let page = format!("/admin/ledger/settlements/{id}");
+    let all = browser.get(&page).await.body;
+    assert!(all.contains("txn_1") && all.contains("txn_2"), "every item is shown");
+    let missing = browser.get(&format!("{page}?status=missing_in_ordo")).await.body;
+    assert!(missing.contains("txn_2") && !missing.contains("txn_1"), "the filter shows one status's items");
+    let bad = browser.get(&format!("{page}?status=lost")).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    let unknown = browser.get(&format!("/admin/ledger/settlements/{}", uuid::Uuid::now_v7())).await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+}
+
+async fn orders_are_filtered_by_day_and_the_cache_hit_rate_shown(app: TestApp) {
+    let shop = shop(&app).await;
+    let id = place(&app, &shop, 1).await;
+    let mut browser = Browser::new(&app);
+    browser.sign_in(&app.admin_key).await;
+    let today = chrono::Utc::now().date_naive();
+    let tomorrow = today.succ_opt().unwrap();
+    let listed = browser.get(&format!("/admin/orders?from={today}&to={today}")).await;
+    assert!(listed.body.contains(&id), "today's order is placed today");
+    let later = browser.get(&format!("/admin/orders?from={tomorrow}")).await;
+    assert!(!later.body.contains(&id) && later.body.contains("No orders match."), "none from tomorrow");
+    let earlier = browser.get(&format!("/admin/orders?to={}", today.pred_opt().unwrap())).await;
+    assert!(!earlier.body.contains(&id), "none up to yesterday");
+    let bad = browser.get("/admin/orders?from=soon").await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+
+    // A product read twice: one miss, one hit.
+    let products = app.get("/v1/products?limit=1").await.expect(StatusCode::OK);
+    let product = products["items"][0]["id"].as_str().unwrap().to_owned();
+    for _ in 0..2 {
+        app.get(&format!("/v1/products/{product}")).await.expect(StatusCode::OK);
+    }
+    let dashboard = browser.get("/admin").await.body;
+    let at = dashboard.find("product cache hits (").expect("the dashboard shows the cache's hit rate") + 20;
+    let (hits, reads) = dashboard[at..].split_once(" reads").unwrap().0.split_once(" of ").unwrap();
+    let (hits, reads): (u64, u64) = (hits.parse().unwrap(), reads.parse().unwrap());
+    assert!(hits >= 1 && reads >= 2 && hits < reads, "{hits} of {reads}");
 }

@@ -28,7 +28,7 @@ fn settled(payments: &[Value], kind: &str) -> Vec<Value> {
 
 /// Places 3 TEE + 1 MUG, paid with the test provider, confirms and ships
 /// all of it; returns the shipped order.
-async fn shipped_order(app: &TestApp, shop: &Shop) -> Value {
+pub(crate) async fn shipped_order(app: &TestApp, shop: &Shop) -> Value {
     let mut body = order_body(shop, json!([{"sku": "TEE", "quantity": 3}, {"sku": "MUG", "quantity": 1}]));
     body["payment_token"] = json!("tok_approve");
     let order = app.post("/v1/orders", &body).await.expect(StatusCode::CREATED);

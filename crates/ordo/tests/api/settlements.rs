@@ -16,13 +16,13 @@ backend_tests!(
     malformed_reports_and_unknown_providers_are_refused_whole,
 );
 
-fn decimal(minor: i64) -> String {
+pub(crate) fn decimal(minor: i64) -> String {
     let sign = if minor < 0 { "-" } else { "" };
     format!("{sign}{}.{:02}", minor.abs() / 100, minor.abs() % 100)
 }
 
 /// A paid order's capture record.
-async fn captured(app: &TestApp, shop: &ordo_testkit::fixtures::Shop) -> Value {
+pub(crate) async fn captured(app: &TestApp, shop: &ordo_testkit::fixtures::Shop) -> Value {
     let mut body = order_body(shop, json!([{"sku": "MUG", "quantity": 1}]));
     body["payment_token"] = json!("tok_approve");
     let order = app.post("/v1/orders", &body).await.expect(StatusCode::CREATED);
@@ -32,12 +32,12 @@ async fn captured(app: &TestApp, shop: &ordo_testkit::fixtures::Shop) -> Value {
     payments.into_iter().find(|p| p["kind"] == "capture").unwrap()
 }
 
-async fn upload(app: &TestApp, query: &str, csv: &str) -> ordo_testkit::TestResponse {
+pub(crate) async fn upload(app: &TestApp, query: &str, csv: &str) -> ordo_testkit::TestResponse {
     app.send_raw(Method::POST, &format!("/v1/ledger/settlements?{query}"), Some("text/csv"), csv.as_bytes().to_vec())
         .await
 }
 
-async fn finished(app: &TestApp, id: &str) -> Value {
+pub(crate) async fn finished(app: &TestApp, id: &str) -> Value {
     for _ in 0..500 {
         let run = app.get(&format!("/v1/ledger/settlements/{id}")).await.expect(StatusCode::OK);
         if run["status"] != "running" {
