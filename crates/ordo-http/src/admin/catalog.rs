@@ -1,26 +1,37 @@
-//! Products with their prices, and customers with their addresses: read
-//! pages, filtered and cursor-paginated.
+//! Products with their prices: the list, filtered and cursor-paginated,
+//! and a product's page, where a role that may write the catalog edits its
+//! name, description, tax class, whether it sells and its prices, or
+//! archives it. Customers are in `customers`.
+
+use std::collections::BTreeMap;
 
 use axum::Router;
-use axum::extract::{Query, State};
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
 use maud::html;
-use ordo_domain::catalog::ProductFilter;
-use ordo_domain::customer::CustomerFilter;
-use ordo_domain::email::Email;
+use ordo_domain::ProductId;
+use ordo_domain::auth::Permission;
+use ordo_domain::catalog::{self, Prices, Product, ProductChanges, ProductFilter};
+use ordo_domain::market::TaxClass;
+use ordo_domain::money::Currency;
 use ordo_domain::sku::SkuPrefix;
+use ordo_domain::validation::ValidationErrors;
 use ordo_service::Services;
 use serde::Deserialize;
 
-use super::page::{self, money, shell, when};
-use super::{AdminResult, Staff};
-use crate::auth::{CatalogRead, CustomersRead};
+use super::page::{self, FieldAttrs, FormState, csrf_field, money, shell, when};
+use super::{Action, AdminError, AdminResult, Staff, StaffSession};
+use crate::auth::{CatalogRead, CatalogWrite};
 use crate::error::ApiError;
-use crate::routes::parse_page;
+use crate::routes::{parse_id, parse_page};
 
 pub(super) fn routes() -> Router<Services> {
-    Router::new().route("/admin/products", get(products)).route("/admin/customers", get(customers))
+    Router::new()
+        .route("/admin/products", get(products))
+        .route("/admin/products/{id}", get(product).post(update))
+        .route("/admin/products/{id}/archive", post(archive))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -62,7 +73,7 @@ async fn products(
             div.table-wrap { table {
                 thead { tr { th { "SKU" } th { "Name" } th { "Prices" } th { "Tax class" } th { "Sold" } th { "Changed" } } }
                 tbody { @for p in &products.items { tr {
-                    td { a href={ "/admin/stock?sku=" (p.sku) } { (p.sku) } }
+                    td { a href={ "/admin/products/" (p.id) } { (p.sku) } }
                     td { (p.name) }
                     td { @for (i, price) in p.prices.as_slice().iter().enumerate() { @if i > 0 { ", " } (money(price.amount, price.currency)) } }
                     td { (p.tax_class.as_str()) }
@@ -76,43 +87,206 @@ async fn products(
     Ok(shell(&staff, "/admin/products", "Products", &content).into_response())
 }
 
-#[derive(Debug, Default, Deserialize)]
-struct CustomerQuery {
-    email: Option<String>,
-    cursor: Option<String>,
+/// The form's fields as the product has them: `price_<CODE>` per price.
+fn stored(product: &Product) -> BTreeMap<String, String> {
+    let mut values = BTreeMap::from([
+        ("version".to_owned(), product.meta.version.to_string()),
+        ("name".to_owned(), product.name.clone()),
+        ("description".to_owned(), product.description.clone().unwrap_or_default()),
+        ("tax_class".to_owned(), product.tax_class.as_str().to_owned()),
+        ("active".to_owned(), if product.active { "on".to_owned() } else { String::new() }),
+    ]);
+    for price in product.prices.as_slice() {
+        values.insert(format!("price_{}", price.currency.code()), page::major_units(price.amount, price.currency));
+    }
+    values
 }
 
-async fn customers(
-    Staff { staff, .. }: Staff<CustomersRead>,
+async fn product(
+    Staff { staff, .. }: Staff<CatalogRead>,
     State(services): State<Services>,
-    Query(query): Query<CustomerQuery>,
+    Path(id): Path<String>,
 ) -> AdminResult<Response> {
-    let email = match query.email.as_deref().map(str::trim).filter(|e| !e.is_empty()) {
-        Some(e) => Some(Email::parse(e).map_err(|err| ApiError::invalid_query("email".into(), err.code, err.message))?),
-        None => None,
+    let id: ProductId = parse_id(&id)?;
+    let product = services.catalog.product(id).await?;
+    let form = FormState::new(stored(&product.product));
+    Ok(product_page(&staff, &product.product, &form, None).into_response())
+}
+
+/// A product's page: its facts, and for a role that may write the catalog,
+/// the edit form as `form` holds it, with `problem` above it.
+fn product_page(
+    staff: &StaffSession,
+    product: &Product,
+    form: &FormState,
+    problem: Option<&ApiError>,
+) -> page::HtmlPage {
+    let may_write = staff.may(Permission::CatalogWrite);
+    let archived = product.meta.is_archived();
+    let prices = form.names_with("price_");
+    let placed = |field: &str| {
+        ["name", "description", "tax_class", "new_currency", "new_price"].contains(&field)
+            || field.starts_with("price_")
     };
-    let filter = CustomerFilter { email, ..CustomerFilter::default() };
-    let page_request = parse_page(ordo_service::customers::CURSOR_SCOPE, Some(50), query.cursor.as_deref())?;
-    let customers = services.customers.list_customers(&filter, &page_request).await?;
     let content = html! {
-        h1 { "Customers" }
-        form.filters method="get" action="/admin/customers" role="search" {
-            label { "E-mail address" input type="search" name="email" value=[query.email.as_deref()]; }
-            button type="submit" { "Find" }
+        h1 { (product.sku) " — " (product.name) }
+        @if let Some(problem) = problem { (page::problem_notice(problem)) }
+        dl.facts {
+            dt { "SKU" } dd { (product.sku) " (" a href={ "/admin/stock?sku=" (product.sku) } { "stock" } ")" }
+            dt { "State" } dd { @if archived { "archived" } @else if product.active { "sold" } @else { "not sold" } }
+            dt { "Prices" } dd { @for (i, price) in product.prices.as_slice().iter().enumerate() { @if i > 0 { ", " } (money(price.amount, price.currency)) } }
+            dt { "Changed" } dd { (when(product.meta.updated_at)) ", version " (product.meta.version) }
         }
-        @if customers.items.is_empty() { p { "No customers match." } } @else {
-            div.table-wrap { table {
-                thead { tr { th { "Name" } th { "E-mail" } th { "Addresses" } th { "Since" } th { span.visually-hidden { "Orders" } } } }
-                tbody { @for c in &customers.items { tr {
-                    td { (c.name) }
-                    td { (c.email.as_str()) }
-                    td { @for a in &c.addresses { div { (a.line1) ", " @if let Some(code) = &a.postal_code { (code) " " } (a.city) ", " (a.country) } } }
-                    td { (when(c.meta.created_at)) }
-                    td { a href={ "/admin/orders?q=" (form_urlencoded::byte_serialize(c.email.as_str().as_bytes()).collect::<String>()) } { "Orders" } }
-                } } }
-            } }
+        @if may_write && !archived {
+            h2 { "Edit" }
+            form.stack method="post" action={ "/admin/products/" (product.id) } novalidate {
+                (csrf_field(staff))
+                input type="hidden" name="version" value=(form.value("version"));
+                (form.unplaced(placed))
+                (form.input("Name", "name", "text", &FieldAttrs { required: true, maxlength: Some(catalog::NAME_MAX), ..FieldAttrs::default() }))
+                (form.input("Description", "description", "textarea", &FieldAttrs { maxlength: Some(catalog::DESCRIPTION_MAX), ..FieldAttrs::default() }))
+                (form.select("Tax class", "tax_class", &[("standard", "standard"), ("reduced", "reduced"), ("zero", "zero")]))
+                label.check { input type="checkbox" name="active" checked[form.value("active") == "on"]; "Can be sold" }
+                fieldset {
+                    legend { "Prices (leave one empty to remove it)" }
+                    @for name in &prices {
+                        (form.input(&name["price_".len()..], name, "text", &FieldAttrs { size: Some(10), inputmode: Some("decimal"), ..FieldAttrs::default() }))
+                    }
+                    (form.input("Add a currency", "new_currency", "text", &FieldAttrs { size: Some(4), maxlength: Some(3), ..FieldAttrs::default() }))
+                    (form.input("its price", "new_price", "text", &FieldAttrs { size: Some(10), inputmode: Some("decimal"), ..FieldAttrs::default() }))
+                }
+                div { button type="submit" { "Save" } }
+            }
+            form method="post" action={ "/admin/products/" (product.id) "/archive" } {
+                (csrf_field(staff))
+                input type="hidden" name="version" value=(product.meta.version);
+                button.danger type="submit" { "Archive product" }
+            }
         }
-        (page::next_page("/admin/customers", &[("email", query.email.clone())], customers.next_cursor.as_deref()))
     };
-    Ok(shell(&staff, "/admin/customers", "Customers", &content).into_response())
+    shell(staff, "/admin/products", &product.name, &content)
+}
+
+/// Reads the edit form into the changes it asks for and the version it was
+/// read at, or every problem, each named by the form field it concerns.
+fn changes(fields: &BTreeMap<String, String>) -> Result<(i64, ProductChanges), ValidationErrors> {
+    let field = |name: &str| fields.get(name).map_or("", String::as_str);
+    let mut errors = ValidationErrors::new();
+    let version = field("version").trim().parse::<i64>().ok();
+    if version.is_none() {
+        errors.add("version", "required", "the form lost the version it was read at: reload the page");
+    }
+    let name = errors.check("name", catalog::parse_name(field("name")));
+    let description = errors.check("description", catalog::parse_description(Some(field("description"))));
+    let tax_class = TaxClass::parse(field("tax_class"));
+    if tax_class.is_none() {
+        errors.add("tax_class", "invalid_tax_class", "standard, reduced or zero");
+    }
+    // Each price by the field it came from, to name that field's problems.
+    let mut raw: Vec<(i64, String)> = Vec::new();
+    let mut origin: Vec<&str> = Vec::new();
+    for (name, value) in fields.iter().filter(|(k, _)| k.starts_with("price_")) {
+        let code = &name["price_".len()..];
+        if value.trim().is_empty() {
+            continue;
+        }
+        match Currency::parse(code) {
+            Ok(currency) => match page::parse_amount(value, currency) {
+                Ok(amount) => {
+                    raw.push((amount, code.to_owned()));
+                    origin.push(name);
+                }
+                Err(message) => errors.add(name.clone(), "invalid_amount", message),
+            },
+            Err(e) => errors.add(name.clone(), e.code, e.message),
+        }
+    }
+    let (new_currency, new_price) = (field("new_currency").trim(), field("new_price").trim());
+    if !(new_currency.is_empty() && new_price.is_empty()) {
+        match Currency::parse(&new_currency.to_ascii_uppercase()) {
+            Ok(currency) => match page::parse_amount(new_price, currency) {
+                Ok(amount) => {
+                    raw.push((amount, currency.code().to_owned()));
+                    origin.push("new_currency");
+                }
+                Err(message) => errors.add("new_price", "invalid_amount", message),
+            },
+            Err(e) => errors.add("new_currency", e.code, e.message),
+        }
+    }
+    let prices = match Prices::parse(&raw) {
+        Ok(prices) => Some(prices),
+        Err(bad) => {
+            for e in bad.into_errors() {
+                // `[i].currency` or `[i].amount`: the field price `i` came from.
+                let index = e.field.trim_start_matches('[').split(']').next().and_then(|i| i.parse::<usize>().ok());
+                let at =
+                    index.and_then(|i| origin.get(i)).map_or_else(|| "new_currency".to_owned(), |f| (*f).to_owned());
+                let at = if at == "new_currency" && e.field.ends_with("amount") { "new_price".to_owned() } else { at };
+                errors.add(at, e.code, e.message);
+            }
+            None
+        }
+    };
+    errors.into_result(|| {
+        (
+            version.unwrap_or_default(),
+            ProductChanges {
+                name,
+                description: Some(description.flatten()),
+                prices,
+                active: Some(field("active") == "on"),
+                tax_class,
+            },
+        )
+    })
+}
+
+#[derive(Debug, Deserialize)]
+struct Fields {
+    #[serde(flatten)]
+    fields: BTreeMap<String, String>,
+}
+
+async fn update(
+    State(services): State<Services>,
+    Path(id): Path<String>,
+    action: Action<CatalogWrite, Fields>,
+) -> AdminResult<Response> {
+    let id: ProductId = parse_id(&id)?;
+    let staff = &action.staff;
+    let submitted = action.form.fields;
+    let result = match changes(&submitted) {
+        Ok((version, changes)) => {
+            services.catalog.update_product(&staff.actor(), id, Some(version), changes).await.map_err(ApiError::from)
+        }
+        Err(errors) => Err(ApiError::from(errors)),
+    };
+    let problem = match result {
+        Ok(product) => return Ok(Redirect::to(&format!("/admin/products/{}", product.id)).into_response()),
+        Err(problem) if problem.status().is_server_error() => return Err(AdminError::Problem(problem)),
+        Err(problem) => problem,
+    };
+    // Refused: the form again, as submitted, with each problem by its field.
+    let current = services.catalog.product(id).await?;
+    let form = FormState::new(submitted).with_problems(problem.field_errors());
+    let notice = (problem.status() != StatusCode::UNPROCESSABLE_ENTITY).then_some(&problem);
+    Ok((problem.status(), product_page(staff, &current.product, &form, notice)).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+struct VersionForm {
+    #[serde(default)]
+    version: String,
+}
+
+async fn archive(
+    State(services): State<Services>,
+    Path(id): Path<String>,
+    action: Action<CatalogWrite, VersionForm>,
+) -> AdminResult<Response> {
+    let id: ProductId = parse_id(&id)?;
+    let version = action.form.version.trim().parse::<i64>().ok();
+    services.catalog.archive_product(&action.staff.actor(), id, version).await?;
+    Ok(Redirect::to(&format!("/admin/products/{id}")).into_response())
 }

@@ -17,7 +17,8 @@
 //! Modules: `page` (the shell, assets and formatting), `dashboard`,
 //! `orders` (with returns), `invoices` (and credit notes), `stock`,
 //! `reports` (and exports), `imports`, `ledger` (and reconciliation),
-//! `jobs`, `audit`, `keys`, `catalog` (products and customers), `webhooks`.
+//! `jobs`, `audit`, `keys`, `catalog` (products and prices), `customers`,
+//! `webhooks`.
 
 use std::marker::PhantomData;
 
@@ -41,6 +42,7 @@ use crate::error::ApiError;
 
 mod audit;
 mod catalog;
+mod customers;
 mod dashboard;
 pub(crate) mod imports;
 mod invoices;
@@ -75,6 +77,7 @@ pub(crate) fn routes(services: Services) -> Router<Services> {
         .merge(audit::routes())
         .merge(keys::routes())
         .merge(catalog::routes())
+        .merge(customers::routes())
         .merge(webhooks::routes())
         .route_layer(middleware::from_fn_with_state(services, require_session));
     Router::new()

@@ -30,6 +30,8 @@ backend_tests!(
     an_export_is_run_and_downloaded,
     a_reconciliation_run_is_read_with_its_items,
     orders_are_filtered_by_day_and_the_cache_hit_rate_shown,
+    a_product_and_its_prices_are_edited_with_problems_beside_their_fields,
+    a_customer_and_their_addresses_are_edited_with_problems_beside_their_fields,
 );
 
 /// A browser: no redirects followed, the session cookie carried by hand.
@@ -895,4 +897,187 @@ async fn orders_are_filtered_by_day_and_the_cache_hit_rate_shown(app: TestApp) {
     let (hits, reads) = dashboard[at..].split_once(" reads").unwrap().0.split_once(" of ").unwrap();
     let (hits, reads): (u64, u64) = (hits.parse().unwrap(), reads.parse().unwrap());
     assert!(hits >= 1 && reads >= 2 && hits < reads, "{hits} of {reads}");
+}
+
+/// The value the page's input `name` shows.
+fn input_value(page: &str, name: &str) -> Option<String> {
+    let at = page.find(&format!(r#"name="{name}" value=""#))? + name.len() + 15;
+    Some(page[at..at + page[at..].find('"')?].to_owned())
+}
+
+async fn a_product_and_its_prices_are_edited_with_problems_beside_their_fields(app: TestApp) {
+    shop(&app).await;
+    let tee = &app.get("/v1/products?sku_prefix=TEE").await.expect(StatusCode::OK)["items"][0];
+    let id = tee["id"].as_str().unwrap().to_owned();
+    let page = format!("/admin/products/{id}");
+
+    // A role that reads the catalog but may not write it sees no form, and
+    // its post is refused.
+    let reader = Role::ALL
+        .into_iter()
+        .find(|r| r.allows(Permission::CatalogRead) && !r.allows(Permission::CatalogWrite))
+        .expect("a read-only role");
+    let mut viewer = Browser::new(&app);
+    viewer.sign_in(&app.key_for(reader).await).await;
+    let shown = viewer.get(&page).await;
+    assert_eq!(shown.status, StatusCode::OK);
+    assert!(!shown.body.contains(r#"name="price_EUR""#), "{reader}: no edit form");
+    // Every page's sign-out form carries the session's token.
+    let token = viewer.csrf(&page).await;
+    let refused = viewer.post(&page, &[("csrf", &token), ("version", "1"), ("name", "Stolen")]).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{reader} posting an edit");
+
+    let mut browser = Browser::new(&app);
+    browser.sign_in(&app.admin_key).await;
+    let shown = browser.get(&page).await.body;
+    assert_eq!(input_value(&shown, "price_EUR").as_deref(), Some("19.99"), "prices in the currency's units");
+    assert_eq!(input_value(&shown, "price_USD").as_deref(), Some("20.00"));
+    let version = input_value(&shown, "version").unwrap();
+    let csrf = browser.csrf(&page).await;
+
+    let bad = browser
+        .post(
+            &page,
+            &[
+                ("csrf", &csrf),
+                ("version", &version),
+                ("name", " "),
+                ("description", ""),
+                ("tax_class", "standard"),
+                ("active", "on"),
+                ("price_EUR", "12.345"),
+                ("price_USD", "20.00"),
+                ("new_currency", "XXY"),
+                ("new_price", "5"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.body);
+    for field in ["name", "price_EUR", "new_currency"] {
+        assert!(bad.body.contains(&format!(r#"id="{field}-problem""#)), "a problem beside {field}: {}", bad.body);
+        assert!(bad.body.contains(&format!(r#"aria-describedby="{field}-problem""#)), "{field} names its problem");
+    }
+    assert_eq!(input_value(&bad.body, "price_EUR").as_deref(), Some("12.345"), "the form keeps what was typed");
+    let unchanged = app.get(&format!("/v1/products/{id}")).await.expect(StatusCode::OK);
+    assert_eq!((unchanged["name"].as_str(), unchanged["version"].as_i64()), (Some("TEE"), tee["version"].as_i64()));
+
+    let saved = browser
+        .post(
+            &page,
+            &[
+                ("csrf", &csrf),
+                ("version", &version),
+                ("name", "T-shirt"),
+                ("description", "Organic cotton"),
+                ("tax_class", "reduced"),
+                ("price_EUR", "21.50"),
+                ("price_USD", ""),
+                ("new_currency", "gbp"),
+                ("new_price", "17"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        (saved.status, saved.location.as_deref()),
+        (StatusCode::SEE_OTHER, Some(page.as_str())),
+        "{}",
+        saved.body
+    );
+    let product = app.get(&format!("/v1/products/{id}")).await.expect(StatusCode::OK);
+    assert_eq!(product["name"], "T-shirt");
+    assert_eq!(product["description"], "Organic cotton");
+    assert_eq!(product["tax_class"], "reduced");
+    assert_eq!(product["active"], false, "the unticked box stops sales");
+    assert_eq!(product["prices"], json!([{"amount": 2150, "currency": "EUR"}, {"amount": 1700, "currency": "GBP"}]));
+    let audit = app.get(&format!("/v1/audit-events?entity_type=product&entity_id={id}")).await.expect(StatusCode::OK);
+    assert!(
+        audit["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "product.updated" && e["actor_name"] == "test admin"),
+        "audited as the signed-in admin"
+    );
+
+    // The same form again is stale: refused, shown on the page.
+    let stale = browser
+        .post(&page, &[("csrf", &csrf), ("version", &version), ("name", "Other"), ("tax_class", "standard")])
+        .await;
+    assert_eq!(stale.status, StatusCode::CONFLICT, "{}", stale.body);
+    assert!(stale.body.contains(r#"class="notice""#), "the conflict is explained above the form");
+
+    let archived = browser.post(&format!("{page}/archive"), &[("csrf", &csrf), ("version", "")]).await;
+    assert_eq!(archived.status, StatusCode::SEE_OTHER);
+    let product = app.get(&format!("/v1/products/{id}")).await.expect(StatusCode::OK);
+    assert!(product["archived_at"].is_string(), "archived: {product}");
+    assert!(!browser.get(&page).await.body.contains(r#"name="name""#), "an archived product is not edited");
+}
+
+async fn a_customer_and_their_addresses_are_edited_with_problems_beside_their_fields(app: TestApp) {
+    let shop = shop(&app).await;
+    let page = format!("/admin/customers/{}", shop.customer);
+    let mut browser = Browser::new(&app);
+    browser.sign_in(&app.admin_key).await;
+    let shown = browser.get(&page).await.body;
+    assert!(shown.contains("Add an address"), "a blank address to add");
+    let version = input_value(&shown, "version").unwrap();
+    let line1 = input_value(&shown, "a0_line1").expect("the first address in the form");
+    let csrf = browser.csrf(&page).await;
+    let before = app.get(&format!("/v1/customers/{}", shop.customer)).await.expect(StatusCode::OK);
+
+    let bad = browser
+        .post(
+            &page,
+            &[
+                ("csrf", &csrf),
+                ("version", &version),
+                ("name", "Buyer"),
+                ("email", "not-an-address"),
+                ("a0_line1", &line1),
+                ("a0_city", ""),
+                ("a0_country", "DE"),
+                ("a1_line1", "Elsewhere 2"),
+                ("a1_city", "Hamburg"),
+                ("a1_country", "QQ"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.body);
+    for field in ["email", "a0_city", "a1_country"] {
+        assert!(bad.body.contains(&format!(r#"id="{field}-problem""#)), "a problem beside {field}");
+    }
+    let after = app.get(&format!("/v1/customers/{}", shop.customer)).await.expect(StatusCode::OK);
+    assert_eq!(after, before, "a refused edit changes nothing");
+
+    // The first address cleared (removed), a new one added.
+    let saved = browser
+        .post(
+            &page,
+            &[
+                ("csrf", &csrf),
+                ("version", &version),
+                ("name", "Buyer Two"),
+                ("email", "Buyer2@Example.com"),
+                ("a0_line1", ""),
+                ("a0_city", ""),
+                ("a0_country", ""),
+                ("a1_line1", "Elsewhere 2"),
+                ("a1_postal_code", "20095"),
+                ("a1_city", "Hamburg"),
+                ("a1_country", "de"),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
+    let customer = app.get(&format!("/v1/customers/{}", shop.customer)).await.expect(StatusCode::OK);
+    assert_eq!(
+        (customer["name"].as_str(), customer["email"].as_str()),
+        (Some("Buyer Two"), Some("buyer2@example.com"))
+    );
+    let addresses = customer["addresses"].as_array().unwrap();
+    assert_eq!(addresses.len(), 1, "{addresses:?}");
+    assert_eq!((addresses[0]["city"].as_str(), addresses[0]["country"].as_str()), (Some("Hamburg"), Some("DE")));
+    let stale =
+        browser.post(&page, &[("csrf", &csrf), ("version", &version), ("name", "X"), ("email", "x@example.com")]).await;
+    assert_eq!(stale.status, StatusCode::CONFLICT, "a stale form is refused");
 }
