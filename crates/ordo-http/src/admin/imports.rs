@@ -110,18 +110,15 @@ async fn upload(
         match name.as_str() {
             "kind" => {
                 let value = field.text().await.map_err(bad_form)?;
-                kind = Some(ImportKind::parse(&value).ok_or_else(|| {
-                    ApiError::invalid_body(
-                        "kind".into(),
-                        format!("kind: `{value}` is not products, customers or stock"),
-                    )
-                })?);
+                kind =
+                    Some(ImportKind::parse(&value).ok_or_else(|| {
+                        page::invalid("kind", format!("`{value}` is not products, customers or stock"))
+                    })?);
             }
             "bad_rows" => {
                 let value = field.text().await.map_err(bad_form)?;
-                bad_rows = BadRows::parse(&value).ok_or_else(|| {
-                    ApiError::invalid_body("bad_rows".into(), format!("bad_rows: `{value}` is not refuse or skip"))
-                })?;
+                bad_rows = BadRows::parse(&value)
+                    .ok_or_else(|| page::invalid("bad_rows", format!("`{value}` is not refuse or skip")))?;
             }
             "file" => {
                 let format = match field.file_name().unwrap_or_default().rsplit('.').next() {
@@ -149,9 +146,8 @@ async fn upload(
     if !csrf_checked {
         return Err(AdminError::Csrf);
     }
-    let kind = kind.ok_or_else(|| ApiError::invalid_body("kind".into(), "kind: say what the file holds".into()))?;
-    let (format, file) =
-        file.ok_or_else(|| ApiError::invalid_body("file".into(), "file: choose a file to import".into()))?;
+    let kind = kind.ok_or_else(|| page::invalid("kind", "say what the file holds"))?;
+    let (format, file) = file.ok_or_else(|| page::invalid("file", "choose a file to import"))?;
     let request = ImportRequest { kind, format, dry_run: false, bad_rows, chunk_rows: None };
     let (import, _) = services.imports.create(&staff.actor(), request, file).await?;
     Ok(Redirect::to(&format!("/admin/imports/{}", import.id)).into_response())

@@ -13,7 +13,7 @@ use ordo_service::Services;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::page::{csrf_field, shell, when};
+use super::page::{self, csrf_field, shell, when};
 use super::{Action, AdminError, AdminResult, Staff, StaffSession};
 use crate::auth::KeysManage;
 use crate::error::ApiError;
@@ -99,17 +99,15 @@ struct CreateForm {
 async fn create(State(services): State<Services>, action: Action<KeysManage, CreateForm>) -> AdminResult<Response> {
     let form = &action.form;
     let result = async {
-        let role: Role = form
-            .role
-            .parse()
-            .map_err(|_| ApiError::invalid_body("role".into(), format!("role: `{}` is not a role", form.role)))?;
+        let role: Role =
+            form.role.parse().map_err(|_| page::invalid("role", format!("`{}` is not a role", form.role)))?;
         let expires_at = match form.expires_in_days.trim() {
             "" => None,
             days => {
                 let days: i64 = days.parse().ok().filter(|d| (1..=MAX_DAYS).contains(d)).ok_or_else(|| {
-                    ApiError::invalid_body(
-                        "expires_in_days".into(),
-                        format!("expires_in_days: `{days}` is not a whole number of days from 1 to {MAX_DAYS}"),
+                    page::invalid(
+                        "expires_in_days",
+                        format!("`{days}` is not a whole number of days from 1 to {MAX_DAYS}"),
                     )
                 })?;
                 Some(time::now() + chrono::Duration::days(days))

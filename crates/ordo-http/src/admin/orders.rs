@@ -178,7 +178,7 @@ async fn order_page(
     services: &Services,
     staff: &StaffSession,
     id: OrderId,
-    problem: Option<&ApiError>,
+    refusal: Option<&Refusal<'_>>,
 ) -> AdminResult<page::HtmlPage> {
     let order = services.orders.order(id).await?;
     let events = services.orders.events(id).await?;
@@ -204,7 +204,7 @@ async fn order_page(
     let title = format!("Order {}", order.id);
     let content = html! {
         h1 { "Order " (order.id) }
-        @if let Some(problem) = problem { (page::problem_notice(problem)) }
+        @if let Some(refusal) = refusal { (page::problem_notice(refusal.problem)) }
         dl.facts {
             dt { "Status" } dd { (status(order.status.as_str())) }
             dt { "Market" } dd { (order.market) }
@@ -218,7 +218,7 @@ async fn order_page(
             }
         }
         @if may_write {
-            (actions(staff, &order, refundable(&payments)))
+            (actions(staff, &order, refundable(&payments), refusal))
         }
         h2 { "Lines" }
         div.table-wrap { table {
@@ -239,7 +239,7 @@ async fn order_page(
                 } } }
             } }
         }
-        (returns_section(staff, &order, &returns, &locations))
+        (returns_section(staff, &order, &returns, &locations, refusal))
         @if staff.may(Permission::InvoicesRead) {
             h2 { "Invoices and credit notes" }
             @if invoices.is_empty() && credit_notes.is_empty() { p { "None yet." } } @else {
@@ -282,7 +282,7 @@ fn refundable(payments: &[Payment]) -> i64 {
 }
 
 /// The actions the order's status allows, for a role that may take them.
-fn actions(staff: &StaffSession, order: &Order, refundable: i64) -> Markup {
+fn actions(staff: &StaffSession, order: &Order, refundable: i64, refusal: Option<&Refusal>) -> Markup {
     use OrderStatus::*;
     let confirmable = matches!(order.status, Placed | Paid);
     let cancellable = matches!(order.status, Placed | Paid | Confirmed);
@@ -301,6 +301,7 @@ fn actions(staff: &StaffSession, order: &Order, refundable: i64) -> Markup {
                         label { "Ship of line " (line.line) " (" (line.sku) ")"
                             input type="number" name={ "line_" (line.line) } min="0" max=(line.quantity - line.shipped_quantity)
                                 value=(line.quantity - line.shipped_quantity);
+                            (beside(refusal, "fulfil", &format!("line_{}", line.line)))
                         }
                     }
                     button type="submit" { "Fulfil" }
@@ -311,6 +312,7 @@ fn actions(staff: &StaffSession, order: &Order, refundable: i64) -> Markup {
                     (csrf_field(staff))
                     label { "Refund, in " (order.currency.code()) " (up to " (money(refundable, order.currency)) ")"
                         input type="text" name="amount" inputmode="decimal" required;
+                        (beside(refusal, "refund", "amount"))
                     }
                     button.secondary type="submit" { "Refund" }
                 }
@@ -326,7 +328,13 @@ fn actions(staff: &StaffSession, order: &Order, refundable: i64) -> Markup {
 
 /// The order's returns with the step each one is at, and the form that
 /// requests one for shipped units no other return takes.
-fn returns_section(staff: &StaffSession, order: &Order, returns: &[Return], locations: &[Location]) -> Markup {
+fn returns_section(
+    staff: &StaffSession,
+    order: &Order,
+    returns: &[Return],
+    locations: &[Location],
+    refusal: Option<&Refusal>,
+) -> Markup {
     let may_write = staff.may(Permission::OrdersWrite);
     let taken = returned_units(returns);
     let returnable: Vec<(&ordo_domain::order::OrderLine, i64)> = order
@@ -353,7 +361,7 @@ fn returns_section(staff: &StaffSession, order: &Order, returns: &[Return], loca
                     td { (r.reason.as_deref().unwrap_or("")) @if let Some(why) = &r.rejection_reason { br; small { "Rejected: " (why) } } }
                     td { (status(r.status.as_str())) }
                     td.num { @if r.status == ReturnStatus::Received { (money(r.refunded, order.currency)) } }
-                    td { @if may_write { (return_step(staff, r, locations)) } }
+                    td { @if may_write { (return_step(staff, r, locations, refusal)) } }
                 } } }
             } }
         }
@@ -363,6 +371,7 @@ fn returns_section(staff: &StaffSession, order: &Order, returns: &[Return], loca
                 @for (line, units) in &returnable {
                     label { "Return of line " (line.line) " (" (line.sku) ", up to " (units) ")"
                         input type="number" name={ "line_" (line.line) } min="0" max=(units) value="0";
+                        (beside(refusal, "return", &format!("line_{}", line.line)))
                     }
                 }
                 label { "Reason (optional)" input type="text" name="reason" maxlength="500"; }
@@ -374,7 +383,7 @@ fn returns_section(staff: &StaffSession, order: &Order, returns: &[Return], loca
 
 /// The forms that move a return on: approve or reject a requested one,
 /// receive an approved one at a location with each line's disposition.
-fn return_step(staff: &StaffSession, r: &Return, locations: &[Location]) -> Markup {
+fn return_step(staff: &StaffSession, r: &Return, locations: &[Location], refusal: Option<&Refusal>) -> Markup {
     html! {
         @match r.status {
             ReturnStatus::Requested => {
@@ -394,6 +403,7 @@ fn return_step(staff: &StaffSession, r: &Return, locations: &[Location]) -> Mark
                         select name="location_id" required {
                             @for l in locations.iter().filter(|l| !l.meta.is_archived()) { option value=(l.id) { (l.code) " — " (l.name) } }
                         }
+                        (beside(refusal, "receive", "location_id"))
                     }
                     @for line in &r.lines {
                         label { "Line " (line.line) " (" (line.sku) ") goes to"
@@ -401,6 +411,7 @@ fn return_step(staff: &StaffSession, r: &Return, locations: &[Location]) -> Mark
                                 option value="sellable" { "sellable stock" }
                                 option value="damaged" { "damaged stock" }
                             }
+                            (beside(refusal, "receive", &format!("line_{}", line.line)))
                         }
                     }
                     button type="submit" { "Receive" }
@@ -418,21 +429,39 @@ fn label(value: &impl Serialize) -> String {
 
 /// Answers an action: back to the order's page, or the page with what was
 /// refused (and the status the API would answer).
-async fn after_action(
+async fn after_action<E: Into<ApiError>>(
     services: &Services,
     staff: &StaffSession,
     id: OrderId,
-    result: Result<(), ordo_service::ServiceError>,
+    action: &'static str,
+    result: Result<(), E>,
 ) -> AdminResult<Response> {
     match result {
         Ok(()) => Ok(Redirect::to(&format!("/admin/orders/{id}")).into_response()),
         Err(e) => {
-            let problem = ApiError::from(e);
+            let problem: ApiError = e.into();
             if problem.status().is_server_error() {
                 return Err(AdminError::Problem(problem));
             }
-            let page = order_page(services, staff, id, Some(&problem)).await?;
+            let page = order_page(services, staff, id, Some(&Refusal { action, problem: &problem })).await?;
             Ok((problem.status(), page).into_response())
+        }
+    }
+}
+
+/// An action the services refused: which form (`refund`, `fulfil`…) and
+/// the problem, shown at the page's top and beside the fields it names.
+pub(super) struct Refusal<'a> {
+    action: &'static str,
+    problem: &'a ApiError,
+}
+
+/// The refusal's problem with `field` of the `action` form, beside it.
+fn beside(refusal: Option<&Refusal>, action: &str, field: &str) -> Markup {
+    let Some(refusal) = refusal.filter(|r| r.action == action) else { return html! {} };
+    html! {
+        @for e in refusal.problem.field_errors().iter().filter(|e| e.field == field) {
+            span.field-problem role="alert" { (e.message) }
         }
     }
 }
@@ -444,7 +473,7 @@ async fn confirm(
 ) -> AdminResult<Response> {
     let id: OrderId = crate::routes::parse_id(&id)?;
     let result = services.orders.confirm(&action.staff.actor(), id, None).await.map(drop);
-    after_action(&services, &action.staff, id, result).await
+    after_action(&services, &action.staff, id, "confirm", result).await
 }
 
 async fn cancel(
@@ -454,7 +483,7 @@ async fn cancel(
 ) -> AdminResult<Response> {
     let id: OrderId = crate::routes::parse_id(&id)?;
     let result = services.orders.cancel(&action.staff.actor(), id, None).await.map(drop);
-    after_action(&services, &action.staff, id, result).await
+    after_action(&services, &action.staff, id, "cancel", result).await
 }
 
 /// The fulfil form: `line_<n>` = units to ship of line `n` (and `csrf`).
@@ -476,10 +505,16 @@ async fn refund(
 ) -> AdminResult<Response> {
     let id: OrderId = crate::routes::parse_id(&id)?;
     let order = services.orders.order(id).await?;
-    let amount = page::parse_amount(&action.form.amount, order.currency)
-        .map_err(|message| ApiError::invalid_body("amount".into(), format!("amount: {message}")))?;
-    let result = services.payments.refund(&action.staff.actor(), id, RefundAsk::Amount(amount)).await.map(drop);
-    after_action(&services, &action.staff, id, result).await
+    let result = match page::parse_amount(&action.form.amount, order.currency) {
+        Ok(amount) => services
+            .payments
+            .refund(&action.staff.actor(), id, RefundAsk::Amount(amount))
+            .await
+            .map(drop)
+            .map_err(ApiError::from),
+        Err(message) => Err(page::invalid("amount", message)),
+    };
+    after_action(&services, &action.staff, id, "refund", result).await
 }
 
 async fn fulfil(
@@ -488,9 +523,13 @@ async fn fulfil(
     action: Action<OrdersWrite, FulfilForm>,
 ) -> AdminResult<Response> {
     let id: OrderId = crate::routes::parse_id(&id)?;
-    let shipments = line_units(&action.form.lines)?;
-    let result = services.orders.fulfil(&action.staff.actor(), id, None, shipments).await.map(drop);
-    after_action(&services, &action.staff, id, result).await
+    let result = match line_units(&action.form.lines) {
+        Ok(shipments) => {
+            services.orders.fulfil(&action.staff.actor(), id, None, shipments).await.map(drop).map_err(ApiError::from)
+        }
+        Err(problem) => Err(problem),
+    };
+    after_action(&services, &action.staff, id, "fulfil", result).await
 }
 
 /// The units per line a form names as `line_<n>` (lines left at 0 are
@@ -501,9 +540,10 @@ fn line_units(fields: &std::collections::BTreeMap<String, String>) -> Result<Vec
         let Some(line) = name.strip_prefix("line_").and_then(|n| n.parse::<i32>().ok()) else {
             continue;
         };
-        let quantity: i64 = value.trim().parse().map_err(|_| {
-            ApiError::invalid_body(name.clone(), format!("{name}: `{value}` is not a whole number of units"))
-        })?;
+        let quantity: i64 = value
+            .trim()
+            .parse()
+            .map_err(|_| page::invalid(name.clone(), format!("`{value}` is not a whole number of units")))?;
         if quantity > 0 {
             units.push((line, quantity));
         }
@@ -526,10 +566,14 @@ async fn request_return(
     action: Action<OrdersWrite, ReturnForm>,
 ) -> AdminResult<Response> {
     let id: OrderId = crate::routes::parse_id(&id)?;
-    let units = line_units(&action.form.lines)?;
     let reason = Some(action.form.reason.as_str()).filter(|r| !r.trim().is_empty());
-    let result = services.returns.request(&action.staff.actor(), id, &units, reason).await.map(drop);
-    after_action(&services, &action.staff, id, result).await
+    let result = match line_units(&action.form.lines) {
+        Ok(units) => {
+            services.returns.request(&action.staff.actor(), id, &units, reason).await.map(drop).map_err(ApiError::from)
+        }
+        Err(problem) => Err(problem),
+    };
+    after_action(&services, &action.staff, id, "return", result).await
 }
 
 /// A step on a return answers with its order's page, so the return is
@@ -546,7 +590,7 @@ async fn approve_return(
 ) -> AdminResult<Response> {
     let (id, order) = return_order(&services, &id).await?;
     let result = services.returns.approve(&action.staff.actor(), id).await.map(drop);
-    after_action(&services, &action.staff, order, result).await
+    after_action(&services, &action.staff, order, "approve", result).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -563,7 +607,7 @@ async fn reject_return(
     let (id, order) = return_order(&services, &id).await?;
     let reason = Some(action.form.reason.as_str()).filter(|r| !r.trim().is_empty());
     let result = services.returns.reject(&action.staff.actor(), id, reason).await.map(drop);
-    after_action(&services, &action.staff, order, result).await
+    after_action(&services, &action.staff, order, "reject", result).await
 }
 
 /// The receive form: `location_id`, and `line_<n>` = `sellable` or
@@ -582,20 +626,30 @@ async fn receive_return(
     action: Action<OrdersWrite, ReceiveForm>,
 ) -> AdminResult<Response> {
     let (id, order) = return_order(&services, &id).await?;
-    let location_id: Uuid = action.form.location_id.trim().parse().map_err(|_| {
-        ApiError::invalid_body("location_id".into(), "location_id: choose where the return was received".to_owned())
-    })?;
+    let result = match receipt(&action.form) {
+        Ok(receipt) => {
+            services.returns.receive(&action.staff.actor(), id, &receipt).await.map(drop).map_err(ApiError::from)
+        }
+        Err(problem) => Err(problem),
+    };
+    after_action(&services, &action.staff, order, "receive", result).await
+}
+
+/// The receipt the receive form asks for.
+fn receipt(form: &ReceiveForm) -> Result<Receipt, ApiError> {
+    let location_id: Uuid = form
+        .location_id
+        .trim()
+        .parse()
+        .map_err(|_| page::invalid("location_id", "choose where the return was received"))?;
     let mut lines = std::collections::HashMap::new();
-    for (name, value) in &action.form.lines {
+    for (name, value) in &form.lines {
         let Some(line) = name.strip_prefix("line_").and_then(|n| n.parse::<i32>().ok()) else {
             continue;
         };
-        let disposition = Disposition::parse(value).ok_or_else(|| {
-            ApiError::invalid_body(name.clone(), format!("{name}: `{value}` is not sellable or damaged"))
-        })?;
+        let disposition = Disposition::parse(value)
+            .ok_or_else(|| page::invalid(name.clone(), format!("`{value}` is not sellable or damaged stock")))?;
         lines.insert(line, disposition);
     }
-    let receipt = Receipt { location_id, disposition: Disposition::Sellable, lines };
-    let result = services.returns.receive(&action.staff.actor(), id, &receipt).await.map(drop);
-    after_action(&services, &action.staff, order, result).await
+    Ok(Receipt { location_id, disposition: Disposition::Sellable, lines })
 }

@@ -349,3 +349,9 @@ pub(crate) struct FieldAttrs {
     pub(crate) size: Option<usize>,
     pub(crate) inputmode: Option<&'static str>,
 }
+
+/// A form's `field` refused with `message`: a 422 as the API answers a
+/// field that fails validation, shown beside the field where the page can.
+pub(crate) fn invalid(field: impl Into<String>, message: impl Into<String>) -> crate::error::ApiError {
+    ordo_domain::validation::ValidationErrors::single(field, "invalid_value", message).into()
+}

@@ -18,7 +18,6 @@ use uuid::Uuid;
 use super::page::{self, csrf_field, shell, status, when};
 use super::{Action, AdminResult, Staff};
 use crate::auth::{ExportsRun, ReportsRun};
-use crate::error::ApiError;
 use crate::routes::{parse_id, parse_page};
 
 pub(super) fn routes() -> Router<Services> {
@@ -157,16 +156,14 @@ async fn run(
 ) -> AdminResult<Response> {
     let kind = ReportKind::parse(&form.kind).filter(|k| register.kinds.contains(k)).ok_or_else(|| {
         let what = if register.exports { "an export" } else { "a report" };
-        ApiError::invalid_body("kind".into(), format!("kind: `{}` is not {what}", form.kind))
+        page::invalid("kind", format!("`{}` is not {what}", form.kind))
     })?;
-    let date = |field: &str, value: &str| {
-        page::parse_day(value).map_err(|m| ApiError::invalid_body(field.to_owned(), format!("{field}: {m}")))
-    };
+    let date = |field: &str, value: &str| page::parse_day(value).map_err(|m| page::invalid(field, m));
     let format = match form.format.as_str() {
         "" => ReportFormat::default(),
-        f => ReportFormat::parse(f).ok_or_else(|| {
-            ApiError::invalid_body("format".into(), format!("format: `{f}` is not csv, xlsx or jsonl"))
-        })?,
+        f => {
+            ReportFormat::parse(f).ok_or_else(|| page::invalid("format", format!("`{f}` is not csv, xlsx or jsonl")))?
+        }
     };
     let market = Some(form.market.trim().to_owned()).filter(|m| !m.is_empty());
     let params = ReportParams { kind, from: date("from", &form.from)?, to: date("to", &form.to)?, market, format };

@@ -167,10 +167,7 @@ struct AdjustmentForm {
 
 /// A whole number from a form field, or a problem naming the field.
 fn whole(field: &str, value: &str) -> Result<i64, ApiError> {
-    value
-        .trim()
-        .parse()
-        .map_err(|_| ApiError::invalid_body(field.to_owned(), format!("{field}: `{value}` is not a whole number")))
+    value.trim().parse().map_err(|_| page::invalid(field, format!("`{value}` is not a whole number")))
 }
 
 async fn receive(

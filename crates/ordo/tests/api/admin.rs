@@ -452,6 +452,11 @@ async fn a_captured_order_is_refunded_from_its_page(app: TestApp) {
     for bad in ["abc", "1.505", "-1"] {
         let refused = browser.post(&format!("{page}/refund"), &[("csrf", &csrf), ("amount", bad)]).await;
         assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+        // The order's page again, the problem beside the amount field.
+        let form = &refused.body[refused.body.find(&format!("{page}/refund")).expect("the refund form")..];
+        let field = form.find(r#"name="amount""#).unwrap();
+        let problem = form.find(r#"class="field-problem""#).expect("a problem beside the field");
+        assert!(problem > field && problem < form.find("</form>").unwrap(), "{bad}: beside the amount");
     }
     let too_much = format!("{}.00", total / 100 + 1);
     let refused = browser.post(&format!("{page}/refund"), &[("csrf", &csrf), ("amount", &too_much)]).await;
