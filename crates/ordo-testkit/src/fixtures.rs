@@ -166,3 +166,40 @@ pub fn terminate(child: &mut Child) -> (ExitStatus, String) {
     };
     (status, reader.join().unwrap())
 }
+
+/// Enqueues a job `name` on `queue` (one attempt, no-op payload) straight
+/// into the store, as if a service had; returns its id.
+pub async fn enqueue_job(app: &TestApp, queue: &str, name: &str) -> uuid::Uuid {
+    let job = ordo_domain::job::NewJob {
+        id: uuid::Uuid::now_v7(),
+        queue: queue.into(),
+        name: name.into(),
+        payload: json!({"n": 1}),
+        priority: 0,
+        max_attempts: 1,
+        run_at: ordo_domain::time::now(),
+        unique_key: None,
+        trace_parent: None,
+    };
+    let mut tx = app.services.db.begin().await.unwrap();
+    assert!(tx.enqueue_job(&job).await.unwrap());
+    tx.commit().await.unwrap();
+    job.id
+}
+
+/// Claims the job `id` of `queue` and fails its only attempt, so that it is
+/// dead; the other jobs claimed on the way go back untouched.
+pub async fn kill_job(app: &TestApp, queue: &str, id: uuid::Uuid) {
+    let now = ordo_domain::time::now();
+    let mut tx = app.services.db.begin().await.unwrap();
+    let claimed =
+        tx.claim_jobs(&[queue.to_owned()], "test", 10, now + chrono::Duration::seconds(30), now).await.unwrap();
+    for job in &claimed {
+        if job.id == id {
+            assert!(tx.fail_job(id, job.attempt_id.unwrap(), "boom", None).await.unwrap());
+        } else {
+            assert!(tx.release_job(job.id, job.attempt_id.unwrap()).await.unwrap(), "others go back untouched");
+        }
+    }
+    tx.commit().await.unwrap();
+}

@@ -33,13 +33,13 @@ pub(super) fn routes() -> Router<Services> {
 
 /// An address's fields, as the form names them after `a<i>_`.
 const ADDRESS_FIELDS: [(&str, &str); 7] = [
-    ("recipient", "Recipient (if not the customer)"),
     ("line1", "Street and number"),
     ("line2", "Line 2"),
     ("postal_code", "Postal code"),
     ("city", "City"),
     ("region", "Region"),
     ("country", "Country (two letters)"),
+    ("recipient", "Recipient (if not the customer)"),
 ];
 
 #[derive(Debug, Default, Deserialize)]
@@ -159,7 +159,10 @@ fn customer_page(
         @if let Some(problem) = problem { (page::problem_notice(problem)) }
         dl.facts {
             dt { "E-mail" } dd { (customer.email.as_str()) " (" a href=(orders_link(&customer.email)) { "orders" } ")" }
-            dt { "Addresses" } dd { @for a in &customer.addresses { div { (address_line(a)) } } }
+            dt { "Addresses" } dd {
+                @for a in &customer.addresses { div { (address_line(a)) } }
+                @if customer.addresses.is_empty() { "none" }
+            }
             dt { "State" } dd { @if archived { "archived" } @else { "live" } }
             dt { "Since" } dd { (when(customer.meta.created_at)) ", changed " (when(customer.meta.updated_at)) ", version " (customer.meta.version) }
         }
@@ -204,19 +207,20 @@ fn changes(form: &FormState) -> Result<(i64, CustomerChanges), ValidationErrors>
     let email = errors.check("email", Email::parse(form.value("email")));
     let mut addresses = Vec::new();
     for i in address_indexes(form) {
-        let names: Vec<String> = ADDRESS_FIELDS.iter().map(|(f, _)| format!("a{i}_{f}")).collect();
-        if names.iter().all(|n| form.value(n).trim().is_empty()) {
+        if ADDRESS_FIELDS.iter().all(|(f, _)| form.value(&format!("a{i}_{f}")).trim().is_empty()) {
             continue;
         }
-        let optional = |n: &str| Some(form.value(n)).filter(|v| !v.trim().is_empty());
+        let values: BTreeMap<&str, &str> =
+            ADDRESS_FIELDS.iter().map(|(f, _)| (*f, form.value(&format!("a{i}_{f}")))).collect();
+        let optional = |f: &str| values.get(f).copied().filter(|v| !v.trim().is_empty());
         let raw = RawAddress {
-            recipient: optional(&names[0]),
-            line1: form.value(&names[1]),
-            line2: optional(&names[2]),
-            postal_code: optional(&names[3]),
-            city: form.value(&names[4]),
-            region: optional(&names[5]),
-            country: form.value(&names[6]),
+            recipient: optional("recipient"),
+            line1: values["line1"],
+            line2: optional("line2"),
+            postal_code: optional("postal_code"),
+            city: values["city"],
+            region: optional("region"),
+            country: values["country"],
         };
         match Address::parse(&raw) {
             Ok(address) => addresses.push(address),

@@ -1,7 +1,5 @@
 //! `/v1/jobs`: operators see the queue, retry or discard dead jobs, cancel.
 
-use ordo_domain::job::NewJob;
-use ordo_domain::time;
 use ordo_testkit::{StatusCode, TestApp, backend_tests};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -9,37 +7,12 @@ use uuid::Uuid;
 backend_tests!(operators_inspect_retry_discard_and_cancel_jobs);
 
 pub(crate) async fn enqueue(app: &TestApp, name: &str) -> Uuid {
-    let job = NewJob {
-        id: Uuid::now_v7(),
-        queue: "default".into(),
-        name: name.into(),
-        payload: json!({"n": 1}),
-        priority: 0,
-        max_attempts: 1,
-        run_at: time::now(),
-        unique_key: None,
-        trace_parent: None,
-    };
-    let mut tx = app.services.db.begin().await.unwrap();
-    assert!(tx.enqueue_job(&job).await.unwrap());
-    tx.commit().await.unwrap();
-    job.id
+    ordo_testkit::fixtures::enqueue_job(app, "default", name).await
 }
 
 /// Claims the job and fails its only attempt, so it is dead.
 pub(crate) async fn kill(app: &TestApp, id: Uuid) {
-    let now = time::now();
-    let mut tx = app.services.db.begin().await.unwrap();
-    let claimed =
-        tx.claim_jobs(&["default".to_owned()], "test", 10, now + chrono::Duration::seconds(30), now).await.unwrap();
-    for job in &claimed {
-        if job.id == id {
-            assert!(tx.fail_job(id, job.attempt_id.unwrap(), "boom", None).await.unwrap());
-        } else {
-            assert!(tx.release_job(job.id, job.attempt_id.unwrap()).await.unwrap(), "others go back untouched");
-        }
-    }
-    tx.commit().await.unwrap();
+    ordo_testkit::fixtures::kill_job(app, "default", id).await;
 }
 
 async fn operators_inspect_retry_discard_and_cancel_jobs(app: TestApp) {

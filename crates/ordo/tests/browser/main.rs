@@ -77,6 +77,13 @@ fn screenshots() -> PathBuf {
     dir
 }
 
+/// A screenshot with the element `css` scrolled to the top of the window.
+async fn screenshot_of(client: &Client, css: &str, name: &str) {
+    let element = find(client, css).await;
+    client.execute("arguments[0].scrollIntoView()", vec![serde_json::to_value(&element).unwrap()]).await.unwrap();
+    screenshot(client, name).await;
+}
+
 async fn screenshot(client: &Client, name: &str) {
     let png = client.screenshot().await.unwrap();
     std::fs::write(screenshots().join(format!("{name}.png")), png).unwrap();
@@ -127,7 +134,12 @@ async fn expect_text(client: &Client, css: &str, expected: &str) -> String {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    panic!("{css} reads {last:?}, without {expected:?}");
+    let main = match client.find(Locator::Css("main")).await {
+        Ok(main) => main.text().await.unwrap_or_default(),
+        Err(_) => String::new(),
+    };
+    let url = client.current_url().await.map(|u| u.to_string()).unwrap_or_default();
+    panic!("{css} reads {last:?}, without {expected:?}; at {url} the page reads {main:?}");
 }
 
 /// Posts a form to `path` from the page, as a forged or hand-made form
@@ -227,6 +239,113 @@ async fn staff_run_orders_and_jobs_from_a_real_browser() {
     let refund = payments.as_array().unwrap().iter().find(|p| p["kind"] == "refund").unwrap().clone();
     assert_eq!(refund["amount"], 250);
 
+    // The refunded order is shipped, and a unit comes back damaged: the
+    // return is requested, approved and received from the order's page.
+    let version = app.get(&format!("/v1/orders/{paid}")).await.expect(StatusCode::OK)["version"].clone();
+    let confirmed =
+        app.post(&format!("/v1/orders/{paid}/confirm"), &json!({"version": version})).await.expect(StatusCode::OK);
+    app.post(
+        &format!("/v1/orders/{paid}/fulfil"),
+        &json!({"version": confirmed["version"], "lines": [{"line": 1, "quantity": 2}]}),
+    )
+    .await
+    .expect(StatusCode::OK);
+    client.refresh().await.unwrap();
+    let units = find(&client, "form[action$='/returns'] input[name=line_1]").await;
+    units.clear().await.unwrap();
+    units.send_keys("1").await.unwrap();
+    find(&client, "form[action$='/returns'] input[name=reason]").await.send_keys("cracked").await.unwrap();
+    client.find(Locator::XPath("//button[text()='Request return']")).await.unwrap().click().await.unwrap();
+    find(&client, "form[action$='/approve'] button").await.click().await.unwrap();
+    find(&client, "form[action$='/receive'] select[name=line_1] option[value=damaged]").await.click().await.unwrap();
+    find(&client, "form[action$='/receive'] button").await.click().await.unwrap();
+    expect_text(&client, "main", "Credit note CN-DE-").await;
+    screenshot_of(&client, "form[action$='/refund']", "order-returned").await;
+    let returns = app.get(&format!("/v1/orders/{paid}/returns")).await.expect(StatusCode::OK);
+    assert_eq!(returns[0]["status"], "received");
+    assert_eq!(returns[0]["lines"][0]["disposition"], "damaged");
+
+    // The invoice and credit-note registers.
+    client.find(Locator::LinkText("Invoices")).await.unwrap().click().await.unwrap();
+    expect_heading(&client, "Invoices").await;
+    expect_text(&client, "table", "INV-DE-").await;
+    screenshot(&client, "invoices").await;
+    client.find(Locator::LinkText("Credit notes")).await.unwrap().click().await.unwrap();
+    expect_text(&client, "table", "CN-DE-").await;
+    screenshot(&client, "credit-notes").await;
+
+    // A product's price is edited: a bad one is refused beside its field.
+    client.find(Locator::LinkText("Products")).await.unwrap().click().await.unwrap();
+    expect_heading(&client, "Products").await;
+    screenshot(&client, "products").await;
+    client.find(Locator::LinkText("TEE")).await.unwrap().click().await.unwrap();
+    let price = find(&client, "input[name=price_EUR]").await;
+    price.clear().await.unwrap();
+    price.send_keys("19.999").await.unwrap();
+    client.find(Locator::XPath("//button[text()='Save']")).await.unwrap().click().await.unwrap();
+    expect_text(&client, "#price_EUR-problem", "EUR").await;
+    screenshot_of(&client, "form.stack", "product-problem").await;
+    let price = find(&client, "input[name=price_EUR]").await;
+    price.clear().await.unwrap();
+    price.send_keys("21.00").await.unwrap();
+    client.find(Locator::XPath("//button[text()='Save']")).await.unwrap().click().await.unwrap();
+    expect_text(&client, "dl.facts", "21.00 EUR").await;
+    client.find(Locator::LinkText("Customers")).await.unwrap().click().await.unwrap();
+    expect_heading(&client, "Customers").await;
+    find(&client, "tbody td a").await.click().await.unwrap();
+    expect_text(&client, "main", "Add an address").await;
+    screenshot(&client, "customer").await;
+
+    // An export is run.
+    client.find(Locator::LinkText("Exports")).await.unwrap().click().await.unwrap();
+    expect_heading(&client, "Exports").await;
+    find(&client, "form[action='/admin/exports'] button").await.click().await.unwrap();
+    expect_text(&client, "table", "orders").await;
+    for _ in 0..200 {
+        client.refresh().await.unwrap();
+        if client.find(Locator::Css("a[href$='/download']")).await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    expect_text(&client, "table", "succeeded").await;
+    screenshot(&client, "exports").await;
+
+    // A settlement report of the paid order's capture, and one line Ordo
+    // does not know, reconciled.
+    let payments = app.get(&format!("/v1/orders/{paid}/payments")).await.expect(StatusCode::OK);
+    let capture = payments.as_array().unwrap().iter().find(|p| p["kind"] == "capture").unwrap().clone();
+    let amount = capture["amount"].as_i64().unwrap();
+    let now = chrono::Utc::now().to_rfc3339();
+    let csv = format!(
+        "id,type,reference,amount,fee,currency,created\ntxn_1,capture,{},{}.{:02},0.30,EUR,{now}\ntxn_2,capture,pi_unknown,12.00,0.40,EUR,{now}\n",
+        capture["provider_reference"].as_str().unwrap(),
+        amount / 100,
+        amount % 100
+    );
+    let run = app
+        .send_raw(
+            ordo_testkit::Method::POST,
+            "/v1/ledger/settlements?provider=test&format=generic",
+            Some("text/csv"),
+            csv.into_bytes(),
+        )
+        .await
+        .expect(StatusCode::ACCEPTED);
+    let run = run["id"].as_str().unwrap().to_owned();
+    for _ in 0..200 {
+        if app.get(&format!("/v1/ledger/settlements/{run}")).await.expect(StatusCode::OK)["status"] != "running" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    client.goto(&app.url("/admin/ledger/settlements")).await.unwrap();
+    expect_heading(&client, "Reconciliation").await;
+    screenshot(&client, "reconciliation").await;
+    client.goto(&app.url(&format!("/admin/ledger/settlements/{run}"))).await.unwrap();
+    expect_text(&client, "table", "missing in ordo").await;
+    screenshot(&client, "reconciliation-run").await;
+
     // The books and the audit trail.
     client.find(Locator::LinkText("Ledger")).await.unwrap().click().await.unwrap();
     expect_heading(&client, "Trial balance").await;
@@ -241,7 +360,8 @@ async fn staff_run_orders_and_jobs_from_a_real_browser() {
     // A report is run, watched until it is compiled, and downloaded.
     client.find(Locator::LinkText("Reports")).await.unwrap().click().await.unwrap();
     expect_heading(&client, "Reports").await;
-    client.find(Locator::XPath("//button[text()='Run']")).await.unwrap().click().await.unwrap();
+    find(&client, "form[action='/admin/reports'] button").await.click().await.unwrap();
+    expect_text(&client, "table", "sales").await;
     let mut href = None;
     for _ in 0..200 {
         client.refresh().await.unwrap();
@@ -297,6 +417,13 @@ async fn staff_run_orders_and_jobs_from_a_real_browser() {
     client.goto(&app.url("/admin/jobs")).await.unwrap();
     expect_heading(&client, "Jobs").await;
     screenshot(&client, "jobs").await;
+    client.find(Locator::LinkText("Keys")).await.unwrap().click().await.unwrap();
+    expect_heading(&client, "API keys").await;
+    screenshot(&client, "keys").await;
+    client.find(Locator::LinkText("Webhooks")).await.unwrap().click().await.unwrap();
+    expect_heading(&client, "Webhooks").await;
+    screenshot(&client, "webhooks").await;
+    client.goto(&app.url("/admin/jobs")).await.unwrap();
     client
         .find(Locator::Css(&format!("form[action='/admin/jobs/{job}/retry'] button")))
         .await
@@ -342,31 +469,10 @@ async fn wait_for(app: &TestApp, order: &str, kind: &str) {
     panic!("order {order}'s {kind} never succeeded");
 }
 
-/// A job whose only attempt failed.
+/// A job whose only attempt failed, on a queue no worker takes, so that
+/// the retried job stays waiting.
 async fn dead_job(app: &TestApp) -> uuid::Uuid {
-    use ordo_domain::job::NewJob;
-    use ordo_domain::time;
-    let job = NewJob {
-        id: uuid::Uuid::now_v7(),
-        // A queue no worker takes, so the retried job stays waiting.
-        queue: "browser-test".into(),
-        name: "test.dead".into(),
-        payload: json!({}),
-        priority: 0,
-        max_attempts: 1,
-        run_at: time::now(),
-        unique_key: None,
-        trace_parent: None,
-    };
-    let mut tx = app.services.db.begin().await.unwrap();
-    tx.enqueue_job(&job).await.unwrap();
-    let now = time::now();
-    let claimed = tx
-        .claim_jobs(&["browser-test".to_owned()], "test", 10, now + chrono::Duration::seconds(30), now)
-        .await
-        .unwrap();
-    let attempt = claimed.iter().find(|j| j.id == job.id).unwrap().attempt_id.unwrap();
-    tx.fail_job(job.id, attempt, "boom", None).await.unwrap();
-    tx.commit().await.unwrap();
-    job.id
+    let id = ordo_testkit::fixtures::enqueue_job(app, "browser-test", "test.dead").await;
+    ordo_testkit::fixtures::kill_job(app, "browser-test", id).await;
+    id
 }
