@@ -10,13 +10,13 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use maud::html;
+use maud::{Markup, html};
 use ordo_domain::ProductId;
 use ordo_domain::auth::Permission;
-use ordo_domain::catalog::{self, Prices, Product, ProductChanges, ProductFilter};
+use ordo_domain::catalog::{self, NewProduct, Prices, Product, ProductChanges, ProductFilter};
 use ordo_domain::market::TaxClass;
 use ordo_domain::money::Currency;
-use ordo_domain::sku::SkuPrefix;
+use ordo_domain::sku::{Sku, SkuPrefix};
 use ordo_domain::validation::ValidationErrors;
 use ordo_service::Services;
 use serde::Deserialize;
@@ -29,7 +29,8 @@ use crate::routes::{parse_id, parse_page};
 
 pub(super) fn routes() -> Router<Services> {
     Router::new()
-        .route("/admin/products", get(products))
+        .route("/admin/products", get(products).post(create))
+        .route("/admin/products/new", get(new_form))
         .route("/admin/products/{id}", get(product).post(update))
         .route("/admin/products/{id}/archive", post(archive))
 }
@@ -59,6 +60,7 @@ async fn products(
     let products = services.catalog.list_products(&filter, &page_request).await?;
     let content = html! {
         h1 { "Products" }
+        @if staff.may(Permission::CatalogWrite) { p { a href="/admin/products/new" { "New product" } } }
         form.filters method="get" action="/admin/products" role="search" {
             label { "SKU starts with" input type="text" name="sku_prefix" value=[query.sku_prefix.as_deref()]; }
             label { "Show"
@@ -113,6 +115,32 @@ async fn product(
     Ok(product_page(&staff, &product.product, &form, None).into_response())
 }
 
+/// Where a problem of the product form is shown beside its field.
+fn placed(field: &str) -> bool {
+    ["sku", "name", "description", "tax_class", "new_currency", "new_price"].contains(&field)
+        || field.starts_with("price_")
+}
+
+/// The product form's fields but the SKU (which never changes), as `form`
+/// holds them, with each one's problem.
+fn product_fields(form: &FormState) -> Markup {
+    let prices = form.names_with("price_");
+    html! {
+        (form.input("Name", "name", "text", &FieldAttrs { required: true, maxlength: Some(catalog::NAME_MAX), ..FieldAttrs::default() }))
+        (form.input("Description", "description", "textarea", &FieldAttrs { maxlength: Some(catalog::DESCRIPTION_MAX), ..FieldAttrs::default() }))
+        (form.select("Tax class", "tax_class", &[("standard", "standard"), ("reduced", "reduced"), ("zero", "zero")]))
+        label.check { input type="checkbox" name="active" checked[form.value("active") == "on"]; "Can be sold" }
+        fieldset {
+            legend { @if prices.is_empty() { "Price" } @else { "Prices (leave one empty to remove it)" } }
+            @for name in &prices {
+                (form.input(&name["price_".len()..], name, "text", &FieldAttrs { size: Some(10), inputmode: Some("decimal"), ..FieldAttrs::default() }))
+            }
+            (form.input(if prices.is_empty() { "Currency" } else { "Add a currency" }, "new_currency", "text", &FieldAttrs { size: Some(4), maxlength: Some(3), ..FieldAttrs::default() }))
+            (form.input("its price", "new_price", "text", &FieldAttrs { size: Some(10), inputmode: Some("decimal"), ..FieldAttrs::default() }))
+        }
+    }
+}
+
 /// A product's page: its facts, and for a role that may write the catalog,
 /// the edit form as `form` holds it, with `problem` above it.
 fn product_page(
@@ -123,11 +151,6 @@ fn product_page(
 ) -> page::HtmlPage {
     let may_write = staff.may(Permission::CatalogWrite);
     let archived = product.meta.is_archived();
-    let prices = form.names_with("price_");
-    let placed = |field: &str| {
-        ["name", "description", "tax_class", "new_currency", "new_price"].contains(&field)
-            || field.starts_with("price_")
-    };
     let content = html! {
         h1 { (product.sku) " — " (product.name) }
         @if let Some(problem) = problem { (page::problem_notice(problem)) }
@@ -143,18 +166,7 @@ fn product_page(
                 (csrf_field(staff))
                 input type="hidden" name="version" value=(form.value("version"));
                 (form.unplaced(placed))
-                (form.input("Name", "name", "text", &FieldAttrs { required: true, maxlength: Some(catalog::NAME_MAX), ..FieldAttrs::default() }))
-                (form.input("Description", "description", "textarea", &FieldAttrs { maxlength: Some(catalog::DESCRIPTION_MAX), ..FieldAttrs::default() }))
-                (form.select("Tax class", "tax_class", &[("standard", "standard"), ("reduced", "reduced"), ("zero", "zero")]))
-                label.check { input type="checkbox" name="active" checked[form.value("active") == "on"]; "Can be sold" }
-                fieldset {
-                    legend { "Prices (leave one empty to remove it)" }
-                    @for name in &prices {
-                        (form.input(&name["price_".len()..], name, "text", &FieldAttrs { size: Some(10), inputmode: Some("decimal"), ..FieldAttrs::default() }))
-                    }
-                    (form.input("Add a currency", "new_currency", "text", &FieldAttrs { size: Some(4), maxlength: Some(3), ..FieldAttrs::default() }))
-                    (form.input("its price", "new_price", "text", &FieldAttrs { size: Some(10), inputmode: Some("decimal"), ..FieldAttrs::default() }))
-                }
+                (product_fields(form))
                 div { button type="submit" { "Save" } }
             }
             form method="post" action={ "/admin/products/" (product.id) "/archive" } {
@@ -167,15 +179,34 @@ fn product_page(
     shell(staff, "/admin/products", &product.name, &content)
 }
 
-/// Reads the edit form into the changes it asks for and the version it was
-/// read at, or every problem, each named by the form field it concerns.
-fn changes(fields: &BTreeMap<String, String>) -> Result<(i64, ProductChanges), ValidationErrors> {
+/// The page with the form that creates a product.
+fn new_product_page(staff: &StaffSession, form: &FormState, problem: Option<&ApiError>) -> page::HtmlPage {
+    let content = html! {
+        h1 { "New product" }
+        @if let Some(problem) = problem { (page::problem_notice(problem)) }
+        form.stack method="post" action="/admin/products" novalidate {
+            (csrf_field(staff))
+            (form.unplaced(placed))
+            (form.input("SKU (never changes)", "sku", "text", &FieldAttrs { required: true, maxlength: Some(ordo_domain::sku::MAX_LEN), ..FieldAttrs::default() }))
+            (product_fields(form))
+            div { button type="submit" { "Create" } }
+        }
+    };
+    shell(staff, "/admin/products", "New product", &content)
+}
+
+/// What the product form says, each part checked; problems are named by
+/// the form field they concern.
+struct ProductFields {
+    name: Option<String>,
+    description: Option<Option<String>>,
+    tax_class: Option<TaxClass>,
+    active: bool,
+    prices: Option<Prices>,
+}
+
+fn read_product(fields: &BTreeMap<String, String>, errors: &mut ValidationErrors) -> ProductFields {
     let field = |name: &str| fields.get(name).map_or("", String::as_str);
-    let mut errors = ValidationErrors::new();
-    let version = field("version").trim().parse::<i64>().ok();
-    if version.is_none() {
-        errors.add("version", "required", "the form lost the version it was read at: reload the page");
-    }
     let name = errors.check("name", catalog::parse_name(field("name")));
     let description = errors.check("description", catalog::parse_description(Some(field("description"))));
     let tax_class = TaxClass::parse(field("tax_class"));
@@ -228,18 +259,66 @@ fn changes(fields: &BTreeMap<String, String>) -> Result<(i64, ProductChanges), V
             None
         }
     };
+    ProductFields { name, description, tax_class, active: field("active") == "on", prices }
+}
+
+/// Reads the edit form into the changes it asks for and the version it was
+/// read at, or every problem, each named by the form field it concerns.
+fn changes(fields: &BTreeMap<String, String>) -> Result<(i64, ProductChanges), ValidationErrors> {
+    let mut errors = ValidationErrors::new();
+    let version = fields.get("version").and_then(|v| v.trim().parse::<i64>().ok());
+    if version.is_none() {
+        errors.add("version", "required", "the form lost the version it was read at: reload the page");
+    }
+    let read = read_product(fields, &mut errors);
     errors.into_result(|| {
         (
             version.unwrap_or_default(),
             ProductChanges {
-                name,
-                description: Some(description.flatten()),
-                prices,
-                active: Some(field("active") == "on"),
-                tax_class,
+                name: read.name,
+                description: Some(read.description.flatten()),
+                prices: read.prices,
+                active: Some(read.active),
+                tax_class: read.tax_class,
             },
         )
     })
+}
+
+/// Reads the new-product form, or every problem by its field.
+fn new_product(fields: &BTreeMap<String, String>) -> Result<NewProduct, ValidationErrors> {
+    let mut errors = ValidationErrors::new();
+    let sku = errors.check("sku", Sku::parse(fields.get("sku").map_or("", String::as_str).trim()));
+    let read = read_product(fields, &mut errors);
+    match (sku, read.name, read.description, read.tax_class, read.prices) {
+        (Some(sku), Some(name), Some(description), Some(tax_class), Some(prices)) if errors.is_empty() => {
+            Ok(NewProduct { sku, name, description, prices, active: read.active, tax_class })
+        }
+        _ => Err(errors),
+    }
+}
+
+async fn new_form(Staff { staff, .. }: Staff<CatalogWrite>) -> AdminResult<Response> {
+    let form = FormState::new(BTreeMap::from([("active".to_owned(), "on".to_owned())]));
+    Ok(new_product_page(&staff, &form, None).into_response())
+}
+
+async fn create(State(services): State<Services>, action: Action<CatalogWrite, Fields>) -> AdminResult<Response> {
+    let staff = &action.staff;
+    let form = FormState::new(action.form.fields);
+    let result = match new_product(form.values()) {
+        Ok(new) => services.catalog.create_product(&staff.actor(), new).await.map_err(ApiError::from),
+        Err(errors) => Err(ApiError::from(errors)),
+    };
+    match result {
+        Ok(product) => Ok(Redirect::to(&format!("/admin/products/{}", product.id)).into_response()),
+        Err(problem) if problem.status().is_server_error() => Err(AdminError::Problem(problem)),
+        Err(problem) => {
+            let form = form.with_problems(problem.field_errors());
+            let notice = (problem.status() != StatusCode::UNPROCESSABLE_ENTITY).then_some(&problem);
+            Ok((problem.status(), new_product_page(staff, &form, notice)).into_response())
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]

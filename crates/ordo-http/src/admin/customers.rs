@@ -12,7 +12,7 @@ use axum::routing::{get, post};
 use maud::{Markup, html};
 use ordo_domain::CustomerId;
 use ordo_domain::auth::Permission;
-use ordo_domain::customer::{self, Address, Customer, CustomerChanges, CustomerFilter, RawAddress};
+use ordo_domain::customer::{self, Address, Customer, CustomerChanges, CustomerFilter, NewCustomer, RawAddress};
 use ordo_domain::email::Email;
 use ordo_domain::validation::ValidationErrors;
 use ordo_service::Services;
@@ -26,7 +26,8 @@ use crate::routes::{parse_id, parse_page};
 
 pub(super) fn routes() -> Router<Services> {
     Router::new()
-        .route("/admin/customers", get(list))
+        .route("/admin/customers", get(list).post(create))
+        .route("/admin/customers/new", get(new_form))
         .route("/admin/customers/{id}", get(show).post(update))
         .route("/admin/customers/{id}/archive", post(archive))
 }
@@ -70,6 +71,7 @@ async fn list(
     let customers = services.customers.list_customers(&filter, &page_request).await?;
     let content = html! {
         h1 { "Customers" }
+        @if staff.may(Permission::CustomersWrite) { p { a href="/admin/customers/new" { "New customer" } } }
         form.filters method="get" action="/admin/customers" role="search" {
             label { "E-mail address" input type="search" name="email" value=[query.email.as_deref()]; }
             button type="submit" { "Find" }
@@ -138,6 +140,68 @@ async fn show(
     Ok(customer_page(&staff, &customer, &form, None).into_response())
 }
 
+/// The customer form's fields as `form` holds them (with one blank address
+/// to add), each with its problem.
+fn customer_fields(form: &FormState) -> Markup {
+    let indexes = address_indexes(form);
+    let blank = indexes.last().map_or(0, |i| i + 1);
+    html! {
+        (form.input("Name", "name", "text", &FieldAttrs { required: true, maxlength: Some(customer::NAME_MAX), ..FieldAttrs::default() }))
+        (form.input("E-mail address", "email", "email", &FieldAttrs { required: true, ..FieldAttrs::default() }))
+        @for i in indexes.iter().copied().chain([blank]) {
+            fieldset {
+                legend { @if i == blank { "Add an address" } @else { "Address " (i + 1) " (clear it to remove it)" } }
+                @for (field, label) in ADDRESS_FIELDS {
+                    (form.input(label, &format!("a{i}_{field}"), "text", &FieldAttrs::default()))
+                }
+            }
+        }
+    }
+}
+
+/// Where a problem of the customer form is shown beside its field.
+fn placed(field: &str) -> bool {
+    ["name", "email"].contains(&field)
+        || field.strip_prefix('a').is_some_and(|r| r.starts_with(|c: char| c.is_ascii_digit()))
+}
+
+/// The page with the form that creates a customer.
+fn new_customer_page(staff: &StaffSession, form: &FormState, problem: Option<&ApiError>) -> page::HtmlPage {
+    let content = html! {
+        h1 { "New customer" }
+        @if let Some(problem) = problem { (page::problem_notice(problem)) }
+        form.stack method="post" action="/admin/customers" novalidate {
+            (csrf_field(staff))
+            (form.unplaced(placed))
+            (customer_fields(form))
+            div { button type="submit" { "Create" } }
+        }
+    };
+    shell(staff, "/admin/customers", "New customer", &content)
+}
+
+async fn new_form(Staff { staff, .. }: Staff<CustomersWrite>) -> AdminResult<Response> {
+    Ok(new_customer_page(&staff, &FormState::default(), None).into_response())
+}
+
+async fn create(State(services): State<Services>, action: Action<CustomersWrite, Fields>) -> AdminResult<Response> {
+    let staff = &action.staff;
+    let form = FormState::new(action.form.fields);
+    let result = match new_customer(&form) {
+        Ok(new) => services.customers.create_customer(&staff.actor(), new).await.map_err(ApiError::from),
+        Err(errors) => Err(ApiError::from(errors)),
+    };
+    match result {
+        Ok(customer) => Ok(Redirect::to(&format!("/admin/customers/{}", customer.id)).into_response()),
+        Err(problem) if problem.status().is_server_error() => Err(AdminError::Problem(problem)),
+        Err(problem) => {
+            let form = form.with_problems(problem.field_errors());
+            let notice = (problem.status() != StatusCode::UNPROCESSABLE_ENTITY).then_some(&problem);
+            Ok((problem.status(), new_customer_page(staff, &form, notice)).into_response())
+        }
+    }
+}
+
 /// A customer's page: the facts, and for a role that may write customers
 /// the edit form as `form` holds it (with one blank address to add), with
 /// `problem` above it.
@@ -148,12 +212,6 @@ fn customer_page(
     problem: Option<&ApiError>,
 ) -> page::HtmlPage {
     let archived = customer.meta.is_archived();
-    let indexes = address_indexes(form);
-    let blank = indexes.last().map_or(0, |i| i + 1);
-    let placed = |field: &str| {
-        ["name", "email"].contains(&field)
-            || field.strip_prefix('a').is_some_and(|r| r.starts_with(|c: char| c.is_ascii_digit()))
-    };
     let content = html! {
         h1 { (customer.name) }
         @if let Some(problem) = problem { (page::problem_notice(problem)) }
@@ -172,16 +230,7 @@ fn customer_page(
                 (csrf_field(staff))
                 input type="hidden" name="version" value=(form.value("version"));
                 (form.unplaced(placed))
-                (form.input("Name", "name", "text", &FieldAttrs { required: true, maxlength: Some(customer::NAME_MAX), ..FieldAttrs::default() }))
-                (form.input("E-mail address", "email", "email", &FieldAttrs { required: true, ..FieldAttrs::default() }))
-                @for i in indexes.iter().copied().chain([blank]) {
-                    fieldset {
-                        legend { @if i == blank { "Add an address" } @else { "Address " (i + 1) " (clear it to remove it)" } }
-                        @for (field, label) in ADDRESS_FIELDS {
-                            (form.input(label, &format!("a{i}_{field}"), "text", &FieldAttrs::default()))
-                        }
-                    }
-                }
+                (customer_fields(form))
                 div { button type="submit" { "Save" } }
             }
             form method="post" action={ "/admin/customers/" (customer.id) "/archive" } {
@@ -195,14 +244,30 @@ fn customer_page(
 }
 
 /// Reads the edit form into the changes it asks for and the version it was
-/// read at, or every problem, each named by the form field it concerns. An
-/// address whose fields are all blank is left out (that removes it).
+/// read at, or every problem, each named by the form field it concerns.
 fn changes(form: &FormState) -> Result<(i64, CustomerChanges), ValidationErrors> {
     let mut errors = ValidationErrors::new();
     let version = form.value("version").trim().parse::<i64>().ok();
     if version.is_none() {
         errors.add("version", "required", "the form lost the version it was read at: reload the page");
     }
+    let (name, email, addresses) = read_customer(form, &mut errors);
+    errors.into_result(|| (version.unwrap_or_default(), CustomerChanges { email, name, addresses: Some(addresses) }))
+}
+
+/// Reads the new-customer form, or every problem by its field.
+fn new_customer(form: &FormState) -> Result<NewCustomer, ValidationErrors> {
+    let mut errors = ValidationErrors::new();
+    match read_customer(form, &mut errors) {
+        (Some(name), Some(email), addresses) if errors.is_empty() => Ok(NewCustomer { email, name, addresses }),
+        _ => Err(errors),
+    }
+}
+
+/// The customer form's name, e-mail address and addresses, each checked,
+/// problems named by their field. An address whose fields are all blank is
+/// left out (that removes it).
+fn read_customer(form: &FormState, errors: &mut ValidationErrors) -> (Option<String>, Option<Email>, Vec<Address>) {
     let name = errors.check("name", customer::parse_name(form.value("name")));
     let email = errors.check("email", Email::parse(form.value("email")));
     let mut addresses = Vec::new();
@@ -231,7 +296,7 @@ fn changes(form: &FormState) -> Result<(i64, CustomerChanges), ValidationErrors>
             }
         }
     }
-    errors.into_result(|| (version.unwrap_or_default(), CustomerChanges { email, name, addresses: Some(addresses) }))
+    (name, email, addresses)
 }
 
 #[derive(Debug, Deserialize)]

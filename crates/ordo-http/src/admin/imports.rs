@@ -180,11 +180,13 @@ async fn show(
     }
     let running = import.status == ImportStatus::Running;
     let title = format!("Import of {}", import.kind.as_str());
+    let url = format!("/admin/imports/{}", import.id);
     let content = html! {
         h1 { (title) }
+        (page::live("import", &url, running, &html! {
         dl.facts {
             dt { "Status" } dd { (status(import.status.as_str())) " " (import.stage.as_str()) }
-            dt { "Progress" } dd { (import.progress) " %" @if running { " — " a href={ "/admin/imports/" (import.id) } { "reload" } } }
+            dt { "Progress" } dd { (import.progress) " %" }
             dt { "Rows" } dd {
                 (import.rows)
                 @if import.stage == ImportStage::Checking {
@@ -211,6 +213,7 @@ async fn show(
             } }
             p { a href={ "/admin/imports/" (import.id) "/errors" } { "All refused rows (CSV)" } }
         }
+        }))
     };
     Ok(shell(&staff, UPLOAD_PATH, &title, &content).into_response())
 }

@@ -103,10 +103,12 @@ async fn runs(
 ) -> AdminResult<Response> {
     let page_request = parse_page(ordo_service::settlements::RUNS_CURSOR_SCOPE, Some(50), query.cursor.as_deref())?;
     let runs = services.settlements.runs(&page_request).await?;
+    let running = runs.items.iter().any(|r| r.status == RunStatus::Running);
     let content = html! {
         h1 { "Reconciliation" }
         (tabs("/admin/ledger/settlements"))
         p.hint { "Each run reconciles one settlement report of a payment provider against Ordo's captures and refunds. Reports are imported through the API (" code { "POST /v1/ledger/settlements" } ")." }
+        (page::live("runs", "/admin/ledger/settlements", running, &html! {
         @if runs.items.is_empty() { p { "No settlement report is imported yet." } } @else {
             div.table-wrap { table {
                 thead { tr { th { "Imported" } th { "Provider" } th { "Span" } th.num { "Lines" } th { "Status" } th { "Found" } } }
@@ -120,6 +122,7 @@ async fn runs(
                 } } }
             } }
         }
+        }))
         (page::next_page("/admin/ledger/settlements", &[], runs.next_cursor.as_deref()))
     };
     Ok(shell(&staff, "/admin/ledger", "Reconciliation", &content).into_response())
@@ -167,9 +170,11 @@ async fn run(
     let run = services.settlements.run(id).await?;
     let items = services.settlements.items(id, item_status, &page_request).await?;
     let base = format!("/admin/ledger/settlements/{id}");
+    let running = run.status == RunStatus::Running;
     let content = html! {
         h1 { "Reconciliation run" }
         (tabs("/admin/ledger/settlements"))
+        (page::live("run", &base, running, &html! {
         dl.facts {
             dt { "Provider" } dd { (run.provider) " (" (run.format.as_str()) ")" }
             dt { "Status" } dd { (status(run.status.as_str())) @if run.status == RunStatus::Running { " " (run.progress) " %" } }
@@ -179,6 +184,7 @@ async fn run(
             dt { "Imported" } dd { (when(run.created_at)) " by " (run.created_by) }
             dt { "Found" } dd { (counts(&run.counts)) }
         }
+        }))
         form.filters method="get" action=(base) {
             label { "Items"
                 select name="status" {

@@ -12,7 +12,9 @@
 //! - Every form that changes something carries the session's CSRF token,
 //!   checked by the [`Action`] extractor before anything runs.
 //! - Reads are plain links and GET forms, so they work without JavaScript;
-//!   actions are POST forms answered by a redirect (post/redirect/get).
+//!   actions are POST forms answered by a redirect (post/redirect/get). The
+//!   one script, vendored htmx, only refreshes work in progress in place
+//!   (`page::live`).
 //!
 //! Modules: `page` (the shell, assets and formatting), `dashboard`,
 //! `orders` (with returns), `invoices` (and credit notes), `stock`,

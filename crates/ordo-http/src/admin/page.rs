@@ -17,26 +17,54 @@ use super::StaffSession;
 /// The style sheet, embedded in the binary.
 const CSS: &str = include_str!("../../assets/admin.css");
 
-/// The style sheet's file name, versioned by its content so that browsers
-/// may cache it for good: `admin.<hash>.css`.
-static CSS_FILE: LazyLock<String> = LazyLock::new(|| {
-    let hash = Sha256::digest(CSS.as_bytes());
-    format!("admin.{:02x}{:02x}{:02x}{:02x}.css", hash[0], hash[1], hash[2], hash[3])
-});
+/// htmx, vendored (see `assets/README.md`): it refreshes the parts of a
+/// page that show work in progress ([`live`]). Pages work without it.
+const HTMX: &str = include_str!("../../assets/htmx-2.0.11.min.js");
+
+/// `<stem>.<hash>.<extension>`: a file name versioned by its content, so
+/// that browsers may cache it for good.
+fn versioned(stem: &str, extension: &str, content: &str) -> String {
+    let hash = Sha256::digest(content.as_bytes());
+    format!("{stem}.{:02x}{:02x}{:02x}{:02x}.{extension}", hash[0], hash[1], hash[2], hash[3])
+}
+
+static CSS_FILE: LazyLock<String> = LazyLock::new(|| versioned("admin", "css", CSS));
+static HTMX_FILE: LazyLock<String> = LazyLock::new(|| versioned("htmx", "js", HTMX));
 
 /// Serves an embedded asset under its versioned name.
 pub(super) async fn asset(Path(file): Path<String>) -> Response {
-    if file != *CSS_FILE {
+    let (content_type, body) = if file == *CSS_FILE {
+        ("text/css; charset=utf-8", CSS)
+    } else if file == *HTMX_FILE {
+        ("text/javascript; charset=utf-8", HTMX)
+    } else {
         return (StatusCode::NOT_FOUND, "no such asset").into_response();
-    }
+    };
     (
         [
-            (header::CONTENT_TYPE, HeaderValue::from_static("text/css; charset=utf-8")),
+            (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
             (header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=31536000, immutable")),
         ],
-        CSS,
+        body,
     )
         .into_response()
+}
+
+/// `content` as an element `id` that, while `running`, replaces itself
+/// every two seconds with the same element of a fresh `url` (htmx fetches
+/// the page and keeps only that element). Once the work is done the fresh
+/// element no longer polls. Without JavaScript the page says to reload.
+pub(crate) fn live(id: &str, url: &str, running: bool, content: &Markup) -> Markup {
+    html! {
+        @if running {
+            div id=(id) hx-get=(url) hx-trigger="every 2s" hx-select={ "#" (id) } hx-swap="outerHTML" {
+                (content)
+                noscript { p.hint { "This is still running: " a href=(url) { "reload" } " to see how far it is." } }
+            }
+        } @else {
+            div id=(id) { (content) }
+        }
+    }
 }
 
 /// The document around a page's content, without navigation (sign-in,
@@ -50,6 +78,9 @@ pub(crate) fn bare(title: &str, content: &Markup) -> HtmlPage {
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " · Ordo" }
                 link rel="stylesheet" href={ "/admin/assets/" (*CSS_FILE) };
+                // No inline styles (the CSP allows none) and no eval.
+                meta name="htmx-config" content=r#"{"includeIndicatorStyles":false,"allowEval":false,"allowScriptTags":false}"#;
+                script src={ "/admin/assets/" (*HTMX_FILE) } defer {}
             }
             body { (content) }
         }
@@ -122,7 +153,7 @@ impl IntoResponse for HtmlPage {
                 (
                     header::CONTENT_SECURITY_POLICY,
                     HeaderValue::from_static(
-                        "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+                        "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
                     ),
                 ),
             ],
@@ -274,6 +305,10 @@ impl FormState {
     pub(crate) fn with_problems(mut self, problems: &[ordo_domain::validation::FieldError]) -> Self {
         self.problems = problems.to_vec();
         self
+    }
+
+    pub(crate) fn values(&self) -> &std::collections::BTreeMap<String, String> {
+        &self.values
     }
 
     pub(crate) fn value(&self, name: &str) -> &str {

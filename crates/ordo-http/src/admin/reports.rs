@@ -105,9 +105,7 @@ async fn list(
             }
             button type="submit" { "Run" }
         }
-        @if running {
-            p.hint { (register.title) " compile in the background: " a href=(register.path) { "reload" } " to see their progress." }
-        }
+        (page::live("documents", register.path, running, &html! {
         @if reports.items.is_empty() { p { "None yet." } } @else {
             div.table-wrap { table {
                 thead { tr { th { "Kind" } th { "Period" } th { "Status" } th.num { "Progress" } th.num { "Rows" } th { "Asked" } th { "File" } } }
@@ -124,6 +122,7 @@ async fn list(
                 } } }
             } }
         }
+        }))
         (page::next_page(register.path, &[], reports.next_cursor.as_deref()))
     };
     Ok(shell(staff, register.path, register.title, &content).into_response())

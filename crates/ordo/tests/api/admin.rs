@@ -32,6 +32,7 @@ backend_tests!(
     orders_are_filtered_by_day_and_the_cache_hit_rate_shown,
     a_product_and_its_prices_are_edited_with_problems_beside_their_fields,
     a_customer_and_their_addresses_are_edited_with_problems_beside_their_fields,
+    assets_are_versioned_cached_for_good_and_the_only_code_the_page_runs,
 );
 
 /// A browser: no redirects followed, the session cookie carried by hand.
@@ -1016,6 +1017,38 @@ async fn a_product_and_its_prices_are_edited_with_problems_beside_their_fields(a
     let product = app.get(&format!("/v1/products/{id}")).await.expect(StatusCode::OK);
     assert!(product["archived_at"].is_string(), "archived: {product}");
     assert!(!browser.get(&page).await.body.contains(r#"name="name""#), "an archived product is not edited");
+
+    // A new product: refused beside its fields, then made.
+    let csrf = browser.csrf("/admin/products/new").await;
+    let create = |sku: &'static str, name: &'static str, price: &'static str| {
+        let (csrf, browser) = (csrf.clone(), &browser);
+        async move {
+            let form = [
+                ("csrf", csrf.as_str()),
+                ("sku", sku),
+                ("name", name),
+                ("description", ""),
+                ("tax_class", "standard"),
+                ("active", "on"),
+                ("new_currency", "EUR"),
+                ("new_price", price),
+            ];
+            browser.post("/admin/products", &form).await
+        }
+    };
+    let bad = create("not a sku!", "", "x").await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    for field in ["sku", "name", "new_price"] {
+        assert!(bad.body.contains(&format!(r#"id="{field}-problem""#)), "a problem beside {field}");
+    }
+    let taken = create("MUG", "Another mug", "5").await;
+    assert_eq!(taken.status, StatusCode::CONFLICT, "a SKU is unique");
+    assert!(taken.body.contains(r#"class="notice""#));
+    let made = create("CAP", "Cap", "9.5").await;
+    assert_eq!(made.status, StatusCode::SEE_OTHER, "{}", made.body);
+    let cap = &app.get("/v1/products?sku_prefix=CAP").await.expect(StatusCode::OK)["items"][0];
+    assert_eq!(made.location, Some(format!("/admin/products/{}", cap["id"].as_str().unwrap())));
+    assert_eq!((cap["name"].as_str(), cap["prices"][0]["amount"].as_i64()), (Some("Cap"), Some(950)));
 }
 
 async fn a_customer_and_their_addresses_are_edited_with_problems_beside_their_fields(app: TestApp) {
@@ -1085,4 +1118,46 @@ async fn a_customer_and_their_addresses_are_edited_with_problems_beside_their_fi
     let stale =
         browser.post(&page, &[("csrf", &csrf), ("version", &version), ("name", "X"), ("email", "x@example.com")]).await;
     assert_eq!(stale.status, StatusCode::CONFLICT, "a stale form is refused");
+
+    // A new customer: refused beside its fields, then made.
+    let csrf = browser.csrf("/admin/customers/new").await;
+    let bad = browser.post("/admin/customers", &[("csrf", &csrf), ("name", "Cleo"), ("email", "cleo@")]).await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad.body.contains(r#"id="email-problem""#), "a problem beside the e-mail address");
+    let made = browser
+        .post(
+            "/admin/customers",
+            &[
+                ("csrf", &csrf),
+                ("name", "Cleo"),
+                ("email", "cleo@example.com"),
+                ("a0_line1", "Ring 3"),
+                ("a0_city", "Köln"),
+                ("a0_country", "DE"),
+            ],
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::SEE_OTHER, "{}", made.body);
+    let found = app.get("/v1/customers?email=cleo%40example.com").await.expect(StatusCode::OK);
+    assert_eq!(found["items"][0]["addresses"][0]["city"], "Köln");
+}
+
+async fn assets_are_versioned_cached_for_good_and_the_only_code_the_page_runs(app: TestApp) {
+    let http = reqwest::Client::new();
+    let page = http.get(app.url("/admin/sign-in")).send().await.unwrap();
+    let csp = page.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe"), "only the admin's own script runs: {csp}");
+    let body = page.text().await.unwrap();
+    let css = link(&body, "/admin/assets/admin.").expect("the style sheet");
+    let at = body.find(r#"src="/admin/assets/htmx."#).expect("htmx") + 5;
+    let js = body[at..at + body[at..].find('"').unwrap()].to_owned();
+    for (path, kind) in [(&css, "text/css"), (&js, "text/javascript")] {
+        let asset = http.get(app.url(path)).send().await.unwrap();
+        assert_eq!(asset.status(), StatusCode::OK, "{path}");
+        assert!(asset.headers()["content-type"].to_str().unwrap().starts_with(kind), "{path}");
+        assert!(asset.headers()["cache-control"].to_str().unwrap().contains("immutable"), "{path} is cached for good");
+        assert!(!asset.bytes().await.unwrap().is_empty());
+    }
+    let stale = http.get(app.url("/admin/assets/admin.00000000.css")).send().await.unwrap();
+    assert_eq!(stale.status(), StatusCode::NOT_FOUND, "another version is not served");
 }
