@@ -7,7 +7,6 @@ use std::collections::BTreeMap;
 
 use axum::Router;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use maud::{Markup, html};
@@ -21,8 +20,9 @@ use ordo_domain::validation::ValidationErrors;
 use ordo_service::Services;
 use serde::Deserialize;
 
-use super::page::{self, FieldAttrs, FormState, csrf_field, money, shell, when};
-use super::{Action, AdminError, AdminResult, Staff, StaffSession};
+use super::form::{self, FieldAttrs, Fields, FormState, VersionForm};
+use super::page::{self, money, shell, when};
+use super::{Action, AdminResult, Staff, StaffSession};
 use crate::auth::{CatalogRead, CatalogWrite};
 use crate::error::ApiError;
 use crate::routes::{parse_id, parse_page};
@@ -161,19 +161,7 @@ fn product_page(
             dt { "Changed" } dd { (when(product.meta.updated_at)) ", version " (product.meta.version) }
         }
         @if may_write && !archived {
-            h2 { "Edit" }
-            form.stack method="post" action={ "/admin/products/" (product.id) } novalidate {
-                (csrf_field(staff))
-                input type="hidden" name="version" value=(form.value("version"));
-                (form.unplaced(placed))
-                (product_fields(form))
-                div { button type="submit" { "Save" } }
-            }
-            form method="post" action={ "/admin/products/" (product.id) "/archive" } {
-                (csrf_field(staff))
-                input type="hidden" name="version" value=(product.meta.version);
-                button.danger type="submit" { "Archive product" }
-            }
+            (form::edit_and_archive(staff, &format!("/admin/products/{}", product.id), form, placed, &product_fields(form), "Archive product"))
         }
     };
     shell(staff, "/admin/products", &product.name, &content)
@@ -181,16 +169,14 @@ fn product_page(
 
 /// The page with the form that creates a product.
 fn new_product_page(staff: &StaffSession, form: &FormState, problem: Option<&ApiError>) -> page::HtmlPage {
+    let fields = html! {
+        (form.input("SKU (never changes)", "sku", "text", &FieldAttrs { required: true, maxlength: Some(ordo_domain::sku::MAX_LEN), ..FieldAttrs::default() }))
+        (product_fields(form))
+    };
     let content = html! {
         h1 { "New product" }
         @if let Some(problem) = problem { (page::problem_notice(problem)) }
-        form.stack method="post" action="/admin/products" novalidate {
-            (csrf_field(staff))
-            (form.unplaced(placed))
-            (form.input("SKU (never changes)", "sku", "text", &FieldAttrs { required: true, maxlength: Some(ordo_domain::sku::MAX_LEN), ..FieldAttrs::default() }))
-            (product_fields(form))
-            div { button type="submit" { "Create" } }
-        }
+        (form::create_form(staff, "/admin/products", form, placed, &fields))
     };
     shell(staff, "/admin/products", "New product", &content)
 }
@@ -310,21 +296,8 @@ async fn create(State(services): State<Services>, action: Action<CatalogWrite, F
         Ok(new) => services.catalog.create_product(&staff.actor(), new).await.map_err(ApiError::from),
         Err(errors) => Err(ApiError::from(errors)),
     };
-    match result {
-        Ok(product) => Ok(Redirect::to(&format!("/admin/products/{}", product.id)).into_response()),
-        Err(problem) if problem.status().is_server_error() => Err(AdminError::Problem(problem)),
-        Err(problem) => {
-            let form = form.with_problems(problem.field_errors());
-            let notice = (problem.status() != StatusCode::UNPROCESSABLE_ENTITY).then_some(&problem);
-            Ok((problem.status(), new_product_page(staff, &form, notice)).into_response())
-        }
-    }
-}
-
-#[derive(Debug, Deserialize)]
-struct Fields {
-    #[serde(flatten)]
-    fields: BTreeMap<String, String>,
+    let result = result.map(|product| format!("/admin/products/{}", product.id));
+    form::answer(result, form, async |form, notice| Ok(new_product_page(staff, form, notice))).await
 }
 
 async fn update(
@@ -334,29 +307,19 @@ async fn update(
 ) -> AdminResult<Response> {
     let id: ProductId = parse_id(&id)?;
     let staff = &action.staff;
-    let submitted = action.form.fields;
-    let result = match changes(&submitted) {
+    let form = FormState::new(action.form.fields);
+    let result = match changes(form.values()) {
         Ok((version, changes)) => {
             services.catalog.update_product(&staff.actor(), id, Some(version), changes).await.map_err(ApiError::from)
         }
         Err(errors) => Err(ApiError::from(errors)),
     };
-    let problem = match result {
-        Ok(product) => return Ok(Redirect::to(&format!("/admin/products/{}", product.id)).into_response()),
-        Err(problem) if problem.status().is_server_error() => return Err(AdminError::Problem(problem)),
-        Err(problem) => problem,
-    };
-    // Refused: the form again, as submitted, with each problem by its field.
-    let current = services.catalog.product(id).await?;
-    let form = FormState::new(submitted).with_problems(problem.field_errors());
-    let notice = (problem.status() != StatusCode::UNPROCESSABLE_ENTITY).then_some(&problem);
-    Ok((problem.status(), product_page(staff, &current.product, &form, notice)).into_response())
-}
-
-#[derive(Debug, Deserialize)]
-struct VersionForm {
-    #[serde(default)]
-    version: String,
+    let result = result.map(|product| format!("/admin/products/{}", product.id));
+    form::answer(result, form, async |form, notice| {
+        let current = services.catalog.product(id).await?;
+        Ok(product_page(staff, &current.product, form, notice))
+    })
+    .await
 }
 
 async fn archive(
@@ -365,7 +328,6 @@ async fn archive(
     action: Action<CatalogWrite, VersionForm>,
 ) -> AdminResult<Response> {
     let id: ProductId = parse_id(&id)?;
-    let version = action.form.version.trim().parse::<i64>().ok();
-    services.catalog.archive_product(&action.staff.actor(), id, version).await?;
+    services.catalog.archive_product(&action.staff.actor(), id, action.form.version()).await?;
     Ok(Redirect::to(&format!("/admin/products/{id}")).into_response())
 }

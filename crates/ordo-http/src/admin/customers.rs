@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 
 use axum::Router;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use maud::{Markup, html};
@@ -18,8 +17,9 @@ use ordo_domain::validation::ValidationErrors;
 use ordo_service::Services;
 use serde::Deserialize;
 
-use super::page::{self, FieldAttrs, FormState, csrf_field, shell, when};
-use super::{Action, AdminError, AdminResult, Staff, StaffSession};
+use super::form::{self, FieldAttrs, Fields, FormState, VersionForm};
+use super::page::{self, shell, when};
+use super::{Action, AdminResult, Staff, StaffSession};
 use crate::auth::{CustomersRead, CustomersWrite};
 use crate::error::ApiError;
 use crate::routes::{parse_id, parse_page};
@@ -170,12 +170,7 @@ fn new_customer_page(staff: &StaffSession, form: &FormState, problem: Option<&Ap
     let content = html! {
         h1 { "New customer" }
         @if let Some(problem) = problem { (page::problem_notice(problem)) }
-        form.stack method="post" action="/admin/customers" novalidate {
-            (csrf_field(staff))
-            (form.unplaced(placed))
-            (customer_fields(form))
-            div { button type="submit" { "Create" } }
-        }
+        (form::create_form(staff, "/admin/customers", form, placed, &customer_fields(form)))
     };
     shell(staff, "/admin/customers", "New customer", &content)
 }
@@ -191,15 +186,8 @@ async fn create(State(services): State<Services>, action: Action<CustomersWrite,
         Ok(new) => services.customers.create_customer(&staff.actor(), new).await.map_err(ApiError::from),
         Err(errors) => Err(ApiError::from(errors)),
     };
-    match result {
-        Ok(customer) => Ok(Redirect::to(&format!("/admin/customers/{}", customer.id)).into_response()),
-        Err(problem) if problem.status().is_server_error() => Err(AdminError::Problem(problem)),
-        Err(problem) => {
-            let form = form.with_problems(problem.field_errors());
-            let notice = (problem.status() != StatusCode::UNPROCESSABLE_ENTITY).then_some(&problem);
-            Ok((problem.status(), new_customer_page(staff, &form, notice)).into_response())
-        }
-    }
+    let result = result.map(|customer| format!("/admin/customers/{}", customer.id));
+    form::answer(result, form, async |form, notice| Ok(new_customer_page(staff, form, notice))).await
 }
 
 /// A customer's page: the facts, and for a role that may write customers
@@ -225,19 +213,7 @@ fn customer_page(
             dt { "Since" } dd { (when(customer.meta.created_at)) ", changed " (when(customer.meta.updated_at)) ", version " (customer.meta.version) }
         }
         @if staff.may(Permission::CustomersWrite) && !archived {
-            h2 { "Edit" }
-            form.stack method="post" action={ "/admin/customers/" (customer.id) } novalidate {
-                (csrf_field(staff))
-                input type="hidden" name="version" value=(form.value("version"));
-                (form.unplaced(placed))
-                (customer_fields(form))
-                div { button type="submit" { "Save" } }
-            }
-            form method="post" action={ "/admin/customers/" (customer.id) "/archive" } {
-                (csrf_field(staff))
-                input type="hidden" name="version" value=(customer.meta.version);
-                button.danger type="submit" { "Archive customer" }
-            }
+            (form::edit_and_archive(staff, &format!("/admin/customers/{}", customer.id), form, placed, &customer_fields(form), "Archive customer"))
         }
     };
     shell(staff, "/admin/customers", &customer.name, &content)
@@ -299,12 +275,6 @@ fn read_customer(form: &FormState, errors: &mut ValidationErrors) -> (Option<Str
     (name, email, addresses)
 }
 
-#[derive(Debug, Deserialize)]
-struct Fields {
-    #[serde(flatten)]
-    fields: BTreeMap<String, String>,
-}
-
 async fn update(
     State(services): State<Services>,
     Path(id): Path<String>,
@@ -319,22 +289,12 @@ async fn update(
         }
         Err(errors) => Err(ApiError::from(errors)),
     };
-    let problem = match result {
-        Ok(customer) => return Ok(Redirect::to(&format!("/admin/customers/{}", customer.id)).into_response()),
-        Err(problem) if problem.status().is_server_error() => return Err(AdminError::Problem(problem)),
-        Err(problem) => problem,
-    };
-    // Refused: the form again, as submitted, with each problem by its field.
-    let current = services.customers.customer(id).await?;
-    let form = form.with_problems(problem.field_errors());
-    let notice = (problem.status() != StatusCode::UNPROCESSABLE_ENTITY).then_some(&problem);
-    Ok((problem.status(), customer_page(staff, &current, &form, notice)).into_response())
-}
-
-#[derive(Debug, Deserialize)]
-struct VersionForm {
-    #[serde(default)]
-    version: String,
+    let result = result.map(|customer| format!("/admin/customers/{}", customer.id));
+    form::answer(result, form, async |form, notice| {
+        let current = services.customers.customer(id).await?;
+        Ok(customer_page(staff, &current, form, notice))
+    })
+    .await
 }
 
 async fn archive(
@@ -343,7 +303,6 @@ async fn archive(
     action: Action<CustomersWrite, VersionForm>,
 ) -> AdminResult<Response> {
     let id: CustomerId = parse_id(&id)?;
-    let version = action.form.version.trim().parse::<i64>().ok();
-    services.customers.archive_customer(&action.staff.actor(), id, version).await?;
+    services.customers.archive_customer(&action.staff.actor(), id, action.form.version()).await?;
     Ok(Redirect::to(&format!("/admin/customers/{id}")).into_response())
 }

@@ -46,6 +46,7 @@ mod audit;
 mod catalog;
 mod customers;
 mod dashboard;
+mod form;
 pub(crate) mod imports;
 mod invoices;
 mod jobs;

@@ -267,6 +267,12 @@ pub(crate) fn parse_amount(text: &str, currency: Currency) -> Result<i64, String
         .ok_or_else(|| format!("`{text}` is too large"))
 }
 
+/// A form's `field` refused with `message`: a 422 as the API answers a
+/// field that fails validation, shown beside the field where the page can.
+pub(crate) fn invalid(field: impl Into<String>, message: impl Into<String>) -> crate::error::ApiError {
+    ordo_domain::validation::ValidationErrors::single(field, "invalid_value", message).into()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -286,107 +292,4 @@ mod tests {
         assert_eq!(money(-1250, eur), "-12.50 EUR");
         assert_eq!(money(300, jpy), "300 JPY");
     }
-}
-
-/// An edit form's values (as stored, or as submitted) and what was wrong
-/// with them, so that each field renders with its problem beside it.
-#[derive(Debug, Default)]
-pub(crate) struct FormState {
-    values: std::collections::BTreeMap<String, String>,
-    problems: Vec<ordo_domain::validation::FieldError>,
-}
-
-impl FormState {
-    pub(crate) fn new(values: std::collections::BTreeMap<String, String>) -> Self {
-        Self { values, problems: Vec::new() }
-    }
-
-    /// The same values, with the problems a refusal named per field.
-    pub(crate) fn with_problems(mut self, problems: &[ordo_domain::validation::FieldError]) -> Self {
-        self.problems = problems.to_vec();
-        self
-    }
-
-    pub(crate) fn values(&self) -> &std::collections::BTreeMap<String, String> {
-        &self.values
-    }
-
-    pub(crate) fn value(&self, name: &str) -> &str {
-        self.values.get(name).map_or("", String::as_str)
-    }
-
-    /// The names of the fields that start with `prefix`, in order.
-    pub(crate) fn names_with(&self, prefix: &str) -> Vec<String> {
-        self.values.keys().filter(|k| k.starts_with(prefix)).cloned().collect()
-    }
-
-    fn problem_of(&self, name: &str) -> Option<&str> {
-        self.problems.iter().find(|p| p.field == name).map(|p| p.message.as_str())
-    }
-
-    /// Problems named for no field of this form, shown above it.
-    pub(crate) fn unplaced(&self, placed: impl Fn(&str) -> bool) -> Markup {
-        html! {
-            @for p in self.problems.iter().filter(|p| !placed(&p.field)) {
-                p.field-problem role="alert" { @if !p.field.is_empty() { (p.field) ": " } (p.message) }
-            }
-        }
-    }
-
-    /// A labelled input of `kind` (`text`, `email`, `number`…) with its
-    /// problem, if any, beside it and tied to it for screen readers.
-    pub(crate) fn input(&self, label: &str, name: &str, kind: &str, attrs: &FieldAttrs) -> Markup {
-        let problem = self.problem_of(name);
-        let described = problem.map(|_| format!("{name}-problem"));
-        html! {
-            div.field {
-                label for=(name) { (label) }
-                @if kind == "textarea" {
-                    textarea id=(name) name=(name) rows="4" maxlength=[attrs.maxlength]
-                        aria-invalid=[problem.map(|_| "true")] aria-describedby=[described.as_deref()] { (self.value(name)) }
-                } @else {
-                    input id=(name) type=(kind) name=(name) value=(self.value(name)) required[attrs.required]
-                        maxlength=[attrs.maxlength] size=[attrs.size] inputmode=[attrs.inputmode]
-                        aria-invalid=[problem.map(|_| "true")] aria-describedby=[described.as_deref()];
-                }
-                @if let Some(problem) = problem {
-                    p.field-problem id={ (name) "-problem" } role="alert" { (problem) }
-                }
-            }
-        }
-    }
-
-    /// A labelled select of `options` (`(value, label)`) with its problem.
-    pub(crate) fn select(&self, label: &str, name: &str, options: &[(&str, &str)]) -> Markup {
-        let problem = self.problem_of(name);
-        html! {
-            div.field {
-                label for=(name) { (label) }
-                select id=(name) name=(name) aria-invalid=[problem.map(|_| "true")]
-                    aria-describedby=[problem.map(|_| format!("{name}-problem"))] {
-                    @for (value, text) in options {
-                        option value=(value) selected[self.value(name) == *value] { (text) }
-                    }
-                }
-                @if let Some(problem) = problem {
-                    p.field-problem id={ (name) "-problem" } role="alert" { (problem) }
-                }
-            }
-        }
-    }
-}
-
-/// Optional attributes of a form field.
-#[derive(Debug, Default, Clone, Copy)]
-pub(crate) struct FieldAttrs {
-    pub(crate) required: bool,
-    pub(crate) maxlength: Option<usize>,
-    pub(crate) size: Option<usize>,
-    pub(crate) inputmode: Option<&'static str>,
-}
-
-/// A form's `field` refused with `message`: a 422 as the API answers a
-/// field that fails validation, shown beside the field where the page can.
-pub(crate) fn invalid(field: impl Into<String>, message: impl Into<String>) -> crate::error::ApiError {
-    ordo_domain::validation::ValidationErrors::single(field, "invalid_value", message).into()
 }
