@@ -14,8 +14,12 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::BodyLimit;
 
 /// The routes that take uploads.
-const UPLOAD_PATHS: [&str; 3] =
-    [crate::routes::settlements::UPLOAD_PATH, crate::routes::imports::UPLOAD_PATH, crate::admin::imports::UPLOAD_PATH];
+const UPLOAD_PATHS: [&str; 4] = [
+    crate::routes::settlements::UPLOAD_PATH,
+    crate::routes::imports::UPLOAD_PATH,
+    crate::admin::imports::UPLOAD_PATH,
+    crate::admin::ledger::UPLOAD_PATH,
+];
 
 /// Whether a request is an upload.
 pub(crate) fn is_upload(method: &Method, path: &str) -> bool {

@@ -1,8 +1,6 @@
 //! Imports: upload a CSV or JSON Lines file, watch it apply, and read the
 //! rows it refused beside it.
 
-use std::io::Write;
-
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Multipart, Path, Query, State};
 use axum::http::{HeaderValue, header};
@@ -17,9 +15,8 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::page::{self, csrf_field, shell, status, when};
-use super::{AdminError, AdminResult, Staff};
+use super::{AdminResult, Staff};
 use crate::auth::ImportsRun;
-use crate::error::ApiError;
 use crate::extract::BodyLimit;
 use crate::routes::{parse_id, parse_page};
 
@@ -84,70 +81,31 @@ async fn list(
     Ok(shell(&staff, UPLOAD_PATH, "Imports", &content).into_response())
 }
 
-/// Takes the multipart form: the CSRF token first (a form from elsewhere
-/// is refused before its file is read), the choices, then the file,
-/// spooled to a temporary file within the upload limit.
+/// Takes the multipart form (the CSRF token first, so a form from elsewhere
+/// is refused before its file is read) and starts the import.
 async fn upload(
     Staff { staff, .. }: Staff<ImportsRun>,
     State(services): State<Services>,
     limit: Option<axum::Extension<BodyLimit>>,
-    mut form: Multipart,
+    form: Multipart,
 ) -> AdminResult<Response> {
-    let limit = limit.map_or(usize::MAX, |l| l.0.0);
-    let bad_form =
-        |e: axum::extract::multipart::MultipartError| AdminError::Problem(ApiError::unreadable_body(e.body_text()));
-    let mut csrf_checked = false;
-    let (mut kind, mut bad_rows, mut file) = (None, BadRows::default(), None);
-    while let Some(mut field) = form.next_field().await.map_err(bad_form)? {
-        let name = field.name().unwrap_or_default().to_owned();
-        if name == "csrf" {
-            csrf_checked = staff.session.csrf_matches(&field.text().await.map_err(bad_form)?);
-            continue;
-        }
-        if !csrf_checked {
-            return Err(AdminError::Csrf);
-        }
-        match name.as_str() {
-            "kind" => {
-                let value = field.text().await.map_err(bad_form)?;
-                kind =
-                    Some(ImportKind::parse(&value).ok_or_else(|| {
-                        page::invalid("kind", format!("`{value}` is not products, customers or stock"))
-                    })?);
-            }
-            "bad_rows" => {
-                let value = field.text().await.map_err(bad_form)?;
-                bad_rows = BadRows::parse(&value)
-                    .ok_or_else(|| page::invalid("bad_rows", format!("`{value}` is not refuse or skip")))?;
-            }
-            "file" => {
-                let format = match field.file_name().unwrap_or_default().rsplit('.').next() {
-                    Some("jsonl" | "ndjson") => ImportFormat::Jsonl,
-                    _ => ImportFormat::Csv,
-                };
-                let unreadable =
-                    |e: std::io::Error| ApiError::unreadable_body(format!("the upload cannot be stored: {e}"));
-                let mut spooled = tempfile::tempfile().map_err(unreadable)?;
-                let mut size = 0_usize;
-                while let Some(chunk) = field.next().await {
-                    let chunk = chunk.map_err(bad_form)?;
-                    size += chunk.len();
-                    if size > limit {
-                        return Err(ApiError::payload_too_large(Some(limit)).into());
-                    }
-                    spooled.write_all(&chunk).map_err(unreadable)?;
-                }
-                spooled.flush().map_err(unreadable)?;
-                file = Some((format, spooled));
-            }
-            _ => {}
-        }
-    }
-    if !csrf_checked {
-        return Err(AdminError::Csrf);
-    }
-    let kind = kind.ok_or_else(|| page::invalid("kind", "say what the file holds"))?;
-    let (format, file) = file.ok_or_else(|| page::invalid("file", "choose a file to import"))?;
+    let upload = super::upload::read(&staff, form, limit.map_or(usize::MAX, |l| l.0.0)).await?;
+    let kind = upload.field("kind");
+    let kind = match kind {
+        "" => return Err(page::invalid("kind", "say what the file holds").into()),
+        value => ImportKind::parse(value)
+            .ok_or_else(|| page::invalid("kind", format!("`{value}` is not products, customers or stock")))?,
+    };
+    let bad_rows = match upload.field("bad_rows") {
+        "" => BadRows::default(),
+        value => BadRows::parse(value)
+            .ok_or_else(|| page::invalid("bad_rows", format!("`{value}` is not refuse or skip")))?,
+    };
+    let (file_name, file) = upload.file.ok_or_else(|| page::invalid("file", "choose a file to import"))?;
+    let format = match file_name.rsplit('.').next() {
+        Some("jsonl" | "ndjson") => ImportFormat::Jsonl,
+        _ => ImportFormat::Csv,
+    };
     let request = ImportRequest { kind, format, dry_run: false, bad_rows, chunk_rows: None };
     let (import, _) = services.imports.create(&staff.actor(), request, file).await?;
     Ok(Redirect::to(&format!("/admin/imports/{}", import.id)).into_response())

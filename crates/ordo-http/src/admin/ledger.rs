@@ -3,26 +3,34 @@
 //! settlement reports, each with its items by what reconciling found.
 
 use axum::Router;
-use axum::extract::{Path, Query, State};
-use axum::response::{IntoResponse, Response};
+use axum::extract::{DefaultBodyLimit, Multipart, Path, Query, State};
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use chrono::NaiveTime;
 use maud::{Markup, html};
+use ordo_domain::auth::Permission;
 use ordo_domain::money::Currency;
-use ordo_domain::settlement::{ItemStatus, RunStatus};
+use ordo_domain::settlement::{Format, ItemStatus, RunStatus};
 use ordo_service::Services;
 use serde::Deserialize;
 
-use super::page::{self, money, parse_day, shell, status, when};
+use super::page::{self, csrf_field, money, parse_day, shell, status, when};
 use super::{AdminResult, Staff};
-use crate::auth::LedgerRead;
+use crate::auth::{LedgerManage, LedgerRead};
 use crate::error::ApiError;
+use crate::extract::BodyLimit;
 use crate::routes::{parse_id, parse_page};
+
+/// Where the settlement upload form posts: an upload path, so the upload
+/// limit applies.
+pub(crate) const UPLOAD_PATH: &str = "/admin/ledger/settlements";
 
 pub(super) fn routes() -> Router<Services> {
     Router::new()
         .route("/admin/ledger", get(trial_balance))
-        .route("/admin/ledger/settlements", get(runs))
+        // The report is counted against the upload limit as it is spooled,
+        // not held to the body limit of forms.
+        .route(UPLOAD_PATH, get(runs).post(import).layer(DefaultBodyLimit::disable()))
         .route("/admin/ledger/settlements/{id}", get(run))
 }
 
@@ -107,7 +115,19 @@ async fn runs(
     let content = html! {
         h1 { "Reconciliation" }
         (tabs("/admin/ledger/settlements"))
-        p.hint { "Each run reconciles one settlement report of a payment provider against Ordo's captures and refunds. Reports are imported through the API (" code { "POST /v1/ledger/settlements" } ")." }
+        p.hint { "Each run reconciles one settlement report of a payment provider against Ordo's captures and refunds. The same file imported again is its earlier run." }
+        @if staff.may(Permission::LedgerManage) {
+            form.filters method="post" action=(UPLOAD_PATH) enctype="multipart/form-data" {
+                // First, so that a form from elsewhere is refused before its file is read.
+                (csrf_field(&staff))
+                label { "Provider" input type="text" name="provider" size="10" required pattern="[a-z0-9_-]{1,40}"; }
+                label { "Layout"
+                    select name="format" { @for f in [Format::Stripe, Format::Generic] { option value=(f.as_str()) { (f.as_str()) } } }
+                }
+                label { "Settlement report (CSV)" input type="file" name="file" accept=".csv,text/csv" required; }
+                button type="submit" { "Import and reconcile" }
+            }
+        }
         (page::live("runs", "/admin/ledger/settlements", running, &html! {
         @if runs.items.is_empty() { p { "No settlement report is imported yet." } } @else {
             div.table-wrap { table {
@@ -171,10 +191,15 @@ async fn run(
     let items = services.settlements.items(id, item_status, &page_request).await?;
     let base = format!("/admin/ledger/settlements/{id}");
     let running = run.status == RunStatus::Running;
+    // While it runs, the page refreshes itself as it is (its filter kept).
+    let url = match query.status.as_deref().filter(|s| !s.is_empty()) {
+        Some(s) => format!("{base}?status={s}"),
+        None => base.clone(),
+    };
     let content = html! {
         h1 { "Reconciliation run" }
         (tabs("/admin/ledger/settlements"))
-        (page::live("run", &base, running, &html! {
+        (page::live("run", &url, running, &html! {
         dl.facts {
             dt { "Provider" } dd { (run.provider) " (" (run.format.as_str()) ")" }
             dt { "Status" } dd { (status(run.status.as_str())) @if run.status == RunStatus::Running { " " (run.progress) " %" } }
@@ -184,7 +209,6 @@ async fn run(
             dt { "Imported" } dd { (when(run.created_at)) " by " (run.created_by) }
             dt { "Found" } dd { (counts(&run.counts)) }
         }
-        }))
         form.filters method="get" action=(base) {
             label { "Items"
                 select name="status" {
@@ -213,6 +237,30 @@ async fn run(
             } }
         }
         (page::next_page(&base, &[("status", query.status.clone())], items.next_cursor.as_deref()))
+        }))
     };
     Ok(shell(&staff, "/admin/ledger", "Reconciliation run", &content).into_response())
+}
+
+/// Takes the upload form (the CSRF token first) and imports the report;
+/// on to its run, new or (the same file again) earlier.
+async fn import(
+    Staff { staff, .. }: Staff<LedgerManage>,
+    State(services): State<Services>,
+    limit: Option<axum::Extension<BodyLimit>>,
+    form: Multipart,
+) -> AdminResult<Response> {
+    let upload = super::upload::read(&staff, form, limit.map_or(usize::MAX, |l| l.0.0)).await?;
+    let provider = upload.field("provider").trim().to_owned();
+    if provider.is_empty()
+        || provider.len() > 40
+        || !provider.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+    {
+        return Err(page::invalid("provider", "a provider's name: lower-case letters, digits, `_` and `-`").into());
+    }
+    let format = Format::parse(upload.field("format"))
+        .ok_or_else(|| page::invalid("format", format!("`{}` is not stripe or generic", upload.field("format"))))?;
+    let (_, file) = upload.file.ok_or_else(|| page::invalid("file", "choose the settlement report to import"))?;
+    let (run, _) = services.settlements.import(&staff.actor(), &provider, format, file).await?;
+    Ok(Redirect::to(&format!("{UPLOAD_PATH}/{}", run.id)).into_response())
 }

@@ -51,11 +51,12 @@ pub(crate) mod imports;
 mod invoices;
 mod jobs;
 mod keys;
-mod ledger;
+pub(crate) mod ledger;
 mod orders;
 mod page;
 mod reports;
 mod stock;
+mod upload;
 mod webhooks;
 
 /// The session cookie's name.

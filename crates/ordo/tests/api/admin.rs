@@ -11,7 +11,7 @@ use serde_json::json;
 use crate::jobs::{enqueue, kill};
 use crate::payments::{paid_order, wait_for_payments, with_workers};
 use crate::returns::shipped_order;
-use crate::settlements::{captured, decimal, finished, upload};
+use crate::settlements::{captured, decimal, finished};
 
 backend_tests!(
     staff_sign_in_act_on_orders_and_sign_out,
@@ -857,11 +857,27 @@ async fn a_reconciliation_run_is_read_with_its_items(app: TestApp) {
         "id,type,reference,amount,fee,currency,created\ntxn_1,capture,{reference},{},0.30,EUR,{now}\ntxn_2,capture,pi_unknown,12.00,0.40,EUR,{now}\n",
         decimal(amount)
     );
-    let run = upload(&app, "provider=test&format=generic", &csv).await.expect(StatusCode::ACCEPTED);
-    let id = run["id"].as_str().unwrap().to_owned();
-    finished(&app, &id).await;
     let mut browser = Browser::new(&app);
     browser.sign_in(&app.admin_key).await;
+    let csrf = browser.csrf("/admin/ledger/settlements").await;
+    let path = "/admin/ledger/settlements";
+    let send = async |provider: &str, file: &str| {
+        let fields = [("csrf", csrf.as_str()), ("provider", provider), ("format", "generic")];
+        browser.post_multipart(path, &fields, Some(("settlement.csv", file))).await
+    };
+    // Refused: a malformed report, an unknown provider, a form without the token.
+    assert_eq!(send("test", "id,type\nx,capture\n").await.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(send("nobody", &csv).await.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let forged = browser.post_multipart(path, &[("provider", "test")], Some(("settlement.csv", &csv))).await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    let none = app.get("/v1/ledger/settlements").await.expect(StatusCode::OK);
+    assert!(none["items"].as_array().unwrap().is_empty(), "refused uploads imported nothing");
+    let imported = send("test", &csv).await;
+    assert_eq!(imported.status, StatusCode::SEE_OTHER, "{}", imported.body);
+    let id = imported.location.unwrap().rsplit('/').next().unwrap().to_owned();
+    finished(&app, &id).await;
+    let again = send("test", &csv).await;
+    assert_eq!(again.location, Some(format!("{path}/{id}")), "the same file again is its run");
     let runs = browser.get("/admin/ledger/settlements").await;
     assert_eq!(runs.status, StatusCode::OK);
     assert!(runs.body.contains(&format!("/admin/ledger/settlements/{id}")), "the run is listed");

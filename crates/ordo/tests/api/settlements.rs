@@ -32,7 +32,7 @@ pub(crate) async fn captured(app: &TestApp, shop: &ordo_testkit::fixtures::Shop)
     payments.into_iter().find(|p| p["kind"] == "capture").unwrap()
 }
 
-pub(crate) async fn upload(app: &TestApp, query: &str, csv: &str) -> ordo_testkit::TestResponse {
+async fn upload(app: &TestApp, query: &str, csv: &str) -> ordo_testkit::TestResponse {
     app.send_raw(Method::POST, &format!("/v1/ledger/settlements?{query}"), Some("text/csv"), csv.as_bytes().to_vec())
         .await
 }
