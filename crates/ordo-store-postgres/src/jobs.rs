@@ -1,9 +1,45 @@
-//! SQL of the job queue. Claims use `FOR UPDATE SKIP LOCKED`, so workers: the shared queries of `ordo_store_sql::jobs`, and the ones
-//! in this backend's dialect.
+//! SQL of the job queue on PostgreSQL: the queries written in its dialect
+//! (claims with `FOR UPDATE SKIP LOCKED`, batches as arrays); the shared
+//! ones are in `ordo_store_sql::jobs`.
 
 use crate::PgSession;
 
 ordo_store_sql::job_repo!(PgSession, Postgres {
+    #[tracing::instrument(target = "ordo_db", name = "jobs.enqueue_jobs", skip_all, fields(jobs = jobs.len()))]
+    async fn enqueue_jobs(&mut self, jobs: &[NewJob]) -> StoreResult<Vec<Uuid>> {
+        if jobs.is_empty() {
+            return Ok(Vec::new());
+        }
+        // One statement whatever the batch's size: the columns as arrays,
+        // unnested into rows (no NOTIFY, as for one job).
+        let payloads: Vec<String> = jobs.iter().map(|j| j.payload.to_string()).collect();
+        let ids: Vec<Uuid> = sqlx::query_scalar(
+            "INSERT INTO jobs (id, queue, name, payload, priority, state, attempt, max_attempts, run_at, unique_key, trace_parent, created_at, updated_at)
+             SELECT id, queue, name, payload::jsonb, priority, 'available', 0, max_attempts, run_at, unique_key, trace_parent, $10, $10
+               FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::smallint[], $6::integer[], $7::timestamptz[], $8::text[], $9::text[])
+                    AS j(id, queue, name, payload, priority, max_attempts, run_at, unique_key, trace_parent)
+             ON CONFLICT (name, unique_key) WHERE unique_key IS NOT NULL AND state <> 'dead' DO NOTHING
+             RETURNING id",
+        )
+        .bind(jobs.iter().map(|j| j.id).collect::<Vec<_>>())
+        .bind(jobs.iter().map(|j| j.queue.as_str()).collect::<Vec<_>>())
+        .bind(jobs.iter().map(|j| j.name.as_str()).collect::<Vec<_>>())
+        .bind(&payloads)
+        .bind(jobs.iter().map(|j| j.priority).collect::<Vec<_>>())
+        .bind(jobs.iter().map(|j| j.max_attempts).collect::<Vec<_>>())
+        .bind(jobs.iter().map(|j| j.run_at).collect::<Vec<_>>())
+        .bind(jobs.iter().map(|j| j.unique_key.as_deref()).collect::<Vec<_>>())
+        .bind(jobs.iter().map(|j| j.trace_parent.as_deref()).collect::<Vec<_>>())
+        .bind(Ts(::ordo_domain::time::now()))
+        .persistent(self.persistent())
+        .fetch_all(self.conn())
+        .await
+        .map_err(Self::map_err)?;
+        // RETURNING does not promise the rows' order: give back `jobs`' own.
+        let enqueued: ::std::collections::HashSet<Uuid> = ids.into_iter().collect();
+        Ok(jobs.iter().map(|j| j.id).filter(|id| enqueued.contains(id)).collect())
+    }
+
     #[tracing::instrument(target = "ordo_db", name = "jobs.claim_jobs", skip_all)]
     async fn claim_jobs(
         &mut self,

@@ -1,9 +1,42 @@
-//! SQL of the job queue. Claims use `FOR UPDATE SKIP LOCKED`, so workers: the shared queries of `ordo_store_sql::jobs`, and the ones
-//! in this backend's dialect.
+//! SQL of the job queue on SQLite: the queries written in its dialect; the
+//! shared ones are in `ordo_store_sql::jobs`.
 
 use crate::SqliteSession;
 
 ordo_store_sql::job_repo!(SqliteSession, Sqlite {
+    #[tracing::instrument(target = "ordo_db", name = "jobs.enqueue_jobs", skip_all, fields(jobs = jobs.len()))]
+    async fn enqueue_jobs(&mut self, jobs: &[NewJob]) -> StoreResult<Vec<Uuid>> {
+        /// Rows per statement: 11 parameters each, well within SQLite's 32 766.
+        const ROWS: usize = 1000;
+        let now = Ts(::ordo_domain::time::now());
+        let mut enqueued = ::std::collections::HashSet::new();
+        for chunk in jobs.chunks(ROWS) {
+            let mut query = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+                "INSERT INTO jobs (id, queue, name, payload, priority, state, attempt, max_attempts, run_at, unique_key, trace_parent, created_at, updated_at) ",
+            );
+            query.push_values(chunk, |mut row, j| {
+                row.push_bind(j.id)
+                    .push_bind(j.queue.as_str())
+                    .push_bind(j.name.as_str())
+                    .push_bind(Json(&j.payload))
+                    .push_bind(j.priority)
+                    .push("'available', 0")
+                    .push_bind(j.max_attempts)
+                    .push_bind(Ts(j.run_at))
+                    .push_bind(j.unique_key.as_deref())
+                    .push_bind(j.trace_parent.as_deref())
+                    .push_bind(now)
+                    .push_bind(now);
+            });
+            query.push(
+                " ON CONFLICT (name, unique_key) WHERE unique_key IS NOT NULL AND state <> 'dead' DO NOTHING RETURNING id",
+            );
+            let ids: Vec<Uuid> = query.build_query_scalar().fetch_all(self.conn()).await.map_err(Self::map_err)?;
+            enqueued.extend(ids);
+        }
+        Ok(jobs.iter().map(|j| j.id).filter(|id| enqueued.contains(id)).collect())
+    }
+
     #[tracing::instrument(target = "ordo_db", name = "jobs.claim_jobs", skip_all)]
     async fn claim_jobs(
         &mut self,

@@ -26,6 +26,12 @@ pub trait JobRepo: Send {
     /// enqueued).
     async fn enqueue_job(&mut self, job: &NewJob) -> StoreResult<bool>;
 
+    /// Enqueues many jobs at once (one statement per thousand or so), in
+    /// the caller's transaction. Returns the ids enqueued, in `jobs`' order:
+    /// a job whose name and unique key are pending already, or come earlier
+    /// in `jobs`, is left out.
+    async fn enqueue_jobs(&mut self, jobs: &[NewJob]) -> StoreResult<Vec<Uuid>>;
+
     /// Takes up to `limit` due jobs of `queues`, highest priority first,
     /// marking them running under a lease with a fresh fencing token.
     /// Concurrent callers never take the same job.

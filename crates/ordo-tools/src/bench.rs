@@ -88,3 +88,99 @@ pub async fn single_row_inserts(
     store.close().await;
     Ok(InsertRate { transactions: committed.load(Ordering::Relaxed), seconds })
 }
+
+/// A job that does nothing: the queue's own cost, as [`queue`] measures it.
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
+pub struct Noop {
+    pub n: u64,
+}
+
+/// What no-op jobs count as they run.
+#[derive(Debug, Default)]
+pub struct NoopCount {
+    ran: AtomicU64,
+}
+
+#[async_trait::async_trait]
+impl ordo_jobs::Job for Noop {
+    const NAME: &'static str = "bench.noop";
+    /// A queue of its own: the benchmark never runs or counts other jobs.
+    const QUEUE: &'static str = "bench";
+    type Context = NoopCount;
+
+    async fn run(&self, count: &NoopCount, _run: &ordo_jobs::JobRun) -> Result<(), ordo_jobs::JobError> {
+        count.ran.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+/// What [`queue`] measured.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct QueueRate {
+    pub jobs: u64,
+    pub enqueue_seconds: f64,
+    /// From the worker's start until the last job is completed (deleted).
+    pub process_seconds: f64,
+}
+
+impl QueueRate {
+    pub fn enqueued_per_second(&self) -> f64 {
+        if self.enqueue_seconds > 0.0 { self.jobs as f64 / self.enqueue_seconds } else { 0.0 }
+    }
+
+    pub fn processed_per_second(&self) -> f64 {
+        if self.process_seconds > 0.0 { self.jobs as f64 / self.process_seconds } else { 0.0 }
+    }
+}
+
+/// Jobs of the `bench` queue still waiting or running.
+async fn bench_jobs_left(db: &Arc<dyn Database>) -> anyhow::Result<i64> {
+    let stats = db.session().await?.queue_stats().await?;
+    Ok(stats
+        .iter()
+        .filter(|s| s.queue == <Noop as ordo_jobs::Job>::QUEUE && s.state != ordo_domain::job::JobState::Dead)
+        .map(|s| s.count)
+        .sum())
+}
+
+/// Measures Ordo's job queue on `db` with durability as configured: enqueues
+/// `jobs` no-op jobs, `batch` to a transaction (one statement each, through
+/// [`ordo_jobs::Queue::enqueue_many`]), then runs one worker with
+/// `concurrency` jobs at once until every one is completed. Uses a queue of
+/// its own (`bench`), which must be empty.
+pub async fn queue(db: Arc<dyn Database>, jobs: u64, batch: usize, concurrency: usize) -> anyhow::Result<QueueRate> {
+    anyhow::ensure!(bench_jobs_left(&db).await? == 0, "the `bench` queue is not empty: use a scratch database");
+    let queue = ordo_jobs::Queue::new(db.clone());
+    let started = Instant::now();
+    let mut next = 0_u64;
+    while next < jobs {
+        let end = (next + batch.max(1) as u64).min(jobs);
+        let batch: Vec<Noop> = (next..end).map(|n| Noop { n }).collect();
+        let ids = queue.enqueue_many(&batch, ordo_jobs::EnqueueOptions::default()).await?;
+        anyhow::ensure!(ids.len() == batch.len(), "a batch was not enqueued whole");
+        next = end;
+    }
+    let enqueue_seconds = started.elapsed().as_secs_f64();
+
+    let count = Arc::new(NoopCount::default());
+    let registry = ordo_jobs::Registry::new().register::<Noop>();
+    let config = ordo_jobs::WorkerConfig { concurrency, ..ordo_jobs::WorkerConfig::default() };
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let started = Instant::now();
+    let worker = tokio::spawn(ordo_jobs::Worker::new(queue, registry, count.clone(), config).run(async move {
+        let _ = stopped.await;
+    }));
+    // Every job has run once its count is reached; it is done once its
+    // completion is written (completions are batched), so wait for both.
+    while count.ran.load(Ordering::Relaxed) < jobs {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    while bench_jobs_left(&db).await? > 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let process_seconds = started.elapsed().as_secs_f64();
+    let _ = stop.send(());
+    worker.await?;
+    anyhow::ensure!(count.ran.load(Ordering::Relaxed) == jobs, "a job ran twice");
+    Ok(QueueRate { jobs, enqueue_seconds, process_seconds })
+}

@@ -386,8 +386,45 @@ async fn complete_many_only_under_their_tokens(t: &StoreCtx) {
     assert!(s.complete_jobs(&[]).await.unwrap().is_empty());
 }
 
+async fn enqueue_many_at_once_skipping_pending_keys(t: &StoreCtx) {
+    let mut s = t.begin().await;
+    assert!(s.enqueue_jobs(&[]).await.unwrap().is_empty());
+    let mut pending = new_job(t, "default", "invoice.issue", 0, 0);
+    pending.unique_key = Some("order-1".to_owned());
+    assert!(s.enqueue_job(&pending).await.unwrap());
+
+    let plain = new_job(t, "default", "mail.send", 5, 0);
+    let mut bare = new_job(t, "other", "x", -2, 30);
+    (bare.payload, bare.trace_parent) = (serde_json::Value::Null, None);
+    let mut taken = new_job(t, "default", "invoice.issue", 0, 0);
+    taken.unique_key = Some("order-1".to_owned()); // pending already
+    let mut keyed = new_job(t, "default", "invoice.issue", 0, 0);
+    keyed.unique_key = Some("order-2".to_owned());
+    let mut twin = new_job(t, "default", "invoice.issue", 0, 0);
+    twin.unique_key = Some("order-2".to_owned()); // earlier in the batch
+    let batch = [plain.clone(), taken.clone(), bare.clone(), keyed.clone(), twin.clone()];
+    let enqueued = s.enqueue_jobs(&batch).await.unwrap();
+    assert_eq!(t.record("enqueued", enqueued), vec![plain.id, bare.id, keyed.id], "in the batch's order");
+    for job in [&plain, &bare, &keyed] {
+        let stored = s.job(job.id).await.unwrap().unwrap();
+        assert_new(&stored, job);
+        assert_eq!((stored.state, stored.attempt, stored.attempt_id), (JobState::Available, 0, None));
+        t.record("stored", view(&stored));
+    }
+    assert_eq!(s.job(taken.id).await.unwrap(), None);
+    assert_eq!(s.job(twin.id).await.unwrap(), None);
+
+    // More than one statement's worth.
+    let many: Vec<NewJob> = (0..2_500).map(|i| new_job(t, "bulk", "j", 0, i % 7)).collect();
+    let enqueued = s.enqueue_jobs(&many).await.unwrap();
+    assert_eq!(enqueued, many.iter().map(|j| j.id).collect::<Vec<_>>());
+    let claimed = s.claim_jobs(&queues(&["bulk"]), "w", 3_000, t.at(60), t.at(10)).await.unwrap();
+    assert_eq!(t.record("bulk claimed", claimed.len()), 2_500);
+}
+
 ordo_testkit::store_tests!(
     enqueue_round_trip_and_unique_key,
+    enqueue_many_at_once_skipping_pending_keys,
     complete_many_only_under_their_tokens,
     claim_takes_due_jobs_by_priority,
     claims_never_overlap_under_concurrency,

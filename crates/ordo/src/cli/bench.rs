@@ -37,6 +37,20 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 10)]
         duration_secs: u64,
     },
+    /// Measure the job queue on the configured database (migrated first),
+    /// with its durability as configured: enqueue no-op jobs in batches,
+    /// then run them with one worker. Uses a queue of its own, `bench`,
+    /// which must be empty (use a scratch database). Prints one JSON object.
+    Queue {
+        #[arg(long, default_value_t = 50_000)]
+        jobs: u64,
+        /// Jobs enqueued per transaction (one statement each).
+        #[arg(long, default_value_t = 500)]
+        batch: usize,
+        /// Jobs the worker runs at once.
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+    },
 }
 
 #[allow(clippy::print_stdout)] // the URL and the figures are the commands' output
@@ -64,6 +78,24 @@ pub(super) async fn run(config: &Config, command: BenchCommand) -> anyhow::Resul
                 "per_second": rate.per_second(),
                 "concurrency": concurrency,
                 "synchronous": format!("{:?}", config.database.sqlite_synchronous).to_lowercase(),
+            });
+            println!("{figures}");
+        }
+        BenchCommand::Queue { jobs, batch, concurrency } => {
+            let db = storage::open(&config.database).await?;
+            db.migrate().await.context("applying database migrations")?;
+            let backend = format!("{:?}", db.backend()).to_lowercase();
+            let rate = ordo_tools::bench::queue(db.clone(), jobs, batch, concurrency).await?;
+            db.close().await;
+            let figures = serde_json::json!({
+                "backend": backend,
+                "jobs": rate.jobs,
+                "batch": batch,
+                "concurrency": concurrency,
+                "enqueue_seconds": rate.enqueue_seconds,
+                "enqueued_per_second": rate.enqueued_per_second(),
+                "process_seconds": rate.process_seconds,
+                "processed_per_second": rate.processed_per_second(),
             });
             println!("{figures}");
         }

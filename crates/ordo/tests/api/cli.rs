@@ -128,6 +128,27 @@ async fn migrate_applies_migrations_once_on_both_backends() {
     }
 }
 
+/// `ordo bench queue` as `bench/run` uses it: every job enqueued in
+/// batches and run once, on both backends, and the figures printed.
+#[tokio::test]
+async fn bench_queue_runs_every_job_once_and_prints_its_rates() {
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        let Some(db) = TestDb::create(backend).await else { continue };
+        let args = ["bench", "queue", "--jobs", "1200", "--batch", "500", "--concurrency", "16"];
+        let output = run(ordo_command!().env("ORDO_DATABASE_URL", &db.url).args(args));
+        assert!(output.status.success(), "{backend:?}: {}", stderr(&output));
+        let figures: serde_json::Value = serde_json::from_str(stdout(&output).trim()).unwrap();
+        assert_eq!(figures["backend"], format!("{backend:?}").to_lowercase());
+        assert_eq!((figures["jobs"].as_u64(), figures["batch"].as_u64()), (Some(1200), Some(500)));
+        for rate in ["enqueued_per_second", "processed_per_second"] {
+            assert!(figures[rate].as_f64().unwrap() > 0.0, "{backend:?}: {rate} in {figures}");
+        }
+        // Its queue is drained: a second run starts from empty and succeeds.
+        let again = run(ordo_command!().env("ORDO_DATABASE_URL", &db.url).args(args));
+        assert!(again.status.success(), "{backend:?}: {}", stderr(&again));
+    }
+}
+
 #[test]
 fn migrations_have_the_same_names_on_both_backends() {
     let names = |backend: &str| -> Vec<String> {
