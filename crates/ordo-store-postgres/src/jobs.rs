@@ -49,6 +49,18 @@ ordo_store_sql::job_repo!(PgSession, Postgres {
         lease_until: Timestamp,
         now: Timestamp,
     ) -> StoreResult<Vec<JobRecord>> {
+        // A claim need not wait for its WAL to reach the disk: if the
+        // server crashes before it does, the claim is lost and the job is
+        // simply available again (as if never claimed), and the attempt's
+        // completion, fenced by its token, finds nothing to complete. Any
+        // synchronous commit after it (the job's own work, its completion)
+        // flushes it anyway. Waiting for that flush cost a fsync per claim,
+        // which bounded a worker of 8 slots to about 3,400 short jobs/s.
+        sqlx::query("SET LOCAL synchronous_commit = off")
+            .persistent(self.persistent())
+            .execute(self.conn())
+            .await
+            .map_err(Self::map_err)?;
         let rows: Vec<JobRow> = sqlx::query_as(&format!(
             "UPDATE jobs SET state = 'running', attempt = attempt + 1, attempt_id = gen_random_uuid(), locked_by = $2,
                     lease_expires_at = $4, attempt_started_at = $5, updated_at = $5, progress_percent = NULL, progress_message = NULL

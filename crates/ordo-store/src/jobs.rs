@@ -34,7 +34,10 @@ pub trait JobRepo: Send {
 
     /// Takes up to `limit` due jobs of `queues`, highest priority first,
     /// marking them running under a lease with a fresh fencing token.
-    /// Concurrent callers never take the same job.
+    /// Concurrent callers never take the same job. A claim may be lost in
+    /// a crash (the job is then available again); on PostgreSQL the
+    /// transaction that claims does not wait for its commit to reach the
+    /// disk.
     async fn claim_jobs(
         &mut self,
         queues: &[String],
