@@ -5,6 +5,7 @@ mod admin;
 mod audit;
 mod bad_input;
 mod cli;
+mod costs;
 mod customers;
 mod deploy;
 mod files;
