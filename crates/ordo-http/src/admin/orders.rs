@@ -208,7 +208,11 @@ async fn order_page(
         dl.facts {
             dt { "Status" } dd { (status(order.status.as_str())) }
             dt { "Market" } dd { (order.market) }
-            dt { "Customer" } dd { (order.customer_id) }
+            dt { "Customer" } dd {
+                @if staff.may(Permission::CustomersRead) {
+                    a href={ "/admin/customers/" (order.customer_id) } { (order.customer_id) }
+                } @else { (order.customer_id) }
+            }
             dt { "Placed" } dd { (when(order.created_at)) }
             dt { "Total" } dd { (money(order.total, order.currency)) " (tax " (money(order.tax, order.currency)) ", shipping " (money(order.shipping.total, order.currency)) ")" }
             dt { "Ship to" } dd {

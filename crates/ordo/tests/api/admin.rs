@@ -734,6 +734,9 @@ async fn a_return_is_requested_approved_and_received_from_the_order_page(app: Te
     let page = format!("/admin/orders/{id}");
     let shown = browser.get(&page).await.body;
     assert!(shown.contains(&format!("{page}/returns")), "a shipped order offers a return");
+    let customer = format!("/admin/customers/{}", shop.customer);
+    assert!(shown.contains(&format!(r#"href="{customer}""#)), "the order links its customer");
+    assert_eq!(browser.get(&customer).await.status, StatusCode::OK);
     assert!(shown.contains("up to 3") && shown.contains("up to 1"), "each line with the units it may return");
     let csrf = browser.csrf(&page).await;
 
