@@ -82,6 +82,9 @@ pub(super) async fn run(config: &Config, command: BenchCommand) -> anyhow::Resul
             println!("{figures}");
         }
         BenchCommand::Queue { jobs, batch, concurrency } => {
+            // The worker's warnings and slow statements go to stderr, as
+            // `ordo worker`'s do; the figures alone to stdout.
+            let _telemetry = crate::telemetry::init(&config.log)?;
             let db = storage::open(&config.database).await?;
             db.migrate().await.context("applying database migrations")?;
             let backend = format!("{:?}", db.backend()).to_lowercase();
