@@ -536,14 +536,17 @@ async fn fulfil(
     after_action(&services, &action.staff, id, "fulfil", result).await
 }
 
+/// The order line a form field `line_<n>` is about.
+fn line_number(field: &str) -> Option<i32> {
+    field.strip_prefix("line_")?.parse().ok()
+}
+
 /// The units per line a form names as `line_<n>` (lines left at 0 are
 /// left out).
 fn line_units(fields: &std::collections::BTreeMap<String, String>) -> Result<Vec<(i32, i64)>, ApiError> {
     let mut units = Vec::new();
     for (name, value) in fields {
-        let Some(line) = name.strip_prefix("line_").and_then(|n| n.parse::<i32>().ok()) else {
-            continue;
-        };
+        let Some(line) = line_number(name) else { continue };
         let quantity: i64 = value
             .trim()
             .parse()
@@ -648,9 +651,7 @@ fn receipt(form: &ReceiveForm) -> Result<Receipt, ApiError> {
         .map_err(|_| page::invalid("location_id", "choose where the return was received"))?;
     let mut lines = std::collections::HashMap::new();
     for (name, value) in &form.lines {
-        let Some(line) = name.strip_prefix("line_").and_then(|n| n.parse::<i32>().ok()) else {
-            continue;
-        };
+        let Some(line) = line_number(name) else { continue };
         let disposition = Disposition::parse(value)
             .ok_or_else(|| page::invalid(name.clone(), format!("`{value}` is not sellable or damaged stock")))?;
         lines.insert(line, disposition);
