@@ -1,9 +1,9 @@
 //! The worker loop: claim, run, heartbeat, rescue, drain.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ordo_domain::job::{JobAttempt, JobRecord};
 use ordo_domain::time;
@@ -22,6 +22,13 @@ pub struct WorkerConfig {
     pub id: String,
     /// Jobs run at once.
     pub concurrency: usize,
+    /// Most jobs claimed ahead of free slots, so that a slot that frees
+    /// starts its next job without waiting for a claim's round trip. The
+    /// worker claims ahead only as many as it finished since its previous
+    /// claim (short jobs fill the buffer, long ones leave it near empty),
+    /// renews their leases with the running ones', and hands back any that
+    /// waited a whole heartbeat. 0: claim only for free slots.
+    pub prefetch: usize,
     /// How long a claim holds a job without a heartbeat. A crashed worker's
     /// jobs run again this long after its last heartbeat.
     pub lease: Duration,
@@ -39,6 +46,7 @@ impl Default for WorkerConfig {
         Self {
             id: format!("worker-{}-{}", std::process::id(), Uuid::now_v7().simple()),
             concurrency: 8,
+            prefetch: 32,
             lease: Duration::from_secs(30),
             heartbeat: Duration::from_secs(10),
             poll_interval: Duration::from_secs(1),
@@ -67,6 +75,13 @@ struct Held {
     abort: AbortHandle,
 }
 
+/// Jobs claimed ahead of free slots, oldest first, each with when it was
+/// claimed.
+type Ready = VecDeque<(JobRecord, Instant)>;
+
+/// A claim running beside the jobs: how many it asked for, and its answer.
+type Claiming = tokio::task::JoinHandle<Result<Vec<JobRecord>, StoreError>>;
+
 impl<C: Send + Sync + 'static> Worker<C> {
     pub fn new(queue: Queue, registry: Registry<C>, context: Arc<C>, config: WorkerConfig) -> Self {
         Self { queue, registry: Arc::new(registry), context, config }
@@ -77,11 +92,16 @@ impl<C: Send + Sync + 'static> Worker<C> {
     }
 
     /// Claims and runs jobs until `shutdown` completes, then drains.
+    ///
+    /// Claims run beside the jobs, one at a time: while one is out, slots
+    /// that free start jobs claimed ahead, so short jobs do not wait for a
+    /// round trip each batch.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) {
         let mut shutdown: Shutdown = Box::pin(shutdown);
         let slots = Arc::new(Semaphore::new(self.config.concurrency.max(1)));
         let mut tasks: JoinSet<Uuid> = JoinSet::new();
         let mut held: HashMap<Uuid, Held> = HashMap::new();
+        let mut ready = Ready::new();
         let mut heartbeat = tokio::time::interval(self.config.heartbeat);
         heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let wake = self.queue.waker();
@@ -89,50 +109,99 @@ impl<C: Send + Sync + 'static> Worker<C> {
         let (completions, completed) = mpsc::unbounded_channel();
         let completer = tokio::spawn(complete(self.db().clone(), completed));
         let mut due: HashMap<usize, Option<ordo_domain::Timestamp>> = HashMap::new();
+        // The claim out now, and how many jobs it asked for.
+        let mut claiming: Option<(usize, Claiming)> = None;
+        // Jobs finished since the last claim was sent: how many to claim
+        // ahead next time.
+        let mut finished = 0usize;
+        // When a claim last found fewer due jobs than it asked for: the next
+        // waits for a wake-up or the poll interval.
+        let mut drained_at: Option<Instant> = None;
+        // A wake-up came while a claim was out: what it announced may have
+        // been committed after that claim looked.
+        let mut woken = false;
         tracing::info!(worker = %self.config.id, queues = ?self.registry.queues(), "worker started");
         loop {
             if let Err(e) = self.schedule(&mut due).await {
                 tracing::warn!(error = %e, "could not enqueue periodic jobs");
             }
-            let free = slots.available_permits();
-            let mut claimed_all = false;
-            if free > 0 {
-                match self.claim(free).await {
-                    Ok(jobs) => {
-                        claimed_all = jobs.len() == free;
-                        for job in jobs {
-                            let Ok(permit) = slots.clone().try_acquire_owned() else { break };
-                            self.start(job, permit, &completions, &mut tasks, &mut held);
-                        }
-                    }
-                    Err(e) => tracing::warn!(error = %e, "could not claim jobs"),
-                }
+            while !ready.is_empty() {
+                let Ok(permit) = slots.clone().try_acquire_owned() else { break };
+                let Some((job, _)) = ready.pop_front() else { break };
+                self.start(job, permit, &completions, &mut tasks, &mut held);
             }
-            let poll =
-                if claimed_all && slots.available_permits() > 0 { Duration::ZERO } else { self.config.poll_interval };
+            let poll = self.config.poll_interval;
+            if drained_at.is_some_and(|at| at.elapsed() >= poll) {
+                drained_at = None;
+            }
+            let ahead = finished.min(self.config.prefetch);
+            let want = (slots.available_permits() + ahead).saturating_sub(ready.len());
+            if claiming.is_none() && drained_at.is_none() && want > 0 {
+                finished = 0;
+                claiming = Some((want, tokio::spawn(self.claim(want))));
+            }
+            let wait = drained_at.map_or(poll, |at| poll.saturating_sub(at.elapsed()));
             tokio::select! {
                 () = &mut shutdown => break,
-                _ = heartbeat.tick() => self.beat(&mut held).await,
+                _ = heartbeat.tick() => self.beat(&mut held, &mut ready).await,
                 Some(done) = tasks.join_next(), if !tasks.is_empty() => {
-                    forget(&mut held, &done);
+                    finished += forget(&mut held, &done);
                     // Every other job that has finished too, at once.
                     while let Some(done) = tasks.try_join_next() {
-                        forget(&mut held, &done);
+                        finished += forget(&mut held, &done);
                     }
                 }
-                () = wake.notified() => {}
-                () = tokio::time::sleep(poll) => {}
+                claimed = async { (&mut claiming.as_mut().expect("guarded").1).await }, if claiming.is_some() => {
+                    let asked = claiming.take().map_or(0, |(asked, _)| asked);
+                    let found = self.claimed(claimed, &mut ready);
+                    drained_at = (found < asked && !woken).then(Instant::now);
+                    woken = false;
+                }
+                () = wake.notified() => {
+                    woken = claiming.is_some();
+                    drained_at = None;
+                }
+                () = tokio::time::sleep(wait) => {}
             }
         }
         if let Some(listener) = listener {
             listener.abort();
         }
-        self.drain(tasks, held, heartbeat).await;
+        // A claim still out has taken its jobs: wait for it, so that they
+        // are handed back with the rest rather than left to their leases.
+        if let Some((_, claim)) = claiming {
+            self.claimed(claim.await, &mut ready);
+        }
+        self.drain(tasks, held, ready, heartbeat).await;
         // Every job has finished or been handed back: write the last
         // completions before stopping.
         drop(completions);
         let _ = completer.await;
         tracing::info!(worker = %self.config.id, "worker stopped");
+    }
+
+    /// Takes a claim's answer into `ready`; how many jobs it found.
+    fn claimed(
+        &self,
+        claimed: Result<Result<Vec<JobRecord>, StoreError>, tokio::task::JoinError>,
+        ready: &mut Ready,
+    ) -> usize {
+        match claimed {
+            Ok(Ok(jobs)) => {
+                let found = jobs.len();
+                let now = Instant::now();
+                ready.extend(jobs.into_iter().map(|job| (job, now)));
+                found
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "could not claim jobs");
+                0
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "the claim stopped");
+                0
+            }
+        }
     }
 
     /// Where the backend supports it, wakes the worker when any process
@@ -183,13 +252,20 @@ impl<C: Send + Sync + 'static> Worker<C> {
         Ok(())
     }
 
-    async fn claim(&self, limit: usize) -> Result<Vec<JobRecord>, StoreError> {
-        let now = time::now();
-        let lease_until = now + chrono::Duration::from_std(self.config.lease).unwrap_or(chrono::Duration::seconds(30));
-        let mut tx = self.db().begin().await?;
-        let jobs = tx.claim_jobs(self.registry.queues(), &self.config.id, limit as i64, lease_until, now).await?;
-        tx.commit().await?;
-        Ok(jobs)
+    /// Claims up to `limit` due jobs, as a future that owns what it needs
+    /// so that it can run beside the loop.
+    fn claim(&self, limit: usize) -> impl Future<Output = Result<Vec<JobRecord>, StoreError>> + Send + 'static {
+        let db = self.db().clone();
+        let registry = self.registry.clone();
+        let id = self.config.id.clone();
+        let lease = chrono::Duration::from_std(self.config.lease).unwrap_or(chrono::Duration::seconds(30));
+        async move {
+            let now = time::now();
+            let mut tx = db.begin().await?;
+            let jobs = tx.claim_jobs(registry.queues(), &id, limit as i64, now + lease, now).await?;
+            tx.commit().await?;
+            Ok(jobs)
+        }
     }
 
     fn start(
@@ -232,8 +308,14 @@ impl<C: Send + Sync + 'static> Worker<C> {
     }
 
     /// Renews leases of held jobs (stopping any whose lease was lost or that
-    /// were cancelled) and rescues other workers' expired ones.
-    async fn beat(&self, held: &mut HashMap<Uuid, Held>) {
+    /// were cancelled), hands back jobs that waited in `ready` a whole
+    /// heartbeat (another worker may be free for them) and rescues other
+    /// workers' expired ones.
+    async fn beat(&self, held: &mut HashMap<Uuid, Held>, ready: &mut Ready) {
+        self.hand_back_waiting(ready).await;
+        if !ready.is_empty() {
+            self.renew_ready(ready).await;
+        }
         if !held.is_empty() {
             let pairs: Vec<(Uuid, Uuid)> = held.iter().map(|(id, h)| (*id, h.attempt_id)).collect();
             match self.renew(&pairs).await {
@@ -273,6 +355,63 @@ impl<C: Send + Sync + 'static> Worker<C> {
         }
     }
 
+    /// Renews the leases of jobs waiting in `ready`, dropping those whose
+    /// lease was lost and ending those cancelled.
+    async fn renew_ready(&self, ready: &mut Ready) {
+        let pairs: Vec<(Uuid, Uuid)> =
+            ready.iter().filter_map(|(job, _)| job.attempt_id.map(|attempt| (job.id, attempt))).collect();
+        let still: HashMap<Uuid, bool> = match self.renew(&pairs).await {
+            Ok(still) => still.into_iter().collect(),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not renew the leases of jobs claimed ahead");
+                return;
+            }
+        };
+        for (id, attempt_id) in pairs {
+            match still.get(&id) {
+                Some(false) => {}
+                lost_or_cancelled => {
+                    ready.retain(|(job, _)| job.id != id);
+                    if lost_or_cancelled.is_none() {
+                        tracing::warn!(job.id = %id, "lease lost before the job started; dropping it");
+                    } else if let Err(e) = self.finish_cancelled(id, attempt_id).await {
+                        tracing::warn!(job.id = %id, error = %e, "could not remove the cancelled job");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Hands back, in one transaction, the jobs in `ready` claimed a whole
+    /// heartbeat ago or more.
+    async fn hand_back_waiting(&self, ready: &mut Ready) {
+        let stale = ready.iter().take_while(|(_, since)| since.elapsed() >= self.config.heartbeat).count();
+        if stale > 0 {
+            let stale: Vec<JobRecord> = ready.drain(..stale).map(|(job, _)| job).collect();
+            self.hand_back(&stale).await;
+        }
+    }
+
+    /// Puts jobs this worker claimed but never started back in the queue,
+    /// their attempts uncounted (cancelled ones are ended instead). Jobs
+    /// that cannot be handed back run again after their leases.
+    async fn hand_back(&self, jobs: &[JobRecord]) {
+        let handed = async {
+            let mut tx = self.db().begin().await?;
+            for job in jobs {
+                let Some(attempt_id) = job.attempt_id else { continue };
+                if !self.end_held_if_cancelled(tx.as_mut(), job.id, attempt_id).await? {
+                    tx.release_job(job.id, attempt_id).await?;
+                }
+            }
+            tx.commit().await
+        }
+        .await;
+        if let Err(e) = handed {
+            tracing::warn!(error = %e, jobs = jobs.len(), "could not hand back jobs claimed ahead; their leases will expire");
+        }
+    }
+
     async fn renew(&self, pairs: &[(Uuid, Uuid)]) -> Result<Vec<(Uuid, bool)>, StoreError> {
         let lease_until =
             time::now() + chrono::Duration::from_std(self.config.lease).unwrap_or(chrono::Duration::seconds(30));
@@ -299,20 +438,27 @@ impl<C: Send + Sync + 'static> Worker<C> {
         end_if_cancelled(tx, self.registry.lifecycle_of(&job.name), &job, attempt_id).await
     }
 
-    /// Lets jobs in flight finish within the shutdown timeout, renewing
-    /// their leases meanwhile; hands back those still running after it.
+    /// Hands back the jobs claimed ahead at once, then lets jobs in flight
+    /// finish within the shutdown timeout, renewing their leases meanwhile;
+    /// hands back those still running after it.
     async fn drain(
         &self,
         mut tasks: JoinSet<Uuid>,
         mut held: HashMap<Uuid, Held>,
+        ready: Ready,
         mut heartbeat: tokio::time::Interval,
     ) {
+        if !ready.is_empty() {
+            let waiting: Vec<JobRecord> = ready.into_iter().map(|(job, _)| job).collect();
+            self.hand_back(&waiting).await;
+        }
+        let mut ready = Ready::new();
         let deadline = tokio::time::sleep(self.config.shutdown_timeout);
         tokio::pin!(deadline);
         while !tasks.is_empty() {
             tokio::select! {
-                Some(done) = tasks.join_next() => forget(&mut held, &done),
-                _ = heartbeat.tick() => self.beat(&mut held).await,
+                Some(done) = tasks.join_next() => { forget(&mut held, &done); }
+                _ = heartbeat.tick() => self.beat(&mut held, &mut ready).await,
                 () = &mut deadline => break,
             }
         }
@@ -333,10 +479,12 @@ impl<C: Send + Sync + 'static> Worker<C> {
     }
 }
 
-fn forget(held: &mut HashMap<Uuid, Held>, done: &Result<Uuid, tokio::task::JoinError>) {
-    if let Ok(id) = done {
-        held.remove(id);
-    }
+/// Forgets a job whose task ended; 1 if it ran to its end (0 if it was
+/// stopped).
+fn forget(held: &mut HashMap<Uuid, Held>, done: &Result<Uuid, tokio::task::JoinError>) -> usize {
+    let Ok(id) = done else { return 0 };
+    held.remove(id);
+    1
 }
 
 /// Runs one claimed job and records the outcome under its fencing token.

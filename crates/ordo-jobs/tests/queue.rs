@@ -219,6 +219,7 @@ fn config(id: &str) -> WorkerConfig {
     WorkerConfig {
         id: id.to_owned(),
         concurrency: 4,
+        prefetch: 8,
         lease: Duration::from_secs(5),
         heartbeat: Duration::from_millis(100),
         poll_interval: Duration::from_millis(20),
@@ -275,7 +276,66 @@ both_backends!(
     waiting_uses_no_attempt_and_a_dead_job_tells_its_records,
     a_hung_attempt_fails_after_its_maximum_run_time,
     a_cancel_asked_while_running_ends_the_job_however_its_attempt_ends,
+    jobs_claimed_ahead_go_to_a_free_worker_after_a_heartbeat_and_back_on_shutdown,
 );
+
+/// Jobs in the queue that a worker holds: running, or claimed ahead of a
+/// free slot.
+async fn claimed_jobs(db: &Arc<dyn Database>) -> Vec<ordo_domain::job::JobRecord> {
+    live_jobs(db).await.into_iter().filter(|j| j.state == JobState::Running).collect()
+}
+
+/// A worker claims short jobs ahead of its free slots. Those it holds
+/// behind a long job go back to the queue after a heartbeat, where another
+/// worker runs them long before the long job ends; on shutdown the rest go
+/// back at once, their attempts uncounted.
+async fn jobs_claimed_ahead_go_to_a_free_worker_after_a_heartbeat_and_back_on_shutdown(backend: Backend) {
+    let Some((_db, store)) = database(backend).await else { return };
+    let queue = Queue::new(store.clone());
+    let effects = Arc::new(Effects::default());
+    // Short jobs, so the worker claims ahead; then a long one; then short
+    // ones that wait behind it in the worker's buffer.
+    for n in 1..=12 {
+        queue.enqueue(&Count { n, sleep_ms: 5 }, EnqueueOptions::default()).await.unwrap();
+    }
+    let long = queue.enqueue(&Count { n: 100, sleep_ms: 30_000 }, EnqueueOptions::default()).await.unwrap().unwrap();
+    for n in 101..=104 {
+        queue.enqueue(&Count { n, sleep_ms: 5 }, EnqueueOptions::default()).await.unwrap();
+    }
+    let one_slot = WorkerConfig {
+        concurrency: 1,
+        heartbeat: Duration::from_millis(400),
+        shutdown_timeout: Duration::from_millis(100),
+        ..config("one-slot")
+    };
+    let (stop, task) = spawn_worker(&queue, &effects, one_slot);
+    // The long job runs, and the worker of one slot holds more than it.
+    wait_until(async || effects.running.lock().unwrap().get(&100) == Some(&1)).await;
+    let held = claimed_jobs(&store).await;
+    assert!(held.len() > 1 && held.iter().any(|j| j.id == long), "claimed ahead of its one slot: {held:?}");
+    // A second worker gets the waiting jobs once a heartbeat hands them back.
+    let (stop_free, free) = spawn_worker(&queue, &effects, config("free"));
+    wait_until(async || (101..=104).all(|n| effects.runs.lock().unwrap().get(&n) == Some(&1))).await;
+    assert_eq!(effects.running.lock().unwrap().get(&100), Some(&1), "the long job still runs");
+    stop_free.send(()).unwrap();
+    free.await.unwrap();
+
+    // More short jobs while the long one runs: the one-slot worker claims
+    // what it can ahead, and on shutdown hands back all it did not finish.
+    for n in 200..210 {
+        queue.enqueue(&Count { n, sleep_ms: 5 }, EnqueueOptions::default()).await.unwrap();
+    }
+    stop.send(()).unwrap();
+    task.await.unwrap();
+    let left = live_jobs(&store).await;
+    assert!(left.iter().any(|j| j.id == long), "the long job, cut short, is handed back");
+    for job in &left {
+        assert_eq!((job.state, job.attempt, job.attempt_id), (JobState::Available, 0, None), "handed back: {job:?}");
+    }
+    let runs = effects.runs.lock().unwrap();
+    assert!(runs.values().all(|&r| r == 1), "no job ran twice: {runs:?}");
+    assert_eq!(runs.len() + left.len(), 12 + 1 + 4 + 10, "every job ran once or waits: {runs:?}");
+}
 
 /// A cancel asked while the job runs used to take effect only at a
 /// heartbeat that saw the job running: an attempt that failed or waited

@@ -145,10 +145,15 @@ async fn bench_jobs_left(db: &Arc<dyn Database>) -> anyhow::Result<i64> {
 
 /// Measures Ordo's job queue on `db` with durability as configured: enqueues
 /// `jobs` no-op jobs, `batch` to a transaction (one statement each, through
-/// [`ordo_jobs::Queue::enqueue_many`]), then runs one worker with
-/// `concurrency` jobs at once until every one is completed. Uses a queue of
-/// its own (`bench`), which must be empty.
-pub async fn queue(db: Arc<dyn Database>, jobs: u64, batch: usize, concurrency: usize) -> anyhow::Result<QueueRate> {
+/// [`ordo_jobs::Queue::enqueue_many`]), then runs one worker configured as
+/// `worker` until every one is completed. Uses a queue of its own
+/// (`bench`), which must be empty.
+pub async fn queue(
+    db: Arc<dyn Database>,
+    jobs: u64,
+    batch: usize,
+    worker: ordo_jobs::WorkerConfig,
+) -> anyhow::Result<QueueRate> {
     anyhow::ensure!(bench_jobs_left(&db).await? == 0, "the `bench` queue is not empty: use a scratch database");
     let queue = ordo_jobs::Queue::new(db.clone());
     let started = Instant::now();
@@ -164,10 +169,9 @@ pub async fn queue(db: Arc<dyn Database>, jobs: u64, batch: usize, concurrency: 
 
     let count = Arc::new(NoopCount::default());
     let registry = ordo_jobs::Registry::new().register::<Noop>();
-    let config = ordo_jobs::WorkerConfig { concurrency, ..ordo_jobs::WorkerConfig::default() };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let started = Instant::now();
-    let worker = tokio::spawn(ordo_jobs::Worker::new(queue, registry, count.clone(), config).run(async move {
+    let worker = tokio::spawn(ordo_jobs::Worker::new(queue, registry, count.clone(), worker).run(async move {
         let _ = stopped.await;
     }));
     // Every job has run once its count is reached; it is done once its

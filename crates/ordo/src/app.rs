@@ -39,6 +39,7 @@ pub fn worker_config(config: &Config) -> WorkerConfig {
     let ms = Duration::from_millis;
     WorkerConfig {
         concurrency: config.workers.concurrency.max(1),
+        prefetch: config.workers.prefetch,
         lease: ms(config.workers.lease_ms),
         heartbeat: ms(config.workers.heartbeat_ms),
         poll_interval: ms(config.workers.poll_interval_ms),

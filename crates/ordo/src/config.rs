@@ -503,6 +503,8 @@ pub struct WorkersConfig {
     pub enabled: bool,
     /// Jobs run at once per process.
     pub concurrency: usize,
+    /// Most jobs a worker claims ahead of its free slots (0: none).
+    pub prefetch: usize,
     /// A crashed worker's jobs run again this long after its last heartbeat.
     pub lease_ms: u64,
     pub heartbeat_ms: u64,
@@ -517,6 +519,7 @@ impl Default for WorkersConfig {
         Self {
             enabled: true,
             concurrency: 8,
+            prefetch: 32,
             lease_ms: 30_000,
             heartbeat_ms: 10_000,
             poll_interval_ms: 1_000,

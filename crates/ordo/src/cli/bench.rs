@@ -88,13 +88,17 @@ pub(super) async fn run(config: &Config, command: BenchCommand) -> anyhow::Resul
             let db = storage::open(&config.database).await?;
             db.migrate().await.context("applying database migrations")?;
             let backend = format!("{:?}", db.backend()).to_lowercase();
-            let rate = ordo_tools::bench::queue(db.clone(), jobs, batch, concurrency).await?;
+            // The worker as configured (prefetch, lease, …) at the
+            // concurrency asked for.
+            let worker = ordo_jobs::WorkerConfig { concurrency, ..crate::app::worker_config(config) };
+            let rate = ordo_tools::bench::queue(db.clone(), jobs, batch, worker).await?;
             db.close().await;
             let figures = serde_json::json!({
                 "backend": backend,
                 "jobs": rate.jobs,
                 "batch": batch,
                 "concurrency": concurrency,
+                "prefetch": config.workers.prefetch,
                 "enqueue_seconds": rate.enqueue_seconds,
                 "enqueued_per_second": rate.enqueued_per_second(),
                 "process_seconds": rate.process_seconds,
