@@ -24,8 +24,9 @@ pub struct WorkerConfig {
     pub concurrency: usize,
     /// Most jobs claimed ahead of free slots, so that a slot that frees
     /// starts its next job without waiting for a claim's round trip. The
-    /// worker claims ahead only as many as it finished since its previous
-    /// claim (short jobs fill the buffer, long ones leave it near empty),
+    /// worker claims ahead at most twice as many as it finished since its
+    /// previous claim (short jobs fill the buffer, long ones leave it near
+    /// empty),
     /// renews their leases with the running ones', and hands back any that
     /// waited a whole heartbeat. 0: claim only for free slots.
     pub prefetch: usize,
@@ -46,7 +47,7 @@ impl Default for WorkerConfig {
         Self {
             id: format!("worker-{}-{}", std::process::id(), Uuid::now_v7().simple()),
             concurrency: 8,
-            prefetch: 32,
+            prefetch: 128,
             lease: Duration::from_secs(30),
             heartbeat: Duration::from_secs(10),
             poll_interval: Duration::from_secs(1),
@@ -134,7 +135,10 @@ impl<C: Send + Sync + 'static> Worker<C> {
             if drained_at.is_some_and(|at| at.elapsed() >= poll) {
                 drained_at = None;
             }
-            let ahead = finished.min(self.config.prefetch);
+            // Twice what finished while the last claim was out: a worker
+            // that ran out of jobs during a claim asks for more each time,
+            // up to `prefetch`; one running long jobs asks for few.
+            let ahead = finished.saturating_mul(2).min(self.config.prefetch);
             let want = (slots.available_permits() + ahead).saturating_sub(ready.len());
             if claiming.is_none() && drained_at.is_none() && want > 0 {
                 finished = 0;

@@ -223,6 +223,11 @@ impl Application {
         self.metrics_listener.as_ref().and_then(|l| l.local_addr().ok())
     }
 
+    /// The HTTP API, to call in-process.
+    pub fn router(&self) -> axum::Router {
+        self.router.clone()
+    }
+
     pub fn services(&self) -> &Services {
         &self.services
     }

@@ -519,7 +519,7 @@ impl Default for WorkersConfig {
         Self {
             enabled: true,
             concurrency: 8,
-            prefetch: 32,
+            prefetch: 128,
             lease_ms: 30_000,
             heartbeat_ms: 10_000,
             poll_interval_ms: 1_000,

@@ -51,6 +51,15 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 64)]
         concurrency: usize,
     },
+    /// Run one hot path in-process `--count` times on the configured
+    /// (scratch) database, after setting up a small shop: for `bench/cost`,
+    /// which counts its instructions under callgrind.
+    Instructions {
+        #[arg(long, value_enum)]
+        path: crate::cli::instructions::HotPath,
+        #[arg(long, default_value_t = 100)]
+        count: u64,
+    },
 }
 
 #[allow(clippy::print_stdout)] // the URL and the figures are the commands' output
@@ -106,6 +115,7 @@ pub(super) async fn run(config: &Config, command: BenchCommand) -> anyhow::Resul
             });
             println!("{figures}");
         }
+        BenchCommand::Instructions { path, count } => crate::cli::instructions::run(config, path, count).await?,
     }
     Ok(())
 }

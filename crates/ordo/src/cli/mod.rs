@@ -10,6 +10,7 @@ use crate::config::{Config, Overrides};
 mod audit;
 mod bench;
 mod import;
+mod instructions;
 mod keys;
 mod ledger;
 mod loadgen;
