@@ -5,6 +5,7 @@
 //! machine. Budgets, and how to change one, are in BENCHMARKS.md ("The cost
 //! gate").
 
+use chrono::Datelike;
 use ordo_testkit::fixtures::{enqueue_job, kill_job, order_body, shop};
 use ordo_testkit::{Backend, Method, StatusCode, TestApp};
 use serde_json::{Value, json};
@@ -30,6 +31,13 @@ const BUDGETS: &[(&str, usize, usize, usize)] = &[
     ("POST /v1/orders/{id}/confirm", 8, 9, 1),
     ("POST /v1/orders/{id}/fulfil", 11, 12, 1),
     ("POST /v1/orders/{id}/cancel", 9, 10, 1),
+    ("POST /v1/orders/{id}/complete", 8, 9, 1),
+    ("POST /v1/orders/{id}/offline-payments", 22, 23, 1),
+    ("POST /v1/orders/{id}/write-off", 7, 7, 1),
+    ("POST /v1/ledger/entries", 6, 6, 1),
+    ("POST /v1/ledger/entries/{id}/reverse", 7, 7, 1),
+    ("POST /v1/ledger/periods/{period}/close", 2, 4, 1),
+    ("POST /v1/ledger/periods/{period}/reopen", 3, 4, 1),
     ("POST /v1/orders/{id}/refunds", 22, 24, 1),
     ("POST /v1/orders/{id}/returns", 8, 10, 1),
     ("POST /v1/returns/{id}/approve", 8, 9, 1),
@@ -143,6 +151,39 @@ async fn costs_on(backend: Backend) -> Option<Vec<Cost>> {
     let path = format!("/v1/returns/{returned}/receive");
     measure(&app, c, "POST /v1/returns/{id}/receive", &path, Some(&receipt), ok).await;
 
+    // Unpaid and shipped, so it owes its total: written off.
+    let path = format!("/v1/orders/{order_id}/write-off");
+    measure(&app, c, "POST /v1/orders/{id}/write-off", &path, Some(&json!({"memo": "customer vanished"})), created)
+        .await;
+
+    // Paid by bank transfer, shipped, completed.
+    let transfer =
+        app.post("/v1/orders", &order_body(&shop, json!([{"sku": "MUG", "quantity": 1}]))).await.expect(created);
+    let transfer_id = id(&transfer);
+    let pay = json!({"amount": transfer["total"], "reference": "SEPA-4711"});
+    let path = format!("/v1/orders/{transfer_id}/offline-payments");
+    let paid_by_transfer = measure(&app, c, "POST /v1/orders/{id}/offline-payments", &path, Some(&pay), ok).await;
+    let path = format!("/v1/orders/{transfer_id}/confirm");
+    let confirmed = app.post(&path, &json!({"version": paid_by_transfer["version"]})).await.expect(ok);
+    let ship = json!({"version": confirmed["version"], "lines": [{"line": 1, "quantity": 1}]});
+    let shipped = app.post(&format!("/v1/orders/{transfer_id}/fulfil"), &ship).await.expect(ok);
+    let path = format!("/v1/orders/{transfer_id}/complete");
+    measure(&app, c, "POST /v1/orders/{id}/complete", &path, Some(&json!({"version": shipped["version"]})), ok).await;
+
+    // A manual entry and its reversal; last month closed and reopened.
+    let entry = json!({"market": "DE", "currency": "EUR", "memo": "ad campaign",
+        "postings": [{"account": "write_offs", "amount": 5000}, {"account": "bank", "amount": -5000}]});
+    let entry = id(&measure(&app, c, "POST /v1/ledger/entries", "/v1/ledger/entries", Some(&entry), created).await);
+    let path = format!("/v1/ledger/entries/{entry}/reverse");
+    measure(&app, c, "POST /v1/ledger/entries/{id}/reverse", &path, Some(&json!({"memo": "booked twice"})), created)
+        .await;
+    let first_of_month = chrono::Utc::now().date_naive().with_day(1).unwrap();
+    let last_month = (first_of_month - chrono::Duration::days(1)).format("%Y-%m").to_string();
+    let path = format!("/v1/ledger/periods/{last_month}/close");
+    measure(&app, c, "POST /v1/ledger/periods/{period}/close", &path, Some(&json!({})), ok).await;
+    let path = format!("/v1/ledger/periods/{last_month}/reopen");
+    measure(&app, c, "POST /v1/ledger/periods/{period}/reopen", &path, Some(&json!({})), StatusCode::NO_CONTENT).await;
+
     let other =
         app.post("/v1/orders", &order_body(&shop, json!([{"sku": "MUG", "quantity": 1}]))).await.expect(created);
     let path = format!("/v1/orders/{}/cancel", id(&other));
@@ -192,7 +233,7 @@ async fn every_write_stays_within_its_statement_budget() {
                 BUDGETS.iter().find(|(op, _, _, _)| *op == cost.operation).expect("every measured write has a budget");
             let statements = if backend == Backend::Sqlite { sqlite } else { postgres };
             eprintln!(
-                "  {:<36} {:>3} (budget {statements:>3}) {:>2} tx",
+                "  {:<42} {:>3} (budget {statements:>3}) {:>2} tx",
                 cost.operation, cost.statements, cost.commits
             );
             assert!(cost.statements > 0, "{backend:?} {}: statements are counted", cost.operation);
