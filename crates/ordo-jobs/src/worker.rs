@@ -26,9 +26,8 @@ pub struct WorkerConfig {
     /// starts its next job without waiting for a claim's round trip. The
     /// worker claims ahead at most twice as many as it finished since its
     /// previous claim (short jobs fill the buffer, long ones leave it near
-    /// empty),
-    /// renews their leases with the running ones', and hands back any that
-    /// waited a whole heartbeat. 0: claim only for free slots.
+    /// empty), renews their leases with the running ones', and hands back
+    /// any that waited a whole heartbeat. 0: claim only for free slots.
     pub prefetch: usize,
     /// How long a claim holds a job without a heartbeat. A crashed worker's
     /// jobs run again this long after its last heartbeat.
@@ -80,7 +79,7 @@ struct Held {
 /// claimed.
 type Ready = VecDeque<(JobRecord, Instant)>;
 
-/// A claim running beside the jobs: how many it asked for, and its answer.
+/// A claim running beside the jobs.
 type Claiming = tokio::task::JoinHandle<Result<Vec<JobRecord>, StoreError>>;
 
 impl<C: Send + Sync + 'static> Worker<C> {
@@ -90,6 +89,11 @@ impl<C: Send + Sync + 'static> Worker<C> {
 
     fn db(&self) -> &Arc<dyn Database> {
         self.queue.db()
+    }
+
+    /// How long a claim or a renewal holds a job.
+    fn lease(&self) -> chrono::Duration {
+        chrono::Duration::from_std(self.config.lease).unwrap_or(chrono::Duration::seconds(30))
     }
 
     /// Claims and runs jobs until `shutdown` completes, then drains.
@@ -262,7 +266,7 @@ impl<C: Send + Sync + 'static> Worker<C> {
         let db = self.db().clone();
         let registry = self.registry.clone();
         let id = self.config.id.clone();
-        let lease = chrono::Duration::from_std(self.config.lease).unwrap_or(chrono::Duration::seconds(30));
+        let lease = self.lease();
         async move {
             let now = time::now();
             let mut tx = db.begin().await?;
@@ -362,8 +366,7 @@ impl<C: Send + Sync + 'static> Worker<C> {
     /// Renews the leases of jobs waiting in `ready`, dropping those whose
     /// lease was lost and ending those cancelled.
     async fn renew_ready(&self, ready: &mut Ready) {
-        let pairs: Vec<(Uuid, Uuid)> =
-            ready.iter().filter_map(|(job, _)| job.attempt_id.map(|attempt| (job.id, attempt))).collect();
+        let pairs = attempts(ready.iter());
         let still: HashMap<Uuid, bool> = match self.renew(&pairs).await {
             Ok(still) => still.into_iter().collect(),
             Err(e) => {
@@ -391,34 +394,33 @@ impl<C: Send + Sync + 'static> Worker<C> {
     async fn hand_back_waiting(&self, ready: &mut Ready) {
         let stale = ready.iter().take_while(|(_, since)| since.elapsed() >= self.config.heartbeat).count();
         if stale > 0 {
-            let stale: Vec<JobRecord> = ready.drain(..stale).map(|(job, _)| job).collect();
+            let stale = attempts(&ready.drain(..stale).collect::<Vec<_>>());
             self.hand_back(&stale).await;
         }
     }
 
-    /// Puts jobs this worker claimed but never started back in the queue,
-    /// their attempts uncounted (cancelled ones are ended instead). Jobs
-    /// that cannot be handed back run again after their leases.
-    async fn hand_back(&self, jobs: &[JobRecord]) {
+    /// Puts jobs this worker holds (by id and attempt) back in the queue,
+    /// their attempts uncounted (cancelled ones are ended instead), in one
+    /// transaction. Jobs that cannot be handed back run again after their
+    /// leases.
+    async fn hand_back(&self, jobs: &[(Uuid, Uuid)]) {
         let handed = async {
             let mut tx = self.db().begin().await?;
-            for job in jobs {
-                let Some(attempt_id) = job.attempt_id else { continue };
-                if !self.end_held_if_cancelled(tx.as_mut(), job.id, attempt_id).await? {
-                    tx.release_job(job.id, attempt_id).await?;
+            for &(id, attempt_id) in jobs {
+                if !self.end_held_if_cancelled(tx.as_mut(), id, attempt_id).await? {
+                    tx.release_job(id, attempt_id).await?;
                 }
             }
             tx.commit().await
         }
         .await;
         if let Err(e) = handed {
-            tracing::warn!(error = %e, jobs = jobs.len(), "could not hand back jobs claimed ahead; their leases will expire");
+            tracing::warn!(error = %e, jobs = jobs.len(), "could not hand jobs back; their leases will expire");
         }
     }
 
     async fn renew(&self, pairs: &[(Uuid, Uuid)]) -> Result<Vec<(Uuid, bool)>, StoreError> {
-        let lease_until =
-            time::now() + chrono::Duration::from_std(self.config.lease).unwrap_or(chrono::Duration::seconds(30));
+        let lease_until = time::now() + self.lease();
         let mut tx = self.db().begin().await?;
         let still = tx.renew_job_leases(pairs, lease_until).await?;
         tx.commit().await?;
@@ -453,8 +455,7 @@ impl<C: Send + Sync + 'static> Worker<C> {
         mut heartbeat: tokio::time::Interval,
     ) {
         if !ready.is_empty() {
-            let waiting: Vec<JobRecord> = ready.into_iter().map(|(job, _)| job).collect();
-            self.hand_back(&waiting).await;
+            self.hand_back(&attempts(&ready)).await;
         }
         let mut ready = Ready::new();
         let deadline = tokio::time::sleep(self.config.shutdown_timeout);
@@ -466,21 +467,22 @@ impl<C: Send + Sync + 'static> Worker<C> {
                 () = &mut deadline => break,
             }
         }
-        for (id, h) in held.drain() {
-            h.abort.abort();
-            let released = async {
-                let mut tx = self.db().begin().await?;
-                if !self.end_held_if_cancelled(tx.as_mut(), id, h.attempt_id).await? {
-                    tx.release_job(id, h.attempt_id).await?;
-                }
-                tx.commit().await
-            }
-            .await;
-            if let Err(e) = released {
-                tracing::warn!(job.id = %id, error = %e, "could not hand the job back; its lease will expire");
-            }
+        let still_running: Vec<(Uuid, Uuid)> = held
+            .drain()
+            .map(|(id, h)| {
+                h.abort.abort();
+                (id, h.attempt_id)
+            })
+            .collect();
+        if !still_running.is_empty() {
+            self.hand_back(&still_running).await;
         }
     }
+}
+
+/// The ids and attempts of jobs claimed ahead.
+fn attempts<'a>(ready: impl IntoIterator<Item = &'a (JobRecord, Instant)>) -> Vec<(Uuid, Uuid)> {
+    ready.into_iter().filter_map(|(job, _)| Some((job.id, job.attempt_id?))).collect()
 }
 
 /// Forgets a job whose task ended; 1 if it ran to its end (0 if it was
