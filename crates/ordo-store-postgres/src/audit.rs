@@ -9,9 +9,17 @@ ordo_store_sql::audit_repo!(PgSession, Postgres {
     async fn assign_audit_segment(&mut self, segment: i64, ids: &[Uuid]) -> StoreResult<u64> {
         let seqs: Vec<i64> = (1..=ids.len() as i64).collect();
         let result = sqlx::query(
-            "UPDATE audit_events AS e SET segment = $1, seq = u.seq
+            // The rows are locked in id order first: two sealers with
+            // overlapping segments would otherwise lock them in the order
+            // of their join plans and could deadlock (seen in CI). A row
+            // another sealer assigned meanwhile drops out, and the caller
+            // sees fewer rows than it asked for.
+            "WITH locked AS (
+                 SELECT id FROM audit_events WHERE id = ANY($2) AND segment IS NULL ORDER BY id FOR UPDATE
+             )
+             UPDATE audit_events AS e SET segment = $1, seq = u.seq
                FROM unnest($2::uuid[], $3::bigint[]) AS u(id, seq)
-              WHERE e.id = u.id AND e.segment IS NULL",
+              WHERE e.id = u.id AND e.id IN (SELECT id FROM locked) AND e.segment IS NULL",
         )
         .bind(segment)
         .bind(ids)
