@@ -276,11 +276,7 @@ impl Database for PgStore {
     }
 
     fn pool_stats(&self) -> PoolStats {
-        PoolStats {
-            size: self.pool.size(),
-            idle: self.pool.num_idle() as u32,
-            max: self.pool.options().get_max_connections(),
-        }
+        ordo_store_sql::pool_stats(&self.pool)
     }
 
     async fn announce_jobs(&self) -> StoreResult<()> {

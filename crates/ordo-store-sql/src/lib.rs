@@ -65,7 +65,7 @@ pub use ts::Ts;
 #[doc(hidden)]
 pub use async_trait::async_trait;
 
-use ordo_store::StoreError;
+use ordo_store::{PoolStats, StoreError};
 
 /// What the shared queries need of a backend's session: its connection,
 /// whether statements may be prepared and kept, and its error mapping.
@@ -86,4 +86,19 @@ pub trait SqlSession: Send {
 /// Ordo did not write.
 pub fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(format!("{what}: {e}"))
+}
+
+/// A pool's size and idle count, the idle count capped at the size.
+///
+/// sqlx keeps the idle count in an atomic that is decremented before the
+/// matching increment can land, so a read racing a connection's return can
+/// see it wrapped below zero (`usize::MAX`): caught once as an overflow
+/// when two pools' counts were added.
+pub fn pool_stats<DB: sqlx::Database>(pool: &sqlx::Pool<DB>) -> PoolStats {
+    let size = pool.size();
+    PoolStats {
+        size,
+        idle: u32::try_from(pool.num_idle()).unwrap_or(u32::MAX).min(size),
+        max: pool.options().get_max_connections(),
+    }
 }

@@ -310,11 +310,8 @@ impl Database for SqliteStore {
     }
 
     fn pool_stats(&self) -> PoolStats {
-        PoolStats {
-            size: self.readers.size() + self.writer.size(),
-            idle: (self.readers.num_idle() + self.writer.num_idle()) as u32,
-            max: self.readers.options().get_max_connections() + 1,
-        }
+        let (readers, writer) = (ordo_store_sql::pool_stats(&self.readers), ordo_store_sql::pool_stats(&self.writer));
+        PoolStats { size: readers.size + writer.size, idle: readers.idle + writer.idle, max: readers.max + writer.max }
     }
 
     async fn close(&self) {
