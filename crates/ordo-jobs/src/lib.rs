@@ -189,6 +189,12 @@ fn new_job<J: Job>(job: &J, options: EnqueueOptions, trace_parent: Option<String
     })
 }
 
+/// The row that enqueues `job` from the current trace, for a store call
+/// that writes it together with other rows (a placement's statement).
+pub fn prepare<J: Job>(job: &J, options: EnqueueOptions) -> Result<NewJob, StoreError> {
+    new_job(job, options, ordo_telemetry::current_traceparent())
+}
+
 /// Enqueues `job` in the caller's transaction. Returns its id, or `None`
 /// when a pending job with the same unique key exists.
 pub async fn enqueue<J: Job>(

@@ -42,9 +42,21 @@ pub(crate) async fn record(
     before: Option<Value>,
     after: &(impl Serialize + Sync),
 ) -> ServiceResult<()> {
-    let event = AuditEvent::record(actor, action, entity_type, entity_id, before, Some(snapshot(after)), time::now());
-    tx.insert_audit_event(&event).await?;
+    tx.insert_audit_event(&event(actor, action, entity_type, entity_id, before, after)).await?;
     Ok(())
+}
+
+/// The audit event [`record`] appends, for a store call that writes it
+/// together with the change it describes.
+pub(crate) fn event(
+    actor: &Actor,
+    action: &str,
+    entity_type: &str,
+    entity_id: impl std::fmt::Display,
+    before: Option<Value>,
+    after: &impl Serialize,
+) -> AuditEvent {
+    AuditEvent::record(actor, action, entity_type, entity_id, before, Some(snapshot(after)), time::now())
 }
 
 /// The first sign of tampering found by [`AuditService::verify`].

@@ -51,7 +51,8 @@ impl IdempotencyService {
     }
 
     /// Claims `key` inside `tx`, for work that records its answer in the same
-    /// transaction ([`Self::complete_in`]): the key, the work and the answer
+    /// transaction (a placement stores it through `NewPlacement::answer`):
+    /// the key, the work and the answer
     /// then commit together or not at all. A concurrent request with the same
     /// key waits at the claim until this transaction ends, then replays its
     /// answer. Only [`Claim::Proceed`] leaves anything written.
@@ -90,19 +91,6 @@ impl IdempotencyService {
         let mut session = self.db.session().await?;
         let record = session.idempotency_key(principal, key).await?;
         Ok(record.filter(|r| r.request_hash == request_hash && r.expires_at > time::now()).and_then(|r| r.answer))
-    }
-
-    /// Records the answer of work that claimed `key` in `tx` with
-    /// [`Self::claim_in`].
-    pub(crate) async fn complete_in(
-        &self,
-        tx: &mut dyn ordo_store::Transaction,
-        principal: Uuid,
-        key: &str,
-        outcome: Outcome,
-    ) -> ServiceResult<()> {
-        tx.complete_idempotency_key(principal, key, &Answer::Outcome(outcome)).await?;
-        Ok(())
     }
 
     /// Remembers that a request was refused without changing anything (its

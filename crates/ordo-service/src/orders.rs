@@ -30,7 +30,7 @@ use ordo_domain::order::{
 use ordo_domain::page::{Page, PageRequest};
 use ordo_domain::payment::CapturePolicy;
 use ordo_domain::{CustomerId, OrderId, Sku, ValidationErrors, time};
-use ordo_store::{Database, StockMove, StoreError, StoreResult, Transaction, UniqueKey};
+use ordo_store::{Database, NewPlacement, StockMove, StoreError, StoreResult, Transaction, UniqueKey};
 use serde_json::json;
 use tracing::instrument;
 use uuid::Uuid;
@@ -256,31 +256,36 @@ impl OrderService {
         )
         .map_err(|_| order_too_large())?;
         order.billing = request.billing;
-        // A taken idempotency key maps to `Internal(Duplicate(..))`, which
-        // place_order recognises.
-        tx.insert_order(&order, idempotency).await?;
         let event = timeline_event(&order, "placed", None, actor, None);
-        tx.insert_order_event(&event).await?;
-        audit::record(tx.as_mut(), actor, "order.placed", ENTITY, order.id, None, &order).await?;
-        crate::webhooks::record(tx.as_mut(), "order.placed", *order.id.as_uuid(), audit::snapshot(&order)).await?;
+        let audit = audit::event(actor, "order.placed", ENTITY, order.id, None, &order);
+        let domain_event = crate::webhooks::prepare("order.placed", *order.id.as_uuid(), audit::snapshot(&order))?;
+        // The transactional outbox: the jobs exist if and only if the order
+        // does.
         let confirmation = crate::mail::SendOrderConfirmation { order_id: order.id };
-        ordo_jobs::enqueue(tx.as_mut(), &confirmation, ordo_jobs::EnqueueOptions::default()).await?;
+        let mut jobs = vec![ordo_jobs::prepare(&confirmation, ordo_jobs::EnqueueOptions::default())?];
         if let Some(token) = &request.payment_token {
-            // The transactional outbox: the jobs exist if and only if the
-            // order does.
             let authorize = crate::payments::AuthorizePayment { order_id: order.id, token: token.clone() };
-            ordo_jobs::enqueue(tx.as_mut(), &authorize, ordo_jobs::EnqueueOptions::default()).await?;
+            jobs.push(ordo_jobs::prepare(&authorize, ordo_jobs::EnqueueOptions::default())?);
             let expire = ExpireUnpaidOrder { order_id: order.id };
             let run_at = Some(order.created_at + self.unpaid_ttl);
-            ordo_jobs::enqueue(tx.as_mut(), &expire, ordo_jobs::EnqueueOptions { run_at }).await?;
+            jobs.push(ordo_jobs::prepare(&expire, ordo_jobs::EnqueueOptions { run_at })?);
         }
-        if let Some(((principal, key), _)) = answered {
-            let outcome = Outcome::OrderPlaced { order: Box::new(order.clone()) };
-            self.idempotency.complete_in(tx.as_mut(), principal, key, outcome).await?;
-        }
-        // Last: the guarded reservation, which takes the stock rows' locks
-        // (unless taken first) and holds them only through the commit.
-        if tx.reserve_stock(&moves).await? != moves.len() as u64 {
+        let answer = answered.map(|_| Answer::Outcome(Outcome::OrderPlaced { order: Box::new(order.clone()) }));
+        let placement = NewPlacement {
+            order: &order,
+            idempotency,
+            answer: answer.as_ref(),
+            event: &event,
+            audit: &audit,
+            domain_event: domain_event.as_ref().map(|(event, fan_out)| (event, fan_out)),
+            jobs: &jobs,
+            moves: &moves,
+        };
+        // One write, the guarded reservation last: it takes the stock rows'
+        // locks (unless taken first) and holds them only through the commit.
+        // A taken idempotency key maps to `Internal(Duplicate(..))`, which
+        // place_order recognises.
+        if tx.insert_placement(&placement).await? != moves.len() as u64 {
             return Ok(None); // dropped: rolled back
         }
         tx.commit().await?;

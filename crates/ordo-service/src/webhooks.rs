@@ -58,16 +58,30 @@ pub(crate) async fn record(
     order_id: Uuid,
     data: Value,
 ) -> Result<(), StoreError> {
-    if !EVENT_TYPES.contains(&event_type) {
+    let Some((event, fan_out)) = prepare(event_type, order_id, data)? else {
         return Ok(());
-    }
-    let event = DomainEvent::new(event_type, order_id, data, time::now());
+    };
     tx.insert_domain_event(&event).await?;
     if tx.any_webhook_for(event_type).await? {
-        let fan_out = FanOutEvent { event_id: event.id };
-        ordo_jobs::enqueue(tx, &fan_out, ordo_jobs::EnqueueOptions::default()).await?;
+        tx.enqueue_job(&fan_out).await?;
     }
     Ok(())
+}
+
+/// The domain event [`record`] appends and the job that fans it out to the
+/// webhooks subscribed (to be enqueued only if one is); `None` for a type
+/// webhooks cannot subscribe to.
+pub(crate) fn prepare(
+    event_type: &str,
+    order_id: Uuid,
+    data: Value,
+) -> Result<Option<(DomainEvent, ordo_domain::job::NewJob)>, StoreError> {
+    if !EVENT_TYPES.contains(&event_type) {
+        return Ok(None);
+    }
+    let event = DomainEvent::new(event_type, order_id, data, time::now());
+    let fan_out = ordo_jobs::prepare(&FanOutEvent { event_id: event.id }, ordo_jobs::EnqueueOptions::default())?;
+    Ok(Some((event, fan_out)))
 }
 
 /// A new webhook, with its secret (shown once).

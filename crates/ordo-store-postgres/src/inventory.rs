@@ -1,8 +1,51 @@
 //! SQL of inventory: the shared queries of `ordo_store_sql::inventory`, and the ones
 //! in this backend's dialect.
 
+use ordo_domain::time;
+use ordo_store::StockMove;
+use ordo_store_sql::Ts;
+use ordo_store_sql::inventory::STOCK_ORDER;
+use sqlx::{Postgres, QueryBuilder};
+use uuid::Uuid;
+
 use crate::PgSession;
 use crate::copy::CopyIn;
+
+/// Pushes the guarded reservation of `moves` as common table expressions,
+/// the last named `updated`, returning each updated row's `moves` (how many
+/// of `moves` it applied): `reserve_stock` sums them, and so does a
+/// placement's statement.
+///
+/// Rows not locked yet are locked in allocation order first (as in
+/// `release_stock`); the guard is rechecked on each row's latest version, as
+/// an UPDATE does under READ COMMITTED. Moves of one row are summed first:
+/// an UPDATE changes a row once however many input rows match it, so a
+/// repeated row applied only one of its moves. (The `stock_levels` CHECK
+/// refuses an oversell even without the guard.)
+pub(crate) fn push_reservation<'a>(q: &mut QueryBuilder<'a, Postgres>, moves: &'a [StockMove]) {
+    q.push("m AS (SELECT sku, location_id, sum(quantity)::bigint AS quantity, count(*) AS moves FROM unnest(");
+    q.push_bind(moves.iter().map(|m| m.sku.as_str()).collect::<Vec<_>>()).push("::text[], ");
+    q.push_bind(moves.iter().map(|m| m.location_id).collect::<Vec<Uuid>>()).push("::uuid[], ");
+    q.push_bind(moves.iter().map(|m| m.quantity).collect::<Vec<i64>>()).push(format!(
+        "::bigint[]) AS m(sku, location_id, quantity)
+               GROUP BY sku, location_id),
+         locked AS MATERIALIZED (
+            SELECT s.sku, s.location_id FROM stock_levels s
+              JOIN locations l ON l.id = s.location_id
+              JOIN m ON m.sku = s.sku AND m.location_id = s.location_id
+             ORDER BY {STOCK_ORDER}
+               FOR UPDATE OF s),
+         updated AS (
+            UPDATE stock_levels AS s SET reserved = s.reserved + m.quantity, updated_at = "
+    ));
+    q.push_bind(Ts(time::now())).push(
+        " FROM m, locked
+             WHERE s.sku = m.sku AND s.location_id = m.location_id
+               AND locked.sku = s.sku AND locked.location_id = s.location_id
+               AND s.on_hand - s.reserved >= m.quantity
+            RETURNING m.moves)",
+    );
+}
 
 ordo_store_sql::inventory_repo!(PgSession, Postgres {
     #[tracing::instrument(target = "ordo_db", name = "inventory.insert_stock_levels", skip_all)]
@@ -41,38 +84,11 @@ ordo_store_sql::inventory_repo!(PgSession, Postgres {
 
     #[tracing::instrument(target = "ordo_db", name = "inventory.reserve_stock", skip_all)]
     async fn reserve_stock(&mut self, moves: &[StockMove]) -> StoreResult<u64> {
-        let skus: Vec<&str> = moves.iter().map(|m| m.sku.as_str()).collect();
-        let locations: Vec<Uuid> = moves.iter().map(|m| m.location_id).collect();
-        let quantities: Vec<i64> = moves.iter().map(|m| m.quantity).collect();
-        // Rows not locked yet are locked in allocation order first (as in
-        // `release_stock`); the guard is rechecked on each row's latest
-        // version, as an UPDATE does under READ COMMITTED. Moves of one row
-        // are summed first: an UPDATE changes a row once however many input
-        // rows match it, so a repeated row applied only one of its moves.
-        // The answer counts the moves applied, as SQLite's does.
-        let applied: i64 = sqlx::query_scalar(&format!(
-            "WITH m AS (SELECT sku, location_id, sum(quantity)::bigint AS quantity, count(*) AS moves
-                          FROM unnest($1::text[], $2::uuid[], $3::bigint[]) AS m(sku, location_id, quantity)
-                         GROUP BY sku, location_id),
-                  locked AS MATERIALIZED (
-                      SELECT s.sku, s.location_id FROM stock_levels s
-                        JOIN locations l ON l.id = s.location_id
-                        JOIN m ON m.sku = s.sku AND m.location_id = s.location_id
-                       ORDER BY {STOCK_ORDER}
-                         FOR UPDATE OF s),
-                  updated AS (
-             UPDATE stock_levels AS s SET reserved = s.reserved + m.quantity, updated_at = $4
-               FROM m, locked
-              WHERE s.sku = m.sku AND s.location_id = m.location_id
-                AND locked.sku = s.sku AND locked.location_id = s.location_id
-                AND s.on_hand - s.reserved >= m.quantity
-             RETURNING m.moves)
-             SELECT COALESCE(sum(moves), 0)::bigint FROM updated"
-        ))
-        .bind(&skus)
-        .bind(&locations)
-        .bind(&quantities)
-        .bind(Ts(time::now()))
+        let mut query = sqlx::QueryBuilder::new("WITH ");
+        push_reservation(&mut query, moves);
+        query.push(" SELECT COALESCE(sum(moves), 0)::bigint FROM updated");
+        let applied: i64 = query
+            .build_query_scalar()
         .persistent(self.persistent())
         .fetch_one(self.conn())
         .await

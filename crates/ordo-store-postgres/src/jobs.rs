@@ -2,7 +2,49 @@
 //! (claims with `FOR UPDATE SKIP LOCKED`, batches as arrays); the shared
 //! ones are in `ordo_store_sql::jobs`.
 
+use ordo_domain::job::NewJob;
+use ordo_store::{StoreError, StoreResult};
+use ordo_store_sql::Ts;
+use sqlx::{Postgres, QueryBuilder};
+
 use crate::PgSession;
+
+/// Pushes an `INSERT` of `jobs` (their columns as arrays, unnested into
+/// rows) that skips a job whose unique key is pending; with
+/// `if_subscribed`, only if a webhook subscribes to that event type. Used by
+/// `enqueue_jobs` and inside a placement's statement.
+pub(crate) fn push_insert_jobs<'a>(
+    q: &mut QueryBuilder<'a, Postgres>,
+    jobs: &'a [NewJob],
+    if_subscribed: Option<&'a str>,
+) -> StoreResult<()> {
+    let payloads = jobs
+        .iter()
+        .map(|j| serde_json::to_string(&j.payload))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| StoreError::Other(Box::new(e)))?;
+    let now = Ts(ordo_domain::time::now());
+    q.push(
+        "INSERT INTO jobs (id, queue, name, payload, priority, state, attempt, max_attempts, run_at, unique_key, trace_parent, created_at, updated_at)
+         SELECT id, queue, name, payload::jsonb, priority, 'available', 0, max_attempts, run_at, unique_key, trace_parent, ",
+    );
+    q.push_bind(now).push(", ").push_bind(now).push(" FROM unnest(");
+    q.push_bind(jobs.iter().map(|j| j.id).collect::<Vec<_>>()).push("::uuid[], ");
+    q.push_bind(jobs.iter().map(|j| j.queue.as_str()).collect::<Vec<_>>()).push("::text[], ");
+    q.push_bind(jobs.iter().map(|j| j.name.as_str()).collect::<Vec<_>>()).push("::text[], ");
+    q.push_bind(payloads).push("::text[], ");
+    q.push_bind(jobs.iter().map(|j| j.priority).collect::<Vec<_>>()).push("::smallint[], ");
+    q.push_bind(jobs.iter().map(|j| j.max_attempts).collect::<Vec<_>>()).push("::integer[], ");
+    q.push_bind(jobs.iter().map(|j| j.run_at).collect::<Vec<_>>()).push("::timestamptz[], ");
+    q.push_bind(jobs.iter().map(|j| j.unique_key.as_deref()).collect::<Vec<_>>()).push("::text[], ");
+    q.push_bind(jobs.iter().map(|j| j.trace_parent.as_deref()).collect::<Vec<_>>())
+        .push("::text[]) AS j(id, queue, name, payload, priority, max_attempts, run_at, unique_key, trace_parent)");
+    if let Some(event_type) = if_subscribed {
+        q.push(" WHERE EXISTS (SELECT 1 FROM webhooks WHERE event_types ? ").push_bind(event_type).push(")");
+    }
+    q.push(" ON CONFLICT (name, unique_key) WHERE unique_key IS NOT NULL AND state <> 'dead' DO NOTHING");
+    Ok(())
+}
 
 ordo_store_sql::job_repo!(PgSession, Postgres {
     #[tracing::instrument(target = "ordo_db", name = "jobs.enqueue_jobs", skip_all, fields(jobs = jobs.len()))]
@@ -10,31 +52,16 @@ ordo_store_sql::job_repo!(PgSession, Postgres {
         if jobs.is_empty() {
             return Ok(Vec::new());
         }
-        // One statement whatever the batch's size: the columns as arrays,
-        // unnested into rows (no NOTIFY, as for one job).
-        let payloads: Vec<String> = jobs.iter().map(|j| j.payload.to_string()).collect();
-        let ids: Vec<Uuid> = sqlx::query_scalar(
-            "INSERT INTO jobs (id, queue, name, payload, priority, state, attempt, max_attempts, run_at, unique_key, trace_parent, created_at, updated_at)
-             SELECT id, queue, name, payload::jsonb, priority, 'available', 0, max_attempts, run_at, unique_key, trace_parent, $10, $10
-               FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::smallint[], $6::integer[], $7::timestamptz[], $8::text[], $9::text[])
-                    AS j(id, queue, name, payload, priority, max_attempts, run_at, unique_key, trace_parent)
-             ON CONFLICT (name, unique_key) WHERE unique_key IS NOT NULL AND state <> 'dead' DO NOTHING
-             RETURNING id",
-        )
-        .bind(jobs.iter().map(|j| j.id).collect::<Vec<_>>())
-        .bind(jobs.iter().map(|j| j.queue.as_str()).collect::<Vec<_>>())
-        .bind(jobs.iter().map(|j| j.name.as_str()).collect::<Vec<_>>())
-        .bind(&payloads)
-        .bind(jobs.iter().map(|j| j.priority).collect::<Vec<_>>())
-        .bind(jobs.iter().map(|j| j.max_attempts).collect::<Vec<_>>())
-        .bind(jobs.iter().map(|j| j.run_at).collect::<Vec<_>>())
-        .bind(jobs.iter().map(|j| j.unique_key.as_deref()).collect::<Vec<_>>())
-        .bind(jobs.iter().map(|j| j.trace_parent.as_deref()).collect::<Vec<_>>())
-        .bind(Ts(::ordo_domain::time::now()))
-        .persistent(self.persistent())
-        .fetch_all(self.conn())
-        .await
-        .map_err(Self::map_err)?;
+        // One statement whatever the batch's size (no NOTIFY, as for one job).
+        let mut insert = sqlx::QueryBuilder::new("");
+        push_insert_jobs(&mut insert, jobs, None)?;
+        insert.push(" RETURNING id");
+        let ids: Vec<Uuid> = insert
+            .build_query_scalar()
+            .persistent(self.persistent())
+            .fetch_all(self.conn())
+            .await
+            .map_err(Self::map_err)?;
         // RETURNING does not promise the rows' order: give back `jobs`' own.
         let enqueued: ::std::collections::HashSet<Uuid> = ids.into_iter().collect();
         Ok(jobs.iter().map(|j| j.id).filter(|id| enqueued.contains(id)).collect())

@@ -3,9 +3,14 @@
 
 use std::ops::DerefMut;
 
-use ordo_store::StoreResult;
-use ordo_store_sql::orders::{LINE_COLUMNS, LineRow};
+use ordo_domain::order::{OrderLine, OrderStatus};
+use ordo_store::{NewPlacement, StoreError, StoreResult};
+use ordo_store_sql::Ts;
+use ordo_store_sql::orders::{LINE_COLUMNS, LineRow, ORDER_COLUMNS, billing_column};
+use serde_json::Value;
 use sqlx::postgres::PgConnection;
+use sqlx::types::Json;
+use sqlx::{Postgres, QueryBuilder};
 use uuid::Uuid;
 
 use crate::copy::CopyIn;
@@ -13,7 +18,125 @@ use ordo_store_sql::SqlSession;
 
 use crate::{PgSession, map_err};
 
+/// A placement as one statement: every insert and the reservation are
+/// data-modifying common table expressions, which PostgreSQL runs as one
+/// atomic statement (their foreign keys are checked at its end), so the
+/// placement costs one round trip instead of one per table. It answers how
+/// many of the stock moves were applied, as `reserve_stock` does.
+fn placement_statement<'a>(p: &'a NewPlacement<'a>) -> StoreResult<QueryBuilder<'a, Postgres>> {
+    let json = |e: serde_json::Error| StoreError::Other(Box::new(e));
+    let o = p.order;
+    let mut q = QueryBuilder::new(format!(
+        "WITH o AS (INSERT INTO orders ({ORDER_COLUMNS}, idempotency_principal, idempotency_key) VALUES ("
+    ));
+    let mut row = q.separated(", ");
+    row.push_bind(o.id.as_uuid())
+        .push_bind(o.customer_id.as_uuid())
+        .push_bind(&o.market)
+        .push_bind(o.currency.code())
+        .push_bind(o.tax_rate_bp)
+        .push_bind(o.status.as_str())
+        .push_bind(Json(&o.shipping_address))
+        .push_bind(billing_column(&o.billing))
+        .push_bind(o.subtotal)
+        .push_bind(o.tax)
+        .push_bind(o.total)
+        .push_bind(o.version)
+        .push_bind(Ts(o.created_at))
+        .push_bind(Ts(o.updated_at))
+        .push_bind(o.shipping.net)
+        .push_bind(o.shipping.tax_rate_bp)
+        .push_bind(o.shipping.tax)
+        .push_bind(p.idempotency.map(|(principal, _)| principal))
+        .push_bind(p.idempotency.map(|(_, key)| key));
+    q.push(format!(")), l AS (INSERT INTO order_lines ({LINE_COLUMNS}) SELECT "));
+    q.push_bind(o.id.as_uuid()).push("::uuid, * FROM unnest(");
+    let lines = &o.lines;
+    let allocations =
+        lines.iter().map(|l| serde_json::to_value(&l.allocations)).collect::<Result<Vec<Value>, _>>().map_err(json)?;
+    q.push_bind(lines.iter().map(|l| l.line).collect::<Vec<i32>>()).push("::int[], ");
+    q.push_bind(lines.iter().map(|l| l.sku.as_str()).collect::<Vec<_>>()).push("::text[], ");
+    q.push_bind(lines.iter().map(|l| *l.product_id.as_uuid()).collect::<Vec<Uuid>>()).push("::uuid[], ");
+    q.push_bind(lines.iter().map(|l| l.name.as_str()).collect::<Vec<_>>()).push("::text[], ");
+    let columns: [fn(&OrderLine) -> i64; 6] =
+        [|l| l.quantity, |l| l.shipped_quantity, |l| l.unit_price, |l| l.subtotal, |l| l.tax, |l| l.total];
+    for column in columns {
+        q.push_bind(lines.iter().map(column).collect::<Vec<i64>>()).push("::bigint[], ");
+    }
+    q.push_bind(allocations).push("::jsonb[], ");
+    q.push_bind(lines.iter().map(|l| l.tax_rate_bp).collect::<Vec<i64>>()).push("::bigint[])), ");
+
+    let e = p.event;
+    q.push("e AS (INSERT INTO order_events (id, order_id, occurred_at, kind, from_status, to_status, actor_name, detail) VALUES (");
+    let mut row = q.separated(", ");
+    row.push_bind(e.id)
+        .push_bind(e.order_id.as_uuid())
+        .push_bind(Ts(e.occurred_at))
+        .push_bind(&e.kind)
+        .push_bind(e.from_status.map(OrderStatus::as_str))
+        .push_bind(e.to_status.as_str())
+        .push_bind(&e.actor_name)
+        .push_bind(e.detail.as_ref().map(Json));
+
+    let a = p.audit;
+    q.push(")), a AS (INSERT INTO audit_events (id, occurred_at, actor_key_id, actor_name, action, entity_type, entity_id, request_id, before, after, hash) VALUES (");
+    let mut row = q.separated(", ");
+    row.push_bind(a.id)
+        .push_bind(Ts(a.occurred_at))
+        .push_bind(a.actor_key_id)
+        .push_bind(&a.actor_name)
+        .push_bind(&a.action)
+        .push_bind(&a.entity_type)
+        .push_bind(&a.entity_id)
+        .push_bind(&a.request_id)
+        .push_bind(a.before.as_ref().map(Json))
+        .push_bind(a.after.as_ref().map(Json))
+        .push_bind(&a.hash);
+    q.push(")), ");
+
+    if let Some((d, fan_out)) = p.domain_event {
+        q.push("d AS (INSERT INTO domain_events (id, type, order_id, occurred_at, data) VALUES (");
+        let mut row = q.separated(", ");
+        row.push_bind(d.id)
+            .push_bind(&d.event_type)
+            .push_bind(d.order_id)
+            .push_bind(Ts(d.occurred_at))
+            .push_bind(Json(&d.data));
+        q.push(")), f AS (");
+        crate::jobs::push_insert_jobs(&mut q, std::slice::from_ref(fan_out), Some(&d.event_type))?;
+        q.push("), ");
+    }
+    q.push("j AS (");
+    crate::jobs::push_insert_jobs(&mut q, p.jobs, None)?;
+    q.push("), ");
+
+    if let (Some((principal, key)), Some(answer)) = (p.idempotency, p.answer) {
+        let (outcome, response) = ordo_store_sql::idempotency::split(Some(answer));
+        q.push("k AS (UPDATE idempotency_keys SET response_status = ");
+        q.push_bind(response.map(|a| i32::from(a.status)));
+        q.push(", response_type = ").push_bind(response.and_then(|a| a.content_type.as_deref()));
+        q.push(", response_location = ").push_bind(response.and_then(|a| a.location.as_deref()));
+        q.push(", response_body = ").push_bind(response.map(|a| a.body.as_slice()));
+        q.push(", outcome = ").push_bind(outcome.map(ordo_store_sql::idempotency::encode).transpose()?);
+        q.push(" WHERE principal = ").push_bind(principal).push(" AND key = ").push_bind(key).push("), ");
+    }
+    crate::inventory::push_reservation(&mut q, p.moves);
+    q.push(" SELECT COALESCE(sum(moves), 0)::bigint FROM updated");
+    Ok(q)
+}
+
 ordo_store_sql::order_repo!(PgSession, Postgres {
+    #[tracing::instrument(target = "ordo_db", name = "orders.insert_placement", skip_all)]
+    async fn insert_placement(&mut self, p: &::ordo_store::NewPlacement<'_>) -> StoreResult<u64> {
+        let applied: i64 = placement_statement(p)?
+            .build_query_scalar()
+            .persistent(self.persistent())
+            .fetch_one(self.conn())
+            .await
+            .map_err(Self::map_err)?;
+        Ok(applied.try_into().unwrap_or_default())
+    }
+
     #[tracing::instrument(target = "ordo_db", name = "orders.update_order", skip_all)]
     async fn update_order(&mut self, o: &Order, expected_version: i64) -> StoreResult<bool> {
         let result =

@@ -14,6 +14,27 @@ use ordo_store_sql::SqlSession;
 use crate::{SqliteSession, map_err, rows_per_insert};
 
 ordo_store_sql::order_repo!(SqliteSession, Sqlite {
+    /// One statement per table: SQLite has no data-modifying common table
+    /// expressions. The jobs go in one multi-row insert.
+    #[tracing::instrument(target = "ordo_db", name = "orders.insert_placement", skip_all)]
+    async fn insert_placement(&mut self, p: &::ordo_store::NewPlacement<'_>) -> StoreResult<u64> {
+        use ::ordo_store::{AuditRepo, IdempotencyRepo, InventoryRepo, JobRepo, WebhookRepo};
+        self.insert_order(p.order, p.idempotency).await?;
+        self.insert_order_event(p.event).await?;
+        self.insert_audit_event(p.audit).await?;
+        if let Some((event, fan_out)) = p.domain_event {
+            self.insert_domain_event(event).await?;
+            if self.any_webhook_for(&event.event_type).await? {
+                self.enqueue_job(fan_out).await?;
+            }
+        }
+        self.enqueue_jobs(p.jobs).await?;
+        if let (Some((principal, key)), Some(answer)) = (p.idempotency, p.answer) {
+            self.complete_idempotency_key(principal, key, answer).await?;
+        }
+        self.reserve_stock(p.moves).await
+    }
+
     #[tracing::instrument(target = "ordo_db", name = "orders.update_order", skip_all)]
     async fn update_order(&mut self, o: &Order, expected_version: i64) -> StoreResult<bool> {
         let result =

@@ -65,7 +65,7 @@ pub use jobs::{CancelOutcome, JobRepo};
 pub use keys::KeyRepo;
 pub use ledger::{Expected, LedgerRepo};
 pub use markets::MarketRepo;
-pub use orders::OrderRepo;
+pub use orders::{NewPlacement, OrderRepo};
 pub use payments::PaymentRepo;
 pub use reports::{Cursor, PaymentRow, ReceivableRow, ReportRepo, SalesRow, StockMovementRow};
 pub use returns::ReturnRepo;

@@ -1,13 +1,19 @@
 //! `OrderRepo`: the `orders`, `order_lines` and `order_events` tables.
 
+use ordo_domain::audit::AuditFilter;
+use ordo_domain::idempotency::Answer;
+use ordo_domain::inventory::StockLevel;
 use ordo_domain::order::{Allocation, Order, OrderFilter, OrderStatus};
 use ordo_domain::page::PageRequest;
 use ordo_domain::{CustomerId, OrderId};
-use ordo_store::{StoreError, UniqueKey};
+use ordo_store::{NewPlacement, StockMove, StoreError, UniqueKey};
 use ordo_testkit::store::StoreCtx;
 use uuid::Uuid;
 
-use crate::fixtures::{bare_address, order, order_event, outcome};
+use crate::fixtures::{
+    audit_event, bare_address, domain_event, idempotency_record, location, new_job, order, order_event, outcome, sku,
+    stored_response, webhook,
+};
 
 fn customer(n: u128) -> CustomerId {
     CustomerId::from_uuid(Uuid::from_u128(0xc000 + n))
@@ -177,7 +183,117 @@ async fn bulk_orders_and_timeline(t: &StoreCtx) {
     assert!(s.order_events(orders[2].id).await.unwrap().is_empty());
 }
 
+/// A placement writes its order, lines, timeline entry, audit event,
+/// domain event, jobs, key's answer and reservation together; a fan-out job
+/// only where a webhook subscribes; and a reservation falling short says so,
+/// for the caller to roll everything back.
+async fn a_placement_writes_everything_at_once(t: &StoreCtx) {
+    let principal = Uuid::from_u128(0xfeed);
+    let here = location(t, "PLACE-WH", 0, 0);
+    let mut s = t.begin().await;
+    s.insert_location(&here).await.unwrap();
+    s.change_on_hand(&sku("SKU-A"), here.id, 3).await.unwrap();
+    s.change_on_hand(&sku("SKU-B"), here.id, 1).await.unwrap();
+    s.insert_idempotency_key(&idempotency_record(principal, "place-1", t, 0)).await.unwrap();
+    s.insert_webhook(&webhook(t, &["order.placed"], 0)).await.unwrap();
+    s.commit().await.unwrap();
+    let mv = |code: &str, quantity| StockMove { sku: sku(code), location_id: here.id, quantity };
+    let level = |code: &str, on_hand, reserved| StockLevel::new(sku(code), here.id, on_hand, reserved);
+
+    // Order lines: SKU-A × 2, SKU-B × 1.
+    let placed = order(t, customer(1), here.id, 1);
+    let event = order_event(t, placed.id, 1, None, OrderStatus::Placed);
+    let audit = audit_event(t, "order", &placed.id.to_string(), 1);
+    let domain = domain_event(t, "order.placed", *placed.id.as_uuid(), 1);
+    let fan_out = new_job(t, "webhooks", "webhook.fan_out", 0, 1);
+    let jobs = [new_job(t, "mail", "mail.order_confirmation", 0, 1), new_job(t, "payments", "payment.authorize", 1, 1)];
+    let answer = Answer::Response(stored_response());
+    let moves = [mv("SKU-A", 2), mv("SKU-B", 1)];
+    let mut tx = t.begin().await;
+    let applied = tx
+        .insert_placement(&NewPlacement {
+            order: &placed,
+            idempotency: Some((principal, "place-1")),
+            answer: Some(&answer),
+            event: &event,
+            audit: &audit,
+            domain_event: Some((&domain, &fan_out)),
+            jobs: &jobs,
+            moves: &moves,
+        })
+        .await
+        .unwrap();
+    assert_eq!(t.record("applied", applied), 2);
+    tx.commit().await.unwrap();
+    let mut s = t.begin().await;
+    assert_eq!(t.record("order", s.order(placed.id).await.unwrap()).as_ref(), Some(&placed));
+    assert_eq!(s.order_by_idempotency_key(principal, "place-1").await.unwrap().map(|o| o.id), Some(placed.id));
+    assert_eq!(t.record("timeline", s.order_events(placed.id).await.unwrap()), vec![event]);
+    let page = PageRequest { limit: 50, after: None };
+    assert_eq!(t.record("audit", s.list_audit_events(&AuditFilter::default(), &page).await.unwrap()), vec![audit]);
+    assert_eq!(t.record("domain event", s.domain_event(domain.id).await.unwrap()), Some(domain));
+    for job in [&fan_out, &jobs[0], &jobs[1]] {
+        let stored = s.job(job.id).await.unwrap().unwrap_or_else(|| panic!("{} enqueued", job.name));
+        assert_eq!((&stored.name, &stored.payload, stored.priority), (&job.name, &job.payload, job.priority));
+    }
+    let key = s.idempotency_key(principal, "place-1").await.unwrap().unwrap();
+    assert_eq!(t.record("answer", key.answer), Some(answer));
+    assert_eq!(t.record("stock", s.stock_of(&sku("SKU-A")).await.unwrap()), vec![level("SKU-A", 3, 2)]);
+    assert_eq!(s.stock_of(&sku("SKU-B")).await.unwrap(), vec![level("SKU-B", 1, 1)]);
+    drop(s);
+
+    // SKU-A has one unit left, SKU-B none: the SKU-B move falls short.
+    let short = order(t, customer(1), here.id, 2);
+    let short_event = order_event(t, short.id, 2, None, OrderStatus::Placed);
+    let short_audit = audit_event(t, "order", &short.id.to_string(), 2);
+    let short_job = new_job(t, "mail", "mail.order_confirmation", 0, 2);
+    let mut tx = t.begin().await;
+    let applied = tx
+        .insert_placement(&NewPlacement {
+            order: &short,
+            idempotency: None,
+            answer: None,
+            event: &short_event,
+            audit: &short_audit,
+            domain_event: None,
+            jobs: std::slice::from_ref(&short_job),
+            moves: &[mv("SKU-A", 1), mv("SKU-B", 1)],
+        })
+        .await;
+    assert_eq!(t.record("short", applied.unwrap()), 1, "the SKU-B move is refused");
+    drop(tx);
+    let mut s = t.begin().await;
+    assert_eq!(s.order(short.id).await.unwrap(), None, "rolled back");
+    assert_eq!(s.job(short_job.id).await.unwrap(), None);
+    assert_eq!(s.stock_of(&sku("SKU-A")).await.unwrap(), vec![level("SKU-A", 3, 2)]);
+
+    // No webhook subscribes to order.paid: its fan-out job is left out.
+    let unheard = order(t, customer(1), here.id, 3);
+    let unheard_event = order_event(t, unheard.id, 3, None, OrderStatus::Placed);
+    let unheard_audit = audit_event(t, "order", &unheard.id.to_string(), 3);
+    let unheard_domain = domain_event(t, "order.paid", *unheard.id.as_uuid(), 3);
+    let unheard_fan_out = new_job(t, "webhooks", "webhook.fan_out", 0, 3);
+    let applied = s
+        .insert_placement(&NewPlacement {
+            order: &unheard,
+            idempotency: None,
+            answer: None,
+            event: &unheard_event,
+            audit: &unheard_audit,
+            domain_event: Some((&unheard_domain, &unheard_fan_out)),
+            jobs: &[],
+            moves: &[mv("SKU-A", 1)],
+        })
+        .await
+        .unwrap();
+    assert_eq!(applied, 1);
+    assert_eq!(s.order(unheard.id).await.unwrap().map(|o| o.id), Some(unheard.id));
+    assert!(s.domain_event(unheard_domain.id).await.unwrap().is_some());
+    assert!(!t.record("fan-out", s.job(unheard_fan_out.id).await.unwrap().is_some()), "no fan-out job");
+}
+
 ordo_testkit::store_tests!(
+    a_placement_writes_everything_at_once,
     order_round_trip_keeps_lines_and_address,
     idempotency_key_places_one_order,
     update_order_checks_version,

@@ -51,7 +51,10 @@ async fn metrics_move_with_requests_errors_and_orders(app: TestApp) {
     let db = |text: &str, operation: &str| {
         sample(text, "db_query_duration_seconds_count", &[&format!("operation=\"{operation}\"")])
     };
-    assert!(db(&after, "orders.insert_order") >= db(&before, "orders.insert_order") + 1.0, "query time by operation");
+    assert!(
+        db(&after, "orders.insert_placement") >= db(&before, "orders.insert_placement") + 1.0,
+        "query time by operation"
+    );
     assert!(db(&after, "transaction.commit") > db(&before, "transaction.commit"), "commits are timed");
     let acquire = |text: &str| sample(text, "db_pool_acquire_duration_seconds_count", &["kind=\"write\""]);
     assert!(acquire(&after) > acquire(&before), "time waiting for a connection");
