@@ -1,7 +1,66 @@
 //! SQL of the job queue on SQLite: the queries written in its dialect; the
 //! shared ones are in `ordo_store_sql::jobs`.
 
+use ordo_domain::job::NewJob;
+use ordo_store_sql::Ts;
+use sqlx::types::Json;
+use sqlx::{QueryBuilder, Sqlite};
+
 use crate::SqliteSession;
+
+/// The columns a new job's row is inserted with.
+const NEW_JOB_COLUMNS: &str = "INSERT INTO jobs (id, queue, name, payload, priority, state, attempt, max_attempts, run_at, unique_key, trace_parent, created_at, updated_at) ";
+
+/// Skips a job whose unique key is pending.
+const SKIP_PENDING: &str =
+    " ON CONFLICT (name, unique_key) WHERE unique_key IS NOT NULL AND state <> 'dead' DO NOTHING";
+
+/// Pushes one multi-row `INSERT` of `jobs` that skips a job whose unique
+/// key is pending (`jobs` must not be empty).
+pub(crate) fn push_insert_jobs<'a>(q: &mut QueryBuilder<'a, Sqlite>, jobs: &'a [NewJob], now: Ts) {
+    q.push(NEW_JOB_COLUMNS);
+    q.push_values(jobs, |mut row, j| {
+        row.push_bind(j.id)
+            .push_bind(j.queue.as_str())
+            .push_bind(j.name.as_str())
+            .push_bind(Json(&j.payload))
+            .push_bind(j.priority)
+            .push("'available', 0")
+            .push_bind(j.max_attempts)
+            .push_bind(Ts(j.run_at))
+            .push_bind(j.unique_key.as_deref())
+            .push_bind(j.trace_parent.as_deref())
+            .push_bind(now)
+            .push_bind(now);
+    });
+    q.push(SKIP_PENDING);
+}
+
+/// Pushes an `INSERT` of `job` that only happens if a webhook subscribes
+/// to `event_type`.
+pub(crate) fn push_insert_job_if_subscribed<'a>(
+    q: &mut QueryBuilder<'a, Sqlite>,
+    job: &'a NewJob,
+    event_type: &'a str,
+    now: Ts,
+) {
+    q.push(NEW_JOB_COLUMNS).push("SELECT ");
+    let mut row = q.separated(", ");
+    row.push_bind(job.id)
+        .push_bind(job.queue.as_str())
+        .push_bind(job.name.as_str())
+        .push_bind(Json(&job.payload))
+        .push_bind(job.priority)
+        .push("'available', 0")
+        .push_bind(job.max_attempts)
+        .push_bind(Ts(job.run_at))
+        .push_bind(job.unique_key.as_deref())
+        .push_bind(job.trace_parent.as_deref())
+        .push_bind(now)
+        .push_bind(now);
+    q.push(" WHERE EXISTS (SELECT 1 FROM webhooks, json_each(webhooks.event_types) AS t WHERE t.value = ");
+    q.push_bind(event_type).push(")").push(SKIP_PENDING);
+}
 
 ordo_store_sql::job_repo!(SqliteSession, Sqlite {
     #[tracing::instrument(target = "ordo_db", name = "jobs.enqueue_jobs", skip_all, fields(jobs = jobs.len()))]
@@ -11,26 +70,9 @@ ordo_store_sql::job_repo!(SqliteSession, Sqlite {
         let now = Ts(::ordo_domain::time::now());
         let mut enqueued = ::std::collections::HashSet::new();
         for chunk in jobs.chunks(ROWS) {
-            let mut query = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-                "INSERT INTO jobs (id, queue, name, payload, priority, state, attempt, max_attempts, run_at, unique_key, trace_parent, created_at, updated_at) ",
-            );
-            query.push_values(chunk, |mut row, j| {
-                row.push_bind(j.id)
-                    .push_bind(j.queue.as_str())
-                    .push_bind(j.name.as_str())
-                    .push_bind(Json(&j.payload))
-                    .push_bind(j.priority)
-                    .push("'available', 0")
-                    .push_bind(j.max_attempts)
-                    .push_bind(Ts(j.run_at))
-                    .push_bind(j.unique_key.as_deref())
-                    .push_bind(j.trace_parent.as_deref())
-                    .push_bind(now)
-                    .push_bind(now);
-            });
-            query.push(
-                " ON CONFLICT (name, unique_key) WHERE unique_key IS NOT NULL AND state <> 'dead' DO NOTHING RETURNING id",
-            );
+            let mut query = sqlx::QueryBuilder::<sqlx::Sqlite>::new("");
+            push_insert_jobs(&mut query, chunk, now);
+            query.push(" RETURNING id");
             let ids: Vec<Uuid> = query.build_query_scalar().fetch_all(self.conn()).await.map_err(Self::map_err)?;
             enqueued.extend(ids);
         }

@@ -27,7 +27,7 @@ const BUDGETS: &[(&str, usize, usize, usize)] = &[
     ("POST /v1/customers/{id}/archive", 3, 4, 1),
     ("POST /v1/stock/receipts", 4, 5, 1),
     ("POST /v1/stock/adjustments", 4, 5, 1),
-    ("POST /v1/orders", 12, 6, 1),
+    ("POST /v1/orders", 6, 6, 1),
     ("POST /v1/orders/{id}/confirm", 8, 9, 1),
     ("POST /v1/orders/{id}/fulfil", 11, 12, 1),
     ("POST /v1/orders/{id}/cancel", 9, 10, 1),

@@ -448,27 +448,19 @@ async fn a_page_of_500_orders_costs_a_constant_number_of_statements() {
         )
         .await;
         assert!(one_line > 0, "statements are counted");
-        match backend {
-            // One statement writes the whole placement, every line.
-            ordo_testkit::Backend::Postgres => {
-                assert_eq!(one_line, two_lines, "placement costs the same round trips whatever the lines");
-            }
-            // One in-process statement per reserved line: no network round trip.
-            ordo_testkit::Backend::Sqlite => assert_eq!(two_lines, one_line + 1),
-        }
-        // Reads of the customer, market, products and stock; then on SQLite
-        // order, lines, timeline, audit, domain event, the webhook check,
-        // jobs and reservation (one statement each, plus BEGIN IMMEDIATE),
-        // on PostgreSQL one statement for all of them (and BEGIN): watched
+        // One call writes the whole placement, every line.
+        assert_eq!(one_line, two_lines, "{backend:?}: placement costs the same round trips whatever the lines");
+        // Reads of the customer, market, products and stock, BEGIN, and one
+        // call for the whole write (on PostgreSQL one statement, on SQLite
+        // one statement per table in one call to its worker thread): watched
         // by the benchmarks and the cost gate.
-        let most = if backend == ordo_testkit::Backend::Postgres { 6 } else { 13 };
-        assert!(one_line <= most, "{backend:?}: placement runs {one_line} statements");
+        assert!(one_line <= 6, "{backend:?}: placement runs {one_line} statements");
         eprintln!("{backend:?}: placing an order runs {one_line} SQL statements");
         assert_eq!(ordo_testkit::commits_for(&format!("{backend:?}-place-1")), 1, "one transaction");
         // With an Idempotency-Key, the key's claim and its answer ride in
         // the placement's transaction: the claim one statement more, the
-        // answer one more on SQLite and none on PostgreSQL (it is part of
-        // the placement's statement); no transaction more.
+        // answer none (it is part of the placement's write); no transaction
+        // more.
         let keyed_id = format!("{backend:?}-place-keyed");
         app.request(
             Method::POST,
@@ -479,8 +471,7 @@ async fn a_page_of_500_orders_costs_a_constant_number_of_statements() {
         .await
         .expect(StatusCode::CREATED);
         assert_eq!(ordo_testkit::commits_for(&keyed_id), 1, "{backend:?}: the key commits with the order");
-        let more = if backend == ordo_testkit::Backend::Postgres { 1 } else { 2 };
-        assert_eq!(ordo_testkit::statements_for(&keyed_id), one_line + more, "{backend:?}: claim and answer");
+        assert_eq!(ordo_testkit::statements_for(&keyed_id), one_line + 1, "{backend:?}: claim and answer");
 
         for i in 0..498 {
             let lines = if i % 2 == 0 {

@@ -137,7 +137,7 @@ async fn spans_are_exported_over_otlp_and_the_trace_reaches_webhook_calls() {
     let request = find("POST /v1/orders");
     assert_eq!(request.3, CALLER_SPAN, "the request span is the caller's child");
     assert_eq!(request.1, 2, "a server span");
-    let insert = find("orders.insert_order");
+    let insert = find("orders.insert_placement");
     assert_ne!(insert.3, "", "database spans sit inside the trace");
     find("transaction.commit");
     find("job webhook.fan_out");
