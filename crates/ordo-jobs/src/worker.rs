@@ -27,7 +27,8 @@ pub struct WorkerConfig {
     /// worker claims ahead at most twice as many as it finished since its
     /// previous claim (short jobs fill the buffer, long ones leave it near
     /// empty), renews their leases with the running ones', and hands back
-    /// any that waited a whole heartbeat. 0: claim only for free slots.
+    /// any that waited a whole heartbeat, and at once any on its last
+    /// attempt. 0: claim only for free slots.
     pub prefetch: usize,
     /// How long a claim holds a job without a heartbeat. A crashed worker's
     /// jobs run again this long after its last heartbeat.
@@ -135,6 +136,7 @@ impl<C: Send + Sync + 'static> Worker<C> {
                 let Some((job, _)) = ready.pop_front() else { break };
                 self.start(job, permit, &completions, &mut tasks, &mut held);
             }
+            self.hand_back_last_attempts(&mut ready).await;
             let poll = self.config.poll_interval;
             if drained_at.is_some_and(|at| at.elapsed() >= poll) {
                 drained_at = None;
@@ -386,6 +388,20 @@ impl<C: Send + Sync + 'static> Worker<C> {
                     }
                 }
             }
+        }
+    }
+
+    /// Hands back the jobs in `ready` on their last attempt. Had this process
+    /// crashed while they waited, their leases would expire and the rescue
+    /// would count that as their last attempt: they would go dead without
+    /// having run. Handed back, they run where a slot is free (here, once
+    /// one is free when a claim returns them).
+    async fn hand_back_last_attempts(&self, ready: &mut Ready) {
+        let last = |job: &JobRecord| job.attempt >= job.max_attempts;
+        if ready.iter().any(|(job, _)| last(job)) {
+            let (waiting, rest): (Ready, Ready) = ready.drain(..).partition(|(job, _)| last(job));
+            *ready = rest;
+            self.hand_back(&attempts(&waiting)).await;
         }
     }
 

@@ -54,6 +54,21 @@ impl Job for Count {
     }
 }
 
+/// [`Count`] with one attempt only.
+#[derive(Debug, Serialize, Deserialize)]
+struct LastChance(Count);
+
+#[async_trait]
+impl Job for LastChance {
+    const NAME: &'static str = "test.last_chance";
+    const MAX_ATTEMPTS: i32 = 1;
+    type Context = Effects;
+
+    async fn run(&self, ctx: &Effects, run: &JobRun) -> Result<(), JobError> {
+        self.0.run(ctx, run).await
+    }
+}
+
 #[derive(Debug, Serialize, Deserialize)]
 struct AlwaysFails;
 
@@ -207,6 +222,7 @@ fn far_future() -> ordo_domain::Timestamp {
 fn registry() -> Registry<Effects> {
     Registry::new()
         .register::<Count>()
+        .register::<LastChance>()
         .register::<AlwaysFails>()
         .register::<Unique>()
         .register::<WaitsForGate>()
@@ -277,6 +293,7 @@ both_backends!(
     a_hung_attempt_fails_after_its_maximum_run_time,
     a_cancel_asked_while_running_ends_the_job_however_its_attempt_ends,
     jobs_claimed_ahead_go_to_a_free_worker_after_a_heartbeat_and_back_on_shutdown,
+    a_job_on_its_last_attempt_never_waits_in_a_workers_buffer,
 );
 
 /// Jobs in the queue that a worker holds: running, or claimed ahead of a
@@ -335,6 +352,62 @@ async fn jobs_claimed_ahead_go_to_a_free_worker_after_a_heartbeat_and_back_on_sh
     let runs = effects.runs.lock().unwrap();
     assert!(runs.values().all(|&r| r == 1), "no job ran twice: {runs:?}");
     assert_eq!(runs.len() + left.len(), 12 + 1 + 4 + 10, "every job ran once or waits: {runs:?}");
+}
+
+/// A job claimed ahead on its last attempt is handed back at once: had the
+/// worker crashed with it waiting in its buffer, the rescue would have
+/// counted the expired lease as that attempt, and the job, never run, would
+/// have gone dead.
+async fn a_job_on_its_last_attempt_never_waits_in_a_workers_buffer(backend: Backend) {
+    let Some((_db, store)) = database(backend).await else { return };
+    let queue = Queue::new(store.clone());
+    let effects = Arc::new(Effects::default());
+    // Short jobs, so the worker claims ahead; then a long one, and behind
+    // it jobs of one attempt mixed with jobs of many.
+    for n in 1..=12 {
+        queue.enqueue(&Count { n, sleep_ms: 5 }, EnqueueOptions::default()).await.unwrap();
+    }
+    queue.enqueue(&Count { n: 100, sleep_ms: 30_000 }, EnqueueOptions::default()).await.unwrap();
+    let mut last = Vec::new();
+    for n in 101..=106 {
+        if n % 2 == 0 {
+            queue.enqueue(&Count { n, sleep_ms: 5 }, EnqueueOptions::default()).await.unwrap();
+        } else {
+            let job = LastChance(Count { n, sleep_ms: 5 });
+            last.push(queue.enqueue(&job, EnqueueOptions::default()).await.unwrap().unwrap());
+        }
+    }
+    // A heartbeat far off: only the last-attempt rule can hand them back.
+    let one_slot = WorkerConfig {
+        concurrency: 1,
+        heartbeat: Duration::from_secs(60),
+        lease: Duration::from_secs(120),
+        shutdown_timeout: Duration::from_millis(100),
+        ..config("one-slot")
+    };
+    let (stop, task) = spawn_worker(&queue, &effects, one_slot);
+    wait_until(async || effects.running.lock().unwrap().get(&100) == Some(&1)).await;
+    // The worker holds jobs of many attempts ahead of its one slot, and
+    // none of one attempt.
+    wait_until(async || {
+        let held = claimed_jobs(&store).await;
+        held.len() > 1 && !held.iter().any(|j| last.contains(&j.id))
+    })
+    .await;
+    let waiting: Vec<_> = live_jobs(&store).await.into_iter().filter(|j| last.contains(&j.id)).collect();
+    assert_eq!(waiting.len(), 3, "{waiting:?}");
+    for job in &waiting {
+        assert_eq!((job.state, job.attempt), (JobState::Available, 0), "handed back, attempt uncounted: {job:?}");
+    }
+    assert!((101..=106).all(|n| !effects.runs.lock().unwrap().contains_key(&n)), "nothing behind the long job ran");
+    stop.send(()).unwrap();
+    task.await.unwrap();
+    // Another worker runs each of them once.
+    let free = WorkerConfig { shutdown_timeout: Duration::from_millis(100), ..config("free") };
+    let (stop, task) = spawn_worker(&queue, &effects, free);
+    wait_until(async || [101, 103, 105].iter().all(|n| effects.runs.lock().unwrap().get(n) == Some(&1))).await;
+    stop.send(()).unwrap();
+    task.await.unwrap();
 }
 
 /// A cancel asked while the job runs used to take effect only at a
