@@ -136,11 +136,21 @@ impl AuditService {
         Ok(Some(seal))
     }
 
-    /// Seals every unsealed event, in segments of at most `max_events`.
+    /// Seals the unsealed events, in segments of at most `max_events`,
+    /// until a segment comes out short of `max_events`: what is recorded
+    /// after that waits for the next run. Sealing until nothing was left
+    /// never ended under steady writes: each pass found the few events
+    /// recorded during the last one, and the sealer ran back to back (571
+    /// segments in 18 s of placements on PostgreSQL, each reading past
+    /// every event sealed since the table was last vacuumed).
     pub async fn seal_all(&self, max_events: i64) -> ServiceResult<Vec<AuditSeal>> {
         let mut seals = Vec::new();
         while let Some(seal) = self.seal(max_events).await? {
+            let full = seal.event_count >= max_events;
             seals.push(seal);
+            if !full {
+                break;
+            }
         }
         Ok(seals)
     }
