@@ -9,6 +9,14 @@ use sqlx::{Postgres, QueryBuilder};
 
 use crate::PgSession;
 
+/// The state check of a statement that finds held jobs by id and attempt:
+/// written so that it cannot use the partial index of running jobs. That
+/// index keeps an entry for every claim until vacuum removes the dead ones,
+/// and the planner, which believes running jobs few, scanned all of them:
+/// a completion batch cost about 1 ms and 370 buffers on a busy queue
+/// (pg_stat_statements), against 0.04 ms through the primary key.
+const HELD: &str = "(jobs.state = 'running') IS TRUE";
+
 /// Pushes an `INSERT` of `jobs` (their columns as arrays, unnested into
 /// rows) that skips a job whose unique key is pending; with
 /// `if_subscribed`, only if a webhook subscribes to that event type. Used by
@@ -128,12 +136,12 @@ ordo_store_sql::job_repo!(PgSession, Postgres {
     ) -> StoreResult<Vec<(Uuid, bool)>> {
         let ids: Vec<Uuid> = held.iter().map(|(id, _)| *id).collect();
         let tokens: Vec<Uuid> = held.iter().map(|(_, token)| *token).collect();
-        sqlx::query_as(
+        sqlx::query_as(&format!(
             "UPDATE jobs SET lease_expires_at = $3
                FROM unnest($1::uuid[], $2::uuid[]) AS h(id, attempt_id)
-              WHERE jobs.id = h.id AND jobs.attempt_id = h.attempt_id AND jobs.state = 'running'
-             RETURNING jobs.id, jobs.cancel_requested",
-        )
+              WHERE jobs.id = h.id AND jobs.attempt_id = h.attempt_id AND {HELD}
+             RETURNING jobs.id, jobs.cancel_requested"
+        ))
         .bind(&ids)
         .bind(&tokens)
         .bind(Ts(lease_until))
@@ -147,11 +155,11 @@ ordo_store_sql::job_repo!(PgSession, Postgres {
     async fn complete_jobs(&mut self, done: &[(Uuid, Uuid)]) -> StoreResult<Vec<Uuid>> {
         let ids: Vec<Uuid> = done.iter().map(|(id, _)| *id).collect();
         let attempts: Vec<Uuid> = done.iter().map(|(_, attempt)| *attempt).collect();
-        sqlx::query_scalar(
+        sqlx::query_scalar(&format!(
             "DELETE FROM jobs USING unnest($1::uuid[], $2::uuid[]) AS d(id, attempt_id)
-              WHERE jobs.id = d.id AND jobs.attempt_id = d.attempt_id AND jobs.state = 'running'
-             RETURNING jobs.id",
-        )
+              WHERE jobs.id = d.id AND jobs.attempt_id = d.attempt_id AND {HELD}
+             RETURNING jobs.id"
+        ))
         .bind(&ids)
         .bind(&attempts)
         .persistent(self.persistent())
