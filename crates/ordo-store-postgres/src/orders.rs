@@ -3,10 +3,11 @@
 
 use std::ops::DerefMut;
 
-use ordo_domain::order::{OrderLine, OrderStatus};
+use ordo_domain::order::OrderLine;
 use ordo_store::{NewPlacement, StoreError, StoreResult};
 use ordo_store_sql::Ts;
-use ordo_store_sql::orders::{LINE_COLUMNS, LineRow, ORDER_COLUMNS, billing_column};
+use ordo_store_sql::audit::AUDIT_COLUMNS;
+use ordo_store_sql::orders::{EVENT_COLUMNS, LINE_COLUMNS, LineRow, ORDER_COLUMNS};
 use serde_json::Value;
 use sqlx::postgres::PgConnection;
 use sqlx::types::Json;
@@ -29,26 +30,7 @@ fn placement_statement<'a>(p: &'a NewPlacement<'a>) -> StoreResult<QueryBuilder<
     let mut q = QueryBuilder::new(format!(
         "WITH o AS (INSERT INTO orders ({ORDER_COLUMNS}, idempotency_principal, idempotency_key) VALUES ("
     ));
-    let mut row = q.separated(", ");
-    row.push_bind(o.id.as_uuid())
-        .push_bind(o.customer_id.as_uuid())
-        .push_bind(&o.market)
-        .push_bind(o.currency.code())
-        .push_bind(o.tax_rate_bp)
-        .push_bind(o.status.as_str())
-        .push_bind(Json(&o.shipping_address))
-        .push_bind(billing_column(&o.billing))
-        .push_bind(o.subtotal)
-        .push_bind(o.tax)
-        .push_bind(o.total)
-        .push_bind(o.version)
-        .push_bind(Ts(o.created_at))
-        .push_bind(Ts(o.updated_at))
-        .push_bind(o.shipping.net)
-        .push_bind(o.shipping.tax_rate_bp)
-        .push_bind(o.shipping.tax)
-        .push_bind(p.idempotency.map(|(principal, _)| principal))
-        .push_bind(p.idempotency.map(|(_, key)| key));
+    ordo_store_sql::bind_order_row!(q.separated(", "), o, p.idempotency);
     q.push(format!(")), l AS (INSERT INTO order_lines ({LINE_COLUMNS}) SELECT "));
     q.push_bind(o.id.as_uuid()).push("::uuid, * FROM unnest(");
     let lines = &o.lines;
@@ -65,33 +47,10 @@ fn placement_statement<'a>(p: &'a NewPlacement<'a>) -> StoreResult<QueryBuilder<
     }
     q.push_bind(allocations).push("::jsonb[], ");
     q.push_bind(lines.iter().map(|l| l.tax_rate_bp).collect::<Vec<i64>>()).push("::bigint[])), ");
-
-    let e = p.event;
-    q.push("e AS (INSERT INTO order_events (id, order_id, occurred_at, kind, from_status, to_status, actor_name, detail) VALUES (");
-    let mut row = q.separated(", ");
-    row.push_bind(e.id)
-        .push_bind(e.order_id.as_uuid())
-        .push_bind(Ts(e.occurred_at))
-        .push_bind(&e.kind)
-        .push_bind(e.from_status.map(OrderStatus::as_str))
-        .push_bind(e.to_status.as_str())
-        .push_bind(&e.actor_name)
-        .push_bind(e.detail.as_ref().map(Json));
-
-    let a = p.audit;
-    q.push(")), a AS (INSERT INTO audit_events (id, occurred_at, actor_key_id, actor_name, action, entity_type, entity_id, request_id, before, after, hash) VALUES (");
-    let mut row = q.separated(", ");
-    row.push_bind(a.id)
-        .push_bind(Ts(a.occurred_at))
-        .push_bind(a.actor_key_id)
-        .push_bind(&a.actor_name)
-        .push_bind(&a.action)
-        .push_bind(&a.entity_type)
-        .push_bind(&a.entity_id)
-        .push_bind(&a.request_id)
-        .push_bind(a.before.as_ref().map(Json))
-        .push_bind(a.after.as_ref().map(Json))
-        .push_bind(&a.hash);
+    q.push(format!("e AS (INSERT INTO order_events ({EVENT_COLUMNS}) VALUES ("));
+    ordo_store_sql::bind_order_event_row!(q.separated(", "), p.event);
+    q.push(format!(")), a AS (INSERT INTO audit_events ({AUDIT_COLUMNS}) VALUES ("));
+    ordo_store_sql::bind_audit_row!(q.separated(", "), p.audit);
     q.push(")), ");
 
     if let Some((d, fan_out)) = p.domain_event {
@@ -111,14 +70,9 @@ fn placement_statement<'a>(p: &'a NewPlacement<'a>) -> StoreResult<QueryBuilder<
     q.push("), ");
 
     if let (Some((principal, key)), Some(answer)) = (p.idempotency, p.answer) {
-        let (outcome, response) = ordo_store_sql::idempotency::split(Some(answer));
-        q.push("k AS (UPDATE idempotency_keys SET response_status = ");
-        q.push_bind(response.map(|a| i32::from(a.status)));
-        q.push(", response_type = ").push_bind(response.and_then(|a| a.content_type.as_deref()));
-        q.push(", response_location = ").push_bind(response.and_then(|a| a.location.as_deref()));
-        q.push(", response_body = ").push_bind(response.map(|a| a.body.as_slice()));
-        q.push(", outcome = ").push_bind(outcome.map(ordo_store_sql::idempotency::encode).transpose()?);
-        q.push(" WHERE principal = ").push_bind(principal).push(" AND key = ").push_bind(key).push("), ");
+        q.push("k AS (");
+        ordo_store_sql::push_answer_update!(q, principal, key, answer)?;
+        q.push("), ");
     }
     crate::inventory::push_reservation(&mut q, p.moves);
     q.push(" SELECT COALESCE(sum(moves), 0)::bigint FROM updated");

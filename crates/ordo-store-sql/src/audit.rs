@@ -73,6 +73,30 @@ impl From<SealRow> for AuditSeal {
 
 pub const SEAL_COLUMNS: &str = "segment, sealed_at, event_count, first_event_id, last_event_id, previous_hash, hash";
 
+/// The columns of [`bind_audit_row!`].
+pub const AUDIT_COLUMNS: &str =
+    "id, occurred_at, actor_key_id, actor_name, action, entity_type, entity_id, request_id, before, after, hash";
+
+/// Binds an audit event's row to `$row` (a `sqlx::query_builder::Separated`),
+/// in [`AUDIT_COLUMNS`] order.
+#[macro_export]
+macro_rules! bind_audit_row {
+    ($row:expr, $event:expr) => {{
+        let e: &::ordo_domain::audit::AuditEvent = $event;
+        $row.push_bind(e.id)
+            .push_bind($crate::Ts(e.occurred_at))
+            .push_bind(e.actor_key_id)
+            .push_bind(&e.actor_name)
+            .push_bind(&e.action)
+            .push_bind(&e.entity_type)
+            .push_bind(&e.entity_id)
+            .push_bind(&e.request_id)
+            .push_bind(e.before.as_ref().map(::sqlx::types::Json))
+            .push_bind(e.after.as_ref().map(::sqlx::types::Json))
+            .push_bind(&e.hash);
+    }};
+}
+
 /// Implements `AuditRepo` for `$session<C>` on `$db`, with the methods
 /// the backend writes in its own dialect.
 #[macro_export]
@@ -109,25 +133,11 @@ macro_rules! audit_repo {
 
                 #[tracing::instrument(target = "ordo_db", name = "audit.insert_audit_event", skip_all)]
                 async fn insert_audit_event(&mut self, e: &AuditEvent) -> StoreResult<()> {
-                    ::sqlx::query(
-                        "INSERT INTO audit_events (id, occurred_at, actor_key_id, actor_name, action, entity_type, entity_id, request_id, before, after, hash)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-                    )
-                    .bind(e.id)
-                    .bind(Ts(e.occurred_at))
-                    .bind(e.actor_key_id)
-                    .bind(&e.actor_name)
-                    .bind(&e.action)
-                    .bind(&e.entity_type)
-                    .bind(&e.entity_id)
-                    .bind(&e.request_id)
-                    .bind(e.before.as_ref().map(Json))
-                    .bind(e.after.as_ref().map(Json))
-                    .bind(&e.hash)
-                    .persistent(self.persistent())
-                    .execute(self.conn())
-                    .await
-                    .map_err(Self::map_err)?;
+                    let mut insert =
+                        ::sqlx::QueryBuilder::<::sqlx::$db>::new(format!("INSERT INTO audit_events ({AUDIT_COLUMNS}) VALUES ("));
+                    $crate::bind_audit_row!(insert.separated(", "), e);
+                    insert.push(")");
+                    insert.build().persistent(self.persistent()).execute(self.conn()).await.map_err(Self::map_err)?;
                     Ok(())
                 }
 

@@ -70,6 +70,29 @@ pub fn split(answer: Option<&Answer>) -> (Option<&Outcome>, Option<&StoredRespon
     }
 }
 
+/// Pushes to `$q` (a `sqlx::QueryBuilder`) the update that stores
+/// `$answer` on the key `$principal`/`$key`; evaluates to a
+/// `StoreResult<()>` (the outcome is encoded first).
+#[macro_export]
+macro_rules! push_answer_update {
+    ($q:expr, $principal:expr, $key:expr, $answer:expr) => {{
+        let (outcome, response) = $crate::idempotency::split(Some($answer));
+        match outcome.map($crate::idempotency::encode).transpose() {
+            Ok(outcome) => {
+                $q.push("UPDATE idempotency_keys SET response_status = ");
+                $q.push_bind(response.map(|a| i32::from(a.status)));
+                $q.push(", response_type = ").push_bind(response.and_then(|a| a.content_type.as_deref()));
+                $q.push(", response_location = ").push_bind(response.and_then(|a| a.location.as_deref()));
+                $q.push(", response_body = ").push_bind(response.map(|a| a.body.as_slice()));
+                $q.push(", outcome = ").push_bind(outcome);
+                $q.push(" WHERE principal = ").push_bind($principal).push(" AND key = ").push_bind($key);
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }};
+}
+
 /// Implements `IdempotencyRepo` for `$session<C>` on `$db`, with the methods
 /// the backend writes in its own dialect.
 #[macro_export]
@@ -159,23 +182,9 @@ macro_rules! idempotency_repo {
 
                 #[tracing::instrument(target = "ordo_db", name = "idempotency.complete_idempotency_key", skip_all)]
                 async fn complete_idempotency_key(&mut self, principal: Uuid, key: &str, answer: &Answer) -> StoreResult<()> {
-                    let (outcome, response) = split(Some(answer));
-                    ::sqlx::query(
-                        "UPDATE idempotency_keys
-                            SET response_status = $3, response_type = $4, response_location = $5, response_body = $6, outcome = $7
-                          WHERE principal = $1 AND key = $2",
-                    )
-                    .bind(principal)
-                    .bind(key)
-                    .bind(response.map(|a| i32::from(a.status)))
-                    .bind(response.and_then(|a| a.content_type.as_deref()))
-                    .bind(response.and_then(|a| a.location.as_deref()))
-                    .bind(response.map(|a| a.body.as_slice()))
-                    .bind(outcome.map($crate::idempotency::encode).transpose()?)
-                    .persistent(self.persistent())
-                    .execute(self.conn())
-                    .await
-                    .map_err(Self::map_err)?;
+                    let mut update = ::sqlx::QueryBuilder::<::sqlx::$db>::new("");
+                    $crate::push_answer_update!(update, principal, key, answer)?;
+                    update.build().persistent(self.persistent()).execute(self.conn()).await.map_err(Self::map_err)?;
                     Ok(())
                 }
 

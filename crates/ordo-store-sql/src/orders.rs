@@ -126,6 +126,77 @@ pub fn assemble(orders: Vec<OrderRow>, lines: Vec<LineRow>) -> StoreResult<Vec<O
         .collect()
 }
 
+/// Binds an order's row to `$row` (a `sqlx::query_builder::Separated`):
+/// its [`ORDER_COLUMNS`], then the principal and key of `$idempotency`
+/// (an `Option<(Uuid, &str)>`). Written once for every statement of either
+/// backend that inserts an order with its key.
+#[macro_export]
+macro_rules! bind_order_row {
+    ($row:expr, $order:expr, $idempotency:expr) => {{
+        let o: &::ordo_domain::order::Order = $order;
+        let idempotency: ::std::option::Option<(::uuid::Uuid, &str)> = $idempotency;
+        $row.push_bind(o.id.as_uuid())
+            .push_bind(o.customer_id.as_uuid())
+            .push_bind(&o.market)
+            .push_bind(o.currency.code())
+            .push_bind(o.tax_rate_bp)
+            .push_bind(o.status.as_str())
+            .push_bind(::sqlx::types::Json(&o.shipping_address))
+            .push_bind($crate::orders::billing_column(&o.billing))
+            .push_bind(o.subtotal)
+            .push_bind(o.tax)
+            .push_bind(o.total)
+            .push_bind(o.version)
+            .push_bind($crate::Ts(o.created_at))
+            .push_bind($crate::Ts(o.updated_at))
+            .push_bind(o.shipping.net)
+            .push_bind(o.shipping.tax_rate_bp)
+            .push_bind(o.shipping.tax)
+            .push_bind(idempotency.map(|(principal, _)| principal))
+            .push_bind(idempotency.map(|(_, key)| key));
+    }};
+}
+
+/// Binds an order line's row to `$row`, in [`LINE_COLUMNS`] order.
+#[macro_export]
+macro_rules! bind_line_row {
+    ($row:expr, $order_id:expr, $line:expr) => {{
+        let line: &::ordo_domain::order::OrderLine = $line;
+        $row.push_bind($order_id.as_uuid())
+            .push_bind(line.line)
+            .push_bind(line.sku.as_str())
+            .push_bind(line.product_id.as_uuid())
+            .push_bind(&line.name)
+            .push_bind(line.quantity)
+            .push_bind(line.shipped_quantity)
+            .push_bind(line.unit_price)
+            .push_bind(line.subtotal)
+            .push_bind(line.tax)
+            .push_bind(line.total)
+            .push_bind(::sqlx::types::Json(&line.allocations))
+            .push_bind(line.tax_rate_bp);
+    }};
+}
+
+/// The columns of [`bind_order_event_row!`].
+pub const EVENT_COLUMNS: &str = "id, order_id, occurred_at, kind, from_status, to_status, actor_name, detail";
+
+/// Binds an order's timeline entry to `$row`, in [`EVENT_COLUMNS`] order.
+#[macro_export]
+macro_rules! bind_order_event_row {
+    ($row:expr, $event:expr) => {{
+        let e: &::ordo_domain::order::OrderEvent = $event;
+        $row.push_bind(e.id)
+            .push_bind(e.order_id.as_uuid())
+            .push_bind($crate::Ts(e.occurred_at))
+            .push_bind(&e.kind)
+            .push_bind(e.from_status.map(::ordo_domain::order::OrderStatus::as_str))
+            .push_bind(e.to_status.as_str())
+            .push_bind(&e.actor_name)
+            .push_bind(e.detail.as_ref().map(::sqlx::types::Json));
+    }};
+}
+
 /// Implements `OrderRepo` for `$session<C>` on `$db`, with the methods
 /// the backend writes in its own dialect.
 #[macro_export]
@@ -152,49 +223,14 @@ macro_rules! order_repo {
 
                 #[tracing::instrument(target = "ordo_db", name = "orders.insert_order", skip_all)]
                 async fn insert_order(&mut self, o: &Order, idempotency: Option<(Uuid, &str)>) -> StoreResult<()> {
-                    ::sqlx::query(&format!(
-                        "INSERT INTO orders ({ORDER_COLUMNS}, idempotency_principal, idempotency_key)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
-                    ))
-                    .bind(o.id.as_uuid())
-                    .bind(o.customer_id.as_uuid())
-                    .bind(&o.market)
-                    .bind(o.currency.code())
-                    .bind(o.tax_rate_bp)
-                    .bind(o.status.as_str())
-                    .bind(Json(&o.shipping_address))
-                    .bind(billing_column(&o.billing))
-                    .bind(o.subtotal)
-                    .bind(o.tax)
-                    .bind(o.total)
-                    .bind(o.version)
-                    .bind(Ts(o.created_at))
-                    .bind(Ts(o.updated_at))
-                    .bind(o.shipping.net)
-                    .bind(o.shipping.tax_rate_bp)
-                    .bind(o.shipping.tax)
-                    .bind(idempotency.map(|(principal, _)| principal))
-                    .bind(idempotency.map(|(_, key)| key))
-                    .persistent(self.persistent())
-                    .execute(self.conn())
-                    .await
-                    .map_err(Self::map_err)?;
+                    let mut insert = ::sqlx::QueryBuilder::<::sqlx::$db>::new(format!(
+                        "INSERT INTO orders ({ORDER_COLUMNS}, idempotency_principal, idempotency_key) VALUES ("
+                    ));
+                    $crate::bind_order_row!(insert.separated(", "), o, idempotency);
+                    insert.push(")");
+                    insert.build().persistent(self.persistent()).execute(self.conn()).await.map_err(Self::map_err)?;
                     let mut insert = ::sqlx::QueryBuilder::<::sqlx::$db>::new(format!("INSERT INTO order_lines ({LINE_COLUMNS}) "));
-                    insert.push_values(&o.lines, |mut row, line| {
-                        row.push_bind(o.id.as_uuid())
-                            .push_bind(line.line)
-                            .push_bind(line.sku.as_str())
-                            .push_bind(line.product_id.as_uuid())
-                            .push_bind(&line.name)
-                            .push_bind(line.quantity)
-                            .push_bind(line.shipped_quantity)
-                            .push_bind(line.unit_price)
-                            .push_bind(line.subtotal)
-                            .push_bind(line.tax)
-                            .push_bind(line.total)
-                            .push_bind(Json(&line.allocations))
-                            .push_bind(line.tax_rate_bp);
-                    });
+                    insert.push_values(&o.lines, |mut row, line| $crate::bind_line_row!(row, o.id, line));
                     insert.build().persistent(self.persistent()).execute(self.conn()).await.map_err(Self::map_err)?;
                     Ok(())
                 }
@@ -276,22 +312,11 @@ macro_rules! order_repo {
 
                 #[tracing::instrument(target = "ordo_db", name = "orders.insert_order_event", skip_all)]
                 async fn insert_order_event(&mut self, e: &OrderEvent) -> StoreResult<()> {
-                    ::sqlx::query(
-                        "INSERT INTO order_events (id, order_id, occurred_at, kind, from_status, to_status, actor_name, detail)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                    )
-                    .bind(e.id)
-                    .bind(e.order_id.as_uuid())
-                    .bind(Ts(e.occurred_at))
-                    .bind(&e.kind)
-                    .bind(e.from_status.map(OrderStatus::as_str))
-                    .bind(e.to_status.as_str())
-                    .bind(&e.actor_name)
-                    .bind(e.detail.as_ref().map(Json))
-                    .persistent(self.persistent())
-                    .execute(self.conn())
-                    .await
-                    .map_err(Self::map_err)?;
+                    let mut insert =
+                        ::sqlx::QueryBuilder::<::sqlx::$db>::new(format!("INSERT INTO order_events ({EVENT_COLUMNS}) VALUES ("));
+                    $crate::bind_order_event_row!(insert.separated(", "), e);
+                    insert.push(")");
+                    insert.build().persistent(self.persistent()).execute(self.conn()).await.map_err(Self::map_err)?;
                     Ok(())
                 }
 

@@ -3,10 +3,10 @@
 
 use std::ops::DerefMut;
 
-use ordo_domain::order::OrderStatus;
 use ordo_store::{NewPlacement, StoreResult};
 use ordo_store_sql::Ts;
-use ordo_store_sql::orders::{LINE_COLUMNS, LineRow, ORDER_COLUMNS, billing_column};
+use ordo_store_sql::audit::AUDIT_COLUMNS;
+use ordo_store_sql::orders::{EVENT_COLUMNS, LINE_COLUMNS, LineRow, ORDER_COLUMNS};
 use sqlx::sqlite::SqliteConnection;
 use sqlx::types::Json;
 use sqlx::{QueryBuilder, Sqlite};
@@ -28,69 +28,13 @@ fn placement_statements<'a>(p: &'a NewPlacement<'a>, now: Ts) -> StoreResult<Que
     let mut q = QueryBuilder::new(format!(
         "INSERT INTO orders ({ORDER_COLUMNS}, idempotency_principal, idempotency_key) VALUES ("
     ));
-    let mut row = q.separated(", ");
-    row.push_bind(o.id.as_uuid())
-        .push_bind(o.customer_id.as_uuid())
-        .push_bind(&o.market)
-        .push_bind(o.currency.code())
-        .push_bind(o.tax_rate_bp)
-        .push_bind(o.status.as_str())
-        .push_bind(Json(&o.shipping_address))
-        .push_bind(billing_column(&o.billing))
-        .push_bind(o.subtotal)
-        .push_bind(o.tax)
-        .push_bind(o.total)
-        .push_bind(o.version)
-        .push_bind(Ts(o.created_at))
-        .push_bind(Ts(o.updated_at))
-        .push_bind(o.shipping.net)
-        .push_bind(o.shipping.tax_rate_bp)
-        .push_bind(o.shipping.tax)
-        .push_bind(p.idempotency.map(|(principal, _)| principal))
-        .push_bind(p.idempotency.map(|(_, key)| key));
+    ordo_store_sql::bind_order_row!(q.separated(", "), o, p.idempotency);
     q.push(format!("); INSERT INTO order_lines ({LINE_COLUMNS}) "));
-    q.push_values(&o.lines, |mut row, line| {
-        row.push_bind(o.id.as_uuid())
-            .push_bind(line.line)
-            .push_bind(line.sku.as_str())
-            .push_bind(line.product_id.as_uuid())
-            .push_bind(&line.name)
-            .push_bind(line.quantity)
-            .push_bind(line.shipped_quantity)
-            .push_bind(line.unit_price)
-            .push_bind(line.subtotal)
-            .push_bind(line.tax)
-            .push_bind(line.total)
-            .push_bind(Json(&line.allocations))
-            .push_bind(line.tax_rate_bp);
-    });
-
-    let e = p.event;
-    q.push("; INSERT INTO order_events (id, order_id, occurred_at, kind, from_status, to_status, actor_name, detail) VALUES (");
-    let mut row = q.separated(", ");
-    row.push_bind(e.id)
-        .push_bind(e.order_id.as_uuid())
-        .push_bind(Ts(e.occurred_at))
-        .push_bind(&e.kind)
-        .push_bind(e.from_status.map(OrderStatus::as_str))
-        .push_bind(e.to_status.as_str())
-        .push_bind(&e.actor_name)
-        .push_bind(e.detail.as_ref().map(Json));
-
-    let a = p.audit;
-    q.push("); INSERT INTO audit_events (id, occurred_at, actor_key_id, actor_name, action, entity_type, entity_id, request_id, before, after, hash) VALUES (");
-    let mut row = q.separated(", ");
-    row.push_bind(a.id)
-        .push_bind(Ts(a.occurred_at))
-        .push_bind(a.actor_key_id)
-        .push_bind(&a.actor_name)
-        .push_bind(&a.action)
-        .push_bind(&a.entity_type)
-        .push_bind(&a.entity_id)
-        .push_bind(&a.request_id)
-        .push_bind(a.before.as_ref().map(Json))
-        .push_bind(a.after.as_ref().map(Json))
-        .push_bind(&a.hash);
+    q.push_values(&o.lines, |mut row, line| ordo_store_sql::bind_line_row!(row, o.id, line));
+    q.push(format!("; INSERT INTO order_events ({EVENT_COLUMNS}) VALUES ("));
+    ordo_store_sql::bind_order_event_row!(q.separated(", "), p.event);
+    q.push(format!("); INSERT INTO audit_events ({AUDIT_COLUMNS}) VALUES ("));
+    ordo_store_sql::bind_audit_row!(q.separated(", "), p.audit);
     q.push("); ");
 
     if let Some((d, fan_out)) = p.domain_event {
@@ -110,14 +54,8 @@ fn placement_statements<'a>(p: &'a NewPlacement<'a>, now: Ts) -> StoreResult<Que
         q.push("; ");
     }
     if let (Some((principal, key)), Some(answer)) = (p.idempotency, p.answer) {
-        let (outcome, response) = ordo_store_sql::idempotency::split(Some(answer));
-        q.push("UPDATE idempotency_keys SET response_status = ");
-        q.push_bind(response.map(|a| i32::from(a.status)));
-        q.push(", response_type = ").push_bind(response.and_then(|a| a.content_type.as_deref()));
-        q.push(", response_location = ").push_bind(response.and_then(|a| a.location.as_deref()));
-        q.push(", response_body = ").push_bind(response.map(|a| a.body.as_slice()));
-        q.push(", outcome = ").push_bind(outcome.map(ordo_store_sql::idempotency::encode).transpose()?);
-        q.push(" WHERE principal = ").push_bind(principal).push(" AND key = ").push_bind(key).push("; ");
+        ordo_store_sql::push_answer_update!(q, principal, key, answer)?;
+        q.push("; ");
     }
     for m in p.moves {
         q.push("UPDATE stock_levels SET reserved = reserved + ").push_bind(m.quantity);
@@ -168,48 +106,18 @@ ordo_store_sql::order_repo!(SqliteSession, Sqlite {
 
     #[tracing::instrument(target = "ordo_db", name = "orders.insert_orders", skip_all)]
     async fn insert_orders(&mut self, orders: &[Order]) -> StoreResult<()> {
-        for chunk in orders.chunks(rows_per_insert(17)) {
-            let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(format!("INSERT INTO orders ({ORDER_COLUMNS}) "));
-            insert.push_values(chunk, |mut row, o| {
-                row.push_bind(o.id.as_uuid())
-                    .push_bind(o.customer_id.as_uuid())
-                    .push_bind(&o.market)
-                    .push_bind(o.currency.code())
-                    .push_bind(o.tax_rate_bp)
-                    .push_bind(o.status.as_str())
-                    .push_bind(Json(&o.shipping_address))
-                    .push_bind(ordo_store_sql::orders::billing_column(&o.billing))
-                    .push_bind(o.subtotal)
-                    .push_bind(o.tax)
-                    .push_bind(o.total)
-                    .push_bind(o.version)
-                    .push_bind(Ts(o.created_at))
-                    .push_bind(Ts(o.updated_at))
-                    .push_bind(o.shipping.net)
-                    .push_bind(o.shipping.tax_rate_bp)
-                    .push_bind(o.shipping.tax);
-            });
+        for chunk in orders.chunks(rows_per_insert(19)) {
+            let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(format!(
+                "INSERT INTO orders ({ORDER_COLUMNS}, idempotency_principal, idempotency_key) "
+            ));
+            insert.push_values(chunk, |mut row, o| ordo_store_sql::bind_order_row!(row, o, None));
             insert.build().execute(self.conn()).await.map_err(Self::map_err)?;
         }
         let lines: Vec<(&Order, &OrderLine)> =
             orders.iter().flat_map(|o| o.lines.iter().map(move |l| (o, l))).collect();
         for chunk in lines.chunks(rows_per_insert(13)) {
             let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(format!("INSERT INTO order_lines ({LINE_COLUMNS}) "));
-            insert.push_values(chunk, |mut row, (o, line)| {
-                row.push_bind(o.id.as_uuid())
-                    .push_bind(line.line)
-                    .push_bind(line.sku.as_str())
-                    .push_bind(line.product_id.as_uuid())
-                    .push_bind(&line.name)
-                    .push_bind(line.quantity)
-                    .push_bind(line.shipped_quantity)
-                    .push_bind(line.unit_price)
-                    .push_bind(line.subtotal)
-                    .push_bind(line.tax)
-                    .push_bind(line.total)
-                    .push_bind(Json(&line.allocations))
-                    .push_bind(line.tax_rate_bp);
-            });
+            insert.push_values(chunk, |mut row, (o, line)| ordo_store_sql::bind_line_row!(row, o.id, line));
             insert.build().execute(self.conn()).await.map_err(Self::map_err)?;
         }
         Ok(())
