@@ -11,6 +11,21 @@ use uuid::Uuid;
 use crate::PgSession;
 use crate::copy::CopyIn;
 
+/// `locked`: the `stock_levels` rows of the moves in `m`, locked in
+/// allocation order, so that placements and releases touching the same
+/// SKUs cannot deadlock. A CTE with FOR UPDATE is never folded into the
+/// outer query, and its rows are locked as it emits them, sorted.
+fn locked_in_allocation_order() -> String {
+    format!(
+        "locked AS MATERIALIZED (
+            SELECT s.sku, s.location_id FROM stock_levels s
+              JOIN locations l ON l.id = s.location_id
+              JOIN m ON m.sku = s.sku AND m.location_id = s.location_id
+             ORDER BY {STOCK_ORDER}
+               FOR UPDATE OF s)"
+    )
+}
+
 /// Pushes the guarded reservation of `moves` as common table expressions,
 /// the last named `updated`, returning each updated row's `moves` (how many
 /// of `moves` it applied): `reserve_stock` sums them, and so does a
@@ -27,16 +42,10 @@ pub(crate) fn push_reservation<'a>(q: &mut QueryBuilder<'a, Postgres>, moves: &'
     q.push_bind(moves.iter().map(|m| m.sku.as_str()).collect::<Vec<_>>()).push("::text[], ");
     q.push_bind(moves.iter().map(|m| m.location_id).collect::<Vec<Uuid>>()).push("::uuid[], ");
     q.push_bind(moves.iter().map(|m| m.quantity).collect::<Vec<i64>>()).push(format!(
-        "::bigint[]) AS m(sku, location_id, quantity)
-               GROUP BY sku, location_id),
-         locked AS MATERIALIZED (
-            SELECT s.sku, s.location_id FROM stock_levels s
-              JOIN locations l ON l.id = s.location_id
-              JOIN m ON m.sku = s.sku AND m.location_id = s.location_id
-             ORDER BY {STOCK_ORDER}
-               FOR UPDATE OF s),
+        "::bigint[]) AS m(sku, location_id, quantity) GROUP BY sku, location_id), {},
          updated AS (
-            UPDATE stock_levels AS s SET reserved = s.reserved + m.quantity, updated_at = "
+            UPDATE stock_levels AS s SET reserved = s.reserved + m.quantity, updated_at = ",
+        locked_in_allocation_order()
     ));
     q.push_bind(Ts(time::now())).push(
         " FROM m, locked
@@ -112,12 +121,7 @@ ordo_store_sql::inventory_repo!(PgSession, Postgres {
                           FROM unnest($1::text[], $2::uuid[], $3::bigint[], $4::bigint[])
                             AS m(sku, location_id, quantity, ship)
                          GROUP BY sku, location_id),
-                  locked AS MATERIALIZED (
-                      SELECT s.sku, s.location_id FROM stock_levels s
-                        JOIN locations l ON l.id = s.location_id
-                        JOIN m ON m.sku = s.sku AND m.location_id = s.location_id
-                       ORDER BY {STOCK_ORDER}
-                         FOR UPDATE OF s),
+                  {},
                   updated AS (
              UPDATE stock_levels AS s
                 SET reserved = s.reserved - m.quantity, on_hand = s.on_hand - m.ship, updated_at = $5
@@ -126,7 +130,8 @@ ordo_store_sql::inventory_repo!(PgSession, Postgres {
                 AND locked.sku = s.sku AND locked.location_id = s.location_id
                 AND s.reserved >= m.quantity
              RETURNING m.moves)
-             SELECT COALESCE(sum(moves), 0)::bigint FROM updated"
+             SELECT COALESCE(sum(moves), 0)::bigint FROM updated",
+            locked_in_allocation_order()
         ))
         .bind(&skus)
         .bind(&locations)

@@ -5,12 +5,11 @@ use std::ops::DerefMut;
 
 use ordo_domain::order::OrderLine;
 use ordo_store::{NewPlacement, StoreError, StoreResult};
-use ordo_store_sql::Ts;
 use ordo_store_sql::audit::AUDIT_COLUMNS;
 use ordo_store_sql::orders::{EVENT_COLUMNS, LINE_COLUMNS, LineRow, ORDER_COLUMNS};
+use ordo_store_sql::webhooks::DOMAIN_EVENT_COLUMNS;
 use serde_json::Value;
 use sqlx::postgres::PgConnection;
-use sqlx::types::Json;
 use sqlx::{Postgres, QueryBuilder};
 use uuid::Uuid;
 
@@ -54,13 +53,8 @@ fn placement_statement<'a>(p: &'a NewPlacement<'a>) -> StoreResult<QueryBuilder<
     q.push(")), ");
 
     if let Some((d, fan_out)) = p.domain_event {
-        q.push("d AS (INSERT INTO domain_events (id, type, order_id, occurred_at, data) VALUES (");
-        let mut row = q.separated(", ");
-        row.push_bind(d.id)
-            .push_bind(&d.event_type)
-            .push_bind(d.order_id)
-            .push_bind(Ts(d.occurred_at))
-            .push_bind(Json(&d.data));
+        q.push(format!("d AS (INSERT INTO domain_events ({DOMAIN_EVENT_COLUMNS}) VALUES ("));
+        ordo_store_sql::bind_domain_event_row!(q.separated(", "), d);
         q.push(")), f AS (");
         crate::jobs::push_insert_jobs(&mut q, std::slice::from_ref(fan_out), Some(&d.event_type))?;
         q.push("), ");

@@ -145,22 +145,9 @@ macro_rules! audit_repo {
                 async fn insert_audit_events(&mut self, events: &[AuditEvent]) -> StoreResult<()> {
                     // Eleven binds a row: within both backends' bind limits.
                     for chunk in events.chunks(500) {
-                        let mut insert = ::sqlx::QueryBuilder::<::sqlx::$db>::new(
-                            "INSERT INTO audit_events (id, occurred_at, actor_key_id, actor_name, action, entity_type, entity_id, request_id, before, after, hash) ",
-                        );
-                        insert.push_values(chunk, |mut row, e| {
-                            row.push_bind(e.id)
-                                .push_bind(Ts(e.occurred_at))
-                                .push_bind(e.actor_key_id)
-                                .push_bind(&e.actor_name)
-                                .push_bind(&e.action)
-                                .push_bind(&e.entity_type)
-                                .push_bind(&e.entity_id)
-                                .push_bind(&e.request_id)
-                                .push_bind(e.before.as_ref().map(Json))
-                                .push_bind(e.after.as_ref().map(Json))
-                                .push_bind(&e.hash);
-                        });
+                        let mut insert =
+                            ::sqlx::QueryBuilder::<::sqlx::$db>::new(format!("INSERT INTO audit_events ({AUDIT_COLUMNS}) "));
+                        insert.push_values(chunk, |mut row, e| $crate::bind_audit_row!(row, e));
                         insert.build().execute(self.conn()).await.map_err(Self::map_err)?;
                     }
                     Ok(())

@@ -51,6 +51,23 @@ pub fn webhook((id, url, event_types, secret, created_at): WebhookRow) -> Webhoo
     Webhook { id, url, event_types: event_types.0, secret, created_at: created_at.0 }
 }
 
+/// The columns of [`bind_domain_event_row!`].
+pub const DOMAIN_EVENT_COLUMNS: &str = "id, type, order_id, occurred_at, data";
+
+/// Binds a domain event's row to `$row` (a `sqlx::query_builder::Separated`),
+/// in [`DOMAIN_EVENT_COLUMNS`] order.
+#[macro_export]
+macro_rules! bind_domain_event_row {
+    ($row:expr, $event:expr) => {{
+        let e: &::ordo_domain::event::DomainEvent = $event;
+        $row.push_bind(e.id)
+            .push_bind(&e.event_type)
+            .push_bind(e.order_id)
+            .push_bind($crate::Ts(e.occurred_at))
+            .push_bind(::sqlx::types::Json(&e.data));
+    }};
+}
+
 /// Implements `WebhookRepo` for `$session<C>` on `$db`, with the methods
 /// the backend writes in its own dialect.
 #[macro_export]
@@ -77,16 +94,12 @@ macro_rules! webhook_repo {
 
                 #[tracing::instrument(target = "ordo_db", name = "webhooks.insert_domain_event", skip_all)]
                 async fn insert_domain_event(&mut self, e: &DomainEvent) -> StoreResult<()> {
-                    ::sqlx::query("INSERT INTO domain_events (id, type, order_id, occurred_at, data) VALUES ($1, $2, $3, $4, $5)")
-                        .bind(e.id)
-                        .bind(&e.event_type)
-                        .bind(e.order_id)
-                        .bind(Ts(e.occurred_at))
-                        .bind(Json(&e.data))
-                        .persistent(self.persistent())
-                        .execute(self.conn())
-                        .await
-                        .map_err(Self::map_err)?;
+                    let mut insert = ::sqlx::QueryBuilder::<::sqlx::$db>::new(format!(
+                        "INSERT INTO domain_events ({DOMAIN_EVENT_COLUMNS}) VALUES ("
+                    ));
+                    $crate::bind_domain_event_row!(insert.separated(", "), e);
+                    insert.push(")");
+                    insert.build().persistent(self.persistent()).execute(self.conn()).await.map_err(Self::map_err)?;
                     Ok(())
                 }
 

@@ -33,23 +33,13 @@ ordo_store_sql::audit_repo!(SqliteSession, Sqlite {
     async fn insert_sealed_audit_events(&mut self, segment: i64, events: &[AuditEvent]) -> StoreResult<()> {
         let numbered: Vec<(i64, &AuditEvent)> = (1_i64..).zip(events).collect();
         for chunk in numbered.chunks(rows_per_insert(13)) {
-            let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-                "INSERT INTO audit_events (id, occurred_at, actor_key_id, actor_name, action, entity_type, entity_id, request_id, before, after, hash, segment, seq) ",
-            );
+            let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(format!(
+                "INSERT INTO audit_events ({}, segment, seq) ",
+                ordo_store_sql::audit::AUDIT_COLUMNS
+            ));
             insert.push_values(chunk, |mut row, (seq, e)| {
-                row.push_bind(e.id)
-                    .push_bind(Ts(e.occurred_at))
-                    .push_bind(e.actor_key_id)
-                    .push_bind(&e.actor_name)
-                    .push_bind(&e.action)
-                    .push_bind(&e.entity_type)
-                    .push_bind(&e.entity_id)
-                    .push_bind(&e.request_id)
-                    .push_bind(e.before.as_ref().map(Json))
-                    .push_bind(e.after.as_ref().map(Json))
-                    .push_bind(&e.hash)
-                    .push_bind(segment)
-                    .push_bind(*seq);
+                ordo_store_sql::bind_audit_row!(row, e);
+                row.push_bind(segment).push_bind(*seq);
             });
             insert.build().execute(self.conn()).await.map_err(Self::map_err)?;
         }

@@ -3,6 +3,7 @@
 
 use ordo_domain::job::NewJob;
 use ordo_store_sql::Ts;
+use sqlx::query_builder::Separated;
 use sqlx::types::Json;
 use sqlx::{QueryBuilder, Sqlite};
 
@@ -15,24 +16,27 @@ const NEW_JOB_COLUMNS: &str = "INSERT INTO jobs (id, queue, name, payload, prior
 const SKIP_PENDING: &str =
     " ON CONFLICT (name, unique_key) WHERE unique_key IS NOT NULL AND state <> 'dead' DO NOTHING";
 
+/// Binds a new job's row, in the order of [`NEW_JOB_COLUMNS`].
+fn bind_new_job<'q, 'a>(row: &mut Separated<'q, 'a, Sqlite, &'static str>, j: &'a NewJob, now: Ts) {
+    row.push_bind(j.id)
+        .push_bind(j.queue.as_str())
+        .push_bind(j.name.as_str())
+        .push_bind(Json(&j.payload))
+        .push_bind(j.priority)
+        .push("'available', 0")
+        .push_bind(j.max_attempts)
+        .push_bind(Ts(j.run_at))
+        .push_bind(j.unique_key.as_deref())
+        .push_bind(j.trace_parent.as_deref())
+        .push_bind(now)
+        .push_bind(now);
+}
+
 /// Pushes one multi-row `INSERT` of `jobs` that skips a job whose unique
 /// key is pending (`jobs` must not be empty).
 pub(crate) fn push_insert_jobs<'a>(q: &mut QueryBuilder<'a, Sqlite>, jobs: &'a [NewJob], now: Ts) {
     q.push(NEW_JOB_COLUMNS);
-    q.push_values(jobs, |mut row, j| {
-        row.push_bind(j.id)
-            .push_bind(j.queue.as_str())
-            .push_bind(j.name.as_str())
-            .push_bind(Json(&j.payload))
-            .push_bind(j.priority)
-            .push("'available', 0")
-            .push_bind(j.max_attempts)
-            .push_bind(Ts(j.run_at))
-            .push_bind(j.unique_key.as_deref())
-            .push_bind(j.trace_parent.as_deref())
-            .push_bind(now)
-            .push_bind(now);
-    });
+    q.push_values(jobs, |mut row, j| bind_new_job(&mut row, j, now));
     q.push(SKIP_PENDING);
 }
 
@@ -45,19 +49,7 @@ pub(crate) fn push_insert_job_if_subscribed<'a>(
     now: Ts,
 ) {
     q.push(NEW_JOB_COLUMNS).push("SELECT ");
-    let mut row = q.separated(", ");
-    row.push_bind(job.id)
-        .push_bind(job.queue.as_str())
-        .push_bind(job.name.as_str())
-        .push_bind(Json(&job.payload))
-        .push_bind(job.priority)
-        .push("'available', 0")
-        .push_bind(job.max_attempts)
-        .push_bind(Ts(job.run_at))
-        .push_bind(job.unique_key.as_deref())
-        .push_bind(job.trace_parent.as_deref())
-        .push_bind(now)
-        .push_bind(now);
+    bind_new_job(&mut q.separated(", "), job, now);
     q.push(" WHERE EXISTS (SELECT 1 FROM webhooks, json_each(webhooks.event_types) AS t WHERE t.value = ");
     q.push_bind(event_type).push(")").push(SKIP_PENDING);
 }

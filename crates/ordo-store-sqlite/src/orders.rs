@@ -7,8 +7,8 @@ use ordo_store::{NewPlacement, StoreResult};
 use ordo_store_sql::Ts;
 use ordo_store_sql::audit::AUDIT_COLUMNS;
 use ordo_store_sql::orders::{EVENT_COLUMNS, LINE_COLUMNS, LineRow, ORDER_COLUMNS};
+use ordo_store_sql::webhooks::DOMAIN_EVENT_COLUMNS;
 use sqlx::sqlite::SqliteConnection;
-use sqlx::types::Json;
 use sqlx::{QueryBuilder, Sqlite};
 use uuid::Uuid;
 
@@ -38,13 +38,8 @@ fn placement_statements<'a>(p: &'a NewPlacement<'a>, now: Ts) -> StoreResult<Que
     q.push("); ");
 
     if let Some((d, fan_out)) = p.domain_event {
-        q.push("INSERT INTO domain_events (id, type, order_id, occurred_at, data) VALUES (");
-        let mut row = q.separated(", ");
-        row.push_bind(d.id)
-            .push_bind(&d.event_type)
-            .push_bind(d.order_id)
-            .push_bind(Ts(d.occurred_at))
-            .push_bind(Json(&d.data));
+        q.push(format!("INSERT INTO domain_events ({DOMAIN_EVENT_COLUMNS}) VALUES ("));
+        ordo_store_sql::bind_domain_event_row!(q.separated(", "), d);
         q.push("); ");
         crate::jobs::push_insert_job_if_subscribed(&mut q, fan_out, &d.event_type, now);
         q.push("; ");
