@@ -258,7 +258,10 @@ impl OrderService {
         order.billing = request.billing;
         let event = timeline_event(&order, "placed", None, actor, None);
         let audit = audit::event(actor, "order.placed", ENTITY, order.id, None, &order);
-        let domain_event = crate::webhooks::prepare("order.placed", *order.id.as_uuid(), audit::snapshot(&order))?;
+        // The audit event's snapshot of the order is the domain event's data:
+        // serialised once.
+        let snapshot = audit.after.clone().unwrap_or_default();
+        let domain_event = crate::webhooks::prepare("order.placed", *order.id.as_uuid(), snapshot)?;
         // The transactional outbox: the jobs exist if and only if the order
         // does.
         let confirmation = crate::mail::SendOrderConfirmation { order_id: order.id };
@@ -281,8 +284,8 @@ impl OrderService {
             jobs: &jobs,
             moves: &moves,
         };
-        // One write, the guarded reservation last: it takes the stock rows'
-        // locks (unless taken first) and holds them only through the commit.
+        // One write, the guarded reservation in it: the stock rows' locks
+        // (unless taken first) are held only from there through the commit.
         // A taken idempotency key maps to `Internal(Duplicate(..))`, which
         // place_order recognises.
         if tx.insert_placement(&placement).await? != moves.len() as u64 {
