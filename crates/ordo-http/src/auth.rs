@@ -8,33 +8,24 @@
 //! one matrix in `ordo_domain::auth::MATRIX`.
 
 use std::marker::PhantomData;
-use std::sync::Arc;
 
-use axum::extract::{FromRequestParts, Request, State};
+use axum::extract::{FromRequestParts, Request};
 use axum::http::header::{AUTHORIZATION, HeaderValue};
 use axum::http::request::Parts;
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use ordo_domain::audit::Actor;
 use ordo_domain::auth::Permission;
-use ordo_service::Services;
 use ordo_service::keys::{AuthError, Principal};
 
 use crate::error::ApiError;
-use crate::rate_limit::{RateDecision, RateLimiter};
+use crate::layers::{GuardState, Inner};
+use crate::rate_limit::RateDecision;
 
-/// What [`authenticate`] needs.
-#[derive(Clone)]
-pub(crate) struct AuthState {
-    pub(crate) services: Services,
-    pub(crate) limiter: Arc<dyn RateLimiter>,
-}
-
-/// Requires a valid API key on every request it wraps, and applies the
-/// key's rate limit.
-pub(crate) async fn authenticate(State(state): State<AuthState>, mut request: Request, next: Next) -> Response {
+/// Requires a valid API key on every `/v1` request, and applies the key's
+/// rate limit; then the rest of the stack runs, `Idempotency-Key` first.
+pub(crate) async fn authenticate<S: Inner>(state: &GuardState, mut request: Request, inner: S) -> Response {
     if !request.uri().path().starts_with("/v1/") && request.uri().path() != "/v1" {
-        return next.run(request).await; // probes and documentation are public
+        return crate::layers::run(inner, request).await; // probes and documentation are public
     }
     let Some(token) = bearer(&request) else {
         return ApiError::unauthenticated().into_response();
@@ -56,7 +47,7 @@ pub(crate) async fn authenticate(State(state): State<AuthState>, mut request: Re
         return response;
     }
     request.extensions_mut().insert(principal);
-    let mut response = next.run(request).await;
+    let mut response = crate::idempotency::idempotency(&state.services, request, inner).await;
     decision.write_headers(response.headers_mut());
     response
 }

@@ -6,10 +6,8 @@
 
 use std::borrow::Cow;
 
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{HeaderValue, header};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
 use percent_encoding::percent_decode_str;
 
 use crate::HttpLimits;
@@ -22,21 +20,23 @@ pub(crate) const MAX_REQUEST_ID_LEN: usize = 128;
 
 pub(crate) const REQUEST_ID: &str = "x-request-id";
 
-/// Gives every request an `X-Request-Id`: the client's, if fit to echo and
-/// store, or a new UUID in its place.
-pub(crate) async fn request_id(mut request: Request, next: Next) -> Response {
-    if !request.headers().get(REQUEST_ID).is_some_and(fit_request_id) {
-        let id = uuid::Uuid::new_v4().to_string();
-        request.headers_mut().insert(REQUEST_ID, HeaderValue::from_str(&id).expect("a UUID is a header value"));
+/// Gives the request an `X-Request-Id`: the client's, if fit to echo and
+/// store, or a new UUID in its place. Returns it, for the response.
+pub(crate) fn request_id(request: &mut Request) -> HeaderValue {
+    if let Some(id) = request.headers().get(REQUEST_ID).filter(|id| fit_request_id(id)) {
+        return id.clone();
     }
-    next.run(request).await
+    let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    let id = HeaderValue::from_str(uuid::Uuid::new_v4().hyphenated().encode_lower(&mut text))
+        .expect("a UUID is a header value");
+    request.headers_mut().insert(REQUEST_ID, id.clone());
+    id
 }
 
-/// Refuses a bad path or an oversized declared body.
-pub(crate) async fn check(State(limits): State<HttpLimits>, mut request: Request, next: Next) -> Response {
-    if let Err(problem) = check_path(request.uri().path()) {
-        return problem.into_response();
-    }
+/// Refuses a bad path or an oversized declared body; otherwise notes the
+/// body limit that applies for the extractors and middleware that read it.
+pub(crate) fn check(limits: HttpLimits, request: &mut Request) -> Result<(), ApiError> {
+    check_path(request.uri().path())?;
     // A declared length over the limit is refused before a byte of the body
     // is read, rather than after waiting for a body that may never come.
     let limit = if crate::upload::is_upload(request.method(), request.uri().path()) {
@@ -46,10 +46,10 @@ pub(crate) async fn check(State(limits): State<HttpLimits>, mut request: Request
     };
     let declared = request.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
     if declared.is_some_and(|length| length > limit as u64) {
-        return ApiError::payload_too_large(Some(limit)).into_response();
+        return Err(ApiError::payload_too_large(Some(limit)));
     }
     request.extensions_mut().insert(BodyLimit(limit));
-    next.run(request).await
+    Ok(())
 }
 
 /// The path, percent-decoded, must be UTF-8 without control characters:

@@ -20,9 +20,8 @@
 //! a replay renders the outcome as the first answer was rendered.
 
 use axum::body::{Body, to_bytes};
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderValue, Method, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use ordo_domain::idempotency::{Answer, Claim, Outcome, StoredResponse, parse_key};
 use ordo_service::Services;
@@ -31,6 +30,7 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{ApiError, RefusedAtEdge};
 use crate::extract::BodyLimit;
+use crate::layers::{Inner, run};
 
 pub(crate) const HEADER: &str = "idempotency-key";
 
@@ -50,20 +50,20 @@ pub(crate) struct IdempotentRequest {
 /// Largest response body stored for replay.
 const MAX_STORED_RESPONSE: usize = 4 * 1024 * 1024;
 
-pub(crate) async fn idempotency(State(services): State<Services>, request: Request, next: Next) -> Response {
+pub(crate) async fn idempotency<S: Inner>(services: &Services, request: Request, inner: S) -> Response {
     // An upload is idempotent by its file's hash, and too large to buffer
     // here.
     if request.method() != Method::POST
         || !request.uri().path().starts_with("/v1/")
         || crate::upload::is_upload(request.method(), request.uri().path())
     {
-        return next.run(request).await;
+        return run(inner, request).await;
     }
     let Some(value) = request.headers().get(HEADER) else {
-        return next.run(request).await;
+        return run(inner, request).await;
     };
     let Some(principal) = request.extensions().get::<Principal>().cloned() else {
-        return next.run(request).await; // unauthenticated: refused further in
+        return run(inner, request).await; // unauthenticated: refused further in
     };
     let key = match value.to_str().map_err(|_| ()).and_then(|v| parse_key(v).map_err(|_| ())) {
         Ok(key) => key,
@@ -84,7 +84,7 @@ pub(crate) async fn idempotency(State(services): State<Services>, request: Reque
     if atomic {
         let mut request = Request::from_parts(parts, Body::from(bytes));
         request.extensions_mut().insert(IdempotentRequest { key, request_hash: hash });
-        return next.run(request).await;
+        return run(inner, request).await;
     }
     match services.idempotency.claim(principal.key_id, &key, &hash).await {
         Err(e) => ApiError::from(e).into_response(),
@@ -92,8 +92,8 @@ pub(crate) async fn idempotency(State(services): State<Services>, request: Reque
         Ok(Claim::InFlight) => ApiError::idempotency_in_flight().into_response(),
         Ok(Claim::Replay(stored)) => replay(stored),
         Ok(Claim::Proceed) => {
-            let response = next.run(Request::from_parts(parts, Body::from(bytes))).await;
-            record(&services, &principal, &key, response).await
+            let response = run(inner, Request::from_parts(parts, Body::from(bytes))).await;
+            record(services, &principal, &key, response).await
         }
     }
 }

@@ -15,6 +15,7 @@
 //! - [`error`]: the one API error type, its problem documents and code table.
 //! - `extract`: extractors that turn bad input into problem responses.
 //! - `idempotency`: the `Idempotency-Key` middleware for `POST`s.
+//! - `layers`: the middleware stack every request passes, as two layers.
 //! - [`metrics`]: the Prometheus recorder, middleware and `/metrics`.
 //! - `openapi`: completes the generated OpenAPI document.
 //! - [`rate_limit`]: token buckets per API key, by role.
@@ -30,16 +31,13 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{HeaderValue, Method, Uri, header};
-use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::get;
 use ordo_service::Services;
 use tokio::net::TcpListener;
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::request_id::PropagateRequestIdLayer;
-use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_scalar::{Scalar, Servable};
@@ -50,6 +48,7 @@ mod edge;
 pub mod error;
 mod extract;
 mod idempotency;
+mod layers;
 pub mod metrics;
 mod openapi;
 pub mod rate_limit;
@@ -189,11 +188,12 @@ pub fn router(services: Services, settings: &HttpSettings) -> Router {
     let limits = settings.limits;
     // Install the recorder now: what is recorded before it exists is lost.
     let _ = metrics::handle();
-    let auth_state = auth::AuthState { services: services.clone(), limiter: settings.rate_limiter.clone() };
     let observer = Arc::new(stats::Observer {
         recent: stats::RecentRequests::default(),
+        metrics: metrics::RouteHistograms::default(),
         slow_request_ms: settings.slow_request_ms,
     });
+    let guard = layers::GuardState { limits, services: services.clone(), limiter: settings.rate_limiter.clone() };
     let (api, openapi) = api();
     // Serialised once; each request clones a reference-counted buffer.
     let spec = Bytes::from(serde_json::to_vec(&openapi).unwrap_or_default());
@@ -213,23 +213,16 @@ pub fn router(services: Services, settings: &HttpSettings) -> Router {
     })
     .fallback(route_not_found)
     .method_not_allowed_fallback(method_not_allowed)
-    .with_state(services.clone())
-    .layer(middleware::from_fn_with_state(services, idempotency::idempotency))
-    .layer(middleware::from_fn_with_state(auth_state, auth::authenticate))
-    .layer(middleware::from_fn_with_state(limits, enforce_timeout))
-    .layer(middleware::from_fn_with_state(limits, edge::check))
-    .layer(cors(&settings.cors_allowed_origins))
-    // Outside authentication, limits and timeouts, so 401s, 429s and 408s
-    // are measured too; still a route layer, so the matched route is known.
-    .layer(middleware::from_fn_with_state(observer.clone(), metrics::measure))
-    .layer(axum::Extension(observer))
-    .layer(DefaultBodyLimit::max(limits.body_limit))
-    .layer(PropagateRequestIdLayer::x_request_id())
-    // No failure log of tower-http's (an ERROR for every 5xx, each expected
-    // 503 of an outage included): internal errors are logged once where
-    // they are mapped (`error.rs`), outages once by the store.
-    .layer(TraceLayer::new_for_http().make_span_with(request_span).on_response(record_status).on_failure(()))
-    .layer(middleware::from_fn(edge::request_id))
+    .with_state(services)
+    // Layers of `Router::layer` wrap each route, inside the routing, so
+    // that they know the matched route (for metrics and the span).
+    .layer(
+        tower::ServiceBuilder::new()
+            .layer(layers::ObserveLayer { observer })
+            .layer(cors(&settings.cors_allowed_origins))
+            .layer(DefaultBodyLimit::max(limits.body_limit))
+            .layer(layers::GuardLayer { state: Arc::new(guard) }),
+    )
 }
 
 /// The span of one request: method, matched route, status and request id,
@@ -252,7 +245,8 @@ fn request_span(request: &Request) -> tracing::Span {
     span
 }
 
-fn record_status(response: &Response, _latency: Duration, span: &tracing::Span) {
+/// Records the answer's status on the request's span.
+fn record_status(response: &Response, span: &tracing::Span) {
     span.record("status", response.status().as_u16());
     if response.status().is_server_error() {
         span.record("otel.status_code", "ERROR");
@@ -291,14 +285,6 @@ fn cors(origins: &[String]) -> tower::util::Either<CorsLayer, tower::layer::util
 pub fn metrics_router(services: Services) -> Router {
     let _ = metrics::handle();
     Router::new().route("/metrics", get(metrics::render)).with_state(services)
-}
-
-/// Bounds the request's duration.
-async fn enforce_timeout(State(limits): State<HttpLimits>, request: Request, next: Next) -> Response {
-    match tokio::time::timeout(limits.request_timeout, next.run(request)).await {
-        Ok(response) => response,
-        Err(_) => ApiError::timeout().into_response(),
-    }
 }
 
 async fn route_not_found(uri: Uri) -> ApiError {

@@ -2,16 +2,17 @@
 //! request, and the `/metrics` handler. Labels are bounded: the matched
 //! route template (never the raw path), the method and the status class.
 
-use std::sync::{Arc, OnceLock};
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::header;
-use axum::middleware::Next;
+use axum::http::{Method, header};
 use axum::response::{IntoResponse, Response};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use ordo_service::Services;
 
+use crate::layers::Inner;
 use crate::stats::Observer;
 
 /// Latency buckets from 0.5 ms to 10 s, so p50, p95 and p99 are meaningful
@@ -40,32 +41,73 @@ pub fn handle() -> PrometheusHandle {
         .clone()
 }
 
-/// Measures every request: duration by method × route × status class,
-/// requests in flight, response sizes.
-pub(crate) async fn measure(State(observer): State<Arc<Observer>>, request: Request, next: Next) -> Response {
-    let route =
-        request.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let method = request.method().as_str().to_owned();
+/// Measures a request as the rest of the stack answers it: duration by
+/// method × route × status class, requests in flight, response sizes; and
+/// feeds the recent-requests view and the slow-request log.
+pub(crate) async fn measure<S: Inner>(observer: &Observer, request: Request, inner: S) -> Response {
+    let route = request.extensions().get::<MatchedPath>().cloned();
+    let method = request.method().clone();
     let in_flight = metrics::gauge!("http_server_requests_in_flight");
     in_flight.increment(1.0);
     let started = Instant::now();
-    let response = next.run(request).await;
+    let response = crate::layers::run(inner, request).await;
     in_flight.decrement(1.0);
-    let status = format!("{}xx", response.status().as_u16() / 100);
-    let labels = [("method", method), ("route", route), ("status", status)];
+    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
+    let status = response.status().as_u16();
     let seconds = started.elapsed().as_secs_f64();
-    metrics::histogram!("http_server_request_duration_seconds", &labels).record(seconds);
-    observer.recent.record(&labels[0].1, &labels[1].1, response.status().as_u16(), seconds);
-    if observer.slow_request_ms > 0 && seconds * 1000.0 >= observer.slow_request_ms as f64 {
-        let elapsed_ms = (seconds * 1000.0) as u64;
-        tracing::warn!(method = %labels[0].1, route = %labels[1].1, status = response.status().as_u16(), elapsed_ms, "slow request");
-    }
     // The body's exact size where known (every JSON and problem response);
     // streamed bodies are not measured.
-    if let Some(size) = http_body::Body::size_hint(response.body()).exact() {
-        metrics::histogram!("http_server_response_size_bytes", &labels).record(size as f64);
+    let size = http_body::Body::size_hint(response.body()).exact();
+    observer.metrics.record(&method, route, status, seconds, size);
+    observer.recent.record(method.as_str(), route, status, seconds);
+    if observer.slow_request_ms > 0 && seconds * 1000.0 >= observer.slow_request_ms as f64 {
+        let elapsed_ms = (seconds * 1000.0) as u64;
+        tracing::warn!(method = %method, route, status, elapsed_ms, "slow request");
     }
     response
+}
+
+/// The labelled histograms of each method × route × status class met so
+/// far, so that a request records into handles rather than building and
+/// hashing a labelled key (three `String`s) for each histogram. Bounded as
+/// the labels are: routes are templates, methods the few a route serves.
+#[derive(Debug, Default)]
+pub struct RouteHistograms {
+    seen: RwLock<HashMap<(Method, u16), ByRoute>>,
+}
+
+/// One method × status class's histograms, by route template.
+type ByRoute = HashMap<Arc<str>, Histograms>;
+
+#[derive(Debug, Clone)]
+struct Histograms {
+    duration: metrics::Histogram,
+    size: metrics::Histogram,
+}
+
+impl RouteHistograms {
+    fn record(&self, method: &Method, route: &str, status: u16, seconds: f64, size: Option<u64>) {
+        let class = status / 100;
+        let known = {
+            let seen = self.seen.read().unwrap_or_else(|e| e.into_inner());
+            seen.get(&(method.clone(), class)).and_then(|routes| routes.get(route)).cloned()
+        };
+        let histograms = known.unwrap_or_else(|| {
+            let labels =
+                [("method", method.as_str().to_owned()), ("route", route.to_owned()), ("status", format!("{class}xx"))];
+            let histograms = Histograms {
+                duration: metrics::histogram!("http_server_request_duration_seconds", &labels),
+                size: metrics::histogram!("http_server_response_size_bytes", &labels),
+            };
+            let mut seen = self.seen.write().unwrap_or_else(|e| e.into_inner());
+            seen.entry((method.clone(), class)).or_default().insert(Arc::from(route), histograms.clone());
+            histograms
+        });
+        histograms.duration.record(seconds);
+        if let Some(size) = size {
+            histograms.size.record(size as f64);
+        }
+    }
 }
 
 /// The standard process metrics (`process_cpu_seconds_total`,

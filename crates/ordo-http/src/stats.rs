@@ -29,11 +29,12 @@ pub struct RecentRequests {
     samples: Mutex<VecDeque<Sample>>,
 }
 
-/// What the measuring middleware feeds: recent requests, and the threshold
-/// above which a request is logged as slow.
+/// What the measuring middleware feeds: recent requests, the Prometheus
+/// histograms, and the threshold above which a request is logged as slow.
 #[derive(Debug)]
 pub struct Observer {
     pub recent: RecentRequests,
+    pub metrics: crate::metrics::RouteHistograms,
     pub slow_request_ms: u64,
 }
 
