@@ -94,11 +94,20 @@ pub struct VerifyReport {
 #[derive(Debug, Clone)]
 pub struct AuditService {
     db: Arc<dyn Database>,
+    /// Most events in one segment when sealing on schedule or on shutdown
+    /// (`audit.seal_batch`).
+    seal_batch: i64,
 }
 
 impl AuditService {
-    pub fn new(db: Arc<dyn Database>) -> Self {
-        Self { db }
+    pub fn new(db: Arc<dyn Database>, seal_batch: i64) -> Self {
+        Self { db, seal_batch: seal_batch.max(1) }
+    }
+
+    /// Seals the unsealed events in segments of the configured size; see
+    /// [`Self::seal_all`].
+    pub async fn seal_pending(&self) -> ServiceResult<Vec<AuditSeal>> {
+        self.seal_all(self.seal_batch).await
     }
 
     #[instrument(skip_all)]
@@ -235,8 +244,9 @@ fn check_segment(seal: &AuditSeal, events: &[(AuditEvent, Option<i64>)]) -> Opti
     None
 }
 
-/// Seals new audit events into the hash chain. Runs every
-/// `audit.seal_interval_ms` on the workers.
+/// Seals new audit events into the hash chain, in segments of at most
+/// `audit.seal_batch` events. Runs every `audit.seal_interval_ms` on the
+/// workers.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct SealAuditTrail;
 
@@ -248,7 +258,7 @@ impl Job for SealAuditTrail {
     type Context = Services;
 
     async fn run(&self, services: &Services, _run: &JobRun) -> Result<(), JobError> {
-        let seals = services.audit.seal_all(10_000).await.map_err(job_error)?;
+        let seals = services.audit.seal_pending().await.map_err(job_error)?;
         if !seals.is_empty() {
             tracing::debug!(segments = seals.len(), "sealed audit events");
         }

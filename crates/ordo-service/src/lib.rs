@@ -133,6 +133,8 @@ pub struct ServiceSettings {
     pub chart: ordo_domain::ledger::Chart,
     /// Where documents are stored and how their download links are made.
     pub files: files::Files,
+    /// Most audit events in one sealed segment.
+    pub audit_seal_batch: i64,
 }
 
 /// Settings the services cannot be built with.
@@ -168,6 +170,7 @@ impl Default for ServiceSettings {
             import_chunk_rows: imports::DEFAULT_CHUNK_ROWS,
             chart: ordo_domain::ledger::Chart::default(),
             files: files::Files::in_memory(),
+            audit_seal_batch: 10_000,
         }
     }
 }
@@ -208,7 +211,7 @@ impl Services {
             catalog,
             customers: customers::CustomerService::new(db.clone()),
             keys: keys::KeyService::new(db.clone(), settings.key_cache_ttl),
-            audit: audit::AuditService::new(db.clone()),
+            audit: audit::AuditService::new(db.clone(), settings.audit_seal_batch),
             ledger: ledger::LedgerService::new(db.clone(), settings.chart.clone()),
             settlements: settlements::SettlementService::new(
                 db.clone(),

@@ -538,7 +538,7 @@ pub async fn seed(db: Arc<dyn Database>, plan: &SeedPlan, progress: Progress<'_>
     }
     // Whatever is unsealed now goes into the chain before the seed's
     // segments, so that verification finds nothing out of place.
-    ordo_service::audit::AuditService::new(db.clone()).seal_all(10_000).await?;
+    ordo_service::audit::AuditService::new(db.clone(), 10_000).seal_all(10_000).await?;
     let mut chain = Chain { previous: db.session().await?.latest_audit_seal().await?, events: 0, segments: 0 };
     let mut summary = SeedSummary::default();
     let mut rng = StdRng::seed_from_u64(plan.random_seed);

@@ -30,7 +30,6 @@ pub struct Application {
     shutdown_timeout: Duration,
     header_read_timeout: Duration,
     seal_interval: Duration,
-    seal_batch: i64,
     workers: Option<(WorkerConfig, Periods)>,
 }
 
@@ -159,6 +158,7 @@ pub async fn open_services(config: &Config) -> anyhow::Result<Services> {
         import_chunk_rows: config.imports.chunk_rows,
         chart: ordo_domain::ledger::Chart::extended(&config.ledger.accounts).map_err(anyhow::Error::msg)?,
         files: storage::files(&config.files)?,
+        audit_seal_batch: config.audit.seal_batch,
         mail: if config.mail.smtp_url.expose().is_empty() {
             MailSettings::Files { dir: config.mail.dir.clone().into(), from: config.mail.from.clone() }
         } else {
@@ -209,7 +209,6 @@ impl Application {
             shutdown_timeout: Duration::from_millis(config.server.shutdown_timeout_ms),
             header_read_timeout: Duration::from_millis(config.server.header_read_timeout_ms),
             seal_interval: Duration::from_millis(config.audit.seal_interval_ms),
-            seal_batch: config.audit.seal_batch,
             workers: config.workers.enabled.then(|| (worker_config(config), periods(config))),
         })
     }
@@ -274,7 +273,7 @@ impl Application {
         follow_changes.abort();
         // Seal what this process wrote, so a clean stop leaves nothing unsealed.
         if !self.seal_interval.is_zero()
-            && let Err(e) = self.services.audit.seal_all(self.seal_batch).await
+            && let Err(e) = self.services.audit.seal_pending().await
         {
             tracing::warn!(error = %e, "could not seal the audit trail on shutdown");
         }

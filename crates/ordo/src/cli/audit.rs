@@ -20,7 +20,7 @@ pub(super) async fn run(config: &Config, command: AuditCommand) -> anyhow::Resul
     let services = open_services(config).await?;
     let result = match command {
         AuditCommand::Seal => {
-            let seals = services.audit.seal_all(config.audit.seal_batch).await?;
+            let seals = services.audit.seal_pending().await?;
             let events: i64 = seals.iter().map(|s| s.event_count).sum();
             match seals.last() {
                 Some(last) => println!("sealed {events} event(s) into {} segment(s); head {}", seals.len(), last.hash),

@@ -45,6 +45,48 @@ async fn a_large_segment_is_numbered_in_order(app: TestApp) {
     assert_eq!((report.sealed_events as i64, report.unsealed_events), (seal.event_count, 0));
 }
 
+/// The periodic sealing job keeps to `audit.seal_batch`: 1,201 events
+/// committed at once are sealed in segments of at most 500.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sealing_job_keeps_to_the_configured_segment_size() {
+    use ordo_domain::audit::{Actor, AuditEvent};
+    for backend in [ordo_testkit::Backend::Sqlite, ordo_testkit::Backend::Postgres] {
+        let Some(app) = TestApp::spawn_with(backend, |c| {
+            c.workers.enabled = true;
+            c.audit.seal_interval_ms = 100;
+            c.audit.seal_batch = 500;
+        })
+        .await
+        else {
+            continue;
+        };
+        let actor = Actor::system("test");
+        let now = ordo_domain::time::now();
+        let mut tx = app.services.db.begin().await.unwrap();
+        for n in 0..1_201 {
+            let event = AuditEvent::record(&actor, "test.recorded", "test", n, None, Some(json!({"n": n})), now);
+            tx.insert_audit_event(&event).await.unwrap();
+        }
+        tx.commit().await.unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let report = loop {
+            let report = app.services.audit.verify().await.unwrap();
+            if report.unsealed_events == 0 && report.sealed_events >= 1_201 {
+                break report;
+            }
+            assert!(std::time::Instant::now() < deadline, "{backend:?}: the job did not seal everything: {report:?}");
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        };
+        assert_eq!(report.tamper, None);
+        assert!(
+            report.segments * 500 >= report.sealed_events,
+            "{backend:?}: {} events in {} segments: more than 500 in a segment",
+            report.sealed_events,
+            report.segments
+        );
+    }
+}
+
 async fn events(app: &TestApp, query: &str) -> Vec<Value> {
     app.get(&format!("/v1/audit-events?{query}")).await.expect(StatusCode::OK)["items"].as_array().unwrap().clone()
 }
