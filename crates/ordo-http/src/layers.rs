@@ -12,7 +12,8 @@
 //! From the outside in:
 //!
 //! - [`ObserveLayer`]: gives the request its id, opens its span, measures
-//!   it ([`crate::metrics::measure`]) and echoes the id on the response.
+//!   it ([`crate::metrics::measure`]) and echoes the id on the response; a
+//!   streamed body is sent in the span.
 //! - CORS, when configured: preflights are measured but not authenticated.
 //! - axum's `DefaultBodyLimit`, for the body extractors.
 //! - [`GuardLayer`]: the edge checks ([`crate::edge::check`]), the time
@@ -20,9 +21,11 @@
 //!   and `Idempotency-Key` ([`crate::idempotency::idempotency`]).
 
 use std::convert::Infallible;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use axum::body::{Body, Bytes};
 use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
 use futures::future::BoxFuture;
@@ -106,8 +109,42 @@ impl<S: Inner> Service<Request> for Observe<S> {
             .await;
             crate::record_status(&response, &span);
             response.headers_mut().entry(edge::REQUEST_ID).or_insert(request_id);
+            // A streamed body (a CSV read from the database as it is sent)
+            // does the request's work after its headers: it does it in the
+            // request's span, which stays open until the body is done.
+            if !span.is_disabled() && http_body::Body::size_hint(response.body()).exact().is_none() {
+                response = response.map(|body| Body::new(InSpan { body, span }));
+            }
             Ok(response)
         })
+    }
+}
+
+/// A response body polled in its request's span.
+struct InSpan {
+    body: Body,
+    span: tracing::Span,
+}
+
+impl http_body::Body for InSpan {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, axum::Error>>> {
+        let this = &mut *self;
+        let _entered = this.span.enter();
+        Pin::new(&mut this.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
     }
 }
 

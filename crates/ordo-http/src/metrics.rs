@@ -47,11 +47,10 @@ pub fn handle() -> PrometheusHandle {
 pub(crate) async fn measure<S: Inner>(observer: &Observer, request: Request, inner: S) -> Response {
     let route = request.extensions().get::<MatchedPath>().cloned();
     let method = request.method().clone();
-    let in_flight = metrics::gauge!("http_server_requests_in_flight");
-    in_flight.increment(1.0);
+    let in_flight = InFlight::enter();
     let started = Instant::now();
     let response = crate::layers::run(inner, request).await;
-    in_flight.decrement(1.0);
+    drop(in_flight);
     let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
     let status = response.status().as_u16();
     let seconds = started.elapsed().as_secs_f64();
@@ -67,13 +66,32 @@ pub(crate) async fn measure<S: Inner>(observer: &Observer, request: Request, inn
     response
 }
 
+/// One request counted in `http_server_requests_in_flight` until dropped:
+/// also when its future is, as when the client goes away before the answer.
+struct InFlight(metrics::Gauge);
+
+impl InFlight {
+    fn enter() -> Self {
+        let gauge = metrics::gauge!("http_server_requests_in_flight");
+        gauge.increment(1.0);
+        Self(gauge)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.decrement(1.0);
+    }
+}
+
 /// The labelled histograms of each method × route × status class met so
 /// far, so that a request records into handles rather than building and
 /// hashing a labelled key (three `String`s) for each histogram. Bounded as
-/// the labels are: routes are templates, methods the few a route serves.
+/// the labels are: route templates, the standard methods ([`method_label`])
+/// and five status classes.
 #[derive(Debug, Default)]
 pub struct RouteHistograms {
-    seen: RwLock<HashMap<(Method, u16), ByRoute>>,
+    seen: RwLock<HashMap<(&'static str, u16), ByRoute>>,
 }
 
 /// One method × status class's histograms, by route template.
@@ -87,26 +105,44 @@ struct Histograms {
 
 impl RouteHistograms {
     fn record(&self, method: &Method, route: &str, status: u16, seconds: f64, size: Option<u64>) {
+        let method = method_label(method);
         let class = status / 100;
         let known = {
             let seen = self.seen.read().unwrap_or_else(|e| e.into_inner());
-            seen.get(&(method.clone(), class)).and_then(|routes| routes.get(route)).cloned()
+            seen.get(&(method, class)).and_then(|routes| routes.get(route)).cloned()
         };
         let histograms = known.unwrap_or_else(|| {
-            let labels =
-                [("method", method.as_str().to_owned()), ("route", route.to_owned()), ("status", format!("{class}xx"))];
+            let labels = [("method", method.to_owned()), ("route", route.to_owned()), ("status", format!("{class}xx"))];
             let histograms = Histograms {
                 duration: metrics::histogram!("http_server_request_duration_seconds", &labels),
                 size: metrics::histogram!("http_server_response_size_bytes", &labels),
             };
             let mut seen = self.seen.write().unwrap_or_else(|e| e.into_inner());
-            seen.entry((method.clone(), class)).or_default().insert(Arc::from(route), histograms.clone());
+            seen.entry((method, class)).or_default().insert(Arc::from(route), histograms.clone());
             histograms
         });
         histograms.duration.record(seconds);
         if let Some(size) = size {
             histograms.size.record(size as f64);
         }
+    }
+}
+
+/// The method as a label: a standard method by its name, any other as
+/// `other`, so that a client inventing methods cannot add series (each
+/// reaches a route, answered 405, or the fallback, answered 404).
+fn method_label(method: &Method) -> &'static str {
+    match method.as_str() {
+        "GET" => "GET",
+        "HEAD" => "HEAD",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "PATCH" => "PATCH",
+        "DELETE" => "DELETE",
+        "OPTIONS" => "OPTIONS",
+        "CONNECT" => "CONNECT",
+        "TRACE" => "TRACE",
+        _ => "other",
     }
 }
 

@@ -25,6 +25,11 @@ async fn metrics_move_with_requests_errors_and_orders(app: TestApp) {
         .await
         .expect(StatusCode::CREATED);
     app.get(&format!("/v1/products/{}", uuid::Uuid::now_v7())).await.expect_problem(StatusCode::NOT_FOUND, "not_found");
+    // A made-up method is answered, and counted under `other`: methods
+    // cannot add series.
+    app.request(ordo_testkit::Method::from_bytes(b"FROBNICATE").unwrap(), "/v1/products", None, &[])
+        .await
+        .expect_problem(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed");
     let after = scrape().await;
 
     let count = |text: &str, labels: &[&str]| sample(text, "http_server_request_duration_seconds_count", labels);
@@ -32,6 +37,9 @@ async fn metrics_move_with_requests_errors_and_orders(app: TestApp) {
     assert!(count(&after, &orders) >= count(&before, &orders) + 1.0, "the order's request is counted");
     let missing = ["method=\"GET\"", "route=\"/v1/products/{id}\"", "status=\"4xx\""];
     assert!(count(&after, &missing) >= count(&before, &missing) + 1.0, "errors are counted by status class");
+    let made_up = ["method=\"other\"", "route=\"/v1/products\"", "status=\"4xx\""];
+    assert!(count(&after, &made_up) >= count(&before, &made_up) + 1.0, "a made-up method is counted as other");
+    assert!(!after.contains("FROBNICATE"), "a made-up method became a label");
     assert!(after.contains("http_server_request_duration_seconds_bucket"), "latency histograms");
     assert!(after.contains("le=\"0.0005\"") && after.contains("le=\"10\""), "buckets from 0.5 ms to 10 s");
     assert!(after.contains("http_server_requests_in_flight"));
