@@ -15,6 +15,10 @@ use super::client::{Api, ApiError};
 
 /// Statuses whose orders hold reservations.
 const OPEN: [&str; 4] = ["placed", "paid", "confirmed", "partially_fulfilled"];
+
+/// A stock level: SKU and location id.
+type Level = (String, String);
+
 /// How many discrepancies of each kind are listed.
 const SHOWN: usize = 10;
 
@@ -126,23 +130,30 @@ pub async fn verify(api: &Api, acknowledged: &[Uuid]) -> Result<VerifyReport, Ap
         }
     }
 
-    // What the open orders' allocations still hold. One pass over every
-    // order: a pass per status would count an order twice, or not at all,
-    // if it changed status between two passes.
-    let mut held_by_orders: HashMap<(String, String), i64> = HashMap::new();
-    for order in api.all_pages("/v1/orders").await? {
-        if !OPEN.contains(&text(&order, "status")?) {
-            continue;
-        }
-        report.open_orders += 1;
-        for line in order["lines"].as_array().into_iter().flatten() {
-            let sku = text(line, "sku")?;
-            for allocation in line["allocations"].as_array().into_iter().flatten() {
-                let open = int(allocation, "quantity")? - int(allocation, "shipped")?;
-                let key = (sku.to_owned(), text(allocation, "location_id")?.to_owned());
-                *held_by_orders.entry(key).or_default() += open;
+    // What the open orders' allocations still hold: a pass per open status,
+    // so that only open orders are read (one pass over every order held all
+    // of them in memory: 22 GB at 10 million orders). The passes go in
+    // lifecycle order, and an order only moves forward, so one that moves
+    // on between two passes is met again in a later pass, never missed; it
+    // is kept once, by id, as last met.
+    let mut open_orders: HashMap<String, Vec<(Level, i64)>> = HashMap::new();
+    for status in OPEN {
+        for order in api.all_pages(&format!("/v1/orders?status={status}")).await? {
+            let mut held = Vec::new();
+            for line in order["lines"].as_array().into_iter().flatten() {
+                let sku = text(line, "sku")?;
+                for allocation in line["allocations"].as_array().into_iter().flatten() {
+                    let open = int(allocation, "quantity")? - int(allocation, "shipped")?;
+                    held.push(((sku.to_owned(), text(allocation, "location_id")?.to_owned()), open));
+                }
             }
+            open_orders.insert(text(&order, "id")?.to_owned(), held);
         }
+    }
+    report.open_orders = open_orders.len();
+    let mut held_by_orders: HashMap<(String, String), i64> = HashMap::new();
+    for (key, open) in open_orders.into_values().flatten() {
+        *held_by_orders.entry(key).or_default() += open;
     }
     let mut keys: Vec<&(String, String)> = reserved.keys().chain(held_by_orders.keys()).collect();
     keys.sort();
