@@ -693,7 +693,10 @@ async fn a_webhook_delivery_is_seen_and_replayed(app: TestApp) {
     assert!(listed.body.contains(&url), "the endpoint is listed");
     let page = format!("/admin/webhooks/{webhook}");
     let mut shown = String::new();
-    for _ in 0..500 {
+    // Two jobs away (fan-out, then delivery): on a loaded 2-core CI machine
+    // running the suite in parallel, 10 s was once not enough.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::time::Instant::now() < deadline {
         shown = browser.get(&page).await.body;
         if shown.contains("delivered") {
             break;
