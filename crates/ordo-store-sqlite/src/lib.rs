@@ -5,6 +5,8 @@
 //! # Map
 //! - this file: the writer and reader pools, sessions and transactions, the
 //!   writer's health after a full disk, error mapping, migrations.
+//! - `group_commit`: write transactions as savepoints of a shared
+//!   transaction, several to a commit.
 //! - `audit`: segment assignment by `CASE` over `IN` lists, bulk events.
 //! - `catalog`: plain updates (one process: no notifications), `IN` lookups.
 //! - `customers`: multi-row `INSERT`s.
@@ -22,7 +24,8 @@
 //! the write lock up front, so a read-then-write transaction can never fail
 //! to upgrade), and a pool of read-only connections that WAL mode lets run
 //! alongside it. Writers queue in-process for the one connection instead of
-//! spinning on `SQLITE_BUSY`.
+//! spinning on `SQLITE_BUSY`, and those that queue together share a commit
+//! (and its fsync): see `group_commit`.
 //!
 //! A full disk: a write that fails with `SQLITE_FULL` (or an I/O error) is
 //! a 503, not a 500. SQLite may roll the transaction back by itself on such
@@ -48,6 +51,7 @@ use sqlx::{ConnectOptions, Connection, Sqlite};
 mod audit;
 mod catalog;
 mod customers;
+mod group_commit;
 mod idempotency;
 mod imports;
 mod inventory;
@@ -95,6 +99,8 @@ pub struct SqliteOptions {
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     writer: SqlitePool,
+    /// Write transactions, grouped to share their commits.
+    committer: group_commit::Committer,
     readers: SqlitePool,
     health: Arc<WriterHealth>,
     /// The database file, whose filesystem's free space readiness checks.
@@ -224,7 +230,13 @@ impl SqliteStore {
             .connect_with(base.read_only(true))
             .await
             .map_err(map_err)?;
-        Ok(Self { writer, readers, health, path: options.path.clone() })
+        let committer = group_commit::Committer::start(
+            writer.clone(),
+            health.clone(),
+            options.acquire_timeout,
+            group_commit::Limits::default(),
+        );
+        Ok(Self { writer, committer, readers, health, path: options.path.clone() })
     }
 
     /// The writer pool, for tests and tools that need raw access.
@@ -243,15 +255,15 @@ impl Database for SqliteStore {
         let started = Instant::now();
         let conn = self.readers.acquire().await.map_err(map_err)?;
         record_acquire("read", started);
-        Ok(Box::new(SqliteSession { conn, health: None }))
+        Ok(Box::new(SqliteSession { conn }))
     }
 
     async fn begin(&self) -> StoreResult<Box<dyn Transaction>> {
         // Waits for the one writer connection: the write queue's length.
         let started = Instant::now();
-        let conn = self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(map_err)?;
+        let conn = self.committer.begin().await?;
         record_acquire("write", started);
-        Ok(Box::new(SqliteSession { conn, health: Some(self.health.clone()) }))
+        Ok(Box::new(SqliteSession { conn }))
     }
 
     /// The readers answer, and the writer can write: while a failed write
@@ -323,8 +335,6 @@ impl Database for SqliteStore {
 /// A connection, in a transaction or not.
 struct SqliteSession<C> {
     conn: C,
-    /// The writer's health, which a transaction's commit reports to.
-    health: Option<Arc<WriterHealth>>,
 }
 
 impl<C: DerefMut<Target = SqliteConnection> + Send> Session for SqliteSession<C> {}
@@ -347,14 +357,11 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> ordo_store_sql::SqlSession f
 }
 
 #[async_trait]
-impl Transaction for SqliteSession<sqlx::Transaction<'static, Sqlite>> {
+impl Transaction for SqliteSession<group_commit::Lease> {
+    /// Returns once the transaction's group has committed.
     #[tracing::instrument(target = "ordo_db", name = "transaction.commit", skip_all)]
     async fn commit(self: Box<Self>) -> StoreResult<()> {
-        let result = self.conn.commit().await;
-        if let Some(health) = &self.health {
-            health.observe(&result);
-        }
-        result.map_err(map_err)
+        self.conn.commit().await
     }
 }
 

@@ -9,6 +9,7 @@ backend_tests!(
     updates_addresses_and_email_with_optimistic_concurrency,
     archives_and_lists_customers,
     invalid_addresses_are_reported_per_field,
+    concurrent_writes_succeed_or_fail_alone,
 );
 
 fn address() -> Value {
@@ -123,4 +124,32 @@ async fn invalid_addresses_are_reported_per_field(app: TestApp) {
         ]
     );
     assert_eq!(app.get("/v1/customers").await.expect(StatusCode::OK)["items"], json!([]));
+}
+
+/// Writes that arrive together (on SQLite they share a commit) succeed or
+/// fail each on its own: a taken e-mail refuses only its own request.
+async fn concurrent_writes_succeed_or_fail_alone(app: TestApp) {
+    app.post("/v1/customers", &json!({"email": "taken@example.com", "name": "First"}))
+        .await
+        .expect(StatusCode::CREATED);
+    let answers = futures::future::join_all((0..24).map(|n| {
+        let email = if n % 4 == 0 { "taken@example.com".to_owned() } else { format!("c{n}@example.com") };
+        let app = &app;
+        async move { (n, app.post("/v1/customers", &json!({"email": email, "name": format!("C{n}")})).await) }
+    }))
+    .await;
+    let mut created = vec!["taken@example.com".to_owned()];
+    for (n, answer) in answers {
+        if n % 4 == 0 {
+            answer.expect_problem(StatusCode::CONFLICT, "email_taken");
+        } else {
+            created.push(answer.expect(StatusCode::CREATED)["email"].as_str().unwrap().to_owned());
+        }
+    }
+    let list = app.get("/v1/customers?limit=100").await.expect(StatusCode::OK);
+    let mut listed: Vec<String> =
+        list["items"].as_array().unwrap().iter().map(|c| c["email"].as_str().unwrap().to_owned()).collect();
+    listed.sort();
+    created.sort();
+    assert_eq!(listed, created, "every accepted write is there, and nothing of the refused ones");
 }
