@@ -5,9 +5,9 @@
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequest, FromRequestParts, Request};
-use axum::http::StatusCode;
 use axum::http::header::{self, HeaderMap};
 use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode};
 use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
@@ -237,6 +237,35 @@ impl<S: Send + Sync> FromRequestParts<S> for OptionalIfMatch {
         }
         let version = tag.parse::<i64>().map_err(|_| invalid())?;
         Ok(Self(Some(if weak { IfMatch::Weak } else { IfMatch::Version(version) })))
+    }
+}
+
+/// The `If-None-Match` header (RFC 9110 §13.1.2), if sent. It never
+/// refuses a request: a list that is not understood matches nothing, and
+/// the full answer goes out.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct IfNoneMatch(Option<HeaderValue>);
+
+impl IfNoneMatch {
+    /// Whether the client's copy is current: `*`, or `etag` among the
+    /// listed tags by weak comparison (`W/"3"` matches `"3"`).
+    pub(crate) fn matches(&self, etag: &str) -> bool {
+        let Some(text) = self.0.as_ref().and_then(|v| v.to_str().ok()) else {
+            return false;
+        };
+        let opaque = |tag: &str| tag.strip_prefix("W/").unwrap_or(tag).to_owned();
+        let ours = opaque(etag);
+        // Our tags hold no commas, so splitting the list on them cannot make
+        // one of ours out of someone else's.
+        text.split(',').map(str::trim).any(|tag| tag == "*" || opaque(tag) == ours)
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for IfNoneMatch {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(parts.headers.get(header::IF_NONE_MATCH).cloned()))
     }
 }
 

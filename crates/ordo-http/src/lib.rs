@@ -83,6 +83,8 @@ pub struct HttpSettings {
     /// its own port by [`metrics_router`]).
     pub metrics_on_api_port: bool,
     pub rate_limiter: Arc<dyn RateLimiter>,
+    /// `Cache-Control` of catalog reads.
+    pub catalog_cache_control: HeaderValue,
 }
 
 impl std::fmt::Debug for HttpSettings {
@@ -213,6 +215,7 @@ pub fn router(services: Services, settings: &HttpSettings) -> Router {
     })
     .fallback(route_not_found)
     .method_not_allowed_fallback(method_not_allowed)
+    .layer(axum::Extension(routes::CatalogCaching(settings.catalog_cache_control.clone())))
     .with_state(services)
     // Layers of `Router::layer` wrap each route, inside the routing, so
     // that they know the matched route (for metrics and the span).
@@ -268,6 +271,7 @@ fn cors(origins: &[String]) -> tower::util::Either<CorsLayer, tower::layer::util
                 header::AUTHORIZATION,
                 header::CONTENT_TYPE,
                 header::IF_MATCH,
+                header::IF_NONE_MATCH,
                 "idempotency-key".parse().expect("valid header name"),
                 "x-request-id".parse().expect("valid header name"),
             ])

@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use axum::http::HeaderValue;
 use std::sync::Arc;
 
 use ordo_http::{HttpLimits, HttpSettings, InProcessRateLimiter, RateLimiter, RoleLimit, Unlimited};
@@ -190,6 +191,8 @@ impl Application {
             slow_request_ms: config.server.slow_request_ms,
             metrics_on_api_port: config.server.metrics_listen.is_empty(),
             rate_limiter,
+            catalog_cache_control: HeaderValue::from_str(&config.catalog.http_cache_control)
+                .context("catalog.http_cache_control is not a valid header value")?,
         };
         let router = ordo_http::router(services.clone(), &settings);
         let listener = TcpListener::bind(config.server.listen)

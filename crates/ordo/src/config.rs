@@ -311,11 +311,16 @@ pub struct CatalogConfig {
     pub cache_ttl_ms: u64,
     /// Most products cached per process.
     pub cache_capacity: u64,
+    /// `Cache-Control` of catalog reads (a product, a page of products).
+    /// The default lets a browser keep a copy but revalidate it each time
+    /// (answered with 304 while it is current); `public, max-age=60` lets a
+    /// CDN serve it to anyone for a minute.
+    pub http_cache_control: String,
 }
 
 impl Default for CatalogConfig {
     fn default() -> Self {
-        Self { cache_ttl_ms: 60_000, cache_capacity: 100_000 }
+        Self { cache_ttl_ms: 60_000, cache_capacity: 100_000, http_cache_control: "private, no-cache".into() }
     }
 }
 

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::error::{ApiError, ApiResult, PreconditionSource};
-use crate::extract::{IfMatch, etag};
+use crate::extract::{IfMatch, IfNoneMatch, etag};
 
 pub(crate) mod admin;
 pub(crate) mod audit;
@@ -97,14 +97,34 @@ pub(crate) fn located_response<T: Serialize>(status: axum::http::StatusCode, loc
     response
 }
 
+/// `Cache-Control` of catalog reads (`catalog.http_cache_control`).
+#[derive(Debug, Clone)]
+pub(crate) struct CatalogCaching(pub(crate) HeaderValue);
+
+impl CatalogCaching {
+    /// The answer to a catalog read whose entity tag is `etag`: 304 with no
+    /// body when the client's copy is current (`If-None-Match`), else
+    /// `fresh()`; either way with the entity tag and `Cache-Control`.
+    pub(crate) fn answer(
+        &self,
+        etag: &str,
+        if_none_match: &IfNoneMatch,
+        fresh: impl FnOnce() -> ApiResult<Response>,
+    ) -> ApiResult<Response> {
+        let mut response =
+            if if_none_match.matches(etag) { axum::http::StatusCode::NOT_MODIFIED.into_response() } else { fresh()? };
+        let headers = response.headers_mut();
+        if let Ok(value) = HeaderValue::from_str(etag) {
+            headers.insert(header::ETAG, value);
+        }
+        headers.insert(header::CACHE_CONTROL, self.0.clone());
+        Ok(response)
+    }
+}
+
 /// A JSON entity with its version as `ETag`.
 pub(crate) fn entity_response<T: Serialize>(version: i64, entity: T) -> Response {
     with_etag(version, axum::Json(entity).into_response())
-}
-
-/// An entity already serialised as JSON, with its version as `ETag`.
-pub(crate) fn json_entity_response(version: i64, json: axum::body::Bytes) -> Response {
-    with_etag(version, ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], json).into_response())
 }
 
 fn with_etag(version: i64, mut response: Response) -> Response {

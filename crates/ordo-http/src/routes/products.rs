@@ -1,8 +1,9 @@
 //! `/v1/products`: the catalog.
 
+use axum::Extension;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use ordo_domain::catalog::{self, NewProduct, Prices, Product, ProductChanges, ProductFilter};
 use ordo_domain::market::TaxClass;
@@ -12,6 +13,7 @@ use ordo_domain::{ProductId, Sku, ValidationErrors};
 use ordo_service::Services;
 use ordo_service::catalog::CURSOR_SCOPE;
 use serde::Deserialize;
+use sha2::{Digest, Sha256};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -19,8 +21,8 @@ use utoipa_axum::routes;
 use crate::auth::{Authorized, CatalogRead, CatalogWrite};
 use crate::error::codes::{ARCHIVED, NOT_FOUND, PRECONDITION_REQUIRED, SKU_TAKEN, VALIDATION_FAILED, VERSION_CONFLICT};
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{Json, OptionalIfMatch, Query, nullable};
-use crate::routes::{ExpectedVersion, entity_response, json_entity_response, parse_id, parse_page, precondition};
+use crate::extract::{IfNoneMatch, Json, OptionalIfMatch, Query, etag, nullable};
+use crate::routes::{CatalogCaching, ExpectedVersion, entity_response, parse_id, parse_page, precondition};
 
 pub(crate) fn routes() -> OpenApiRouter<Services> {
     OpenApiRouter::new()
@@ -188,21 +190,33 @@ async fn create_product(
 }
 
 /// List products, oldest first, with keyset pagination.
+///
+/// The page carries a weak `ETag` (a digest of its content) and the
+/// configured `Cache-Control`; with `If-None-Match` naming the current tag
+/// the answer is 304 with no body.
 #[utoipa::path(
     get,
     path = "/v1/products",
     tag = "catalog",
-    params(ListProducts),
+    params(
+        ListProducts,
+        ("If-None-Match" = Option<String>, Header, description = "`ETag`s of copies the client holds"),
+    ),
     security(("api_key" = ["catalog:read"])),
     responses(
-        (status = 200, description = "A page of products", body = Page<Product>),
+        (status = 200, description = "A page of products", body = Page<Product>,
+            headers(("ETag" = String), ("Cache-Control" = String))),
+        (status = 304, description = "The client's copy (`If-None-Match`) is current",
+            headers(("ETag" = String), ("Cache-Control" = String))),
     ),
 )]
 async fn list_products(
     _auth: Authorized<CatalogRead>,
     State(services): State<Services>,
+    Extension(caching): Extension<CatalogCaching>,
+    if_none_match: IfNoneMatch,
     Query(query): Query<ListProducts>,
-) -> ApiResult<axum::Json<Page<Product>>> {
+) -> ApiResult<Response> {
     let page: PageRequest = parse_page(CURSOR_SCOPE, query.limit, query.cursor.as_deref())?;
     let sku_prefix = query
         .sku_prefix
@@ -217,32 +231,72 @@ async fn list_products(
         updated_before: None,
         archived: query.archived.unwrap_or(false),
     };
-    Ok(axum::Json(services.catalog.list_products(&filter, &page).await?))
+    let page = services.catalog.list_products(&filter, &page).await?;
+    let json = serde_json::to_vec(&page).map_err(|e| {
+        tracing::error!(error = %e, "products page not serialisable");
+        ApiError::internal()
+    })?;
+    let tag = content_etag(&json);
+    caching.answer(&tag, &if_none_match, || Ok(json_body(json)))
+}
+
+/// JSON already serialised, as the body of a 200.
+fn json_body(json: impl IntoResponse) -> Response {
+    ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], json).into_response()
+}
+
+/// A weak entity tag of a serialised representation: the first 16 bytes
+/// of its SHA-256, the same in every process.
+fn content_etag(json: &[u8]) -> String {
+    use std::fmt::Write;
+    let digest = Sha256::digest(json);
+    let mut tag = String::with_capacity(36);
+    tag.push_str("W/\"");
+    for byte in &digest[..16] {
+        let _ = write!(tag, "{byte:02x}");
+    }
+    tag.push('"');
+    tag
 }
 
 /// Get a product.
+///
+/// The product carries its version as `ETag` and the configured
+/// `Cache-Control`; with `If-None-Match` naming the current version the
+/// answer is 304 with no body.
 #[utoipa::path(
     get,
     path = "/v1/products/{id}",
     tag = "catalog",
-    params(("id" = uuid::Uuid, Path, description = "Product id")),
+    params(
+        ("id" = uuid::Uuid, Path, description = "Product id"),
+        ("If-None-Match" = Option<String>, Header, description = "`ETag`s of copies the client holds"),
+    ),
     security(("api_key" = ["catalog:read"])),
     responses(
-        (status = 200, description = "The product", body = Product, headers(("ETag" = String))),
+        (status = 200, description = "The product", body = Product,
+            headers(("ETag" = String), ("Cache-Control" = String))),
+        (status = 304, description = "The client's copy (`If-None-Match`) is current",
+            headers(("ETag" = String), ("Cache-Control" = String))),
     ),
     extensions(("x-errors" = json!([NOT_FOUND]))),
 )]
 async fn get_product(
     _auth: Authorized<CatalogRead>,
     State(services): State<Services>,
+    Extension(caching): Extension<CatalogCaching>,
+    if_none_match: IfNoneMatch,
     Path(id): Path<String>,
-) -> ApiResult<impl IntoResponse> {
+) -> ApiResult<Response> {
     let cached = services.catalog.product(parse_id::<ProductId>(&id)?).await?;
-    let json = cached.json().map_err(|e| {
-        tracing::error!(error = %e, "product not serialisable");
-        ApiError::internal()
-    })?;
-    Ok(json_entity_response(cached.product.meta.version, json))
+    let version = cached.product.meta.version;
+    caching.answer(&etag(version), &if_none_match, || {
+        let json = cached.json().map_err(|e| {
+            tracing::error!(error = %e, "product not serialisable");
+            ApiError::internal()
+        })?;
+        Ok(json_body(json))
+    })
 }
 
 /// Update a product, if it is still at the version the client read.

@@ -18,6 +18,7 @@ backend_tests!(
     concurrent_updates_at_one_version_let_exactly_one_win,
     acknowledged_products_survive_a_restart,
     product_reads_are_cached_and_writes_invalidate_at_once,
+    catalog_reads_revalidate_with_if_none_match,
 );
 
 /// Renames product `id` behind Ordo's back, so a read that still shows the
@@ -363,4 +364,56 @@ async fn acknowledged_products_survive_a_restart(app: TestApp) {
     let listed: HashSet<_> =
         list["items"].as_array().unwrap().iter().map(|p| p["id"].as_str().unwrap().to_owned()).collect();
     assert_eq!(listed, ids);
+}
+
+/// Catalog reads carry an entity tag and the configured Cache-Control, and
+/// a copy that is still current is answered with 304 and no body; a change
+/// makes the old tag stale.
+async fn catalog_reads_revalidate_with_if_none_match(app: TestApp) {
+    let product = create(&app, "ETAG-1").await;
+    let path = format!("/v1/products/{}", product["id"].as_str().unwrap());
+
+    let read = app.get(&path).await;
+    read.expect(StatusCode::OK);
+    assert_eq!(read.header("etag"), Some("\"1\""));
+    assert_eq!(read.header("cache-control"), Some("private, no-cache"), "the default");
+    for current in ["\"1\"", "W/\"1\"", "\"7\", \"1\"", "*"] {
+        let again = app.request(Method::GET, &path, None, &[("if-none-match", current)]).await;
+        assert_eq!(again.status, StatusCode::NOT_MODIFIED, "If-None-Match: {current}");
+        assert_eq!(again.text, "", "a 304 has no body");
+        assert_eq!(again.header("etag"), Some("\"1\""));
+        assert_eq!(again.header("cache-control"), Some("private, no-cache"));
+    }
+    // A tag of another version, or one not understood, gets the product.
+    for other in ["\"2\"", "1", "garbage", ""] {
+        let full = app.request(Method::GET, &path, None, &[("if-none-match", other)]).await;
+        assert_eq!(full.expect(StatusCode::OK)["sku"], "ETAG-1", "If-None-Match: {other}");
+    }
+    // Without the catalog:read scope, nothing is said about the product.
+    let anonymous = TestApp::client_with_key("ordo_not_a_key");
+    let refused = anonymous.get(app.url(&path)).header("if-none-match", "\"1\"").send().await.unwrap();
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+
+    app.patch(&path, &json!({"version": 1, "name": "Renamed"})).await.expect(StatusCode::OK);
+    let stale = app.request(Method::GET, &path, None, &[("if-none-match", "\"1\"")]).await;
+    assert_eq!(stale.expect(StatusCode::OK)["name"], "Renamed", "the old tag is stale after a change");
+    assert_eq!(stale.header("etag"), Some("\"2\""));
+
+    // A page: a weak tag of its content, the same on every read until the
+    // page changes.
+    let page = app.get("/v1/products").await;
+    page.expect(StatusCode::OK);
+    let tag = page.header("etag").expect("a page has an ETag").to_owned();
+    assert!(tag.starts_with("W/\""), "{tag}");
+    assert_eq!(page.header("cache-control"), Some("private, no-cache"));
+    let again = app.request(Method::GET, "/v1/products", None, &[("if-none-match", &tag)]).await;
+    assert_eq!(again.status, StatusCode::NOT_MODIFIED);
+    assert_eq!(again.text, "");
+    create(&app, "ETAG-2").await;
+    let grown = app.request(Method::GET, "/v1/products", None, &[("if-none-match", &tag)]).await;
+    assert_eq!(grown.expect(StatusCode::OK)["items"].as_array().unwrap().len(), 2);
+    let grown_tag = grown.header("etag").unwrap().to_owned();
+    assert_ne!(grown_tag, tag, "a changed page has a new tag");
+    let first = app.request(Method::GET, "/v1/products?limit=1", None, &[("if-none-match", &grown_tag)]).await;
+    assert_eq!(first.expect(StatusCode::OK)["items"].as_array().unwrap().len(), 1, "another page, another tag");
 }
