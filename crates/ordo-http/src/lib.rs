@@ -154,10 +154,10 @@ impl utoipa::Modify for SecuritySchemes {
 }
 
 /// The API's routes with their OpenAPI document, before middleware.
-fn api() -> (Router<Services>, serde_json::Value) {
+fn api(catalog: routes::CatalogCaching) -> (Router<Services>, serde_json::Value) {
     let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(routes::health::routes())
-        .merge(routes::products::routes())
+        .merge(routes::products::routes(catalog))
         .merge(routes::customers::routes())
         .merge(routes::markets::routes())
         .merge(routes::inventory::routes())
@@ -181,7 +181,8 @@ fn api() -> (Router<Services>, serde_json::Value) {
 
 /// The OpenAPI document describing every route of [`router`].
 pub fn openapi() -> serde_json::Value {
-    api().1
+    // The header's value is not part of the document.
+    api(routes::CatalogCaching(HeaderValue::from_static("no-cache"))).1
 }
 
 /// The complete application: API routes, `/openapi.json`, `/docs`, and the
@@ -196,7 +197,7 @@ pub fn router(services: Services, settings: &HttpSettings) -> Router {
         slow_request_ms: settings.slow_request_ms,
     });
     let guard = layers::GuardState { limits, services: services.clone(), limiter: settings.rate_limiter.clone() };
-    let (api, openapi) = api();
+    let (api, openapi) = api(routes::CatalogCaching(settings.catalog_cache_control.clone()));
     // Serialised once; each request clones a reference-counted buffer.
     let spec = Bytes::from(serde_json::to_vec(&openapi).unwrap_or_default());
     api.route(
@@ -215,7 +216,6 @@ pub fn router(services: Services, settings: &HttpSettings) -> Router {
     })
     .fallback(route_not_found)
     .method_not_allowed_fallback(method_not_allowed)
-    .layer(axum::Extension(routes::CatalogCaching(settings.catalog_cache_control.clone())))
     .with_state(services)
     // Layers of `Router::layer` wrap each route, inside the routing, so
     // that they know the matched route (for metrics and the span).

@@ -111,8 +111,8 @@ fn closed() -> StoreError {
 /// or dropping it hands it back to the committer.
 #[derive(Debug)]
 pub(crate) struct Lease {
-    conn: Option<PoolConnection<Sqlite>>,
-    back: Option<oneshot::Sender<Returned>>,
+    /// The connection and where it goes back to; taken when handed back.
+    lent: Option<(PoolConnection<Sqlite>, oneshot::Sender<Returned>)>,
 }
 
 #[derive(Debug)]
@@ -132,7 +132,7 @@ impl Lease {
     }
 
     fn hand_back(&mut self, commit: Option<oneshot::Sender<StoreResult<()>>>) {
-        if let (Some(conn), Some(back)) = (self.conn.take(), self.back.take()) {
+        if let Some((conn, back)) = self.lent.take() {
             // The committer waits for it; if it is gone, so is the runtime,
             // and the connection goes back to its pool when dropped here.
             let _ = back.send(Returned { conn, commit });
@@ -153,13 +153,19 @@ impl Deref for Lease {
     fn deref(&self) -> &SqliteConnection {
         // Taken only by `hand_back`, which consumes the lease or runs as it
         // is dropped.
-        self.conn.as_deref().unwrap_or_else(|| unreachable!("a lease holds its connection until handed back"))
+        self.lent
+            .as_ref()
+            .map(|(conn, _)| &**conn)
+            .unwrap_or_else(|| unreachable!("a lease holds its connection until handed back"))
     }
 }
 
 impl DerefMut for Lease {
     fn deref_mut(&mut self) -> &mut SqliteConnection {
-        self.conn.as_deref_mut().unwrap_or_else(|| unreachable!("a lease holds its connection until handed back"))
+        self.lent
+            .as_mut()
+            .map(|(conn, _)| &mut **conn)
+            .unwrap_or_else(|| unreachable!("a lease holds its connection until handed back"))
     }
 }
 
@@ -304,7 +310,7 @@ async fn turn(
     // The connection goes to the caller (or, if it gave up waiting, is
     // dropped with the lease and so handed straight back) and comes back.
     let (back, returned) = oneshot::channel();
-    let _ = reply.send(Ok(Lease { conn: Some(conn), back: Some(back) }));
+    let _ = reply.send(Ok(Lease { lent: Some((conn, back)) }));
     let Ok(Returned { mut conn, commit }) = returned.await else {
         return (None, Turn::Ended(End::Lost(sqlx::Error::PoolClosed)));
     };

@@ -24,11 +24,13 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::{IfNoneMatch, Json, OptionalIfMatch, Query, etag, nullable};
 use crate::routes::{CatalogCaching, ExpectedVersion, entity_response, parse_id, parse_page, precondition};
 
-pub(crate) fn routes() -> OpenApiRouter<Services> {
+/// The catalog's routes; its reads answer with `caching`'s `Cache-Control`.
+pub(crate) fn routes(caching: CatalogCaching) -> OpenApiRouter<Services> {
     OpenApiRouter::new()
         .routes(routes!(create_product, list_products))
         .routes(routes!(get_product, update_product))
         .routes(routes!(archive_product))
+        .layer(Extension(caching))
 }
 
 /// A price in one currency.
@@ -248,15 +250,7 @@ fn json_body(json: impl IntoResponse) -> Response {
 /// A weak entity tag of a serialised representation: the first 16 bytes
 /// of its SHA-256, the same in every process.
 fn content_etag(json: &[u8]) -> String {
-    use std::fmt::Write;
-    let digest = Sha256::digest(json);
-    let mut tag = String::with_capacity(36);
-    tag.push_str("W/\"");
-    for byte in &digest[..16] {
-        let _ = write!(tag, "{byte:02x}");
-    }
-    tag.push('"');
-    tag
+    format!("W/\"{}\"", hex::encode(&Sha256::digest(json)[..16]))
 }
 
 /// Get a product.
