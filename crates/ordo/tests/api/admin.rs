@@ -509,7 +509,7 @@ async fn a_report_is_run_watched_and_downloaded(app: TestApp) {
     let asked = run("sales", today.clone(), today.clone()).await;
     assert_eq!((asked.status, asked.location.as_deref()), (StatusCode::SEE_OTHER, Some("/admin/reports")));
     let mut download = None;
-    for _ in 0..500 {
+    for () in for_half_a_minute() {
         let page = browser.get("/admin/reports").await.body;
         if let Some(at) = page.find("/download\"") {
             let start = page[..at].rfind('"').unwrap() + 1;
@@ -553,7 +553,7 @@ async fn an_import_is_uploaded_and_its_bad_row_shown(app: TestApp) {
     assert_eq!(uploaded.status, StatusCode::SEE_OTHER, "{}", uploaded.body);
     let page = uploaded.location.unwrap();
     let mut shown = String::new();
-    for _ in 0..500 {
+    for () in for_half_a_minute() {
         shown = browser.get(&page).await.body;
         if shown.contains("Refused rows") {
             break;
@@ -693,10 +693,7 @@ async fn a_webhook_delivery_is_seen_and_replayed(app: TestApp) {
     assert!(listed.body.contains(&url), "the endpoint is listed");
     let page = format!("/admin/webhooks/{webhook}");
     let mut shown = String::new();
-    // Two jobs away (fan-out, then delivery): on a loaded 2-core CI machine
-    // running the suite in parallel, 10 s was once not enough.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while std::time::Instant::now() < deadline {
+    for () in for_half_a_minute() {
         shown = browser.get(&page).await.body;
         if shown.contains("delivered") {
             break;
@@ -711,7 +708,7 @@ async fn a_webhook_delivery_is_seen_and_replayed(app: TestApp) {
     let seen = receiver.seen.lock().unwrap().len();
     let replayed = browser.post(replay, &[("csrf", &csrf)]).await;
     assert_eq!((replayed.status, replayed.location.as_deref()), (StatusCode::SEE_OTHER, Some(page.as_str())));
-    for _ in 0..500 {
+    for () in for_half_a_minute() {
         if receiver.seen.lock().unwrap().len() > seen {
             return;
         }
@@ -837,7 +834,7 @@ async fn an_export_is_run_and_downloaded(app: TestApp) {
     let reports = app.get("/v1/reports").await.expect(StatusCode::OK);
     assert!(reports["items"].as_array().unwrap().is_empty(), "an export is not listed as a report");
     let mut download = None;
-    for _ in 0..500 {
+    for () in for_half_a_minute() {
         if let Some(found) = link(&browser.get("/admin/exports").await.body, "/admin/exports/") {
             download = Some(found);
             break;
@@ -1182,4 +1179,13 @@ async fn assets_are_versioned_cached_for_good_and_the_only_code_the_page_runs(ap
     }
     let stale = http.get(app.url("/admin/assets/admin.00000000.css")).send().await.unwrap();
     assert_eq!(stale.status(), StatusCode::NOT_FOUND, "another version is not served");
+}
+
+/// One turn for each poll of work a background job does, for up to 30 s:
+/// on a loaded 2-core CI machine running the suite in parallel, 10 s (500
+/// polls 20 ms apart) was not always enough for a webhook delivery two jobs
+/// away or an import's check. The loop sleeps between polls itself.
+fn for_half_a_minute() -> impl Iterator<Item = ()> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    std::iter::from_fn(move || (std::time::Instant::now() < deadline).then_some(()))
 }
